@@ -1,0 +1,62 @@
+"""The provenance graph model, declared once.
+
+Writes are generated from these declarations (see `graph.writer`); rules and API
+queries read the same names. Every node key has a uniqueness constraint, created
+idempotently by `ensure_schema`.
+
+Nodes (key property first):
+  (:Host       {name, fqdn, first_seen, last_seen})
+  (:Process    {uid, host, pid, image, name, command_line, user, logon_id,
+                start_time, end_time, parent_uid, placeholder, sources})
+      name = lower-cased executable file name ("msbuild.exe"), for case-insensitive rules.
+      placeholder = true while the process is known only as someone's parent.
+  (:File       {key, host, path, name, ext})
+      key = host + "|" + lower(path); name = lower-cased base name; ext = lower-cased
+      extension with its dot (".cs") or "".
+  (:Connection {key, ip, port, protocol, hostname, is_public, is_loopback})
+      The remote endpoint; key = ip + "|" + port + "|" + protocol. Shared across hosts.
+  (:Domain     {name})  a DNS name queried by a process.
+  (:Alert      {id, ...})  written by the rule engine (queries/).
+
+Edges (all times are Neo4j DateTime, UTC):
+  (:Process)-[:ON_HOST]->(:Host)
+  (:Process)-[:SPAWNED {time, source}]->(:Process)
+  (:Process)-[:EXECUTED {time}]->(:File)          the image a process was started from
+  (:Process)-[:WROTE {first_time, last_time, count, times, ops, access_masks, sources}]->(:File)
+      times: every distinct write time (capped at MAX_TIMES, oldest kept); ops: distinct
+      operations ("create", "modify", "rename", "delete"); access_masks: distinct
+      lower-case Security 4663 masks ("0x6").
+  (:Process)-[:CONNECTED_TO {first_time, last_time, count, times, local_port, sources}]->(:Connection)
+  (:Process)-[:RESOLVED {first_time, last_time, count, answers}]->(:Domain)
+  (:Alert)-[:INVOLVES {role}]->(entity)
+
+`sources` are "source:path:line" references to the raw records (first MAX_SOURCES kept).
+"""
+
+from __future__ import annotations
+
+MAX_TIMES = 1000
+MAX_SOURCES = 20
+
+NODE_KEYS: dict[str, str] = {
+    "Host": "name",
+    "Process": "uid",
+    "File": "key",
+    "Connection": "key",
+    "Domain": "name",
+    "Alert": "id",
+}
+
+# Secondary indexes the rules and the API look things up by.
+INDEXES: list[tuple[str, str]] = [
+    ("Process", "name"),
+    ("Process", "host"),
+    ("Process", "start_time"),
+    ("Process", "pid"),
+    ("File", "name"),
+    ("File", "path"),
+    ("Connection", "ip"),
+    ("Alert", "last_seen"),
+    ("Alert", "status"),
+    ("Alert", "seq"),
+]

@@ -1,0 +1,126 @@
+"""The one normalised event model every source parser produces.
+
+`ingest` knows formats and nothing of Neo4j: parsers turn raw records into
+`Event`s, `graph` turns `Event`s into nodes and edges. Keep this module free of
+I/O so both sides (and the pandas reference in `queries/`) can share it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class Kind(str, enum.Enum):
+    PROCESS_START = "process_start"
+    PROCESS_END = "process_end"
+    FILE_WRITE = "file_write"  # create, modify, rename, delete: see FileOp
+    NETWORK_CONNECT = "network_connect"
+    DNS_QUERY = "dns_query"
+
+
+class FileOp(str, enum.Enum):
+    CREATE = "create"
+    MODIFY = "modify"
+    RENAME = "rename"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a record came from, so every node and edge can be traced to raw evidence."""
+
+    source: str  # parser name, e.g. "sysmon", "security", "ecs", "mde", "auditd"
+    path: str  # file path, "<stdin>" or "<http>"
+    line: int  # 1-based line (NDJSON) or record number (EVTX, CSV row, array index)
+
+    def ref(self) -> str:
+        return f"{self.source}:{self.path}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRef:
+    """A process as one event sees it. `uid` is the stable identity (see `process_uid`)."""
+
+    uid: str
+    pid: int | None = None
+    image: str | None = None  # full path as logged
+    command_line: str | None = None
+    user: str | None = None  # DOMAIN\\user or user name as logged
+    start_time: datetime | None = None  # known for the actor of a process_start
+    logon_id: str | None = None
+    integrity: str | None = None
+
+    @property
+    def name(self) -> str | None:
+        """Executable file name, lower-cased is left to callers (rules compare case-insensitively)."""
+        if not self.image:
+            return None
+        return self.image.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: Kind
+    ts: datetime  # timezone-aware UTC
+    host: str  # normalised: lower-case short name (see normalise_host)
+    process: ProcessRef  # the acting process (for process_start: the new process)
+    origin: Origin
+    parent: ProcessRef | None = None  # for process_start, the creator
+    host_fqdn: str | None = None
+    # file target
+    file_path: str | None = None
+    file_op: FileOp | None = None
+    previous_path: str | None = None  # rename source
+    access_mask: str | None = None  # Security 4663, normalised lower-case hex, e.g. "0x6"
+    # network target
+    remote_ip: str | None = None
+    remote_port: int | None = None
+    protocol: str | None = None  # lower-case: tcp, udp
+    remote_hostname: str | None = None
+    local_ip: str | None = None
+    local_port: int | None = None
+    direction: str | None = None  # "outbound" / "inbound" when the source says
+    # dns
+    query_name: str | None = None
+    query_results: tuple[str, ...] = ()
+    # the raw record, for evidence; parsers pass the decoded object they read
+    raw: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+
+def normalise_host(name: str) -> str:
+    """WORKSTATION6.theshire.local -> workstation6. Hosts are keyed by short name, lower-case."""
+    short = name.strip().rstrip(".").split(".", 1)[0]
+    return short.lower()
+
+
+def normalise_guid(guid: str) -> str:
+    """Sysmon GUIDs come braced lower-case (NXLog) or bare upper-case (evtx-rs): one form for both."""
+    return guid.strip().strip("{}").lower()
+
+
+def process_uid(
+    *,
+    host: str,
+    guid: str | None = None,
+    entity_id: str | None = None,
+    pid: int | None = None,
+    start_time: datetime | None = None,
+) -> str:
+    """Stable process identity: Sysmon ProcessGuid, ECS entity_id or MDE id when present,
+    else host + pid + start time (pids are reused, so the start time is part of the key).
+
+    A process known only by host and pid (e.g. the creator in a 4688 event) gets the key
+    without start time; `graph` resolves such references to the latest matching process.
+    """
+    if guid:
+        return "g:" + normalise_guid(guid)
+    if entity_id:
+        return "e:" + entity_id
+    if pid is None:
+        raise ValueError("a process needs a guid, an entity id or a pid")
+    if start_time is None:
+        return f"p:{host}:{pid}"
+    return f"p:{host}:{pid}:{start_time.strftime('%Y%m%dT%H%M%S.%f')}"
