@@ -35,6 +35,11 @@ Edges (all times are Neo4j DateTime, UTC):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from graph.tx import Graph
+
 MAX_TIMES = 1000
 MAX_SOURCES = 20
 
@@ -60,3 +65,25 @@ INDEXES: list[tuple[str, str]] = [
     ("Alert", "status"),
     ("Alert", "seq"),
 ]
+
+
+def schema_statements() -> list[str]:
+    """Constraint and index DDL. Labels and property names come from this module, never input."""
+    statements = [
+        f"CREATE CONSTRAINT {label.lower()}_{key}_unique IF NOT EXISTS "
+        f"FOR (n:{label}) REQUIRE n.{key} IS UNIQUE"
+        for label, key in NODE_KEYS.items()
+    ]
+    statements += [
+        f"CREATE INDEX {label.lower()}_{prop} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
+        for label, prop in INDEXES
+    ]
+    return statements
+
+
+def ensure_schema(graph: Graph) -> None:
+    """Idempotent: safe at every start-up."""
+    for statement in schema_statements():
+        graph.write(statement)
+    graph.write("CALL db.awaitIndexes(300)")
+

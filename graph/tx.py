@@ -1,0 +1,147 @@
+"""The only door to the Neo4j driver.
+
+Every query provgraph runs goes through `Graph`: writes in managed transactions that the
+driver retries on transient errors, reads in read-access transactions, batches of rows
+per transaction. Query text is always a constant; values travel as parameters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import neo4j
+from neo4j import GraphDatabase, ManagedTransaction, Query
+from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
+
+from provgraph.config import Neo4jTarget, resolve_target
+from provgraph.errors import ProvgraphError
+
+T = TypeVar("T")
+
+
+class GraphUnavailable(ProvgraphError):
+    """Neo4j stopped answering and retries with backoff did not bring it back."""
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempts: int = 6
+    first_delay: float = 0.5
+    factor: float = 2.0
+    max_delay: float = 8.0
+
+    def delays(self) -> Iterator[float]:
+        delay = self.first_delay
+        for _ in range(self.attempts - 1):
+            yield delay
+            delay = min(delay * self.factor, self.max_delay)
+
+
+class Graph:
+    """A connected Neo4j database. Thread-safe: the driver pools sessions."""
+
+    def __init__(self, target: Neo4jTarget, retry: Retry | None = None) -> None:
+        self.target = target
+        self.retry = retry or Retry()
+        self.driver = GraphDatabase.driver(
+            target.uri,
+            auth=(target.user, target.password),
+            max_transaction_retry_time=5.0,
+            connection_acquisition_timeout=30.0,
+            user_agent="provgraph",
+        )
+
+    @classmethod
+    def connect(cls, instance: str | None = None) -> Graph:
+        return cls(resolve_target(instance))
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def __enter__(self) -> Graph:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- sessions ------------------------------------------------------------------------------
+    def _session(self, access: str) -> neo4j.Session:
+        return self.driver.session(database=self.target.database, default_access_mode=access)
+
+    def _with_backoff(self, work: Callable[[], T], what: str) -> T:
+        """The driver retries transient errors briefly; a dead server gets a longer backoff."""
+        last: Exception | None = None
+        for delay in [*self.retry.delays(), None]:
+            try:
+                return work()
+            except (ServiceUnavailable, SessionExpired, OSError) as error:
+                last = error
+                if delay is None:
+                    break
+                time.sleep(delay)
+        raise GraphUnavailable(
+            f"Neo4j at {self.target.uri} did not answer while {what} "
+            f"({self.retry.attempts} attempts with backoff): {last}"
+        )
+
+    # -- writes --------------------------------------------------------------------------------
+    def write(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        def work() -> list[dict[str, Any]]:
+            with self._session(neo4j.WRITE_ACCESS) as session:
+                return session.execute_write(_collect, query, params)
+
+        return self._with_backoff(work, "writing")
+
+    def write_tx(self, unit: Callable[[ManagedTransaction], T], what: str = "writing") -> T:
+        """Run several statements as one transaction (one batch = one transaction)."""
+
+        def work() -> T:
+            with self._session(neo4j.WRITE_ACCESS) as session:
+                return session.execute_write(unit)
+
+        return self._with_backoff(work, what)
+
+    def write_batches(
+        self, query: str, rows: Iterable[Mapping[str, Any]], batch_size: int = 5000, **params: Any
+    ) -> int:
+        written = 0
+        batch: list[Mapping[str, Any]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= batch_size:
+                self.write(query, rows=batch, **params)
+                written += len(batch)
+                batch = []
+        if batch:
+            self.write(query, rows=batch, **params)
+            written += len(batch)
+        return written
+
+    # -- reads ---------------------------------------------------------------------------------
+    def read(self, query: str, timeout: float | None = None, **params: Any) -> list[dict[str, Any]]:
+        """A read-access transaction: the server itself refuses writes in it."""
+        statement = Query(query, timeout=timeout) if timeout else query  # type: ignore[arg-type]
+
+        def work() -> list[dict[str, Any]]:
+            with self._session(neo4j.READ_ACCESS) as session:
+                return session.execute_read(_collect, statement, params)
+
+        return self._with_backoff(work, "reading")
+
+    def ping(self) -> str:
+        """Server name and version, or raise GraphUnavailable."""
+        try:
+            rows = self.read("CALL dbms.components() YIELD name, versions, edition "
+                             "RETURN name, versions[0] AS version, edition")
+        except (Neo4jError, DriverError) as error:
+            raise GraphUnavailable(f"Neo4j at {self.target.uri}: {error}") from error
+        row = rows[0]
+        return f"{row['name']} {row['version']} {row['edition']}"
+
+
+def _collect(tx: ManagedTransaction, query: Any, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    result = tx.run(query, params)
+    return [record.data() for record in result]

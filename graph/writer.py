@@ -1,0 +1,393 @@
+"""Normalised events become nodes and edges: batched UNWIND … MERGE, one transaction a batch.
+
+A batch is first folded in Python (one row per node key, one row per edge, times merged),
+then written nodes before edges, each statement's rows sorted by key so concurrent writers
+take locks in the same order. Re-ingesting the same events changes nothing: every node and
+edge is MERGEd on its key and edge time lists only take times they do not already hold.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from neo4j import ManagedTransaction
+
+from graph.schema import MAX_SOURCES, MAX_TIMES
+from graph.tx import Graph
+from ingest.model import Event, FileOp, Kind, ProcessRef
+
+RAW_LIMIT = 4096  # bytes of raw record kept on an edge as evidence
+
+# -- statements (constant text; every value is a parameter) ------------------------------------
+MERGE_HOSTS = """
+UNWIND $rows AS row
+MERGE (h:Host {name: row.name})
+ON CREATE SET h.fqdn = row.fqdn, h.first_seen = row.first, h.last_seen = row.last
+ON MATCH SET h.fqdn = coalesce(h.fqdn, row.fqdn),
+             h.first_seen = CASE WHEN row.first < h.first_seen THEN row.first ELSE h.first_seen END,
+             h.last_seen = CASE WHEN row.last > h.last_seen THEN row.last ELSE h.last_seen END
+"""
+
+# A full row (from a process start) overwrites; a partial row only fills what is missing,
+# so a parent first seen as a parent is completed when its own start event arrives.
+MERGE_PROCESSES = """
+UNWIND $rows AS row
+MERGE (p:Process {uid: row.uid})
+ON CREATE SET p += row.props, p.placeholder = NOT row.full, p.sources = row.sources
+ON MATCH SET p += CASE WHEN row.full THEN row.props ELSE {} END,
+             p.placeholder = p.placeholder AND NOT row.full,
+             p.pid = coalesce(p.pid, row.props.pid),
+             p.image = coalesce(p.image, row.props.image),
+             p.name = coalesce(p.name, row.props.name),
+             p.command_line = coalesce(p.command_line, row.props.command_line),
+             p.user = coalesce(p.user, row.props.user),
+             p.end_time = coalesce(row.props.end_time, p.end_time),
+             p.sources = CASE WHEN size(p.sources) >= $max_sources THEN p.sources
+                         ELSE p.sources + [s IN row.sources WHERE NOT s IN p.sources] END
+WITH p, row
+MATCH (h:Host {name: row.props.host})
+MERGE (p)-[:ON_HOST]->(h)
+"""
+
+MERGE_FILES = """
+UNWIND $rows AS row
+MERGE (f:File {key: row.key})
+ON CREATE SET f.host = row.host, f.path = row.path, f.name = row.name, f.ext = row.ext
+"""
+
+MERGE_CONNECTIONS = """
+UNWIND $rows AS row
+MERGE (c:Connection {key: row.key})
+ON CREATE SET c.ip = row.ip, c.port = row.port, c.protocol = row.protocol,
+              c.hostname = row.hostname, c.is_public = row.is_public,
+              c.is_loopback = row.is_loopback
+ON MATCH SET c.hostname = coalesce(c.hostname, row.hostname)
+"""
+
+MERGE_DOMAINS = """
+UNWIND $rows AS row
+MERGE (:Domain {name: row.name})
+"""
+
+MERGE_SPAWNED = """
+UNWIND $rows AS row
+MATCH (parent:Process {uid: row.parent}), (child:Process {uid: row.child})
+MERGE (parent)-[r:SPAWNED]->(child)
+ON CREATE SET r.time = row.time, r.source = row.source, r.raw = row.raw
+SET child.parent_uid = row.parent
+"""
+
+# A creator known only by host and pid (Security 4688): the latest process with that pid on
+# that host started before the child, else a placeholder keyed by host and pid.
+MERGE_SPAWNED_BY_PID = """
+UNWIND $rows AS row
+MATCH (child:Process {uid: row.child})
+OPTIONAL MATCH (cand:Process {host: row.host, pid: row.ppid})
+WHERE cand.start_time <= row.time AND cand.uid <> row.child
+WITH row, child, cand ORDER BY cand.start_time DESC
+WITH row, child, collect(cand)[0] AS found
+MERGE (parent:Process {uid: coalesce(found.uid, row.parent)})
+ON CREATE SET parent.placeholder = true, parent.host = row.host, parent.pid = row.ppid,
+              parent.image = row.pimage, parent.name = row.pname, parent.sources = []
+MERGE (parent)-[r:SPAWNED]->(child)
+ON CREATE SET r.time = row.time, r.source = row.source, r.raw = row.raw
+SET child.parent_uid = parent.uid
+WITH parent, row
+MATCH (h:Host {name: row.host})
+MERGE (parent)-[:ON_HOST]->(h)
+"""
+
+MERGE_EXECUTED = """
+UNWIND $rows AS row
+MATCH (p:Process {uid: row.uid}), (f:File {key: row.file})
+MERGE (p)-[r:EXECUTED]->(f)
+ON CREATE SET r.time = row.time
+"""
+
+# Timed edges: one edge per (process, target) holding every distinct time, so window rules
+# can test exact times while the graph stays one hop per relationship.
+_TIMED_EDGE = """
+UNWIND $rows AS row
+MATCH (p:Process {uid: row.uid}), (t:%(label)s {%(key)s: row.target})
+MERGE (p)-[r:%(rel)s]->(t)
+ON CREATE SET r.times = row.times[0..$max_times], r.count = size(row.times),
+              r.first_time = row.first, r.last_time = row.last, r.sources = row.sources,
+              r.raw = row.raw %(create_extra)s
+ON MATCH SET r.count = r.count + size([t IN row.times WHERE NOT t IN r.times]),
+             r.times = CASE WHEN size(r.times) >= $max_times THEN r.times
+                       ELSE (r.times + [t IN row.times WHERE NOT t IN r.times])[0..$max_times] END,
+             r.first_time = CASE WHEN row.first < r.first_time THEN row.first ELSE r.first_time END,
+             r.last_time = CASE WHEN row.last > r.last_time THEN row.last ELSE r.last_time END,
+             r.sources = CASE WHEN size(r.sources) >= $max_sources THEN r.sources
+                         ELSE r.sources + [s IN row.sources WHERE NOT s IN r.sources] END
+             %(match_extra)s
+"""
+
+MERGE_WROTE = _TIMED_EDGE % {
+    "label": "File",
+    "key": "key",
+    "rel": "WROTE",
+    "create_extra": ", r.ops = row.ops, r.access_masks = row.masks",
+    "match_extra": ", r.ops = r.ops + [o IN row.ops WHERE NOT o IN r.ops],"
+    " r.access_masks = r.access_masks + [m IN row.masks WHERE NOT m IN r.access_masks]",
+}
+MERGE_CONNECTED = _TIMED_EDGE % {
+    "label": "Connection",
+    "key": "key",
+    "rel": "CONNECTED_TO",
+    "create_extra": ", r.local_port = row.local_port",
+    "match_extra": "",
+}
+MERGE_RESOLVED = _TIMED_EDGE % {
+    "label": "Domain",
+    "key": "name",
+    "rel": "RESOLVED",
+    "create_extra": ", r.answers = row.answers",
+    "match_extra": ", r.answers = r.answers + [a IN row.answers WHERE NOT a IN r.answers]",
+}
+
+
+# -- folding a batch ---------------------------------------------------------------------------
+def file_key(host: str, path: str) -> str:
+    return f"{host}|{path.lower()}"
+
+
+def file_parts(path: str) -> tuple[str, str]:
+    name = path.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    ext = "." + name.rsplit(".", 1)[1] if "." in name.strip(".") else ""
+    return name, ext
+
+
+def connection_key(ip: str, port: int | None, protocol: str | None) -> str:
+    return f"{ip}|{'' if port is None else port}|{protocol or ''}"
+
+
+def classify_ip(ip: str) -> tuple[bool, bool]:
+    """(is_public, is_loopback). Unparseable addresses count as neither."""
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False, False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_global, address.is_loopback
+
+
+def _raw(event: Event) -> str | None:
+    if event.raw is None:
+        return None
+    text = json.dumps(event.raw, default=str, separators=(",", ":"))
+    return text if len(text) <= RAW_LIMIT else text[: RAW_LIMIT - 1] + "…"
+
+
+@dataclass
+class _Timed:
+    times: set[datetime] = field(default_factory=set)
+    sources: list[str] = field(default_factory=list)
+    raw: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, event: Event) -> None:
+        self.times.add(event.ts)
+        if len(self.sources) < MAX_SOURCES:
+            self.sources.append(event.origin.ref())
+        if self.raw is None:
+            self.raw = _raw(event)
+
+    def row(self, uid: str, target: str) -> dict[str, Any]:
+        times = sorted(self.times)
+        return {"uid": uid, "target": target, "times": times, "first": times[0],
+                "last": times[-1], "sources": self.sources, "raw": self.raw, **self.extra}
+
+
+@dataclass
+class Batch:
+    """One batch of events folded into rows, ready for one transaction."""
+
+    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    processes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    connections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    domains: set[str] = field(default_factory=set)
+    spawned: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    spawned_by_pid: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    executed: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    wrote: dict[tuple[str, str], _Timed] = field(default_factory=dict)
+    connected: dict[tuple[str, str], _Timed] = field(default_factory=dict)
+    resolved: dict[tuple[str, str], _Timed] = field(default_factory=dict)
+    events: int = 0
+
+    def add(self, event: Event) -> None:
+        self.events += 1
+        self._host(event)
+        kind = event.kind
+        if kind is Kind.PROCESS_START:
+            self._process_start(event)
+        elif kind is Kind.PROCESS_END:
+            self._process(event.process, event, full=False, end_time=event.ts)
+        elif kind is Kind.FILE_WRITE:
+            self._file_write(event)
+        elif kind is Kind.NETWORK_CONNECT:
+            self._connect(event)
+        elif kind is Kind.DNS_QUERY:
+            self._dns(event)
+
+    # -- folding helpers -------------------------------------------------------------------
+    def _host(self, event: Event) -> None:
+        row = self.hosts.get(event.host)
+        if row is None:
+            self.hosts[event.host] = {"name": event.host, "fqdn": event.host_fqdn,
+                                      "first": event.ts, "last": event.ts}
+        else:
+            row["first"] = min(row["first"], event.ts)
+            row["last"] = max(row["last"], event.ts)
+            row["fqdn"] = row["fqdn"] or event.host_fqdn
+
+    def _process(self, ref: ProcessRef, event: Event, *, full: bool, **extra: Any) -> None:
+        props = {
+            "host": event.host,
+            "pid": ref.pid,
+            "image": ref.image,
+            "name": ref.name.lower() if ref.name else None,
+            "command_line": ref.command_line,
+            "user": ref.user,
+            "logon_id": ref.logon_id,
+            "start_time": ref.start_time,
+            **extra,
+        }
+        props = {k: v for k, v in props.items() if v is not None}
+        current = self.processes.get(ref.uid)
+        if current is None:
+            self.processes[ref.uid] = {"uid": ref.uid, "full": full, "props": props,
+                                       "sources": [event.origin.ref()]}
+            return
+        if full and not current["full"]:
+            current["full"] = True
+            current["props"] = {**current["props"], **props}
+        else:
+            for key, value in props.items():
+                current["props"].setdefault(key, value)
+        if len(current["sources"]) < MAX_SOURCES:
+            current["sources"].append(event.origin.ref())
+
+    def _process_start(self, event: Event) -> None:
+        proc = event.process
+        self._process(proc, event, full=True, start_time=proc.start_time or event.ts)
+        if proc.image:
+            self._file(event.host, proc.image)
+            key = (proc.uid, file_key(event.host, proc.image))
+            self.executed.setdefault(key, {"uid": key[0], "file": key[1], "time": event.ts})
+        parent = event.parent
+        if parent is None:
+            return
+        edge = {"parent": parent.uid, "child": proc.uid, "time": event.ts,
+                "source": event.origin.ref(), "raw": _raw(event)}
+        if parent.uid.startswith("p:") and parent.uid.count(":") == 2:
+            # Known only by host and pid: resolved against the graph when written.
+            edge.update(host=event.host, ppid=parent.pid, pimage=parent.image,
+                        pname=parent.name.lower() if parent.name else None)
+            self.spawned_by_pid.setdefault((parent.uid, proc.uid), edge)
+        else:
+            self._process(parent, event, full=False)
+            self.spawned.setdefault((parent.uid, proc.uid), edge)
+
+    def _file(self, host: str, path: str) -> str:
+        key = file_key(host, path)
+        if key not in self.files:
+            name, ext = file_parts(path)
+            self.files[key] = {"key": key, "host": host, "path": path, "name": name, "ext": ext}
+        return key
+
+    def _file_write(self, event: Event) -> None:
+        if not event.file_path:
+            return
+        self._process(event.process, event, full=False)
+        key = self._file(event.host, event.file_path)
+        timed = self.wrote.setdefault((event.process.uid, key),
+                                      _Timed(extra={"ops": [], "masks": []}))
+        timed.add(event)
+        op = (event.file_op or FileOp.CREATE).value
+        if op not in timed.extra["ops"]:
+            timed.extra["ops"].append(op)
+        if event.access_mask and event.access_mask.lower() not in timed.extra["masks"]:
+            timed.extra["masks"].append(event.access_mask.lower())
+
+    def _connect(self, event: Event) -> None:
+        if not event.remote_ip:
+            return
+        self._process(event.process, event, full=False)
+        key = connection_key(event.remote_ip, event.remote_port, event.protocol)
+        if key not in self.connections:
+            public, loopback = classify_ip(event.remote_ip)
+            self.connections[key] = {"key": key, "ip": event.remote_ip, "port": event.remote_port,
+                                     "protocol": event.protocol, "hostname": event.remote_hostname,
+                                     "is_public": public, "is_loopback": loopback}
+        elif event.remote_hostname and not self.connections[key]["hostname"]:
+            self.connections[key]["hostname"] = event.remote_hostname
+        timed = self.connected.setdefault((event.process.uid, key),
+                                          _Timed(extra={"local_port": event.local_port}))
+        timed.add(event)
+
+    def _dns(self, event: Event) -> None:
+        if not event.query_name:
+            return
+        self._process(event.process, event, full=False)
+        name = event.query_name.lower().rstrip(".")
+        self.domains.add(name)
+        timed = self.resolved.setdefault((event.process.uid, name), _Timed(extra={"answers": []}))
+        timed.add(event)
+        for answer in event.query_results:
+            if answer not in timed.extra["answers"]:
+                timed.extra["answers"].append(answer)
+
+    # -- writing ---------------------------------------------------------------------------
+    def statements(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Nodes before edges, rows sorted by key (consistent lock order)."""
+        def timed_rows(edges: dict[tuple[str, str], _Timed]) -> list[dict[str, Any]]:
+            return [edges[k].row(*k) for k in sorted(edges)]
+
+        return [
+            (MERGE_HOSTS, [self.hosts[k] for k in sorted(self.hosts)]),
+            (MERGE_PROCESSES, [self.processes[k] for k in sorted(self.processes)]),
+            (MERGE_FILES, [self.files[k] for k in sorted(self.files)]),
+            (MERGE_CONNECTIONS, [self.connections[k] for k in sorted(self.connections)]),
+            (MERGE_DOMAINS, [{"name": n} for n in sorted(self.domains)]),
+            (MERGE_SPAWNED, [self.spawned[k] for k in sorted(self.spawned)]),
+            (MERGE_SPAWNED_BY_PID, [self.spawned_by_pid[k] for k in sorted(self.spawned_by_pid)]),
+            (MERGE_EXECUTED, [self.executed[k] for k in sorted(self.executed)]),
+            (MERGE_WROTE, timed_rows(self.wrote)),
+            (MERGE_CONNECTED, timed_rows(self.connected)),
+            (MERGE_RESOLVED, timed_rows(self.resolved)),
+        ]
+
+
+def write_batch(graph: Graph, batch: Batch) -> None:
+    statements = [(q, rows) for q, rows in batch.statements() if rows]
+    limits = {"max_times": MAX_TIMES, "max_sources": MAX_SOURCES}
+
+    def unit(tx: ManagedTransaction) -> None:
+        for query, rows in statements:
+            tx.run(query, rows=rows, **limits).consume()
+
+    graph.write_tx(unit, what=f"writing a batch of {batch.events} events")
+
+
+def write_events(graph: Graph, events: Iterable[Event], batch_size: int = 5000) -> int:
+    """Write events in batches; returns how many were written. Simple, single-threaded."""
+    written = 0
+    batch = Batch()
+    for event in events:
+        batch.add(event)
+        if batch.events >= batch_size:
+            write_batch(graph, batch)
+            written += batch.events
+            batch = Batch()
+    if batch.events:
+        write_batch(graph, batch)
+        written += batch.events
+    return written

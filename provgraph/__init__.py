@@ -1,0 +1,3 @@
+"""provgraph: graph-based provenance analytics for security telemetry."""
+
+__version__ = "0.1.0"
