@@ -1,0 +1,42 @@
+# The two commands of the README are `make demo` and `make test`; everything else is a helper.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROVGRAPH := $(VENV)/bin/provgraph
+
+.PHONY: setup demo test bench bench-full lint neo4j-start neo4j-stop clean
+
+$(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
+	bash scripts/bootstrap.sh
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+## Start Neo4j, ingest the bundled sample data, run the rules and serve the API.
+demo: setup
+	$(PROVGRAPH) demo
+
+## The whole test suite, against a real Neo4j.
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m bench.run --quick
+
+bench-full: setup
+	$(PY) -m bench.run --full
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+neo4j-start: setup
+	$(PROVGRAPH) neo4j start
+
+neo4j-stop: setup
+	$(PROVGRAPH) neo4j stop
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,153 @@
+"""`provgraph …`: one command line for the managed Neo4j, ingest, rules, alerts and the API."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from provgraph.errors import ProvgraphError
+
+app = typer.Typer(
+    help="Graph-based provenance analytics for security telemetry, on Neo4j.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+neo4j_app = typer.Typer(help="Run provgraph's own Neo4j server (no Docker needed).", no_args_is_help=True)
+app.add_typer(neo4j_app, name="neo4j")
+
+Instance = Annotated[
+    str, typer.Option("--instance", "-i", help="Name of the managed instance.", envvar="PROVGRAPH_INSTANCE")
+]
+
+
+# -- neo4j -------------------------------------------------------------------------------------
+@neo4j_app.command("start")
+def neo4j_start(instance: Instance = "default", timeout: float = 180.0) -> None:
+    """Fetch (first run only) and verify the jars, then start Neo4j and wait until Bolt answers."""
+    from provgraph.localneo4j import server
+
+    local = server.Instance(instance)
+    if local.is_running():
+        typer.echo(f"Neo4j '{local.name}' is already running on {local.uri}")
+        return
+    server.start(local, timeout=timeout)
+    typer.echo(f"Neo4j '{local.name}' is up: {local.uri} (user neo4j, password in {local.password_file})")
+
+
+@neo4j_app.command("stop")
+def neo4j_stop(instance: Instance = "default") -> None:
+    """Stop exactly the server this instance started."""
+    from provgraph.localneo4j import server
+
+    local = server.Instance(instance)
+    typer.echo("stopped" if server.stop(local) else f"Neo4j '{local.name}' was not running")
+
+
+@neo4j_app.command("status")
+def neo4j_status(instance: Instance = "default") -> None:
+    """Whether it answers, its version, the Bolt URI and user, and where the password is kept."""
+    from provgraph.localneo4j import server
+
+    local = server.Instance(instance)
+    pid = local.pid()
+    version = server.server_version(local) if pid else None
+    typer.echo(f"instance:  {local.name} ({local.home})")
+    typer.echo(f"process:   {'pid ' + str(pid) if pid else 'not running'}")
+    typer.echo(f"answers:   {'yes, ' + version if version else 'no'}")
+    if local.bolt_port:
+        typer.echo(f"bolt:      {local.uri}")
+        typer.echo(f"http:      http://127.0.0.1:{local.http_port}")
+    typer.echo(f"user:      {server.USER}")
+    typer.echo(f"password:  {local.password_file}")
+    if not version:
+        raise typer.Exit(1)
+
+
+@neo4j_app.command("env")
+def neo4j_env(instance: Instance = "default") -> None:
+    """Print `export NEO4J_URI=…` lines for scripts and cypher-shell (eval "$(provgraph neo4j env)")."""
+    import shlex
+
+    from provgraph.localneo4j import server
+
+    local = server.Instance(instance)
+    for key, value in (
+        ("NEO4J_URI", local.uri),
+        ("NEO4J_USER", server.USER),
+        ("NEO4J_USERNAME", server.USER),
+        ("NEO4J_PASSWORD", local.password()),
+        ("NEO4J_DATABASE", "neo4j"),
+    ):
+        typer.echo(f"export {key}={shlex.quote(value)}")
+
+
+@neo4j_app.command("logs")
+def neo4j_logs(
+    instance: Instance = "default",
+    lines: Annotated[int, typer.Option("--lines", "-n")] = 50,
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+) -> None:
+    """Show the end of the server's log."""
+    from provgraph.localneo4j import server
+
+    log = server.Instance(instance).log_dir / "neo4j.log"
+    if not log.exists():
+        raise ProvgraphError(f"no log yet at {log}")
+    with log.open(errors="replace") as handle:
+        for line in handle.readlines()[-lines:]:
+            typer.echo(line, nl=False)
+        while follow:
+            line = handle.readline()
+            if line:
+                typer.echo(line, nl=False)
+            else:
+                time.sleep(0.5)
+
+
+@neo4j_app.command("install")
+def neo4j_install() -> None:
+    """Fetch and verify the server jars without starting anything."""
+    from provgraph.localneo4j import jars
+
+    lib = jars.install()
+    typer.echo(f"verified {len(jars.read_lock())} jars in {lib}")
+
+
+@neo4j_app.command("lock")
+def neo4j_lock() -> None:
+    """Maintainers: re-pin jars.lock from pom.xml (review the diff before committing)."""
+    from provgraph.localneo4j import jars
+
+    typer.echo(f"wrote {jars.write_lock()}")
+
+
+# -- graph -------------------------------------------------------------------------------------
+@app.command("schema")
+def schema() -> None:
+    """Create constraints and indexes (idempotent; ingest and serve do this too)."""
+    from graph.schema import ensure_schema
+    from graph.tx import Graph
+
+    with Graph.connect() as graph:
+        ensure_schema(graph)
+    typer.echo("schema ready")
+
+
+def main() -> None:
+    try:
+        app()
+    except ProvgraphError as error:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.secho("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
