@@ -95,6 +95,15 @@ class Graph:
 
         return self._with_backoff(work, "writing")
 
+    def write_autocommit(self, query: str, **params: Any) -> None:
+        """An implicit transaction: what `CALL { … } IN TRANSACTIONS` batch jobs require."""
+
+        def work() -> None:
+            with self._session(neo4j.WRITE_ACCESS) as session:
+                session.run(query, params).consume()  # type: ignore[arg-type]
+
+        self._with_backoff(work, "writing")
+
     def write_tx(self, unit: Callable[[ManagedTransaction], T], what: str = "writing") -> T:
         """Run several statements as one transaction (one batch = one transaction)."""
 

@@ -70,6 +70,6 @@ def graph_session(neo4j_target: Neo4jTarget) -> Iterator[Graph]:
 @pytest.fixture
 def graph(graph_session: Graph) -> Iterator[Graph]:
     """A connected, empty database (with schema); emptied again afterwards."""
-    graph_session.write(WIPE)
+    graph_session.write_autocommit(WIPE)
     yield graph_session
-    graph_session.write(WIPE)
+    graph_session.write_autocommit(WIPE)
