@@ -86,6 +86,9 @@ class Event:
     # dns
     query_name: str | None = None
     query_results: tuple[str, ...] = ()
+    # names of raw fields whose value was cut, by the source (e.g. syslog's 2 KiB limit) or by
+    # ingest's length caps; a rule matching on a cut field should know its value is partial
+    truncated: tuple[str, ...] = ()
     # the raw record, for evidence; parsers pass the decoded object they read
     raw: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 

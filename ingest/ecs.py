@@ -1,0 +1,181 @@
+"""Elastic Common Schema (Elastic Defend endpoint, auditbeat, packetbeat-style NDJSON).
+
+Fields are read nested (`{"process": {"entity_id": ..}}`) or dotted-flat
+(`{"process.entity_id": ..}`), as exports produce both. Sysmon shipped by winlogbeat also
+carries ECS fields, but `detect` routes it to the Windows parser, which reads the original
+Sysmon fields from `winlog.event_data`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from ingest.errors import ParseError, Skipped
+from ingest.fields import as_ip, as_pid, as_port, as_str, as_time, host_names, join_user
+from ingest.model import Event, FileOp, Kind, Origin, ProcessRef, process_uid
+
+_MISSING = object()
+_FILE_OPS = {"creation": FileOp.CREATE, "change": FileOp.MODIFY, "deletion": FileOp.DELETE}
+_OUTBOUND = {"outbound", "egress"}
+_INBOUND = {"inbound", "ingress"}
+
+
+def dig(record: Mapping[str, Any], dotted: str) -> Any:
+    """A field by its ECS name, nested or flat; `_MISSING` when absent."""
+    if dotted in record:
+        return record[dotted]
+    node: Any = record
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def _opt(record: Mapping[str, Any], dotted: str) -> str | None:
+    value = dig(record, dotted)
+    if value is _MISSING or value in (None, ""):
+        return None
+    return as_str(value, dotted)
+
+
+def _req(record: Mapping[str, Any], dotted: str) -> Any:
+    value = dig(record, dotted)
+    if value is _MISSING or value in (None, ""):
+        raise ParseError(dotted, "missing")
+    return value
+
+
+def _keywords(record: Mapping[str, Any], dotted: str) -> set[str]:
+    """event.category / event.type are keyword arrays, sometimes a single string."""
+    value = dig(record, dotted)
+    if value is _MISSING or value is None:
+        return set()
+    values = value if isinstance(value, list) else [value]
+    return {as_str(v, dotted).lower() for v in values}
+
+
+def parse_ecs(record: Mapping[str, Any], origin: Origin) -> list[Event]:
+    if not isinstance(record, Mapping):
+        raise ParseError(None, f"expected a JSON object, got {type(record).__name__}")
+    categories = _keywords(record, "event.category")
+    types = _keywords(record, "event.type")
+    if not categories:
+        raise ParseError("event.category", "missing")
+    if "process" in categories:
+        return _process(record, types, origin)
+    if "file" in categories:
+        return _file(record, types, origin)
+    if "network" in categories:
+        return _network(record, types, origin)
+    return Skipped(f"ecs event.category {sorted(categories)} not modelled")
+
+
+def _base(record: Mapping[str, Any], origin: Origin) -> dict[str, Any]:
+    name = dig(record, "host.name")
+    field = "host.name"
+    if name is _MISSING or name in (None, ""):
+        name, field = _req(record, "host.hostname"), "host.hostname"
+    host, fqdn = host_names(name, field)
+    ts = as_time(_req(record, "@timestamp"), "@timestamp")
+    return {"ts": ts, "host": host, "host_fqdn": fqdn, "origin": origin, "raw": dict(record)}
+
+
+def _process_ref(
+    record: Mapping[str, Any], prefix: str, host: str, start: datetime | None = None
+) -> ProcessRef | None:
+    """`process` or `process.parent`; None when neither entity id nor pid is logged.
+    `start` stands in for a missing `<prefix>.start` (a start event's own time)."""
+    entity = _opt(record, prefix + ".entity_id")
+    pid_value = dig(record, prefix + ".pid")
+    pid = None if pid_value in (_MISSING, None, "") else as_pid(pid_value, prefix + ".pid")
+    start_value = _opt(record, prefix + ".start")
+    start = as_time(start_value, prefix + ".start") if start_value else start
+    if entity is None and pid is None:
+        return None
+    user = join_user(_opt(record, "user.domain"), _opt(record, "user.name"))
+    return ProcessRef(
+        uid=process_uid(host=host, entity_id=entity, pid=pid, start_time=start),
+        pid=pid,
+        image=_opt(record, prefix + ".executable"),
+        command_line=_opt(record, prefix + ".command_line"),
+        user=user if prefix == "process" else None,
+        start_time=start,
+    )
+
+
+def _actor(record: Mapping[str, Any], host: str, start: datetime | None = None) -> ProcessRef:
+    process = _process_ref(record, "process", host, start)
+    if process is None:
+        raise ParseError("process.entity_id", "missing, and no process.pid either")
+    return process
+
+
+def _process(record: Mapping[str, Any], types: set[str], origin: Origin) -> list[Event]:
+    base = _base(record, origin)
+    if "start" in types:
+        # without process.start, the start event's own time is the start
+        process = _actor(record, base["host"], base["ts"])
+        parent = _process_ref(record, "process.parent", base["host"])
+        return [Event(kind=Kind.PROCESS_START, process=process, parent=parent, **base)]
+    if "end" in types:
+        return [Event(kind=Kind.PROCESS_END, process=_actor(record, base["host"]), **base)]
+    return Skipped(f"ecs process event.type {sorted(types)} not modelled")
+
+
+def _file(record: Mapping[str, Any], types: set[str], origin: Origin) -> list[Event]:
+    action = (_opt(record, "event.action") or "").lower()
+    previous = _opt(record, "file.Ext.original.path")
+    if "rename" in action or previous:
+        op = FileOp.RENAME
+    else:
+        ops = [_FILE_OPS[t] for t in ("creation", "deletion", "change") if t in types]
+        if not ops:
+            return Skipped(f"ecs file event.type {sorted(types)} is not a write")
+        op = ops[0]
+    base = _base(record, origin)
+    return [
+        Event(
+            kind=Kind.FILE_WRITE,
+            process=_actor(record, base["host"]),
+            file_path=as_str(_req(record, "file.path"), "file.path"),
+            file_op=op,
+            previous_path=previous,
+            **base,
+        )
+    ]
+
+
+def _network(record: Mapping[str, Any], types: set[str], origin: Origin) -> list[Event]:
+    base = _base(record, origin)
+    query = _opt(record, "dns.question.name")
+    if query:
+        actor = _actor(record, base["host"])
+        return [Event(kind=Kind.DNS_QUERY, process=actor, query_name=query, **base)]
+    if types and not types & {"start", "connection", "allowed", "protocol"}:
+        return Skipped(f"ecs network event.type {sorted(types)} is not a connection")
+    direction = (_opt(record, "network.direction") or "").lower()
+    inbound = direction in _INBOUND
+    remote, local = ("source", "destination") if inbound else ("destination", "source")
+    transport = _opt(record, "network.transport")
+    return [
+        Event(
+            kind=Kind.NETWORK_CONNECT,
+            process=_actor(record, base["host"]),
+            remote_ip=as_ip(_req(record, remote + ".ip"), remote + ".ip"),
+            remote_port=as_port(_req(record, remote + ".port"), remote + ".port"),
+            remote_hostname=_opt(record, remote + ".domain"),
+            local_ip=_opt_read(record, local + ".ip", as_ip),
+            local_port=_opt_read(record, local + ".port", as_port),
+            protocol=transport.lower() if transport else None,
+            direction="inbound" if inbound else ("outbound" if direction in _OUTBOUND else None),
+            **base,
+        )
+    ]
+
+
+def _opt_read(record: Mapping[str, Any], dotted: str, read: Any) -> Any:
+    value = dig(record, dotted)
+    return None if value in (_MISSING, None, "") else read(value, dotted)

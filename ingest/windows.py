@@ -1,0 +1,23 @@
+"""Mixed Windows event streams (a Mordor export, an evtx file, winlogbeat, Sentinel
+WindowsEvent) hold Sysmon, Security and other providers side by side: route each record to
+its parser by provider, and say which parser it was in the event's origin."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from ingest import security, sysmon
+from ingest.errors import Skipped
+from ingest.model import Event, Origin
+from ingest.winevent import SECURITY_PROVIDER, SYSMON_PROVIDERS, unwrap
+
+
+def parse_windows(record: Mapping[str, Any], origin: Origin) -> list[Event]:
+    win = unwrap(record)
+    if win.provider in SYSMON_PROVIDERS:
+        return sysmon.from_winrecord(win, replace(origin, source="sysmon"), dict(record))
+    if win.provider == SECURITY_PROVIDER:
+        return security.from_winrecord(win, replace(origin, source="security"), dict(record))
+    return Skipped(f"provider {win.provider or '(none)'} not modelled")
