@@ -56,9 +56,11 @@ def _encode(stream: IO[str]) -> IO[bytes]:
 
 
 def _maybe_gunzip(stream: _Rewindable) -> IO[bytes]:
+    # buffered so that read(n) returns n bytes unless the stream ends
+    buffered = io.BufferedReader(stream)
     if stream.peek_bytes(2) == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
-    return stream  # type: ignore[return-value]
+        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
+    return buffered
 
 
 class _Rewindable(io.RawIOBase):

@@ -12,7 +12,6 @@ from ingest.deadletter import Summary
 from ingest.model import Event, FileOp, Kind, normalise_guid
 from ingest.reader import Result, iter_results
 
-
 DATA = Path(__file__).resolve().parents[2] / "data"
 MORDOR = "otrf_empire_msbuild_dcerpc_wmi_smb.mordor.ndjson"
 VS_PREBUILD = "evtxattack_visual_studio_prebuild_event.sysmon.ndjson"

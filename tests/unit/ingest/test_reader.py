@@ -1,0 +1,215 @@
+"""The reader: inputs, framing, bad input, dead letters, summary, streaming."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import sys
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest import reader
+from ingest.deadletter import DeadLetterWriter, Summary
+from ingest.detect import detect, detect_record
+from ingest.limits import MAX_FIELD
+from ingest.model import Kind, Origin
+from ingest.reader import iter_events, iter_results
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+BUN = DATA / "sigma_shai_hulud_node_bun_execution.sysmon.ndjson"
+
+
+def ecs_line(i: int, command_line: str = "sh -c true") -> str:
+    return json.dumps(
+        {
+            "@timestamp": "2024-05-01T08:00:00Z",
+            "event": {"category": "process", "type": "start"},
+            "host": {"name": "h1.example"},
+            "process": {
+                "entity_id": f"id-{i}",
+                "pid": i % 60000,
+                "executable": "/bin/sh",
+                "command_line": command_line,
+            },
+        }
+    )
+
+
+def test_gzip_folder_recursion_and_unrecognised_file(tmp_path: Path) -> None:
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    (nested / "bun.ndjson.gz").write_bytes(gzip.compress(BUN.read_bytes()))
+    (tmp_path / "notes.txt").write_text("hello there\nsecond line\n")
+    (tmp_path / "other.json").write_text(json.dumps({"alpha": 1, "beta": 2}) + "\n")
+    summary = Summary()
+    events = list(iter_events(tmp_path, summary=summary))
+    assert len(events) == 6 and all(e.kind is Kind.PROCESS_START for e in events)
+    assert summary.files[str(tmp_path / "notes.txt")].unrecognised == "text starting 'hello there'"
+    assert summary.files[str(tmp_path / "other.json")].unrecognised == (
+        "JSON object with keys alpha, beta"
+    )
+
+
+def test_stdin_and_text_streams(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Stdin:
+        buffer = io.BytesIO(BUN.read_bytes())
+
+    monkeypatch.setattr(sys, "stdin", Stdin)
+    summary = Summary()
+    assert len(list(iter_events("-", summary=summary))) == 6
+    assert "<stdin>" in summary.files
+    assert len(list(iter_events(io.StringIO(ecs_line(1) + "\n")))) == 1
+
+
+def test_bad_lines_become_dead_letters_and_the_rest_go_on(tmp_path: Path) -> None:
+    lines = [
+        ecs_line(1).encode(),
+        b'{"broken": ',
+        ecs_line(2).encode()[:-5] + b"\xff\xfe" + b'"}}}',
+        b"",
+        b"[1, 2]",
+        json.dumps(
+            {
+                "@timestamp": "2024-05-01T08:00:00Z",
+                "event": {"category": "process", "type": "start"},
+                "host": {"name": "h"},
+                "process": {"pid": "abc"},
+            }
+        ).encode(),
+        ecs_line(3).encode(),
+    ]
+    path = tmp_path / "mixed.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    letters = tmp_path / "dead.ndjson"
+    summary = Summary()
+    with DeadLetterWriter(letters) as writer:
+        events = list(iter_events(path, dead_letters=writer, summary=summary))
+    assert [e.origin.line for e in events] == [1, 7]
+    stats = summary.files[str(path)]
+    assert stats.records == 7 and stats.accepted == 2 and stats.skipped == {"blank line": 1}
+    assert sum(stats.rejected.values()) == 4
+    written = [json.loads(line) for line in letters.read_text().splitlines()]
+    assert [(d["line"], d["field"]) for d in written] == [
+        (2, None),
+        (3, None),
+        (5, None),
+        (6, "process.pid"),
+    ]
+    assert written[1]["reason"].startswith("invalid UTF-8 at byte")
+    assert all(d["path"] == str(path) and d["reason"] for d in written)
+    assert "\\xff" in written[1]["raw"]
+
+
+def test_over_long_record_is_rejected_and_long_field_truncated(tmp_path: Path) -> None:
+    huge = "A" * (1024 * 1024 + 10)
+    long_command = "x" * (MAX_FIELD + 100)
+    path = tmp_path / "long.ndjson"
+    path.write_text(ecs_line(1) + "\n" + huge + "\n" + ecs_line(2, long_command) + "\n")
+    summary = Summary()
+    events = list(iter_events(path, summary=summary))
+    assert len(events) == 2
+    assert events[1].truncated == ("process.command_line",)
+    assert len(events[1].process.command_line or "") == MAX_FIELD
+    assert summary.files[str(path)].rejected == {"record longer than 1048576 bytes": 1}
+
+
+def test_forced_format_and_unknown_format() -> None:
+    sysmon_line = BUN.read_bytes().splitlines()[0]
+    [result] = list(iter_results(io.BytesIO(sysmon_line), format="security"))
+    assert result.skipped == "provider microsoft-windows-sysmon is not Security auditing"
+    [result] = list(iter_results(io.BytesIO(sysmon_line), format="sysmon"))
+    assert result.events and result.events[0].origin.source == "sysmon"
+    with pytest.raises(ValueError, match="unknown format"):
+        list(iter_results(io.BytesIO(b""), format="nope"))
+
+
+def test_json_array_with_a_syntax_error_keeps_what_came_before() -> None:
+    records = [json.loads(line) for line in BUN.read_text().splitlines()[:2]]
+    data = json.dumps(records)[:-1] + ', {"Event": }]'
+    summary = Summary()
+    events = list(iter_events(io.BytesIO(data.encode()), summary=summary))
+    assert len(events) == 2
+    [stats] = summary.files.values()
+    assert stats.rejected == {"malformed JSON": 1}
+
+
+def test_sysmon_linux_raw_xml_lines() -> None:
+    row = json.loads((DATA / "otrf_log4shell_linux_sysmon_syslog.ndjson").open().readline())
+    line = "May 11 18:10:20 ubuntu5 sysmon: " + row["SyslogMessage"]
+    [result] = list(iter_results(io.BytesIO(line.encode())))
+    assert result.events and result.events[0].kind is Kind.PROCESS_END
+    assert result.events[0].origin.source == "sysmon_linux"
+
+
+def test_detection() -> None:
+    assert detect(b"ElfFile\x00rest").framing == "evtx"
+    assert detect(b"type=SYSCALL msg=audit(1.0:1): x=1\n").format == "auditd"
+    assert detect(b"Timestamp,DeviceName,ActionType\n").format == "mde"
+    assert detect(b'{\n  "a": 1\n}\n').shape == "a multi-line JSON document (not NDJSON)"
+    assert detect_record({"Computer": "x", "EventID": 4688}) == "windows"
+    assert detect_record({"event": {"category": "file"}}) == "ecs"
+    assert detect_record([1]) is None
+
+
+class FakeEvtx:
+    """Stands in for PyEvtxParser: we cannot write an .evtx, but can test the mapping."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+
+    def records_json(self) -> Iterator[dict[str, Any]]:
+        for item in self.items:
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+
+def test_evtx_record_mapping() -> None:
+    good = [
+        {"event_record_id": i, "data": line} for i, line in enumerate(BUN.read_text().splitlines())
+    ]
+    results = list(
+        reader._evtx_records("x.evtx", FakeEvtx(good[:2] + [{"data": "{bad"}]), "windows")
+    )
+    assert [bool(r.events) for r in results] == [True, True, False]
+    assert results[2].dead is not None and results[2].dead.reason.startswith("malformed EVTX JSON")
+    assert results[0].events[0].origin == Origin("sysmon", "x.evtx", 1)
+
+
+def test_memory_stays_flat_as_input_grows() -> None:
+    class Lines(io.RawIOBase):
+        """A large NDJSON stream generated on the fly, never held whole."""
+
+        def __init__(self, count: int) -> None:
+            self.lines = (ecs_line(i).encode() + b"\n" for i in range(count))
+            self.pending = b""
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            while len(self.pending) < len(buffer):
+                try:
+                    self.pending += next(self.lines)
+                except StopIteration:
+                    break
+            n = min(len(buffer), len(self.pending))
+            buffer[:n] = self.pending[:n]
+            self.pending = self.pending[n:]
+            return n
+
+    def peak(count: int) -> int:
+        tracemalloc.start()
+        total = sum(1 for _ in iter_events(io.BufferedReader(Lines(count))))
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert total == count
+        return top
+
+    small, large = peak(2_000), peak(20_000)  # 20k lines is about 5 MB of input
+    assert large < small * 1.5 + 256 * 1024
