@@ -89,9 +89,17 @@ def iter_results(
             for result in _read_source(name, source, format, stats, default_host):
                 _count(stats, result)
                 yield result
-        except OSError as exc:  # unreadable file, broken gzip: report it, go on
-            stats.rejected[f"unreadable: {type(exc).__name__}"] += 1
+        except (OSError, EOFError) as exc:  # unreadable file, broken gzip: report it, go on
             log.warning("cannot read %s: %s", name, exc)
+            result = _unreadable(Origin(format or stats.format or "unknown", name, 0), exc)
+            _count(stats, result)
+            yield result
+
+
+def _unreadable(origin: Origin, exc: BaseException) -> Result:
+    """A whole input that cannot be read: one dead letter at line 0 (the file itself)."""
+    reason = f"unreadable input: {type(exc).__name__}: {exc}"
+    return Result(origin, dead=DeadLetter(origin, reason, None, ""))
 
 
 def _count(stats: FileSummary, result: Result) -> None:
@@ -297,16 +305,29 @@ def _evtx(
 ) -> Iterator[Result]:
     from evtx import PyEvtxParser  # native module: only loaded when an .evtx shows up
 
-    if isinstance(source, (str, Path)) and not head.startswith(b"\x1f\x8b"):
-        path = str(source)
-        yield from _evtx_records(name, PyEvtxParser(path), format)
+    if isinstance(source, (str, Path)) and not _is_gzip(source):
+        yield from _evtx_file(name, str(source), PyEvtxParser, format)
         return
     # stdin or gzip: the parser needs a seekable file, so spool to disk (not to memory)
     with tempfile.NamedTemporaryFile(suffix=".evtx") as spool:
         spool.write(head)
         shutil.copyfileobj(stream, spool)
         spool.flush()
-        yield from _evtx_records(name, PyEvtxParser(spool.name), format)
+        yield from _evtx_file(name, spool.name, PyEvtxParser, format)
+
+
+def _is_gzip(path: str | Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
+def _evtx_file(name: str, path: str, parser_class: Any, format: str) -> Iterator[Result]:
+    try:
+        parser = parser_class(path)
+    except Exception as exc:  # the native parser raises its own errors for a bad header
+        yield _unreadable(Origin(format, name, 0), exc)
+        return
+    yield from _evtx_records(name, parser, format)
 
 
 def _evtx_records(name: str, parser: Any, format: str) -> Iterator[Result]:

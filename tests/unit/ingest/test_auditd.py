@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (auditd fixture lines are long by nature)
 """Synthetic auditd logs (raw and enriched format)."""
 
 from __future__ import annotations
