@@ -30,7 +30,7 @@ class Detected:
     shape: str  # the first line described, for reports
 
 
-def detect(head: bytes, path: str = "") -> Detected:
+def detect(head: bytes) -> Detected:
     if head.startswith(EVTX_MAGIC):
         return Detected("evtx", "windows", "EVTX file")
     first = _first_line(head)

@@ -119,7 +119,7 @@ def _read_source(
 ) -> Iterator[Result]:
     with open_bytes(source) as stream:
         head = stream.read(CHUNK)
-        detected = detect(head, name)
+        detected = detect(head)
         if format is not None:
             detected = _forced(detected, format)
         stats.format = detected.format
