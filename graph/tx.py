@@ -140,6 +140,15 @@ class Graph:
 
         return self._with_backoff(work, "reading")
 
+    def read_tx(self, unit: Callable[[ManagedTransaction], T], what: str = "reading") -> T:
+        """A read-access transaction the caller drives (e.g. to stop reading at a row cap)."""
+
+        def work() -> T:
+            with self._session(neo4j.READ_ACCESS) as session:
+                return session.execute_read(unit)
+
+        return self._with_backoff(work, what)
+
     def ping(self) -> str:
         """Server name and version, or raise GraphUnavailable."""
         try:
