@@ -126,6 +126,49 @@ def neo4j_lock() -> None:
     typer.echo(f"wrote {jars.write_lock()}")
 
 
+# -- ingest ------------------------------------------------------------------------------------
+@app.command("ingest")
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Files, folders, .gz, or - for stdin.")],
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="Force a format.")] = None,
+    dead_letters: Annotated[
+        Path, typer.Option(help="Rejected records, with file, line and reason (NDJSON).")
+    ] = Path("dead-letters.ndjson"),
+    batch_size: int = 5000,
+    rules: Annotated[bool, typer.Option(help="Run the rules over the new time range.")] = True,
+    progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Read telemetry into the provenance graph, then run the rules over what arrived."""
+    import json
+
+    from graph.tx import Graph
+    from provgraph.pipeline import format_report, ingest_sources
+
+    hook = _rules_hook() if rules else None
+    with Graph.connect() as graph:
+        report = ingest_sources(graph, paths, fmt, dead_letters=dead_letters,
+                                batch_size=batch_size, progress=progress, rules=hook)
+    if json_out:
+        typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        typer.echo(format_report(report))
+        if report.rules is not None:
+            typer.echo(f"rules: {report.rules}")
+
+
+def _rules_hook():  # type: ignore[no-untyped-def]
+    try:
+        from queries.engine import run_rules
+    except ImportError:  # the rule engine is optional at this layer
+        return None
+
+    def hook(graph, since, until):  # type: ignore[no-untyped-def]
+        return run_rules(graph, since=since, until=until)
+
+    return hook
+
+
 # -- graph -------------------------------------------------------------------------------------
 @app.command("schema")
 def schema() -> None:
