@@ -1,0 +1,153 @@
+"""Alerts as OCSF Detection Findings (class 2004, schema 1.3).
+
+The mapping keeps the native ids so a SOAR can go from the finding back to this API:
+finding_info.uid is the alert id, finding_info.analytic.uid the rule id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import provgraph
+from api.alerts.models import AlertRead, Entity, Evidence
+
+OCSF_VERSION = "1.3.0"
+CLASS_UID = 2004
+CATEGORY_UID = 2  # Findings
+
+SEVERITY_IDS = {"informational": 1, "info": 1, "low": 2, "medium": 3, "high": 4,
+                "critical": 5, "fatal": 6}
+SEVERITY_NAMES = {0: "Unknown", 1: "Informational", 2: "Low", 3: "Medium", 4: "High",
+                  5: "Critical", 6: "Fatal", 99: "Other"}
+# Finding status: 1 New, 2 In Progress, 4 Resolved.
+STATUS_IDS = {"open": (1, "New"), "acknowledged": (2, "In Progress"), "closed": (4, "Resolved")}
+# Detection Finding activity: 1 Create, 2 Update, 3 Close.
+ACTIVITIES = {1: "Create", 2: "Update", 3: "Close"}
+
+
+def _ms(value: datetime | None) -> int | None:
+    return int(value.timestamp() * 1000) if value else None
+
+
+def _attacks(alert: AlertRead) -> list[dict[str, Any]]:
+    tactics = [{"uid": t, "name": t} if t.upper().startswith("TA") else {"name": t}
+               for t in alert.tactics]
+    attacks = []
+    for technique in alert.techniques:
+        entry: dict[str, Any] = {"technique": {"uid": technique}, "version": "v15"}
+        if "." in technique:
+            parent, _, _ = technique.partition(".")
+            entry["technique"] = {"uid": parent}
+            entry["sub_technique"] = {"uid": technique}
+        if tactics:
+            entry["tactic"] = tactics[0]
+            entry["tactics"] = tactics
+        attacks.append(entry)
+    if not attacks and tactics:
+        attacks = [{"tactic": t, "version": "v15"} for t in tactics]
+    return attacks
+
+
+def _artifact(entity: Entity) -> dict[str, Any] | None:
+    """One OCSF evidence artifact (process, file or destination endpoint) for an entity."""
+    p = entity.properties
+    if entity.kind == "Process":
+        return {"process": {"uid": p.get("uid"), "pid": p.get("pid"), "name": p.get("name"),
+                            "cmd_line": p.get("command_line"),
+                            "file": {"path": p.get("image"), "name": p.get("name")}
+                            if p.get("image") else None,
+                            "user": {"name": p.get("user")} if p.get("user") else None,
+                            "parent_process": {"uid": p.get("parent_uid")}
+                            if p.get("parent_uid") else None},
+                "data": {"role": entity.role, "sources": p.get("sources") or []}}
+    if entity.kind == "File":
+        return {"file": {"path": p.get("path"), "name": p.get("name"), "type_id": 1},
+                "data": {"role": entity.role}}
+    if entity.kind == "Connection":
+        return {"dst_endpoint": {"ip": p.get("ip"), "port": p.get("port"),
+                                 "hostname": p.get("hostname")},
+                "connection_info": {"protocol_name": p.get("protocol")},
+                "data": {"role": entity.role}}
+    if entity.kind == "Host":
+        return {"device": {"hostname": p.get("name"), "name": p.get("fqdn") or p.get("name"),
+                           "type_id": 0}, "data": {"role": entity.role}}
+    return None
+
+
+def _prune(value: Any) -> Any:
+    """OCSF consumers treat absent and null alike; drop the nulls for smaller findings."""
+    if isinstance(value, dict):
+        return {k: _prune(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
+def to_detection_finding(alert: AlertRead, entities: list[Entity],
+                         evidence: list[Evidence] | None = None,
+                         rule: dict[str, Any] | None = None) -> dict[str, Any]:
+    severity_id = SEVERITY_IDS.get((alert.severity or "").lower(), 0 if not alert.severity else 99)
+    status_id, status = STATUS_IDS.get(alert.status or "", (99, "Other"))
+    activity_id = 3 if alert.status == "closed" else (2 if (alert.hit_count or 1) > 1 or
+                                                      alert.status == "acknowledged" else 1)
+    last = alert.updated_at or alert.last_seen or alert.created_at
+    artifacts = [a for a in (_artifact(e) for e in entities) if a]
+    for item in evidence or []:
+        artifacts.append({"data": {"relationship": item.relationship, "source": item.source,
+                                   "target": item.target, "sources": item.sources,
+                                   "raw": item.raw}})
+    rule = rule or {}
+    finding = {
+        "class_uid": CLASS_UID,
+        "class_name": "Detection Finding",
+        "category_uid": CATEGORY_UID,
+        "category_name": "Findings",
+        "activity_id": activity_id,
+        "activity_name": ACTIVITIES[activity_id],
+        "type_uid": CLASS_UID * 100 + activity_id,
+        "type_name": f"Detection Finding: {ACTIVITIES[activity_id]}",
+        "time": _ms(last),
+        "start_time": _ms(alert.first_seen),
+        "end_time": _ms(alert.last_seen),
+        "count": alert.hit_count,
+        "severity_id": severity_id,
+        "severity": SEVERITY_NAMES.get(severity_id, "Other"),
+        "status_id": status_id,
+        "status": status,
+        "risk_score": int(alert.risk_score) if alert.risk_score is not None else None,
+        "message": alert.summary or alert.rule_name,
+        "is_alert": True,
+        "finding_info": {
+            "uid": alert.id,
+            "title": alert.rule_name or alert.rule_id or alert.id,
+            "desc": alert.summary or rule.get("description"),
+            "created_time": _ms(alert.created_at),
+            "modified_time": _ms(alert.updated_at),
+            "first_seen_time": _ms(alert.first_seen),
+            "last_seen_time": _ms(alert.last_seen),
+            "types": ["Provenance Rule"],
+            "analytic": {"uid": alert.rule_id, "name": alert.rule_name, "type_id": 1,
+                         "type": "Rule", "desc": rule.get("description")},
+            "attacks": _attacks(alert),
+            "src_url": None,
+        },
+        "attacks": _attacks(alert),  # pre-1.3 consumers read them here
+        "device": {"hostname": alert.host, "name": alert.host, "type_id": 0}
+        if alert.host else None,
+        "resources": [{"uid": e.id, "name": e.label, "type": e.kind, "role": e.role}
+                      for e in entities],
+        "evidences": artifacts,
+        "metadata": {
+            "version": OCSF_VERSION,
+            "uid": f"{alert.id}:{alert.seq}",
+            "product": {"name": "provgraph", "vendor_name": "provgraph",
+                        "version": provgraph.__version__, "feature": {"name": "rules"}},
+            "logged_time": _ms(alert.created_at),
+            "modified_time": _ms(alert.updated_at),
+            "sequence": alert.seq,
+        },
+        "unmapped": {"assignee": alert.assignee, "details": alert.details,
+                     "references": rule.get("references")},
+    }
+    return _prune(finding)  # type: ignore[no-any-return]

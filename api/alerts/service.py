@@ -1,0 +1,265 @@
+"""Alerts: incremental pulls by change number, one alert with its evidence, triage."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from neo4j import ManagedTransaction
+
+from api.alerts.models import (
+    AlertDetail,
+    AlertRead,
+    AlertUpdate,
+    AuditEntryRead,
+    Entity,
+    Evidence,
+    Mitre,
+)
+from api.alerts.seq import COUNTER, WATERMARK, next_seq
+from api.nodes import display_label, node_id, primary_label
+from api.values import json_or_text, plain
+from graph.tx import Graph
+
+LIST_ALERTS = """
+MATCH (a:Alert)
+WHERE a.seq > $after AND a.seq <= $high
+  AND ($statuses IS NULL OR a.status IN $statuses)
+  AND ($severities IS NULL OR a.severity IN $severities)
+  AND ($rules IS NULL OR a.rule_id IN $rules)
+  AND ($hosts IS NULL OR a.host IN $hosts)
+  AND ($since IS NULL OR a.last_seen >= $since)
+  AND ($until IS NULL OR a.first_seen < $until)
+RETURN a {.*} AS alert
+ORDER BY a.seq
+LIMIT $limit
+"""
+
+GET_ALERT = """
+MATCH (a:Alert {id: $id})
+RETURN a {.*} AS alert
+"""
+
+ALERT_ENTITIES = """
+UNWIND $ids AS id
+MATCH (a:Alert {id: id})-[i:INVOLVES]->(e)
+RETURN id AS alert_id, i.role AS role, labels(e) AS labels, properties(e) AS props
+ORDER BY id, i.role, elementId(e)
+"""
+
+# The records an alert came from: edges among its entities, and the SPAWNED edge that
+# created each involved process (with the raw record and "source:path:line" references).
+ALERT_EVIDENCE = """
+MATCH (:Alert {id: $id})-[:INVOLVES]->(e)
+WITH collect(DISTINCT e) AS involved
+UNWIND involved AS e
+CALL (e, involved) {
+  MATCH (e)-[r:SPAWNED|WROTE|CONNECTED_TO|RESOLVED|EXECUTED]->(y)
+  WHERE y IN involved
+  RETURN r, e AS x, y
+  UNION
+  MATCH (x:Process)-[r:SPAWNED]->(e)
+  RETURN r, x, e AS y
+}
+RETURN DISTINCT type(r) AS rel, labels(x) AS x_labels, properties(x) AS x_props,
+       labels(y) AS y_labels, properties(y) AS y_props, properties(r) AS props
+"""
+
+ALERT_AUDIT = """
+MATCH (:Alert {id: $id})-[:HAS_AUDIT]->(e:AuditEntry)
+RETURN e {.*} AS entry
+ORDER BY e.at, e.seq
+"""
+
+LOCK_ALERT = """
+MATCH (a:Alert {id: $id})
+SET a.updated_at = a.updated_at
+RETURN a.status AS status, a.assignee AS assignee
+"""
+
+APPLY_UPDATE = """
+MATCH (a:Alert {id: $id})
+SET a.status = $status, a.assignee = $assignee, a.seq = $seq, a.updated_at = datetime()
+CREATE (e:AuditEntry {id: $entry_id, alert_id: $id, actor: $actor, actor_name: $actor_name,
+                      at: datetime(), changes: $changes, comment: $comment, seq: $seq})
+CREATE (a)-[:HAS_AUDIT]->(e)
+RETURN a {.*} AS alert
+"""
+
+
+class AlertNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    statuses: Sequence[str] | None = None
+    severities: Sequence[str] | None = None
+    rules: Sequence[str] | None = None
+    hosts: Sequence[str] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def params(self) -> dict[str, Any]:
+        def listed(values: Sequence[str] | None) -> list[str] | None:
+            return list(values) if values else None
+
+        return {"statuses": listed(self.statuses), "severities": listed(self.severities),
+                "rules": listed(self.rules), "hosts": listed(self.hosts),
+                "since": self.since, "until": self.until}
+
+
+@dataclass(frozen=True)
+class Page:
+    alerts: list[AlertRead]
+    next_after: int
+    has_more: bool
+    high: int
+
+
+def to_alert(props: dict[str, Any]) -> AlertRead:
+    data = plain(props)
+    data["details"] = json_or_text(data.get("details"))
+    for name in ("tactics", "techniques"):
+        data[name] = data.get(name) or []
+    return AlertRead.model_validate(data)
+
+
+def watermark(graph: Graph) -> int:
+    return int(graph.read(WATERMARK, name=COUNTER)[0]["high"])
+
+
+def list_alerts(graph: Graph, *, after: int = 0, limit: int = 100,
+                where: AlertFilter | None = None) -> Page:
+    """Alerts whose change number is above `after`, oldest change first.
+
+    The page stops at the counter's committed value (read first): every change up to it is
+    committed and visible, so paging by seq neither skips nor repeats while rules write.
+    """
+    high = watermark(graph)
+    if high <= after:
+        return Page([], after, False, high)
+    params = (where or AlertFilter()).params()
+    rows = graph.read(LIST_ALERTS, after=after, high=high, limit=limit, **params)
+    alerts = [to_alert(row["alert"]) for row in rows]
+    if len(alerts) == limit:
+        return Page(alerts, alerts[-1].seq, alerts[-1].seq < high, high)
+    # Fewer than asked: nothing else up to `high` matches, so the next pull starts there.
+    return Page(alerts, high, False, high)
+
+
+def get_alert(graph: Graph, *, alert_id: str) -> AlertRead:
+    rows = graph.read(GET_ALERT, id=alert_id)
+    if not rows:
+        raise AlertNotFound(alert_id)
+    return to_alert(rows[0]["alert"])
+
+
+def to_entity(role: str | None, labels: list[str], props: dict[str, Any]) -> Entity:
+    label = primary_label(labels)
+    clean = {k: v for k, v in plain(props).items() if k not in ("raw",)}
+    return Entity(role=role, id=node_id(labels, props), kind=label,
+                  label=display_label(label, props), properties=clean)
+
+
+def entities_of(graph: Graph, *, alert_ids: Sequence[str]) -> dict[str, list[Entity]]:
+    found: dict[str, list[Entity]] = {i: [] for i in alert_ids}
+    for row in graph.read(ALERT_ENTITIES, ids=list(alert_ids)):
+        found[row["alert_id"]].append(to_entity(row["role"], row["labels"], row["props"]))
+    return found
+
+
+def evidence_of(graph: Graph, *, alert_id: str) -> list[Evidence]:
+    items = []
+    for row in graph.read(ALERT_EVIDENCE, id=alert_id):
+        props = plain(row["props"])
+        sources = props.get("sources") or ([props["source"]] if props.get("source") else [])
+        items.append(Evidence(
+            relationship=row["rel"],
+            source=node_id(row["x_labels"], row["x_props"]),
+            target=node_id(row["y_labels"], row["y_props"]),
+            time=props.get("time"), first_time=props.get("first_time"),
+            last_time=props.get("last_time"), count=props.get("count"),
+            sources=sources, raw=json_or_text(props.get("raw")),
+        ))
+    items.sort(key=lambda e: (str(e.time or e.first_time or ""), e.relationship, e.source))
+    return items
+
+
+def audit_of(graph: Graph, *, alert_id: str) -> list[AuditEntryRead]:
+    entries = []
+    for row in graph.read(ALERT_AUDIT, id=alert_id):
+        data = plain(row["entry"])
+        data["changes"] = json_or_text(data.get("changes")) or {}
+        entries.append(AuditEntryRead.model_validate(data))
+    return entries
+
+
+def alert_detail(graph: Graph, *, alert_id: str, rule: dict[str, Any] | None = None
+                 ) -> AlertDetail:
+    alert = get_alert(graph, alert_id=alert_id)
+    return AlertDetail(
+        **alert.model_dump(),
+        rule=rule,
+        mitre=Mitre(tactics=alert.tactics, techniques=alert.techniques),
+        entities=entities_of(graph, alert_ids=[alert_id])[alert_id],
+        evidence=evidence_of(graph, alert_id=alert_id),
+        audit=audit_of(graph, alert_id=alert_id),
+    )
+
+
+def update_alert(graph: Graph, *, alert_id: str, change: AlertUpdate, actor: str,
+                 actor_name: str | None = None) -> tuple[AlertRead, bool]:
+    """Apply a triage change with an audit entry and a new seq, all in one transaction.
+
+    Returns the alert and whether anything was recorded: an update that changes nothing
+    and carries no comment leaves the alert (and its seq) alone.
+    """
+
+    def unit(tx: ManagedTransaction) -> tuple[dict[str, Any], bool] | None:
+        # The counter first, as the rule engine does, so the two never wait on each other
+        # in opposite orders.
+        seq = next_seq(tx)
+        current = tx.run(LOCK_ALERT, id=alert_id).single()
+        if current is None:
+            return None  # nothing written but the counter: the caller raises, which rolls back
+        status = change.status.value if change.status else current["status"]
+        assignee = current["assignee"]
+        if change.assignee is not None:
+            assignee = change.assignee or None
+        changes = {}
+        if status != current["status"]:
+            changes["status"] = {"from": current["status"], "to": status}
+        if assignee != current["assignee"]:
+            changes["assignee"] = {"from": current["assignee"], "to": assignee}
+        if not changes and not change.comment:
+            raise _NothingToDo()
+        record = tx.run(APPLY_UPDATE, id=alert_id, status=status, assignee=assignee, seq=seq,
+                        entry_id=str(uuid.uuid4()), actor=actor, actor_name=actor_name,
+                        changes=json.dumps(changes), comment=change.comment).single(strict=True)
+        return record["alert"], True
+
+    try:
+        result = graph.write_tx(_raising_when_missing(unit, alert_id), what="updating an alert")
+    except _NothingToDo:
+        return get_alert(graph, alert_id=alert_id), False
+    props, recorded = result
+    return to_alert(props), recorded
+
+
+class _NothingToDo(Exception):
+    """Raised inside the transaction so the counter bump is rolled back."""
+
+
+def _raising_when_missing(unit, alert_id: str):  # type: ignore[no-untyped-def]
+    def wrapped(tx: ManagedTransaction):  # type: ignore[no-untyped-def]
+        result = unit(tx)
+        if result is None:
+            raise AlertNotFound(alert_id)
+        return result
+
+    return wrapped

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Query
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+
+from api.alerts import service
+from api.alerts.models import (
+    AlertDetail,
+    AlertFormat,
+    AlertPage,
+    AlertRead,
+    AlertUpdate,
+    AuditEntryRead,
+    Severity,
+    Status,
+)
+from api.alerts.ocsf import to_detection_finding
+from api.deps import GraphDep, Reader, SettingsDep, Triager
+from api.problems import Problem, not_found, responses
+from api.routing import secured_router
+from api.rules.service import rule_summary
+from api.values import decode_cursor, encode_cursor
+
+router = secured_router(prefix="/alerts", tags=["alerts"])
+
+CURSOR = "alerts"
+
+
+def _after(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    seq = decode_cursor(CURSOR, cursor).get("seq")
+    if not isinstance(seq, int) or seq < 0:
+        raise Problem(400, "the cursor does not hold a change number", slug="invalid-cursor")
+    return seq
+
+
+@router.get(
+    "",
+    response_model=AlertPage,
+    summary="Alerts new or changed since a cursor",
+    description=(
+        "Pages in change order (`seq`). Pass `next_cursor` back as `cursor` to get what is "
+        "new or changed since: no alert change is skipped or repeated, even while rules are "
+        "writing. `format=ocsf` returns OCSF Detection Findings as `items`."
+    ),
+    responses=responses(400),
+)
+def list_alerts(
+    graph: GraphDep,
+    settings: SettingsDep,
+    _: Reader,
+    cursor: Annotated[str | None, Query(description="opaque; from a previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    status: Annotated[list[Status] | None, Query()] = None,
+    severity: Annotated[list[Severity] | None, Query()] = None,
+    rule: Annotated[list[str] | None, Query(description="rule ids")] = None,
+    host: Annotated[list[str] | None, Query()] = None,
+    since: Annotated[datetime | None, Query(description="alerts last seen at or after")] = None,
+    until: Annotated[datetime | None, Query(description="alerts first seen before")] = None,
+    format: AlertFormat = "native",
+) -> Any:
+    where = service.AlertFilter(
+        statuses=[s.value for s in status] if status else None,
+        severities=[s.value for s in severity] if severity else None,
+        rules=rule, hosts=[h.lower() for h in host] if host else None,
+        since=_aware(since), until=_aware(until),
+    )
+    page = service.list_alerts(graph, after=_after(cursor), limit=min(limit, settings.page_max),
+                               where=where)
+    body: dict[str, Any] = {
+        "next_cursor": encode_cursor(CURSOR, {"seq": page.next_after}),
+        "has_more": page.has_more,
+        "high_seq": page.high,
+    }
+    if format == "ocsf":
+        entities = service.entities_of(graph, alert_ids=[a.id for a in page.alerts])
+        body["items"] = [to_detection_finding(a, entities[a.id]) for a in page.alerts]
+        return JSONResponse(jsonable_encoder(body))
+    body["items"] = page.alerts
+    return AlertPage.model_validate(body)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise Problem(422, "times need a timezone (e.g. 2024-05-01T10:00:00Z)",
+                      slug="validation")
+    return value
+
+
+@router.get(
+    "/{alert_id}",
+    response_model=AlertDetail,
+    summary="One alert with its rule, MITRE mapping, entities, evidence and audit trail",
+    description="`format=ocsf` returns the alert as an OCSF Detection Finding (class 2004).",
+    responses=responses(404),
+)
+def get_alert(graph: GraphDep, _: Reader, alert_id: str, format: AlertFormat = "native") -> Any:
+    try:
+        alert = service.get_alert(graph, alert_id=alert_id)
+    except service.AlertNotFound:
+        raise not_found(f"alert {alert_id!r}") from None
+    rule = rule_summary(alert.rule_id)
+    detail = service.alert_detail(graph, alert_id=alert_id, rule=rule)
+    if format == "ocsf":
+        return JSONResponse(to_detection_finding(detail, detail.entities, detail.evidence, rule))
+    return detail
+
+
+@router.patch(
+    "/{alert_id}",
+    response_model=AlertRead,
+    summary="Triage: set status and/or assignee, add a comment",
+    description="Every effective change writes an audit entry (who, when, what, comment) and "
+    "gives the alert a new `seq`, so incremental pulls see it. An update that changes "
+    "nothing and has no comment records nothing.",
+    responses=responses(404),
+)
+def update_alert(graph: GraphDep, who: Triager, alert_id: str, change: AlertUpdate) -> AlertRead:
+    try:
+        alert, _recorded = service.update_alert(graph, alert_id=alert_id, change=change,
+                                                actor=who.key_id, actor_name=who.name)
+    except service.AlertNotFound:
+        raise not_found(f"alert {alert_id!r}") from None
+    return alert
+
+
+@router.get(
+    "/{alert_id}/audit",
+    response_model=list[AuditEntryRead],
+    summary="The alert's audit trail, oldest first",
+    responses=responses(404),
+)
+def alert_audit(graph: GraphDep, _: Reader, alert_id: str) -> list[AuditEntryRead]:
+    try:
+        service.get_alert(graph, alert_id=alert_id)
+    except service.AlertNotFound:
+        raise not_found(f"alert {alert_id!r}") from None
+    return service.audit_of(graph, alert_id=alert_id)

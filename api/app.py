@@ -1,0 +1,140 @@
+"""The FastAPI application: `create_app()` for uvicorn, tests and `provgraph serve`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+import provgraph
+from api import problems
+from api.alerts.views import router as alerts_router
+from api.deps import Reader, authenticate
+from api.graphs.views import router as graph_router
+from api.health.views import router as health_router
+from api.ingestion.views import router as ingest_router
+from api.keys.service import KeyVerifier
+from api.keys.views import router as keys_router
+from api.metrics import Metrics, MetricsMiddleware
+from api.problems import AUTH_RESPONSES, ProblemDetail
+from api.provenance.views import router as provenance_router
+from api.query.views import router as query_router
+from api.rules.views import router as rules_router
+from api.schema import ensure_api_schema
+from api.settings import Settings, get_settings
+from api.webhooks.views import router as webhooks_router
+from api.webhooks.worker import WebhookWorker
+from graph.tx import Graph
+
+log = logging.getLogger("provgraph.api")
+
+PREFIX = "/api/v1"
+
+DESCRIPTION = """
+Graph-based provenance analytics over security telemetry.
+
+* **Alerts for SOAR**: incremental pulls with a stable cursor, triage with an audit trail,
+  OCSF Detection Findings, signed webhooks.
+* **Subgraphs for analysts**: an alert's provenance, any node's neighbourhood, as
+  Cytoscape.js elements or GraphML; read-only Cypher.
+* **Provenance for responders**: process lineage, file provenance, host timelines, contacts.
+
+Every endpoint except `/health` needs an API key (`Authorization: Bearer <key>` or
+`X-API-Key: <key>`) with the scope it names: `read`, `triage`, `ingest` or `admin` (which
+implies all). Errors are `application/problem+json`.
+"""
+
+
+def create_app(graph: Graph | None = None, settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    owns_graph = graph is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.graph is None:
+            app.state.graph = Graph.connect()
+        ensure_api_schema(app.state.graph)
+        app.state.key_verifier = KeyVerifier(app.state.graph, settings.key_cache_seconds)
+        worker = None
+        if settings.webhook_enabled:
+            worker = WebhookWorker(app.state.graph, settings)
+            worker.start()
+        app.state.webhook_worker = worker
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            if owns_graph:
+                app.state.graph.close()
+
+    app = FastAPI(
+        title="provgraph API",
+        version=provgraph.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url=None,  # served below, behind a key unless docs are public
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.graph = graph
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    if graph is not None:  # usable before the lifespan runs (and without one)
+        app.state.key_verifier = KeyVerifier(graph, settings.key_cache_seconds)
+
+    problems.install(app)
+    for router in (alerts_router, graph_router, provenance_router, query_router, ingest_router,
+                   rules_router, webhooks_router, keys_router):
+        app.include_router(router, prefix=PREFIX)
+    app.include_router(health_router)
+    app.include_router(health_router, prefix=PREFIX, include_in_schema=False)
+    _add_metrics(app)
+    _add_docs(app, public=settings.public_docs)
+
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(problems.CatchAll)
+    return app
+
+
+def _add_metrics(app: FastAPI) -> None:
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics",
+             response_class=Response, responses={
+                 **AUTH_RESPONSES,
+                 200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+                       "description": "Prometheus text format"}})
+    def metrics(request: Request, _: Reader) -> Response:
+        return Response(generate_latest(request.app.state.metrics.registry),
+                        media_type=CONTENT_TYPE_LATEST)
+
+
+def openapi_with_problems(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["ProblemDetail"] = ProblemDetail.model_json_schema()
+    app.openapi_schema = schema
+    return schema
+
+
+def _add_docs(app: FastAPI, *, public: bool) -> None:
+    guard = [] if public else [Depends(authenticate)]
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=guard)
+    def openapi() -> JSONResponse:
+        return JSONResponse(openapi_with_problems(app))
+
+    @app.get("/docs", include_in_schema=False, dependencies=guard)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="provgraph API")
+
+    app.openapi = lambda: openapi_with_problems(app)  # type: ignore[method-assign]

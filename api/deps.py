@@ -1,0 +1,71 @@
+"""Dependencies every router shares: the graph, the settings, and the caller's key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from api.keys.models import Principal, Scope
+from api.keys.service import KeyVerifier
+from api.problems import Problem
+from api.settings import Settings
+from graph.tx import Graph
+
+bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer pgk_…`")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                              description="`X-API-Key: pgk_…`")
+
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="provgraph"'}
+
+
+def get_graph(request: Request) -> Graph:
+    return request.app.state.graph  # type: ignore[no-any-return]
+
+
+def get_app_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+GraphDep = Annotated[Graph, Depends(get_graph)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    header_key: Annotated[str | None, Security(api_key_header)],
+) -> Principal:
+    token = credentials.credentials if credentials else header_key
+    if not token:
+        raise Problem(401, "an API key is required: send `Authorization: Bearer <key>` "
+                      "or `X-API-Key: <key>`", slug="unauthenticated", headers=CHALLENGE)
+    verifier: KeyVerifier = request.app.state.key_verifier
+    principal = verifier.verify(token.strip())
+    if principal is None:
+        raise Problem(401, "the API key is not valid (unknown, malformed or revoked)",
+                      slug="invalid-key",
+                      headers={"WWW-Authenticate": 'Bearer realm="provgraph", '
+                               'error="invalid_token"'})
+    request.state.principal = principal
+    return principal
+
+
+def require_scope(scope: Scope) -> Callable[..., Principal]:
+    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if not principal.allows(scope):
+            raise Problem(403, f"this endpoint needs the '{scope.value}' scope; the key "
+                          f"'{principal.key_id}' has {sorted(s.value for s in principal.scopes)}",
+                          slug="insufficient-scope", required_scope=scope.value)
+        return principal
+
+    check.__name__ = f"require_{scope.value}"
+    return check
+
+
+Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
+Triager = Annotated[Principal, Depends(require_scope(Scope.TRIAGE))]
+Ingester = Annotated[Principal, Depends(require_scope(Scope.INGEST))]
+Admin = Annotated[Principal, Depends(require_scope(Scope.ADMIN))]

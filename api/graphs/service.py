@@ -1,0 +1,202 @@
+"""Bounded walks over the provenance graph: an alert's subgraph, any node's neighbourhood.
+
+Walks go level by level from a frontier of element ids, one query per level and direction,
+each capped per node, so a process that wrote ten thousand files cannot blow the budget of
+the whole walk in one query. Host nodes are leaves: everything on a host hangs off them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from api.nodes import PROVENANCE_RELS, parse_node_id
+from graph.tx import Graph
+
+_EXPAND_RETURN = """
+RETURN fid AS from_id, elementId(r) AS rid, type(r) AS rel,
+       elementId(startNode(r)) AS start, elementId(endNode(r)) AS end,
+       properties(r) AS rprops, elementId(m) AS mid, labels(m) AS labels, properties(m) AS props
+"""
+
+EXPAND_OUT = """
+UNWIND $frontier AS fid
+MATCH (n) WHERE elementId(n) = fid
+CALL (n) {
+  MATCH (n)-[r]->(m) WHERE type(r) IN $types
+  RETURN r, m LIMIT $per_node
+}
+""" + _EXPAND_RETURN
+
+EXPAND_IN = """
+UNWIND $frontier AS fid
+MATCH (n) WHERE elementId(n) = fid
+CALL (n) {
+  MATCH (n)<-[r]-(m) WHERE type(r) IN $types
+  RETURN r, m LIMIT $per_node
+}
+""" + _EXPAND_RETURN
+
+EXPAND_BOTH = """
+UNWIND $frontier AS fid
+MATCH (n) WHERE elementId(n) = fid
+CALL (n) {
+  MATCH (n)-[r]-(m) WHERE type(r) IN $types
+  RETURN r, m LIMIT $per_node
+}
+""" + _EXPAND_RETURN
+
+# Edges among nodes already in the result that the walk did not traverse (e.g. two
+# processes in the tree that wrote the same file).
+EDGES_AMONG = """
+UNWIND $ids AS id
+MATCH (n)-[r]->(m) WHERE elementId(n) = id AND type(r) IN $types AND elementId(m) IN $ids
+RETURN elementId(r) AS rid, type(r) AS rel, elementId(n) AS start, elementId(m) AS end,
+       properties(r) AS rprops
+LIMIT $limit
+"""
+
+ALERT_ROOTS = """
+MATCH (a:Alert {id: $id})
+OPTIONAL MATCH (a)-[i:INVOLVES]->(e)
+RETURN elementId(a) AS aid, labels(a) AS alabels, properties(a) AS aprops,
+       collect({rid: elementId(i), eid: elementId(e), labels: labels(e), props: properties(e),
+                rprops: properties(i)}) AS entities
+"""
+
+# One statement per label, the label coming from the whitelist in api.nodes.
+FIND_NODE = {
+    label: f"MATCH (n:{label} {{{key}: $key}}) "
+    "RETURN elementId(n) AS eid, labels(n) AS labels, properties(n) AS props"
+    for label, key in {"Host": "name", "Process": "uid", "File": "key", "Connection": "key",
+                       "Domain": "name", "Alert": "id"}.items()
+}
+
+ARTIFACT_RELS = ["WROTE", "EXECUTED", "CONNECTED_TO", "RESOLVED"]
+
+
+class NodeNotFound(LookupError):
+    pass
+
+
+@dataclass
+class Subgraph:
+    max_nodes: int
+    nodes: dict[str, tuple[list[str], dict[str, Any]]] = field(default_factory=dict)
+    edges: dict[str, tuple[str, str, str, dict[str, Any]]] = field(default_factory=dict)
+    roots: list[str] = field(default_factory=list)
+    truncated: bool = False
+
+    def add_node(self, eid: str, labels: list[str], props: dict[str, Any]) -> bool:
+        """False when the node budget is spent (and marks the result truncated)."""
+        if eid in self.nodes:
+            return True
+        if len(self.nodes) >= self.max_nodes:
+            self.truncated = True
+            return False
+        self.nodes[eid] = (labels, props)
+        return True
+
+    def add_edge(self, rid: str, rel: str, start: str, end: str, props: dict[str, Any]) -> None:
+        if start in self.nodes and end in self.nodes:
+            self.edges[rid] = (rel, start, end, props)
+
+    def is_host(self, eid: str) -> bool:
+        return "Host" in self.nodes[eid][0]
+
+
+def _expand(graph: Graph, sub: Subgraph, query: str, frontier: Sequence[str],
+            types: Iterable[str]) -> list[str]:
+    """One level: adds neighbours (within budget) and edges; returns the newly added ids."""
+    if not frontier or sub.truncated:
+        return []
+    per_node = sub.max_nodes - len(sub.nodes) + 1  # one more than fits tells us we cut
+    rows = graph.read(query, frontier=list(frontier), types=list(types), per_node=per_node)
+    added: list[str] = []
+    for row in rows:
+        fresh = row["mid"] not in sub.nodes
+        if sub.add_node(row["mid"], row["labels"], row["props"]) and fresh:
+            added.append(row["mid"])
+        sub.add_edge(row["rid"], row["rel"], row["start"], row["end"], row["rprops"])
+    return added
+
+
+def _walk(graph: Graph, sub: Subgraph, query: str, start: Sequence[str], types: Sequence[str],
+          levels: int, *, through_hosts: bool = False) -> None:
+    frontier = list(start)
+    for _ in range(levels):
+        if not through_hosts:
+            frontier = [eid for eid in frontier if not sub.is_host(eid)]
+        frontier = _expand(graph, sub, query, frontier, types)
+        if not frontier:
+            return
+    if frontier and not sub.truncated:
+        # The depth limit stopped a walk that had more to give.
+        more = graph.read(query, frontier=frontier, types=list(types), per_node=1)
+        if any(r["mid"] not in sub.nodes for r in more):
+            sub.truncated = True
+
+
+def _close_edges(graph: Graph, sub: Subgraph) -> None:
+    rows = graph.read(EDGES_AMONG, ids=list(sub.nodes), types=list(PROVENANCE_RELS),
+                      limit=sub.max_nodes * 4)
+    for row in rows:
+        sub.add_edge(row["rid"], row["rel"], row["start"], row["end"], row["rprops"])
+
+
+def alert_subgraph(graph: Graph, *, alert_id: str, depth: int = 3, ancestry: int = 64,
+                   max_nodes: int = 500) -> Subgraph:
+    """The alert, its entities, their ancestry to the root and their descendants."""
+    rows = graph.read(ALERT_ROOTS, id=alert_id)
+    if not rows or rows[0]["aid"] is None:
+        raise NodeNotFound(f"alert {alert_id}")
+    row = rows[0]
+    sub = Subgraph(max_nodes=max(max_nodes, 1))
+    sub.add_node(row["aid"], row["alabels"], row["aprops"])
+    sub.roots.append(row["aid"])
+    entities = [e for e in row["entities"] if e["eid"] is not None]
+    for entity in entities:
+        if sub.add_node(entity["eid"], entity["labels"], entity["props"]):
+            sub.add_edge(entity["rid"], "INVOLVES", row["aid"], entity["eid"], entity["rprops"])
+    processes = [e["eid"] for e in entities if "Process" in e["labels"] and e["eid"] in sub.nodes]
+    artifacts = [e["eid"] for e in entities
+                 if "Process" not in e["labels"] and "Host" not in e["labels"]
+                 and e["eid"] in sub.nodes]
+    # Who wrote, ran or contacted the artifacts the alert names.
+    actors = _expand(graph, sub, EXPAND_IN, artifacts, ARTIFACT_RELS)
+    processes += [eid for eid in actors if "Process" in sub.nodes[eid][0]]
+    _walk(graph, sub, EXPAND_IN, processes, ["SPAWNED"], ancestry)
+    _walk(graph, sub, EXPAND_OUT, processes, list(PROVENANCE_RELS), depth)
+    _close_edges(graph, sub)
+    return sub
+
+
+def find_node(graph: Graph, *, node: str) -> tuple[str, list[str], dict[str, Any]]:
+    parsed = parse_node_id(node)
+    if parsed is None or parsed[0] not in FIND_NODE:
+        raise NodeNotFound(node)
+    label, _key, value = parsed
+    rows = graph.read(FIND_NODE[label], key=value)
+    if not rows:
+        raise NodeNotFound(node)
+    return rows[0]["eid"], rows[0]["labels"], rows[0]["props"]
+
+
+def neighbourhood(graph: Graph, *, node: str, depth: int = 1, max_nodes: int = 500,
+                  rels: Sequence[str] | None = None) -> Subgraph:
+    """Everything within `depth` hops of one node, both directions, Hosts as leaves
+    (unless the walk starts at a host)."""
+    eid, labels, props = find_node(graph, node=node)
+    sub = Subgraph(max_nodes=max(max_nodes, 1))
+    sub.add_node(eid, labels, props)
+    sub.roots.append(eid)
+    types = list(rels) if rels else [*PROVENANCE_RELS, "INVOLVES", "ON_HOST"]
+    if "Host" in labels:
+        # From a host: its processes first, then walk on from them.
+        first = _expand(graph, sub, EXPAND_BOTH, [eid], types)
+        _walk(graph, sub, EXPAND_BOTH, first, [t for t in types if t != "ON_HOST"], depth - 1)
+    else:
+        _walk(graph, sub, EXPAND_BOTH, [eid], types, depth)
+    _close_edges(graph, sub)
+    return sub

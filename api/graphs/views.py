@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query
+from fastapi.responses import Response
+
+from api.deps import GraphDep, Reader, SettingsDep
+from api.graphs import export, service
+from api.graphs.models import CytoscapeGraph, GraphFormat, Rel
+from api.problems import Problem, not_found, responses
+from api.routing import secured_router
+
+router = secured_router(prefix="/graph", tags=["graph"])
+
+GRAPHML = "application/graphml+xml"
+_GRAPH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {GRAPHML: {"schema": {"type": "string"}}},
+          "description": "Cytoscape.js elements JSON, or GraphML with `format=graphml`"},
+    **responses(400, 404),
+}
+
+Depth = Annotated[int, Query(ge=0, le=10, description="levels of descendants to follow")]
+MaxNodes = Annotated[int, Query(ge=1, le=20_000, description="node budget; sets `truncated`")]
+
+
+def _render(sub: service.Subgraph, fmt: GraphFormat, limits: dict[str, Any]) -> Any:
+    if fmt is GraphFormat.GRAPHML:
+        headers = {"X-Provgraph-Truncated": "true" if sub.truncated else "false"}
+        return Response(export.graphml(sub), media_type=GRAPHML, headers=headers)
+    return CytoscapeGraph.model_validate({
+        "elements": export.elements(sub), "truncated": sub.truncated, "limits": limits,
+        "roots": export.roots(sub)})
+
+
+def _budget(settings: Any, max_nodes: int) -> int:
+    if max_nodes > settings.subgraph_max_nodes:
+        raise Problem(400, f"max_nodes may be at most {settings.subgraph_max_nodes}",
+                      slug="limit-exceeded")
+    return max_nodes
+
+
+@router.get(
+    "/alerts/{alert_id}",
+    response_model=CytoscapeGraph,
+    summary="An alert's provenance subgraph",
+    description="The alert, its entities, their process ancestry up to the root and their "
+    "descendants (processes, files written and run, connections, DNS) down to `depth`, "
+    "cut at `max_nodes` with `truncated: true`.",
+    responses=_GRAPH_RESPONSES,
+)
+def alert_subgraph(
+    graph: GraphDep, settings: SettingsDep, _: Reader, alert_id: str,
+    depth: Depth = 3,
+    ancestry: Annotated[int | None, Query(ge=0, le=64,
+                                          description="ancestry hops; default: to the root")] = None,
+    max_nodes: MaxNodes = 500,
+    format: GraphFormat = GraphFormat.CYTOSCAPE,
+) -> Any:
+    budget = _budget(settings, max_nodes)
+    hops = settings.ancestry_max_hops if ancestry is None else ancestry
+    try:
+        sub = service.alert_subgraph(graph, alert_id=alert_id, depth=depth, ancestry=hops,
+                                     max_nodes=budget)
+    except service.NodeNotFound:
+        raise not_found(f"alert {alert_id!r}") from None
+    return _render(sub, format, {"depth": depth, "ancestry": hops, "max_nodes": budget})
+
+
+@router.get(
+    "/neighbourhood",
+    response_model=CytoscapeGraph,
+    summary="Expand any node",
+    description="Everything within `depth` hops of `node` (an id as these graphs name nodes: "
+    "`Process:<uid>`, `File:<host>|<path>`, `Connection:<ip>|<port>|<proto>`, `Host:<name>`, "
+    "`Domain:<name>`, `Alert:<id>`). Hosts are leaves unless the walk starts at one.",
+    responses=_GRAPH_RESPONSES,
+)
+def neighbourhood(
+    graph: GraphDep, settings: SettingsDep, _: Reader,
+    node: Annotated[str, Query(min_length=3, max_length=4096)],
+    depth: Annotated[int, Query(ge=1, le=5)] = 1,
+    rel: Annotated[list[Rel] | None, Query(description="relationship types to follow")] = None,
+    max_nodes: MaxNodes = 500,
+    format: GraphFormat = GraphFormat.CYTOSCAPE,
+) -> Any:
+    budget = _budget(settings, max_nodes)
+    try:
+        sub = service.neighbourhood(graph, node=node, depth=depth, max_nodes=budget,
+                                    rels=[r.value for r in rel] if rel else None)
+    except service.NodeNotFound:
+        raise not_found(f"node {node!r}") from None
+    return _render(sub, format, {"depth": depth, "max_nodes": budget})

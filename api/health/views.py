@@ -1,0 +1,29 @@
+"""Health answers without a key (load balancers and orchestrators call it)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+import provgraph
+from api.deps import GraphDep
+from api.problems import Problem, responses
+from graph.tx import GraphUnavailable
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    neo4j: str
+
+
+@router.get("/health", response_model=Health, summary="Liveness and Neo4j reachability",
+            responses=responses(503))
+def health(graph: GraphDep) -> Health:
+    try:
+        server = graph.ping()
+    except GraphUnavailable as error:
+        raise Problem(503, f"Neo4j is not answering: {error}", slug="graph-unavailable") from None
+    return Health(status="ok", version=provgraph.__version__, neo4j=server)

@@ -1,0 +1,131 @@
+"""Ingest over HTTP: the body is spooled (bounded, gunzipped when asked) and handed to the
+same pipeline the CLI uses, `provgraph.pipeline.ingest_stream`."""
+
+from __future__ import annotations
+
+import tempfile
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import asdict, is_dataclass
+from typing import IO, Any
+
+from graph.tx import Graph
+
+CHUNK = 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, limit: int, what: str) -> None:
+        super().__init__(f"the {what} is larger than {limit} bytes")
+        self.limit = limit
+        self.what = what
+
+
+class BadEncoding(Exception):
+    pass
+
+
+class PipelineUnavailable(RuntimeError):
+    pass
+
+
+class NamedStream:
+    """A spooled body the reader sees as one named binary stream."""
+
+    def __init__(self, spool: IO[bytes], name: str) -> None:
+        self._spool = spool
+        self.name = name
+
+    def read(self, size: int = -1) -> bytes:
+        return self._spool.read(size)
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._spool.close()
+
+
+def _spool() -> IO[bytes]:
+    return tempfile.SpooledTemporaryFile(max_size=8 * CHUNK)  # noqa: SIM115
+
+
+async def receive(chunks: AsyncIterator[bytes], *, gzipped: bool, max_bytes: int,
+                  max_decoded: int) -> tuple[IO[bytes], int, int]:
+    """Spool the body, gunzipping on the fly (several gzip members are fine); returns
+    (spool at 0, bytes received, bytes decoded). Stops at the first byte over either limit,
+    so neither a huge body nor a gzip bomb is ever held whole."""
+    spool = _spool()
+    received = 0
+    sink = _Sink(spool, max_decoded)
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS) if gzipped else None
+    try:
+        async for chunk in chunks:
+            received += len(chunk)
+            if received > max_bytes:
+                raise BodyTooLarge(max_bytes, "request body")
+            if inflater is None:
+                sink.write(chunk)
+                continue
+            pending = chunk
+            while pending:
+                try:
+                    sink.write(inflater.decompress(pending, sink.room()))
+                except zlib.error as error:
+                    raise BadEncoding(f"the body is not valid gzip: {error}") from error
+                if inflater.unconsumed_tail:
+                    pending = inflater.unconsumed_tail
+                elif inflater.eof and inflater.unused_data:
+                    pending = inflater.unused_data  # the next gzip member
+                    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+                else:
+                    pending = b""
+        if inflater is not None and received and not inflater.eof:
+            raise BadEncoding("the gzip body ends before its end marker")
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool, received, sink.written
+
+
+class _Sink:
+    def __init__(self, spool: IO[bytes], limit: int) -> None:
+        self.spool = spool
+        self.limit = limit
+        self.written = 0
+
+    def room(self) -> int:
+        return self.limit - self.written + 1  # one byte over tells us the limit is passed
+
+    def write(self, data: bytes) -> None:
+        self.written += len(data)
+        if self.written > self.limit:
+            raise BodyTooLarge(self.limit, "decompressed body")
+        self.spool.write(data)
+
+
+def _pipeline() -> Any:
+    try:
+        from provgraph.pipeline import ingest_stream
+    except ImportError as error:
+        raise PipelineUnavailable(
+            "provgraph.pipeline.ingest_stream is not available in this build") from error
+    return ingest_stream
+
+
+def ingest_body(graph: Graph, *, stream: NamedStream, fmt: str | None) -> dict[str, Any]:
+    """Run the shared pipeline over one spooled body; its summary as plain JSON."""
+    ingest_stream = _pipeline()
+    summary = ingest_stream(graph, stream, fmt=fmt)
+    return summary_dict(summary)
+
+
+def summary_dict(summary: Any) -> dict[str, Any]:
+    if hasattr(summary, "to_dict"):
+        return dict(summary.to_dict())
+    if is_dataclass(summary):
+        return asdict(summary)  # type: ignore[arg-type]
+    return dict(summary)
+
+

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from api.deps import Admin, GraphDep
+from api.keys import service
+from api.keys.models import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from api.problems import not_found, responses
+from api.routing import secured_router
+
+router = secured_router(prefix="/keys", tags=["keys"])
+
+
+@router.get("", response_model=list[ApiKeyRead], summary="Every API key (never the secrets)")
+def list_keys(graph: GraphDep, _: Admin) -> list[ApiKeyRead]:
+    return service.list_keys(graph)
+
+
+@router.post("", response_model=ApiKeyCreated, status_code=201,
+             summary="Create a key; its secret is shown in this answer only")
+def create_key(graph: GraphDep, _: Admin, spec: ApiKeyCreate) -> ApiKeyCreated:
+    return service.create_key(graph, name=spec.name, scopes=spec.scopes)
+
+
+@router.delete("/{key_id}", response_model=ApiKeyRead, summary="Revoke a key",
+               responses=responses(404))
+def revoke_key(graph: GraphDep, _: Admin, key_id: str) -> ApiKeyRead:
+    revoked = service.revoke_key(graph, key_id=key_id)
+    if revoked is None:
+        raise not_found(f"API key {key_id!r}")
+    return revoked

@@ -1,0 +1,318 @@
+"""Responder questions, answered from the graph: where did this process come from and what
+did it start; who wrote this file and what ran it; what happened on this host; who talked to
+this address."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from api.provenance.models import (
+    ConnectionContacts,
+    Contact,
+    Contacts,
+    DomainContacts,
+    FileExecution,
+    FileProvenance,
+    FileWriter,
+    ProcessLineage,
+    ProcessNode,
+    Timeline,
+    TimelineEvent,
+)
+from api.values import decode_cursor, encode_cursor, plain
+from graph.tx import Graph
+from graph.writer import file_key
+from ingest.model import normalise_host
+
+MAX_HOPS = 64  # ancestry chains longer than this are cut (and say so)
+
+GET_PROCESS = """
+MATCH (p:Process {uid: $uid})
+RETURN properties(p) AS props
+"""
+
+# The longest chain of creators above the process, bounded by $hops.
+PROCESS_ANCESTRY = """
+MATCH (p:Process {uid: $uid})
+OPTIONAL MATCH chain = (a:Process)-[:SPAWNED*1..64]->(p)
+WHERE length(chain) <= $hops
+WITH chain ORDER BY length(chain) DESC LIMIT 1
+RETURN [n IN nodes(chain) | properties(n)] AS chain
+"""
+
+PROCESS_DESCENDANTS = """
+MATCH path = (p:Process {uid: $uid})-[:SPAWNED*1..10]->(d:Process)
+WHERE length(path) <= $depth
+RETURN properties(d) AS props, nodes(path)[-2].uid AS parent, length(path) AS level
+ORDER BY level, d.start_time
+LIMIT $limit
+"""
+
+PROCESS_ACTIVITY = """
+MATCH (p:Process {uid: $uid})
+CALL (p) {
+  OPTIONAL MATCH (p)-[w:WROTE]->(f:File)
+  WITH f, w ORDER BY w.first_time LIMIT $limit
+  RETURN collect(CASE WHEN f IS NULL THEN null ELSE {path: f.path, first_time: w.first_time,
+         last_time: w.last_time, count: w.count, ops: w.ops} END) AS wrote
+}
+CALL (p) {
+  OPTIONAL MATCH (p)-[r:CONNECTED_TO]->(c:Connection)
+  WITH c, r ORDER BY r.first_time LIMIT $limit
+  RETURN collect(CASE WHEN c IS NULL THEN null ELSE {ip: c.ip, port: c.port,
+         protocol: c.protocol, hostname: c.hostname, first_time: r.first_time,
+         count: r.count} END) AS connected
+}
+CALL (p) {
+  OPTIONAL MATCH (p)-[x:EXECUTED]->(f:File)
+  RETURN collect(CASE WHEN f IS NULL THEN null ELSE {path: f.path, time: x.time} END)
+         AS executed
+}
+RETURN wrote, connected, executed
+"""
+
+FILES_BY_KEY = """
+MATCH (f:File {key: $key})
+RETURN properties(f) AS props
+"""
+
+FILES_BY_PATH = """
+MATCH (f:File {path: $path})
+RETURN properties(f) AS props
+ORDER BY f.key
+LIMIT 50
+"""
+
+_PROCESS_BRIEF = "{.uid, .name, .pid, .image, .command_line, .user, .host, .start_time}"
+
+FILE_WRITERS = """
+MATCH (f:File {key: $key})<-[w:WROTE]-(p:Process)
+CALL (p) {
+  OPTIONAL MATCH chain = (a:Process)-[:SPAWNED*0..64]->(p)
+  WITH chain ORDER BY length(chain) DESC LIMIT 1
+  RETURN [n IN nodes(chain) | n """ + _PROCESS_BRIEF + """] AS lineage
+}
+RETURN properties(p) AS process, properties(w) AS wrote, lineage
+ORDER BY w.first_time
+LIMIT $limit
+"""
+
+FILE_EXECUTIONS = """
+MATCH (f:File {key: $key})<-[x:EXECUTED]-(p:Process)
+CALL (p) {
+  OPTIONAL MATCH (parent:Process)-[:SPAWNED]->(p)
+  RETURN parent """ + _PROCESS_BRIEF + """ AS parent LIMIT 1
+}
+CALL (p) {
+  OPTIONAL MATCH (p)-[:SPAWNED]->(child:Process)
+  RETURN count(child) AS children
+}
+RETURN properties(p) AS process, x.time AS time, parent, children
+ORDER BY time
+LIMIT $limit
+"""
+
+# Every kind of fact on a host, in one time order; paged by (time, key).
+HOST_TIMELINE = """
+CALL () {
+  MATCH (p:Process {host: $host}) WHERE p.start_time >= $since AND p.start_time < $until
+  RETURN p.start_time AS time, 'process_start' AS kind, p AS p, p.image AS target,
+         {command_line: p.command_line, user: p.user, parent_uid: p.parent_uid} AS details
+  UNION ALL
+  MATCH (p:Process {host: $host}) WHERE p.end_time >= $since AND p.end_time < $until
+  RETURN p.end_time AS time, 'process_end' AS kind, p AS p, p.image AS target, {} AS details
+  UNION ALL
+  MATCH (p:Process {host: $host})-[w:WROTE]->(f:File)
+  WHERE w.last_time >= $since AND w.first_time < $until
+  UNWIND w.times AS t
+  WITH p, w, f, t WHERE t >= $since AND t < $until
+  RETURN t AS time, 'file_write' AS kind, p AS p, f.path AS target, {ops: w.ops} AS details
+  UNION ALL
+  MATCH (p:Process {host: $host})-[r:CONNECTED_TO]->(c:Connection)
+  WHERE r.last_time >= $since AND r.first_time < $until
+  UNWIND r.times AS t
+  WITH p, r, c, t WHERE t >= $since AND t < $until
+  RETURN t AS time, 'network_connect' AS kind, p AS p, c.key AS target,
+         {ip: c.ip, port: c.port, protocol: c.protocol, hostname: c.hostname} AS details
+  UNION ALL
+  MATCH (p:Process {host: $host})-[r:RESOLVED]->(d:Domain)
+  WHERE r.last_time >= $since AND r.first_time < $until
+  UNWIND r.times AS t
+  WITH p, r, d, t WHERE t >= $since AND t < $until
+  RETURN t AS time, 'dns_query' AS kind, p AS p, d.name AS target,
+         {answers: r.answers} AS details
+}
+WITH time, kind, p, target, details,
+     kind + '|' + p.uid + '|' + coalesce(target, '') AS key
+WHERE $after_time IS NULL OR time > $after_time OR (time = $after_time AND key > $after_key)
+RETURN time, kind, p """ + _PROCESS_BRIEF + """ AS process, target, details, key
+ORDER BY time, key
+LIMIT $limit
+"""
+
+CONTACTS_BY_IP = """
+MATCH (c:Connection {ip: $ip})
+CALL (c) {
+  OPTIONAL MATCH (p:Process)-[r:CONNECTED_TO]->(c)
+  WITH p, r ORDER BY r.first_time LIMIT $limit
+  RETURN collect(CASE WHEN p IS NULL THEN null ELSE {process: p """ + _PROCESS_BRIEF + """,
+         first_time: r.first_time, last_time: r.last_time, count: r.count,
+         local_port: r.local_port} END) AS contacts
+}
+RETURN properties(c) AS connection, contacts
+ORDER BY c.key
+LIMIT $limit
+"""
+
+CONTACTS_BY_NAME = """
+MATCH (c:Connection) WHERE c.hostname = $name
+CALL (c) {
+  OPTIONAL MATCH (p:Process)-[r:CONNECTED_TO]->(c)
+  WITH p, r ORDER BY r.first_time LIMIT $limit
+  RETURN collect(CASE WHEN p IS NULL THEN null ELSE {process: p """ + _PROCESS_BRIEF + """,
+         first_time: r.first_time, last_time: r.last_time, count: r.count,
+         local_port: r.local_port} END) AS contacts
+}
+RETURN properties(c) AS connection, contacts
+ORDER BY c.key
+LIMIT $limit
+"""
+
+DOMAIN_RESOLVERS = """
+MATCH (d:Domain {name: $name})
+CALL (d) {
+  OPTIONAL MATCH (p:Process)-[r:RESOLVED]->(d)
+  WITH p, r ORDER BY r.first_time LIMIT $limit
+  RETURN collect(CASE WHEN p IS NULL THEN null ELSE {process: p """ + _PROCESS_BRIEF + """,
+         first_time: r.first_time, last_time: r.last_time, count: r.count} END) AS resolvers,
+         reduce(acc = [], x IN collect(r.answers) | acc + x) AS answers
+}
+RETURN properties(d) AS domain, resolvers, answers
+"""
+
+
+class NotFound(LookupError):
+    pass
+
+
+def _drop_bulk(props: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in plain(props).items() if k not in ("raw", "times")}
+
+
+def process_lineage(graph: Graph, *, uid: str, depth: int = 3, ancestry: int = MAX_HOPS,
+                    limit: int = 500) -> ProcessLineage:
+    rows = graph.read(GET_PROCESS, uid=uid)
+    if not rows:
+        raise NotFound(f"process {uid}")
+    chain = graph.read(PROCESS_ANCESTRY, uid=uid, hops=min(ancestry, MAX_HOPS))
+    ancestors = [_drop_bulk(p) for p in (chain[0]["chain"] if chain else [])][:-1]
+    found = graph.read(PROCESS_DESCENDANTS, uid=uid, depth=depth, limit=limit + 1)
+    truncated = len(found) > limit
+    nodes: dict[str, ProcessNode] = {}
+    top: list[ProcessNode] = []
+    for row in found[:limit]:
+        node = ProcessNode(process=_drop_bulk(row["props"]))
+        nodes[row["props"]["uid"]] = node
+        if row["parent"] == uid:
+            top.append(node)
+        elif row["parent"] in nodes:
+            nodes[row["parent"]].children.append(node)
+    activity = graph.read(PROCESS_ACTIVITY, uid=uid, limit=limit)[0]
+    return ProcessLineage(
+        process=_drop_bulk(rows[0]["props"]), ancestry=ancestors, descendants=top,
+        truncated=truncated, wrote=plain(activity["wrote"]),
+        connected=plain(activity["connected"]), executed=plain(activity["executed"]))
+
+
+def file_provenance(graph: Graph, *, path: str, host: str | None = None,
+                    limit: int = 200) -> list[FileProvenance]:
+    if host:
+        files = graph.read(FILES_BY_KEY, key=file_key(normalise_host(host), path))
+    else:
+        files = graph.read(FILES_BY_PATH, path=path)
+    if not files:
+        raise NotFound(f"file {path}" + (f" on {host}" if host else ""))
+    answers = []
+    for row in files:
+        key = row["props"]["key"]
+        writers = [
+            FileWriter(process=_drop_bulk(w["process"]), lineage=plain(w["lineage"]),
+                       **{k: v for k, v in plain(w["wrote"]).items()
+                          if k in ("first_time", "last_time", "count", "ops", "sources")})
+            for w in graph.read(FILE_WRITERS, key=key, limit=limit)
+        ]
+        executions = [
+            FileExecution(process=_drop_bulk(x["process"]), time=plain(x["time"]),
+                          parent=plain(x["parent"]), children=x["children"])
+            for x in graph.read(FILE_EXECUTIONS, key=key, limit=limit)
+        ]
+        first_write = min((w.first_time for w in writers if w.first_time), default=None)
+        after = bool(first_write) and any(x.time and x.time > first_write for x in executions)
+        answers.append(FileProvenance(file=plain(row["props"]), writers=writers,
+                                      executions=executions, written_then_executed=after))
+    return answers
+
+
+FAR_PAST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+
+def host_timeline(graph: Graph, *, host: str, since: datetime | None = None,
+                  until: datetime | None = None, limit: int = 200,
+                  cursor: str | None = None) -> Timeline:
+    name = normalise_host(host)
+    after_time: Any = None
+    after_key = ""
+    if cursor:
+        data = decode_cursor("timeline", cursor)
+        if data.get("host") != name:
+            from api.problems import Problem
+
+            raise Problem(400, "this cursor belongs to another host's timeline",
+                          slug="invalid-cursor")
+        after_time = datetime.fromisoformat(data["t"])
+        after_key = str(data["key"])
+    rows = graph.read(HOST_TIMELINE, host=name, since=since or FAR_PAST,
+                      until=until or FAR_FUTURE, after_time=after_time, after_key=after_key,
+                      limit=limit + 1)
+    events = [TimelineEvent(time=plain(r["time"]), kind=r["kind"], process=plain(r["process"]),
+                            target=r["target"], details=plain(r["details"]))
+              for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor("timeline", {
+            "host": name, "t": last["time"].to_native().isoformat(), "key": last["key"]})
+    return Timeline(host=name, events=events, next_cursor=next_cursor)
+
+
+def contacts(graph: Graph, *, ip: str | None = None, hostname: str | None = None,
+             limit: int = 200) -> Contacts:
+    connections: list[ConnectionContacts] = []
+    domains: list[DomainContacts] = []
+    if ip:
+        rows = graph.read(CONTACTS_BY_IP, ip=ip, limit=limit)
+        connections += [_connection(r) for r in rows]
+    if hostname:
+        name = hostname.strip().lower().rstrip(".")
+        rows = graph.read(CONTACTS_BY_NAME, name=name, limit=limit)
+        connections += [_connection(r) for r in rows]
+        for row in graph.read(DOMAIN_RESOLVERS, name=name, limit=limit):
+            answers = sorted({str(a) for a in row["answers"] or []})
+            domains.append(DomainContacts(
+                domain=plain(row["domain"]), answers=answers,
+                resolvers=[Contact.model_validate(plain(r)) for r in row["resolvers"]]))
+            # Connections to the addresses the name resolved to count as contacts of the name.
+            seen = {c.connection.get("key") for c in connections}
+            for address in answers:
+                for r in graph.read(CONTACTS_BY_IP, ip=address, limit=limit):
+                    if r["connection"].get("key") not in seen:
+                        connections.append(_connection(r))
+    return Contacts(query=ip or hostname or "", connections=connections, domains=domains)
+
+
+def _connection(row: dict[str, Any]) -> ConnectionContacts:
+    return ConnectionContacts(connection=plain(row["connection"]),
+                              contacts=[Contact.model_validate(plain(c))
+                                        for c in row["contacts"]])

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class RuleRead(BaseModel):
+    id: str
+    name: str
+    description: str | None = None
+    severity: str | None = None
+    risk_score: float | None = None
+    tactics: list[str] = []
+    techniques: list[str] = []
+    references: list[str] = []
+    schedule: dict[str, Any] | None = None
+    path: str | None = None
+
+
+class RuleDetail(RuleRead):
+    parameters: dict[str, Any] = {}
+    query: str | None = None
+    entities: list[dict[str, Any]] = []
+    false_positives: list[str] = []
+    investigation: str | None = None
+    summary: str | None = None
+
+
+class RuleRunRequest(BaseModel):
+    since: datetime | None = Field(default=None, description="default: the rule's look-back")
+    until: datetime | None = Field(default=None, description="default: now")
+    rules: list[str] | None = Field(default=None, description="rule ids; default: all")
+
+
+class RuleRunResult(BaseModel):
+    result: dict[str, Any]

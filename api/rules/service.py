@@ -1,0 +1,103 @@
+"""Rules as the engine in `queries` loads them, and on-demand runs through that engine."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, is_dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from api.rules.models import RuleDetail, RuleRead
+from api.values import plain
+from graph.tx import Graph
+
+log = logging.getLogger("provgraph.api")
+
+
+class RulesUnavailable(RuntimeError):
+    """The rule engine (queries/) is not importable in this build."""
+
+
+def _load() -> list[Any]:
+    try:
+        from queries.rule import RULES_DIR, parse_rule
+    except ImportError as error:
+        raise RulesUnavailable(str(error)) from error
+    rules = []
+    for path in sorted(RULES_DIR.glob("*.yml")):
+        rule, errors = parse_rule(path.read_text(encoding="utf-8"), path)
+        for error in errors:
+            log.warning("rule not loaded: %s", error)
+        if rule is not None:
+            rules.append(rule)
+    return rules
+
+
+def _seconds(value: Any) -> Any:
+    return value.total_seconds() if isinstance(value, timedelta) else value
+
+
+def _read(rule: Any) -> dict[str, Any]:
+    schedule = getattr(rule, "schedule", None)
+    return {
+        "id": rule.id, "name": rule.name, "description": rule.description,
+        "severity": rule.severity, "risk_score": rule.risk_score,
+        "tactics": list(rule.tactics), "techniques": list(rule.techniques),
+        "references": list(rule.references),
+        "schedule": {"interval_seconds": _seconds(schedule.interval),
+                     "lookback_seconds": _seconds(schedule.lookback)} if schedule else None,
+        "path": str(rule.path) if getattr(rule, "path", None) else None,
+    }
+
+
+def list_rules() -> list[RuleRead]:
+    return [RuleRead.model_validate(_read(r)) for r in _load()]
+
+
+def get_rule(rule_id: str) -> RuleDetail | None:
+    for rule in _load():
+        if rule.id == rule_id:
+            return RuleDetail.model_validate({
+                **_read(rule),
+                "parameters": plain(dict(rule.parameters)),
+                "query": rule.query,
+                "entities": [asdict(e) if is_dataclass(e) else dict(e) for e in rule.entities],
+                "false_positives": list(rule.false_positives),
+                "investigation": rule.investigation,
+                "summary": rule.summary,
+            })
+    return None
+
+
+def rule_summary(rule_id: str | None) -> dict[str, Any] | None:
+    """The rule an alert came from, for alert details; None when unknown or unavailable."""
+    if not rule_id:
+        return None
+    try:
+        rule = get_rule(rule_id)
+    except RulesUnavailable:
+        return None
+    if rule is None:
+        return None
+    return rule.model_dump(include={"id", "name", "description", "severity", "risk_score",
+                                    "tactics", "techniques", "references", "false_positives",
+                                    "investigation"})
+
+
+def run_rules(graph: Graph, *, since: datetime | None, until: datetime | None,
+              rule_ids: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the engine now; returns its report as plain JSON."""
+    try:
+        from queries.engine import run_rules as engine_run
+    except ImportError as error:
+        raise RulesUnavailable(str(error)) from error
+    kwargs: dict[str, Any] = {"since": since, "until": until}
+    if rule_ids:
+        kwargs["rule_ids"] = list(rule_ids)
+    report = engine_run(graph, **kwargs)
+    if is_dataclass(report):
+        return plain(asdict(report))  # type: ignore[arg-type,no-any-return]
+    if hasattr(report, "to_dict"):
+        return plain(report.to_dict())  # type: ignore[no-any-return]
+    return plain(report) if isinstance(report, dict) else {"report": str(report)}

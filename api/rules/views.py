@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from api.deps import GraphDep, Reader, Triager
+from api.problems import Problem, not_found, responses
+from api.routing import secured_router
+from api.rules import service
+from api.rules.models import RuleDetail, RuleRead, RuleRunRequest, RuleRunResult
+
+router = secured_router(prefix="/rules", tags=["rules"], responses=responses(503))
+
+
+def _unavailable(error: Exception) -> Problem:
+    return Problem(503, f"the rule engine is not available in this build: {error}",
+                   slug="rules-unavailable")
+
+
+@router.get("", response_model=list[RuleRead], summary="Every loaded rule")
+def list_rules(_: Reader) -> list[RuleRead]:
+    try:
+        return service.list_rules()
+    except service.RulesUnavailable as error:
+        raise _unavailable(error) from None
+
+
+@router.get("/{rule_id}", response_model=RuleDetail, summary="One rule, with its query",
+            responses=responses(404))
+def get_rule(_: Reader, rule_id: str) -> RuleDetail:
+    try:
+        rule = service.get_rule(rule_id)
+    except service.RulesUnavailable as error:
+        raise _unavailable(error) from None
+    if rule is None:
+        raise not_found(f"rule {rule_id!r}")
+    return rule
+
+
+@router.post("/run", response_model=RuleRunResult, summary="Run rules now",
+             description="Runs the given rules (default: all) over a time range and writes "
+             "their alerts; reruns never duplicate an alert.", responses=responses(400, 404))
+def run_rules(graph: GraphDep, _: Triager, request: RuleRunRequest) -> RuleRunResult:
+    try:
+        if request.rules:
+            known = {r.id for r in service.list_rules()}
+            missing = sorted(set(request.rules) - known)
+            if missing:
+                raise not_found(f"rules {missing}")
+        if request.since and request.until and request.since >= request.until:
+            raise Problem(400, "`since` must be before `until`", slug="bad-range")
+        report = service.run_rules(graph, since=request.since, until=request.until,
+                                   rule_ids=request.rules)
+    except service.RulesUnavailable as error:
+        raise _unavailable(error) from None
+    return RuleRunResult(result=report)

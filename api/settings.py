@@ -1,0 +1,53 @@
+"""Every knob of the API in one place, read from PROVGRAPH_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROVGRAPH_", extra="ignore")
+
+    # serving
+    host: str = "127.0.0.1"  # loopback unless the operator says otherwise
+    port: int = 8080
+    public_docs: bool = Field(
+        default=False, description="serve /docs and /openapi.json without an API key"
+    )
+
+    # authentication: how long a verified key is trusted before Neo4j is asked again
+    key_cache_seconds: float = 5.0
+
+    # ingest over HTTP
+    max_ingest_bytes: int = 64 * 1024 * 1024  # as sent (possibly gzip)
+    max_decompressed_bytes: int = 512 * 1024 * 1024  # after gunzip: a gzip bomb stops here
+
+    # ad-hoc Cypher
+    query_timeout_seconds: float = 10.0
+    query_max_rows: int = 10_000
+
+    # subgraphs
+    subgraph_max_nodes: int = 2_000
+    subgraph_max_depth: int = 10
+    ancestry_max_hops: int = 64
+
+    # pages
+    page_max: int = 1_000
+
+    # webhooks
+    webhook_enabled: bool = True
+    webhook_poll_seconds: float = 2.0
+    webhook_timeout_seconds: float = 5.0
+    webhook_max_attempts: int = 5
+    webhook_backoff_seconds: float = 1.0  # first retry delay; doubles each attempt
+    webhook_backoff_max_seconds: float = 60.0
+    webhook_batch: int = 100  # alerts per subscription per cycle
+    webhook_lease_seconds: float = 120.0
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

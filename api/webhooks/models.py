@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+from api.alerts.models import Severity
+
+
+class WebhookBase(BaseModel):
+    url: AnyHttpUrl = Field(description="http(s) endpoint that receives POSTed alerts")
+    description: str | None = Field(default=None, max_length=500)
+    min_severity: Severity | None = Field(default=None,
+                                          description="only alerts at or above this severity")
+
+
+class WebhookCreate(WebhookBase):
+    model_config = ConfigDict(extra="forbid")
+
+    from_start: bool = Field(default=False,
+                             description="also push alerts that exist already (default: only "
+                                         "alerts new or changed after the subscription)")
+    secret: str | None = Field(default=None, min_length=16, max_length=200,
+                               description="signing secret; default: generated, shown once")
+
+
+class WebhookRead(WebhookBase):
+    id: str
+    active: bool
+    created_at: datetime | None = None
+    cursor: int = Field(description="the last alert change (seq) handled")
+    delivered: int = 0
+    failed: int = 0
+    last_success_at: datetime | None = None
+    last_failure_at: datetime | None = None
+
+
+class WebhookCreated(WebhookRead):
+    secret: str = Field(description="HMAC-SHA256 key for the signature header; shown once")
+
+
+class DeliveryRead(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    subscription_id: str
+    alert_id: str
+    alert_seq: int
+    status: str = Field(description="delivered | failed")
+    attempts: int
+    status_code: int | None = None
+    error: str | None = None
+    first_attempt_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    log: list[dict[str, Any]] = []

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.keys.service import create_key
+from api.settings import Settings
+from graph.tx import Graph
+from tests.integration.api import scenario
+
+
+def test_settings(**overrides: object) -> Settings:
+    base = {"webhook_enabled": False, "key_cache_seconds": 0.0}
+    return Settings(**{**base, **overrides})  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def make_client(graph: Graph) -> Iterator[Callable[..., TestClient]]:
+    clients: list[TestClient] = []
+
+    def build(**overrides: object) -> TestClient:
+        client = TestClient(create_app(graph, test_settings(**overrides)),
+                            raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
+
+
+@pytest.fixture
+def key(graph: Graph) -> Callable[..., dict[str, str]]:
+    """Headers carrying a fresh key with the given scopes."""
+
+    def make(*scopes: str) -> dict[str, str]:
+        created = create_key(graph, name="test-" + "-".join(scopes), scopes=scopes)
+        return {"Authorization": f"Bearer {created.secret}"}
+
+    return make
+
+
+@pytest.fixture
+def admin(key: Callable[..., dict[str, str]]) -> dict[str, str]:
+    return key("admin")
+
+
+@pytest.fixture
+def loaded(graph: Graph) -> Graph:
+    scenario.load(graph)
+    return graph
