@@ -22,7 +22,7 @@ from api.health.views import router as health_router
 from api.ingestion.views import router as ingest_router
 from api.keys.service import KeyVerifier
 from api.keys.views import router as keys_router
-from api.metrics import Metrics, MetricsMiddleware
+from api.metrics import Metrics, MetricsMiddleware, RouteTemplates
 from api.problems import AUTH_RESPONSES, ProblemDetail
 from api.provenance.views import router as provenance_router
 from api.query.views import router as query_router
@@ -99,7 +99,9 @@ def create_app(graph: Graph | None = None, settings: Settings | None = None) -> 
     _add_metrics(app)
     _add_docs(app, public=settings.public_docs)
 
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    extra_paths = ["/metrics", "/health", "/api/v1/health", "/openapi.json", "/docs"]
+    templates = RouteTemplates(lambda: [*app.openapi().get("paths", {}), *extra_paths])
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics, templates=templates)
     app.add_middleware(problems.CatchAll)
     return app
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -23,10 +25,31 @@ class Metrics:
                                  buckets=BUCKETS, registry=self.registry)
 
 
+class RouteTemplates:
+    """Request path -> route template (`/api/v1/alerts/{alert_id}`), so labels stay few.
+    Built once from the app's declared paths; independent of the router's internals."""
+
+    def __init__(self, paths: Callable[[], list[str]]) -> None:
+        self._paths = paths
+        self._compiled: list[tuple[re.Pattern[str], str]] | None = None
+
+    def match(self, path: str) -> str:
+        if self._compiled is None:
+            templates = sorted(self._paths(), key=lambda t: (t.count("{"), -len(t)))
+            self._compiled = [(re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+",
+                                                        re.escape(t)) + "$"), t)
+                              for t in templates]
+        for pattern, template in self._compiled:
+            if pattern.match(path):
+                return template
+        return "unmatched"
+
+
 class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, templates: RouteTemplates) -> None:
         self.app = app
         self.metrics = metrics
+        self.templates = templates
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,8 +67,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = self.templates.match(scope.get("path", ""))
             method = scope.get("method", "?")
             self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
