@@ -12,6 +12,7 @@ Rule Cypher runs in read-access transactions (`Graph.read`): the server refuses 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -59,21 +60,28 @@ class RuleRun:
 def explain_rule(graph: Graph, rule: Rule) -> list[RuleError]:
     """EXPLAIN the query on the server: syntax and semantic errors, located in the rule file."""
     params = rule.params(since=EPOCH, until=FAR_FUTURE)
+    text = "EXPLAIN\n" + rule.query
+
+    def plan(tx: Any) -> str | None:
+        return tx.run(text, params).consume().query_type
+
     try:
-        graph.read("EXPLAIN\n" + rule.query, **params)
+        query_type = graph.read_tx(plan, what=f"explaining rule {rule.id}")
     except CypherSyntaxError as error:
         return [_locate(rule, error)]
     except Neo4jError as error:
         return [RuleError(rule.path or rule.id, rule.query_line,
                           f"the server rejects the query: {error.message}")]
+    if query_type != "r":
+        # the planner's verdict: "rw"/"w"/"s" mean the query would write or change schema
+        return [RuleError(rule.path or rule.id, rule.query_line,
+                          f"rules are read-only, the server plans this query as {query_type!r}")]
     return []
 
 
 def _locate(rule: Rule, error: Neo4jError) -> RuleError:
     message = error.message or str(error)
     line = rule.query_line
-    import re
-
     found = re.search(r"\(line (\d+), column (\d+)", message)
     column = None
     if found:

@@ -58,7 +58,9 @@ def events_frame(events: Iterable[Event]) -> pd.DataFrame:
             "remote_ip": e.remote_ip, "remote_port": e.remote_port, "protocol": e.protocol,
             "remote_hostname": e.remote_hostname,
         })
-    return pd.DataFrame(rows, columns=COLUMNS)
+    frame = pd.DataFrame(rows, columns=COLUMNS).astype(object)
+    # one "absent" for every column: None (pandas would otherwise mix in NaN)
+    return frame.where(frame.notna(), None)
 
 
 # -- the process model the rules read (one row per process identity) --------------------------
@@ -271,7 +273,7 @@ def _script_spawns(model: Model, p: dict[str, Any]) -> pd.DataFrame:
                     & spawns.parent_name.isin(_lower(p["script_parents"]))].copy()
     terms = {"host": procs["host"], "user": procs["user"], "command_line": procs["command_line"]}
     for field_name, column in terms.items():
-        spawns[field_name] = spawns.child_uid.map(column).fillna("")
+        spawns[field_name] = spawns.child_uid.map(column).astype(object).fillna("")
     spawns["parent_name"] = spawns.parent_name.fillna("")
     return spawns
 
