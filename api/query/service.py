@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from neo4j import ManagedTransaction, Query
+from neo4j import ManagedTransaction, unit_of_work
 from neo4j.exceptions import ClientError
 from neo4j.graph import Node, Path, Relationship
 
@@ -70,9 +70,12 @@ def _value(value: Any) -> Any:
     if isinstance(value, Relationship):
         start = value.start_node
         end = value.end_node
+        # An end node is only known in full when the same result returns it too.
         return {"type": value.type, "properties": plain(dict(value)),
-                "start": node_id(list(start.labels), dict(start)) if start else None,
-                "end": node_id(list(end.labels), dict(end)) if end else None}
+                "start": node_id(list(start.labels), dict(start))
+                if start is not None and start.labels else None,
+                "end": node_id(list(end.labels), dict(end))
+                if end is not None and end.labels else None}
     if isinstance(value, Path):
         return {"nodes": [_value(n) for n in value.nodes],
                 "relationships": [_value(r) for r in value.relationships]}
@@ -87,10 +90,12 @@ def run_cypher(graph: Graph, *, query: str, parameters: dict[str, Any], max_rows
                timeout: float) -> tuple[list[str], list[dict[str, Any]], bool]:
     """(columns, rows, truncated). Raises QueryRefused, or neo4j ClientError for bad Cypher."""
 
+    # A managed transaction takes its server-side timeout from the unit of work.
+    @unit_of_work(timeout=timeout)
     def unit(tx: ManagedTransaction) -> tuple[list[str], list[dict[str, Any]], bool]:
-        explained = tx.run(Query("EXPLAIN " + query, timeout=timeout), parameters).consume()
+        explained = tx.run("EXPLAIN " + query, parameters).consume()
         check_plan(explained.plan)
-        result = tx.run(Query(query, timeout=timeout), parameters)
+        result = tx.run(query, parameters)
         columns = list(result.keys())
         rows: list[dict[str, Any]] = []
         for record in result:
