@@ -31,6 +31,7 @@ from api.schema import ensure_api_schema
 from api.settings import Settings, get_settings
 from api.webhooks.views import router as webhooks_router
 from api.webhooks.worker import WebhookWorker
+from graph.schema import ensure_schema
 from graph.tx import Graph
 
 log = logging.getLogger("provgraph.api")
@@ -60,6 +61,8 @@ def create_app(graph: Graph | None = None, settings: Settings | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.graph is None:
             app.state.graph = Graph.connect()
+        if owns_graph:
+            ensure_schema(app.state.graph)  # a graph handed in is the caller's to prepare
         ensure_api_schema(app.state.graph)
         app.state.key_verifier = KeyVerifier(app.state.graph, settings.key_cache_seconds)
         worker = None

@@ -8,6 +8,7 @@ constraint per node key, created idempotently at start-up). They belong in
 from __future__ import annotations
 
 from graph.tx import Graph
+from queries.alerts import ensure_alert_schema
 
 API_NODE_KEYS: dict[str, str] = {
     # The alert change counter: without this, two first writers could MERGE two counters.
@@ -30,3 +31,4 @@ def api_schema_statements() -> list[str]:
 def ensure_api_schema(graph: Graph) -> None:
     for statement in api_schema_statements():
         graph.write(statement)
+    ensure_alert_schema(graph)  # the engine's alert indexes, which alert paging relies on

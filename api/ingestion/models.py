@@ -15,4 +15,6 @@ class IngestResult(BaseModel):
     accepted: int = 0
     skipped: dict[str, int] = Field(default={}, description="records not relevant, by reason")
     rejected: dict[str, int] = Field(default={}, description="records refused, by reason")
+    written: int = Field(default=0, description="events written to the graph")
+    rules: list[dict[str, Any]] = Field(default=[], description="rule runs over the new events")
     summary: dict[str, Any] = Field(default={}, description="the pipeline's full report")

@@ -107,18 +107,36 @@ class _Sink:
 
 def _pipeline() -> Any:
     try:
-        from provgraph.pipeline import ingest_stream
+        from provgraph.pipeline import ingest_sources
     except ImportError as error:
         raise PipelineUnavailable(
-            "provgraph.pipeline.ingest_stream is not available in this build") from error
-    return ingest_stream
+            "provgraph.pipeline.ingest_sources is not available in this build") from error
+    return ingest_sources
 
 
-def ingest_body(graph: Graph, *, stream: NamedStream, fmt: str | None) -> dict[str, Any]:
-    """Run the shared pipeline over one spooled body; its summary as plain JSON."""
-    ingest_stream = _pipeline()
-    summary = ingest_stream(graph, stream, fmt=fmt)
-    return summary_dict(summary)
+def _rules_hook() -> Any:
+    try:
+        from queries.engine import run_rules
+    except ImportError:
+        return None
+    return lambda graph, since, until: run_rules(graph, since=since, until=until)
+
+
+def ingest_body(graph: Graph, *, stream: NamedStream, fmt: str | None,
+                run_rules: bool = True) -> dict[str, Any]:
+    """Run the shared pipeline (the CLI's) over one spooled body; its report as plain JSON.
+    With `run_rules`, the rules run over the event-time range just written, as after a CLI
+    ingest, so new detections exist when the answer arrives."""
+    ingest_sources = _pipeline()
+    report = ingest_sources(graph, stream, fmt, rules=_rules_hook() if run_rules else None,
+                            ensure=False)
+    result = summary_dict(report)
+    runs = getattr(report, "rules", None)
+    if runs:
+        result["rules"] = [
+            {"rule_id": r.rule_id, "matches": r.matches, "created": r.created,
+             "updated": r.updated, "error": r.error} for r in runs]
+    return result
 
 
 def summary_dict(summary: Any) -> dict[str, Any]:

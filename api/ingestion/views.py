@@ -48,6 +48,7 @@ async def ingest(
     settings: SettingsDep,
     _: Ingester,
     format: Annotated[Format | None, Query(description="default: detected")] = None,
+    run_rules: Annotated[bool, Query(description="run the rules over what was written")] = True,
     content_type: Annotated[str | None, Header()] = None,
     content_encoding: Annotated[str | None, Header()] = None,
     content_length: Annotated[int | None, Header(ge=0)] = None,
@@ -77,15 +78,22 @@ async def ingest(
     name = f"<http>:{uuid.uuid4().hex[:12]}"
     stream = service.NamedStream(spool, name)
     try:
-        summary = await run_in_threadpool(service.ingest_body, graph, stream=stream, fmt=format)
+        summary = await run_in_threadpool(service.ingest_body, graph, stream=stream, fmt=format,
+                                          run_rules=run_rules)
     except service.PipelineUnavailable as error:
         raise Problem(503, str(error), slug="ingest-unavailable") from None
     finally:
         stream.close()
+    unrecognised = [f["unrecognised"] for f in summary.get("files", {}).values()
+                    if f.get("unrecognised")]
+    if unrecognised and not summary.get("accepted"):
+        raise Problem(400, f"the body's format was not recognised ({unrecognised[0]}); name it "
+                      "with ?format=", slug="unrecognised-format")
     return IngestResult(
         source=name, format=format, bytes_received=received, bytes_decoded=decoded,
         accepted=int(summary.get("accepted", 0)),
         skipped=dict(summary.get("skipped", {})), rejected=dict(summary.get("rejected", {})),
+        written=int(summary.get("written", 0)), rules=summary.pop("rules", []),
         summary=summary,
     )
 

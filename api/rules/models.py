@@ -35,4 +35,5 @@ class RuleRunRequest(BaseModel):
 
 
 class RuleRunResult(BaseModel):
-    result: dict[str, Any]
+    runs: list[dict[str, Any]] = Field(
+        description="per rule: matches, alerts created/updated/unchanged, seconds, error")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime, timedelta
@@ -19,19 +21,26 @@ class RulesUnavailable(RuntimeError):
     """The rule engine (queries/) is not importable in this build."""
 
 
+_CACHE_SECONDS = 30.0
+_cache: tuple[float, list[Any]] | None = None
+_cache_lock = threading.Lock()
+
+
 def _load() -> list[Any]:
+    """The engine's rule set (re-read at most every 30 s: rule files are edited live)."""
+    global _cache
     try:
-        from queries.rule import RULES_DIR, parse_rule
+        from queries.rule import load_rules
     except ImportError as error:
         raise RulesUnavailable(str(error)) from error
-    rules = []
-    for path in sorted(RULES_DIR.glob("*.yml")):
-        rule, errors = parse_rule(path.read_text(encoding="utf-8"), path)
-        for error in errors:
+    with _cache_lock:
+        if _cache is not None and time.monotonic() - _cache[0] < _CACHE_SECONDS:
+            return _cache[1]
+        ruleset = load_rules()
+        for error in ruleset.errors:
             log.warning("rule not loaded: %s", error)
-        if rule is not None:
-            rules.append(rule)
-    return rules
+        _cache = (time.monotonic(), list(ruleset.rules))
+        return _cache[1]
 
 
 def _seconds(value: Any) -> Any:
@@ -86,18 +95,15 @@ def rule_summary(rule_id: str | None) -> dict[str, Any] | None:
 
 
 def run_rules(graph: Graph, *, since: datetime | None, until: datetime | None,
-              rule_ids: Sequence[str] | None = None) -> dict[str, Any]:
-    """Run the engine now; returns its report as plain JSON."""
+              rule_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Run the engine now (all rules, or the named ones); one report per rule."""
     try:
         from queries.engine import run_rules as engine_run
     except ImportError as error:
         raise RulesUnavailable(str(error)) from error
-    kwargs: dict[str, Any] = {"since": since, "until": until}
+    chosen = None
     if rule_ids:
-        kwargs["rule_ids"] = list(rule_ids)
-    report = engine_run(graph, **kwargs)
-    if is_dataclass(report):
-        return plain(asdict(report))  # type: ignore[arg-type,no-any-return]
-    if hasattr(report, "to_dict"):
-        return plain(report.to_dict())  # type: ignore[no-any-return]
-    return plain(report) if isinstance(report, dict) else {"report": str(report)}
+        wanted = set(rule_ids)
+        chosen = [r for r in _load() if r.id in wanted]
+    runs = engine_run(graph, since=since, until=until, rules=chosen)
+    return [plain(asdict(run)) if is_dataclass(run) else plain(run) for run in runs]

@@ -50,4 +50,4 @@ def run_rules(graph: GraphDep, _: Triager, request: RuleRunRequest) -> RuleRunRe
                                    rule_ids=request.rules)
     except service.RulesUnavailable as error:
         raise _unavailable(error) from None
-    return RuleRunResult(result=report)
+    return RuleRunResult(runs=report)
