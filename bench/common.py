@@ -1,0 +1,109 @@
+"""Shared plumbing for the benchmarks: the bench Neo4j, generated data, machine facts."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+DATA = OUT / "data"
+BENCH_INSTANCE = os.environ.get("PROVGRAPH_BENCH_INSTANCE", "bench")
+
+
+def machine() -> dict[str, Any]:
+    import psutil
+
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "cpu": _cpu_model(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def bench_graph() -> Any:
+    """A connected Graph on the bench Neo4j (NEO4J_URI if set, else the managed 'bench' instance)."""
+    from graph.tx import Graph
+    from provgraph.config import Neo4jTarget
+
+    if os.environ.get("NEO4J_URI"):
+        return Graph.connect()
+    from provgraph.localneo4j import server
+
+    instance = server.Instance(
+        BENCH_INSTANCE,
+        heap=os.environ.get("PROVGRAPH_NEO4J_HEAP", "4g"),
+        pagecache=os.environ.get("PROVGRAPH_NEO4J_PAGECACHE", "4g"),
+    )
+    server.start(instance, quiet=True)
+    return Graph(Neo4jTarget(uri=instance.uri, user=server.USER, password=instance.password(),
+                             managed_instance=instance.name))
+
+
+def wipe(graph: Any) -> None:
+    graph.write_autocommit("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 20000 ROWS")
+
+
+def generated(events: int, seed: int = 7) -> Path:
+    """A generated data set of `events` events, made once and reused (bench/out/data)."""
+    target = DATA / f"gen-{events}-s{seed}"
+    if (target / "manifest.json").exists():
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "bench.generate", "--events", str(events), "--seed", str(seed),
+         "--out", str(target)],
+        check=True, cwd=ROOT,
+    )
+    return target
+
+
+def telemetry_files(folder: Path) -> list[Path]:
+    """The telemetry in a generated folder (not its manifest or ground truth)."""
+    skip = {"manifest.json", "ground_truth.ndjson"}
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.name not in skip)
+
+
+def neo4j_memory(graph: Any) -> dict[str, Any]:
+    """Heap and page cache use of the Neo4j server, as JMX reports them."""
+    rows = graph.read(
+        "CALL dbms.queryJmx('java.lang:type=Memory') YIELD attributes "
+        "RETURN attributes.HeapMemoryUsage.value.properties AS heap"
+    )
+    heap = rows[0]["heap"] if rows else {}
+    cache = graph.read(
+        "CALL dbms.queryJmx('org.neo4j:instance=kernel#0,name=Page cache') YIELD attributes "
+        "RETURN attributes AS a"
+    )
+    result: dict[str, Any] = {"heap_used_mib": round(heap.get("used", 0) / 2**20, 1),
+                              "heap_max_mib": round(heap.get("max", 0) / 2**20, 1)}
+    if cache:
+        attrs = cache[0]["a"]
+        for key in ("UsageRatio", "HitRatio", "Faults", "Hits"):
+            if key in attrs:
+                result[f"pagecache_{key.lower()}"] = attrs[key].get("value")
+    return result
+
+
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2, default=str))
+    return path

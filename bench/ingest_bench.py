@@ -1,0 +1,129 @@
+"""Ingest throughput and memory: provgraph's batched pipeline against a naive writer.
+
+    python -m bench.ingest_bench --events 1000000 --small 100000
+
+For each size: a fresh database, then `provgraph.pipeline.ingest_sources` over generated
+Sysmon + MDE telemetry in a child process (so its peak RSS is its own), end to end: read,
+parse, normalise, write to the real Neo4j. Then, in the same run, the same events through a
+naive writer that commits one transaction per event with the same Cypher. The naive writer
+is given a time budget and its rate is measured on the prefix it gets through (at a few
+hundred events a second it would need hours for a million); the ratio compares rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, bench_graph, generated, machine, neo4j_memory, telemetry_files, wipe
+
+
+def _child(folder: str) -> None:
+    """Runs in its own process: ingest a folder, print stats as JSON."""
+    from bench.common import bench_graph
+    from provgraph.pipeline import ingest_sources
+
+    with bench_graph() as graph:
+        files = telemetry_files(Path(folder))
+        report = ingest_sources(graph, files, progress=sys.stderr.isatty())
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({
+        "records": report.summary.accepted, "events": report.written,
+        "seconds": report.seconds, "events_per_second": report.events_per_second,
+        "rejected": sum(report.summary.rejected.values()), "peak_rss_mib": round(peak_kib / 1024, 1),
+    }))
+
+
+def run_pipeline(folder: Path) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.ingest_bench", "--child", str(folder)],
+        cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True,
+    )
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def run_naive(folder: Path, budget: float) -> dict[str, Any]:
+    """One transaction per event: the same statements as the batch writer, batch size one."""
+    from graph.writer import Batch, write_batch
+    from ingest.reader import iter_events
+
+    with bench_graph() as graph:
+        wipe(graph)
+        written = 0
+        started = time.perf_counter()
+        for event in iter_events(telemetry_files(folder)):
+            batch = Batch()
+            batch.add(event)
+            write_batch(graph, batch)
+            written += 1
+            if time.perf_counter() - started > budget:
+                break
+        seconds = time.perf_counter() - started
+    return {"events": written, "seconds": seconds, "events_per_second": written / seconds}
+
+
+def bench(sizes: list[int], naive_budget: float, seed: int) -> dict[str, Any]:
+    results: dict[str, Any] = {"machine": machine(), "sizes": {}}
+    for size in sizes:
+        folder = generated(size, seed)
+        with bench_graph() as graph:
+            wipe(graph)
+        print(f"[ingest] {size:,} events: provgraph pipeline …", file=sys.stderr, flush=True)
+        pipeline = run_pipeline(folder)
+        with bench_graph() as graph:
+            pipeline["neo4j"] = neo4j_memory(graph)
+            pipeline["graph"] = graph.read(
+                "MATCH (n) WITH count(n) AS nodes MATCH ()-[r]->() RETURN nodes, count(r) AS rels")[0]
+        results["sizes"][str(size)] = {"pipeline": pipeline}
+        print(f"[ingest]   {pipeline['events_per_second']:,.0f} events/s, peak RSS "
+              f"{pipeline['peak_rss_mib']} MiB", file=sys.stderr, flush=True)
+    largest = str(max(sizes))
+    print(f"[ingest] naive one-transaction-per-event writer, {naive_budget:.0f}s budget …",
+          file=sys.stderr, flush=True)
+    naive = run_naive(generated(int(largest), seed), naive_budget)
+    fast = results["sizes"][largest]["pipeline"]["events_per_second"]
+    results["naive"] = naive
+    results["speedup_vs_naive"] = round(fast / naive["events_per_second"], 1)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=100_000, help="a second, smaller size (memory growth)")
+    parser.add_argument("--naive-seconds", type=float, default=60.0)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child)
+        return
+    sizes = sorted({args.small, args.events})
+    results = bench(sizes, args.naive_seconds, args.seed)
+    from bench.common import write_result
+
+    path = write_result("ingest", results)
+    print(report(results))
+    print(f"(written to {path})")
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = ["| events | events/s | peak RSS MiB | nodes | edges |", "|---:|---:|---:|---:|---:|"]
+    for size, entry in results["sizes"].items():
+        p = entry["pipeline"]
+        lines.append(f"| {int(size):,} | {p['events_per_second']:,.0f} | {p['peak_rss_mib']} | "
+                     f"{p['graph']['nodes']:,} | {p['graph']['rels']:,} |")
+    naive = results["naive"]
+    lines.append(f"\nnaive writer: {naive['events_per_second']:,.0f} events/s over the first "
+                 f"{naive['events']:,} events; provgraph is {results['speedup_vs_naive']}× faster")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
