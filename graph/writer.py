@@ -9,12 +9,12 @@ edge is MERGEd on its key and edge time lists only take times they do not alread
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from neo4j import ManagedTransaction
 
 from graph.schema import MAX_SOURCES, MAX_TIMES
@@ -181,7 +181,7 @@ def classify_ip(ip: str) -> tuple[bool, bool]:
 def _raw(event: Event) -> str | None:
     if event.raw is None:
         return None
-    text = json.dumps(event.raw, default=str, separators=(",", ":"))
+    text = orjson.dumps(event.raw, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
     return text if len(text) <= RAW_LIMIT else text[: RAW_LIMIT - 1] + "…"
 
 

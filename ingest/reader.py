@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from ingest.auditd import parse_auditd
 from ingest.deadletter import DeadLetter, DeadLetterWriter, FileSummary, Summary
 from ingest.detect import FORMATS, Detected, describe, detect, detect_record
@@ -183,8 +185,8 @@ def _ndjson(
             yield Result(origin, skipped="blank line")
             continue
         try:
-            record = json.loads(line.text)
-        except json.JSONDecodeError as exc:
+            record = orjson.loads(line.text)  # several times faster than json on big records
+        except orjson.JSONDecodeError as exc:
             reason = f"malformed JSON: {exc.msg} at column {exc.colno}"
             yield Result(origin, dead=DeadLetter(origin, reason, None, line.text))
             continue
