@@ -218,21 +218,34 @@ def _day(day_index: int) -> str:
     return s
 
 
-def _split(ts: int) -> tuple[str, int, int, int, int]:
-    day, rem = divmod(ts, DAY)
-    sec, us = divmod(rem, US)
-    h, sec = divmod(sec, 3600)
-    m, s = divmod(sec, 60)
-    return _day(day), h, m, s, us
+_MIN_CACHE: dict[int, tuple[str, str]] = {}
+
+
+def _minute(ts: int) -> tuple[str, str, int]:
+    """('YYYY-MM-DD HH:MM:', 'YYYY-MM-DDTHH:MM:', microseconds into the minute), cached per
+    minute: output is time-sorted, so consecutive events nearly always share the minute."""
+    m, rest = divmod(ts, MINUTE)
+    pre = _MIN_CACHE.get(m)
+    if pre is None:
+        if len(_MIN_CACHE) > 8192:
+            _MIN_CACHE.clear()
+        day, mins = divmod(m, 24 * 60)
+        d = _day(day)
+        hm = f"{mins // 60:02d}:{mins % 60:02d}:"
+        pre = (f"{d} {hm}", f"{d}T{hm}")
+        _MIN_CACHE[m] = pre
+    return pre[0], pre[1], rest
 
 
 def sysmon_utc(ts: int) -> str:
     """Sysmon UtcTime: 'YYYY-MM-DD HH:MM:SS.mmm' (milliseconds, no zone)."""
-    d, h, m, s, us = _split(ts)
-    return f"{d} {h:02d}:{m:02d}:{s:02d}.{us // 1000:03d}"
+    a, _, rest = _minute(ts)
+    s, us = divmod(rest, US)
+    return f"{a}{s:02d}.{us // 1000:03d}"
 
 
 def iso_us(ts: int) -> str:
     """ISO-8601 UTC with microseconds and 'Z' (evtx SystemTime, MDE Timestamp)."""
-    d, h, m, s, us = _split(ts)
-    return f"{d}T{h:02d}:{m:02d}:{s:02d}.{us:06d}Z"
+    _, b, rest = _minute(ts)
+    s, us = divmod(rest, US)
+    return f"{b}{s:02d}.{us:06d}Z"

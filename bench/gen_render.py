@@ -15,8 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from bench.gen_catalog import WIN, WinImage
-from bench.gen_catalog import sysmon_hashes
+from bench.gen_catalog import WIN, WinImage, sysmon_hashes
 from bench.gen_core import (
     DAY,
     DELETE,

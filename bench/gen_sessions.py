@@ -66,7 +66,7 @@ def win_browse(ctx: Ctx, t: int) -> None:
     for i in range(n_pages):
         t += ctx.secs(2, 40)
         kids.append(ctx.spawn(main, "msedge", f'"{exe}" --type=renderer --lang=en-US --js-flags=--ms-user-locale= --device-scale-factor=1 --num-raster-threads=4 --renderer-client-id={7 + i} --mojo-platform-channel-handle={3000 + 40 * i} /prefetch:1', t))
-        for site in rng.sample(C.WEB_SITES, 2 + int(rng.random() * 3)):
+        for site in rng.sample(C.WEB_SITES, 3 + int(rng.random() * 4)):
             t = _lookup(ctx, netsvc, t, site)
         for _ in range(2 + int(rng.random() * 5)):
             ctx.write(main, t, f"{cache}\\Cache\\Cache_Data\\f_{rng.getrandbits(24):06x}")
@@ -217,8 +217,7 @@ def win_vs_build(ctx: Ctx, t: int) -> None:
     ctx.write(ms, t, f"{obj}\\{proj}.csproj.FileListAbsolute.txt", op="modify")
     ctx.end(ms, t + ctx.secs(1, 20))
     ctx.end(comp, t + ctx.secs(30, 240))
-    if rng.random() < 0.5:
-        ctx.write(dev, t + ctx.secs(10, 200), f"{src}\\Services\\Worker{rng.getrandbits(6)}.cs", op="modify")
+    # No editor save right after the build: that is exactly the rule's correlation window.
 
 
 def _cpp_build(ctx: Ctx, ms: Proc, repo: str, t: int) -> int:
@@ -369,10 +368,10 @@ def win_code_edit(ctx: Ctx, t: int) -> None:
     rng, ll = ctx.rng, ctx.host.long_lived
     code = ll.get("code") or _devenv(ctx, t)[0]
     repo = f"{_home(ctx)}\\source\\repos\\{C.WIN_PROJECTS[ctx.host.idx % len(C.WIN_PROJECTS)]}"
-    for _ in range(2 + int(rng.random() * 8)):
+    for _ in range(2 + int(rng.random() * 5)):
         ext = rng.choice((".cs", ".cs", ".cpp", ".json", ".md", ".ts"))
         ctx.write(code, t, f"{repo}\\src\\File{rng.getrandbits(7)}{ext}", op="modify")
-        t += ctx.secs(5, 120)
+        t += ctx.secs(5, 40)
 
 
 def win_build_job(ctx: Ctx, t: int) -> None:
@@ -711,9 +710,9 @@ def win_single(ctx: Ctx, t: int) -> None:
         ctx.write(p, t, f"{_home(ctx)}\\AppData\\Roaming\\Microsoft\\Windows\\Recent\\{rng.choice(('notes', 'report', 'scan', 'invoice'))}{rng.getrandbits(8)}.lnk")
     elif n in ("OneDrive.exe", "ms-teams.exe", "OUTLOOK.EXE"):
         host = C.OFFICE_HOSTS[int(r * 100) % len(C.OFFICE_HOSTS)]
-        if r < 0.35:
+        if r < 0.3:
             ctx.write(p, t, f"{_home(ctx)}\\AppData\\Local\\Microsoft\\{n.split('.')[0]}\\logs\\{_hex(ctx, 32)[:12]}.odl")
-        elif r < 0.55:
+        elif r < 0.45:
             ctx.dns(p, t, host, C.resolve(host))
         else:
             ctx.net(p, t, _ep(host))
@@ -740,7 +739,7 @@ def linux_single(ctx: Ctx, t: int) -> None:
     elif n == "rsyslogd":
         ctx.write(p, t, "/var/log/syslog" if r < 0.7 else "/var/log/auth.log", op="modify")
     elif n == "wdavdaemon":
-        if r < 0.5:
+        if r < 0.7:
             ctx.net(p, t, _ep(C.EDR_CLOUD))
         else:
             ctx.write(p, t, f"/var/opt/microsoft/mdatp/cache/{_hex(ctx, 64)}.bin")

@@ -52,11 +52,18 @@ from bench.gen_core import (
     seeded,
 )
 from bench.gen_render import MdeRenderer, SysmonRenderer
-from bench.gen_scenarios import RULES, TEMPLATES, Planned, materialise
+from bench.gen_scenarios import (
+    NEW_TERMS_HISTORY,
+    RULES,
+    TEMPLATES,
+    Planned,
+    materialise,
+    script_msbuild_spawns,
+)
 from bench.gen_sessions import MENUS, linux_single, win_single
 from bench.gen_world import Ctx, build_hosts
 
-SLICE_EVENTS = 20_000  # events per time slice: bounds memory
+SLICE_EVENTS = 1_000  # events per time slice: with sessions in flight, this bounds memory
 SCENARIO_LEAD = 15 * MINUTE  # scenario events may start this long before the anchor time
 SCENARIO_GUARD = 30 * MINUTE  # no two scenarios this close on one host
 BUILD_BLACKOUT = 20 * MINUTE  # no background build starts this close to a build-window scenario
@@ -235,8 +242,8 @@ def _place(tpl: Any, cands: list[Host], others: list[Host], rng: Any, lo: int, h
     return Planned(sid="", tpl=tpl, host=host, t0=t0, other=other)
 
 
-def _count_events(plan: Planned, seed: int) -> int:
-    """Dry-run a scenario on copies of its hosts to learn how many events it emits."""
+def _dry_run(plan: Planned, seed: int) -> list[tuple]:
+    """Dry-run a scenario on copies of its hosts: how many events it emits, and when."""
     def clone(h: Host) -> Host:
         c = copy.copy(h)
         c.long_lived, c.services = dict(h.long_lived), list(h.services)
@@ -247,7 +254,7 @@ def _count_events(plan: Planned, seed: int) -> int:
     dry.other = clone(plan.other) if plan.other else None
     ctx = Ctx(dry.host, seeded(seed, "scenario", plan.sid), [])
     octx = Ctx(dry.other, seeded(seed, "scenario-other", plan.sid), []) if dry.other else None
-    return len(materialise(dry, ctx, octx))
+    return materialise(dry, ctx, octx)
 
 
 # ---- budgets -----------------------------------------------------------------------------------
@@ -285,8 +292,56 @@ def _activity(role: str, t: int) -> float:
 class _HostState:
     budget: int
     emitted: int = 0
-    rng_menu: list[tuple[Any, float, bool]] = field(default_factory=list)
+    menu: list[tuple[Any, float, bool]] = field(default_factory=list)
     blackouts: list[tuple[int, int]] = field(default_factory=list)
+    # Ledger for the build/write correlation: background must never put a code-file write
+    # within 5 minutes after a build start on the same host, whoever wrote it.
+    builds: list[int] = field(default_factory=list)
+    code_writes: list[int] = field(default_factory=list)
+
+    def prune(self, before: int) -> None:
+        self.builds = self.builds[bisect.bisect_left(self.builds, before):]
+        self.code_writes = self.code_writes[bisect.bisect_left(self.code_writes, before):]
+
+
+_BUILD_NAMES = frozenset(n.lower() for n in TUNABLES["build_process_compromise"]["build_processes"])
+_CODE_EXT = tuple(TUNABLES["build_process_compromise"]["code_extensions"])
+_WINDOW = TUNABLES["build_process_compromise"]["window_seconds"] * US + 5 * US  # 5 s of margin
+
+
+def _build_facts(events: list[tuple]) -> tuple[list[int], list[int]]:
+    builds = [e[0] for e in events if e[1] == START and e[2].name.lower() in _BUILD_NAMES]
+    writes = [e[0] for e in events if e[1] == FILE and e[3].lower().endswith(_CODE_EXT)]
+    return builds, writes
+
+
+def _correlates(builds: list[int], writes: list[int]) -> bool:
+    """Does any write fall within the window after any build start? (both sorted)"""
+    for w in writes:
+        i = bisect.bisect_right(builds, w) - 1
+        if i >= 0 and w - builds[i] <= _WINDOW:
+            return True
+    return False
+
+
+def _session_ok(st: _HostState, events: list[tuple]) -> bool:
+    builds, writes = _build_facts(events)
+    if not builds and not writes:
+        return True
+    all_builds = sorted(st.builds + builds)
+    if writes and _correlates(all_builds, sorted(writes)):
+        return False
+    if builds and _correlates(sorted(builds), st.code_writes):
+        return False
+    return True
+
+
+def _record(st: _HostState, events: list[tuple]) -> None:
+    builds, writes = _build_facts(events)
+    for b in builds:
+        bisect.insort(st.builds, b)
+    for w in writes:
+        bisect.insort(st.code_writes, w)
 
 
 def generate(cfg: Config) -> dict[str, Any]:
@@ -302,8 +357,10 @@ def generate(cfg: Config) -> dict[str, Any]:
         raise ValueError("--hosts must be at least 7 (one per host role)")
     hosts = build_hosts(n_hosts, cfg.seed, t_start)
     plans, skipped = plan_scenarios(cfg, hosts, t_start, t_end)
+    dry = {p.sid: _dry_run(p, cfg.seed) for p in plans}
     for p in plans:
-        p.n_events = _count_events(p, cfg.seed)
+        p.n_events = len(dry[p.sid])
+    _note_new_terms(plans, dry)
     scenario_events = sum(p.n_events for p in plans)
     background = cfg.events - scenario_events
     if background < 0:
@@ -311,7 +368,12 @@ def generate(cfg: Config) -> dict[str, Any]:
 
     jitter = seeded(cfg.seed, "jitter")
     weights = [_ROLE_WEIGHT[h.role] * (0.6 + 0.8 * jitter.random()) for h in hosts]
-    states = [_HostState(b, rng_menu=MENUS[h.role]) for h, b in zip(hosts, _largest_remainder(background, weights))]
+    states = [_HostState(b, menu=MENUS[h.role]) for h, b in zip(hosts, _largest_remainder(background, weights))]
+    for p in plans:  # scenario builds and code writes are known from the dry run
+        for h in (p.host, p.other):
+            if h is not None:
+                _record(states[h.idx], [e for e in dry[p.sid] if e[2].host.idx == h.idx])
+    del dry
     for p in plans:
         if p.tpl.rule == "build_process_compromise":
             for h in (p.host, p.other):
@@ -331,7 +393,7 @@ def generate(cfg: Config) -> dict[str, Any]:
     span = [None, None]
     gt_path = out / "ground_truth.ndjson"
     progress = _progress(cfg)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     carry: list[tuple] = []
     next_plan = 0
     with open(gt_path, "w", encoding="utf-8") as gt:
@@ -339,6 +401,7 @@ def generate(cfg: Config) -> dict[str, Any]:
             s0, s1 = bounds[s], bounds[s + 1]
             buf = carry
             for h, st in zip(hosts, states):
+                st.prune(s0 - HOUR)
                 target = st.budget if s == n_slices - 1 else round(st.budget * cum[h.role][s + 1])
                 _fill_host(h, st, target, s0, s1, t_end, seeded(cfg.seed, "slice", s, h.idx), buf)
             while next_plan < len(plans) and max(plans[next_plan].t0 - SCENARIO_LEAD, t_start) < s1:
@@ -355,13 +418,26 @@ def generate(cfg: Config) -> dict[str, Any]:
     progress.close()
     for sink in sinks.values():
         sink.close()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     total = sum(v for k, v in counts.items() if k.startswith("format:"))
-    print(f"bench.generate: {total} events in {elapsed:.1f} s ({total / max(elapsed, 1e-9):,.0f} events/s)",
+    # CPU time too: on a shared machine wall time mostly measures the neighbours
+    print(f"bench.generate: {total} events in {elapsed:.1f} s wall, {cpu:.1f} s CPU "
+          f"({total / max(elapsed, 1e-9):,.0f} events/s wall, {total / max(cpu, 1e-9):,.0f} events/s CPU)",
           file=sys.stderr)
     manifest = _manifest(cfg, hosts, plans, skipped, sinks, counts, span, t_start, t_end, n_slices)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+def _note_new_terms(plans: list[Planned], dry: dict[str, list[tuple]]) -> None:
+    """msbuild_script_parent is a new_terms rule keyed on host: only the first script->MSBuild
+    spawn per host in its 5-day history alerts. Say which scenarios are that first one."""
+    last: dict[int, int] = {}
+    for p in plans:  # plans are in time order
+        for t in script_msbuild_spawns(dry[p.sid]):
+            prev = last.get(p.host.idx)
+            p.notes["msbuild_script_parent_new_term"] = prev is None or t - prev > NEW_TERMS_HISTORY
+            last[p.host.idx] = t
 
 
 def _ts(ev: tuple) -> int:
@@ -391,7 +467,7 @@ def _fill_host(h: Host, st: _HostState, target: int, s0: int, s1: int, t_end: in
     Sessions may overshoot a slice's target (later slices catch up) but never the host's
     total budget: a session that would is thrown away and singles fill the rest exactly.
     """
-    menu = st.rng_menu
+    menu = st.menu
     total_w = sum(w for _, w, _ in menu)
     latest = max(s0, min(s1, t_end - SESSION_TAIL))
     single = win_single if h.windows else linux_single
@@ -405,12 +481,14 @@ def _fill_host(h: Host, st: _HostState, target: int, s0: int, s1: int, t_end: in
                 continue
             tmp: list[tuple] = []
             fn[0](Ctx(h, rng, tmp), t)
-            if len(tmp) <= room:
+            if len(tmp) <= room and (not h.windows or _session_ok(st, tmp)):
+                if h.windows:
+                    _record(st, tmp)
                 buf.extend(tmp)
                 st.emitted += len(tmp)
                 tries = 0
                 continue
-            tries += 1  # too big for what is left: try another, then fall back to singles
+            tries += 1  # too big for what is left, or would correlate: try another
             continue
         tmp = []
         single(Ctx(h, rng, tmp), s0 + int(rng.random() * (s1 - s0)))
