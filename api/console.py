@@ -23,8 +23,9 @@ UI_DIR_ENV = "PROVGRAPH_UI_DIR"
 INSTALL_COMMAND = "npm ci --prefix ui"
 
 # The page loads scripts, styles and data from this origin only; images may be data:/blob:
-# URLs because the PNG export builds one.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+# URLs because the PNG export builds one. Inline styles are allowed because Cytoscape sets
+# style attributes on the elements it creates; inline scripts are not.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")
 SECURITY_HEADERS = {

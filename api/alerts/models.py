@@ -47,8 +47,26 @@ class AlertRead(AlertBase):
     details: Any = None
 
 
+class OcsfDetectionFinding(BaseModel):
+    """An alert as an OCSF 1.3 Detection Finding (`format=ocsf`); the fields checked here are
+    the ones every finding carries, the rest follows the OCSF schema."""
+
+    model_config = ConfigDict(extra="allow")
+
+    class_uid: Literal[2004]
+    category_uid: Literal[2]
+    type_uid: int
+    activity_id: int
+    time: int | None = None
+    severity_id: int
+    status_id: int
+    finding_info: dict[str, Any]
+    metadata: dict[str, Any]
+
+
 class AlertPage(BaseModel):
-    items: list[AlertRead]
+    items: list[AlertRead | OcsfDetectionFinding] = Field(
+        description="native alerts, or OCSF Detection Findings with `format=ocsf`")
     next_cursor: str = Field(description="pass back as `cursor` for what is new or changed since")
     has_more: bool = Field(description="true when another page is ready right now")
     high_seq: int = Field(description="the newest committed change number this page considered")

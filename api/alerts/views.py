@@ -15,6 +15,7 @@ from api.alerts.models import (
     AlertRead,
     AlertUpdate,
     AuditEntryRead,
+    OcsfDetectionFinding,
     Severity,
     Status,
 )
@@ -94,7 +95,7 @@ def _aware(value: datetime | None) -> datetime | None:
 
 @router.get(
     "/{alert_id}",
-    response_model=AlertDetail,
+    response_model=AlertDetail | OcsfDetectionFinding,
     summary="One alert with its rule, MITRE mapping, entities, evidence and audit trail",
     description="`format=ocsf` returns the alert as an OCSF Detection Finding (class 2004).",
     responses=responses(404),

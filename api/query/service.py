@@ -106,6 +106,10 @@ def run_cypher(graph: Graph, *, query: str, parameters: dict[str, Any], max_rows
 
     try:
         return graph.read_tx(unit, what="running an ad-hoc query")
+    except (ValueError, TypeError, OverflowError, UnicodeError) as error:
+        # The driver could not send a parameter (an integer beyond 64 bits, a lone surrogate).
+        raise QueryRefused(f"a parameter cannot be sent to Neo4j: {error}",
+                           "bad-parameter") from error
     except ClientError as error:
         code = error.code or ""
         if code.endswith("AccessMode") or "read access mode" in (error.message or "").lower():

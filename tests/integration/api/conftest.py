@@ -12,7 +12,7 @@ from graph.tx import Graph
 from tests.integration.api import scenario
 
 
-def test_settings(**overrides: object) -> Settings:
+def api_settings(**overrides: object) -> Settings:
     base = {"webhook_enabled": False, "key_cache_seconds": 0.0}
     return Settings(**{**base, **overrides})  # type: ignore[arg-type]
 
@@ -22,7 +22,7 @@ def make_client(graph: Graph) -> Iterator[Callable[..., TestClient]]:
     clients: list[TestClient] = []
 
     def build(**overrides: object) -> TestClient:
-        client = TestClient(create_app(graph, test_settings(**overrides)),
+        client = TestClient(create_app(graph, api_settings(**overrides)),
                             raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)
