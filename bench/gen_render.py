@@ -40,7 +40,9 @@ def q(s: str) -> str:
     return json.dumps(s)
 
 
-_PE_BY_NAME: dict[str, WinImage] = {img.path.rsplit("\\", 1)[-1].lower(): img for img in WIN.values()}
+_PE_BY_NAME: dict[str, WinImage] = {
+    img.path.rsplit("\\", 1)[-1].lower(): img for img in WIN.values()
+}
 _PE_CACHE: dict[str, str] = {}
 
 
@@ -48,23 +50,40 @@ def _pe_fields(image: str) -> str:
     s = _PE_CACHE.get(image)
     if s is None:
         img = _PE_BY_NAME.get(image.rsplit("\\", 1)[-1].lower())
-        vals = (img.version, img.description, img.product, img.company, img.original) if img else ("-",) * 5
-        s = (f'"FileVersion": {json.dumps(vals[0])}, "Description": {json.dumps(vals[1])}, '
-             f'"Product": {json.dumps(vals[2])}, "Company": {json.dumps(vals[3])}, '
-             f'"OriginalFileName": {json.dumps(vals[4])}')
+        vals = (
+            (img.version, img.description, img.product, img.company, img.original)
+            if img
+            else ("-",) * 5
+        )
+        s = (
+            f'"FileVersion": {json.dumps(vals[0])}, "Description": {json.dumps(vals[1])}, '
+            f'"Product": {json.dumps(vals[2])}, "Company": {json.dumps(vals[3])}, '
+            f'"OriginalFileName": {json.dumps(vals[4])}'
+        )
         _PE_CACHE[image] = s
     return s
 
 
 def _file_hashes(path: str) -> str:
     b = path.lower().encode()
-    return (f"SHA1={hashlib.sha1(b).hexdigest().upper()},MD5={hashlib.md5(b).hexdigest().upper()},"
-            f"SHA256={hashlib.sha256(b).hexdigest().upper()},IMPHASH=00000000000000000000000000000000")
+    return (
+        f"SHA1={hashlib.sha1(b).hexdigest().upper()},MD5={hashlib.md5(b).hexdigest().upper()},"
+        f"SHA256={hashlib.sha256(b).hexdigest().upper()},IMPHASH=00000000000000000000000000000000"
+    )
 
 
 _VERSION = {START: 5, END: 3, NET: 5, FILE: 2, DNS: 5, DELETE: 5}
-_PORT_NAMES = {443: "https", 80: "http", 445: "microsoft-ds", 53: "domain", 88: "kerberos",
-               389: "ldap", 135: "epmap", 22: "ssh", 1433: "ms-sql-s"}
+_PORT_NAMES = {
+    443: "https",
+    80: "http",
+    445: "microsoft-ds",
+    53: "domain",
+    88: "kerberos",
+    389: "ldap",
+    135: "epmap",
+    22: "ssh",
+    1433: "ms-sql-s",
+}
 
 
 class SysmonRenderer:
@@ -80,21 +99,25 @@ class SysmonRenderer:
         key = (host.idx, eid)
         h = self._heads.get(key)
         if h is None:
-            h = ('{"Event": {"#attributes": {"xmlns": "http://schemas.microsoft.com/win/2004/08/events/event"}, '
-                 '"System": {"Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon", '
-                 '"Guid": "5770385F-C22A-43E0-BF4C-06F5698FFBD9"}}, '
-                 f'"EventID": {eid}, "Version": {_VERSION[eid]}, "Level": 4, "Task": {eid}, "Opcode": 0, '
-                 '"Keywords": "0x8000000000000000", "TimeCreated": {"#attributes": {"SystemTime": "')
+            h = (
+                '{"Event": {"#attributes": {"xmlns": "http://schemas.microsoft.com/win/2004/08/events/event"}, '
+                '"System": {"Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon", '
+                '"Guid": "5770385F-C22A-43E0-BF4C-06F5698FFBD9"}}, '
+                f'"EventID": {eid}, "Version": {_VERSION[eid]}, "Level": 4, "Task": {eid}, "Opcode": 0, '
+                '"Keywords": "0x8000000000000000", "TimeCreated": {"#attributes": {"SystemTime": "'
+            )
             self._heads[key] = h
         return h
 
     def _tail(self, host: Host) -> str:
         t = self._tails.get(host.idx)
         if t is None:
-            t = (f', "Correlation": null, "Execution": {{"#attributes": {{"ProcessID": {host.sysmon_pid}, '
-                 f'"ThreadID": {host.sysmon_pid + 1164}}}}}, "Channel": "Microsoft-Windows-Sysmon/Operational", '
-                 f'"Computer": {q(host.fqdn)}, "Security": {{"#attributes": {{"UserID": "S-1-5-18"}}}}}}, '
-                 '"EventData": {"RuleName": "-", "UtcTime": "')
+            t = (
+                f', "Correlation": null, "Execution": {{"#attributes": {{"ProcessID": {host.sysmon_pid}, '
+                f'"ThreadID": {host.sysmon_pid + 1164}}}}}, "Channel": "Microsoft-Windows-Sysmon/Operational", '
+                f'"Computer": {q(host.fqdn)}, "Security": {{"#attributes": {{"UserID": "S-1-5-18"}}}}}}, '
+                '"EventData": {"RuleName": "-", "UtcTime": "'
+            )
             self._tails[host.idx] = t
         return t
 
@@ -102,8 +125,11 @@ class SysmonRenderer:
     def _frag(p: Proc) -> tuple[str, str, str]:
         f = p.frag
         if f is None:
-            f = (f'"ProcessGuid": "{p.guid}", "ProcessId": {p.pid}', f'"Image": {q(p.image)}',
-                 f'"User": {q(p.user.qualified)}')
+            f = (
+                f'"ProcessGuid": "{p.guid}", "ProcessId": {p.pid}',
+                f'"Image": {q(p.image)}',
+                f'"User": {q(p.user.qualified)}',
+            )
             p.frag = f
         return f
 
@@ -130,8 +156,10 @@ class SysmonRenderer:
             data = f'"QueryName": {q(a)}, "QueryStatus": "0", "QueryResults": "::ffff:{b};", {img}'
         else:  # DELETE
             exe = a.lower().endswith((".exe", ".dll"))
-            data = (f'{user}, {img}, "TargetFilename": {q(a)}, "Hashes": "{_file_hashes(a)}", '
-                    f'"IsExecutable": {"true" if exe else "false"}, "Archived": "false"')
+            data = (
+                f'{user}, {img}, "TargetFilename": {q(a)}, "Hashes": "{_file_hashes(a)}", '
+                f'"IsExecutable": {"true" if exe else "false"}, "Archived": "false"'
+            )
         return pre + data + "}}}"
 
     @staticmethod
@@ -142,11 +170,13 @@ class SysmonRenderer:
         else:
             src_ip, src_host, src_port = ep.ip, ep.hostname or "-", 49152 + ts % 16000
             dst_ip, dst_host, dst_port = host.ip, host.fqdn, ep.port
-        return (f'"Protocol": "{ep.proto}", "Initiated": {"true" if initiated else "false"}, '
-                f'"SourceIsIpv6": false, "SourceIp": "{src_ip}", "SourceHostname": {q(src_host)}, '
-                f'"SourcePort": {src_port}, "SourcePortName": "{_PORT_NAMES.get(src_port, "-") if not initiated else "-"}", '
-                f'"DestinationIsIpv6": false, "DestinationIp": "{dst_ip}", "DestinationHostname": {q(dst_host)}, '
-                f'"DestinationPort": {dst_port}, "DestinationPortName": "{_PORT_NAMES.get(dst_port, "-")}"')
+        return (
+            f'"Protocol": "{ep.proto}", "Initiated": {"true" if initiated else "false"}, '
+            f'"SourceIsIpv6": false, "SourceIp": "{src_ip}", "SourceHostname": {q(src_host)}, '
+            f'"SourcePort": {src_port}, "SourcePortName": "{_PORT_NAMES.get(src_port, "-") if not initiated else "-"}", '
+            f'"DestinationIsIpv6": false, "DestinationIp": "{dst_ip}", "DestinationHostname": {q(dst_host)}, '
+            f'"DestinationPort": {dst_port}, "DestinationPortName": "{_PORT_NAMES.get(dst_port, "-")}"'
+        )
 
     def _start(self, p: Proc) -> str:
         gp, img, user = self._frag(p)
@@ -158,9 +188,11 @@ class SysmonRenderer:
             parent = '"ParentProcessGuid": "00000000-0000-0000-0000-000000000000", "ParentProcessId": 0, "ParentImage": "-", "ParentCommandLine": "-"'
         session = 0 if p.user.sid_kind == "system" else 1
         logon_guid, logon_id = p.logon
-        return (f'{img}, {_pe_fields(p.image)}, "CommandLine": {q(p.cmd)}, "CurrentDirectory": {q(p.cwd)}, '
-                f'{user}, "LogonGuid": "{logon_guid}", "LogonId": "{logon_id}", "TerminalSessionId": {session}, '
-                f'"IntegrityLevel": "{p.integrity}", "Hashes": "{sysmon_hashes(p.image)}", {parent}')
+        return (
+            f'{img}, {_pe_fields(p.image)}, "CommandLine": {q(p.cmd)}, "CurrentDirectory": {q(p.cwd)}, '
+            f'{user}, "LogonGuid": "{logon_guid}", "LogonId": "{logon_id}", "TerminalSessionId": {session}, '
+            f'"IntegrityLevel": "{p.integrity}", "Hashes": "{sysmon_hashes(p.image)}", {parent}'
+        )
 
 
 # ---- MDE ------------------------------------------------------------------------------------
@@ -190,17 +222,23 @@ class MdeRenderer:
         if f is None:
             pp = p.parent
             if pp is not None:
-                par = (f'"InitiatingProcessParentFileName": {q(pp.name)}, "InitiatingProcessParentId": {pp.pid}, '
-                       f'"InitiatingProcessParentCreationTime": "{iso_us(pp.start)}"')
+                par = (
+                    f'"InitiatingProcessParentFileName": {q(pp.name)}, "InitiatingProcessParentId": {pp.pid}, '
+                    f'"InitiatingProcessParentCreationTime": "{iso_us(pp.start)}"'
+                )
             else:
-                par = ('"InitiatingProcessParentFileName": "", "InitiatingProcessParentId": 0, '
-                       '"InitiatingProcessParentCreationTime": null')
-            f = (f'"InitiatingProcessAccountDomain": {q(p.user.domain)}, '
-                 f'"InitiatingProcessAccountName": {q(p.user.name)}, '
-                 f'"InitiatingProcessFileName": {q(p.name)}, "InitiatingProcessFolderPath": {q(p.image)}, '
-                 f'"InitiatingProcessId": {p.pid}, "InitiatingProcessCommandLine": {q(p.cmd)}, '
-                 f'"InitiatingProcessCreationTime": "{iso_us(p.start)}", '
-                 f'"InitiatingProcessUniqueId": {p.uid}, {par}')
+                par = (
+                    '"InitiatingProcessParentFileName": "", "InitiatingProcessParentId": 0, '
+                    '"InitiatingProcessParentCreationTime": null'
+                )
+            f = (
+                f'"InitiatingProcessAccountDomain": {q(p.user.domain)}, '
+                f'"InitiatingProcessAccountName": {q(p.user.name)}, '
+                f'"InitiatingProcessFileName": {q(p.name)}, "InitiatingProcessFolderPath": {q(p.image)}, '
+                f'"InitiatingProcessId": {p.pid}, "InitiatingProcessCommandLine": {q(p.cmd)}, '
+                f'"InitiatingProcessCreationTime": "{iso_us(p.start)}", '
+                f'"InitiatingProcessUniqueId": {p.uid}, {par}'
+            )
             p.frag = f
         return f
 
@@ -213,12 +251,14 @@ class MdeRenderer:
         if kind == START:
             pp = p.parent
             assert pp is not None, "a started process always has a parent"
-            body = (f'{{"Table": "DeviceProcessEvents", {head}, "ActionType": "ProcessCreated", '
-                    f'"FileName": {q(p.name)}, "FolderPath": {q(p.image)}, "ProcessId": {p.pid}, '
-                    f'"ProcessCommandLine": {q(p.cmd)}, "ProcessCreationTime": "{iso_us(p.start)}", '
-                    f'"ProcessUniqueId": {p.uid}, "AccountDomain": {q(p.user.domain)}, '
-                    f'"AccountName": {q(p.user.name)}, {self._initiating(pp)}')
-        elif kind == FILE or kind == DELETE:
+            body = (
+                f'{{"Table": "DeviceProcessEvents", {head}, "ActionType": "ProcessCreated", '
+                f'"FileName": {q(p.name)}, "FolderPath": {q(p.image)}, "ProcessId": {p.pid}, '
+                f'"ProcessCommandLine": {q(p.cmd)}, "ProcessCreationTime": "{iso_us(p.start)}", '
+                f'"ProcessUniqueId": {p.uid}, "AccountDomain": {q(p.user.domain)}, '
+                f'"AccountName": {q(p.user.name)}, {self._initiating(pp)}'
+            )
+        elif kind in (FILE, DELETE):
             action = "FileDeleted" if kind == DELETE else _FILE_ACTION[b]
             folder, name = a.rsplit("/", 1)
             if c:
@@ -226,8 +266,10 @@ class MdeRenderer:
                 prev = f'"PreviousFileName": {q(pn)}, "PreviousFolderPath": {q(pf + "/")}'
             else:
                 prev = '"PreviousFileName": "", "PreviousFolderPath": ""'
-            body = (f'{{"Table": "DeviceFileEvents", {head}, "ActionType": "{action}", '
-                    f'"FileName": {q(name)}, "FolderPath": {q(a)}, {prev}, {self._initiating(p)}')
+            body = (
+                f'{{"Table": "DeviceFileEvents", {head}, "ActionType": "{action}", '
+                f'"FileName": {q(name)}, "FolderPath": {q(a)}, {prev}, {self._initiating(p)}'
+            )
         elif kind == NET:
             body = f'{{"Table": "DeviceNetworkEvents", {head}, {self._net(host, ts, a, b, c)}, {self._initiating(p)}'
         else:
@@ -238,7 +280,9 @@ class MdeRenderer:
     def _net(host: Host, ts: int, ep: Endpoint, lport: int, initiated: bool) -> str:
         action = "ConnectionSuccess" if initiated else "InboundConnectionAccepted"
         rport = ep.port if initiated else 49152 + ts % 16000
-        return (f'"ActionType": "{action}", "RemoteIP": "{ep.ip}", "RemotePort": {rport}, '
-                f'"RemoteUrl": {q(ep.hostname if ep.hostname != "-" else "")}, "RemoteIPType": "{ep.ip_type}", '
-                f'"LocalIP": "{host.ip}", "LocalPort": {lport}, "LocalIPType": "Private", '
-                f'"Protocol": "{ep.proto.capitalize()}"')
+        return (
+            f'"ActionType": "{action}", "RemoteIP": "{ep.ip}", "RemotePort": {rport}, '
+            f'"RemoteUrl": {q(ep.hostname if ep.hostname != "-" else "")}, "RemoteIPType": "{ep.ip_type}", '
+            f'"LocalIP": "{host.ip}", "LocalPort": {lport}, "LocalIPType": "Private", '
+            f'"Protocol": "{ep.proto.capitalize()}"'
+        )

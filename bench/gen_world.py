@@ -26,14 +26,35 @@ from bench.gen_core import (
 
 # One of each role first, so even a tiny estate exercises every kind of host.
 _ROLE_PATTERN = (
-    "win_workstation", "win_dev", "linux_dev", "win_build", "linux_build", "win_server",
-    "linux_server", "win_workstation", "win_dev", "linux_dev", "win_workstation", "win_dev",
-    "linux_server", "win_workstation", "linux_build", "win_server", "win_dev", "linux_dev",
-    "win_workstation", "win_workstation",
+    "win_workstation",
+    "win_dev",
+    "linux_dev",
+    "win_build",
+    "linux_build",
+    "win_server",
+    "linux_server",
+    "win_workstation",
+    "win_dev",
+    "linux_dev",
+    "win_workstation",
+    "win_dev",
+    "linux_server",
+    "win_workstation",
+    "linux_build",
+    "win_server",
+    "win_dev",
+    "linux_dev",
+    "win_workstation",
+    "win_workstation",
 )
 _NAME_PREFIX = {
-    "win_workstation": "WS", "win_dev": "DEV", "win_build": "BLD", "win_server": "SRV",
-    "linux_dev": "lnx-dev", "linux_build": "lnx-bld", "linux_server": "lnx-srv",
+    "win_workstation": "WS",
+    "win_dev": "DEV",
+    "win_build": "BLD",
+    "win_server": "SRV",
+    "linux_dev": "lnx-dev",
+    "linux_build": "lnx-bld",
+    "linux_server": "lnx-srv",
 }
 _ROLE_NET = {r: 20 + i for i, r in enumerate(_NAME_PREFIX)}
 
@@ -144,7 +165,9 @@ class Ctx:
             self.out.append((t, END, p, None, None, None))
 
     # actions ----------------------------------------------------------------------------
-    def write(self, p: Proc, t: int, path: str, op: str = "create", prev: str | None = None) -> None:
+    def write(
+        self, p: Proc, t: int, path: str, op: str = "create", prev: str | None = None
+    ) -> None:
         self.out.append((t, FILE, p, path, op, prev))
 
     def delete(self, p: Proc, t: int, path: str) -> None:
@@ -169,8 +192,17 @@ class Ctx:
 # ---- long-running processes -------------------------------------------------------------
 
 
-def _root(h: Host, key: str, cmd: str, start: int, user: User, cwd: str, integ: str,
-          parent: Proc | None, rng: random.Random) -> Proc:
+def _root(
+    h: Host,
+    key: str,
+    cmd: str,
+    start: int,
+    user: User,
+    cwd: str,
+    integ: str,
+    parent: Proc | None,
+    rng: random.Random,
+) -> Proc:
     path = (WIN[key].path if h.windows else LINUX[key]).replace("{user}", user.name)
     pid = 4 * (20 + int(rng.random() * 900)) if h.windows else 1 + int(rng.random() * 3000)
     return Proc(h, pid, path, cmd, user, start, parent, cwd, integ)
@@ -190,39 +222,85 @@ def _windows_boot(h: Host, rng: random.Random, boot: int) -> None:
     sysu, sys32 = h.system, "C:\\Windows\\system32\\"
     ll = h.long_lived
 
-    def root(key: str, cmd: str, parent: Proc | None, t: int, user: User = sysu,
-             cwd: str = sys32, integ: str = "System") -> Proc:
+    def root(
+        key: str,
+        cmd: str,
+        parent: Proc | None,
+        t: int,
+        user: User = sysu,
+        cwd: str = sys32,
+        integ: str = "System",
+    ) -> Proc:
         p = _root(h, key, cmd, t, user, cwd, integ, parent, rng)
         return p
 
     wininit = root("services", "wininit.exe", None, boot)
     wininit.image, wininit.name = "C:\\Windows\\System32\\wininit.exe", "wininit.exe"
-    ll["services"] = services = root("services", "C:\\Windows\\system32\\services.exe", wininit,
-                                     boot + 2 * US)
-    svc_cmds = ("-k netsvcs -p -s Schedule", "-k NetworkService -p -s Dnscache",
-                "-k LocalServiceNetworkRestricted -p", "-k DcomLaunch -p",
-                "-k wusvcs -p -s WaaSMedicSvc", "-k UnistackSvcGroup")
+    ll["services"] = services = root(
+        "services", "C:\\Windows\\system32\\services.exe", wininit, boot + 2 * US
+    )
+    svc_cmds = (
+        "-k netsvcs -p -s Schedule",
+        "-k NetworkService -p -s Dnscache",
+        "-k LocalServiceNetworkRestricted -p",
+        "-k DcomLaunch -p",
+        "-k wusvcs -p -s WaaSMedicSvc",
+        "-k UnistackSvcGroup",
+    )
     for i, c in enumerate(svc_cmds):
-        ll[f"svchost{i}"] = root("svchost", f"C:\\Windows\\system32\\svchost.exe {c}", services,
-                                 boot + (5 + i) * US)
+        ll[f"svchost{i}"] = root(
+            "svchost", f"C:\\Windows\\system32\\svchost.exe {c}", services, boot + (5 + i) * US
+        )
     ll["msmpeng"] = root("msmpeng", f'"{WIN["msmpeng"].path}"', services, boot + 12 * US)
-    ll["searchindexer"] = root("searchindexer", "C:\\Windows\\system32\\SearchIndexer.exe /Embedding",
-                               services, boot + 30 * US)
-    ll["wmiprvse"] = root("wmiprvse", "C:\\Windows\\system32\\wbem\\wmiprvse.exe -Embedding",
-                          ll["svchost3"], boot + 60 * US)
-    h.services = [ll["svchost0"], ll["svchost1"], ll["svchost4"], ll["msmpeng"], ll["searchindexer"]]
+    ll["searchindexer"] = root(
+        "searchindexer",
+        "C:\\Windows\\system32\\SearchIndexer.exe /Embedding",
+        services,
+        boot + 30 * US,
+    )
+    ll["wmiprvse"] = root(
+        "wmiprvse",
+        "C:\\Windows\\system32\\wbem\\wmiprvse.exe -Embedding",
+        ll["svchost3"],
+        boot + 60 * US,
+    )
+    h.services = [
+        ll["svchost0"],
+        ll["svchost1"],
+        ll["svchost4"],
+        ll["msmpeng"],
+        ll["searchindexer"],
+    ]
     if h.role in ("win_workstation", "win_dev"):
         _windows_desktop(h, rng, boot, root)
     elif h.role == "win_build":
-        ll["agent_listener"] = root("agent_listener", "C:\\agent\\bin\\Agent.Listener.exe run --startuptype service",
-                                    services, boot + 90 * US, user=h.users[0], cwd="C:\\agent\\",
-                                    integ="High")
+        ll["agent_listener"] = root(
+            "agent_listener",
+            "C:\\agent\\bin\\Agent.Listener.exe run --startuptype service",
+            services,
+            boot + 90 * US,
+            user=h.users[0],
+            cwd="C:\\agent\\",
+            integ="High",
+        )
         h.services.append(ll["agent_listener"])
     else:
-        ll["sqlservr"] = root("sqlservr", f'"{WIN["sqlservr"].path}" -sMSSQLSERVER', services,
-                              boot + 80 * US, user=h.users[0], integ="High")
-        ll["w3wp"] = root("w3wp", 'c:\\windows\\system32\\inetsrv\\w3wp.exe -ap "DefaultAppPool" -v "v4.0"',
-                          ll["svchost0"], boot + 95 * US, user=h.users[0], integ="High")
+        ll["sqlservr"] = root(
+            "sqlservr",
+            f'"{WIN["sqlservr"].path}" -sMSSQLSERVER',
+            services,
+            boot + 80 * US,
+            user=h.users[0],
+            integ="High",
+        )
+        ll["w3wp"] = root(
+            "w3wp",
+            'c:\\windows\\system32\\inetsrv\\w3wp.exe -ap "DefaultAppPool" -v "v4.0"',
+            ll["svchost0"],
+            boot + 95 * US,
+            user=h.users[0],
+            integ="High",
+        )
         h.services += [ll["sqlservr"], ll["w3wp"]]
 
 
@@ -232,25 +310,74 @@ def _windows_desktop(h: Host, rng: random.Random, boot: int, root) -> None:  # n
     home = f"C:\\Users\\{u.name}\\"
     winlogon = root("winlogon", "winlogon.exe", None, boot + 20 * US)
     userinit = root("userinit", "C:\\Windows\\system32\\userinit.exe", winlogon, logon)
-    ll["explorer"] = explorer = root("explorer", "C:\\Windows\\Explorer.EXE", userinit, logon + US,
-                                     user=u, cwd="C:\\Windows\\system32\\", integ="Medium")
-    ll["onedrive"] = root("onedrive", f'"{WIN["onedrive"].path.replace("{user}", u.name)}" /background',
-                          explorer, logon + 9 * US, user=u, cwd=home, integ="Medium")
-    ll["teams"] = root("teams", f'"{WIN["teams"].path}" msteams:system-initiated', explorer,
-                       logon + 11 * US, user=u, cwd=home, integ="Medium")
-    ll["outlook"] = root("outlook", f'"{WIN["outlook"].path}" ', explorer, logon + 40 * US,
-                         user=u, cwd=home, integ="Medium")
+    ll["explorer"] = explorer = root(
+        "explorer",
+        "C:\\Windows\\Explorer.EXE",
+        userinit,
+        logon + US,
+        user=u,
+        cwd="C:\\Windows\\system32\\",
+        integ="Medium",
+    )
+    ll["onedrive"] = root(
+        "onedrive",
+        f'"{WIN["onedrive"].path.replace("{user}", u.name)}" /background',
+        explorer,
+        logon + 9 * US,
+        user=u,
+        cwd=home,
+        integ="Medium",
+    )
+    ll["teams"] = root(
+        "teams",
+        f'"{WIN["teams"].path}" msteams:system-initiated',
+        explorer,
+        logon + 11 * US,
+        user=u,
+        cwd=home,
+        integ="Medium",
+    )
+    ll["outlook"] = root(
+        "outlook",
+        f'"{WIN["outlook"].path}" ',
+        explorer,
+        logon + 40 * US,
+        user=u,
+        cwd=home,
+        integ="Medium",
+    )
     h.services += [explorer, ll["onedrive"], ll["teams"], ll["outlook"]]
     if h.role == "win_dev":
         # Started at logon, not lazily: a scenario's dry run must see the same tree as its real run.
         proj = C.WIN_PROJECTS[h.idx % len(C.WIN_PROJECTS)]
         repo = f"{home}source\\repos\\{proj}"
-        ll["code"] = root("code", f'"{WIN["code"].path.replace("{user}", u.name)}"', explorer,
-                          logon + 70 * US, user=u, cwd=home, integ="Medium")
-        ll["devenv"] = root("devenv", f'"{WIN["devenv"].path}" "{repo}\\{proj}.sln"', explorer,
-                            logon + 95 * US, user=u, cwd=f"{repo}\\", integ="Medium")
-        ll["terminal"] = root("terminal", f'"{WIN["terminal"].path}" ', explorer, logon + 120 * US,
-                              user=u, cwd=home, integ="Medium")
+        ll["code"] = root(
+            "code",
+            f'"{WIN["code"].path.replace("{user}", u.name)}"',
+            explorer,
+            logon + 70 * US,
+            user=u,
+            cwd=home,
+            integ="Medium",
+        )
+        ll["devenv"] = root(
+            "devenv",
+            f'"{WIN["devenv"].path}" "{repo}\\{proj}.sln"',
+            explorer,
+            logon + 95 * US,
+            user=u,
+            cwd=f"{repo}\\",
+            integ="Medium",
+        )
+        ll["terminal"] = root(
+            "terminal",
+            f'"{WIN["terminal"].path}" ',
+            explorer,
+            logon + 120 * US,
+            user=u,
+            cwd=home,
+            integ="Medium",
+        )
         h.services.append(ll["code"])
 
 
@@ -263,29 +390,51 @@ def _linux_boot(h: Host, rng: random.Random, boot: int) -> None:
     systemd = root("systemd", "/sbin/init splash", None, boot)
     systemd.pid = 1
     ll["systemd"] = systemd
-    for i, (k, c) in enumerate((
-        ("journald", "/lib/systemd/systemd-journald"),
-        ("rsyslogd", "/usr/sbin/rsyslogd -n -iNONE"),
-        ("cron", "/usr/sbin/cron -f -P"),
-        ("sshd", "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups"),
-        ("chronyd", "/usr/sbin/chronyd -F 1"),
-        ("wdavdaemon", "/opt/microsoft/mdatp/sbin/wdavdaemon"),
-        ("containerd", "/usr/bin/containerd"),
-        ("dockerd", "/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock"),
-    )):
+    for i, (k, c) in enumerate(
+        (
+            ("journald", "/lib/systemd/systemd-journald"),
+            ("rsyslogd", "/usr/sbin/rsyslogd -n -iNONE"),
+            ("cron", "/usr/sbin/cron -f -P"),
+            ("sshd", "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups"),
+            ("chronyd", "/usr/sbin/chronyd -F 1"),
+            ("wdavdaemon", "/opt/microsoft/mdatp/sbin/wdavdaemon"),
+            ("containerd", "/usr/bin/containerd"),
+            ("dockerd", "/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock"),
+        )
+    ):
         ll[k] = root(k, c, systemd, boot + (3 + i) * US)
-    h.services = [ll["journald"], ll["rsyslogd"], ll["wdavdaemon"], ll["chronyd"], ll["dockerd"],
-                  ll["containerd"], ll["sshd"]]
+    h.services = [
+        ll["journald"],
+        ll["rsyslogd"],
+        ll["wdavdaemon"],
+        ll["chronyd"],
+        ll["dockerd"],
+        ll["containerd"],
+        ll["sshd"],
+    ]
     if h.role == "linux_build":
-        ll["gitlab_runner"] = root("gitlab_runner",
-                                   "/usr/bin/gitlab-runner run --working-directory /home/gitlab-runner "
-                                   "--config /etc/gitlab-runner/config.toml --service gitlab-runner "
-                                   "--user gitlab-runner", systemd, boot + 20 * US)
+        ll["gitlab_runner"] = root(
+            "gitlab_runner",
+            "/usr/bin/gitlab-runner run --working-directory /home/gitlab-runner "
+            "--config /etc/gitlab-runner/config.toml --service gitlab-runner "
+            "--user gitlab-runner",
+            systemd,
+            boot + 20 * US,
+        )
         h.services.append(ll["gitlab_runner"])
     elif h.role == "linux_server":
-        ll["nginx"] = root("nginx", "nginx: master process /usr/sbin/nginx -g daemon on; master_process on;",
-                           systemd, boot + 15 * US)
-        ll["postgres"] = root("postgres", "/usr/lib/postgresql/16/bin/postgres -D /var/lib/postgresql/16/main "
-                              "-c config_file=/etc/postgresql/16/main/postgresql.conf", systemd,
-                              boot + 16 * US, user=h.users[0])
+        ll["nginx"] = root(
+            "nginx",
+            "nginx: master process /usr/sbin/nginx -g daemon on; master_process on;",
+            systemd,
+            boot + 15 * US,
+        )
+        ll["postgres"] = root(
+            "postgres",
+            "/usr/lib/postgresql/16/bin/postgres -D /var/lib/postgresql/16/main "
+            "-c config_file=/etc/postgresql/16/main/postgresql.conf",
+            systemd,
+            boot + 16 * US,
+            user=h.users[0],
+        )
         h.services += [ll["nginx"], ll["postgres"]]

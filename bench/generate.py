@@ -31,7 +31,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -80,11 +80,20 @@ TUNABLES: dict[str, Any] = {
         "semantics": "sliding window: build start <= write <= build start + 5 min, same host",
     },
     "msbuild_script_parent": {
-        "script_hosts": ["cmd.exe", "powershell.exe", "pwsh.exe", "powershell_ise.exe", "cscript.exe",
-                         "wscript.exe", "mshta.exe"],
+        "script_hosts": [
+            "cmd.exe",
+            "powershell.exe",
+            "pwsh.exe",
+            "powershell_ise.exe",
+            "cscript.exe",
+            "wscript.exe",
+            "mshta.exe",
+        ],
         "match_original_file_name": True,
     },
-    "msbuild_network": {"excluded": "loopback and RFC 1918 (project); the Elastic query excludes only 127.0.0.1 and ::1"},
+    "msbuild_network": {
+        "excluded": "loopback and RFC 1918 (project); the Elastic query excludes only 127.0.0.1 and ::1"
+    },
     "dependency_compromise": {
         "package_registries_dns_suffixes": list(CAT.PACKAGE_REGISTRIES),
         "public": "not RFC 1918 and not loopback (MDE RemoteIPType == 'Public')",
@@ -93,7 +102,10 @@ TUNABLES: dict[str, Any] = {
         "container_registries_dns_suffixes": list(CAT.CONTAINER_REGISTRIES),
         "ports": [80, 443, 8080, 8443],
     },
-    "docker_build_suspicious": {"threshold": 2, "temp_paths": ["/tmp/", "/dev/shm/", "/var/tmp/", "/run/user/"]},
+    "docker_build_suspicious": {
+        "threshold": 2,
+        "temp_paths": ["/tmp/", "/dev/shm/", "/var/tmp/", "/run/user/"],
+    },
 }
 
 
@@ -116,7 +128,7 @@ class Config:
     def start_us(self) -> int:
         dt = datetime.fromisoformat(self.start.replace("Z", "+00:00"))
         if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
+            dt = dt.replace(tzinfo=UTC)
         return int(dt.timestamp()) * US + dt.microsecond
 
 
@@ -144,9 +156,13 @@ class _Sink:
 
     def _open(self) -> None:
         path = self.out / self._name()
-        self._raw = open(path, "wb")
+        self._raw = open(path, "wb")  # noqa: SIM115 -- lives across write() calls; closed in _close
         # mtime=0 and no file name in the gzip header: byte-identical reruns
-        self._fh = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0, compresslevel=6) if self.gz else self._raw
+        self._fh = (
+            gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0, compresslevel=6)
+            if self.gz
+            else self._raw
+        )
         self._hash, self._lines, self._bytes = hashlib.sha256(), 0, 0
         self.files.append({"path": path.name})
 
@@ -156,8 +172,12 @@ class _Sink:
         self._fh.close()
         if self._raw is not self._fh and self._raw is not None:
             self._raw.close()
-        self.files[-1].update(lines=self._lines, bytes=self._bytes, sha256=self._hash.hexdigest(),
-                              sha256_of="uncompressed content" if self.gz else "file")
+        self.files[-1].update(
+            lines=self._lines,
+            bytes=self._bytes,
+            sha256=self._hash.hexdigest(),
+            sha256_of="uncompressed content" if self.gz else "file",
+        )
         self._fh = None
 
     def write(self, lines: list[str]) -> None:
@@ -165,8 +185,10 @@ class _Sink:
         while i < len(lines):
             if self._fh is None:
                 self._open()
-            take = len(lines) - i if not self.shard else min(len(lines) - i, self.shard - self._lines)
-            data = ("\n".join(lines[i:i + take]) + "\n").encode()
+            take = (
+                len(lines) - i if not self.shard else min(len(lines) - i, self.shard - self._lines)
+            )
+            data = ("\n".join(lines[i : i + take]) + "\n").encode()
             assert self._fh is not None
             self._fh.write(data)
             self._hash.update(data)
@@ -185,14 +207,18 @@ class _Sink:
 # ---- planning ----------------------------------------------------------------------------------
 
 
-def plan_scenarios(cfg: Config, hosts: list[Host], t_start: int, t_end: int) -> tuple[list[Planned], list[str]]:
+def plan_scenarios(
+    cfg: Config, hosts: list[Host], t_start: int, t_end: int
+) -> tuple[list[Planned], list[str]]:
     if cfg.attack_rate <= 0:
         return [], []
     rng = seeded(cfg.seed, "plan")
     n = max(len(TEMPLATES), round(cfg.events / cfg.attack_rate))
     lo, hi = t_start + SCENARIO_LEAD + 2 * MINUTE, t_end - SESSION_TAIL
     if hi <= lo:
-        raise ValueError("time range too short to place scenarios (need > 35 minutes); use --attack-rate 0")
+        raise ValueError(
+            "time range too short to place scenarios (need > 35 minutes); use --attack-rate 0"
+        )
     by_role: dict[str, list[Host]] = {}
     for h in hosts:
         by_role.setdefault(h.role, []).append(h)
@@ -224,8 +250,15 @@ def _free(taken: dict[int, list[int]], h: Host, t: int) -> bool:
     return i >= len(ts) or ts[i] > t + SCENARIO_GUARD
 
 
-def _place(tpl: Any, cands: list[Host], others: list[Host], rng: Any, lo: int, hi: int,
-           taken: dict[int, list[int]]) -> Planned:
+def _place(
+    tpl: Any,
+    cands: list[Host],
+    others: list[Host],
+    rng: Any,
+    lo: int,
+    hi: int,
+    taken: dict[int, list[int]],
+) -> Planned:
     host, other, t0 = cands[0], None, lo
     for _ in range(60):
         host = cands[int(rng.random() * len(cands))]
@@ -244,6 +277,7 @@ def _place(tpl: Any, cands: list[Host], others: list[Host], rng: Any, lo: int, h
 
 def _dry_run(plan: Planned, seed: int) -> list[tuple]:
     """Dry-run a scenario on copies of its hosts: how many events it emits, and when."""
+
     def clone(h: Host) -> Host:
         c = copy.copy(h)
         c.long_lived, c.services = dict(h.long_lived), list(h.services)
@@ -259,8 +293,15 @@ def _dry_run(plan: Planned, seed: int) -> list[tuple]:
 
 # ---- budgets -----------------------------------------------------------------------------------
 
-_ROLE_WEIGHT = {"win_workstation": 1.0, "win_dev": 2.2, "win_build": 2.5, "win_server": 0.8,
-                "linux_dev": 1.8, "linux_build": 2.5, "linux_server": 1.0}
+_ROLE_WEIGHT = {
+    "win_workstation": 1.0,
+    "win_dev": 2.2,
+    "win_build": 2.5,
+    "win_server": 0.8,
+    "linux_dev": 1.8,
+    "linux_build": 2.5,
+    "linux_server": 1.0,
+}
 
 
 def _largest_remainder(total: int, weights: list[float]) -> list[int]:
@@ -300,8 +341,8 @@ class _HostState:
     code_writes: list[int] = field(default_factory=list)
 
     def prune(self, before: int) -> None:
-        self.builds = self.builds[bisect.bisect_left(self.builds, before):]
-        self.code_writes = self.code_writes[bisect.bisect_left(self.code_writes, before):]
+        self.builds = self.builds[bisect.bisect_left(self.builds, before) :]
+        self.code_writes = self.code_writes[bisect.bisect_left(self.code_writes, before) :]
 
 
 _BUILD_NAMES = frozenset(n.lower() for n in TUNABLES["build_process_compromise"]["build_processes"])
@@ -331,9 +372,7 @@ def _session_ok(st: _HostState, events: list[tuple]) -> bool:
     all_builds = sorted(st.builds + builds)
     if writes and _correlates(all_builds, sorted(writes)):
         return False
-    if builds and _correlates(sorted(builds), st.code_writes):
-        return False
-    return True
+    return not (builds and _correlates(sorted(builds), st.code_writes))
 
 
 def _record(st: _HostState, events: list[tuple]) -> None:
@@ -364,11 +403,16 @@ def generate(cfg: Config) -> dict[str, Any]:
     scenario_events = sum(p.n_events for p in plans)
     background = cfg.events - scenario_events
     if background < 0:
-        raise ValueError(f"{len(plans)} scenarios need {scenario_events} events; raise --events or --attack-rate")
+        raise ValueError(
+            f"{len(plans)} scenarios need {scenario_events} events; raise --events or --attack-rate"
+        )
 
     jitter = seeded(cfg.seed, "jitter")
     weights = [_ROLE_WEIGHT[h.role] * (0.6 + 0.8 * jitter.random()) for h in hosts]
-    states = [_HostState(b, menu=MENUS[h.role]) for h, b in zip(hosts, _largest_remainder(background, weights))]
+    states = [
+        _HostState(b, menu=MENUS[h.role])
+        for h, b in zip(hosts, _largest_remainder(background, weights), strict=True)
+    ]
     for p in plans:  # scenario builds and code writes are known from the dry run
         for h in (p.host, p.other):
             if h is not None:
@@ -386,8 +430,10 @@ def generate(cfg: Config) -> dict[str, Any]:
     bounds = [t_start + (t_end - t_start) * i // n_slices for i in range(n_slices + 1)]
     cum = _cumulative_activity(bounds)
 
-    sinks = {"sysmon": _Sink(out, "sysmon", cfg.gzip, cfg.shard_events),
-             "mde": _Sink(out, "mde", cfg.gzip, cfg.shard_events)}
+    sinks = {
+        "sysmon": _Sink(out, "sysmon", cfg.gzip, cfg.shard_events),
+        "mde": _Sink(out, "mde", cfg.gzip, cfg.shard_events),
+    }
     renderers = {"sysmon": SysmonRenderer(), "mde": MdeRenderer()}
     counts: Counter[str] = Counter()
     span = [None, None]
@@ -400,7 +446,7 @@ def generate(cfg: Config) -> dict[str, Any]:
         for s in range(n_slices):
             s0, s1 = bounds[s], bounds[s + 1]
             buf = carry
-            for h, st in zip(hosts, states):
+            for h, st in zip(hosts, states, strict=True):
                 st.prune(s0 - HOUR)
                 target = st.budget if s == n_slices - 1 else round(st.budget * cum[h.role][s + 1])
                 _fill_host(h, st, target, s0, s1, t_end, seeded(cfg.seed, "slice", s, h.idx), buf)
@@ -421,9 +467,11 @@ def generate(cfg: Config) -> dict[str, Any]:
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     total = sum(v for k, v in counts.items() if k.startswith("format:"))
     # CPU time too: on a shared machine wall time mostly measures the neighbours
-    print(f"bench.generate: {total} events in {elapsed:.1f} s wall, {cpu:.1f} s CPU "
-          f"({total / max(elapsed, 1e-9):,.0f} events/s wall, {total / max(cpu, 1e-9):,.0f} events/s CPU)",
-          file=sys.stderr)
+    print(
+        f"bench.generate: {total} events in {elapsed:.1f} s wall, {cpu:.1f} s CPU "
+        f"({total / max(elapsed, 1e-9):,.0f} events/s wall, {total / max(cpu, 1e-9):,.0f} events/s CPU)",
+        file=sys.stderr,
+    )
     manifest = _manifest(cfg, hosts, plans, skipped, sinks, counts, span, t_start, t_end, n_slices)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
@@ -449,7 +497,7 @@ def _cumulative_activity(bounds: list[int]) -> dict[str, list[float]]:
     out = {}
     for role in _ROLE_WEIGHT:
         acc = [0.0]
-        for a, b in zip(bounds, bounds[1:]):
+        for a, b in zip(bounds, bounds[1:], strict=False):
             acc.append(acc[-1] + _activity(role, (a + b) // 2) * (b - a))
         out[role] = [x / acc[-1] for x in acc]
     return out
@@ -460,8 +508,9 @@ def _blacked_out(st: _HostState, t: int) -> bool:
     return i >= 0 and st.blackouts[i][0] <= t <= st.blackouts[i][1]
 
 
-def _fill_host(h: Host, st: _HostState, target: int, s0: int, s1: int, t_end: int, rng: Any,
-               buf: list[tuple]) -> None:
+def _fill_host(
+    h: Host, st: _HostState, target: int, s0: int, s1: int, t_end: int, rng: Any, buf: list[tuple]
+) -> None:
     """Generate background for one host in one slice until it reaches its cumulative target.
 
     Sessions may overshoot a slice's target (later slices catch up) but never the host's
@@ -515,12 +564,23 @@ def _inject(plan: Planned, seed: int, gt: IO[str]) -> list[tuple]:
     return events
 
 
-_KIND = {START: "process_start", END: "process_end", FILE: "file_write", DELETE: "file_delete",
-         NET: "network_connect", DNS: "dns_query"}
+_KIND = {
+    START: "process_start",
+    END: "process_end",
+    FILE: "file_write",
+    DELETE: "file_delete",
+    NET: "network_connect",
+    DNS: "dns_query",
+}
 
 
-def _emit(events: list[tuple], sinks: dict[str, _Sink], renderers: dict[str, Any], counts: Counter[str],
-          span: list[Any]) -> None:
+def _emit(
+    events: list[tuple],
+    sinks: dict[str, _Sink],
+    renderers: dict[str, Any],
+    counts: Counter[str],
+    span: list[Any],
+) -> None:
     if not events:
         return
     win_lines, lin_lines = [], []
@@ -555,13 +615,28 @@ def _progress(cfg: Config) -> Any:
         from tqdm import tqdm
     except ImportError:  # tqdm is optional: generation works without a bar
         return _NoBar()
-    return tqdm(total=cfg.events, unit="ev", unit_scale=True, file=sys.stderr, desc="generate",
-                disable=cfg.events < 200_000)
+    return tqdm(
+        total=cfg.events,
+        unit="ev",
+        unit_scale=True,
+        file=sys.stderr,
+        desc="generate",
+        disable=cfg.events < 200_000,
+    )
 
 
-def _manifest(cfg: Config, hosts: list[Host], plans: list[Planned], skipped: list[str],
-              sinks: dict[str, _Sink], counts: Counter[str], span: list[Any], t_start: int, t_end: int,
-              n_slices: int) -> dict[str, Any]:
+def _manifest(
+    cfg: Config,
+    hosts: list[Host],
+    plans: list[Planned],
+    skipped: list[str],
+    sinks: dict[str, _Sink],
+    counts: Counter[str],
+    span: list[Any],
+    t_start: int,
+    t_end: int,
+    n_slices: int,
+) -> dict[str, Any]:
     by_kind: dict[str, dict[str, int]] = {}
     for k, v in sorted(counts.items()):
         fmt, kind = k.split(":", 1)
@@ -580,7 +655,10 @@ def _manifest(cfg: Config, hosts: list[Host], plans: list[Planned], skipped: lis
         "events_written": counts["format:sysmon"] + counts["format:mde"],
         "attack_rate": cfg.attack_rate,
         "time_range": {"start": iso_us(t_start), "end": iso_us(t_end), "days": cfg.days},
-        "time_span": {"first": iso_us(span[0]) if span[0] else None, "last": iso_us(span[1]) if span[1] else None},
+        "time_span": {
+            "first": iso_us(span[0]) if span[0] else None,
+            "last": iso_us(span[1]) if span[1] else None,
+        },
         "slices": n_slices,
         "counts_by_format": {"sysmon": counts["format:sysmon"], "mde": counts["format:mde"]},
         "counts_by_format_and_kind": by_kind,
@@ -588,8 +666,16 @@ def _manifest(cfg: Config, hosts: list[Host], plans: list[Planned], skipped: lis
         "hosts": {
             "count": len(hosts),
             "by_role": dict(sorted(Counter(h.role for h in hosts).items())),
-            "list": [{"name": h.fqdn, "short": h.short, "role": h.role, "ip": h.ip,
-                      "format": "sysmon" if h.windows else "mde"} for h in hosts],
+            "list": [
+                {
+                    "name": h.fqdn,
+                    "short": h.short,
+                    "role": h.role,
+                    "ip": h.ip,
+                    "format": "sysmon" if h.windows else "mde",
+                }
+                for h in hosts
+            ],
         },
         "scenarios": {
             "count": len(plans),
@@ -599,13 +685,16 @@ def _manifest(cfg: Config, hosts: list[Host], plans: list[Planned], skipped: lis
             "skipped_templates": skipped,
             "rules": list(RULES),
         },
-        "files": {"sysmon": sinks["sysmon"].files, "mde": sinks["mde"].files,
-                  "ground_truth": "ground_truth.ndjson"},
+        "files": {
+            "sysmon": sinks["sysmon"].files,
+            "mde": sinks["mde"].files,
+            "ground_truth": "ground_truth.ndjson",
+        },
         "formats": {
-            "sysmon": "evtx-rs JSON: {\"Event\": {\"#attributes\", \"System\", \"EventData\"}}; EventID 1,3,5,11,22,23",
-            "mde": "Advanced Hunting rows; key \"Table\" names DeviceProcessEvents / DeviceFileEvents / "
-                   "DeviceNetworkEvents; FolderPath is the full path including the file name; "
-                   "no process-end or DNS rows (MDE has none for these)",
+            "sysmon": 'evtx-rs JSON: {"Event": {"#attributes", "System", "EventData"}}; EventID 1,3,5,11,22,23',
+            "mde": 'Advanced Hunting rows; key "Table" names DeviceProcessEvents / DeviceFileEvents / '
+            "DeviceNetworkEvents; FolderPath is the full path including the file name; "
+            "no process-end or DNS rows (MDE has none for these)",
         },
         "tunables": TUNABLES,
     }
@@ -615,21 +704,43 @@ def _manifest(cfg: Config, hosts: list[Host], plans: list[Planned], skipped: lis
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.generate", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.generate", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--events", type=int, default=100_000, help="total events to write (exact)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", type=Path, required=True, help="output directory")
-    ap.add_argument("--hosts", type=int, default=None, help="number of hosts (default: scales with --events)")
-    ap.add_argument("--start", default="2026-01-01T00:00:00Z", help="ISO-8601 UTC start of the time range")
+    ap.add_argument(
+        "--hosts", type=int, default=None, help="number of hosts (default: scales with --events)"
+    )
+    ap.add_argument(
+        "--start", default="2026-01-01T00:00:00Z", help="ISO-8601 UTC start of the time range"
+    )
     ap.add_argument("--days", type=float, default=1.0, help="length of the time range in days")
-    ap.add_argument("--attack-rate", type=int, default=5000,
-                    help="one injected scenario per N events (at least one per template; 0 disables)")
+    ap.add_argument(
+        "--attack-rate",
+        type=int,
+        default=5000,
+        help="one injected scenario per N events (at least one per template; 0 disables)",
+    )
     ap.add_argument("--gzip", action="store_true", help="write .ndjson.gz")
-    ap.add_argument("--shard-events", type=int, default=0, help="split each format into files of N lines")
+    ap.add_argument(
+        "--shard-events", type=int, default=0, help="split each format into files of N lines"
+    )
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
-    cfg = Config(events=a.events, seed=a.seed, out=a.out, hosts=a.hosts, start=a.start, days=a.days,
-                 attack_rate=a.attack_rate, gzip=a.gzip, shard_events=a.shard_events, progress=not a.no_progress)
+    cfg = Config(
+        events=a.events,
+        seed=a.seed,
+        out=a.out,
+        hosts=a.hosts,
+        start=a.start,
+        days=a.days,
+        attack_rate=a.attack_rate,
+        gzip=a.gzip,
+        shard_events=a.shard_events,
+        progress=not a.no_progress,
+    )
     try:
         generate(cfg)
     except ValueError as e:

@@ -109,11 +109,38 @@ def _evtx_keys() -> dict[int, tuple[set[str], set[str]]]:
 
 
 # NXLog/Logstash envelope fields in the Mordor rows: not part of Sysmon's EventData.
-_NXLOG = {"@timestamp", "@version", "AccountName", "AccountType", "Category", "Channel", "Domain",
-          "EventID", "EventReceivedTime", "EventTime", "EventType", "ExecutionProcessID", "Hostname",
-          "Keywords", "Opcode", "OpcodeValue", "ProviderGuid", "RecordNumber", "Severity",
-          "SeverityValue", "SourceModuleName", "SourceModuleType", "SourceName", "Task", "ThreadID",
-          "UserID", "Version", "host", "port", "tags"}
+_NXLOG = {
+    "@timestamp",
+    "@version",
+    "AccountName",
+    "AccountType",
+    "Category",
+    "Channel",
+    "Domain",
+    "EventID",
+    "EventReceivedTime",
+    "EventTime",
+    "EventType",
+    "ExecutionProcessID",
+    "Hostname",
+    "Keywords",
+    "Opcode",
+    "OpcodeValue",
+    "ProviderGuid",
+    "RecordNumber",
+    "Severity",
+    "SeverityValue",
+    "SourceModuleName",
+    "SourceModuleType",
+    "SourceName",
+    "Task",
+    "ThreadID",
+    "UserID",
+    "Version",
+    "host",
+    "port",
+    "tags",
+}
 
 
 def _mordor_keys() -> dict[int, set[str]]:
@@ -167,18 +194,47 @@ def test_sysmon_types(sysmon: list[dict[str, Any]]) -> None:
             assert isinstance(d["IsExecutable"], bool)
 
 
-_MDE_COMMON = {"Table", "Timestamp", "DeviceId", "DeviceName", "ActionType", "ReportId",
-               "InitiatingProcessAccountDomain", "InitiatingProcessAccountName",
-               "InitiatingProcessFileName", "InitiatingProcessFolderPath", "InitiatingProcessId",
-               "InitiatingProcessCommandLine", "InitiatingProcessCreationTime",
-               "InitiatingProcessUniqueId", "InitiatingProcessParentFileName",
-               "InitiatingProcessParentId", "InitiatingProcessParentCreationTime"}
+_MDE_COMMON = {
+    "Table",
+    "Timestamp",
+    "DeviceId",
+    "DeviceName",
+    "ActionType",
+    "ReportId",
+    "InitiatingProcessAccountDomain",
+    "InitiatingProcessAccountName",
+    "InitiatingProcessFileName",
+    "InitiatingProcessFolderPath",
+    "InitiatingProcessId",
+    "InitiatingProcessCommandLine",
+    "InitiatingProcessCreationTime",
+    "InitiatingProcessUniqueId",
+    "InitiatingProcessParentFileName",
+    "InitiatingProcessParentId",
+    "InitiatingProcessParentCreationTime",
+}
 _MDE_TABLES = {
-    "DeviceProcessEvents": {"FileName", "FolderPath", "ProcessId", "ProcessCommandLine",
-                            "ProcessCreationTime", "ProcessUniqueId", "AccountDomain", "AccountName"},
+    "DeviceProcessEvents": {
+        "FileName",
+        "FolderPath",
+        "ProcessId",
+        "ProcessCommandLine",
+        "ProcessCreationTime",
+        "ProcessUniqueId",
+        "AccountDomain",
+        "AccountName",
+    },
     "DeviceFileEvents": {"FileName", "FolderPath", "PreviousFileName", "PreviousFolderPath"},
-    "DeviceNetworkEvents": {"RemoteIP", "RemotePort", "RemoteUrl", "RemoteIPType", "LocalIP",
-                            "LocalPort", "LocalIPType", "Protocol"},
+    "DeviceNetworkEvents": {
+        "RemoteIP",
+        "RemotePort",
+        "RemoteUrl",
+        "RemoteIPType",
+        "LocalIP",
+        "LocalPort",
+        "LocalIPType",
+        "Protocol",
+    },
 }
 
 
@@ -190,19 +246,27 @@ def test_mde_columns_and_types(mde: list[dict[str, Any]]) -> None:
         assert set(row) == _MDE_COMMON | _MDE_TABLES[t], t
         assert ISO.match(row["Timestamp"]) and isinstance(row["InitiatingProcessId"], int)
         if t == "DeviceNetworkEvents":
-            assert isinstance(row["RemotePort"], int) and row["RemoteIPType"] in {"Public", "Private", "Loopback"}
+            assert isinstance(row["RemotePort"], int) and row["RemoteIPType"] in {
+                "Public",
+                "Private",
+                "Loopback",
+            }
         if t == "DeviceProcessEvents":
-            assert row["FolderPath"].endswith("/" + row["FileName"]) and isinstance(row["ProcessId"], int)
+            assert row["FolderPath"].endswith("/" + row["FileName"]) and isinstance(
+                row["ProcessId"], int
+            )
     assert set(tables) == set(_MDE_TABLES)
 
 
-def test_output_is_time_sorted_and_in_range(sysmon: list[dict[str, Any]], mde: list[dict[str, Any]]) -> None:
+def test_output_is_time_sorted_and_in_range(
+    sysmon: list[dict[str, Any]], mde: list[dict[str, Any]]
+) -> None:
     times = [r["Event"]["EventData"]["UtcTime"] for r in sysmon]
     assert times == sorted(times)
     stamps = [r["Timestamp"] for r in mde]
     assert stamps == sorted(stamps)
-    assert "2026-01-01 00:00:00.000" <= times[0] and times[-1] < "2026-01-02"
-    assert "2026-01-01T00" <= stamps[0] and stamps[-1] < "2026-01-02"
+    assert times[0] >= "2026-01-01 00:00:00.000" and times[-1] < "2026-01-02"
+    assert stamps[0] >= "2026-01-01T00" and stamps[-1] < "2026-01-02"
 
 
 def test_guids_are_unique_per_process(sysmon: list[dict[str, Any]]) -> None:
@@ -221,18 +285,24 @@ def test_guids_are_unique_per_process(sysmon: list[dict[str, Any]]) -> None:
 
 
 def test_mde_unique_process_ids(mde: list[dict[str, Any]]) -> None:
-    ids = [(r["DeviceId"], r["ProcessUniqueId"]) for r in mde if r["Table"] == "DeviceProcessEvents"]
+    ids = [
+        (r["DeviceId"], r["ProcessUniqueId"]) for r in mde if r["Table"] == "DeviceProcessEvents"
+    ]
     assert len(ids) == len(set(ids))
 
 
-def test_every_network_name_is_reserved(sysmon: list[dict[str, Any]], mde: list[dict[str, Any]]) -> None:
+def test_every_network_name_is_reserved(
+    sysmon: list[dict[str, Any]], mde: list[dict[str, Any]]
+) -> None:
     names = {r["RemoteUrl"] for r in mde if r["Table"] == "DeviceNetworkEvents"}
     for r in sysmon:
         d = r["Event"]["EventData"]
         names |= {d.get("DestinationHostname", ""), d.get("QueryName", "")}
     names -= {"", "-"}
     names = {n for n in names if not n.endswith(".corp.example") or n.count(".") > 2}
-    assert names and all(n.endswith((".example", ".test", ".invalid")) for n in names), sorted(names)[:10]
+    assert names and all(n.endswith((".example", ".test", ".invalid")) for n in names), sorted(
+        names
+    )[:10]
 
 
 # ---- ground truth --------------------------------------------------------------------------------
@@ -241,8 +311,12 @@ def test_every_network_name_is_reserved(sysmon: list[dict[str, Any]], mde: list[
 def _sysmon_key(rec: dict[str, Any]) -> tuple[Any, ...]:
     s, d = rec["Event"]["System"], rec["Event"]["EventData"]
     eid = s["EventID"]
-    target = {3: d.get("DestinationIp"), 11: d.get("TargetFilename"), 23: d.get("TargetFilename"),
-              22: d.get("QueryName")}.get(eid)
+    target = {
+        3: d.get("DestinationIp"),
+        11: d.get("TargetFilename"),
+        23: d.get("TargetFilename"),
+        22: d.get("QueryName"),
+    }.get(eid)
     if eid == 3 and d.get("Initiated") is False:
         target = d["SourceIp"]
     return ("sysmon", s["Computer"], eid, d["UtcTime"], d["ProcessGuid"], target)
@@ -251,18 +325,29 @@ def _sysmon_key(rec: dict[str, Any]) -> tuple[Any, ...]:
 def _mde_key(row: dict[str, Any]) -> tuple[Any, ...]:
     t = row["Table"]
     uid = row["ProcessUniqueId"] if t == "DeviceProcessEvents" else row["InitiatingProcessUniqueId"]
-    target = {"DeviceFileEvents": row.get("FolderPath"), "DeviceNetworkEvents": row.get("RemoteIP")}.get(t)
+    target = {
+        "DeviceFileEvents": row.get("FolderPath"),
+        "DeviceNetworkEvents": row.get("RemoteIP"),
+    }.get(t)
     return ("mde", row["DeviceName"], t, row["Timestamp"], uid, target)
 
 
 def _ref_key(ref: dict[str, Any]) -> tuple[Any, ...]:
     if ref["format"] == "sysmon":
-        return ("sysmon", ref["host"], ref["event_id"], ref["time"], ref["process_guid"], ref["target"])
+        return (
+            "sysmon",
+            ref["host"],
+            ref["event_id"],
+            ref["time"],
+            ref["process_guid"],
+            ref["target"],
+        )
     return ("mde", ref["host"], ref["table"], ref["time"], ref["process_unique_id"], ref["target"])
 
 
-def test_every_scenario_event_is_in_the_output(truth: list[dict[str, Any]], sysmon: list[dict[str, Any]],
-                                               mde: list[dict[str, Any]]) -> None:
+def test_every_scenario_event_is_in_the_output(
+    truth: list[dict[str, Any]], sysmon: list[dict[str, Any]], mde: list[dict[str, Any]]
+) -> None:
     have = Counter(_sysmon_key(r) for r in sysmon) + Counter(_mde_key(r) for r in mde)
     for sc in truth:
         assert sc["events"], sc["id"]
@@ -277,9 +362,26 @@ def test_ground_truth_schema_and_coverage(truth: list[dict[str, Any]]) -> None:
     labels = Counter((t["rule"], t["label"]) for t in truth)
     for rule in RULES:  # every seed rule has positives and near misses
         assert labels[(rule, "positive")] >= 1 and labels[(rule, "near_miss")] >= 1, rule
-    required = {"id", "rule", "label", "variant", "seed_literal", "also_matches", "format", "host", "hosts",
-                "time", "time_end", "anchor_time", "processes", "files", "addresses", "events", "notes",
-                "description"}
+    required = {
+        "id",
+        "rule",
+        "label",
+        "variant",
+        "seed_literal",
+        "also_matches",
+        "format",
+        "host",
+        "hosts",
+        "time",
+        "time_end",
+        "anchor_time",
+        "processes",
+        "files",
+        "addresses",
+        "events",
+        "notes",
+        "description",
+    }
     for t in truth:
         assert set(t) == required
         assert t["label"] in ("positive", "near_miss") and t["rule"] in RULES
@@ -289,8 +391,10 @@ def test_ground_truth_schema_and_coverage(truth: list[dict[str, Any]]) -> None:
 
 def test_near_miss_timing_is_exact(truth: list[dict[str, Any]]) -> None:
     for t in truth:
-        if t["rule"] != "build_process_compromise" or t["variant"] not in ("write_1s_before_build",
-                                                                            "write_5m1s_after_build"):
+        if t["rule"] != "build_process_compromise" or t["variant"] not in (
+            "write_1s_before_build",
+            "write_5m1s_after_build",
+        ):
             continue
         build = next(p for p in t["processes"] if p["role"] == "build_process")
         write = t["files"][0]
@@ -309,11 +413,18 @@ def _seconds(iso: str) -> float:
 
 def _peak_rss_kb(out: Path, events: int) -> int:
     """Peak RSS of a fresh interpreter generating `events` (tracemalloc would take minutes)."""
-    code = ("import resource, sys; from pathlib import Path; from bench.generate import Config, generate; "
-            f"generate(Config(events={events}, seed=7, out=Path(sys.argv[1]), hosts=12, progress=False)); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
-    res = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[3])
+    code = (
+        "import resource, sys; from pathlib import Path; from bench.generate import Config, generate; "
+        f"generate(Config(events={events}, seed=7, out=Path(sys.argv[1]), hosts=12, progress=False)); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[3],
+    )
     return int(res.stdout.strip().splitlines()[-1])
 
 
@@ -334,8 +445,23 @@ def test_gzip_and_shards(tmp_path: Path) -> None:
 
 
 def test_cli(tmp_path: Path) -> None:
-    rc = main(["--events", "5000", "--seed", "3", "--out", str(tmp_path), "--hosts", "8", "--days", "0.5",
-               "--start", "2026-03-02T06:00:00Z", "--no-progress"])
+    rc = main(
+        [
+            "--events",
+            "5000",
+            "--seed",
+            "3",
+            "--out",
+            str(tmp_path),
+            "--hosts",
+            "8",
+            "--days",
+            "0.5",
+            "--start",
+            "2026-03-02T06:00:00Z",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     m = json.loads((tmp_path / "manifest.json").read_text())
     assert m["seed"] == 3 and m["events_written"] == 5000
@@ -343,4 +469,7 @@ def test_cli(tmp_path: Path) -> None:
 
 
 def test_cli_rejects_too_small(tmp_path: Path) -> None:
-    assert main(["--events", "1000", "--out", str(tmp_path), "--no-progress", "--attack-rate", "1"]) == 2
+    assert (
+        main(["--events", "1000", "--out", str(tmp_path), "--no-progress", "--attack-rate", "1"])
+        == 2
+    )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,9 +36,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, Any]],
     tun = manifest["tunables"]
     overrides = {
         "dependency_compromise_network": {
-            "registry_allow_list": tun["dependency_compromise"]["package_registries_dns_suffixes"]},
+            "registry_allow_list": tun["dependency_compromise"]["package_registries_dns_suffixes"]
+        },
         "dockerd_nonregistry_network": {
-            "registry_allow_list": tun["dockerd_nonregistry_network"]["container_registries_dns_suffixes"]},
+            "registry_allow_list": tun["dockerd_nonregistry_network"][
+                "container_registries_dns_suffixes"
+            ]
+        },
         "build_process_compromise": {"allow_list": tun["build_process_compromise"]["allow_list"]},
     }
     alerts = {}
@@ -55,10 +58,17 @@ def _when(iso: str) -> datetime:
 
 
 def _owner(row: dict[str, Any], truth: list[dict[str, Any]]) -> dict[str, Any] | None:
-    t = row["first_seen"].to_pydatetime() if hasattr(row["first_seen"], "to_pydatetime") else row["first_seen"]
+    t = (
+        row["first_seen"].to_pydatetime()
+        if hasattr(row["first_seen"], "to_pydatetime")
+        else row["first_seen"]
+    )
     slack = timedelta(milliseconds=2)
     for sc in truth:
-        if row["host"] in sc["hosts"] and _when(sc["time"]) - slack <= t <= _when(sc["time_end"]) + slack:
+        if (
+            row["host"] in sc["hosts"]
+            and _when(sc["time"]) - slack <= t <= _when(sc["time_end"]) + slack
+        ):
             return sc
     return None
 
@@ -72,7 +82,9 @@ def _expected(rule: str, sc: dict[str, Any]) -> bool:
     return True
 
 
-def test_every_alert_belongs_to_a_scenario(run: tuple[list[dict[str, Any]], dict[str, Any]]) -> None:
+def test_every_alert_belongs_to_a_scenario(
+    run: tuple[list[dict[str, Any]], dict[str, Any]],
+) -> None:
     truth, alerts = run
     for rule, rows in alerts.items():
         for row in rows:
@@ -88,5 +100,9 @@ def test_every_expected_scenario_alerts(run: tuple[list[dict[str, Any]], dict[st
     truth, alerts = run
     for rule, rows in alerts.items():
         fired = {sc["id"] for sc in (_owner(r, truth) for r in rows) if sc}
-        missed = [(sc["id"], sc["variant"]) for sc in truth if _expected(rule, sc) and sc["id"] not in fired]
+        missed = [
+            (sc["id"], sc["variant"])
+            for sc in truth
+            if _expected(rule, sc) and sc["id"] not in fired
+        ]
         assert not missed, (rule, missed)
