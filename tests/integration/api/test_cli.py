@@ -1,0 +1,68 @@
+"""The responder CLI prints readable answers from the same services as the API."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import api.cli
+from api.cli import alert_app, keys_app, trace_app
+from graph.tx import Graph
+from tests.integration.api import scenario
+
+cli = typer.Typer()
+cli.add_typer(keys_app, name="keys")
+cli.add_typer(alert_app, name="alert")
+cli.add_typer(trace_app, name="trace")
+runner = CliRunner()
+
+
+@pytest.fixture
+def shared(loaded: Graph, monkeypatch: pytest.MonkeyPatch) -> Graph:
+    monkeypatch.setattr(api.cli, "_graph", lambda: nullcontext(loaded))
+    return loaded
+
+
+def _run(*args: str) -> str:
+    result = runner.invoke(cli, list(args), env={"COLUMNS": "220"})
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+def test_keys_lifecycle(shared: Graph) -> None:
+    out = _run("keys", "create", "--name", "soar", "--scope", "read", "--scope", "triage")
+    secret = out.strip().splitlines()[-1]
+    assert secret.startswith("pgk_")
+    listed = _run("keys", "list")
+    assert "soar" in listed and secret not in listed
+    key_id = secret[4:16]
+    assert "revoked" in _run("keys", "revoke", key_id)
+    assert "yes" in _run("keys", "list")
+
+
+def test_alert_show_and_set(shared: Graph) -> None:
+    alert = scenario.create_alert(shared)
+    shown = _run("alert", "show", alert["id"])
+    assert "Download then execute" in shown and "T1105" in shown and "WROTE" in shown
+    assert "sysmon:tests/scenario.ndjson:5" in shown
+    assert "updated" in _run("alert", "set", alert["id"], "--status", "closed",
+                             "--comment", "benign")
+    assert "cli:" in _run("alert", "show", alert["id"])
+    assert '"class_uid": 2004' in _run("alert", "show", alert["id"], "--ocsf")
+    assert alert["id"] in _run("alert", "list")
+
+
+def test_traces(shared: Graph) -> None:
+    tree = _run("trace", "process", "g:pwsh")
+    assert tree.index("explorer.exe") < tree.index("cmd.exe") < tree.index("powershell.exe")
+    assert "payload.exe" in tree and "whoami.exe" in tree
+    file_tree = _run("trace", "file", scenario.PAYLOAD, "--host", "ws1")
+    assert "written, then executed" in file_tree and "powershell.exe" in file_tree
+    timeline = _run("trace", "host", "ws1", "--since", "2024-05-01T10:00:00")
+    assert timeline.index("process_start") < timeline.index("file_write")
+    contacts = _run("trace", "ip", "203.0.113.7")
+    assert "powershell.exe" in contacts and "payload.exe" in contacts
+    assert "c2.example" in _run("trace", "ip", "c2.example")
