@@ -1,0 +1,51 @@
+"""The rules and alerts CLI against the real server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from graph.tx import Graph
+from graph.writer import write_events
+from provgraph.config import Neo4jTarget
+from queries.cli import alerts_app, rules_app
+from queries.examples import events_from_specs
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(graph: Graph, neo4j_target: Neo4jTarget, monkeypatch: pytest.MonkeyPatch) -> Graph:
+    monkeypatch.setenv("NEO4J_URI", neo4j_target.uri)
+    monkeypatch.setenv("NEO4J_USER", neo4j_target.user)
+    monkeypatch.setenv("NEO4J_PASSWORD", neo4j_target.password)
+    return graph
+
+
+def test_validate_run_and_list(cli_env: Graph) -> None:
+    assert runner.invoke(rules_app, ["validate"]).exit_code == 0
+    write_events(cli_env, events_from_specs([
+        {"kind": "process_start", "t": 0, "host": "ws6", "uid": "m", "image": "C:\\MSBuild.exe",
+         "parent": {"uid": "c", "image": "C:\\cmd.exe"}}]))
+    result = runner.invoke(rules_app, ["run", "--rule", "msbuild_script_parent",
+                                       "--since", "2023-12-31T00:00:00Z"])
+    assert result.exit_code == 0, result.output
+    assert "new    1" in result.output
+    listed = runner.invoke(alerts_app, ["list", "--json", "--status", "open"])
+    (alert,) = json.loads(listed.output)
+    assert alert["rule_id"] == "msbuild_script_parent" and alert["host"] == "ws6"
+    assert alert["details"]["parent_name"] == "cmd.exe"
+    assert {e["role"] for e in alert["entities"]} == {"host", "msbuild", "script_parent"}
+    text = runner.invoke(alerts_app, ["list", "--rule", "msbuild_script_parent"]).output
+    assert "T1127.001" in text and "- msbuild: Process g:m" in text
+    assert json.loads(runner.invoke(alerts_app, ["list", "--json", "--after-seq", "1"])
+                      .output) == []
+
+
+def test_examples_through_the_graph_leave_nothing_behind(cli_env: Graph) -> None:
+    result = runner.invoke(rules_app, ["test", "--neo4j"])
+    assert result.exit_code == 0, result.output
+    assert "FAIL" not in result.output and "graph 1" in result.output
+    assert cli_env.read("MATCH (n) RETURN count(n) AS n") == [{"n": 0}]
