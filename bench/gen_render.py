@@ -40,16 +40,18 @@ def q(s: str) -> str:
     return json.dumps(s)
 
 
-_PE_BY_NAME: dict[str, WinImage] = {
-    img.path.rsplit("\\", 1)[-1].lower(): img for img in WIN.values()
-}
+# Exact path first (two MSBuild.exe builds differ), then file name for per-user paths.
+_PE_BY_PATH: dict[str, WinImage] = {img.path.lower(): img for img in WIN.values()}
+_PE_BY_NAME: dict[str, WinImage] = {}
+for _img in WIN.values():
+    _PE_BY_NAME.setdefault(_img.path.rsplit("\\", 1)[-1].lower(), _img)
 _PE_CACHE: dict[str, str] = {}
 
 
 def _pe_fields(image: str) -> str:
     s = _PE_CACHE.get(image)
     if s is None:
-        img = _PE_BY_NAME.get(image.rsplit("\\", 1)[-1].lower())
+        img = _PE_BY_PATH.get(image.lower()) or _PE_BY_NAME.get(image.rsplit("\\", 1)[-1].lower())
         vals = (
             (img.version, img.description, img.product, img.company, img.original)
             if img
