@@ -339,8 +339,11 @@ class _HostState:
     # within 5 minutes after a build start on the same host, whoever wrote it.
     builds: list[int] = field(default_factory=list)
     code_writes: list[int] = field(default_factory=list)
+    rng: Any = None  # one stream per host for the whole run: seeding per slice costs too much
 
     def prune(self, before: int) -> None:
+        if not self.builds and not self.code_writes:
+            return
         self.builds = self.builds[bisect.bisect_left(self.builds, before) :]
         self.code_writes = self.code_writes[bisect.bisect_left(self.code_writes, before) :]
 
@@ -413,6 +416,8 @@ def generate(cfg: Config) -> dict[str, Any]:
         _HostState(b, menu=MENUS[h.role])
         for h, b in zip(hosts, _largest_remainder(background, weights), strict=True)
     ]
+    for h, st in zip(hosts, states, strict=True):
+        st.rng = seeded(cfg.seed, "background", h.idx)
     for p in plans:  # scenario builds and code writes are known from the dry run
         for h in (p.host, p.other):
             if h is not None:
@@ -449,7 +454,8 @@ def generate(cfg: Config) -> dict[str, Any]:
             for h, st in zip(hosts, states, strict=True):
                 st.prune(s0 - HOUR)
                 target = st.budget if s == n_slices - 1 else round(st.budget * cum[h.role][s + 1])
-                _fill_host(h, st, target, s0, s1, t_end, seeded(cfg.seed, "slice", s, h.idx), buf)
+                if st.emitted < target:
+                    _fill_host(h, st, target, s0, s1, t_end, st.rng, buf)
             while next_plan < len(plans) and max(plans[next_plan].t0 - SCENARIO_LEAD, t_start) < s1:
                 buf.extend(_inject(plans[next_plan], cfg.seed, gt))
                 next_plan += 1
