@@ -187,7 +187,7 @@ def main() -> None:
                         help="events per run (repeatable; default 20000)")
     parser.add_argument("--full", action="store_true", help="100k and 1M events")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--batch", type=int, default=2000, help="events per latency batch")
+    parser.add_argument("--batch", type=int, default=500, help="events per latency batch")
     args = parser.parse_args()
     logging.getLogger("neo4j").setLevel(logging.ERROR)
     sizes = args.events or ([100_000, 1_000_000] if args.full else [20_000])

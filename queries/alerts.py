@@ -101,6 +101,7 @@ def lock_counter(tx: ManagedTransaction) -> None:
 def ensure_alert_schema(graph: Graph) -> None:
     for statement in SCHEMA:
         graph.write(statement)
+    graph.write("CALL db.awaitIndexes(300)")
 
 
 # -- matches -----------------------------------------------------------------------------------

@@ -118,6 +118,7 @@ def load_validated(graph: Graph, directory: Any = None) -> RuleSet:
 def evaluate(graph: Graph, rule: Rule, since: datetime | None = None,
              until: datetime | None = None, **overrides: Any) -> list[Match]:
     """The rule's matches over [since, until], without writing anything."""
+    ensure_engine_schema(graph)  # the rules lean on its indexes (File(host, ext))
     params = rule.params(since=since or EPOCH, until=until or FAR_FUTURE, **overrides)
     # no per-query timeout yet: Graph.read(timeout=…) passes a Query object to tx.run, which
     # the driver refuses inside a transaction function (reported to graph/)
