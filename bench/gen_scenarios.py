@@ -7,6 +7,23 @@ project's intent in a few documented places: KQL's 5-minute `bin()` join, Elasti
 loopback-only exclusion, the T1612 score counting a bash parent alone). `also_matches`
 lists the other rules the same events legitimately trigger, so evaluation can score every
 rule against the whole ground truth.
+
+Ground truth (`ground_truth.ndjson`, one scenario per line, in time order):
+  id            "gt-000001"...
+  rule          one of RULES; label "positive" | "near_miss"; variant: the template's name
+  seed_literal  would the seed query as written fire on these events
+  also_matches  other rules these events are meant to trigger
+  format        "sysmon" | "mde"; host (normalised short name); hosts (all involved)
+  time, time_end, anchor_time   ISO-8601 UTC: first event, last event, the scenario's pivot
+  processes     [{role, host, image, pid, command_line, start, guid | unique_id}]
+  files         [{role, host, path, op, time}];  addresses [{role, ip, port, protocol,
+                hostname, ip_type, time}]
+  events        natural keys of every event, to find its line: sysmon {host (Computer),
+                event_id, time (UtcTime), process_guid, target}; mde {host (DeviceName),
+                table, time (Timestamp), process_unique_id, target}; target is the file
+                path, remote IP, DNS name, or null
+  notes         e.g. delay_s (write minus build start), msbuild_script_parent_new_term
+  description   one sentence; for near misses, the one condition that fails
 """
 
 from __future__ import annotations
