@@ -26,7 +26,6 @@ import os
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from bench.common import generated, machine, telemetry_files, write_result
@@ -78,7 +77,7 @@ def bench_size(graph: Any, n: int, seed: int, batch: int) -> dict[str, Any]:
     from graph.writer import write_events
     from queries.duckdb_reference import connect, evaluate_duckdb
     from queries.engine import evaluate, run_rules
-    from queries.reference import build_model, events_frame, evaluate_reference
+    from queries.reference import build_model, evaluate_reference, events_frame
     from queries.rule import load_rules
 
     rules = load_rules().rules

@@ -12,7 +12,7 @@ import secrets
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -22,9 +22,9 @@ rules_app = typer.Typer(help="Detection rules: list, validate, test and run them
                         no_args_is_help=True)
 alerts_app = typer.Typer(help="Alerts the rules raised.", no_args_is_help=True)
 
-RulesDir = Annotated[Optional[Path], typer.Option("--rules-dir", help="Rule folder (default: "
+RulesDir = Annotated[Path | None, typer.Option("--rules-dir", help="Rule folder (default: "
                                                   "the shipped rules).")]
-RuleIds = Annotated[Optional[list[str]], typer.Option("--rule", "-r", help="Only this rule "
+RuleIds = Annotated[list[str] | None, typer.Option("--rule", "-r", help="Only this rule "
                                                       "(repeatable).")]
 
 
@@ -81,7 +81,8 @@ def rules_list(rules_dir: RulesDir = None,
 
 @rules_app.command("validate")
 def rules_validate(rules_dir: RulesDir = None,
-                   offline: Annotated[bool, typer.Option(help="Skip the server's EXPLAIN.")] = False,
+                   offline: Annotated[bool, typer.Option(
+                       help="Skip the server's EXPLAIN.")] = False,
                    ) -> None:
     """Load every rule and EXPLAIN its Cypher on the server; print each problem with its
     file and line. Exit status 1 when any rule is broken."""
@@ -112,7 +113,7 @@ def rules_test(rules_dir: RulesDir = None, rule: RuleIds = None,
                    "throwaway host prefix, deleted afterwards).")] = False) -> None:
     """Run every rule's embedded examples through the pandas reference (and the graph)."""
     from queries.examples import events_from_specs
-    from queries.reference import events_frame, evaluate_reference
+    from queries.reference import evaluate_reference, events_frame
 
     _quiet_driver()
     ruleset = _ruleset(rules_dir, rule)
@@ -171,9 +172,9 @@ def _example_on_graph(graph: Any, rule: Any, specs: Any) -> int:
 def rules_run(
     rules_dir: RulesDir = None,
     rule: RuleIds = None,
-    since: Annotated[Optional[str], typer.Option(help="ISO time or -2h (default: the "
+    since: Annotated[str | None, typer.Option(help="ISO time or -2h (default: the "
                                                  "beginning).")] = None,
-    until: Annotated[Optional[str], typer.Option(help="ISO time or -0s (default: the end).")]
+    until: Annotated[str | None, typer.Option(help="ISO time or -0s (default: the end).")]
     = None,
     schedule: Annotated[bool, typer.Option(help="Keep running each rule on its schedule.")]
     = False,
@@ -216,12 +217,12 @@ def alerts_group() -> None:
 
 @alerts_app.command("list")
 def alerts_list(
-    status: Annotated[Optional[str], typer.Option(help="open, acknowledged or closed")] = None,
-    rule: Annotated[Optional[str], typer.Option("--rule", "-r", help="Rule id.")] = None,
-    host: Annotated[Optional[str], typer.Option(help="Host (short, lower-case).")] = None,
-    since: Annotated[Optional[str], typer.Option(help="last_seen at or after (ISO or -2h).")]
+    status: Annotated[str | None, typer.Option(help="open, acknowledged or closed")] = None,
+    rule: Annotated[str | None, typer.Option("--rule", "-r", help="Rule id.")] = None,
+    host: Annotated[str | None, typer.Option(help="Host (short, lower-case).")] = None,
+    since: Annotated[str | None, typer.Option(help="last_seen at or after (ISO or -2h).")]
     = None,
-    after_seq: Annotated[Optional[int], typer.Option(help="Only alerts changed after this "
+    after_seq: Annotated[int | None, typer.Option(help="Only alerts changed after this "
                                                       "seq (a SOAR cursor).")] = None,
     limit: int = 100,
     json_out: Annotated[bool, typer.Option("--json")] = False,

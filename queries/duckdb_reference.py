@@ -157,7 +157,8 @@ WITH d AS (
     FROM procs d LEFT JOIN spawns s ON s.child_uid = d.uid LEFT JOIN procs p ON p.uid = s.parent_uid
     WHERE list_contains($docker_names, d.name) AND d.start_time BETWEEN $since AND $until
 ), scored AS (
-    SELECT *, $weight_temp * (len(list_filter($temp_paths, lambda x: contains(cmd, lower(x)))) > 0)::INT
+    SELECT *, $weight_temp
+              * (len(list_filter($temp_paths, lambda x: contains(cmd, lower(x)))) > 0)::INT
             + $weight_no_cache * contains(cmd, $no_cache_flag)::INT
             + $weight_external_file
               * regexp_matches(coalesce(command_line, ''), $external_file_regex)::INT

@@ -363,7 +363,8 @@ def dependency_compromise_shell_child(model: Model, p: dict[str, Any], since: da
 
 
 def _per_edge(frame: pd.DataFrame, target: str, since: datetime, until: datetime,
-              extra: Callable[[pd.DataFrame], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+              extra: Callable[[pd.DataFrame], dict[str, Any]] | None = None,
+              ) -> list[dict[str, Any]]:
     rows = []
     for (uid, key), group in frame.groupby(["uid", target]):
         if not group.ts.map(lambda t: _in(t, since, until)).any():
@@ -437,7 +438,8 @@ def dockerfile_temp_write(model: Model, p: dict[str, Any], since: datetime,
     is_dockerfile = writes.fname.isin(names) | writes.fname.map(
         lambda n: isinstance(n, str) and n.endswith(suffixes))
     in_temp = writes.path.str.lower().map(lambda x: any(t.lower() in x for t in p["temp_paths"]))
-    return _result(_per_edge(writes.loc[(is_dockerfile & in_temp).astype(bool)], "file_key", since, until),
+    hits = writes.loc[(is_dockerfile & in_temp).astype(bool)]
+    return _result(_per_edge(hits, "file_key", since, until),
                    ["host", "process_uid", "file_key", "first_seen", "last_seen"])
 
 

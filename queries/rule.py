@@ -309,7 +309,8 @@ def _query(b: _Builder, parameters: dict[str, Any]) -> tuple[str, int]:
         name = match.group(1)
         if name not in parameters and name not in ENGINE_PARAMETERS:
             line = first_line + query.count("\n", 0, match.start())
-            b.errors.append(RuleError(b.path, line, f"query uses ${name}, which is not a parameter"))
+            b.errors.append(
+                RuleError(b.path, line, f"query uses ${name}, which is not a parameter"))
     used = {m.group(1) for m in _PARAM_REF.finditer(query)}
     for name in parameters:
         if name not in used:
@@ -401,7 +402,8 @@ def load_rules(directory: Path | str = RULES_DIR) -> RuleSet:
         if rule is None:
             continue
         if rule.id in seen:
-            errors.append(RuleError(path, None, f"id {rule.id!r} is already used by {seen[rule.id]}"))
+            errors.append(
+                RuleError(path, None, f"id {rule.id!r} is already used by {seen[rule.id]}"))
             continue
         seen[rule.id] = path
         rules.append(rule)
