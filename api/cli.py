@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import getpass
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -28,6 +28,7 @@ from api.rules.service import rule_summary
 from api.schema import ensure_api_schema
 from graph.tx import Graph
 from provgraph.errors import ProvgraphError
+
 
 class _Out:
     """Rich output sized to the terminal at print time (COLUMNS is honoured when piped)."""
@@ -296,6 +297,5 @@ def trace_ip(address: str) -> None:
 def _utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
-    from datetime import timezone
 
-    return value.replace(tzinfo=timezone.utc)
+    return value.replace(tzinfo=UTC)

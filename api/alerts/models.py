@@ -7,13 +7,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
     CLOSED = "closed"
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     INFORMATIONAL = "informational"
     LOW = "low"
     MEDIUM = "medium"
@@ -22,7 +22,6 @@ class Severity(str, enum.Enum):
 
 
 class AlertBase(BaseModel):
-    model_config = ConfigDict(extra="allow")
 
     id: str
     rule_id: str | None = None

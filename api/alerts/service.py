@@ -22,8 +22,17 @@ from api.alerts.models import (
 )
 from api.alerts.seq import COUNTER, WATERMARK, next_seq
 from api.nodes import display_label, node_id, primary_label
-from api.values import json_or_text, plain
+from api.values import json_or_text, plain, utc_text
 from graph.tx import Graph
+
+# The fields the API serves, times as ISO text: hydrating Neo4j DateTimes in the Python driver
+# costs more than the query itself, and engine internals (match_keys…) stay inside.
+ALERT_FIELDS = (
+    "a {.id, .rule_id, .rule_name, .severity, .risk_score, .tactics, .techniques, .host, "
+    ".hit_count, .status, .assignee, .seq, .summary, .details, "
+    + ", ".join(utc_text("a", p) for p in ("first_seen", "last_seen", "created_at", "updated_at"))
+    + "}"
+)
 
 LIST_ALERTS = """
 MATCH (a:Alert)
@@ -34,14 +43,14 @@ WHERE a.seq > $after AND a.seq <= $high
   AND ($hosts IS NULL OR a.host IN $hosts)
   AND ($since IS NULL OR a.last_seen >= $since)
   AND ($until IS NULL OR a.first_seen < $until)
-RETURN a {.*} AS alert
+RETURN """ + ALERT_FIELDS + """ AS alert
 ORDER BY a.seq
 LIMIT $limit
 """
 
 GET_ALERT = """
 MATCH (a:Alert {id: $id})
-RETURN a {.*} AS alert
+RETURN """ + ALERT_FIELDS + """ AS alert
 """
 
 ALERT_ENTITIES = """
@@ -66,7 +75,7 @@ CALL (e, involved) {
   RETURN r, x, e AS y
 }
 RETURN DISTINCT type(r) AS rel, labels(x) AS x_labels, properties(x) AS x_props,
-       labels(y) AS y_labels, properties(y) AS y_props, properties(r) AS props
+       labels(y) AS y_labels, properties(y) AS y_props, r {.*, times: null} AS props
 """
 
 ALERT_AUDIT = """
@@ -87,7 +96,7 @@ SET a.status = $status, a.assignee = $assignee, a.seq = $seq, a.updated_at = dat
 CREATE (e:AuditEntry {id: $entry_id, alert_id: $id, actor: $actor, actor_name: $actor_name,
                       at: datetime(), changes: $changes, comment: $comment, seq: $seq})
 CREATE (a)-[:HAS_AUDIT]->(e)
-RETURN a {.*} AS alert
+RETURN """ + ALERT_FIELDS + """ AS alert
 """
 
 

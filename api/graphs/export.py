@@ -19,7 +19,7 @@ _EDGE_RESERVED = frozenset({"id", "label", "source", "target", "parent"})
 def _props(props: dict[str, Any], reserved: frozenset[str]) -> dict[str, Any]:
     clean = {}
     for key, value in plain(props).items():
-        if key in BULKY:
+        if key in BULKY or value is None:
             continue
         clean[f"prop_{key}" if key in reserved else key] = value
     return clean

@@ -6,12 +6,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
-class GraphFormat(str, enum.Enum):
+class GraphFormat(enum.StrEnum):
     CYTOSCAPE = "cytoscape"
     GRAPHML = "graphml"
 
 
-class Rel(str, enum.Enum):
+class Rel(enum.StrEnum):
     """Relationship types a client may ask to walk (the code-side whitelist)."""
 
     SPAWNED = "SPAWNED"

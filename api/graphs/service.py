@@ -12,12 +12,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from api.nodes import PROVENANCE_RELS, parse_node_id
+from api.values import utc_text
 from graph.tx import Graph
+
+# Properties as the walk returns them: bulky lists left out, times as UTC text.
+NODE_PROPS = "m {.*, " + ", ".join(
+    utc_text("m", p) for p in ("start_time", "end_time", "first_seen", "last_seen")) + "}"
+REL_PROPS = "r {.*, times: null, raw: null, " + ", ".join(
+    utc_text("r", p) for p in ("time", "first_time", "last_time")) + "}"
 
 _EXPAND_RETURN = """
 RETURN fid AS from_id, elementId(r) AS rid, type(r) AS rel,
        elementId(startNode(r)) AS start, elementId(endNode(r)) AS end,
-       properties(r) AS rprops, elementId(m) AS mid, labels(m) AS labels, properties(m) AS props
+       """ + REL_PROPS + """ AS rprops, elementId(m) AS mid, labels(m) AS labels,
+       """ + NODE_PROPS + """ AS props
 """
 
 EXPAND_OUT = """
@@ -52,8 +60,9 @@ CALL (n) {
 EDGES_AMONG = """
 UNWIND $ids AS id
 MATCH (n)-[r]->(m) WHERE elementId(n) = id AND type(r) IN $types AND elementId(m) IN $ids
+  AND NOT elementId(r) IN $known
 RETURN elementId(r) AS rid, type(r) AS rel, elementId(n) AS start, elementId(m) AS end,
-       properties(r) AS rprops
+       """ + REL_PROPS + """ AS rprops
 LIMIT $limit
 """
 
@@ -140,7 +149,7 @@ def _walk(graph: Graph, sub: Subgraph, query: str, start: Sequence[str], types: 
 
 def _close_edges(graph: Graph, sub: Subgraph) -> None:
     rows = graph.read(EDGES_AMONG, ids=list(sub.nodes), types=list(PROVENANCE_RELS),
-                      limit=sub.max_nodes * 4)
+                      known=list(sub.edges), limit=sub.max_nodes * 4)
     for row in rows:
         sub.add_edge(row["rid"], row["rel"], row["start"], row["end"], row["rprops"])
 

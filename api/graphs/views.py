@@ -52,8 +52,8 @@ def _budget(settings: Any, max_nodes: int) -> int:
 def alert_subgraph(
     graph: GraphDep, settings: SettingsDep, _: Reader, alert_id: str,
     depth: Depth = 3,
-    ancestry: Annotated[int | None, Query(ge=0, le=64,
-                                          description="ancestry hops; default: to the root")] = None,
+    ancestry: Annotated[int | None, Query(
+        ge=0, le=64, description="ancestry hops; default: to the root")] = None,
     max_nodes: MaxNodes = 500,
     format: GraphFormat = GraphFormat.CYTOSCAPE,
 ) -> Any:

@@ -6,7 +6,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 
-class Scope(str, enum.Enum):
+class Scope(enum.StrEnum):
     INGEST = "ingest"
     READ = "read"
     TRIAGE = "triage"

@@ -13,9 +13,8 @@ import threading
 import time
 from collections.abc import Iterable
 
-from graph.tx import Graph
-
 from api.keys.models import ApiKeyCreated, ApiKeyRead, Principal, Scope
+from graph.tx import Graph
 
 PREFIX = "pgk_"
 

@@ -4,7 +4,7 @@ this address."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from api.provenance.models import (
@@ -254,8 +254,8 @@ def file_provenance(graph: Graph, *, path: str, host: str | None = None,
     return answers
 
 
-FAR_PAST = datetime(1970, 1, 1, tzinfo=timezone.utc)
-FAR_FUTURE = datetime(9999, 1, 1, tzinfo=timezone.utc)
+FAR_PAST = datetime(1970, 1, 1, tzinfo=UTC)
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def host_timeline(graph: Graph, *, host: str, since: datetime | None = None,

@@ -7,14 +7,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.keys.service import create_key
-from api.settings import Settings
 from graph.tx import Graph
 from tests.integration.api import scenario
-
-
-def api_settings(**overrides: object) -> Settings:
-    base = {"webhook_enabled": False, "key_cache_seconds": 0.0}
-    return Settings(**{**base, **overrides})  # type: ignore[arg-type]
+from tests.integration.api.scenario import api_settings
 
 
 @pytest.fixture

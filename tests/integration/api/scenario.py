@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from neo4j import ManagedTransaction
 
 from api.alerts.seq import next_seq
+from api.settings import Settings
 from graph.tx import Graph
 from graph.writer import write_events
 from ingest.model import Event, FileOp, Kind, Origin, ProcessRef
 
-T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 PAYLOAD = r"C:\Users\alice\AppData\Local\Temp\payload.exe"
 
 EXPLORER = ProcessRef(uid="g:explorer", pid=1000, image=r"C:\Windows\explorer.exe",
@@ -125,3 +126,9 @@ def create_alert(graph: Graph, *, alert_id: str | None = None, rule_id: str = "d
 
     seq = graph.write_tx(unit)
     return {"id": alert_id, "seq": seq}
+
+
+def api_settings(**overrides: object) -> Settings:
+    """Settings for an app under test: no webhook worker unless asked, no key cache."""
+    base = {"webhook_enabled": False, "key_cache_seconds": 0.0}
+    return Settings(**{**base, **overrides})  # type: ignore[arg-type]

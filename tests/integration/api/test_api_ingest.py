@@ -15,7 +15,7 @@ DATA = Path(__file__).parents[2] / "data"
 VS = DATA / "evtxattack_visual_studio_prebuild_event.sysmon.ndjson"
 NPM = DATA / "sigma_shai_hulud_npm_package_installation.sysmon.ndjson"
 BUN = DATA / "sigma_shai_hulud_node_bun_execution.sysmon.ndjson"
-I = "/api/v1/ingest"
+EP = "/api/v1/ingest"
 
 
 def _lines(path: Path) -> list[str]:
@@ -26,7 +26,7 @@ def test_ndjson_counts_and_idempotence(client: TestClient, graph: Graph,
                                        key: Callable[..., dict[str, str]]) -> None:
     headers = {**key("ingest"), "Content-Type": "application/x-ndjson"}
     body = VS.read_bytes()
-    first = client.post(I, content=body, headers=headers, params={"run_rules": "false"})
+    first = client.post(EP, content=body, headers=headers, params={"run_rules": "false"})
     assert first.status_code == 200, first.text
     result = first.json()
     records = len(_lines(VS))
@@ -35,7 +35,7 @@ def test_ndjson_counts_and_idempotence(client: TestClient, graph: Graph,
         result["rejected"].values()) == records
     assert result["accepted"] > 0 and result["written"] > 0
     nodes = graph.read("MATCH (n) RETURN count(n) AS n")[0]["n"]
-    again = client.post(I, content=body, headers=headers, params={"run_rules": "false"})
+    again = client.post(EP, content=body, headers=headers, params={"run_rules": "false"})
     assert again.json()["accepted"] == result["accepted"]
     assert graph.read("MATCH (n) RETURN count(n) AS n")[0]["n"] == nodes  # nothing new
     # Provenance from the HTTP ingest keeps its source reference.
@@ -47,27 +47,27 @@ def test_ndjson_counts_and_idempotence(client: TestClient, graph: Graph,
 def test_gzip_and_json_array_and_named_format(client: TestClient, graph: Graph,
                                               key: Callable[..., dict[str, str]]) -> None:
     ingester = key("ingest")
-    zipped = client.post(I, content=gzip.compress(NPM.read_bytes()), params={"run_rules": False},
+    zipped = client.post(EP, content=gzip.compress(NPM.read_bytes()), params={"run_rules": False},
                          headers={**ingester, "Content-Type": "application/x-ndjson",
                                   "Content-Encoding": "gzip"})
     assert zipped.status_code == 200, zipped.text
     assert zipped.json()["bytes_decoded"] == len(NPM.read_bytes())
-    as_gzip_type = client.post(I, content=gzip.compress(NPM.read_bytes()),
+    as_gzip_type = client.post(EP, content=gzip.compress(NPM.read_bytes()),
                                params={"run_rules": False},
                                headers={**ingester, "Content-Type": "application/gzip"})
     assert as_gzip_type.json()["accepted"] == zipped.json()["accepted"] > 0
 
     array = json.dumps([json.loads(line) for line in _lines(BUN)]).encode()
-    arrayed = client.post(I, content=array, params={"run_rules": False, "format": "windows"},
+    arrayed = client.post(EP, content=array, params={"run_rules": False, "format": "windows"},
                           headers={**ingester, "Content-Type": "application/json"})
     assert arrayed.status_code == 200, arrayed.text
     assert arrayed.json()["accepted"] > 0 and arrayed.json()["format"] == "windows"
 
     junk_body = b'{"not": "telemetry"}\nnot json at all\n'
-    unknown = client.post(I, content=junk_body, params={"run_rules": False},
+    unknown = client.post(EP, content=junk_body, params={"run_rules": False},
                           headers={**ingester, "Content-Type": "application/x-ndjson"})
     assert unknown.status_code == 400 and "format" in unknown.json()["detail"]
-    junk = client.post(I, content=junk_body, params={"run_rules": False, "format": "windows"},
+    junk = client.post(EP, content=junk_body, params={"run_rules": False, "format": "windows"},
                        headers={**ingester, "Content-Type": "application/x-ndjson"})
     assert junk.status_code == 200
     assert junk.json()["accepted"] == 0
@@ -79,25 +79,25 @@ def test_limits_and_bad_bodies(make_client: Callable[..., TestClient], graph: Gr
                                key: Callable[..., dict[str, str]]) -> None:
     client = make_client(max_ingest_bytes=10_000, max_decompressed_bytes=20_000)
     ingester = {**key("ingest"), "Content-Type": "application/x-ndjson"}
-    big = client.post(I, content=VS.read_bytes(), headers=ingester)
+    big = client.post(EP, content=VS.read_bytes(), headers=ingester)
     assert big.status_code == 413
     assert big.headers["content-type"] == "application/problem+json"
     assert big.json()["limit"] == 10_000
     bomb = gzip.compress(b"{}\n" * 1_000_000)
     assert len(bomb) < 10_000
-    exploded = client.post(I, content=bomb, headers={**ingester, "Content-Encoding": "gzip"})
+    exploded = client.post(EP, content=bomb, headers={**ingester, "Content-Encoding": "gzip"})
     assert exploded.status_code == 413 and "decompressed" in exploded.json()["detail"]
-    wrong_type = client.post(I, content=b"x", headers={**ingester, "Content-Type": "image/png"})
+    wrong_type = client.post(EP, content=b"x", headers={**ingester, "Content-Type": "image/png"})
     assert wrong_type.status_code == 415
-    not_gzip = client.post(I, content=b"plain", headers={**ingester, "Content-Encoding": "gzip"})
+    not_gzip = client.post(EP, content=b"plain", headers={**ingester, "Content-Encoding": "gzip"})
     assert not_gzip.status_code == 400
-    empty = client.post(I, content=b"", headers=ingester)
+    empty = client.post(EP, content=b"", headers=ingester)
     assert empty.status_code == 400
 
 
 def test_ingest_runs_rules_and_alerts_follow(client: TestClient, graph: Graph,
                                             key: Callable[..., dict[str, str]]) -> None:
-    response = client.post(I, content=BUN.read_bytes(),
+    response = client.post(EP, content=BUN.read_bytes(),
                            headers={**key("ingest"), "Content-Type": "application/x-ndjson"})
     assert response.status_code == 200, response.text
     runs = response.json()["rules"]

@@ -6,7 +6,7 @@ import asyncio
 import gzip
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -51,7 +51,7 @@ def test_key_token_shape() -> None:
 
 
 def test_ocsf_mapping() -> None:
-    t = datetime(2024, 5, 1, tzinfo=timezone.utc)
+    t = datetime(2024, 5, 1, tzinfo=UTC)
     alert = AlertRead(id="a1", seq=3, rule_id="r", rule_name="Rule", severity="medium",
                       status="acknowledged", tactics=["TA0002"], techniques=["T1059.001"],
                       first_seen=t, last_seen=t, created_at=t, updated_at=t, risk_score=40)
