@@ -1,0 +1,726 @@
+// The analyst console: sign-in, alert queue, triage, graph exploration, search, exports.
+// Every data call goes to /api/v1 with the key from sessionStorage; nothing else is fetched.
+
+import {
+  GraphView, prepare, render, merge, openBundle, markEntities, runLayout, highlightPath, clearHighlight,
+  toJson, toGraphML, toPng, fullTime, shortTime, nextFrame,
+} from './graph.js';
+
+const API = '/api/v1';
+const KEY_SLOT = 'provgraph.apiKey';
+const PAGE = 500;
+const MAX_ALERTS = 2000;
+const EXPAND_RELS = ['SPAWNED', 'EXECUTED', 'WROTE', 'CONNECTED_TO', 'RESOLVED'];
+
+const $ = (sel) => document.querySelector(sel);
+
+const state = {
+  alerts: [],
+  alert: null, // the open alert's detail
+  view: null, // { kind: 'alert'|'explore', title }
+  selected: null, // node id
+  metrics: { renders: [] },
+};
+
+// -- small DOM helpers ----------------------------------------------------------------------
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+function show(node, visible) {
+  node.hidden = !visible;
+}
+
+function notice(text) {
+  const box = $('#notice');
+  box.textContent = text;
+  clearTimeout(notice.timer);
+  notice.timer = setTimeout(() => { box.textContent = ''; }, 6000);
+}
+
+// -- errors ---------------------------------------------------------------------------------
+class ApiError extends Error {
+  constructor(status, title, detail, type) {
+    super(detail || title);
+    this.status = status;
+    this.title = title;
+    this.detail = detail;
+    this.type = type;
+  }
+}
+
+async function problemOf(res) {
+  const type = res.headers.get('content-type') || '';
+  if (type.includes('json')) {
+    try {
+      const body = await res.json();
+      return new ApiError(res.status, body.title || res.statusText, body.detail || '', body.type);
+    } catch { /* fall through to text */ }
+  }
+  const text = await res.text().catch(() => '');
+  return new ApiError(res.status, res.statusText || 'Error', text.slice(0, 500));
+}
+
+function showError(error) {
+  const box = $('#errors');
+  let title = 'Something went wrong';
+  let detail = String(error && error.message ? error.message : error);
+  if (error instanceof ApiError) {
+    title = `${error.title} (${error.status})`;
+    detail = error.detail || '';
+  } else if (error instanceof TypeError) {
+    title = 'The API could not be reached';
+  }
+  const item = el('div', { class: 'error' },
+    el('strong', { text: title }), detail ? el('span', { text: ` ${detail}` }) : null,
+    el('button', { type: 'button', class: 'link', 'aria-label': 'Dismiss this message',
+      onclick: () => item.remove() }, '×'));
+  box.replaceChildren(item);
+  if (error instanceof ApiError && error.status === 401) signOut('Your key was refused; sign in again.');
+}
+
+function clearErrors() {
+  $('#errors').replaceChildren();
+}
+
+// Runs an action from a control: errors are shown, never thrown into the void.
+function guarded(fn) {
+  return async (...args) => {
+    try {
+      clearErrors();
+      await fn(...args);
+    } catch (error) {
+      console.warn(error);
+      showError(error);
+    }
+  };
+}
+
+// -- the API --------------------------------------------------------------------------------
+let pending = 0;
+function busy(delta, label) {
+  pending = Math.max(0, pending + delta);
+  if (label) $('#busy-text').textContent = label;
+  show($('#busy'), pending > 0);
+  $('#main').setAttribute('aria-busy', pending > 0 ? 'true' : 'false');
+  if (pending === 0) $('#busy-text').textContent = 'Loading…';
+}
+
+async function api(path, { method = 'GET', body, accept = 'application/json', label } = {}) {
+  const key = sessionStorage.getItem(KEY_SLOT);
+  if (!key) throw new ApiError(401, 'Unauthorized', 'Sign in with an API key first.');
+  const headers = { Authorization: `Bearer ${key}`, Accept: `${accept}, application/problem+json` };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  busy(+1, label);
+  try {
+    const res = await fetch(API + path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store', credentials: 'omit', redirect: 'error',
+    });
+    if (!res.ok) throw await problemOf(res);
+    return accept === 'application/json' ? await res.json() : await res.text();
+  } finally {
+    busy(-1);
+  }
+}
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined || v === null || v === '') continue;
+    for (const item of Array.isArray(v) ? v : [v]) q.append(k, item);
+  }
+  const text = q.toString();
+  return text ? `?${text}` : '';
+}
+
+function cypher(text, parameters, maxRows = 50) {
+  return api('/query/cypher', { method: 'POST', body: { query: text, parameters, max_rows: maxRows }, label: 'Searching…' });
+}
+
+// -- sign-in --------------------------------------------------------------------------------
+function signedIn() {
+  return Boolean(sessionStorage.getItem(KEY_SLOT));
+}
+
+function showSignedIn() {
+  const key = sessionStorage.getItem(KEY_SLOT) || '';
+  const id = key.startsWith('pgk_') ? key.slice(4, 16) : 'key';
+  $('#who-key').textContent = `signed in with ${id}…`;
+  show($('#who'), true);
+  show($('#signin'), false);
+  show($('#main'), true);
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(KEY_SLOT);
+  state.alerts = [];
+  state.alert = null;
+  state.selected = null;
+  graph.cy.elements().remove();
+  $('#alerts tbody').replaceChildren();
+  $('#search-results').replaceChildren();
+  show($('#alert-panel'), false);
+  show($('#node-panel'), false);
+  show($('#who'), false);
+  show($('#main'), false);
+  show($('#signin'), true);
+  $('#signin-key').value = '';
+  $('#signin-key').focus();
+  if (message) notice(message);
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const key = $('#signin-key').value.trim();
+  if (!key) return;
+  sessionStorage.setItem(KEY_SLOT, key);
+  try {
+    await api('/alerts?limit=1', { label: 'Checking the key…' });
+  } catch (error) {
+    sessionStorage.removeItem(KEY_SLOT);
+    if (error instanceof ApiError && error.status === 401) {
+      throw new ApiError(401, 'Sign-in failed', error.detail || 'the key was refused');
+    }
+    throw error;
+  }
+  $('#signin-key').value = '';
+  showSignedIn();
+  await Promise.all([loadRules(), loadAlerts()]);
+  $('#main').focus();
+}
+
+// -- the alert queue ------------------------------------------------------------------------
+const SEVERITY_ORDER = { critical: 0, high: 1, medium: 2, low: 3, informational: 4 };
+
+function filters() {
+  return {
+    status: $('#f-status').value,
+    severity: $('#f-severity').value,
+    rule: $('#f-rule').value,
+    host: $('#f-host').value.trim(),
+  };
+}
+
+async function loadRules() {
+  const select = $('#f-rule');
+  try {
+    const rules = await api('/rules');
+    const current = select.value;
+    select.replaceChildren(el('option', { value: '', text: 'any' }),
+      ...rules.map((r) => el('option', { value: r.id, text: r.name || r.id })));
+    select.value = current;
+  } catch (error) {
+    // The queue works without the rule names: fall back to the ids seen in alerts.
+    console.warn('rules unavailable', error);
+  }
+}
+
+async function loadAlerts() {
+  const f = filters();
+  const items = [];
+  let cursor;
+  for (;;) {
+    const page = await api(`/alerts${query({ limit: PAGE, cursor, ...f })}`, { label: 'Loading alerts…' });
+    items.push(...page.items);
+    cursor = page.next_cursor;
+    if (!page.has_more || items.length >= MAX_ALERTS) break;
+  }
+  items.sort((a, b) => String(b.last_seen || '').localeCompare(String(a.last_seen || ''))
+    || (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9));
+  state.alerts = items;
+  if ($('#f-rule').options.length <= 1) addRuleOptions(items);
+  drawAlerts();
+}
+
+function addRuleOptions(items) {
+  const seen = new Map(items.map((a) => [a.rule_id, a.rule_name || a.rule_id]));
+  for (const [id, name] of seen) if (id) $('#f-rule').append(el('option', { value: id, text: name }));
+}
+
+function badge(kind, value) {
+  return el('span', { class: `badge ${kind}-${value || 'none'}`, text: value || '—' });
+}
+
+function drawAlerts() {
+  const body = $('#alerts tbody');
+  const rows = state.alerts.map((a) => el('tr', {
+    'data-alert': a.id,
+    'data-rule': a.rule_id,
+    class: state.alert && state.alert.id === a.id ? 'current' : '',
+    'aria-current': state.alert && state.alert.id === a.id ? 'true' : null,
+  },
+  el('td', {}, badge('sev', a.severity)),
+  el('td', {}, el('button', {
+    type: 'button', class: 'link open-alert', title: a.summary || '',
+    onclick: guarded(() => openAlert(a.id)),
+  }, a.rule_name || a.rule_id || a.id)),
+  el('td', { text: a.host || '' }),
+  el('td', { text: fullTime(a.last_seen || a.first_seen) }),
+  el('td', {}, badge('status', a.status))));
+  body.replaceChildren(...rows);
+  $('#queue-count').textContent = `(${state.alerts.length}${state.alerts.length >= MAX_ALERTS ? '+' : ''})`;
+  show($('#alerts-empty'), state.alerts.length === 0);
+}
+
+// -- one alert ------------------------------------------------------------------------------
+async function openAlert(id) {
+  const budget = $('#g-budget').value;
+  const [detail, sub] = await Promise.all([
+    api(`/alerts/${encodeURIComponent(id)}`, { label: 'Loading the alert…' }),
+    api(`/graph/alerts/${encodeURIComponent(id)}${query({ max_nodes: budget })}`, { label: 'Loading its graph…' }),
+  ]);
+  state.alert = detail;
+  drawAlertPanel();
+  drawAlerts();
+  const prepared = prepare(sub.elements);
+  await draw(prepared, {
+    kind: 'alert',
+    title: detail.rule_name || detail.rule_id || 'Alert',
+    sub: `${detail.host || ''} · ${detail.severity || ''} · ${fullTime(detail.first_seen)} → ${fullTime(detail.last_seen)}`,
+    truncated: sub.truncated,
+  });
+  const roles = new Map();
+  for (const e of detail.entities) roles.set(e.id, [...(roles.get(e.id) || []), e.role].filter(Boolean));
+  markEntities(graph.cy, roles.keys(), roles);
+  focusOn(graph.cy.nodes('.entity'));
+}
+
+// Frames the given nodes and their neighbours, never so far out that labels vanish: the
+// whole graph is one press of "Fit" away.
+function focusOn(nodes) {
+  const cy = graph.cy;
+  if (nodes.empty()) return;
+  cy.fit(nodes.closedNeighborhood(), 40);
+  if (cy.zoom() < 0.7) cy.zoom({ level: 0.7, renderedPosition: nodes.first().renderedPosition() });
+  if (cy.zoom() > 1.4) cy.zoom({ level: 1.4, renderedPosition: nodes.first().renderedPosition() });
+}
+
+function fact(term, value) {
+  if (value === undefined || value === null || value === '' || (Array.isArray(value) && !value.length)) return [];
+  return [el('dt', { text: term }), el('dd', {}, value instanceof Node ? value : String(value))];
+}
+
+function drawAlertPanel() {
+  const a = state.alert;
+  show($('#alert-panel'), Boolean(a));
+  if (!a) return;
+  $('#alert-title').textContent = a.rule_name || a.rule_id || 'Alert';
+  $('#alert-facts').replaceChildren(
+    ...fact('Severity', badge('sev', a.severity)),
+    ...fact('Status', badge('status', a.status)),
+    ...fact('Host', a.host),
+    ...fact('Summary', a.summary),
+    ...fact('First seen', fullTime(a.first_seen)),
+    ...fact('Last seen', fullTime(a.last_seen)),
+    ...fact('Hits', a.hit_count),
+    ...fact('Risk', a.risk_score),
+    ...fact('ATT&CK', [...(a.mitre?.tactics || []), ...(a.mitre?.techniques || [])].join(', ')),
+    ...fact('Assignee', a.assignee),
+    ...fact('Alert id', el('code', { text: a.id })),
+  );
+  $('#t-status').value = a.status || 'open';
+  drawAudit(a.audit || []);
+}
+
+function drawAudit(entries) {
+  $('#audit').replaceChildren(...entries.map((e) => el('li', {},
+    el('span', { class: 'muted', text: `${fullTime(e.at)} ${e.actor_name || e.actor}: ` }),
+    Object.entries(e.changes || {}).map(([k, v]) => `${k} ${v.from ?? '—'} → ${v.to ?? '—'}`).join('; '),
+    e.comment ? el('q', { text: e.comment }) : null)));
+  if (!entries.length) $('#audit').append(el('li', { class: 'muted', text: 'No changes yet.' }));
+}
+
+async function triage(event) {
+  event.preventDefault();
+  const a = state.alert;
+  if (!a) return;
+  const change = { status: $('#t-status').value };
+  const comment = $('#t-comment').value.trim();
+  if (comment) change.comment = comment;
+  const updated = await api(`/alerts/${encodeURIComponent(a.id)}`, { method: 'PATCH', body: change, label: 'Saving…' });
+  Object.assign(a, updated);
+  a.audit = await api(`/alerts/${encodeURIComponent(a.id)}/audit`);
+  $('#t-comment').value = '';
+  const row = state.alerts.find((x) => x.id === a.id);
+  if (row) Object.assign(row, updated);
+  drawAlertPanel();
+  drawAlerts();
+  notice(`Alert set to ${updated.status}.`);
+}
+
+// -- drawing and exploring ------------------------------------------------------------------
+async function draw(prepared, view) {
+  const arrived = performance.now();
+  state.view = view;
+  state.selected = null;
+  show($('#node-panel'), false);
+  const timing = await render(graph, prepared);
+  const record = { nodes: prepared.nodes.length, edges: prepared.edges.length, ...timing, sinceArrivalMs: performance.now() - arrived };
+  state.metrics.renders.push(record);
+  state.metrics.last = record;
+  $('#graph-title').textContent = view.title;
+  $('#graph-sub').textContent = `${view.sub || ''} · ${prepared.nodes.length} nodes, ${prepared.edges.length} edges`;
+  warnTruncated(view.truncated);
+  drawNodeList();
+  graph.cy.resize(); // the header above may have changed height
+  return record;
+}
+
+function warnTruncated(truncated) {
+  const box = $('#graph-warning');
+  box.textContent = truncated
+    ? `The walk was cut at the node budget or depth limit: more exists. Raise the budget or expand nodes.`
+    : '';
+  show(box, Boolean(truncated));
+  graph.cy.resize();
+}
+
+function selectNode(node) {
+  const cy = graph.cy;
+  cy.nodes(':selected').unselect();
+  node.select();
+  state.selected = node.id();
+  drawNodePanel(node);
+  for (const b of document.querySelectorAll('#nodes-list button')) {
+    b.setAttribute('aria-pressed', b.dataset.node === node.id() ? 'true' : 'false');
+  }
+}
+
+function propRows(data) {
+  const hidden = new Set(['id', 'display', 'when', 'label', 'roles', 'members', 'memberEdges', 'member_ids']);
+  const rows = [];
+  rows.push(el('tr', {}, el('th', { scope: 'row', text: 'id' }), el('td', {}, el('code', { text: data.id }))));
+  if (data.roles && data.roles.length) {
+    rows.push(el('tr', {}, el('th', { scope: 'row', text: 'role in alert' }), el('td', { text: data.roles.join(', ') })));
+  }
+  for (const [k, v] of Object.entries(data)) {
+    if (hidden.has(k) || v === null || v === undefined || v === '') continue;
+    const text = typeof v === 'object' ? JSON.stringify(v) : String(v);
+    rows.push(el('tr', {}, el('th', { scope: 'row', text: k }), el('td', { text })));
+  }
+  return rows;
+}
+
+function drawNodePanel(node) {
+  const data = node.data();
+  show($('#node-panel'), true);
+  $('#node-title').textContent = `${data.kind}: ${data.label}`;
+  $('#node-props tbody').replaceChildren(...propRows(data));
+  $('#n-root').disabled = data.kind !== 'Process';
+  $('#n-expand').disabled = data.kind === 'Bundle';
+  show($('#n-unbundle'), data.kind === 'Bundle');
+  if (data.kind === 'Bundle') {
+    $('#n-unbundle').textContent = `Show all ${data.count} ${data.label.replace(/^\d+ /, '')}`;
+    const names = data.members.map((m) => m.data.path || m.data.label).join('\n');
+    $('#node-props tbody').append(el('tr', {}, el('th', { scope: 'row', text: 'members' }), el('td', { class: 'sources', text: names })));
+  }
+  const edges = node.connectedEdges().map((e) => {
+    const out = e.source().id() === node.id();
+    const other = out ? e.target() : e.source();
+    const d = e.data();
+    const times = d.time ? fullTime(d.time)
+      : [d.first_time && fullTime(d.first_time), d.last_time && d.last_time !== d.first_time && fullTime(d.last_time)].filter(Boolean).join(' → ');
+    return el('li', {},
+      el('span', { class: 'rel', text: out ? `${d.label} →` : `← ${d.label}` }), ' ',
+      el('button', { type: 'button', class: 'link', onclick: () => selectNode(other), text: other.data('label') }),
+      times ? el('span', { class: 'muted', text: ` ${times}${d.count > 1 ? ` (${d.count}×)` : ''}` }) : null,
+      d.sources && d.sources.length ? el('div', { class: 'sources', text: [].concat(d.sources).join('\n') }) : null,
+      d.source && typeof d.source === 'string' && d.source !== d.id && !d.source.includes(':') ? null : null);
+  });
+  $('#node-edges').replaceChildren(...edges);
+  if (!edges.length) $('#node-edges').append(el('li', { class: 'muted', text: 'none' }));
+  drawEvidence(data.id);
+}
+
+function drawEvidence(id) {
+  const box = $('#node-evidence');
+  const evidence = (state.alert?.evidence || []).filter((e) => e.source === id || e.target === id);
+  if (!evidence.length) {
+    box.replaceChildren(el('p', { class: 'muted', text: state.alert
+      ? 'The open alert holds no raw record for this node; the source references of its edges are listed above.'
+      : 'Raw records come with an alert; the source references of this node\'s edges are listed above.' }));
+    return;
+  }
+  box.replaceChildren(...evidence.map((e) => el('details', { open: evidence.length <= 2 },
+    el('summary', { text: `${e.relationship} ${fullTime(e.time || e.first_time)}${e.count > 1 ? ` (${e.count}×)` : ''}` }),
+    e.sources && e.sources.length ? el('p', { class: 'sources', text: e.sources.join('\n') }) : null,
+    el('pre', { text: e.raw === null || e.raw === undefined ? '(no raw record kept)' : JSON.stringify(e.raw, null, 2) }))));
+}
+
+function drawNodeList() {
+  const filter = $('#nodes-filter').value.trim().toLowerCase();
+  const all = graph.cy.nodes();
+  const matching = all.filter((n) => !filter || String(n.data('label')).toLowerCase().includes(filter)
+    || String(n.data('kind')).toLowerCase().includes(filter));
+  const shown = matching.slice(0, 300);
+  const items = shown.map((n) => el('li', {}, el('button', {
+    type: 'button', class: `node-btn k-${n.data('kind').toLowerCase()}${n.hasClass('entity') ? ' entity' : ''}`,
+    'data-node': n.id(), 'aria-pressed': n.id() === state.selected ? 'true' : 'false',
+    onclick: () => { selectNode(n); graph.cy.animate({ center: { eles: n }, duration: 0 }); },
+  }, `${n.data('kind')}: ${n.data('label')}`)));
+  $('#nodes-list').replaceChildren(...items);
+  if (matching.length > shown.length) {
+    $('#nodes-list').append(el('li', { class: 'muted', text: `${matching.length - shown.length} more: narrow the filter` }));
+  }
+  $('#nodes-count').textContent = `(${all.length})`;
+}
+
+function selectedNode() {
+  const n = state.selected ? graph.cy.getElementById(state.selected) : null;
+  if (!n || n.empty()) throw new Error('Select a node first (click it, or pick it in the node list).');
+  return n;
+}
+
+async function unbundleSelected() {
+  const node = selectedNode();
+  if (node.data('kind') !== 'Bundle') return;
+  const parent = node.incomers('node');
+  const entityIds = graph.cy.nodes('.entity').map((n) => n.id());
+  const result = await openBundle(graph.cy, node);
+  markEntities(graph.cy, entityIds);
+  drawNodeList();
+  show($('#node-panel'), false);
+  state.selected = null;
+  if (parent.nonempty()) graph.cy.fit(graph.cy.getElementById(parent.id()).closedNeighborhood(), 40);
+  notice(`${result.added} node(s) shown.`);
+}
+
+async function expandSelected() {
+  const node = selectedNode();
+  const isHost = node.data('kind') === 'Host';
+  const rels = isHost ? [...EXPAND_RELS, 'ON_HOST'] : EXPAND_RELS;
+  const sub = await api(`/graph/neighbourhood${query({ node: node.id(), depth: 1, max_nodes: $('#g-budget').value, rel: rels })}`,
+    { label: 'Expanding…' });
+  const prepared = prepare(sub.elements);
+  const entityIds = graph.cy.nodes('.entity').map((n) => n.id());
+  const result = await merge(graph.cy, prepared);
+  markEntities(graph.cy, entityIds);
+  if (sub.truncated) warnTruncated(true);
+  drawNodeList();
+  const again = graph.cy.getElementById(node.id());
+  selectNode(again);
+  graph.cy.fit(again.closedNeighborhood(), 40);
+  if (graph.cy.zoom() > 1.5) graph.cy.zoom({ level: 1.5, renderedPosition: again.renderedPosition() });
+  notice(result.added ? `${result.added} node(s) added around ${node.data('label')}.` : `Nothing new around ${node.data('label')}.`);
+}
+
+function processLabel(p) {
+  const name = p.name || p.image || p.uid;
+  return p.pid !== null && p.pid !== undefined ? `${name} (${p.pid})` : String(name);
+}
+
+async function walkToRoot() {
+  const node = selectedNode();
+  if (node.data('kind') !== 'Process') throw new Error('Only processes have ancestry.');
+  const uid = node.id().slice('Process:'.length);
+  const lineage = await api(`/provenance/processes/${encodeURIComponent(uid)}${query({ depth: 0, limit: 1 })}`,
+    { label: 'Walking up…' });
+  const chain = [...lineage.ancestry, lineage.process];
+  const nodes = chain.map((p) => ({ data: { ...p, id: `Process:${p.uid}`, kind: 'Process', label: processLabel(p) }, classes: 'process' }));
+  const edges = [];
+  for (let i = 1; i < chain.length; i += 1) {
+    const source = `Process:${chain[i - 1].uid}`;
+    const target = `Process:${chain[i].uid}`;
+    edges.push({ data: { id: `SPAWNED:${source}->${target}`, source, target, label: 'SPAWNED', time: chain[i].start_time }, classes: 'spawned' });
+  }
+  const entityIds = graph.cy.nodes('.entity').map((n) => n.id());
+  await merge(graph.cy, prepare({ nodes, edges }));
+  markEntities(graph.cy, entityIds);
+  const ids = nodes.map((n) => n.data.id);
+  highlightPath(graph.cy, ids);
+  drawNodeList();
+  const path = graph.cy.nodes('.path');
+  graph.cy.fit(path, 40);
+  if (graph.cy.zoom() > 1.5) graph.cy.zoom({ level: 1.5, renderedPosition: path.first().renderedPosition() });
+  selectNode(graph.cy.getElementById(node.id()));
+  const root = chain[0];
+  notice(`Root of the tree: ${processLabel(root)}${lineage.truncated ? ' (the ancestry was cut at its hop limit)' : ''}; ${chain.length - 1} step(s) up.`);
+}
+
+async function explore(nodeId, title) {
+  const depth = nodeId.startsWith('Host:') ? 1 : 2;
+  const sub = await api(`/graph/neighbourhood${query({ node: nodeId, depth, max_nodes: $('#g-budget').value, rel: nodeId.startsWith('Host:') ? [...EXPAND_RELS, 'ON_HOST'] : EXPAND_RELS })}`,
+    { label: 'Loading the neighbourhood…' });
+  state.alert = null;
+  drawAlertPanel();
+  drawAlerts();
+  await draw(prepare(sub.elements), { kind: 'explore', title: `Around ${title}`, sub: nodeId, truncated: sub.truncated });
+  const start = graph.cy.getElementById(nodeId);
+  if (start.nonempty()) selectNode(start);
+}
+
+// -- search ---------------------------------------------------------------------------------
+// Nearest endpoints until a search endpoint exists: read-only Cypher for names and paths,
+// the contacts endpoint for addresses.
+const FIND_PROCESSES = `
+MATCH (p:Process)
+WHERE p.name CONTAINS $q OR toLower(coalesce(p.command_line, '')) CONTAINS $q
+   OR p.uid = $raw OR toString(p.pid) = $raw
+RETURN p.uid AS uid, p.name AS name, p.pid AS pid, p.host AS host,
+       p.command_line AS command_line, toString(p.start_time) AS start_time,
+       p.name CONTAINS $q AS by_name
+ORDER BY by_name DESC, p.start_time DESC LIMIT 50`;
+const FIND_FILES = `
+MATCH (f:File) WHERE toLower(f.path) CONTAINS $q
+RETURN f.key AS key, f.path AS path, f.host AS host ORDER BY f.host, f.path LIMIT 50`;
+const FIND_HOSTS = `
+MATCH (h:Host) WHERE toLower(h.name) CONTAINS $q
+RETURN h.name AS name, toString(h.last_seen) AS last_seen ORDER BY h.name LIMIT 50`;
+
+function resultItem(label, detail, nodeId, title) {
+  return el('li', {}, el('button', {
+    type: 'button', class: 'link', 'data-node': nodeId, onclick: guarded(() => explore(nodeId, title)),
+  }, label), detail ? el('div', { class: 'muted small', text: detail }) : null);
+}
+
+async function search(event) {
+  event.preventDefault();
+  const kind = $('#s-kind').value;
+  const raw = $('#s-q').value.trim();
+  const q = raw.toLowerCase();
+  const list = $('#search-results');
+  list.replaceChildren();
+  if (!raw) return;
+  let items = [];
+  if (kind === 'process') {
+    const res = await cypher(FIND_PROCESSES, { q, raw });
+    items = res.rows.map((r) => resultItem(`${r.name || r.uid} (${r.pid ?? '?'}) on ${r.host}`,
+      `${r.start_time ? fullTime(r.start_time) : ''} ${r.command_line || ''}`, `Process:${r.uid}`, `${r.name} (${r.pid})`));
+  } else if (kind === 'file') {
+    const res = await cypher(FIND_FILES, { q });
+    items = res.rows.map((r) => resultItem(r.path, r.host, `File:${r.key}`, r.path.split(/[\\/]/).pop()));
+  } else if (kind === 'host') {
+    const res = await cypher(FIND_HOSTS, { q });
+    items = res.rows.map((r) => resultItem(r.name, r.last_seen ? `last seen ${fullTime(r.last_seen)}` : '', `Host:${r.name}`, r.name));
+  } else {
+    const isIp = /^[0-9.]+$|:/.test(raw);
+    const res = await api(`/provenance/contacts${query(isIp ? { ip: raw } : { hostname: q })}`, { label: 'Searching…' });
+    for (const c of res.connections) {
+      const conn = c.connection;
+      const who = c.contacts.map((x) => processLabel(x.process)).slice(0, 5).join(', ');
+      items.push(resultItem(`${conn.hostname || conn.ip}:${conn.port}/${conn.protocol}`, `contacted by ${who || 'nobody on record'}`, `Connection:${conn.key}`, `${conn.ip}:${conn.port}`));
+    }
+    for (const d of res.domains) {
+      const who = d.resolvers.map((x) => processLabel(x.process)).slice(0, 5).join(', ');
+      items.push(resultItem(d.domain.name, `resolved by ${who || '—'}; answers ${(d.answers || []).join(', ')}`, `Domain:${d.domain.name}`, d.domain.name));
+    }
+  }
+  if (!items.length) items = [el('li', { class: 'muted', text: 'Nothing found.' })];
+  list.replaceChildren(...items);
+}
+
+// -- exports --------------------------------------------------------------------------------
+function download(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = el('a', { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+function exportName(ext) {
+  const base = state.alert ? `alert-${state.alert.id.slice(0, 12)}` : 'graph';
+  return `provgraph-${base}-${new Date().toISOString().replace(/[:.]/g, '').slice(0, 15)}.${ext}`;
+}
+
+function requireGraph() {
+  if (graph.cy.nodes().empty()) throw new Error('Nothing on screen to export yet.');
+}
+
+// -- wiring ---------------------------------------------------------------------------------
+const graph = new GraphView($('#cy'), {
+  onTap: (node) => selectNode(node),
+  onBackgroundTap: () => {},
+});
+
+function wire() {
+  $('#signin-form').addEventListener('submit', guarded(signIn));
+  $('#sign-out').addEventListener('click', () => signOut('Signed out.'));
+  $('#filters').addEventListener('submit', guarded(async (e) => { e.preventDefault(); await loadAlerts(); }));
+  $('#f-reset').addEventListener('click', guarded(async () => {
+    $('#f-status').value = 'open';
+    $('#f-severity').value = '';
+    $('#f-rule').value = '';
+    $('#f-host').value = '';
+    await loadAlerts();
+  }));
+  $('#f-refresh').addEventListener('click', guarded(loadAlerts));
+  $('#triage').addEventListener('submit', guarded(triage));
+  $('#search').addEventListener('submit', guarded(search));
+  $('#n-expand').addEventListener('click', guarded(expandSelected));
+  $('#n-root').addEventListener('click', guarded(walkToRoot));
+  $('#n-unbundle').addEventListener('click', guarded(unbundleSelected));
+  $('#n-center').addEventListener('click', guarded(async () => graph.cy.center(selectedNode())));
+  $('#g-fit').addEventListener('click', () => graph.cy.fit(undefined, 24));
+  $('#g-zoom-in').addEventListener('click', () => zoomBy(1.25));
+  $('#g-zoom-out').addEventListener('click', () => zoomBy(0.8));
+  $('#g-relayout').addEventListener('click', guarded(() => runLayout(graph.cy)));
+  $('#g-clear').addEventListener('click', () => clearHighlight(graph.cy));
+  $('#nodes-filter').addEventListener('input', () => drawNodeList());
+  $('#x-png').addEventListener('click', guarded(async () => { requireGraph(); download(await toPng(graph.cy), exportName('png')); }));
+  $('#x-graphml').addEventListener('click', guarded(async () => {
+    requireGraph();
+    download(new Blob([toGraphML(graph.cy)], { type: 'application/graphml+xml' }), exportName('graphml'));
+  }));
+  $('#x-json').addEventListener('click', guarded(async () => {
+    requireGraph();
+    download(new Blob([JSON.stringify(toJson(graph.cy), null, 2)], { type: 'application/json' }), exportName('json'));
+  }));
+}
+
+function zoomBy(factor) {
+  const cy = graph.cy;
+  cy.zoom({ level: cy.zoom() * factor, renderedPosition: { x: cy.width() / 2, y: cy.height() / 2 } });
+}
+
+// For the end-to-end tests' measurements: draw a given element list through the same path
+// the console uses, and time the handlers a person triggers.
+window.provgraph = {
+  get cy() { return graph.cy; },
+  state,
+  async drawElements(elements, title = 'Test graph') {
+    return draw(prepare(elements), { kind: 'explore', title, sub: 'given elements' });
+  },
+  async timeInteractions() {
+    const cy = graph.cy;
+    const node = cy.nodes()[Math.floor(cy.nodes().length / 2)];
+    const out = {};
+    let t = performance.now();
+    cy.panBy({ x: 120, y: 60 });
+    await nextFrame();
+    out.panMs = performance.now() - t;
+    t = performance.now();
+    cy.zoom({ level: cy.zoom() * 1.5, renderedPosition: { x: cy.width() / 2, y: cy.height() / 2 } });
+    await nextFrame();
+    out.zoomMs = performance.now() - t;
+    t = performance.now();
+    node.emit('tap');
+    await nextFrame();
+    out.tapMs = performance.now() - t;
+    t = performance.now();
+    cy.fit(undefined, 24);
+    await nextFrame();
+    out.fitMs = performance.now() - t;
+    return out;
+  },
+  shortTime,
+};
+
+wire();
+if (signedIn()) {
+  showSignedIn();
+  guarded(async () => { await Promise.all([loadRules(), loadAlerts()]); })();
+} else {
+  signOut();
+}
