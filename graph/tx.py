@@ -7,6 +7,7 @@ per transaction. Query text is always a constant; values travel as parameters.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,10 @@ from provgraph.config import Neo4jTarget, resolve_target
 from provgraph.errors import ProvgraphError
 
 T = TypeVar("T")
+
+# The server's notifications (e.g. "property key not in the database yet" on an empty graph)
+# are advice for query authors, not news for users; real errors still raise.
+logging.getLogger("neo4j.notifications").setLevel(logging.ERROR)
 
 
 class GraphUnavailable(ProvgraphError):

@@ -181,6 +181,76 @@ def schema() -> None:
     typer.echo("schema ready")
 
 
+# -- API -----------------------------------------------------------------------------------------
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Bind address; loopback unless you mean otherwise.")]
+    = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+) -> None:
+    """Serve the API (OpenAPI docs at /docs, analyst console at /ui)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level=log_level)
+
+
+SAMPLE_DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+
+
+@app.command("demo")
+def demo(
+    port: int = 8000,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+) -> None:
+    """Start Neo4j, ingest the bundled sample data, run the rules and serve the API."""
+    from api.keys.service import create_key
+    from graph.tx import Graph
+    from provgraph.localneo4j import server
+    from provgraph.pipeline import format_report, ingest_sources
+    from queries.engine import run_rules
+
+    if not os.environ.get("NEO4J_URI"):
+        local = server.Instance(os.environ.get("PROVGRAPH_INSTANCE", "default"))
+        server.start(local)
+        typer.echo(f"Neo4j '{local.name}' is up on {local.uri}")
+    samples = sorted(SAMPLE_DATA.glob("*.ndjson"))
+    typer.echo(f"Ingesting {len(samples)} bundled sample files (see tests/data/ATTRIBUTION.md) …")
+    with Graph.connect() as graph:
+        report = ingest_sources(graph, samples, progress=True)
+        typer.echo(format_report(report))
+        runs = run_rules(graph)  # the whole history: the samples span 2020 to 2025
+        for run in runs:
+            outcome = f"error: {run.error}" if run.error else (
+                f"{run.matches} matches, {run.created} new alerts")
+            typer.echo(f"  {run.rule_id:<36} {outcome}")
+        typer.echo(f"Rules ran: {len(runs)} rules, {sum(r.created for r in runs)} new alerts.")
+        key = create_key(graph, name="demo", scopes=["admin"])
+    typer.echo(f"\nAPI key for this demo (admin scope, shown once): {key.secret}")
+    typer.echo("Try: provgraph alerts list   |   provgraph trace process <uid>")
+    if serve_api:
+        typer.echo(f"Serving on http://127.0.0.1:{port}  (docs /docs, console /ui; Ctrl-C to stop)")
+        serve(host="127.0.0.1", port=port, log_level="warning")
+
+
+def _mount_subcommands() -> None:
+    """Rules and alerts from queries/, responder commands from api/."""
+    from api.cli import alert_set, alert_show, keys_app, trace_app
+    from queries.cli import alerts_app, rules_app
+
+    alerts_app.command("show")(alert_show)
+    alerts_app.command("set")(alert_set)
+    app.add_typer(rules_app, name="rules")
+    app.add_typer(alerts_app, name="alerts")
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(trace_app, name="trace")
+
+
+_mount_subcommands()
+
+
 def main() -> None:
     try:
         app()
