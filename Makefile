@@ -12,7 +12,12 @@ $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $@
 
-setup: $(VENV)/.installed
+# The console's graph library comes from npm at the versions package-lock.json pins.
+ui/node_modules/.installed: ui/package.json ui/package-lock.json
+	npm ci --prefix ui --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed ui/node_modules/.installed
 
 ## Start Neo4j, ingest the bundled sample data, run the rules and serve the API.
 demo: setup
@@ -20,6 +25,7 @@ demo: setup
 
 ## The whole test suite, against a real Neo4j.
 test: setup
+	bash scripts/bootstrap.sh --test
 	$(PY) -m pytest
 
 bench: setup
