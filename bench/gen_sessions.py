@@ -1117,7 +1117,13 @@ def win_single(ctx: Ctx, t: int) -> None:
     r = rng.random()
     if n == "svchost.exe":
         name = rng.choice(C.WINDOWS_UPDATE) if r < 0.6 else C.DC_HOST
-        if r < 0.3:
+        if r < 0.2:
+            ctx.write(
+                p,
+                t,
+                f"C:\\Windows\\System32\\LogFiles\\WMI\\RtBackup\\EtwRT.{rng.choice(('DiagLog', 'EventLog-System', 'Wifi'))}.{_hex(ctx, 32)[:8]}.etl",
+            )
+        elif r < 0.35:
             ctx.dns(p, t, name, C.resolve(name))
         else:
             ctx.net(p, t, _ep(name, 443 if r < 0.6 else rng.choice((88, 389, 445, 135))))

@@ -530,7 +530,9 @@ def _fill_host(
     while st.emitted < target:
         room = st.budget - st.emitted
         t = s0 + int(rng.random() * (latest - s0))
-        if room >= 8 and tries < 4:  # a session may overshoot this slice; later ones catch up
+        # A session may overshoot this slice (later ones catch up); none start in the last
+        # minutes of the range, where they would run past its end.
+        if room >= 8 and tries < 4 and s0 < t_end - SESSION_TAIL:
             fn = _pick(menu, total_w, rng)
             if fn[2] and _blacked_out(st, t):
                 continue

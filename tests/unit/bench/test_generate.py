@@ -102,7 +102,9 @@ def test_mix_of_event_kinds(ds: Path) -> None:
 
 def test_mix_holds_with_many_hosts_and_thin_slices(tmp_path: Path) -> None:
     # 2-3 events per host and slice: the regime of 10M events over 400 hosts
-    _assert_mix(_run(tmp_path, events=40_000, hosts=300)["counts_by_kind"])
+    m = _run(tmp_path, events=40_000, hosts=300)
+    _assert_mix(m["counts_by_kind"])
+    assert m["time_span"]["last"] < m["time_range"]["end"]
 
 
 # ---- shapes ------------------------------------------------------------------------------------
