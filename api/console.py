@@ -25,9 +25,11 @@ INSTALL_COMMAND = "npm ci --prefix ui"
 # The page loads scripts, styles and data from this origin only; images may be data:/blob:
 # URLs because the PNG export builds one. Inline styles are allowed because Cytoscape sets
 # style attributes on the elements it creates; inline scripts are not.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-       "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-       "form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -49,11 +51,16 @@ ASSETS: dict[str, Asset] = {
     "graph.js": Asset("static/graph.js", "text/javascript; charset=utf-8"),
     "app.css": Asset("static/app.css", "text/css; charset=utf-8"),
     "favicon.svg": Asset("static/favicon.svg", "image/svg+xml"),
-    "vendor/cytoscape.min.js": Asset("node_modules/cytoscape/dist/cytoscape.min.js",
-                                     "text/javascript; charset=utf-8", vendor=True),
+    "vendor/cytoscape.min.js": Asset(
+        "node_modules/cytoscape/dist/cytoscape.min.js",
+        "text/javascript; charset=utf-8",
+        vendor=True,
+    ),
     "vendor/cytoscape-dagre.min.js": Asset(
         "node_modules/cytoscape-dagre/dist/cytoscape-dagre.min.js",
-        "text/javascript; charset=utf-8", vendor=True),
+        "text/javascript; charset=utf-8",
+        vendor=True,
+    ),
 }
 INDEX = Asset("static/index.html", "text/html; charset=utf-8")
 
@@ -87,8 +94,11 @@ from <code>{escape(str(ui_dir()))}</code>:</p>
 without them.</p>
 </body></html>"""
     # 503 with a style attribute: the strict CSP below is not sent on this one page.
-    return HTMLResponse(body, status_code=503, headers={"Cache-Control": "no-store",
-                                                        "X-Content-Type-Options": "nosniff"})
+    return HTMLResponse(
+        body,
+        status_code=503,
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 def _file(asset: Asset) -> Response:
@@ -96,17 +106,24 @@ def _file(asset: Asset) -> Response:
     if not path.is_file():
         if asset.vendor:
             return _not_installed_text(asset)
-        return Response(f"console file missing: {asset.relative}\n", status_code=404,
-                        media_type="text/plain; charset=utf-8", headers=SECURITY_HEADERS)
+        return Response(
+            f"console file missing: {asset.relative}\n",
+            status_code=404,
+            media_type="text/plain; charset=utf-8",
+            headers=SECURITY_HEADERS,
+        )
     # Our files change with every deploy: revalidate (ETag) instead of caching blindly.
     headers = {**SECURITY_HEADERS, "Cache-Control": "no-cache"}
     return FileResponse(path, media_type=asset.media_type, headers=headers)
 
 
 def _not_installed_text(asset: Asset) -> Response:
-    return Response(f"{asset.relative} is not installed: run `{INSTALL_COMMAND}`\n",
-                    status_code=503, media_type="text/plain; charset=utf-8",
-                    headers=SECURITY_HEADERS)
+    return Response(
+        f"{asset.relative} is not installed: run `{INSTALL_COMMAND}`\n",
+        status_code=503,
+        media_type="text/plain; charset=utf-8",
+        headers=SECURITY_HEADERS,
+    )
 
 
 router = APIRouter(prefix="/ui", tags=["console"], include_in_schema=False)
@@ -129,6 +146,10 @@ def index_slash() -> Response:
 def asset(name: str) -> Response:
     found = ASSETS.get(name)
     if found is None:
-        return Response(f"no console file at /ui/{escape(name)}\n", status_code=404,
-                        media_type="text/plain; charset=utf-8", headers=SECURITY_HEADERS)
+        return Response(
+            f"no console file at /ui/{escape(name)}\n",
+            status_code=404,
+            media_type="text/plain; charset=utf-8",
+            headers=SECURITY_HEADERS,
+        )
     return _file(found)

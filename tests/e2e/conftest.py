@@ -33,20 +33,32 @@ DATA = ROOT / "tests" / "data"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = os.environ.get("PROVGRAPH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
 def _need_browser() -> None:
     if not Path(CHROMIUM).is_file() and not shutil.which(CHROMIUM):
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}: the console's end-to-end tests "
-                    "need Debian's browser (`apt-get install -y chromium`), or set "
-                    "PROVGRAPH_CHROMIUM to another Chromium binary.", pytrace=False)
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: the console's end-to-end tests "
+            "need Debian's browser (`apt-get install -y chromium`), or set "
+            "PROVGRAPH_CHROMIUM to another Chromium binary.",
+            pytrace=False,
+        )
     missing = console.missing_vendor_files()
     if missing:
-        pytest.fail(f"the console's libraries are not installed ({', '.join(missing)}): run "
-                    f"`{console.INSTALL_COMMAND}`", pytrace=False)
+        pytest.fail(
+            f"the console's libraries are not installed ({', '.join(missing)}): run "
+            f"`{console.INSTALL_COMMAND}`",
+            pytrace=False,
+        )
 
 
 def _free_port() -> int:
@@ -65,8 +77,9 @@ class ApiServer:
             self.app.include_router(console.router)  # until api/app.py mounts it
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="on")
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="e2e-uvicorn", daemon=True)
 
@@ -113,25 +126,29 @@ def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.fail("the Python Playwright client is missing: `pip install playwright` "
-                    "(never `playwright install`: the tests use Debian's Chromium)",
-                    pytrace=False)
+        pytest.fail(
+            "the Python Playwright client is missing: `pip install playwright` "
+            "(never `playwright install`: the tests use Debian's Chromium)",
+            pytrace=False,
+        )
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                     headless=True)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
 
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1600, "height": 1000},
-                                  accept_downloads=True)
+    context = browser.new_context(viewport={"width": 1600, "height": 1000}, accept_downloads=True)
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
-            if msg.type == "error" else None)
+    page.on(
+        "console",
+        lambda msg: (
+            problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None
+        ),
+    )
     page.problems = problems  # type: ignore[attr-defined]
     yield page
     context.close()

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.e2e.conftest import ApiServer
 
@@ -17,8 +16,11 @@ MSBUILD_RULE = "msbuild_script_parent"
 
 
 def _msbuild_alert(server: ApiServer, key: str) -> dict[str, Any]:
-    body = httpx.get(f"{server.url}/api/v1/alerts", params={"rule": MSBUILD_RULE},
-                     headers={"Authorization": f"Bearer {key}"}).json()
+    body = httpx.get(
+        f"{server.url}/api/v1/alerts",
+        params={"rule": MSBUILD_RULE},
+        headers={"Authorization": f"Bearer {key}"},
+    ).json()
     assert "items" in body, body
     hits = [a for a in body["items"] if a["host"] == "workstation6"]
     assert hits, f"the sample data should raise {MSBUILD_RULE} on workstation6: {body}"
@@ -50,14 +52,23 @@ def test_console_serves_without_a_key_and_refuses_paths(api_server: ApiServer) -
     assert index.status_code == 200 and "provgraph" in index.text
     assert "default-src 'self'" in index.headers["content-security-policy"]
     assert httpx.get(f"{api_server.url}/ui/vendor/cytoscape.min.js").status_code == 200
-    for bad in ("../api/console.py", "%2e%2e/api/console.py", "static/app.js",
-                "node_modules/cytoscape/package.json", "vendor%2F..%2Fapp.js",
-                "vendor/..%2F..%2Fapi%2Fconsole.py", "index.html"):
+    for bad in (
+        "../api/console.py",
+        "%2e%2e/api/console.py",
+        "static/app.js",
+        "node_modules/cytoscape/package.json",
+        "vendor%2F..%2Fapp.js",
+        "vendor/..%2F..%2Fapi%2Fconsole.py",
+        "index.html",
+    ):
         assert httpx.get(f"{api_server.url}/ui/{bad}").status_code == 404, bad
 
 
 def test_signin_queue_alert_graph_expand_triage(
-    page: Any, api_server: ApiServer, api_key: str, shot: Callable[[Any, str], Path],
+    page: Any,
+    api_server: ApiServer,
+    api_key: str,
+    shot: Callable[[Any, str], Path],
 ) -> None:
     alert = _msbuild_alert(api_server, api_key)
     sign_in(page, api_server, api_key)
@@ -84,8 +95,7 @@ def test_signin_queue_alert_graph_expand_triage(
         return [pick('cmd.exe').position('y'), pick('msbuild.exe').position('y')];
     }""")
     shot(page, "02-alert-graph")
-    dbg = page.evaluate("window.provgraph.cy.nodes().slice(0,6).map(n => [n.data('label'), n.position()])")
-    assert ys[0] < ys[1], (ys, dbg, page.problems)  # type: ignore[attr-defined]
+    assert ys[0] < ys[1], ys
     shot(page, "02-alert-graph")
 
     # Click MSBuild (a real mouse click on its rendered position), then expand it.
@@ -99,11 +109,7 @@ def test_signin_queue_alert_graph_expand_triage(
         return {x: box.left + p.x, y: box.top + p.y};
     }""")
     page.mouse.click(pos["x"], pos["y"])
-    try:
-        page.wait_for_selector("#node-panel:not([hidden])", timeout=3000)
-    except Exception:
-        shot(page, "debug")
-        raise AssertionError((pos, page.evaluate("window.provgraph.state.selected"), page.problems))
+    page.wait_for_selector("#node-panel:not([hidden])")
     assert page.locator("#node-title").inner_text().startswith("Process: msbuild.exe")
     before = page.evaluate("window.provgraph.cy.nodes().length")
     page.get_by_role("button", name="Expand neighbourhood").click()
@@ -126,8 +132,10 @@ def test_signin_queue_alert_graph_expand_triage(
     triage.get_by_label("Comment").fill("looking at the build tree")
     page.get_by_role("button", name="Update alert").click()
     page.wait_for_selector("#notice:has-text('acknowledged')")
-    stored = httpx.get(f"{api_server.url}/api/v1/alerts/{alert['id']}",
-                       headers={"Authorization": f"Bearer {api_key}"}).json()
+    stored = httpx.get(
+        f"{api_server.url}/api/v1/alerts/{alert['id']}",
+        headers={"Authorization": f"Bearer {api_key}"},
+    ).json()
     assert stored["status"] == "acknowledged"
     assert any(e.get("comment") == "looking at the build tree" for e in stored["audit"])
     assert page.locator("#audit li", has_text="looking at the build tree").count() == 1
@@ -136,7 +144,10 @@ def test_signin_queue_alert_graph_expand_triage(
 
 
 def test_filters_search_exports_errors_and_signout(
-    page: Any, api_server: ApiServer, api_key: str, shot: Callable[[Any, str], Path],
+    page: Any,
+    api_server: ApiServer,
+    api_key: str,
+    shot: Callable[[Any, str], Path],
     tmp_path: Path,
 ) -> None:
     sign_in(page, api_server, api_key)
@@ -175,6 +186,7 @@ def test_filters_search_exports_errors_and_signout(
     gml_path = tmp_path / "g.graphml"
     gml.value.save_as(gml_path)
     import xml.etree.ElementTree as ET
+
     root = ET.parse(gml_path).getroot()
     ns = {"g": "http://graphml.graphdrawing.org/xmlns"}
     assert len(root.findall("g:graph/g:node", ns)) == on_screen
@@ -199,7 +211,9 @@ def test_filters_search_exports_errors_and_signout(
 
 
 def test_a_refused_key_shows_the_problem(
-    page: Any, api_server: ApiServer, shot: Callable[[Any, str], Path],
+    page: Any,
+    api_server: ApiServer,
+    shot: Callable[[Any, str], Path],
 ) -> None:
     page.goto(f"{api_server.url}/ui")
     page.get_by_label("API key").fill("pgk_000000000000_not-a-real-secret")
@@ -213,7 +227,10 @@ def test_a_refused_key_shows_the_problem(
 
 
 def test_a_problem_from_the_api_is_shown(
-    page: Any, api_server: ApiServer, sample_graph: Any, shot: Callable[[Any, str], Path],
+    page: Any,
+    api_server: ApiServer,
+    sample_graph: Any,
+    shot: Callable[[Any, str], Path],
 ) -> None:
     from api.keys.service import create_key
 

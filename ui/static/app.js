@@ -297,12 +297,16 @@ async function openAlert(id) {
 
 // Frames the given nodes and their neighbours, never so far out that labels vanish: the
 // whole graph is one press of "Fit" away.
-function focusOn(nodes) {
+function focusOn(nodes, { neighbours = true } = {}) {
   const cy = graph.cy;
   if (nodes.empty()) return;
-  cy.fit(nodes.closedNeighborhood(), 40);
-  if (cy.zoom() < 0.7) cy.zoom({ level: 0.7, renderedPosition: nodes.first().renderedPosition() });
-  if (cy.zoom() > 1.4) cy.zoom({ level: 1.4, renderedPosition: nodes.first().renderedPosition() });
+  const frame = neighbours ? nodes.closedNeighborhood() : nodes;
+  cy.fit(frame, 40);
+  const level = Math.min(1.4, Math.max(0.7, cy.zoom()));
+  if (level !== cy.zoom()) {
+    cy.zoom(level);
+    cy.center(level < 0.75 ? nodes : frame);
+  }
 }
 
 function fact(term, value) {
@@ -405,10 +409,20 @@ function propRows(data) {
   }
   for (const [k, v] of Object.entries(data)) {
     if (hidden.has(k) || v === null || v === undefined || v === '') continue;
-    const text = typeof v === 'object' ? JSON.stringify(v) : String(v);
-    rows.push(el('tr', {}, el('th', { scope: 'row', text: k }), el('td', { text })));
+    rows.push(el('tr', {}, el('th', { scope: 'row', text: k }), el('td', {}, valueNode(v))));
   }
   return rows;
+}
+
+// Long lists (source references) fold away so the panel stays readable.
+function valueNode(v) {
+  if (Array.isArray(v)) {
+    const list = el('ul', {}, ...v.map((item) => el('li', { text: typeof item === 'object' ? JSON.stringify(item) : String(item) })));
+    return v.length > 3 ? el('details', {}, el('summary', { text: `${v.length} values` }), list) : list;
+  }
+  if (v && typeof v === 'object') return el('code', { text: JSON.stringify(v) });
+  if (typeof v === 'string' && /^\d{4}-\d\d-\d\dT/.test(v)) return document.createTextNode(fullTime(v));
+  return document.createTextNode(String(v));
 }
 
 function drawNodePanel(node) {
@@ -491,7 +505,7 @@ async function unbundleSelected() {
   drawNodeList();
   show($('#node-panel'), false);
   state.selected = null;
-  if (parent.nonempty()) graph.cy.fit(graph.cy.getElementById(parent.id()).closedNeighborhood(), 40);
+  if (parent.nonempty()) focusOn(graph.cy.getElementById(parent.id()));
   notice(`${result.added} node(s) shown.`);
 }
 
@@ -509,8 +523,7 @@ async function expandSelected() {
   drawNodeList();
   const again = graph.cy.getElementById(node.id());
   selectNode(again);
-  graph.cy.fit(again.closedNeighborhood(), 40);
-  if (graph.cy.zoom() > 1.5) graph.cy.zoom({ level: 1.5, renderedPosition: again.renderedPosition() });
+  focusOn(again);
   notice(result.added ? `${result.added} node(s) added around ${node.data('label')}.` : `Nothing new around ${node.data('label')}.`);
 }
 
@@ -539,9 +552,7 @@ async function walkToRoot() {
   const ids = nodes.map((n) => n.data.id);
   highlightPath(graph.cy, ids);
   drawNodeList();
-  const path = graph.cy.nodes('.path');
-  graph.cy.fit(path, 40);
-  if (graph.cy.zoom() > 1.5) graph.cy.zoom({ level: 1.5, renderedPosition: path.first().renderedPosition() });
+  focusOn(graph.cy.nodes('.path'), { neighbours: false });
   selectNode(graph.cy.getElementById(node.id()));
   const root = chain[0];
   notice(`Root of the tree: ${processLabel(root)}${lineage.truncated ? ' (the ancestry was cut at its hop limit)' : ''}; ${chain.length - 1} step(s) up.`);
