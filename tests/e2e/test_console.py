@@ -248,3 +248,25 @@ def test_a_problem_from_the_api_is_shown(
     text = error.inner_text()
     assert "Forbidden (403)" in text and "triage" in text, text
     shot(page, "09-forbidden")
+
+
+def test_without_npm_ci_the_console_says_what_to_run(tmp_path: Path, monkeypatch: Any) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from api import console
+
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "index.html").write_text("<!doctype html><title>x</title>")
+    monkeypatch.setenv(console.UI_DIR_ENV, str(tmp_path))
+    console.ui_dir.cache_clear()
+    try:
+        app = FastAPI()
+        app.include_router(console.router)
+        client = TestClient(app)
+        page = client.get("/ui")
+        assert page.status_code == 503 and console.INSTALL_COMMAND in page.text
+        lib = client.get("/ui/vendor/cytoscape.min.js")
+        assert lib.status_code == 503 and console.INSTALL_COMMAND in lib.text
+    finally:
+        console.ui_dir.cache_clear()
