@@ -36,6 +36,11 @@ from graph.tx import Graph
 
 log = logging.getLogger("provgraph.api")
 
+# Neo4j reports every read of a property no node has yet (an alert's `assignee` before anyone
+# is assigned) as a WARNING notification, which the driver logs once per query: a flood on a
+# busy API. Errors still get through.
+NOTIFICATIONS_LOG_LEVEL = logging.ERROR
+
 PREFIX = "/api/v1"
 
 DESCRIPTION = """
@@ -59,6 +64,7 @@ def create_app(graph: Graph | None = None, settings: Settings | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logging.getLogger("neo4j.notifications").setLevel(NOTIFICATIONS_LOG_LEVEL)
         if app.state.graph is None:
             app.state.graph = Graph.connect()
         if owns_graph:

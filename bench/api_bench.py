@@ -1,7 +1,7 @@
 """Load on the API as SOAR and analysts use it: alert list pages and depth-3 alert subgraphs.
 
-    python -m bench.api_bench [--events 20000] [--concurrency 16] [--requests 2000]
-                              [--full]        # 1M events
+    python -m bench.api_bench [--events 20000] [--concurrency 8] [--requests 2000]
+                              [--full]        # 1M events    [--workers N]  # uvicorn processes
                               [--keep]        # reuse the graph already built for these events
 
 Builds a graph from N generated events (bench.generate, ingested through the CLI's pipeline
@@ -15,6 +15,7 @@ Uses its own managed Neo4j instance ("api-bench") so it never wipes anyone's dat
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import random
 import socket
@@ -109,13 +110,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(graph: Any, port: int) -> subprocess.Popen[bytes]:
+def start_server(graph: Any, port: int, workers: int) -> subprocess.Popen[bytes]:
     target = graph.target
     env = {**os.environ, "NEO4J_URI": target.uri, "NEO4J_USER": target.user,
            "NEO4J_PASSWORD": target.password, "PROVGRAPH_WEBHOOK_ENABLED": "false"}
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
-         "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
+         "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+         "--no-access-log"],
         cwd=ROOT, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -174,10 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--full", action="store_true", help="1,000,000 events")
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=8, help="client threads")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--requests", type=int, default=2000, help="per endpoint")
     parser.add_argument("--keep", action="store_true", help="reuse the graph if built")
     args = parser.parse_args(argv)
+    logging.getLogger("neo4j.notifications").setLevel(logging.ERROR)
     events = 1_000_000 if args.full else args.events
     if events < 1_000_000:  # a small graph does not need the bench instance's 4g+4g
         os.environ.setdefault("PROVGRAPH_NEO4J_HEAP", "1g")
@@ -196,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     key = create_key(graph, name="api-bench", scopes=["read"]).secret
     headers = {"Authorization": f"Bearer {key}"}
     port = free_port()
-    server = start_server(graph, port)
+    server = start_server(graph, port, args.workers)
     base = f"http://127.0.0.1:{port}"
     try:
         high = graph.read("MATCH (a:Alert) RETURN max(a.seq) AS s")[0]["s"] or 0
@@ -227,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(target p99 < {r['target_p99_ms']:.0f} ms: {'met' if r['met'] else 'MISSED'})")
     path = write_result(f"api_bench_{events}", {
         "events": events, "alerts": len(alert_ids), "concurrency": args.concurrency,
+        "workers": args.workers,
         "graph": built, "results": results, "machine": machine()})
     print(f"written to {path}")
     return 0
