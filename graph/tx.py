@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import neo4j
-from neo4j import GraphDatabase, ManagedTransaction, Query
+from neo4j import GraphDatabase, ManagedTransaction
 from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from provgraph.config import Neo4jTarget, resolve_target
@@ -137,11 +137,11 @@ class Graph:
     # -- reads ---------------------------------------------------------------------------------
     def read(self, query: str, timeout: float | None = None, **params: Any) -> list[dict[str, Any]]:
         """A read-access transaction: the server itself refuses writes in it."""
-        statement = Query(query, timeout=timeout) if timeout else query  # type: ignore[arg-type]
+        unit = neo4j.unit_of_work(timeout=timeout)(_collect) if timeout else _collect
 
         def work() -> list[dict[str, Any]]:
             with self._session(neo4j.READ_ACCESS) as session:
-                return session.execute_read(_collect, statement, params)
+                return session.execute_read(unit, query, params)
 
         return self._with_backoff(work, "reading")
 

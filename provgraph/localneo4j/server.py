@@ -264,7 +264,8 @@ def _java_env(instance: Instance) -> dict[str, str]:
 def _ensure_password(instance: Instance, java: str, lib: Path) -> None:
     if (instance.home / "data" / "dbms" / "auth.ini").exists() or _has_auth_db(instance):
         return
-    password = secrets.token_urlsafe(24)
+    # Hex, so it never starts with '-' (which neo4j-admin would read as an option).
+    password = secrets.token_hex(24)
     old_umask = os.umask(0o077)
     try:
         instance.password_file.write_text(password + "\n")

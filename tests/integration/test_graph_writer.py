@@ -115,3 +115,12 @@ def test_dead_neo4j_stops_with_what_was_written() -> None:
         with Loader(graph, batch_size=2) as load:
             load.add_all(_events())
     graph.close()
+
+
+def test_read_timeout_stops_a_long_query(graph: Graph) -> None:
+    from neo4j.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="(?i)timeout|terminated"):
+        graph.read("UNWIND range(1, 100000000) AS x WITH x WHERE x % 7 = 123 RETURN count(x) AS n",
+                   timeout=0.5)
+    assert graph.read("RETURN 1 AS one", timeout=5) == [{"one": 1}]
