@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import provgraph
-from api import problems
+from api import console, problems
 from api.alerts.views import router as alerts_router
 from api.deps import Reader, authenticate
 from api.graphs.views import router as graph_router
@@ -105,6 +105,7 @@ def create_app(graph: Graph | None = None, settings: Settings | None = None) -> 
         app.include_router(router, prefix=PREFIX)
     app.include_router(health_router)
     app.include_router(health_router, prefix=PREFIX, include_in_schema=False)
+    app.include_router(console.router)  # /ui: the page needs no key, its data calls do
     _add_metrics(app)
     _add_docs(app, public=settings.public_docs)
 
