@@ -134,13 +134,21 @@ def test_cursor_never_skips_or_repeats_under_concurrent_writes(
     assert not errors
     seqs = [s for _, s in seen]
     assert seqs == sorted(seqs) and len(seqs) == len(set(seqs)), "a seq repeated or went back"
-    # Every change number the counter handed out was seen: no gaps.
+    # Nothing skipped: every alert was seen in its final state (a version changed again
+    # before the reader got to it is legitimately replaced by the newer one).
+    final = {r["id"]: r["seq"] for r in loaded.read("MATCH (a:Alert) RETURN a.id AS id, "
+                                                    "a.seq AS seq")}
+    assert len(final) == total + 40
+    last_seen: dict[str, int] = {}
+    for alert_id, seq in seen:
+        last_seen[alert_id] = seq
+    assert last_seen == final
+    # Every change number handed out is accounted for: seen, or a superseded version.
     high = loaded.read("MATCH (c:Counter {name: 'alert_seq'}) RETURN c.value AS v")[0]["v"]
-    assert seqs == list(range(1, high + 1))
-    ids = {i for i, _ in seen}
-    assert len(ids) == total + 40
-    # Each triaged alert was seen twice (created, then changed); nothing else repeats.
-    assert len(seen) == total + 40 + len(range(0, total, 10))
+    triaged = len(range(0, total, 10))
+    missing = set(range(1, high + 1)) - set(seqs)
+    assert high == total + 40 + triaged and len(missing) <= triaged
+    assert len(seen) == high - len(missing)
 
 
 def test_ocsf_detection_finding(client: TestClient, loaded: Graph,
