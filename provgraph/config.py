@@ -5,6 +5,14 @@ NEO4J_URI / NEO4J_USER / NEO4J_PASSWORD / NEO4J_DATABASE point provgraph at any 
 the managed local server (`provgraph neo4j start`). A YAML file named by
 PROVGRAPH_CONFIG (default ./provgraph.yaml when present) may hold the same keys in
 lower case; the environment wins over the file.
+
+The same file carries site settings for the rules, over their shipped defaults:
+
+    rules:
+      dependency_compromise_network:
+        registry_allow_list: ["registry.corp.example"]
+      build_process_compromise:
+        allow_list: ["devenv.exe"]
 """
 
 from __future__ import annotations
@@ -72,3 +80,11 @@ def resolve_target(instance: str | None = None) -> Neo4jTarget:
         uri=local.uri, user=USER, password=local.password(), database=database,
         managed_instance=local.name,
     )
+
+
+def rule_settings() -> dict[str, dict[str, Any]]:
+    """Per-rule parameter settings from the config file's `rules:` mapping."""
+    rules = _config_file().get("rules") or {}
+    if not isinstance(rules, dict) or not all(isinstance(v, dict) for v in rules.values()):
+        raise ProvgraphError("config 'rules:' must map rule ids to mappings of parameter values")
+    return {str(k): dict(v) for k, v in rules.items()}

@@ -11,6 +11,7 @@ Rule Cypher runs in read-access transactions (`Graph.read`): the server refuses 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -23,6 +24,8 @@ from typing import Any
 from neo4j.exceptions import CypherSyntaxError, Neo4jError
 
 from graph.tx import Graph
+from provgraph.config import rule_settings
+from provgraph.errors import ProvgraphError
 from queries.alerts import ApplyResult, Match, apply_matches, ensure_alert_schema, match_from_row
 from queries.rule import Rule, RuleError, RuleSet, load_rules
 
@@ -165,7 +168,32 @@ def _default_rules() -> list[Rule]:
         _default = load_rules()
         for problem in _default.errors:
             log.error("%s", problem)
-    return _default.rules
+    return tune(_default.rules, rule_settings())
+
+
+def tune(rules: Iterable[Rule], settings: dict[str, dict[str, Any]]) -> list[Rule]:
+    """Apply site settings (allow lists, windows …) over the rules' shipped defaults.
+
+    Settings name rules and parameters that must exist, with values of the shipped type, so a
+    typo in an allow list fails loudly instead of silently leaving the default in force."""
+    by_id = {rule.id: rule for rule in rules}
+    for rule_id, values in settings.items():
+        if rule_id not in by_id:
+            raise ProvgraphError(f"rule settings: no rule '{rule_id}' (known: {', '.join(sorted(by_id))})")
+        rule = by_id[rule_id]
+        for name, value in values.items():
+            if name not in rule.parameters:
+                raise ProvgraphError(
+                    f"rule settings: rule '{rule_id}' has no parameter '{name}' "
+                    f"(it has: {', '.join(sorted(rule.parameters))})")
+            shipped = rule.parameters[name]
+            if type(shipped) is not type(value) and not (
+                    isinstance(shipped, (int, float)) and isinstance(value, (int, float))):
+                raise ProvgraphError(
+                    f"rule settings: {rule_id}.{name} must be a {type(shipped).__name__}, "
+                    f"got {type(value).__name__}")
+        by_id[rule_id] = dataclasses.replace(rule, parameters={**rule.parameters, **values})
+    return [by_id[rule.id] for rule in rules]
 
 
 # -- scheduling --------------------------------------------------------------------------------
