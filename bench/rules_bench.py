@@ -13,7 +13,7 @@ parsed, written into an empty graph, then
 Latency: the events are replayed in time order in small batches; after each batch the
 engine runs over that batch's time range (as ingest does). An alert's latency is the time
 from the start of writing the batch holding its newest event to the end of that rule run.
-Uses its own managed Neo4j instance ("rules-bench", or PROVGRAPH_RULES_BENCH_INSTANCE).
+Uses the shared bench Neo4j (bench.common.bench_graph).
 """
 
 from __future__ import annotations
@@ -22,32 +22,20 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from bench.common import generated, machine, telemetry_files, write_result
+from bench.common import bench_graph, generated, machine, telemetry_files, write_result
 
 T = TypeVar("T")
-INSTANCE = os.environ.get("PROVGRAPH_RULES_BENCH_INSTANCE", "rules-bench")
 
 
 def _graph() -> Any:
     from graph.schema import ensure_schema
-    from graph.tx import Graph
-    from provgraph.config import Neo4jTarget
-    from provgraph.localneo4j import server
 
-    if os.environ.get("NEO4J_URI"):
-        graph = Graph.connect()
-    else:
-        instance = server.Instance(INSTANCE, heap=os.environ.get("PROVGRAPH_NEO4J_HEAP", "3g"),
-                                   pagecache=os.environ.get("PROVGRAPH_NEO4J_PAGECACHE", "2g"))
-        server.start(instance, quiet=True)
-        graph = Graph(Neo4jTarget(uri=instance.uri, user=server.USER,
-                                  password=instance.password(), managed_instance=instance.name))
+    graph = bench_graph()  # the one bench Neo4j every benchmark shares, run one after another
     ensure_schema(graph)
     return graph
 
