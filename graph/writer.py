@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -22,10 +22,31 @@ from graph.tx import Graph
 from ingest.model import Event, FileOp, Kind, ProcessRef
 
 RAW_LIMIT = 4096  # bytes of raw record kept on an edge as evidence
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(value: datetime | None) -> int | None:
+    """Exact integer microseconds since the epoch (float timestamps can be off by one)."""
+    return None if value is None else (value - EPOCH) // MICROSECOND
 
 # -- statements (constant text; every value is a parameter) ------------------------------------
-MERGE_HOSTS = """
-UNWIND $rows AS row
+# Times travel as integer microseconds since the epoch and become DateTime on the server:
+# the driver converts Python datetimes one by one in Python, which profiling showed to be the
+# largest single cost of a batch (a WROTE row carries a list of them).
+def _dt(expr: str) -> str:
+    return (f"CASE WHEN {expr} IS NULL THEN null ELSE datetime({{epochSeconds: {expr} / 1000000, "
+            f"nanosecond: {expr} % 1000000 * 1000}}) END")
+
+
+def _rows(scalars: tuple[str, ...] = (), lists: tuple[str, ...] = ()) -> str:
+    """`UNWIND $rows AS row`, with the named time fields turned back into DateTime."""
+    fields = [f"{f}: {_dt('wire.' + f)}" for f in scalars]
+    fields += [f"{f}: [x IN wire.{f} | {_dt('x')}]" for f in lists]
+    return "UNWIND $rows AS wire\nWITH wire {.*, " + ", ".join(fields) + "} AS row\n"
+
+
+MERGE_HOSTS = _rows(("first", "last")) + """
 MERGE (h:Host {name: row.name})
 ON CREATE SET h.fqdn = row.fqdn, h.first_seen = row.first, h.last_seen = row.last
 ON MATCH SET h.fqdn = coalesce(h.fqdn, row.fqdn),
@@ -35,18 +56,20 @@ ON MATCH SET h.fqdn = coalesce(h.fqdn, row.fqdn),
 
 # A full row (from a process start) overwrites; a partial row only fills what is missing,
 # so a parent first seen as a parent is completed when its own start event arrives.
-MERGE_PROCESSES = """
-UNWIND $rows AS row
+MERGE_PROCESSES = _rows(("start", "end")) + """
 MERGE (p:Process {uid: row.uid})
-ON CREATE SET p += row.props, p.placeholder = NOT row.full, p.sources = row.sources
+ON CREATE SET p += row.props, p.placeholder = NOT row.full, p.sources = row.sources,
+              p.start_time = row.start, p.end_time = row.end
 ON MATCH SET p += CASE WHEN row.full THEN row.props ELSE {} END,
+             p.start_time = CASE WHEN row.full THEN coalesce(row.start, p.start_time)
+                            ELSE coalesce(p.start_time, row.start) END,
              p.placeholder = p.placeholder AND NOT row.full,
              p.pid = coalesce(p.pid, row.props.pid),
              p.image = coalesce(p.image, row.props.image),
              p.name = coalesce(p.name, row.props.name),
              p.command_line = coalesce(p.command_line, row.props.command_line),
              p.user = coalesce(p.user, row.props.user),
-             p.end_time = coalesce(row.props.end_time, p.end_time),
+             p.end_time = coalesce(row.end, p.end_time),
              p.sources = CASE WHEN size(p.sources) >= $max_sources THEN p.sources
                          ELSE p.sources + [s IN row.sources WHERE NOT s IN p.sources] END
 WITH p, row
@@ -74,8 +97,7 @@ UNWIND $rows AS row
 MERGE (:Domain {name: row.name})
 """
 
-MERGE_SPAWNED = """
-UNWIND $rows AS row
+MERGE_SPAWNED = _rows(("time",)) + """
 MATCH (parent:Process {uid: row.parent}), (child:Process {uid: row.child})
 MERGE (parent)-[r:SPAWNED]->(child)
 ON CREATE SET r.time = row.time, r.source = row.source, r.raw = row.raw
@@ -84,8 +106,7 @@ SET child.parent_uid = row.parent
 
 # A creator known only by host and pid (Security 4688): the latest process with that pid on
 # that host started before the child, else a placeholder keyed by host and pid.
-MERGE_SPAWNED_BY_PID = """
-UNWIND $rows AS row
+MERGE_SPAWNED_BY_PID = _rows(("time",)) + """
 MATCH (child:Process {uid: row.child})
 OPTIONAL MATCH (cand:Process {host: row.host, pid: row.ppid})
 WHERE cand.start_time <= row.time AND cand.uid <> row.child
@@ -102,8 +123,7 @@ MATCH (h:Host {name: row.host})
 MERGE (parent)-[:ON_HOST]->(h)
 """
 
-MERGE_EXECUTED = """
-UNWIND $rows AS row
+MERGE_EXECUTED = _rows(("time",)) + """
 MATCH (p:Process {uid: row.uid}), (f:File {key: row.file})
 MERGE (p)-[r:EXECUTED]->(f)
 ON CREATE SET r.time = row.time
@@ -111,8 +131,7 @@ ON CREATE SET r.time = row.time
 
 # Timed edges: one edge per (process, target) holding every distinct time, so window rules
 # can test exact times while the graph stays one hop per relationship.
-_TIMED_EDGE = """
-UNWIND $rows AS row
+_TIMED_EDGE = _rows(("first", "last"), ("times",)).replace("%", "%%") + """
 MATCH (p:Process {uid: row.uid}), (t:%(label)s {%(key)s: row.target})
 MERGE (p)-[r:%(rel)s]->(t)
 ON CREATE SET r.times = row.times[0..$max_times], r.count = size(row.times),
@@ -200,7 +219,7 @@ class _Timed:
             self.raw = _raw(event)
 
     def row(self, uid: str, target: str) -> dict[str, Any]:
-        times = sorted(self.times)
+        times = [micros(t) for t in sorted(self.times)]
         return {"uid": uid, "target": target, "times": times, "first": times[0],
                 "last": times[-1], "sources": self.sources, "raw": self.raw, **self.extra}
 
@@ -248,7 +267,8 @@ class Batch:
             row["last"] = max(row["last"], event.ts)
             row["fqdn"] = row["fqdn"] or event.host_fqdn
 
-    def _process(self, ref: ProcessRef, event: Event, *, full: bool, **extra: Any) -> None:
+    def _process(self, ref: ProcessRef, event: Event, *, full: bool,
+                 start_time: datetime | None = None, end_time: datetime | None = None) -> None:
         props = {
             "host": event.host,
             "pid": ref.pid,
@@ -257,21 +277,27 @@ class Batch:
             "command_line": ref.command_line,
             "user": ref.user,
             "logon_id": ref.logon_id,
-            "start_time": ref.start_time,
-            **extra,
         }
         props = {k: v for k, v in props.items() if v is not None}
+        start = micros(start_time or ref.start_time)
+        end = micros(end_time)
         current = self.processes.get(ref.uid)
         if current is None:
             self.processes[ref.uid] = {"uid": ref.uid, "full": full, "props": props,
+                                       "start": start, "end": end,
                                        "sources": [event.origin.ref()]}
             return
         if full and not current["full"]:
             current["full"] = True
             current["props"] = {**current["props"], **props}
+            current["start"] = start if start is not None else current["start"]
         else:
             for key, value in props.items():
                 current["props"].setdefault(key, value)
+            if current["start"] is None:
+                current["start"] = start
+        if end is not None:
+            current["end"] = end
         if len(current["sources"]) < MAX_SOURCES:
             current["sources"].append(event.origin.ref())
 
@@ -281,11 +307,11 @@ class Batch:
         if proc.image:
             self._file(event.host, proc.image)
             key = (proc.uid, file_key(event.host, proc.image))
-            self.executed.setdefault(key, {"uid": key[0], "file": key[1], "time": event.ts})
+            self.executed.setdefault(key, {"uid": key[0], "file": key[1], "time": micros(event.ts)})
         parent = event.parent
         if parent is None:
             return
-        edge = {"parent": parent.uid, "child": proc.uid, "time": event.ts,
+        edge = {"parent": parent.uid, "child": proc.uid, "time": micros(event.ts),
                 "source": event.origin.ref(), "raw": _raw(event)}
         if parent.uid.startswith("p:") and parent.uid.count(":") == 2:
             # Known only by host and pid: resolved against the graph when written.
@@ -352,7 +378,8 @@ class Batch:
             return [edges[k].row(*k) for k in sorted(edges)]
 
         return [
-            (MERGE_HOSTS, [self.hosts[k] for k in sorted(self.hosts)]),
+            (MERGE_HOSTS, [{**self.hosts[k], "first": micros(self.hosts[k]["first"]),
+                            "last": micros(self.hosts[k]["last"])} for k in sorted(self.hosts)]),
             (MERGE_PROCESSES, [self.processes[k] for k in sorted(self.processes)]),
             (MERGE_FILES, [self.files[k] for k in sorted(self.files)]),
             (MERGE_CONNECTIONS, [self.connections[k] for k in sorted(self.connections)]),
