@@ -66,9 +66,13 @@ def bench_size(graph: Any, n: int, seed: int, batch: int) -> dict[str, Any]:
     from queries.duckdb_reference import connect, evaluate_duckdb
     from queries.engine import evaluate, run_rules
     from queries.reference import build_model, evaluate_reference, events_frame
+    from bench.accuracy import site_settings
+    from queries.engine import tune
     from queries.rule import load_rules
 
-    rules = load_rules().rules
+    # The allow lists the generated world was built with, as a site would set them.
+    manifest = json.loads((generated(n, seed) / "manifest.json").read_text())
+    rules = tune(load_rules().rules, site_settings(manifest))
     events, parse_s = _timed(lambda: _load(n, seed))
     _wipe(graph)
     _, write_s = _timed(lambda: write_events(graph, events))
