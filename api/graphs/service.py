@@ -169,10 +169,10 @@ def alert_subgraph(graph: Graph, *, alert_id: str, depth: int = 3, ancestry: int
         if sub.add_node(entity["eid"], entity["labels"], entity["props"]):
             sub.add_edge(entity["rid"], "INVOLVES", row["aid"], entity["eid"], entity["rprops"])
     processes = [e["eid"] for e in entities if "Process" in e["labels"] and e["eid"] in sub.nodes]
-    artifacts = [e["eid"] for e in entities
-                 if "Process" not in e["labels"] and "Host" not in e["labels"]
-                 and e["eid"] in sub.nodes]
-    # Who wrote, ran or contacted the artifacts the alert names.
+    # Who wrote or ran the files the alert names. Files are keyed per host; connections and
+    # domains are shared by every host that contacted them, so expanding those would pull in
+    # unrelated processes from across the estate (the processes that matter are entities).
+    artifacts = [e["eid"] for e in entities if "File" in e["labels"] and e["eid"] in sub.nodes]
     actors = _expand(graph, sub, EXPAND_IN, artifacts, ARTIFACT_RELS)
     processes += [eid for eid in actors if "Process" in sub.nodes[eid][0]]
     _walk(graph, sub, EXPAND_IN, processes, ["SPAWNED"], ancestry)
