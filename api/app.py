@@ -27,6 +27,7 @@ from api.problems import AUTH_RESPONSES, ProblemDetail
 from api.provenance.views import router as provenance_router
 from api.query.views import router as query_router
 from api.rules.views import router as rules_router
+from api.search.views import router as search_router
 from api.schema import ensure_api_schema
 from api.settings import Settings, get_settings
 from api.webhooks.views import router as webhooks_router
@@ -101,7 +102,7 @@ def create_app(graph: Graph | None = None, settings: Settings | None = None) -> 
 
     problems.install(app)
     for router in (alerts_router, graph_router, provenance_router, query_router, ingest_router,
-                   rules_router, webhooks_router, keys_router):
+                   rules_router, webhooks_router, keys_router, search_router):
         app.include_router(router, prefix=PREFIX)
     app.include_router(health_router)
     app.include_router(health_router, prefix=PREFIX, include_in_schema=False)

@@ -1,0 +1,85 @@
+"""Find where to start: a process, file path, host or address matching what a person typed.
+
+Matching is case-insensitive substring search (a process also by exact pid or uid). It scans
+the label it searches and stops at `limit`, so it answers fast on the first hits and bounded on
+none; each kind is one constant, parameterised query.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.nodes import node_id
+from api.values import utc_text
+from graph.tx import Graph
+
+KINDS = ("process", "file", "host", "address")
+
+_HOST_FILTER = "($host IS NULL OR n.host = $host)"
+
+QUERIES: dict[str, str] = {
+    "process": f"""
+MATCH (n:Process)
+WHERE {_HOST_FILTER}
+  AND (toLower(coalesce(n.name, '')) CONTAINS $q
+       OR toLower(coalesce(n.command_line, '')) CONTAINS $q
+       OR n.uid = $raw OR toString(n.pid) = $raw)
+RETURN labels(n) AS labels,
+       n {{.uid, .name, .pid, .host, .command_line, {utc_text('n', 'start_time')}}} AS props
+LIMIT $limit""",
+    "file": f"""
+MATCH (n:File)
+WHERE {_HOST_FILTER} AND toLower(n.path) CONTAINS $q
+RETURN labels(n) AS labels, n {{.key, .name, .path, .host}} AS props
+LIMIT $limit""",
+    "host": """
+MATCH (n:Host)
+WHERE toLower(n.name) CONTAINS $q OR toLower(coalesce(n.fqdn, '')) CONTAINS $q
+RETURN labels(n) AS labels, n {.name, .fqdn} AS props
+LIMIT $limit""",
+    "address": """
+CALL () {
+  MATCH (n:Connection)
+  WHERE n.ip STARTS WITH $raw OR toLower(coalesce(n.hostname, '')) CONTAINS $q
+  RETURN n LIMIT $limit
+  UNION
+  MATCH (n:Domain) WHERE n.name CONTAINS $q
+  RETURN n LIMIT $limit
+}
+RETURN labels(n) AS labels, n {.key, .name, .ip, .port, .hostname} AS props
+LIMIT $limit""",
+}
+
+
+def search(graph: Graph, *, q: str, kinds: list[str] | None = None, host: str | None = None,
+           limit: int = 50) -> list[dict[str, Any]]:
+    text = q.strip()
+    hits: list[dict[str, Any]] = []
+    for kind in kinds or list(KINDS):
+        if len(hits) >= limit:
+            break
+        rows = graph.read(QUERIES[kind], timeout=10, q=text.lower(), raw=text,
+                          host=host.lower() if host else None, limit=limit - len(hits))
+        for row in rows:
+            props = row["props"]
+            hits.append({
+                "id": node_id(row["labels"], props),
+                "kind": kind,
+                "label": _label(kind, props),
+                "host": props.get("host"),
+                "time": props.get("start_time"),
+                "detail": props.get("command_line") or props.get("path") or props.get("fqdn"),
+            })
+    return hits
+
+
+def _label(kind: str, props: dict[str, Any]) -> str:
+    if kind == "process":
+        return f"{props.get('name') or props.get('uid')} ({props.get('pid')})"
+    if kind == "file":
+        return str(props.get("name") or props.get("path"))
+    if kind == "host":
+        return str(props.get("name"))
+    if props.get("ip"):
+        return f"{props.get('hostname') or props['ip']}:{props.get('port')}"
+    return str(props.get("name"))
