@@ -143,10 +143,6 @@ function query(params) {
   return text ? `?${text}` : '';
 }
 
-function cypher(text, parameters, maxRows = 50) {
-  return api('/query/cypher', { method: 'POST', body: { query: text, parameters, max_rows: maxRows }, label: 'Searching…' });
-}
-
 // -- sign-in --------------------------------------------------------------------------------
 function signedIn() {
   return Boolean(sessionStorage.getItem(KEY_SLOT));
@@ -571,23 +567,8 @@ async function explore(nodeId, title) {
 }
 
 // -- search ---------------------------------------------------------------------------------
-// Nearest endpoints until a search endpoint exists: read-only Cypher for names and paths,
-// the contacts endpoint for addresses.
-const FIND_PROCESSES = `
-MATCH (p:Process)
-WHERE p.name CONTAINS $q OR toLower(coalesce(p.command_line, '')) CONTAINS $q
-   OR p.uid = $raw OR toString(p.pid) = $raw
-RETURN p.uid AS uid, p.name AS name, p.pid AS pid, p.host AS host,
-       p.command_line AS command_line, toString(p.start_time) AS start_time,
-       p.name CONTAINS $q AS by_name
-ORDER BY by_name DESC, p.start_time DESC LIMIT 50`;
-const FIND_FILES = `
-MATCH (f:File) WHERE toLower(f.path) CONTAINS $q
-RETURN f.key AS key, f.path AS path, f.host AS host ORDER BY f.host, f.path LIMIT 50`;
-const FIND_HOSTS = `
-MATCH (h:Host) WHERE toLower(h.name) CONTAINS $q
-RETURN h.name AS name, toString(h.last_seen) AS last_seen ORDER BY h.name LIMIT 50`;
-
+// Processes, files and hosts come from /search; addresses from the contacts endpoint, which
+// also says who talked to them.
 function resultItem(label, detail, nodeId, title) {
   return el('li', {}, el('button', {
     type: 'button', class: 'link', 'data-node': nodeId, onclick: guarded(() => explore(nodeId, title)),
@@ -603,16 +584,11 @@ async function search(event) {
   list.replaceChildren();
   if (!raw) return;
   let items = [];
-  if (kind === 'process') {
-    const res = await cypher(FIND_PROCESSES, { q, raw });
-    items = res.rows.map((r) => resultItem(`${r.name || r.uid} (${r.pid ?? '?'}) on ${r.host}`,
-      `${r.start_time ? fullTime(r.start_time) : ''} ${r.command_line || ''}`, `Process:${r.uid}`, `${r.name} (${r.pid})`));
-  } else if (kind === 'file') {
-    const res = await cypher(FIND_FILES, { q });
-    items = res.rows.map((r) => resultItem(r.path, r.host, `File:${r.key}`, r.path.split(/[\\/]/).pop()));
-  } else if (kind === 'host') {
-    const res = await cypher(FIND_HOSTS, { q });
-    items = res.rows.map((r) => resultItem(r.name, r.last_seen ? `last seen ${fullTime(r.last_seen)}` : '', `Host:${r.name}`, r.name));
+  if (kind !== 'address') {
+    const res = await api(`/search${query({ q: raw, kind, limit: 50 })}`, { label: 'Searching…' });
+    items = res.hits.map((h) => resultItem(
+      h.host && kind !== 'host' ? `${h.label} on ${h.host}` : h.label,
+      [h.time ? fullTime(h.time) : '', h.detail || ''].join(' ').trim(), h.id, h.label));
   } else {
     const isIp = /^[0-9.]+$|:/.test(raw);
     const res = await api(`/provenance/contacts${query(isIp ? { ip: raw } : { hostname: q })}`, { label: 'Searching…' });
