@@ -8,7 +8,6 @@ edge is MERGEd on its key and edge time lists only take times they do not alread
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,7 @@ from neo4j import ManagedTransaction
 
 from graph.schema import MAX_SOURCES, MAX_TIMES
 from graph.tx import Graph
-from ingest.model import Event, FileOp, Kind, ProcessRef
+from ingest.model import Event, FileOp, Kind, ProcessRef, classify_ip
 
 RAW_LIMIT = 4096  # bytes of raw record kept on an edge as evidence
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -186,15 +185,6 @@ def connection_key(ip: str, port: int | None, protocol: str | None) -> str:
     return f"{ip}|{'' if port is None else port}|{protocol or ''}"
 
 
-def classify_ip(ip: str) -> tuple[bool, bool]:
-    """(is_public, is_loopback). Unparseable addresses count as neither."""
-    try:
-        address = ipaddress.ip_address(ip.split("%", 1)[0])
-    except ValueError:
-        return False, False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return address.is_global, address.is_loopback
 
 
 def _raw(event: Event) -> str | None:

@@ -8,6 +8,7 @@ I/O so both sides (and the pandas reference in `queries/`) can share it.
 from __future__ import annotations
 
 import enum
+import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -127,3 +128,15 @@ def process_uid(
     if start_time is None:
         return f"p:{host}:{pid}"
     return f"p:{host}:{pid}:{start_time.strftime('%Y%m%dT%H%M%S.%f')}"
+
+
+def classify_ip(ip: str) -> tuple[bool, bool]:
+    """(is_public, is_loopback) of a remote address. Unparseable addresses count as neither;
+    IPv4-mapped IPv6 addresses are judged as the IPv4 address they carry."""
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False, False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_global, address.is_loopback

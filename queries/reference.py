@@ -12,7 +12,6 @@ a connection's host name the first one logged), the same convention is used here
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from ingest.model import Event
+from ingest.model import Event, classify_ip
 from queries.rule import Rule
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -160,14 +159,6 @@ def name_or_stem(name: Any, names: set[str]) -> bool:
     return name in names or ("." in name and name.rsplit(".", 1)[0] in names)
 
 
-def classify_ip(ip: str) -> tuple[bool, bool]:
-    try:
-        address = ipaddress.ip_address(ip.split("%", 1)[0])
-    except ValueError:
-        return False, False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return address.is_global, address.is_loopback
 
 
 def allowed_host(hostname: Any, allow: Iterable[str]) -> bool:

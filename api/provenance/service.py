@@ -151,8 +151,8 @@ ORDER BY time, key
 LIMIT $limit
 """
 
-CONTACTS_BY_IP = """
-MATCH (c:Connection {ip: $ip})
+# Who contacted a connection endpoint: the same walk whichever way the endpoint was found.
+_CONTACTS = """
 CALL (c) {
   OPTIONAL MATCH (p:Process)-[r:CONNECTED_TO]->(c)
   WITH p, r ORDER BY r.first_time LIMIT $limit
@@ -165,19 +165,8 @@ ORDER BY c.key
 LIMIT $limit
 """
 
-CONTACTS_BY_NAME = """
-MATCH (c:Connection) WHERE c.hostname = $name
-CALL (c) {
-  OPTIONAL MATCH (p:Process)-[r:CONNECTED_TO]->(c)
-  WITH p, r ORDER BY r.first_time LIMIT $limit
-  RETURN collect(CASE WHEN p IS NULL THEN null ELSE {process: p """ + _PROCESS_BRIEF + """,
-         first_time: r.first_time, last_time: r.last_time, count: r.count,
-         local_port: r.local_port} END) AS contacts
-}
-RETURN properties(c) AS connection, contacts
-ORDER BY c.key
-LIMIT $limit
-"""
+CONTACTS_BY_IP = "MATCH (c:Connection {ip: $ip})\n" + _CONTACTS
+CONTACTS_BY_NAME = "MATCH (c:Connection) WHERE c.hostname = $name\n" + _CONTACTS
 
 DOMAIN_RESOLVERS = """
 MATCH (d:Domain {name: $name})
