@@ -82,23 +82,26 @@ def telemetry_files(folder: Path) -> list[Path]:
 
 
 def neo4j_memory(graph: Any) -> dict[str, Any]:
-    """Heap and page cache use of the Neo4j server, as JMX reports them."""
+    """Neo4j's heap use (JMX) and page cache: Community has no page cache metrics, so this
+    reports the configured size beside the store's size on disk, which bounds what it can
+    hold (a store smaller than the cache fits in it whole)."""
     rows = graph.read(
         "CALL dbms.queryJmx('java.lang:type=Memory') YIELD attributes "
         "RETURN attributes.HeapMemoryUsage.value.properties AS heap"
     )
     heap = rows[0]["heap"] if rows else {}
-    cache = graph.read(
-        "CALL dbms.queryJmx('org.neo4j:instance=kernel#0,name=Page cache') YIELD attributes "
-        "RETURN attributes AS a"
-    )
+    setting = graph.read("SHOW SETTINGS YIELD name, value "
+                         "WHERE name = 'server.memory.pagecache.size' RETURN value")
     result: dict[str, Any] = {"heap_used_mib": round(heap.get("used", 0) / 2**20, 1),
-                              "heap_max_mib": round(heap.get("max", 0) / 2**20, 1)}
-    if cache:
-        attrs = cache[0]["a"]
-        for key in ("UsageRatio", "HitRatio", "Faults", "Hits"):
-            if key in attrs:
-                result[f"pagecache_{key.lower()}"] = attrs[key].get("value")
+                              "heap_max_mib": round(heap.get("max", 0) / 2**20, 1),
+                              "pagecache_configured": setting[0]["value"] if setting else None}
+    instance = getattr(graph.target, "managed_instance", None)
+    if instance:
+        from provgraph.localneo4j.server import Instance
+
+        store = Instance(instance).home / "data" / "databases" / "neo4j"
+        size = sum(p.stat().st_size for p in store.rglob("*") if p.is_file())
+        result["store_on_disk_mib"] = round(size / 2**20, 1)
     return result
 
 

@@ -83,8 +83,8 @@ def markdown(report: dict[str, Any]) -> str:
         neo = ingest["sizes"][largest]["pipeline"].get("neo4j", {})
         if neo:
             out += [f"Neo4j after the largest ingest: heap {neo.get('heap_used_mib')} of "
-                    f"{neo.get('heap_max_mib')} MiB; page cache usage ratio "
-                    f"{neo.get('pagecache_usageratio')}, hit ratio {neo.get('pagecache_hitratio')}.", ""]
+                    f"{neo.get('heap_max_mib')} MiB used; page cache {neo.get('pagecache_configured')}"
+                    f" configured for a store of {neo.get('store_on_disk_mib')} MiB on disk.", ""]
     rules = report.get("rules")
     if rules:
         out += ["## Rules: all rules, Cypher vs pandas reference vs DuckDB SQL", "",
