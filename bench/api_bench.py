@@ -9,7 +9,7 @@ with the rules running), makes sure there are enough alerts to page through, sta
 `uvicorn api.app:create_app` on 127.0.0.1 in a subprocess, and drives it from a bounded pool
 of client threads (loopback only; a fixed number of requests per endpoint). Prints p50/p99
 latency and requests per second; targets: p99 < 100 ms for the list, < 250 ms for subgraphs.
-Uses its own managed Neo4j instance ("api-bench") so it never wipes anyone's data.
+Uses the shared bench Neo4j (bench.common.bench_graph), which only benchmarks use.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-os.environ.setdefault("PROVGRAPH_BENCH_INSTANCE", "api-bench")
 
 import httpx  # noqa: E402
 

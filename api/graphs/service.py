@@ -26,6 +26,7 @@ RETURN fid AS from_id, elementId(r) AS rid, type(r) AS rel,
        elementId(startNode(r)) AS start, elementId(endNode(r)) AS end,
        """ + REL_PROPS + """ AS rprops, elementId(m) AS mid, labels(m) AS labels,
        """ + NODE_PROPS + """ AS props
+LIMIT $total
 """
 
 EXPAND_OUT = """
@@ -121,7 +122,10 @@ def _expand(graph: Graph, sub: Subgraph, query: str, frontier: Sequence[str],
     if not frontier or sub.truncated:
         return []
     per_node = sub.max_nodes - len(sub.nodes) + 1  # one more than fits tells us we cut
-    rows = graph.read(query, frontier=list(frontier), types=list(types), per_node=per_node)
+    # No level can add more than the budget left, so no level needs more rows than that (plus
+    # one edge back per frontier node): a frontier of dense processes cannot flood the client.
+    rows = graph.read(query, frontier=list(frontier), types=list(types), per_node=per_node,
+                      total=per_node + len(frontier))
     added: list[str] = []
     for row in rows:
         fresh = row["mid"] not in sub.nodes
@@ -142,7 +146,8 @@ def _walk(graph: Graph, sub: Subgraph, query: str, start: Sequence[str], types: 
             return
     if frontier and not sub.truncated:
         # The depth limit stopped a walk that had more to give.
-        more = graph.read(query, frontier=frontier, types=list(types), per_node=1)
+        more = graph.read(query, frontier=frontier, types=list(types), per_node=1,
+                          total=len(frontier))
         if any(r["mid"] not in sub.nodes for r in more):
             sub.truncated = True
 
