@@ -77,6 +77,7 @@ def ingest_sources(
     summary = Summary()
     started = time.perf_counter()
     bar = _progress_bar() if progress else None
+    existed = bool(dead_letters) and Path(str(dead_letters)).exists()
     writer = DeadLetterWriter(dead_letters) if dead_letters else None
     try:
         with Loader(graph, batch_size=batch_size,
@@ -89,6 +90,8 @@ def ingest_sources(
     finally:
         if writer is not None:
             writer.close()
+            if not writer.count and not existed:  # no rejects: leave no empty file behind
+                Path(str(dead_letters)).unlink(missing_ok=True)
         if bar is not None:
             bar.close()
     report = IngestReport(
