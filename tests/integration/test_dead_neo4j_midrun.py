@@ -1,0 +1,54 @@
+"""Neo4j dies in the middle of an ingest: the run stops saying what was committed, and
+rerunning the same input completes the graph without duplicates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graph.loader import IngestInterrupted, Loader
+from graph.tx import Graph, Retry
+from ingest.reader import iter_events
+from provgraph.config import Neo4jTarget
+from provgraph.localneo4j import server
+
+MORDOR = Path(__file__).resolve().parents[1] / "data" / "otrf_empire_msbuild_dcerpc_wmi_smb.mordor.ndjson"
+COUNT = "MATCH (n) OPTIONAL MATCH (n)-[r]->() RETURN count(DISTINCT n) AS nodes, count(r) AS rels"
+
+
+def test_server_killed_mid_run_then_rerun_completes(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVGRAPH_HOME", str(tmp_path))
+    instance = server.Instance("dies", heap="512m", pagecache="128m")
+    server.start(instance, quiet=True)
+    try:
+        target = Neo4jTarget(uri=instance.uri, user=server.USER, password=instance.password())
+        graph = Graph(target, retry=Retry(attempts=3, first_delay=0.1))
+
+        def kill_after_first_batch(stats: object) -> None:
+            if instance.is_running():
+                server.stop(instance)
+
+        with pytest.raises(IngestInterrupted) as stopped:
+            with Loader(graph, batch_size=50, on_commit=kill_after_first_batch) as load:
+                load.add_all(iter_events(MORDOR))
+        message = str(stopped.value)
+        assert "Committed before it stopped: 50 events in 1 batches" in message
+        assert "Rerun the same command" in message
+        graph.close()
+
+        server.start(instance, quiet=True)
+        with Graph(target) as graph:
+            partial = graph.read(COUNT)[0]
+            with Loader(graph, batch_size=50) as load:
+                load.add_all(iter_events(MORDOR))
+            rerun = graph.read(COUNT)[0]
+            graph.write_autocommit("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS")
+            with Loader(graph, batch_size=50) as load:
+                load.add_all(iter_events(MORDOR))
+            clean = graph.read(COUNT)[0]
+        assert 0 < partial["nodes"] < clean["nodes"]
+        assert rerun == clean  # the rerun completed it, with nothing duplicated
+    finally:
+        server.stop(instance)
