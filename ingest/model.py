@@ -8,6 +8,7 @@ I/O so both sides (and the pandas reference in `queries/`) can share it.
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -130,6 +131,7 @@ def process_uid(
     return f"p:{host}:{pid}:{start_time.strftime('%Y%m%dT%H%M%S.%f')}"
 
 
+@functools.lru_cache(maxsize=65536)
 def classify_ip(ip: str) -> tuple[bool, bool]:
     """(is_public, is_loopback) of a remote address. Unparseable addresses count as neither;
     IPv4-mapped IPv6 addresses are judged as the IPv4 address they carry."""
