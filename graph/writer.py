@@ -55,25 +55,35 @@ ON MATCH SET h.fqdn = coalesce(h.fqdn, row.fqdn),
 
 # A full row (from a process start) overwrites; a partial row only fills what is missing,
 # so a parent first seen as a parent is completed when its own start event arrives.
+# (`created_now` is a marker that lives only inside this statement.)
 MERGE_PROCESSES = _rows(("start", "end")) + """
 MERGE (p:Process {uid: row.uid})
 ON CREATE SET p += row.props, p.placeholder = NOT row.full, p.sources = row.sources,
-              p.start_time = row.start, p.end_time = row.end
-ON MATCH SET p += CASE WHEN row.full THEN row.props ELSE {} END,
-             p.start_time = CASE WHEN row.full THEN coalesce(row.start, p.start_time)
-                            ELSE coalesce(p.start_time, row.start) END,
-             p.placeholder = p.placeholder AND NOT row.full,
-             p.pid = coalesce(p.pid, row.props.pid),
-             p.image = coalesce(p.image, row.props.image),
-             p.name = coalesce(p.name, row.props.name),
-             p.command_line = coalesce(p.command_line, row.props.command_line),
-             p.user = coalesce(p.user, row.props.user),
-             p.end_time = coalesce(row.end, p.end_time),
-             p.sources = CASE WHEN size(p.sources) >= $max_sources THEN p.sources
-                         ELSE p.sources + [s IN row.sources WHERE NOT s IN p.sources] END
+              p.start_time = row.start, p.end_time = row.end, p.created_now = true
+WITH p, row
+// An existing process is only touched when the row can tell it something new: most rows
+// come from the file and network events of a process already complete in the graph.
+FOREACH (_ IN CASE WHEN p.created_now IS NULL AND (row.full OR p.placeholder
+                        OR row.end IS NOT NULL OR size(p.sources) < $max_sources)
+                   THEN [1] ELSE [] END |
+  SET p += CASE WHEN row.full THEN row.props ELSE {} END,
+      p.start_time = CASE WHEN row.full THEN coalesce(row.start, p.start_time)
+                     ELSE coalesce(p.start_time, row.start) END,
+      p.placeholder = p.placeholder AND NOT row.full,
+      p.pid = coalesce(p.pid, row.props.pid),
+      p.image = coalesce(p.image, row.props.image),
+      p.name = coalesce(p.name, row.props.name),
+      p.command_line = coalesce(p.command_line, row.props.command_line),
+      p.user = coalesce(p.user, row.props.user),
+      p.end_time = coalesce(row.end, p.end_time),
+      p.sources = CASE WHEN size(p.sources) >= $max_sources THEN p.sources
+                  ELSE p.sources + [s IN row.sources WHERE NOT s IN p.sources] END)
+// Only a process created just now needs its host edge (a process never changes host).
+WITH p, row WHERE p.created_now
+REMOVE p.created_now
 WITH p, row
 MATCH (h:Host {name: row.props.host})
-MERGE (p)-[:ON_HOST]->(h)
+CREATE (p)-[:ON_HOST]->(h)
 """
 
 MERGE_FILES = """

@@ -67,6 +67,11 @@ def test_reingest_creates_nothing_new(graph: Graph) -> None:
     before = _counts(graph)
     write_events(graph, _events(), batch_size=2)  # other batch boundaries, same result
     assert _counts(graph) == before
+    # one host edge per process, and the writer's in-statement marker never persists
+    assert graph.read("MATCH (p:Process) RETURN count { (p)-[:ON_HOST]->() } AS n") == [
+        {"n": 1}, {"n": 1}]
+    assert graph.read("MATCH (p:Process) WHERE p.created_now IS NOT NULL RETURN count(p) AS n") == [
+        {"n": 0}]
     assert graph.read("MATCH ()-[w:WROTE]->() RETURN w.count AS n") == [{"n": 2}]
 
 
