@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from graph.tx import Graph, GraphUnavailable
-from graph.writer import Batch, write_batch
+from graph.writer import Batch, Statements, write_statements
 from ingest.model import Event
 from provgraph.errors import ProvgraphError
 
@@ -33,14 +33,26 @@ class LoadStats:
     last_ts: datetime | None = None
     last_origin: str | None = None  # last record of the last committed batch
 
-    def note(self, batch: Batch, first: datetime | None, last: datetime | None, origin: str | None) -> None:
-        self.events += batch.events
+    def note(self, events: int, first: datetime | None, last: datetime | None,
+             origin: str | None) -> None:
+        self.events += events
         self.batches += 1
         if first and (self.first_ts is None or first < self.first_ts):
             self.first_ts = first
         if last and (self.last_ts is None or last > self.last_ts):
             self.last_ts = last
         self.last_origin = origin
+
+
+@dataclass(frozen=True)
+class Folded:
+    """A batch already folded into statement rows (by a parser process), ready to write."""
+
+    statements: Statements
+    events: int
+    first: datetime | None
+    last: datetime | None
+    origin: str | None
 
 
 @dataclass
@@ -94,6 +106,12 @@ class Loader:
         for event in events:
             self.add(event)
 
+    def add_folded(self, folded: Folded) -> None:
+        """Queue a batch folded elsewhere; pending single events are submitted first."""
+        if self._pending.batch.events:
+            self._submit()
+        self._put(folded)
+
     def flush(self) -> None:
         """Commit what is pending and wait until every submitted batch is written."""
         if self._pending.batch.events:
@@ -113,11 +131,15 @@ class Loader:
 
     # -- internals ---------------------------------------------------------------------------
     def _submit(self) -> None:
-        self._raise_if_failed()
         pending, self._pending = self._pending, _Pending()
+        self._put(Folded([(q, rows) for q, rows in pending.batch.statements() if rows],
+                         pending.batch.events, pending.first, pending.last, pending.origin))
+
+    def _put(self, item: Folded) -> None:
+        self._raise_if_failed()
         while True:
             try:
-                self._queue.put(pending, timeout=0.5)
+                self._queue.put(item, timeout=0.5)
                 return
             except queue.Full:
                 self._raise_if_failed()
@@ -130,9 +152,9 @@ class Loader:
                     return
                 if self._error is not None:
                     continue  # drain: nothing more is written after a failure
-                assert isinstance(item, _Pending)
-                write_batch(self.graph, item.batch)
-                self.stats.note(item.batch, item.first, item.last, item.origin)
+                assert isinstance(item, Folded)
+                write_statements(self.graph, item.statements, item.events)
+                self.stats.note(item.events, item.first, item.last, item.origin)
                 if self.on_commit:
                     self.on_commit(self.stats)
             except BaseException as error:  # reported to the caller's thread

@@ -393,15 +393,22 @@ class Batch:
         ]
 
 
+Statements = list[tuple[str, list[dict[str, Any]]]]
+
+
 def write_batch(graph: Graph, batch: Batch) -> None:
-    statements = [(q, rows) for q, rows in batch.statements() if rows]
+    write_statements(graph, [(q, rows) for q, rows in batch.statements() if rows], batch.events)
+
+
+def write_statements(graph: Graph, statements: Statements, events: int) -> None:
+    """One folded batch, one transaction (the folding may have happened in another process)."""
     limits = {"max_times": MAX_TIMES, "max_sources": MAX_SOURCES}
 
     def unit(tx: ManagedTransaction) -> None:
         for query, rows in statements:
             tx.run(query, rows=rows, **limits).consume()
 
-    graph.write_tx(unit, what=f"writing a batch of {batch.events} events")
+    graph.write_tx(unit, what=f"writing a batch of {events} events")
 
 
 def write_events(graph: Graph, events: Iterable[Event], batch_size: int = 5000) -> int:

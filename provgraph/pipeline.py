@@ -6,6 +6,7 @@ a file and an HTTP body are treated exactly alike.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -20,6 +21,8 @@ from graph.tx import Graph
 from ingest.deadletter import DeadLetterWriter, Summary
 from ingest.reader import iter_events
 from ingest.sources import Source
+from provgraph.parallel import folded_batches
+from provgraph.parallel import worth_it as parallel_worth_it
 
 RulesHook = Callable[[Graph, datetime, datetime], Any]
 
@@ -66,11 +69,13 @@ def ingest_sources(
     progress: bool = False,
     rules: RulesHook | None = None,
     ensure: bool = True,
+    parallel: bool | None = None,
 ) -> IngestReport:
     """Stream every record into the graph; rejected records go to `dead_letters` (NDJSON).
 
     `rules`, when given, is called with the time range just written so detections see the
-    new events at once (the engine's `run_rules`).
+    new events at once (the engine's `run_rules`). `parallel` parses in a second process
+    (default: for files on disk large enough to pay for it; see provgraph.parallel).
     """
     if ensure:
         ensure_schema(graph)
@@ -78,29 +83,42 @@ def ingest_sources(
     started = time.perf_counter()
     bar = _progress_bar() if progress else None
     existed = bool(dead_letters) and Path(str(dead_letters)).exists()
-    writer = DeadLetterWriter(dead_letters) if dead_letters else None
+    listed = [sources] if isinstance(sources, (str, os.PathLike)) or hasattr(sources, "read") \
+        else list(sources)
+    in_parallel = parallel if parallel is not None else parallel_worth_it(listed)
+    # In parallel the parser process owns the dead-letter file; here, this process does.
+    writer = DeadLetterWriter(dead_letters) if dead_letters and not in_parallel else None
     try:
         with Loader(graph, batch_size=batch_size,
                     on_commit=(lambda s: bar.set_postfix(written=s.events)) if bar is not None
                     else None) as load:
-            for event in iter_events(sources, fmt, dead_letters=writer, summary=summary):
-                load.add(event)
-                if bar is not None:
-                    bar.update(1)
+            if in_parallel:
+                for folded in folded_batches([str(p) for p in listed], fmt, batch_size,
+                                             str(dead_letters) if dead_letters else None,
+                                             summary):
+                    load.add_folded(folded)
+                    if bar is not None:
+                        bar.update(folded.events)
+            else:
+                for event in iter_events(listed, fmt, dead_letters=writer, summary=summary):
+                    load.add(event)
+                    if bar is not None:
+                        bar.update(1)
     finally:
         if writer is not None:
             writer.close()
-            if not writer.count and not existed:  # no rejects: leave no empty file behind
-                Path(str(dead_letters)).unlink(missing_ok=True)
         if bar is not None:
             bar.close()
+    rejected = sum(summary.rejected.values())
+    if dead_letters and not rejected and not existed:  # no rejects: leave no empty file behind
+        Path(str(dead_letters)).unlink(missing_ok=True)
     report = IngestReport(
         summary=summary,
         written=load.stats.events,
         seconds=time.perf_counter() - started,
         first_ts=load.stats.first_ts,
         last_ts=load.stats.last_ts,
-        dead_letters=str(dead_letters) if dead_letters and writer and writer.count else None,
+        dead_letters=str(dead_letters) if dead_letters and rejected else None,
     )
     if rules is not None and report.first_ts and report.last_ts:
         report.rules = rules(graph, report.first_ts, report.last_ts)

@@ -96,3 +96,23 @@ def test_bad_records_are_dead_lettered_and_nothing_valid_is_lost(graph: Graph, t
     clean_report = ingest_sources(graph, [io.BytesIO(MORDOR.read_bytes())])
     assert clean_report.written == bad_report.written
     assert graph.read("MATCH (n) RETURN count(n) AS n") == with_bad
+
+
+def test_parallel_parser_process_builds_the_same_graph(graph: Graph, tmp_path: Path) -> None:
+    """Parsing in a second process (the default for large files) changes nothing in the graph,
+    the summary or the dead letters."""
+    source = tmp_path / "mordor-with-junk.ndjson"
+    source.write_bytes(MORDOR.read_bytes() + b'{"EventID": 1, "broken\n\xff\xfe\n')
+    count = "MATCH (n) OPTIONAL MATCH (n)-[r]->() RETURN count(DISTINCT n) AS n, count(r) AS r"
+    results = {}
+    for parallel in (False, True):
+        graph.write_autocommit("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS")
+        dead = tmp_path / f"dead-{parallel}.ndjson"
+        report = ingest_sources(graph, [source], dead_letters=dead, batch_size=700,
+                                parallel=parallel)
+        letters = [(x["line"], x["reason"]) for x in map(json.loads, dead.read_text().splitlines())]
+        results[parallel] = (report.summary.to_dict(), report.written, report.first_ts,
+                             report.last_ts, letters, graph.read(count))
+    assert results[True] == results[False]
+    summary, written, *_ , letters, counts = results[True]
+    assert written > 100 and len(letters) == 2 and counts[0]["n"] > 100
