@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import OUT, ROOT, machine
+from bench.ingest_bench import report as ingest_table
 
 PLANS = {
     "quick": {
@@ -70,17 +71,7 @@ def markdown(report: dict[str, Any]) -> str:
     ingest = report.get("ingest")
     if ingest:
         out += ["## Ingest (parse, normalise, write to Neo4j; targets ≥ 20,000 events/s, ≥ 30× naive)",
-                "", "| events | events/s | peak RSS MiB (writer / parser) | nodes | edges |",
-                "|---:|---:|---:|---:|---:|"]
-        for size, entry in ingest["sizes"].items():
-            p = entry["pipeline"]
-            out.append(f"| {int(size):,} | {p['events_per_second']:,.0f} | {p['peak_rss_mib']} / "
-                       f"{p.get('parser_peak_rss_mib', '-')} | "
-                       f"{p['graph']['nodes']:,} | {p['graph']['rels']:,} |")
-        naive = ingest["naive"]
-        out += ["", f"Naive one-transaction-per-event writer (same statements): "
-                    f"{naive['events_per_second']:,.0f} events/s over the first {naive['events']:,} "
-                    f"events. Batched pipeline / naive: **{ingest['speedup_vs_naive']}×**.", ""]
+                "", ingest_table(ingest), ""]
         largest = max(ingest["sizes"], key=int)
         neo = ingest["sizes"][largest]["pipeline"].get("neo4j", {})
         if neo:
