@@ -24,14 +24,14 @@ from typing import Any
 from bench.common import ROOT, bench_graph, generated, machine, neo4j_memory, telemetry_files, wipe
 
 
-def _child(folder: str) -> None:
+def _child(folder: str, evidence: str = "raw") -> None:
     """Runs in its own process: ingest a folder, print stats as JSON."""
     from bench.common import bench_graph
     from provgraph.pipeline import ingest_sources
 
     with bench_graph() as graph:
         files = telemetry_files(Path(folder))
-        report = ingest_sources(graph, files, progress=sys.stderr.isatty())
+        report = ingest_sources(graph, files, progress=sys.stderr.isatty(), evidence=evidence)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # The parser process (when ingest parses in parallel) is a child: its peak counts too.
     parser_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -44,9 +44,9 @@ def _child(folder: str) -> None:
     }))
 
 
-def run_pipeline(folder: Path) -> dict[str, Any]:
+def run_pipeline(folder: Path, evidence: str = "raw") -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "-m", "bench.ingest_bench", "--child", str(folder)],
+        [sys.executable, "-m", "bench.ingest_bench", "--child", str(folder), "--evidence", evidence],
         cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True,
     )
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
@@ -72,14 +72,14 @@ def run_naive(folder: Path, budget: float) -> dict[str, Any]:
     return {"events": written, "seconds": seconds, "events_per_second": written / seconds}
 
 
-def bench(sizes: list[int], naive_budget: float, seed: int) -> dict[str, Any]:
+def bench(sizes: list[int], naive_budget: float, seed: int, evidence: str = "raw") -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "sizes": {}}
     for size in sizes:
         folder = generated(size, seed)
         with bench_graph() as graph:
             wipe(graph)
         print(f"[ingest] {size:,} events: provgraph pipeline …", file=sys.stderr, flush=True)
-        pipeline = run_pipeline(folder)
+        pipeline = run_pipeline(folder, evidence)
         with bench_graph() as graph:
             pipeline["neo4j"] = neo4j_memory(graph)
             pipeline["graph"] = graph.read(
@@ -104,13 +104,16 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=100_000, help="a second, smaller size (memory growth)")
     parser.add_argument("--naive-seconds", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--evidence", choices=["raw", "refs"], default="raw",
+                        help="raw records kept on edges (default), or source references only")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.child)
+        _child(args.child, args.evidence)
         return
     sizes = sorted({args.small, args.events})
-    results = bench(sizes, args.naive_seconds, args.seed)
+    results = bench(sizes, args.naive_seconds, args.seed, args.evidence)
+    results["evidence"] = args.evidence
     from bench.common import write_result
 
     path = write_result("ingest", results)

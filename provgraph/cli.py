@@ -138,6 +138,9 @@ def ingest(
     rules: Annotated[bool, typer.Option(help="Run the rules over the new time range.")] = True,
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    evidence: Annotated[str, typer.Option(
+        help="raw: keep each edge's first raw record for alert evidence; refs: only file:line "
+             "references (faster)")] = "raw",
 ) -> None:
     """Read telemetry into the provenance graph, then run the rules over what arrived."""
     import json
@@ -147,8 +150,11 @@ def ingest(
 
     hook = _rules_hook() if rules else None
     with Graph.connect() as graph:
+        if evidence not in ("raw", "refs"):
+            raise ProvgraphError("--evidence must be raw or refs")
         report = ingest_sources(graph, paths, fmt, dead_letters=dead_letters,
-                                batch_size=batch_size, progress=progress, rules=hook)
+                                batch_size=batch_size, progress=progress, rules=hook,
+                                evidence=evidence)
     if json_out:
         typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
     else:

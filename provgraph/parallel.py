@@ -14,11 +14,13 @@ import os
 import queue
 import traceback
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from graph.loader import Folded
 from ingest.deadletter import Summary
+from ingest.model import Event
 from provgraph.errors import ProvgraphError
 
 MIN_BYTES = 16 * 2**20  # below this, starting a process costs more than it saves
@@ -46,13 +48,19 @@ def worth_it(sources: list[Any]) -> bool:
     return total >= MIN_BYTES
 
 
+def without_raw(event: Event) -> Event:
+    """The event with its raw record dropped (evidence kept as source references only)."""
+    return replace(event, raw=None) if event.raw is not None else event
+
+
 def folded_batches(sources: list[str], fmt: str | None, batch_size: int,
-                   dead_letters: str | None, summary: Summary) -> Iterator[Folded]:
+                   dead_letters: str | None, summary: Summary,
+                   keep_raw: bool = True) -> Iterator[Folded]:
     """Folded batches from a parser process; `summary` is filled in when it finishes."""
     context = multiprocessing.get_context("spawn")  # never fork a process holding driver threads
     channel = context.Queue(maxsize=4)
     worker = context.Process(target=_parse, name="provgraph-parser", daemon=True,
-                             args=(sources, fmt, batch_size, dead_letters, channel))
+                             args=(sources, fmt, batch_size, dead_letters, keep_raw, channel))
     worker.start()
     try:
         while True:
@@ -76,7 +84,7 @@ def folded_batches(sources: list[str], fmt: str | None, batch_size: int,
 
 
 def _parse(sources: list[str], fmt: str | None, batch_size: int, dead_letters: str | None,
-           channel: Any) -> None:
+           keep_raw: bool, channel: Any) -> None:
     from graph.writer import Batch
     from ingest.deadletter import DeadLetterWriter
     from ingest.reader import iter_events
@@ -87,7 +95,7 @@ def _parse(sources: list[str], fmt: str | None, batch_size: int, dead_letters: s
         try:
             batch, first, last, origin = Batch(), None, None, None
             for event in iter_events(sources, fmt, dead_letters=writer, summary=summary):
-                batch.add(event)
+                batch.add(event if keep_raw else without_raw(event))
                 first = event.ts if first is None or event.ts < first else first
                 last = event.ts if last is None or event.ts > last else last
                 origin = event.origin.ref()

@@ -21,10 +21,11 @@ from graph.tx import Graph
 from ingest.deadletter import DeadLetterWriter, Summary
 from ingest.reader import iter_events
 from ingest.sources import Source
-from provgraph.parallel import folded_batches
+from provgraph.parallel import folded_batches, without_raw
 from provgraph.parallel import worth_it as parallel_worth_it
 
 RulesHook = Callable[[Graph, datetime, datetime], Any]
+EVIDENCE_MODES = ("raw", "refs")
 
 
 @dataclass
@@ -70,13 +71,18 @@ def ingest_sources(
     rules: RulesHook | None = None,
     ensure: bool = True,
     parallel: bool | None = None,
+    evidence: str = "raw",
 ) -> IngestReport:
     """Stream every record into the graph; rejected records go to `dead_letters` (NDJSON).
 
     `rules`, when given, is called with the time range just written so detections see the
     new events at once (the engine's `run_rules`). `parallel` parses in a second process
     (default: for files on disk large enough to pay for it; see provgraph.parallel).
+    `evidence="raw"` keeps each edge's first raw record in the graph for alert evidence;
+    `"refs"` keeps only the source references (file:line), which ingests faster.
     """
+    if evidence not in EVIDENCE_MODES:
+        raise ValueError(f"evidence must be one of {', '.join(EVIDENCE_MODES)}")
     if ensure:
         ensure_schema(graph)
     summary = Summary()
@@ -95,13 +101,13 @@ def ingest_sources(
             if in_parallel:
                 for folded in folded_batches([str(p) for p in listed], fmt, batch_size,
                                              str(dead_letters) if dead_letters else None,
-                                             summary):
+                                             summary, keep_raw=evidence == "raw"):
                     load.add_folded(folded)
                     if bar is not None:
                         bar.update(folded.events)
             else:
                 for event in iter_events(listed, fmt, dead_letters=writer, summary=summary):
-                    load.add(event)
+                    load.add(event if evidence == "raw" else without_raw(event))
                     if bar is not None:
                         bar.update(1)
     finally:

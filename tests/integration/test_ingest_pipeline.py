@@ -116,3 +116,16 @@ def test_parallel_parser_process_builds_the_same_graph(graph: Graph, tmp_path: P
     assert results[True] == results[False]
     summary, written, *_ , letters, counts = results[True]
     assert written > 100 and len(letters) == 2 and counts[0]["n"] > 100
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_reference_only_evidence_keeps_sources_not_raw(graph: Graph, parallel: bool) -> None:
+    ingest_sources(graph, [MORDOR], evidence="refs", parallel=parallel)
+    rows = graph.read("MATCH ()-[r:SPAWNED|WROTE|CONNECTED_TO]->() "
+                      "RETURN count(r) AS edges, count(r.raw) AS with_raw, "
+                      "sum(CASE WHEN r.sources IS NOT NULL OR r.source IS NOT NULL THEN 1 END) "
+                      "AS with_refs")
+    assert rows[0]["edges"] > 50 and rows[0]["with_raw"] == 0
+    assert rows[0]["with_refs"] == rows[0]["edges"]
+    with pytest.raises(ValueError, match="evidence must be one of raw, refs"):
+        ingest_sources(graph, [MORDOR], evidence="none")
