@@ -1608,17 +1608,16 @@ def event_ref(ev: tuple) -> dict[str, Any]:
     }
 
 
-SCRIPT_HOSTS = frozenset(
-    (
-        "cmd.exe",
-        "powershell.exe",
-        "pwsh.exe",
-        "powershell_ise.exe",
-        "cscript.exe",
-        "wscript.exe",
-        "mshta.exe",
-    )
+SCRIPT_HOST_NAMES = (
+    "cmd.exe",
+    "powershell.exe",
+    "pwsh.exe",
+    "powershell_ise.exe",
+    "cscript.exe",
+    "wscript.exe",
+    "mshta.exe",
 )
+SCRIPT_HOSTS = frozenset(SCRIPT_HOST_NAMES)
 NEW_TERMS_HISTORY = 5 * 24 * 60 * MINUTE  # the Elastic rule's history window
 
 

@@ -55,6 +55,7 @@ from bench.gen_render import MdeRenderer, SysmonRenderer
 from bench.gen_scenarios import (
     NEW_TERMS_HISTORY,
     RULES,
+    SCRIPT_HOST_NAMES,
     TEMPLATES,
     Planned,
     materialise,
@@ -80,15 +81,7 @@ TUNABLES: dict[str, Any] = {
         "semantics": "sliding window: build start <= write <= build start + 5 min, same host",
     },
     "msbuild_script_parent": {
-        "script_hosts": [
-            "cmd.exe",
-            "powershell.exe",
-            "pwsh.exe",
-            "powershell_ise.exe",
-            "cscript.exe",
-            "wscript.exe",
-            "mshta.exe",
-        ],
+        "script_hosts": list(SCRIPT_HOST_NAMES),
         "match_original_file_name": True,
     },
     "msbuild_network": {
