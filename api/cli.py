@@ -24,7 +24,6 @@ from api.alerts.ocsf import to_detection_finding
 from api.keys import service as keys
 from api.keys.models import Scope
 from api.provenance import service as provenance
-from api.rules.service import rule_summary
 from api.schema import ensure_api_schema
 from graph.tx import Graph
 from provgraph.errors import ProvgraphError
@@ -132,11 +131,9 @@ def alert_show(
     """One alert: rule, MITRE, entities, evidence (raw records) and audit trail."""
     with _graph() as graph:
         try:
-            alert = alerts.get_alert(graph, alert_id=alert_id)
+            detail, rule = alerts.alert_with_rule(graph, alert_id=alert_id)
         except alerts.AlertNotFound:
             raise ProvgraphError(f"no alert {alert_id}") from None
-        rule = rule_summary(alert.rule_id)
-        detail = alerts.alert_detail(graph, alert_id=alert_id, rule=rule)
     if ocsf:
         typer.echo(json.dumps(to_detection_finding(detail, detail.entities, detail.evidence,
                                                    rule), indent=2, default=str))

@@ -22,6 +22,7 @@ from api.alerts.models import (
 )
 from api.alerts.seq import COUNTER, WATERMARK, next_seq
 from api.nodes import display_label, node_id, primary_label
+from api.rules.service import rule_summary
 from api.values import json_or_text, plain, utc_text
 from graph.tx import Graph
 
@@ -208,9 +209,9 @@ def audit_of(graph: Graph, *, alert_id: str) -> list[AuditEntryRead]:
     return entries
 
 
-def alert_detail(graph: Graph, *, alert_id: str, rule: dict[str, Any] | None = None
-                 ) -> AlertDetail:
-    alert = get_alert(graph, alert_id=alert_id)
+def alert_detail(graph: Graph, *, alert_id: str, rule: dict[str, Any] | None = None,
+                 alert: AlertRead | None = None) -> AlertDetail:
+    alert = alert or get_alert(graph, alert_id=alert_id)
     return AlertDetail(
         **alert.model_dump(),
         rule=rule,
@@ -219,6 +220,14 @@ def alert_detail(graph: Graph, *, alert_id: str, rule: dict[str, Any] | None = N
         evidence=evidence_of(graph, alert_id=alert_id),
         audit=audit_of(graph, alert_id=alert_id),
     )
+
+
+def alert_with_rule(graph: Graph, *, alert_id: str) -> tuple[AlertDetail, dict[str, Any] | None]:
+    """One alert in full with its rule's summary: what the API and the CLI both show.
+    Raises AlertNotFound."""
+    alert = get_alert(graph, alert_id=alert_id)
+    rule = rule_summary(alert.rule_id)
+    return alert_detail(graph, alert_id=alert_id, rule=rule, alert=alert), rule
 
 
 def update_alert(graph: Graph, *, alert_id: str, change: AlertUpdate, actor: str,

@@ -23,7 +23,6 @@ from api.alerts.ocsf import to_detection_finding
 from api.deps import GraphDep, Reader, SettingsDep, Triager
 from api.problems import Problem, not_found, responses
 from api.routing import secured_router
-from api.rules.service import rule_summary
 from api.values import decode_cursor, encode_cursor
 
 router = secured_router(prefix="/alerts", tags=["alerts"])
@@ -102,11 +101,9 @@ def _aware(value: datetime | None) -> datetime | None:
 )
 def get_alert(graph: GraphDep, _: Reader, alert_id: str, format: AlertFormat = "native") -> Any:
     try:
-        alert = service.get_alert(graph, alert_id=alert_id)
+        detail, rule = service.alert_with_rule(graph, alert_id=alert_id)
     except service.AlertNotFound:
         raise not_found(f"alert {alert_id!r}") from None
-    rule = rule_summary(alert.rule_id)
-    detail = service.alert_detail(graph, alert_id=alert_id, rule=rule)
     if format == "ocsf":
         return JSONResponse(to_detection_finding(detail, detail.entities, detail.evidence, rule))
     return detail
