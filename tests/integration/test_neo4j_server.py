@@ -30,6 +30,10 @@ def test_managed_instance_keeps_data_across_restart(tmp_path: Path, monkeypatch:
         with Graph(_target(instance)) as graph:
             assert graph.ping().startswith("Neo4j Kernel 5.26")
             graph.write("CREATE (:Marker {value: $value})", value="survives")
+            # Old transaction logs are pruned by size, not kept for days.
+            setting = graph.read("SHOW SETTINGS YIELD name, value WHERE name = $name "
+                                 "RETURN value", name="db.tx_log.rotation.retention_policy")
+            assert setting == [{"value": "1G size"}]
         assert server.stop(instance)
         assert not instance.is_running()
         server.start(instance, quiet=True)
