@@ -145,6 +145,18 @@ class Graph:
 
         return self._with_backoff(work, "reading")
 
+    def read_plain(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        """`read` for queries that return only projected values (maps, lists, scalars; no
+        nodes, relationships or paths): rows as the driver decoded them, without
+        `Record.data()`'s recursive conversion walk, which was half the client time of a
+        2,000-row subgraph read."""
+
+        def work() -> list[dict[str, Any]]:
+            with self._session(neo4j.READ_ACCESS) as session:
+                return session.execute_read(_collect_plain, query, params)
+
+        return self._with_backoff(work, "reading")
+
     def read_tx(self, unit: Callable[[ManagedTransaction], T], what: str = "reading") -> T:
         """A read-access transaction the caller drives (e.g. to stop reading at a row cap)."""
 
@@ -163,6 +175,13 @@ class Graph:
             raise GraphUnavailable(f"Neo4j at {self.target.uri}: {error}") from error
         row = rows[0]
         return f"{row['name']} {row['version']} {row['edition']}"
+
+
+def _collect_plain(tx: ManagedTransaction, query: Any,
+                   params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    result = tx.run(query, params)
+    keys = result.keys()
+    return [dict(zip(keys, record.values(), strict=True)) for record in result]
 
 
 def _collect(tx: ManagedTransaction, query: Any, params: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -11,15 +11,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.nodes import PROVENANCE_RELS, parse_node_id
+from api.nodes import BULKY, PROVENANCE_RELS, parse_node_id
 from api.values import utc_text
 from graph.tx import Graph
 
-# Properties as the walk returns them: bulky lists left out, times as UTC text.
-NODE_PROPS = "m {.*, " + ", ".join(
-    utc_text("m", p) for p in ("start_time", "end_time", "first_seen", "last_seen")) + "}"
-REL_PROPS = "r {.*, times: null, raw: null, " + ", ".join(
-    utc_text("r", p) for p in ("time", "first_time", "last_time")) + "}"
+# Properties as the walk returns them: bulky values left out (api.nodes.BULKY; the evidence
+# endpoints carry them), times as UTC text. Projected on the server, so the client decodes
+# plain maps and strings rather than hydrating DateTimes one by one.
+def _projection(var: str, times: tuple[str, ...]) -> str:
+    return (var + " {.*, " + ", ".join(f"{b}: null" for b in sorted(BULKY)) + ", "
+            + ", ".join(utc_text(var, p) for p in times) + "}")
+
+
+NODE_PROPS = _projection("m", ("start_time", "end_time", "first_seen", "last_seen"))
+REL_PROPS = _projection("r", ("time", "first_time", "last_time"))
+ALERT_PROPS = _projection("a", ("first_seen", "last_seen", "created_at", "updated_at"))
 
 _EXPAND_RETURN = """
 RETURN fid AS from_id, elementId(r) AS rid, type(r) AS rel,
@@ -67,12 +73,20 @@ RETURN elementId(r) AS rid, type(r) AS rel, elementId(n) AS start, elementId(m) 
 LIMIT $limit
 """
 
+# The alert and at most $limit of its entities (an aggregated alert can name a thousand
+# processes): hosts, files and connections before processes, so the cut keeps the context.
 ALERT_ROOTS = """
 MATCH (a:Alert {id: $id})
-OPTIONAL MATCH (a)-[i:INVOLVES]->(e)
-RETURN elementId(a) AS aid, labels(a) AS alabels, properties(a) AS aprops,
-       collect({rid: elementId(i), eid: elementId(e), labels: labels(e), props: properties(e),
-                rprops: properties(i)}) AS entities
+CALL (a) {
+  OPTIONAL MATCH (a)-[r:INVOLVES]->(m)
+  WITH r, m ORDER BY CASE WHEN m:Process THEN 1 ELSE 0 END, elementId(m)
+  LIMIT $limit
+  RETURN collect(CASE WHEN m IS NULL THEN null ELSE
+                 {rid: elementId(r), eid: elementId(m), labels: labels(m), props: """ + NODE_PROPS + """,
+                  rprops: properties(r)} END) AS entities
+}
+RETURN elementId(a) AS aid, labels(a) AS alabels, """ + ALERT_PROPS + """ AS aprops, entities,
+       COUNT { (a)-[:INVOLVES]->() } AS total
 """
 
 # One statement per label, the label coming from the whitelist in api.nodes.
@@ -124,7 +138,7 @@ def _expand(graph: Graph, sub: Subgraph, query: str, frontier: Sequence[str],
     per_node = sub.max_nodes - len(sub.nodes) + 1  # one more than fits tells us we cut
     # No level can add more than the budget left, so no level needs more rows than that (plus
     # one edge back per frontier node): a frontier of dense processes cannot flood the client.
-    rows = graph.read(query, frontier=list(frontier), types=list(types), per_node=per_node,
+    rows = graph.read_plain(query, frontier=list(frontier), types=list(types), per_node=per_node,
                       total=per_node + len(frontier))
     added: list[str] = []
     for row in rows:
@@ -146,14 +160,14 @@ def _walk(graph: Graph, sub: Subgraph, query: str, start: Sequence[str], types: 
             return
     if frontier and not sub.truncated:
         # The depth limit stopped a walk that had more to give.
-        more = graph.read(query, frontier=frontier, types=list(types), per_node=1,
+        more = graph.read_plain(query, frontier=frontier, types=list(types), per_node=1,
                           total=len(frontier))
         if any(r["mid"] not in sub.nodes for r in more):
             sub.truncated = True
 
 
 def _close_edges(graph: Graph, sub: Subgraph) -> None:
-    rows = graph.read(EDGES_AMONG, ids=list(sub.nodes), types=list(PROVENANCE_RELS),
+    rows = graph.read_plain(EDGES_AMONG, ids=list(sub.nodes), types=list(PROVENANCE_RELS),
                       known=list(sub.edges), limit=sub.max_nodes * 4)
     for row in rows:
         sub.add_edge(row["rid"], row["rel"], row["start"], row["end"], row["rprops"])
@@ -162,14 +176,17 @@ def _close_edges(graph: Graph, sub: Subgraph) -> None:
 def alert_subgraph(graph: Graph, *, alert_id: str, depth: int = 3, ancestry: int = 64,
                    max_nodes: int = 500) -> Subgraph:
     """The alert, its entities, their ancestry to the root and their descendants."""
-    rows = graph.read(ALERT_ROOTS, id=alert_id)
-    if not rows or rows[0]["aid"] is None:
+    budget = max(max_nodes, 1)
+    rows = graph.read_plain(ALERT_ROOTS, id=alert_id, limit=budget - 1)
+    if not rows:
         raise NodeNotFound(f"alert {alert_id}")
     row = rows[0]
-    sub = Subgraph(max_nodes=max(max_nodes, 1))
+    sub = Subgraph(max_nodes=budget)
     sub.add_node(row["aid"], row["alabels"], row["aprops"])
     sub.roots.append(row["aid"])
-    entities = [e for e in row["entities"] if e["eid"] is not None]
+    entities = [e for e in row["entities"] if e is not None]
+    if row["total"] > len(entities):
+        sub.truncated = True
     for entity in entities:
         if sub.add_node(entity["eid"], entity["labels"], entity["props"]):
             sub.add_edge(entity["rid"], "INVOLVES", row["aid"], entity["eid"], entity["rprops"])

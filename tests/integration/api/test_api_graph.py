@@ -60,6 +60,30 @@ def test_alert_subgraph_holds_ancestry_and_descendants(
     assert "Process:g:whoami" not in _check_cytoscape(shallow)[0]
 
 
+def test_alert_naming_more_entities_than_the_budget_is_cut_and_flagged(
+        client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]]) -> None:
+    """An aggregated alert can name hundreds of processes: the subgraph takes entities up to
+    the budget, context (host, file, connection) before processes, and says it cut."""
+    alert = scenario.create_alert(loaded, entities=[
+        *({"label": "Process", "key": uid, "role": "actor"}
+          for uid in ("g:explorer", "g:cmd", "g:pwsh", "g:payload", "g:whoami")),
+        {"label": "File", "key": scenario.PAYLOAD_KEY, "role": "payload"},
+        {"label": "Host", "key": "ws1", "role": "host"}])
+    reader = key("read")
+    body = client.get(f"/api/v1/graph/alerts/{alert['id']}", params={"max_nodes": 5},
+                      headers=reader).json()
+    ids, edges = _check_cytoscape(body)
+    assert body["truncated"] is True
+    assert len(ids) == 5
+    assert {f"Alert:{alert['id']}", "File:" + scenario.PAYLOAD_KEY, "Host:ws1"} <= ids
+    assert len([i for i in ids if i.startswith("Process:")]) == 2
+    assert len([e for e in edges if e[0] == "INVOLVES"]) == 4
+    whole = client.get(f"/api/v1/graph/alerts/{alert['id']}", headers=reader).json()
+    assert whole["truncated"] is False
+    assert {f"Process:g:{u}" for u in ("explorer", "cmd", "pwsh", "payload", "whoami")} <= (
+        _check_cytoscape(whole)[0])
+
+
 def test_graphml_parses_with_the_same_counts(client: TestClient, loaded: Graph,
                                              key: Callable[..., dict[str, str]]) -> None:
     alert = scenario.create_alert(loaded)
