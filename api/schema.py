@@ -8,7 +8,7 @@ constraint per node key, created idempotently at start-up). They belong in
 from __future__ import annotations
 
 from graph.tx import Graph
-from queries.alerts import ensure_alert_schema
+from queries.alerts import ensure_alert_schema, publish_seq
 
 API_NODE_KEYS: dict[str, str] = {
     # The alert change counter: without this, two first writers could MERGE two counters.
@@ -32,3 +32,6 @@ def ensure_api_schema(graph: Graph) -> None:
     for statement in api_schema_statements():
         graph.write(statement)
     ensure_alert_schema(graph)  # the engine's alert indexes, which alert paging relies on
+    # Heals a writer that died between its commit and its publish (alerts it wrote would
+    # otherwise stay unpaged until the next alert write).
+    publish_seq(graph)

@@ -87,7 +87,7 @@ def top_up_alerts(graph: Any, missing: int) -> int:
     """Rule alerts are rare by design; page and subgraph timing needs a few hundred."""
     if missing <= 0:
         return 0
-    from queries.alerts import next_seq
+    from queries.alerts import next_seq, publish_seq
 
     uids = [r["uid"] for r in graph.read(SAMPLE_PROCESSES, limit=missing)]
     rng = random.Random(7)
@@ -100,6 +100,7 @@ def top_up_alerts(graph: Any, missing: int) -> int:
                    time=now - timedelta(minutes=rng.randint(0, 1440))).consume()
 
         graph.write_tx(unit)
+    publish_seq(graph)
     return len(uids)
 
 

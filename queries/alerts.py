@@ -13,6 +13,16 @@ it and seq order equals commit order: a client paging with `seq > cursor` never 
 repeats an alert. Whoever changes an alert (the engine, the API's triage updates) calls
 `next_seq(tx)` in the same transaction; take it *before* touching the alert to keep one lock
 order (counter, then alert).
+
+Readers page up to the counter's `published` value, not its `value`. Neo4j reads are
+read-committed and a concurrent reader can observe a transaction while it is still being
+applied: the counter already showing seq n while alert n is not yet in the seq index. A reader
+that paged up to `value` then moved its cursor past n would skip alert n for good (the API's
+cursor test caught this about once in ten runs). So every writer, after its commit, calls
+`publish_seq`: its SET reads `value` under the counter's write lock, which is granted only once
+every earlier writer has finished committing, so everything up to `published` is visible.
+A writer that dies between its commit and its publish only delays readers until the next
+publish (any writer's, or the API's at start-up).
 """
 
 from __future__ import annotations
@@ -54,6 +64,13 @@ SET c.lock_probe = true
 REMOVE c.lock_probe
 """
 
+# After a commit: everything up to the counter's value is now fully applied (see the module
+# docstring). Never lowers `published`.
+PUBLISH_SEQ = """
+MATCH (c:Counter {name: $name})
+SET c.published = c.value
+"""
+
 FETCH_CANDIDATES = """
 MATCH (a:Alert)
 WHERE a.id IN $ids OR (a.rule_id = $rule_id AND a.suppression_key IN $suppression_keys)
@@ -92,6 +109,11 @@ def next_seq(tx: ManagedTransaction, n: int = 1) -> int:
     record = tx.run(NEXT_SEQ, name=COUNTER, n=n).single()
     assert record is not None
     return int(record["value"]) - n + 1
+
+
+def publish_seq(graph: Graph) -> None:
+    """Make every committed change number visible to readers (call after a commit)."""
+    graph.write(PUBLISH_SEQ, name=COUNTER)
 
 
 def lock_counter(tx: ManagedTransaction) -> None:
@@ -286,6 +308,8 @@ def apply_matches(graph: Graph, rule: Rule, matches: Sequence[Match],
         stamp = now or datetime.now(UTC)
         part = graph.write_tx(lambda tx, c=chunk, s=stamp: _apply_chunk(tx, rule, c, s),
                               what=f"writing alerts of rule {rule.id}")
+        if part.created or part.updated:
+            publish_seq(graph)
         result.created += part.created
         result.updated += part.updated
         result.unchanged += part.unchanged

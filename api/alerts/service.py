@@ -20,7 +20,7 @@ from api.alerts.models import (
     Evidence,
     Mitre,
 )
-from api.alerts.seq import COUNTER, WATERMARK, next_seq
+from api.alerts.seq import COUNTER, WATERMARK, next_seq, publish_seq
 from api.nodes import display_label, node_id, primary_label
 from api.rules.service import rule_summary
 from api.values import json_or_text, plain, utc_text
@@ -140,7 +140,7 @@ def to_alert(props: dict[str, Any]) -> AlertRead:
 
 
 def watermark(graph: Graph) -> int:
-    return int(graph.read(WATERMARK, name=COUNTER)[0]["high"])
+    return int(graph.read_plain(WATERMARK, name=COUNTER)[0]["high"])
 
 
 def list_alerts(graph: Graph, *, after: int = 0, limit: int = 100,
@@ -154,7 +154,7 @@ def list_alerts(graph: Graph, *, after: int = 0, limit: int = 100,
     if high <= after:
         return Page([], after, False, high)
     params = (where or AlertFilter()).params()
-    rows = graph.read(LIST_ALERTS, after=after, high=high, limit=limit, **params)
+    rows = graph.read_plain(LIST_ALERTS, after=after, high=high, limit=limit, **params)
     alerts = [to_alert(row["alert"]) for row in rows]
     if len(alerts) == limit:
         return Page(alerts, alerts[-1].seq, alerts[-1].seq < high, high)
@@ -163,7 +163,7 @@ def list_alerts(graph: Graph, *, after: int = 0, limit: int = 100,
 
 
 def get_alert(graph: Graph, *, alert_id: str) -> AlertRead:
-    rows = graph.read(GET_ALERT, id=alert_id)
+    rows = graph.read_plain(GET_ALERT, id=alert_id)
     if not rows:
         raise AlertNotFound(alert_id)
     return to_alert(rows[0]["alert"])
@@ -265,6 +265,7 @@ def update_alert(graph: Graph, *, alert_id: str, change: AlertUpdate, actor: str
         result = graph.write_tx(_raising_when_missing(unit, alert_id), what="updating an alert")
     except _NothingToDo:
         return get_alert(graph, alert_id=alert_id), False
+    publish_seq(graph)
     props, recorded = result
     return to_alert(props), recorded
 

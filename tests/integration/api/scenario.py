@@ -15,7 +15,7 @@ from typing import Any
 
 from neo4j import ManagedTransaction
 
-from api.alerts.seq import next_seq
+from api.alerts.seq import next_seq, publish_seq
 from api.settings import Settings
 from graph.tx import Graph
 from graph.writer import write_events
@@ -102,8 +102,10 @@ PAYLOAD_KEY = "ws1|" + PAYLOAD.lower()
 
 def create_alert(graph: Graph, *, alert_id: str | None = None, rule_id: str = "download_exec",
                  severity: str = "high", host: str = "ws1",
-                 entities: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """An Alert as queries/ writes it: seq from the shared counter, in its own transaction."""
+                 entities: list[dict[str, Any]] | None = None,
+                 publish: bool = True) -> dict[str, Any]:
+    """An Alert as queries/ writes it: seq from the shared counter, in its own transaction,
+    published after the commit (unless `publish=False`, to look at the gap in between)."""
     alert_id = alert_id or uuid.uuid4().hex
     if entities is None:
         entities = [
@@ -125,6 +127,8 @@ def create_alert(graph: Graph, *, alert_id: str | None = None, rule_id: str = "d
         return seq
 
     seq = graph.write_tx(unit)
+    if publish:
+        publish_seq(graph)
     return {"id": alert_id, "seq": seq}
 
 

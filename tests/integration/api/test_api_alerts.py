@@ -81,6 +81,23 @@ def test_triage_records_an_audit_trail_and_bumps_seq(client: TestClient, loaded:
     assert empty.status_code == 422 and empty.json()["status"] == 422
 
 
+def test_pages_stop_at_the_published_change_number(
+        client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]]) -> None:
+    """A committed alert is paged only once its writer has published: a reader can observe a
+    commit still being applied, so the raw counter may run ahead of what the index shows."""
+    reader = key("read")
+    first = scenario.create_alert(loaded)
+    page = client.get(BASE, headers=reader).json()
+    assert [a["id"] for a in page["items"]] == [first["id"]] and page["high_seq"] == 1
+    held = scenario.create_alert(loaded, publish=False)
+    later = client.get(BASE, params={"cursor": page["next_cursor"]}, headers=reader).json()
+    assert later["items"] == [] and later["high_seq"] == 1
+    assert later["next_cursor"] == page["next_cursor"]  # the cursor did not move past it
+    scenario.publish_seq(loaded)
+    after = client.get(BASE, params={"cursor": later["next_cursor"]}, headers=reader).json()
+    assert [(a["id"], a["seq"]) for a in after["items"]] == [(held["id"], 2)]
+
+
 def test_cursor_never_skips_or_repeats_under_concurrent_writes(
         client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]]) -> None:
     reader = key("read")
