@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import Query
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api.alerts import service
 from api.alerts.models import (
@@ -82,7 +82,10 @@ def list_alerts(
         body["items"] = [to_detection_finding(a, entities[a.id]) for a in page.alerts]
         return JSONResponse(jsonable_encoder(body))
     body["items"] = page.alerts
-    return AlertPage.model_validate(body)
+    # Encoded by pydantic-core directly: the alerts are validated models already, and FastAPI's
+    # response_model path would validate them again and encode through jsonable_encoder.
+    return Response(AlertPage.model_validate(body).model_dump_json(),
+                    media_type="application/json")
 
 
 def _aware(value: datetime | None) -> datetime | None:
