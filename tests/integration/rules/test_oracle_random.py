@@ -51,14 +51,18 @@ def stories(draw: Any) -> list[dict[str, Any]]:
     count = draw(st.integers(2, 9))
     procs = []
     for i in range(count):
+        host = draw(st.sampled_from(["h1", "h1", "h1", "h2"]))
+        # A parent runs on its child's host (a process GUID names one process on one host).
+        same_host = [j for j in range(i) if procs[j]["host"] == host]
         procs.append({
-            "uid": f"p{i}", "host": draw(st.sampled_from(["h1", "h1", "h1", "h2"])),
+            "uid": f"p{i}", "host": host,
             "image": draw(st.sampled_from(IMAGES + IMAGES[:1] * 4 + IMAGES[3:4] * 2)),
             "command_line": draw(st.sampled_from(COMMANDS)),
             # starts cluster near 0, with a few at the edge of the 5-day new-terms history
             "start": draw(st.one_of(st.none(), st.integers(0, 600),
                                     st.sampled_from([431_999, 432_000, 432_001]))),
-            "parent": draw(st.one_of(st.none(), st.integers(0, i - 1))) if i else None,
+            "parent": draw(st.one_of(st.none(), st.sampled_from(same_host)))
+            if same_host else None,
         })
     events: list[dict[str, Any]] = []
     for proc in procs:
