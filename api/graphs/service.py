@@ -18,12 +18,18 @@ from graph.tx import Graph
 # Properties as the walk returns them: bulky values left out (api.nodes.BULKY; the evidence
 # endpoints carry them), times as UTC text. Projected on the server, so the client decodes
 # plain maps and strings rather than hydrating DateTimes one by one.
-def _projection(var: str, times: tuple[str, ...]) -> str:
+def _projection(var: str, times: tuple[str, ...], extra: str = "") -> str:
     return (var + " {.*, " + ", ".join(f"{b}: null" for b in sorted(BULKY)) + ", "
-            + ", ".join(utc_text(var, p) for p in times) + "}")
+            + ", ".join(utc_text(var, p) for p in times) + extra + "}")
 
 
-NODE_PROPS = _projection("m", ("start_time", "end_time", "first_seen", "last_seen"))
+# A node's source list (up to 20 record references, one per event of a process) was half the
+# bytes of a large subgraph and repeats what its edges say: views carry the first few and the
+# count; the provenance endpoints carry them all.
+NODE_SOURCES = 3
+NODE_PROPS = _projection(
+    "m", ("start_time", "end_time", "first_seen", "last_seen"),
+    f", sources: m.sources[0..{NODE_SOURCES}], sources_count: size(m.sources)")
 REL_PROPS = _projection("r", ("time", "first_time", "last_time"))
 ALERT_PROPS = _projection("a", ("first_seen", "last_seen", "created_at", "updated_at"))
 
@@ -138,8 +144,8 @@ def _expand(graph: Graph, sub: Subgraph, query: str, frontier: Sequence[str],
     per_node = sub.max_nodes - len(sub.nodes) + 1  # one more than fits tells us we cut
     # No level can add more than the budget left, so no level needs more rows than that (plus
     # one edge back per frontier node): a frontier of dense processes cannot flood the client.
-    rows = graph.read_plain(query, frontier=list(frontier), types=list(types), per_node=per_node,
-                      total=per_node + len(frontier))
+    rows = graph.read_plain(query, frontier=list(frontier), types=list(types),
+                            per_node=per_node, total=per_node + len(frontier))
     added: list[str] = []
     for row in rows:
         fresh = row["mid"] not in sub.nodes
@@ -161,14 +167,24 @@ def _walk(graph: Graph, sub: Subgraph, query: str, start: Sequence[str], types: 
     if frontier and not sub.truncated:
         # The depth limit stopped a walk that had more to give.
         more = graph.read_plain(query, frontier=frontier, types=list(types), per_node=1,
-                          total=len(frontier))
+                                total=len(frontier))
         if any(r["mid"] not in sub.nodes for r in more):
             sub.truncated = True
 
 
+# Edges the closing pass may add, per node of the budget. Twice the nodes is already a dense
+# picture (a build host's hundred restores all writing the same twenty files gave 2,000 such
+# edges among 300 nodes); past it the result says `truncated`.
+EDGES_PER_NODE = 2
+
+
 def _close_edges(graph: Graph, sub: Subgraph) -> None:
+    cap = sub.max_nodes * EDGES_PER_NODE
     rows = graph.read_plain(EDGES_AMONG, ids=list(sub.nodes), types=list(PROVENANCE_RELS),
-                      known=list(sub.edges), limit=sub.max_nodes * 4)
+                            known=list(sub.edges), limit=cap + 1)
+    if len(rows) > cap:
+        sub.truncated = True
+        rows = rows[:cap]
     for row in rows:
         sub.add_edge(row["rid"], row["rel"], row["start"], row["end"], row["rprops"])
 

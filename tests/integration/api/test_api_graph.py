@@ -5,8 +5,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 
+from api.graphs import service
 from graph.tx import Graph
 from tests.integration.api import scenario
 
@@ -106,7 +108,8 @@ def test_graphml_parses_with_the_same_counts(client: TestClient, loaded: Graph,
 
 
 def test_neighbourhood_expansion(client: TestClient, loaded: Graph,
-                                 key: Callable[..., dict[str, str]]) -> None:
+                                 key: Callable[..., dict[str, str]],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
     reader = key("read")
     body = client.get("/api/v1/graph/neighbourhood", params={"node": "Process:g:pwsh"},
                       headers=reader).json()
@@ -126,6 +129,18 @@ def test_neighbourhood_expansion(client: TestClient, loaded: Graph,
     host = client.get("/api/v1/graph/neighbourhood", params={"node": "Host:ws2"},
                       headers=reader).json()
     assert "Process:g:notepad" in _check_cytoscape(host)[0]
+
+    # Edges among the nodes that the walk did not take come from a closing pass, which has
+    # its own budget: pwsh SPAWNED payload, both one hop from the file.
+    around_file = {"node": "File:" + scenario.PAYLOAD_KEY, "rel": ["WROTE", "EXECUTED",
+                                                                    "SPAWNED"]}
+    closed = client.get("/api/v1/graph/neighbourhood", params=around_file, headers=reader).json()
+    assert ("SPAWNED", "Process:g:pwsh", "Process:g:payload") in _check_cytoscape(closed)[1]
+    assert closed["truncated"] is False
+    monkeypatch.setattr(service, "EDGES_PER_NODE", 0)
+    cut = client.get("/api/v1/graph/neighbourhood", params=around_file, headers=reader).json()
+    assert "SPAWNED" not in {label for label, _, _ in _check_cytoscape(cut)[1]}
+    assert cut["truncated"] is True
 
     missing = client.get("/api/v1/graph/neighbourhood", params={"node": "Process:nope"},
                          headers=reader)
