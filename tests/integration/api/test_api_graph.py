@@ -131,12 +131,21 @@ def test_neighbourhood_expansion(client: TestClient, loaded: Graph,
     assert "Process:g:notepad" in _check_cytoscape(host)[0]
 
     # Edges among the nodes that the walk did not take come from a closing pass, which has
-    # its own budget: pwsh SPAWNED payload, both one hop from the file.
-    around_file = {"node": "File:" + scenario.PAYLOAD_KEY, "rel": ["WROTE", "EXECUTED",
-                                                                    "SPAWNED"]}
+    # its own budget: pwsh SPAWNED payload, both one hop from the file (the walk follows
+    # only WROTE and EXECUTED, so SPAWNED can only come from that pass; two hops reach the
+    # processes' image files, which is all there is).
+    around_file = {"node": "File:" + scenario.PAYLOAD_KEY, "rel": ["WROTE", "EXECUTED"],
+                   "depth": 2}
     closed = client.get("/api/v1/graph/neighbourhood", params=around_file, headers=reader).json()
     assert ("SPAWNED", "Process:g:pwsh", "Process:g:payload") in _check_cytoscape(closed)[1]
     assert closed["truncated"] is False
+    # One hop fewer leaves the image files out, and the result must say so (the check looks
+    # for any neighbour outside the result, not just the first one it meets).
+    one_hop = client.get("/api/v1/graph/neighbourhood", params={**around_file, "depth": 1},
+                         headers=reader).json()
+    assert one_hop["truncated"] is True
+    assert "File:ws1|" + scenario.PWSH.image.lower() not in _check_cytoscape(one_hop)[0]
+    assert "File:ws1|" + scenario.PWSH.image.lower() in _check_cytoscape(closed)[0]
     monkeypatch.setattr(service, "EDGES_PER_NODE", 0)
     cut = client.get("/api/v1/graph/neighbourhood", params=around_file, headers=reader).json()
     assert "SPAWNED" not in {label for label, _, _ in _check_cytoscape(cut)[1]}
