@@ -40,13 +40,17 @@ NODE_PROPS = _projection(
 REL_PROPS = _projection("r", ("time", "first_time", "last_time"), utc=False)
 ALERT_PROPS = _projection("a", ("first_seen", "last_seen", "created_at", "updated_at"))
 
-# Every walk query answers with one row holding a list of rows: the Python driver spends
-# about 10 µs of CPU per record it decodes, so 2,000 edge records cost 22 ms of client CPU
-# where the same values as one list cost under 5 ms (and a loaded API is CPU-bound).
+# Every walk query answers with one row holding lists: the Python driver spends about 10 µs
+# of CPU per record it decodes, so 2,000 edge records cost 22 ms of client CPU where the same
+# values as one list cost under 5 ms (and a loaded API is CPU-bound). Each neighbour's
+# properties come once per level however many edges reach it (a hundred restores writing the
+# same file), and an edge says which way it points rather than repeating both end ids.
 _EXPAND_RETURN = """
-WITH fid, r, m LIMIT $total
-RETURN collect([fid, elementId(r), type(r), elementId(startNode(r)), elementId(endNode(r)),
-                """ + REL_PROPS + """, elementId(m), labels(m), """ + NODE_PROPS + """]) AS rows
+WITH fid, n, r, m LIMIT $total
+WITH collect([fid, elementId(r), type(r), startNode(r) = n, """ + REL_PROPS + """,
+              elementId(m)]) AS edges,
+     collect(DISTINCT m) AS found
+RETURN edges, [m IN found | [elementId(m), labels(m), """ + NODE_PROPS + """]] AS nodes
 """
 
 def _expand_query(pattern: str) -> str:
@@ -171,13 +175,17 @@ def _expand(q: _Reads, sub: Subgraph, query: str, frontier: Sequence[str],
     per_node = sub.max_nodes - len(sub.nodes) + 1  # one more than fits tells us we cut
     # No level can add more than the budget left, so no level needs more rows than that (plus
     # one edge back per frontier node): a frontier of dense processes cannot flood the client.
-    rows = q.listed(query, frontier=list(frontier), types=list(types),
-                    per_node=per_node, total=per_node + len(frontier))
+    found = q.rows(query, frontier=list(frontier), types=list(types),
+                   per_node=per_node, total=per_node + len(frontier))
+    if not found:
+        return []
+    nodes = {mid: (labels, props) for mid, labels, props in found[0]["nodes"]}
     added: list[str] = []
-    for _fid, rid, rel, start, end, rprops, mid, labels, props in rows:
+    for fid, rid, rel, outward, rprops, mid in found[0]["edges"]:
         fresh = mid not in sub.nodes
-        if sub.add_node(mid, labels, props) and fresh:
+        if sub.add_node(mid, *nodes[mid]) and fresh:
             added.append(mid)
+        start, end = (fid, mid) if outward else (mid, fid)
         sub.add_edge(rid, rel, start, end, rprops)
     return added
 
