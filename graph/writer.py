@@ -405,8 +405,11 @@ def write_statements(graph: Graph, statements: Statements, events: int) -> None:
     limits = {"max_times": MAX_TIMES, "max_sources": MAX_SOURCES}
 
     def unit(tx: ManagedTransaction) -> None:
-        for query, rows in statements:
-            tx.run(query, rows=rows, **limits).consume()
+        # Sent one after another, consumed at the end: Neo4j executes a statement while the
+        # driver packs the next, instead of each waiting for the previous one's result.
+        results = [tx.run(query, rows=rows, **limits) for query, rows in statements]
+        for result in results:
+            result.consume()
 
     graph.write_tx(unit, what=f"writing a batch of {events} events")
 
