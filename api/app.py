@@ -27,8 +27,8 @@ from api.problems import AUTH_RESPONSES, ProblemDetail
 from api.provenance.views import router as provenance_router
 from api.query.views import router as query_router
 from api.rules.views import router as rules_router
-from api.search.views import router as search_router
 from api.schema import ensure_api_schema
+from api.search.views import router as search_router
 from api.settings import Settings, get_settings
 from api.webhooks.views import router as webhooks_router
 from api.webhooks.worker import WebhookWorker

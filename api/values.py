@@ -12,7 +12,6 @@ from neo4j.time import Date, DateTime, Duration, Time
 
 from api.problems import Problem
 
-
 AS_IS = frozenset({str, int, float, bool, type(None)})
 
 

@@ -29,7 +29,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-
 import httpx  # noqa: E402
 
 from bench.common import (  # noqa: E402

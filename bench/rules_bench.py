@@ -62,12 +62,11 @@ def _load(events: int, seed: int) -> list[Any]:
 
 
 def bench_size(graph: Any, n: int, seed: int, batch: int) -> dict[str, Any]:
+    from bench.accuracy import site_settings
     from graph.writer import write_events
     from queries.duckdb_reference import connect, evaluate_duckdb
-    from queries.engine import evaluate, run_rules
+    from queries.engine import evaluate, run_rules, tune
     from queries.reference import build_model, evaluate_reference, events_frame
-    from bench.accuracy import site_settings
-    from queries.engine import tune
     from queries.rule import load_rules
 
     # The allow lists the generated world was built with, as a site would set them.

@@ -201,10 +201,10 @@ def _walk(q: _Reads, sub: Subgraph, query: str, start: Sequence[str], types: Seq
             return
     if not through_hosts:
         frontier = [eid for eid in frontier if not sub.is_host(eid)]
-    if frontier and not sub.truncated:
-        # The depth limit stopped a walk that had more to give?
-        if q.rows(BEYOND[query], frontier=frontier, types=list(types), known=list(sub.nodes)):
-            sub.truncated = True
+    # The depth limit stopped a walk that had more to give?
+    if frontier and not sub.truncated and q.rows(
+            BEYOND[query], frontier=frontier, types=list(types), known=list(sub.nodes)):
+        sub.truncated = True
 
 
 # Edges the closing pass may add, per node of the budget. Twice the nodes is already a dense
