@@ -29,15 +29,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from neo4j import ManagedTransaction
+from neo4j.exceptions import DriverError, Neo4jError
 
-from graph.tx import Graph
+from graph.tx import Graph, GraphUnavailable
 from queries.rule import Rule
+
+log = logging.getLogger(__name__)
 
 COUNTER = "alert_seq"
 STATUSES = ("open", "acknowledged", "closed")
@@ -111,9 +115,18 @@ def next_seq(tx: ManagedTransaction, n: int = 1) -> int:
     return int(record["value"]) - n + 1
 
 
-def publish_seq(graph: Graph) -> None:
-    """Make every committed change number visible to readers (call after a commit)."""
-    graph.write(PUBLISH_SEQ, name=COUNTER)
+def publish_seq(graph: Graph) -> bool:
+    """Make every committed change number visible to readers (call after a commit).
+
+    Best effort: the change it follows is already committed, and failing the caller now would
+    invite a retry that repeats it (a second audit entry). Until the next publish (any alert
+    writer's, or the API's at start-up) readers only see it later; nothing is skipped."""
+    try:
+        graph.write(PUBLISH_SEQ, name=COUNTER)
+    except (GraphUnavailable, Neo4jError, DriverError) as error:
+        log.warning("alert changes committed but not yet published to readers: %s", error)
+        return False
+    return True
 
 
 def lock_counter(tx: ManagedTransaction) -> None:

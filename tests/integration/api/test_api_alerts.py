@@ -6,9 +6,11 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 
-from graph.tx import Graph
+from graph.tx import Graph, GraphUnavailable
+from queries.alerts import PUBLISH_SEQ
 from tests.integration.api import scenario
 
 BASE = "/api/v1/alerts"
@@ -96,6 +98,33 @@ def test_pages_stop_at_the_published_change_number(
     scenario.publish_seq(loaded)
     after = client.get(BASE, params={"cursor": later["next_cursor"]}, headers=reader).json()
     assert [(a["id"], a["seq"]) for a in after["items"]] == [(held["id"], 2)]
+
+
+def test_update_succeeds_when_only_the_publish_fails(
+        client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The triage change is committed before the publish: a publish that fails must not turn
+    into an error the caller would retry (a second audit entry); the next publish shows it."""
+    alert = scenario.create_alert(loaded)
+    reader, triager = key("read"), key("triage")
+    before = client.get(BASE, headers=reader).json()["high_seq"]
+    real_write = loaded.write
+
+    def failing_publish(query: str, **params: object) -> object:
+        if query == PUBLISH_SEQ:
+            raise GraphUnavailable("Neo4j went away after the commit")
+        return real_write(query, **params)
+
+    monkeypatch.setattr(loaded, "write", failing_publish)
+    response = client.patch(f"{BASE}/{alert['id']}", headers=triager, json={"comment": "once"})
+    assert response.status_code == 200
+    assert client.get(BASE, headers=reader).json()["high_seq"] == before  # not yet visible
+    monkeypatch.undo()
+    assert scenario.publish_seq(loaded) is True
+    page = client.get(BASE, headers=reader).json()
+    assert page["high_seq"] == response.json()["seq"]
+    audit = client.get(f"{BASE}/{alert['id']}/audit", headers=reader).json()
+    assert [e["comment"] for e in audit] == ["once"]
 
 
 def test_cursor_never_skips_or_repeats_under_concurrent_writes(
