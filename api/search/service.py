@@ -18,12 +18,20 @@ KINDS = ("process", "file", "host", "address")
 _HOST_FILTER = "($host IS NULL OR n.host = $host)"
 
 QUERIES: dict[str, str] = {
+    # Ranked: the process itself (uid, pid, or its name) before processes whose name merely
+    # contains the text, before those that only mention it on their command line (a search
+    # for "msbuild" wants MSBuild first, not every cmd.exe that launched it).
     "process": f"""
 MATCH (n:Process)
 WHERE {_HOST_FILTER}
   AND (toLower(coalesce(n.name, '')) CONTAINS $q
        OR toLower(coalesce(n.command_line, '')) CONTAINS $q
        OR n.uid = $raw OR toString(n.pid) = $raw)
+WITH n, toLower(coalesce(n.name, '')) AS name
+WITH n, CASE WHEN n.uid = $raw OR toString(n.pid) = $raw OR name IN [$q, $q + '.exe'] THEN 0
+             WHEN name CONTAINS $q THEN 1
+             ELSE 2 END AS rank
+ORDER BY rank, n.start_time, n.uid
 RETURN labels(n) AS labels,
        n {{.uid, .name, .pid, .host, .command_line, {utc_text('n', 'start_time')}}} AS props
 LIMIT $limit""",

@@ -28,6 +28,9 @@ def test_search_by_name_path_host_and_address(samples: Graph, client: TestClient
     ids = {h["id"] for h in found["hits"]}
     assert "Process:g:d273d0f0-cc0c-5f67-0b08-000000000800" in ids
     assert all(h["kind"] == "process" and h["host"] == "workstation6" for h in found["hits"])
+    # MSBuild itself first; processes that only name it on their command line after.
+    named = ["msbuild" in h["label"].lower() for h in found["hits"]]
+    assert named[0] and named == sorted(named, reverse=True), [h["label"] for h in found["hits"]]
     files = client.get("/api/v1/search", params={"q": "TFMBBEV2.0.cs", "kind": "file"},
                        headers=headers).json()["hits"]
     assert [h["label"] for h in files] == ["tfmbbev2.0.cs"]
