@@ -153,7 +153,7 @@ class Graph:
 
         def work() -> list[dict[str, Any]]:
             with self._session(neo4j.READ_ACCESS) as session:
-                return session.execute_read(_collect_plain, query, params)
+                return session.execute_read(plain_rows, query, params)
 
         return self._with_backoff(work, "reading")
 
@@ -177,8 +177,9 @@ class Graph:
         return f"{row['name']} {row['version']} {row['edition']}"
 
 
-def _collect_plain(tx: ManagedTransaction, query: Any,
-                   params: Mapping[str, Any]) -> list[dict[str, Any]]:
+def plain_rows(tx: ManagedTransaction, query: Any,
+               params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Rows of projected values in a transaction the caller holds (see `Graph.read_plain`)."""
     result = tx.run(query, params)
     keys = result.keys()
     return [dict(zip(keys, record.values(), strict=True)) for record in result]

@@ -15,7 +15,7 @@ from neo4j import ManagedTransaction
 
 from api.nodes import BULKY, PROVENANCE_RELS, parse_node_id
 from api.values import utc_text
-from graph.tx import Graph
+from graph.tx import Graph, plain_rows
 
 
 # Properties as the walk returns them: bulky values left out (api.nodes.BULKY; the evidence
@@ -157,9 +157,7 @@ class _Reads:
         self.tx = tx
 
     def rows(self, query: str, **params: Any) -> list[dict[str, Any]]:
-        result = self.tx.run(query, params)
-        keys = result.keys()
-        return [dict(zip(keys, record.values(), strict=True)) for record in result]
+        return plain_rows(self.tx, query, params)
 
     def listed(self, query: str, **params: Any) -> list[list[Any]]:
         """The rows of a query that returns them as one list (see _EXPAND_RETURN)."""
