@@ -75,11 +75,21 @@ LIMIT 1
 """
 
 
-_PATTERNS = {"out": "(n)-[r]->(m)", "in": "(n)<-[r]-(m)", "both": "(n)-[r]-(m)"}
-EXPAND_OUT, EXPAND_IN, EXPAND_BOTH = (_expand_query(p) for p in _PATTERNS.values())
-BEYOND = {query: _beyond_query(pattern)
-          for query, pattern in zip((EXPAND_OUT, EXPAND_IN, EXPAND_BOTH), _PATTERNS.values(),
-                                    strict=True)}
+@dataclass(frozen=True)
+class Direction:
+    """One way to walk: the level query and the depth-limit check, from one pattern."""
+
+    expand: str
+    beyond: str
+
+    @classmethod
+    def of(cls, pattern: str) -> Direction:
+        return cls(_expand_query(pattern), _beyond_query(pattern))
+
+
+OUT = Direction.of("(n)-[r]->(m)")
+IN = Direction.of("(n)<-[r]-(m)")
+BOTH = Direction.of("(n)-[r]-(m)")
 
 # Edges among nodes already in the result that the walk did not traverse (e.g. two
 # processes in the tree that wrote the same file).
@@ -165,7 +175,7 @@ class _Reads:
         return found[0]["rows"] if found else []
 
 
-def _expand(q: _Reads, sub: Subgraph, query: str, frontier: Sequence[str],
+def _expand(q: _Reads, sub: Subgraph, way: Direction, frontier: Sequence[str],
             types: Iterable[str]) -> list[str]:
     """One level: adds neighbours (within budget) and edges; returns the newly added ids."""
     if not frontier or sub.truncated:
@@ -173,7 +183,7 @@ def _expand(q: _Reads, sub: Subgraph, query: str, frontier: Sequence[str],
     per_node = sub.max_nodes - len(sub.nodes) + 1  # one more than fits tells us we cut
     # No level can add more than the budget left, so no level needs more rows than that (plus
     # one edge back per frontier node): a frontier of dense processes cannot flood the client.
-    found = q.rows(query, frontier=list(frontier), types=list(types),
+    found = q.rows(way.expand, frontier=list(frontier), types=list(types),
                    per_node=per_node, total=per_node + len(frontier))
     if not found:
         return []
@@ -188,20 +198,19 @@ def _expand(q: _Reads, sub: Subgraph, query: str, frontier: Sequence[str],
     return added
 
 
-def _walk(q: _Reads, sub: Subgraph, query: str, start: Sequence[str], types: Sequence[str],
+def _walk(q: _Reads, sub: Subgraph, way: Direction, start: Sequence[str], types: Sequence[str],
           levels: int, *, through_hosts: bool = False) -> None:
-    frontier = list(start)
+    def onward(ids: Sequence[str]) -> list[str]:
+        return list(ids) if through_hosts else [eid for eid in ids if not sub.is_host(eid)]
+
+    frontier = onward(start)
     for _ in range(levels):
-        if not through_hosts:
-            frontier = [eid for eid in frontier if not sub.is_host(eid)]
-        frontier = _expand(q, sub, query, frontier, types)
         if not frontier:
             return
-    if not through_hosts:
-        frontier = [eid for eid in frontier if not sub.is_host(eid)]
+        frontier = onward(_expand(q, sub, way, frontier, types))
     # The depth limit stopped a walk that had more to give?
     if frontier and not sub.truncated and q.rows(
-            BEYOND[query], frontier=frontier, types=list(types), known=list(sub.nodes)):
+            way.beyond, frontier=frontier, types=list(types), known=list(sub.nodes)):
         sub.truncated = True
 
 
@@ -250,10 +259,10 @@ def _alert_subgraph(q: _Reads, alert_id: str, depth: int, ancestry: int,
     # domains are shared by every host that contacted them, so expanding those would pull in
     # unrelated processes from across the estate (the processes that matter are entities).
     artifacts = [e["eid"] for e in entities if "File" in e["labels"] and e["eid"] in sub.nodes]
-    actors = _expand(q, sub, EXPAND_IN, artifacts, ARTIFACT_RELS)
+    actors = _expand(q, sub, IN, artifacts, ARTIFACT_RELS)
     processes += [eid for eid in actors if "Process" in sub.nodes[eid][0]]
-    _walk(q, sub, EXPAND_IN, processes, ["SPAWNED"], ancestry)
-    _walk(q, sub, EXPAND_OUT, processes, list(PROVENANCE_RELS), depth)
+    _walk(q, sub, IN, processes, ["SPAWNED"], ancestry)
+    _walk(q, sub, OUT, processes, list(PROVENANCE_RELS), depth)
     _close_edges(q, sub)
     return sub
 
@@ -286,9 +295,9 @@ def _neighbourhood(q: _Reads, node: str, depth: int, max_nodes: int,
     types = list(rels) if rels else [*PROVENANCE_RELS, "INVOLVES", "ON_HOST"]
     if "Host" in labels:
         # From a host: its processes first, then walk on from them.
-        first = _expand(q, sub, EXPAND_BOTH, [eid], types)
-        _walk(q, sub, EXPAND_BOTH, first, [t for t in types if t != "ON_HOST"], depth - 1)
+        first = _expand(q, sub, BOTH, [eid], types)
+        _walk(q, sub, BOTH, first, [t for t in types if t != "ON_HOST"], depth - 1)
     else:
-        _walk(q, sub, EXPAND_BOTH, [eid], types, depth)
+        _walk(q, sub, BOTH, [eid], types, depth)
     _close_edges(q, sub)
     return sub
