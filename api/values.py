@@ -12,15 +12,15 @@ from neo4j.time import Date, DateTime, Duration, Time
 
 from api.problems import Problem
 
-AS_IS = frozenset({str, int, float, bool, type(None)})
+_AS_IS = frozenset({str, int, float, bool, type(None)})
 
 
 def plain(value: Any) -> Any:
     """Temporal values become ISO 8601 strings (UTC 'Z'), containers are walked."""
     kind = type(value)
-    if kind in AS_IS:  # the common case, checked without isinstance's slower walk
+    if kind in _AS_IS:  # the common case, checked without isinstance's slower walk
         return value
-    if kind is list and all(type(v) in AS_IS for v in value):
+    if kind is list and all(type(v) in _AS_IS for v in value):
         return value
     if isinstance(value, DateTime):
         value = value.to_native()

@@ -9,7 +9,7 @@ from typing import Any
 
 from api.graphs.service import Subgraph
 from api.nodes import BULKY, display_label, node_id, primary_label
-from api.values import AS_IS, plain
+from api.values import plain
 
 # Keys Cytoscape gives a meaning to inside `data`; properties with these names are renamed.
 _NODE_RESERVED = frozenset({"id", "label", "kind", "parent", "source", "target"})
@@ -21,9 +21,7 @@ def _props(props: dict[str, Any], reserved: frozenset[str]) -> dict[str, Any]:
     for key, value in props.items():
         if value is None or key in BULKY:
             continue
-        if type(value) not in AS_IS:  # walks project times to text: most values are plain
-            value = plain(value)
-        clean[f"prop_{key}" if key in reserved else key] = value
+        clean[f"prop_{key}" if key in reserved else key] = plain(value)
     return clean
 
 
