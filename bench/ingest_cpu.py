@@ -22,13 +22,14 @@ PER = 40_000
 
 
 def _neo4j_process(graph: object) -> psutil.Process:
-    instance = getattr(getattr(graph, "target", None), "managed_instance", None)
-    for process in psutil.process_iter(["cmdline"]):
-        line = " ".join(process.info["cmdline"] or [])
-        if "CommunityEntryPoint" in line and f"/{instance}/" in line:
-            return process
-    raise SystemExit("the bench Neo4j is not a managed instance on this machine; "
-                     "its CPU cannot be read")
+    from provgraph.localneo4j.server import Instance
+
+    name = getattr(getattr(graph, "target", None), "managed_instance", None)
+    pid = Instance(name).pid() if name else None
+    if pid is None:
+        raise SystemExit("the bench Neo4j is not a managed instance on this machine; "
+                         "its CPU cannot be read")
+    return psutil.Process(pid)
 
 
 def _cpu(times: object) -> float:
