@@ -1,24 +1,59 @@
 """Stream events into Neo4j with parsing and writing overlapped.
 
-The caller's thread parses and folds events into batches; one writer thread commits them,
-one transaction a batch. On two cores this keeps both busy: Python parses while Neo4j
-writes. A single writer keeps lock order simple (no deadlocks between batches).
+The caller's thread (or a parser process, see provgraph.parallel) folds events into batches;
+one writer thread writes them, one transaction a batch, in order.
+
+The writer overlaps each batch's commit with the next batch's statements (a commit is about
+a third of a batch's time in Neo4j). This cannot deadlock: batch k+1 starts only after batch
+k has run all its statements, so k holds its locks without asking for more, and k+1 at worst
+waits for k's commit. Commits stay in order, so what `stats` reports committed is always a
+prefix of the input. Two things need batch k to be committed first and wait for it:
+- the creator-by-pid lookup (MERGE_SPAWNED_BY_PID), which must see a parent that batch k
+  started; it runs last in each batch, after the wait;
+- host first/last-seen times (MERGE_HOST_TIMES), written in their own small transaction
+  when the writer is idle, every HOST_TIMES_EVERY seconds and at flush.
+When anything fails, the open transactions are rolled back and the batches concerned are
+written again one at a time through `write_statements` (the driver's retries, then backoff):
+every statement is an idempotent MERGE, so writing a batch twice changes nothing.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+import neo4j
+
+from graph.schema import MAX_SOURCES, MAX_TIMES, has_node_keys
 from graph.tx import Graph, GraphUnavailable
-from graph.writer import Batch, Statements, write_statements
+from graph.writer import (
+    MERGE_HOST_TIMES,
+    MERGE_SPAWNED_BY_PID,
+    Batch,
+    Folded,
+    Statements,
+    write_statements,
+)
 from ingest.model import Event
 from provgraph.errors import ProvgraphError
 
+log = logging.getLogger(__name__)
+
 _DONE = object()
+_FLUSH = object()
+COMMIT_PATIENCE = 15.0  # seconds, see _OverlappedWriter.settle
+HOST_TIMES_EVERY = 10.0  # seconds between host first/last-seen updates during a long run
+_LIMITS = {"max_times": MAX_TIMES, "max_sources": MAX_SOURCES}
+# Statements that must see everything earlier batches wrote (see the module docstring).
+_AFTER_PREDECESSOR = frozenset({MERGE_SPAWNED_BY_PID})
 
 
 class IngestInterrupted(ProvgraphError):
@@ -44,35 +79,153 @@ class LoadStats:
         self.last_origin = origin
 
 
-@dataclass(frozen=True)
-class Folded:
-    """A batch already folded into statement rows (by a parser process), ready to write."""
-
-    statements: Statements
-    events: int
-    first: datetime | None
-    last: datetime | None
-    origin: str | None
+def _run_all(tx: neo4j.Transaction, statements: Statements) -> None:
+    # Sent back to back, consumed at the end: Neo4j executes one statement while the
+    # driver packs the next.
+    results = [tx.run(query, rows=rows, **_LIMITS) for query, rows in statements]
+    for result in results:
+        result.consume()
 
 
-@dataclass
-class _Pending:
-    batch: Batch = field(default_factory=Batch)
-    first: datetime | None = None
-    last: datetime | None = None
-    origin: str | None = None
+def _discard(tx: neo4j.Transaction | None) -> None:
+    if tx is None:
+        return
+    try:
+        tx.close()  # rolls back if still open
+    except Exception as error:  # the connection may be gone already; nothing to undo then
+        log.debug("rolling back an abandoned batch transaction: %s", error)
 
-    def add(self, event: Event) -> None:
-        self.batch.add(event)
-        if self.first is None or event.ts < self.first:
-            self.first = event.ts
-        if self.last is None or event.ts > self.last:
-            self.last = event.ts
-        self.origin = event.origin.ref()
+
+class _OverlappedWriter:
+    """Writes Folded batches in order, committing batch k while batch k+1 runs."""
+
+    def __init__(self, graph: Graph, committed: Callable[[Folded], None]) -> None:
+        self.graph = graph
+        self.committed = committed
+        self.overlap: bool | None = None  # decided at the first write (see _can_overlap)
+        self._commits = ThreadPoolExecutor(1, thread_name_prefix="provgraph-commit")
+        self._sessions: list[neo4j.Session | None] = [None, None]
+        self._turn = 0
+        self._inflight: tuple[Future[None], Folded] | None = None
+
+    def write(self, item: Folded) -> None:
+        if self.overlap is None:
+            self.overlap = self._can_overlap()
+        if not self.overlap:
+            self._rewrite(item)
+            return
+        early = [s for s in item.statements if s[0] not in _AFTER_PREDECESSOR]
+        late = [s for s in item.statements if s[0] in _AFTER_PREDECESSOR]
+        tx: neo4j.Transaction | None = None
+        try:
+            tx = self._session().begin_transaction()
+            _run_all(tx, early)
+        except Exception as error:
+            self._fall_back(tx, item, error)
+            return
+        if not self.settle(rollback=tx):
+            self._rewrite(item)
+            return
+        try:
+            _run_all(tx, late)
+            self._inflight = (self._commits.submit(tx.commit), item)
+        except Exception as error:
+            self._fall_back(tx, item, error)
+
+    def settle(self, rollback: neo4j.Transaction | None = None) -> bool:
+        """Wait for the commit in flight and report it. `rollback` is the later batch's open
+        transaction: it is rolled back (and False returned) when its locks could stand in the
+        way, that is when the commit failed and the batch must be written again, or when the
+        commit waits longer than COMMIT_PATIENCE (a commit waiting for a lock the later batch
+        holds would otherwise wait forever: the server cannot see that cycle)."""
+        if self._inflight is None:
+            return True
+        future, item = self._inflight
+        self._inflight = None
+        usable = True
+        try:
+            try:
+                future.result(timeout=COMMIT_PATIENCE if rollback is not None else None)
+            except FutureTimeout:
+                log.warning("a batch commit is taking over %.0f s; rolling back the next batch "
+                            "to write it on its own", COMMIT_PATIENCE)
+                _discard(rollback)
+                usable = False
+                future.result()
+        except Exception as error:
+            log.info("committing a batch failed (%s); writing it again", error)
+            if usable:
+                _discard(rollback)
+            self._reset()
+            self._rewrite(item)
+            return False
+        self.committed(item)
+        return usable
+
+    def close(self, wait: bool = True) -> None:
+        """`wait=False` (after a failure): report the commit in flight if it succeeds, but
+        write nothing again."""
+        try:
+            if wait:
+                self.settle()
+            elif self._inflight is not None:
+                future, item = self._inflight
+                self._inflight = None
+                if future.exception() is None:
+                    self.committed(item)
+        finally:
+            self._reset()
+            self._commits.shutdown(wait=True)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _can_overlap(self) -> bool:
+        # Overlapping needs the key constraints: they make a MERGE wait for a node another
+        # transaction created but has not committed, instead of creating it a second time.
+        try:
+            if has_node_keys(self.graph):
+                return True
+        except GraphUnavailable:
+            return False  # the first write will say so, with what was committed
+        log.warning("the graph has no uniqueness constraints on its node keys; writing "
+                    "batches one at a time (provgraph creates them: graph.schema)")
+        return False
+
+    def _session(self) -> neo4j.Session:
+        # Two sessions taking turns: one commits batch k while the other runs batch k+1.
+        self._turn ^= 1
+        session = self._sessions[self._turn]
+        if session is None:
+            session = self.graph.driver.session(database=self.graph.target.database,
+                                                default_access_mode=neo4j.WRITE_ACCESS)
+            self._sessions[self._turn] = session
+        return session
+
+    def _fall_back(self, tx: neo4j.Transaction | None, item: Folded, error: Exception) -> None:
+        log.info("a batch failed in overlapped mode (%s); writing it again on its own", error)
+        _discard(tx)
+        self.settle()
+        self._reset()
+        self._rewrite(item)
+
+    def _rewrite(self, item: Folded) -> None:
+        write_statements(self.graph, item.statements, item.events)
+        self.committed(item)
+
+    def _reset(self) -> None:
+        sessions, self._sessions = self._sessions, [None, None]
+        for session in sessions:
+            if session is not None:
+                try:
+                    session.close()
+                except Exception as error:
+                    log.debug("closing a broken session: %s", error)
 
 
 class Loader:
-    """`with Loader(graph) as load: load.add(event)…`; `load.stats` tells what was committed."""
+    """`with Loader(graph) as load: load.add(event)…`; `load.stats` tells what was committed.
+
+    `keep_raw=False` keeps evidence as source references only (for events added here;
+    folded batches were folded with their own setting)."""
 
     def __init__(
         self,
@@ -80,14 +233,19 @@ class Loader:
         batch_size: int = 5000,
         on_commit: Callable[[LoadStats], None] | None = None,
         queue_depth: int = 2,
+        keep_raw: bool = True,
     ) -> None:
         self.graph = graph
         self.batch_size = batch_size
         self.on_commit = on_commit
+        self.keep_raw = keep_raw
         self.stats = LoadStats()
-        self._pending = _Pending()
+        self._pending = Batch(keep_raw=keep_raw)
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_depth)
         self._error: BaseException | None = None
+        self._hosts: dict[str, dict[str, Any]] = {}  # committed, not yet written host times
+        self._hosts_written = time.monotonic()
+        self._writer = _OverlappedWriter(graph, self._committed)
         self._thread = threading.Thread(target=self._run, name="provgraph-writer", daemon=True)
         self._thread.start()
 
@@ -99,7 +257,7 @@ class Loader:
 
     def add(self, event: Event) -> None:
         self._pending.add(event)
-        if self._pending.batch.events >= self.batch_size:
+        if self._pending.events >= self.batch_size:
             self._submit()
 
     def add_all(self, events: Iterable[Event]) -> None:
@@ -108,14 +266,15 @@ class Loader:
 
     def add_folded(self, folded: Folded) -> None:
         """Queue a batch folded elsewhere; pending single events are submitted first."""
-        if self._pending.batch.events:
+        if self._pending.events:
             self._submit()
         self._put(folded)
 
     def flush(self) -> None:
         """Commit what is pending and wait until every submitted batch is written."""
-        if self._pending.batch.events:
+        if self._pending.events:
             self._submit()
+        self._put(_FLUSH)
         self._queue.join()
         self._raise_if_failed()
 
@@ -131,11 +290,10 @@ class Loader:
 
     # -- internals ---------------------------------------------------------------------------
     def _submit(self) -> None:
-        pending, self._pending = self._pending, _Pending()
-        self._put(Folded([(q, rows) for q, rows in pending.batch.statements() if rows],
-                         pending.batch.events, pending.first, pending.last, pending.origin))
+        pending, self._pending = self._pending, Batch(keep_raw=self.keep_raw)
+        self._put(pending.folded())
 
-    def _put(self, item: Folded) -> None:
+    def _put(self, item: object) -> None:
         self._raise_if_failed()
         while True:
             try:
@@ -145,22 +303,59 @@ class Loader:
                 self._raise_if_failed()
 
     def _run(self) -> None:
+        writer = self._writer
         while True:
-            item = self._queue.get()
             try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                item = None
+            try:
+                if item is None:  # nothing waiting: finish the commit in flight meanwhile
+                    if self._error is None:
+                        writer.settle()
+                        self._write_hosts(due_only=True)
+                    item = self._queue.get()
                 if item is _DONE:
+                    writer.close(wait=self._error is None)
                     return
                 if self._error is not None:
                     continue  # drain: nothing more is written after a failure
+                if item is _FLUSH:
+                    writer.settle()
+                    self._write_hosts(due_only=False)
+                    continue
                 assert isinstance(item, Folded)
-                write_statements(self.graph, item.statements, item.events)
-                self.stats.note(item.events, item.first, item.last, item.origin)
-                if self.on_commit:
-                    self.on_commit(self.stats)
+                if time.monotonic() - self._hosts_written > HOST_TIMES_EVERY:
+                    writer.settle()
+                    self._write_hosts(due_only=False)
+                writer.write(item)
             except BaseException as error:  # reported to the caller's thread
                 self._error = error
             finally:
-                self._queue.task_done()
+                if item is not None:
+                    self._queue.task_done()
+
+    def _committed(self, item: Folded) -> None:
+        self.stats.note(item.events, item.first, item.last, item.origin)
+        for row in item.hosts:
+            known = self._hosts.get(row["name"])
+            if known is None:
+                self._hosts[row["name"]] = dict(row)
+            else:
+                known["first"] = min(known["first"], row["first"])
+                known["last"] = max(known["last"], row["last"])
+                known["fqdn"] = known["fqdn"] or row["fqdn"]
+        if self.on_commit:
+            self.on_commit(self.stats)
+
+    def _write_hosts(self, due_only: bool) -> None:
+        if not self._hosts or (due_only and
+                               time.monotonic() - self._hosts_written < HOST_TIMES_EVERY):
+            return
+        rows = [self._hosts[name] for name in sorted(self._hosts)]
+        self.graph.write(MERGE_HOST_TIMES, rows=rows)
+        self._hosts = {}
+        self._hosts_written = time.monotonic()
 
     def _raise_if_failed(self) -> None:
         error = self._error

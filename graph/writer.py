@@ -18,11 +18,12 @@ from neo4j import ManagedTransaction
 
 from graph.schema import MAX_SOURCES, MAX_TIMES
 from graph.tx import Graph
-from ingest.model import Event, FileOp, Kind, ProcessRef, classify_ip
+from ingest.model import Event, FileOp, Kind, Origin, ProcessRef, classify_ip
 
 RAW_LIMIT = 4096  # bytes of raw record kept on an edge as evidence
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+Statements = list[tuple[str, list[dict[str, Any]]]]
 
 
 def micros(value: datetime | None) -> int | None:
@@ -45,12 +46,21 @@ def _rows(scalars: tuple[str, ...] = (), lists: tuple[str, ...] = ()) -> str:
     return "UNWIND $rows AS wire\nWITH wire {.*, " + ", ".join(fields) + "} AS row\n"
 
 
+# A batch only creates the hosts it names. Their first/last-seen times are written apart
+# (MERGE_HOST_TIMES): every batch names the same few hosts, and a SET on them would make each
+# batch wait for the previous one's commit, which the loader overlaps with the next batch.
 MERGE_HOSTS = _rows(("first", "last")) + """
 MERGE (h:Host {name: row.name})
 ON CREATE SET h.fqdn = row.fqdn, h.first_seen = row.first, h.last_seen = row.last
-ON MATCH SET h.fqdn = coalesce(h.fqdn, row.fqdn),
-             h.first_seen = CASE WHEN row.first < h.first_seen THEN row.first ELSE h.first_seen END,
-             h.last_seen = CASE WHEN row.last > h.last_seen THEN row.last ELSE h.last_seen END
+"""
+
+MERGE_HOST_TIMES = _rows(("first", "last")) + """
+MATCH (h:Host {name: row.name})
+WHERE row.first < h.first_seen OR row.last > h.last_seen
+   OR (h.fqdn IS NULL AND row.fqdn IS NOT NULL)
+SET h.fqdn = coalesce(h.fqdn, row.fqdn),
+    h.first_seen = CASE WHEN row.first < h.first_seen THEN row.first ELSE h.first_seen END,
+    h.last_seen = CASE WHEN row.last > h.last_seen THEN row.last ELSE h.last_seen END
 """
 
 # A full row (from a process start) overwrites; a partial row only fills what is missing,
@@ -211,11 +221,11 @@ class _Timed:
     raw: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, event: Event) -> None:
+    def add(self, event: Event, keep_raw: bool) -> None:
         self.times.add(event.ts)
         if len(self.sources) < MAX_SOURCES:
             self.sources.append(event.origin.ref())
-        if self.raw is None:
+        if self.raw is None and keep_raw:
             self.raw = _raw(event)
 
     def row(self, uid: str, target: str) -> dict[str, Any]:
@@ -224,9 +234,28 @@ class _Timed:
                 "last": times[-1], "sources": self.sources, "raw": self.raw, **self.extra}
 
 
+@dataclass(frozen=True)
+class Folded:
+    """A batch folded into statement rows (possibly in a parser process), ready to write.
+
+    `statements` are the batch's own transaction; `hosts` are its MERGE_HOST_TIMES rows,
+    which the loader writes apart (see MERGE_HOSTS)."""
+
+    statements: Statements
+    hosts: list[dict[str, Any]]
+    events: int
+    first: datetime | None
+    last: datetime | None
+    origin: str | None  # the batch's last record
+
+
 @dataclass
 class Batch:
-    """One batch of events folded into rows, ready for one transaction."""
+    """One batch of events folded into rows, ready for one transaction.
+
+    `keep_raw=False` keeps evidence as source references only (no raw record on edges)."""
+
+    keep_raw: bool = True
 
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
     processes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -240,9 +269,11 @@ class Batch:
     connected: dict[tuple[str, str], _Timed] = field(default_factory=dict)
     resolved: dict[tuple[str, str], _Timed] = field(default_factory=dict)
     events: int = 0
+    last_origin: Origin | None = None
 
     def add(self, event: Event) -> None:
         self.events += 1
+        self.last_origin = event.origin
         self._host(event)
         kind = event.kind
         if kind is Kind.PROCESS_START:
@@ -312,7 +343,7 @@ class Batch:
         if parent is None:
             return
         edge = {"parent": parent.uid, "child": proc.uid, "time": micros(event.ts),
-                "source": event.origin.ref(), "raw": _raw(event)}
+                "source": event.origin.ref(), "raw": _raw(event) if self.keep_raw else None}
         if parent.uid.startswith("p:") and parent.uid.count(":") == 2:
             # Known only by host and pid: resolved against the graph when written.
             edge.update(host=event.host, ppid=parent.pid, pimage=parent.image,
@@ -336,7 +367,7 @@ class Batch:
         key = self._file(event.host, event.file_path)
         timed = self.wrote.setdefault((event.process.uid, key),
                                       _Timed(extra={"ops": [], "masks": []}))
-        timed.add(event)
+        timed.add(event, self.keep_raw)
         op = (event.file_op or FileOp.CREATE).value
         if op not in timed.extra["ops"]:
             timed.extra["ops"].append(op)
@@ -357,7 +388,7 @@ class Batch:
             self.connections[key]["hostname"] = event.remote_hostname
         timed = self.connected.setdefault((event.process.uid, key),
                                           _Timed(extra={"local_port": event.local_port}))
-        timed.add(event)
+        timed.add(event, self.keep_raw)
 
     def _dns(self, event: Event) -> None:
         if not event.query_name:
@@ -366,38 +397,50 @@ class Batch:
         name = event.query_name.lower().rstrip(".")
         self.domains.add(name)
         timed = self.resolved.setdefault((event.process.uid, name), _Timed(extra={"answers": []}))
-        timed.add(event)
+        timed.add(event, self.keep_raw)
         for answer in event.query_results:
             if answer not in timed.extra["answers"]:
                 timed.extra["answers"].append(answer)
 
     # -- writing ---------------------------------------------------------------------------
-    def statements(self) -> list[tuple[str, list[dict[str, Any]]]]:
-        """Nodes before edges, rows sorted by key (consistent lock order)."""
+    def statements(self) -> Statements:
+        """Nodes before edges, rows sorted by key (consistent lock order). The creator-by-pid
+        lookup comes last: the loader runs it only once the previous batch has committed, so
+        a parent started in that batch is found (see graph.loader)."""
         def timed_rows(edges: dict[tuple[str, str], _Timed]) -> list[dict[str, Any]]:
             return [edges[k].row(*k) for k in sorted(edges)]
 
         return [
-            (MERGE_HOSTS, [{**self.hosts[k], "first": micros(self.hosts[k]["first"]),
-                            "last": micros(self.hosts[k]["last"])} for k in sorted(self.hosts)]),
+            (MERGE_HOSTS, self.host_rows()),
             (MERGE_PROCESSES, [self.processes[k] for k in sorted(self.processes)]),
             (MERGE_FILES, [self.files[k] for k in sorted(self.files)]),
             (MERGE_CONNECTIONS, [self.connections[k] for k in sorted(self.connections)]),
             (MERGE_DOMAINS, [{"name": n} for n in sorted(self.domains)]),
             (MERGE_SPAWNED, [self.spawned[k] for k in sorted(self.spawned)]),
-            (MERGE_SPAWNED_BY_PID, [self.spawned_by_pid[k] for k in sorted(self.spawned_by_pid)]),
             (MERGE_EXECUTED, [self.executed[k] for k in sorted(self.executed)]),
             (MERGE_WROTE, timed_rows(self.wrote)),
             (MERGE_CONNECTED, timed_rows(self.connected)),
             (MERGE_RESOLVED, timed_rows(self.resolved)),
+            (MERGE_SPAWNED_BY_PID, [self.spawned_by_pid[k] for k in sorted(self.spawned_by_pid)]),
         ]
 
+    def host_rows(self) -> list[dict[str, Any]]:
+        return [{**row, "first": micros(row["first"]), "last": micros(row["last"])}
+                for _, row in sorted(self.hosts.items())]
 
-Statements = list[tuple[str, list[dict[str, Any]]]]
+    def folded(self) -> Folded:
+        """The batch as rows only (small to pickle, nothing left to compute)."""
+        hosts = self.host_rows()
+        return Folded([(q, rows) for q, rows in self.statements() if rows], hosts, self.events,
+                      min((h["first"] for h in self.hosts.values()), default=None),
+                      max((h["last"] for h in self.hosts.values()), default=None),
+                      self.last_origin.ref() if self.last_origin else None)
 
 
 def write_batch(graph: Graph, batch: Batch) -> None:
-    write_statements(graph, [(q, rows) for q, rows in batch.statements() if rows], batch.events)
+    """The simple path (tests, small writes, the naive benchmark): host times included."""
+    folded = batch.folded()
+    write_statements(graph, [*folded.statements, (MERGE_HOST_TIMES, folded.hosts)], batch.events)
 
 
 def write_statements(graph: Graph, statements: Statements, events: int) -> None:

@@ -14,13 +14,11 @@ import os
 import queue
 import traceback
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from graph.loader import Folded
+from graph.writer import Folded
 from ingest.deadletter import Summary
-from ingest.model import Event
 from provgraph.errors import ProvgraphError
 
 MIN_BYTES = 16 * 2**20  # below this, starting a process costs more than it saves
@@ -46,11 +44,6 @@ def worth_it(sources: list[Any]) -> bool:
         else:
             return False
     return total >= MIN_BYTES
-
-
-def without_raw(event: Event) -> Event:
-    """The event with its raw record dropped (evidence kept as source references only)."""
-    return replace(event, raw=None) if event.raw is not None else event
 
 
 def folded_batches(sources: list[str], fmt: str | None, batch_size: int,
@@ -93,17 +86,14 @@ def _parse(sources: list[str], fmt: str | None, batch_size: int, dead_letters: s
         summary = Summary()
         writer = DeadLetterWriter(dead_letters) if dead_letters else None
         try:
-            batch, first, last, origin = Batch(), None, None, None
+            batch = Batch(keep_raw=keep_raw)
             for event in iter_events(sources, fmt, dead_letters=writer, summary=summary):
-                batch.add(event if keep_raw else without_raw(event))
-                first = event.ts if first is None or event.ts < first else first
-                last = event.ts if last is None or event.ts > last else last
-                origin = event.origin.ref()
+                batch.add(event)
                 if batch.events >= batch_size:
-                    channel.put(("batch", _fold(batch, first, last, origin)))
-                    batch, first, last = Batch(), None, None
+                    channel.put(("batch", batch.folded()))
+                    batch = Batch(keep_raw=keep_raw)
             if batch.events:
-                channel.put(("batch", _fold(batch, first, last, origin)))
+                channel.put(("batch", batch.folded()))
         finally:
             if writer is not None:
                 writer.close()
@@ -111,7 +101,3 @@ def _parse(sources: list[str], fmt: str | None, batch_size: int, dead_letters: s
     except BaseException:  # reported to the parent, which raises it there
         channel.put(("error", traceback.format_exc()))
 
-
-def _fold(batch: Any, first: Any, last: Any, origin: str | None) -> Folded:
-    return Folded([(q, rows) for q, rows in batch.statements() if rows], batch.events,
-                  first, last, origin)

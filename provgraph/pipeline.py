@@ -21,7 +21,7 @@ from graph.tx import Graph
 from ingest.deadletter import DeadLetterWriter, Summary
 from ingest.reader import iter_events
 from ingest.sources import Source
-from provgraph.parallel import folded_batches, without_raw
+from provgraph.parallel import folded_batches
 from provgraph.parallel import worth_it as parallel_worth_it
 
 RulesHook = Callable[[Graph, datetime, datetime], Any]
@@ -95,7 +95,7 @@ def ingest_sources(
     # In parallel the parser process owns the dead-letter file; here, this process does.
     writer = DeadLetterWriter(dead_letters) if dead_letters and not in_parallel else None
     try:
-        with Loader(graph, batch_size=batch_size,
+        with Loader(graph, batch_size=batch_size, keep_raw=evidence == "raw",
                     on_commit=(lambda s: bar.set_postfix(written=s.events)) if bar is not None
                     else None) as load:
             if in_parallel:
@@ -107,7 +107,7 @@ def ingest_sources(
                         bar.update(folded.events)
             else:
                 for event in iter_events(listed, fmt, dead_letters=writer, summary=summary):
-                    load.add(event if evidence == "raw" else without_raw(event))
+                    load.add(event)
                     if bar is not None:
                         bar.update(1)
     finally:
