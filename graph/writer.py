@@ -214,6 +214,21 @@ def _raw(event: Event) -> str | None:
     return text if len(text) <= RAW_LIMIT else text[: RAW_LIMIT - 1] + "…"
 
 
+_PROCESS_PROPS = ("pid", "image", "command_line", "user", "logon_id")
+
+
+def _process_props(ref: ProcessRef, host: str) -> dict[str, Any]:
+    """A process's node properties as one event tells them (None values left out)."""
+    props: dict[str, Any] = {"host": host}
+    for key in _PROCESS_PROPS:
+        value = getattr(ref, key)
+        if value is not None:
+            props[key] = value
+    if name := ref.name:
+        props["name"] = name.lower()
+    return props
+
+
 @dataclass
 class _Timed:
     times: set[datetime] = field(default_factory=set)
@@ -221,10 +236,10 @@ class _Timed:
     raw: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, event: Event, keep_raw: bool) -> None:
+    def add(self, event: Event, keep_raw: bool, source: str) -> None:
         self.times.add(event.ts)
         if len(self.sources) < MAX_SOURCES:
-            self.sources.append(event.origin.ref())
+            self.sources.append(source)
         if self.raw is None and keep_raw:
             self.raw = _raw(event)
 
@@ -270,10 +285,12 @@ class Batch:
     resolved: dict[tuple[str, str], _Timed] = field(default_factory=dict)
     events: int = 0
     last_origin: Origin | None = None
+    _source: str = ""  # the current event's source reference, formatted once
 
     def add(self, event: Event) -> None:
         self.events += 1
         self.last_origin = event.origin
+        self._source = event.origin.ref()
         self._host(event)
         kind = event.kind
         if kind is Kind.PROCESS_START:
@@ -300,37 +317,35 @@ class Batch:
 
     def _process(self, ref: ProcessRef, event: Event, *, full: bool,
                  start_time: datetime | None = None, end_time: datetime | None = None) -> None:
-        props = {
-            "host": event.host,
-            "pid": ref.pid,
-            "image": ref.image,
-            "name": ref.name.lower() if ref.name else None,
-            "command_line": ref.command_line,
-            "user": ref.user,
-            "logon_id": ref.logon_id,
-        }
-        props = {k: v for k, v in props.items() if v is not None}
-        start = micros(start_time or ref.start_time)
-        end = micros(end_time)
         current = self.processes.get(ref.uid)
         if current is None:
-            self.processes[ref.uid] = {"uid": ref.uid, "full": full, "props": props,
-                                       "start": start, "end": end,
-                                       "sources": [event.origin.ref()]}
+            self.processes[ref.uid] = {"uid": ref.uid, "full": full,
+                                       "props": _process_props(ref, event.host),
+                                       "start": micros(start_time or ref.start_time),
+                                       "end": micros(end_time), "sources": [self._source]}
             return
         if full and not current["full"]:
             current["full"] = True
-            current["props"] = {**current["props"], **props}
+            current["props"] = {**current["props"], **_process_props(ref, event.host)}
+            start = micros(start_time or ref.start_time)
             current["start"] = start if start is not None else current["start"]
         else:
-            for key, value in props.items():
-                current["props"].setdefault(key, value)
+            # Most rows are the same process seen again by its file and network events:
+            # only fill what is missing, without building a second property map.
+            props = current["props"]
+            for key in _PROCESS_PROPS:
+                if key not in props:
+                    value = getattr(ref, key)
+                    if value is not None:
+                        props[key] = value
+            if "name" not in props and (name := ref.name):
+                props["name"] = name.lower()
             if current["start"] is None:
-                current["start"] = start
-        if end is not None:
-            current["end"] = end
+                current["start"] = micros(start_time or ref.start_time)
+        if end_time is not None:
+            current["end"] = micros(end_time)
         if len(current["sources"]) < MAX_SOURCES:
-            current["sources"].append(event.origin.ref())
+            current["sources"].append(self._source)
 
     def _process_start(self, event: Event) -> None:
         proc = event.process
@@ -343,7 +358,7 @@ class Batch:
         if parent is None:
             return
         edge = {"parent": parent.uid, "child": proc.uid, "time": micros(event.ts),
-                "source": event.origin.ref(), "raw": _raw(event) if self.keep_raw else None}
+                "source": self._source, "raw": _raw(event) if self.keep_raw else None}
         if parent.uid.startswith("p:") and parent.uid.count(":") == 2:
             # Known only by host and pid: resolved against the graph when written.
             edge.update(host=event.host, ppid=parent.pid, pimage=parent.image,
@@ -367,7 +382,7 @@ class Batch:
         key = self._file(event.host, event.file_path)
         timed = self.wrote.setdefault((event.process.uid, key),
                                       _Timed(extra={"ops": [], "masks": []}))
-        timed.add(event, self.keep_raw)
+        timed.add(event, self.keep_raw, self._source)
         op = (event.file_op or FileOp.CREATE).value
         if op not in timed.extra["ops"]:
             timed.extra["ops"].append(op)
@@ -388,7 +403,7 @@ class Batch:
             self.connections[key]["hostname"] = event.remote_hostname
         timed = self.connected.setdefault((event.process.uid, key),
                                           _Timed(extra={"local_port": event.local_port}))
-        timed.add(event, self.keep_raw)
+        timed.add(event, self.keep_raw, self._source)
 
     def _dns(self, event: Event) -> None:
         if not event.query_name:
@@ -397,7 +412,7 @@ class Batch:
         name = event.query_name.lower().rstrip(".")
         self.domains.add(name)
         timed = self.resolved.setdefault((event.process.uid, name), _Timed(extra={"answers": []}))
-        timed.add(event, self.keep_raw)
+        timed.add(event, self.keep_raw, self._source)
         for answer in event.query_results:
             if answer not in timed.extra["answers"]:
                 timed.extra["answers"].append(answer)

@@ -18,7 +18,24 @@ _EVENT_FIELDS = ("file_path", "previous_path", "remote_hostname", "query_name")
 _PROCESS_FIELDS = ("image", "command_line", "user")
 
 
+def _fits(event: Event, limit: int) -> bool:
+    """The common case, checked without building anything: every capped field is short."""
+    for name in _EVENT_FIELDS:
+        value = getattr(event, name)
+        if value is not None and len(value) > limit:
+            return False
+    for ref in (event.process, event.parent):
+        if ref is not None:
+            for name in _PROCESS_FIELDS:
+                value = getattr(ref, name)
+                if value is not None and len(value) > limit:
+                    return False
+    return True
+
+
 def cap_event(event: Event, limit: int = MAX_FIELD) -> Event:
+    if _fits(event, limit):
+        return event
     cut: list[str] = []
     changes: dict[str, object] = {}
     for name in _EVENT_FIELDS:

@@ -5,7 +5,6 @@ its parser by provider, and say which parser it was in the event's origin."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from ingest import security, sysmon
@@ -17,7 +16,7 @@ from ingest.winevent import SECURITY_PROVIDER, SYSMON_PROVIDERS, unwrap
 def parse_windows(record: Mapping[str, Any], origin: Origin) -> list[Event]:
     win = unwrap(record)
     if win.provider in SYSMON_PROVIDERS:
-        return sysmon.from_winrecord(win, replace(origin, source="sysmon"), dict(record))
+        return sysmon.from_winrecord(win, Origin("sysmon", origin.path, origin.line), dict(record))
     if win.provider == SECURITY_PROVIDER:
-        return security.from_winrecord(win, replace(origin, source="security"), dict(record))
+        return security.from_winrecord(win, Origin("security", origin.path, origin.line), dict(record))
     return Skipped(f"provider {win.provider or '(none)'} not modelled")
