@@ -10,7 +10,7 @@ waits for k's commit. Commits stay in order, so what `stats` reports committed i
 prefix of the input. Two things need batch k to be committed first and wait for it:
 - the creator-by-pid lookup (MERGE_SPAWNED_BY_PID), which must see a parent that batch k
   started; it runs last in each batch, after the wait;
-- host first/last-seen times (MERGE_HOST_TIMES), written in their own small transaction
+- host first/last-seen times (MERGE_HOSTS_SEEN), written in their own small transaction
   when the writer is idle, every HOST_TIMES_EVERY seconds and at flush.
 When anything fails, the open transactions are rolled back and the batches concerned are
 written again one at a time through `write_statements` (the driver's retries, then backoff):
@@ -35,7 +35,7 @@ import neo4j
 from graph.schema import MAX_SOURCES, MAX_TIMES, has_node_keys
 from graph.tx import Graph, GraphUnavailable
 from graph.writer import (
-    MERGE_HOST_TIMES,
+    MERGE_HOSTS_SEEN,
     MERGE_SPAWNED_BY_PID,
     Batch,
     Folded,
@@ -353,7 +353,7 @@ class Loader:
                                time.monotonic() - self._hosts_written < HOST_TIMES_EVERY):
             return
         rows = [self._hosts[name] for name in sorted(self._hosts)]
-        self.graph.write(MERGE_HOST_TIMES, rows=rows)
+        self.graph.write(MERGE_HOSTS_SEEN, rows=rows)
         self._hosts = {}
         self._hosts_written = time.monotonic()
 

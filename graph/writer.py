@@ -46,21 +46,19 @@ def _rows(scalars: tuple[str, ...] = (), lists: tuple[str, ...] = ()) -> str:
     return "UNWIND $rows AS wire\nWITH wire {.*, " + ", ".join(fields) + "} AS row\n"
 
 
-# A batch only creates the hosts it names. Their first/last-seen times are written apart
-# (MERGE_HOST_TIMES): every batch names the same few hosts, and a SET on them would make each
-# batch wait for the previous one's commit, which the loader overlaps with the next batch.
+# In the loader, a batch only creates the hosts it names; their first/last-seen times are
+# written apart with MERGE_HOSTS_SEEN (see graph.loader). Every batch names the same few
+# hosts, and a SET on them would make each batch wait for the previous one's commit, which
+# the loader overlaps with the next batch. A single transaction (write_batch) does both.
 MERGE_HOSTS = _rows(("first", "last")) + """
 MERGE (h:Host {name: row.name})
 ON CREATE SET h.fqdn = row.fqdn, h.first_seen = row.first, h.last_seen = row.last
 """
 
-MERGE_HOST_TIMES = _rows(("first", "last")) + """
-MATCH (h:Host {name: row.name})
-WHERE row.first < h.first_seen OR row.last > h.last_seen
-   OR (h.fqdn IS NULL AND row.fqdn IS NOT NULL)
-SET h.fqdn = coalesce(h.fqdn, row.fqdn),
-    h.first_seen = CASE WHEN row.first < h.first_seen THEN row.first ELSE h.first_seen END,
-    h.last_seen = CASE WHEN row.last > h.last_seen THEN row.last ELSE h.last_seen END
+MERGE_HOSTS_SEEN = MERGE_HOSTS + """\
+ON MATCH SET h.fqdn = coalesce(h.fqdn, row.fqdn),
+             h.first_seen = CASE WHEN row.first < h.first_seen THEN row.first ELSE h.first_seen END,
+             h.last_seen = CASE WHEN row.last > h.last_seen THEN row.last ELSE h.last_seen END
 """
 
 # A full row (from a process start) overwrites; a partial row only fills what is missing,
@@ -253,7 +251,7 @@ class _Timed:
 class Folded:
     """A batch folded into statement rows (possibly in a parser process), ready to write.
 
-    `statements` are the batch's own transaction; `hosts` are its MERGE_HOST_TIMES rows,
+    `statements` are the batch's own transaction; `hosts` are its MERGE_HOSTS_SEEN rows,
     which the loader writes apart (see MERGE_HOSTS)."""
 
     statements: Statements
@@ -418,15 +416,16 @@ class Batch:
                 timed.extra["answers"].append(answer)
 
     # -- writing ---------------------------------------------------------------------------
-    def statements(self) -> Statements:
+    def statements(self, host_times: bool = False) -> Statements:
         """Nodes before edges, rows sorted by key (consistent lock order). The creator-by-pid
         lookup comes last: the loader runs it only once the previous batch has committed, so
-        a parent started in that batch is found (see graph.loader)."""
+        a parent started in that batch is found (see graph.loader). `host_times` updates the
+        hosts' first/last-seen in the same statement (else the loader writes them apart)."""
         def timed_rows(edges: dict[tuple[str, str], _Timed]) -> list[dict[str, Any]]:
             return [edges[k].row(*k) for k in sorted(edges)]
 
         return [
-            (MERGE_HOSTS, self.host_rows()),
+            (MERGE_HOSTS_SEEN if host_times else MERGE_HOSTS, self.host_rows()),
             (MERGE_PROCESSES, [self.processes[k] for k in sorted(self.processes)]),
             (MERGE_FILES, [self.files[k] for k in sorted(self.files)]),
             (MERGE_CONNECTIONS, [self.connections[k] for k in sorted(self.connections)]),
@@ -453,9 +452,10 @@ class Batch:
 
 
 def write_batch(graph: Graph, batch: Batch) -> None:
-    """The simple path (tests, small writes, the naive benchmark): host times included."""
-    folded = batch.folded()
-    write_statements(graph, [*folded.statements, (MERGE_HOST_TIMES, folded.hosts)], batch.events)
+    """The simple path (tests, small writes, the naive benchmark): one transaction, host
+    times included."""
+    write_statements(graph, [(q, rows) for q, rows in batch.statements(host_times=True) if rows],
+                     batch.events)
 
 
 def write_statements(graph: Graph, statements: Statements, events: int) -> None:
