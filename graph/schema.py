@@ -31,6 +31,8 @@ Edges (all times are Neo4j DateTime, UTC):
   (:Alert)-[:INVOLVES {role}]->(entity)
 
 `sources` are "source:path:line" references to the raw records (first MAX_SOURCES kept).
+A Process's own sources are the records that describe it: its start, its end, and the
+record that first named it; what it did is traced by the sources on its edges.
 """
 
 from __future__ import annotations

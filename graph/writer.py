@@ -70,9 +70,15 @@ ON CREATE SET p += row.props, p.placeholder = NOT row.full, p.sources = row.sour
               p.start_time = row.start, p.end_time = row.end, p.created_now = true
 WITH p, row
 // An existing process is only touched when the row can tell it something new: most rows
-// come from the file and network events of a process already complete in the graph.
-FOREACH (_ IN CASE WHEN p.created_now IS NULL AND (row.full OR p.placeholder
-                        OR row.end IS NOT NULL OR size(p.sources) < $max_sources)
+// come from the file and network events of a process already in the graph, and a write
+// would lock it until commit, stalling the next batch (see graph.loader).
+FOREACH (_ IN CASE WHEN p.created_now IS NULL AND (row.full OR row.end IS NOT NULL
+                        OR (p.start_time IS NULL AND row.start IS NOT NULL)
+                        OR (p.pid IS NULL AND row.props.pid IS NOT NULL)
+                        OR (p.image IS NULL AND row.props.image IS NOT NULL)
+                        OR (p.command_line IS NULL AND row.props.command_line IS NOT NULL)
+                        OR (p.user IS NULL AND row.props.user IS NOT NULL)
+                        OR (p.logon_id IS NULL AND row.props.logon_id IS NOT NULL))
                    THEN [1] ELSE [] END |
   SET p += CASE WHEN row.full THEN row.props ELSE {} END,
       p.start_time = CASE WHEN row.full THEN coalesce(row.start, p.start_time)
@@ -83,6 +89,7 @@ FOREACH (_ IN CASE WHEN p.created_now IS NULL AND (row.full OR p.placeholder
       p.name = coalesce(p.name, row.props.name),
       p.command_line = coalesce(p.command_line, row.props.command_line),
       p.user = coalesce(p.user, row.props.user),
+      p.logon_id = coalesce(p.logon_id, row.props.logon_id),
       p.end_time = coalesce(row.end, p.end_time),
       p.sources = CASE WHEN size(p.sources) >= $max_sources THEN p.sources
                   ELSE p.sources + [s IN row.sources WHERE NOT s IN p.sources] END)
@@ -340,6 +347,8 @@ class Batch:
                 props["name"] = name.lower()
             if current["start"] is None:
                 current["start"] = micros(start_time or ref.start_time)
+            if end_time is None:
+                return  # a mention: the record is kept on the edge it made, not here
         if end_time is not None:
             current["end"] = micros(end_time)
         if len(current["sources"]) < MAX_SOURCES:

@@ -64,6 +64,17 @@ def test_events_become_nodes_and_timed_edges(graph: Graph) -> None:
     assert conn == [{"ip": "203.0.113.9", "public": False, "sources": ["test:synthetic.ndjson:4"]}]
 
 
+@pytest.mark.parametrize("batch_size", [1, 5000])
+def test_process_sources_are_the_records_that_describe_it(graph: Graph, batch_size: int) -> None:
+    """Start, end and first mention; the file writes and the connection are on the edges."""
+    write_events(graph, _events(), batch_size=batch_size)
+    rows = graph.read("MATCH (p:Process) RETURN p.uid AS uid, p.sources AS sources ORDER BY uid")
+    assert rows == [
+        {"uid": "g:build", "sources": ["test:synthetic.ndjson:1", "test:synthetic.ndjson:5"]},
+        {"uid": "g:shell", "sources": ["test:synthetic.ndjson:1"]},
+    ]
+
+
 def test_reingest_creates_nothing_new(graph: Graph) -> None:
     write_events(graph, _events())
     before = _counts(graph)
