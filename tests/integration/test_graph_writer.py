@@ -10,8 +10,8 @@ import pytest
 from graph.loader import IngestInterrupted, Loader
 from graph.tx import Graph, Retry
 from graph.writer import write_events
-from ingest.reader import iter_events
 from ingest.model import Event, FileOp, Kind, Origin, ProcessRef, process_uid
+from ingest.reader import iter_events
 from provgraph.config import Neo4jTarget
 
 T0 = datetime(2026, 1, 5, 10, 0, 0, tzinfo=UTC)
