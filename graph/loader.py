@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any
 
 import neo4j
+from neo4j.exceptions import Neo4jError
 
 from graph.schema import MAX_SOURCES, MAX_TIMES, has_node_keys
 from graph.tx import Graph, GraphUnavailable
@@ -186,6 +187,10 @@ class _OverlappedWriter:
                 return True
         except GraphUnavailable:
             return False  # the first write will say so, with what was committed
+        except Neo4jError as error:  # e.g. a user not allowed to list constraints
+            log.warning("could not list the graph's constraints (%s); writing batches one "
+                        "at a time", error)
+            return False
         log.warning("the graph has no uniqueness constraints on its node keys; writing "
                     "batches one at a time (provgraph creates them: graph.schema)")
         return False
