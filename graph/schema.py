@@ -90,7 +90,6 @@ def ensure_schema(graph: Graph) -> None:
     graph.write("CALL db.awaitIndexes(300)")
 
 
-
 def has_node_keys(graph: Graph) -> bool:
     """Whether every node key has its uniqueness constraint (online). Concurrent writers rely
     on them: without one, two transactions MERGEing the same key both create a node."""
