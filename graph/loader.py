@@ -33,14 +33,14 @@ from typing import Any
 import neo4j
 from neo4j.exceptions import Neo4jError
 
-from graph.schema import MAX_SOURCES, MAX_TIMES, has_node_keys
+from graph.schema import has_node_keys
 from graph.tx import Graph, GraphUnavailable
 from graph.writer import (
     MERGE_HOSTS_SEEN,
     MERGE_SPAWNED_BY_PID,
     Batch,
     Folded,
-    Statements,
+    run_statements,
     write_statements,
 )
 from ingest.model import Event
@@ -52,7 +52,6 @@ _DONE = object()
 _FLUSH = object()
 COMMIT_PATIENCE = 15.0  # seconds, see _OverlappedWriter.settle
 HOST_TIMES_EVERY = 10.0  # seconds between host first/last-seen updates during a long run
-_LIMITS = {"max_times": MAX_TIMES, "max_sources": MAX_SOURCES}
 # Statements that must see everything earlier batches wrote (see the module docstring).
 _AFTER_PREDECESSOR = frozenset({MERGE_SPAWNED_BY_PID})
 
@@ -78,14 +77,6 @@ class LoadStats:
         if last and (self.last_ts is None or last > self.last_ts):
             self.last_ts = last
         self.last_origin = origin
-
-
-def _run_all(tx: neo4j.Transaction, statements: Statements) -> None:
-    # Sent back to back, consumed at the end: Neo4j executes one statement while the
-    # driver packs the next.
-    results = [tx.run(query, rows=rows, **_LIMITS) for query, rows in statements]
-    for result in results:
-        result.consume()
 
 
 def _discard(tx: neo4j.Transaction | None) -> None:
@@ -120,7 +111,7 @@ class _OverlappedWriter:
         tx: neo4j.Transaction | None = None
         try:
             tx = self._session().begin_transaction()
-            _run_all(tx, early)
+            run_statements(tx, early)
         except Exception as error:
             self._fall_back(tx, item, error)
             return
@@ -128,7 +119,7 @@ class _OverlappedWriter:
             self._rewrite(item)
             return
         try:
-            _run_all(tx, late)
+            run_statements(tx, late)
             self._inflight = (self._commits.submit(tx.commit), item)
         except Exception as error:
             self._fall_back(tx, item, error)
@@ -318,7 +309,8 @@ class Loader:
                 if item is None:  # nothing waiting: finish the commit in flight meanwhile
                     if self._error is None:
                         writer.settle()
-                        self._write_hosts(due_only=True)
+                        if self._hosts_due():
+                            self._write_hosts()
                     item = self._queue.get()
                 if item is _DONE:
                     writer.close(wait=self._error is None)
@@ -327,12 +319,12 @@ class Loader:
                     continue  # drain: nothing more is written after a failure
                 if item is _FLUSH:
                     writer.settle()
-                    self._write_hosts(due_only=False)
+                    self._write_hosts()
                     continue
                 assert isinstance(item, Folded)
-                if time.monotonic() - self._hosts_written > HOST_TIMES_EVERY:
-                    writer.settle()
-                    self._write_hosts(due_only=False)
+                if self._hosts_due():
+                    writer.settle()  # host times are written only with no batch in flight
+                    self._write_hosts()
                 writer.write(item)
             except BaseException as error:  # reported to the caller's thread
                 self._error = error
@@ -353,9 +345,11 @@ class Loader:
         if self.on_commit:
             self.on_commit(self.stats)
 
-    def _write_hosts(self, due_only: bool) -> None:
-        if not self._hosts or (due_only and
-                               time.monotonic() - self._hosts_written < HOST_TIMES_EVERY):
+    def _hosts_due(self) -> bool:
+        return time.monotonic() - self._hosts_written >= HOST_TIMES_EVERY
+
+    def _write_hosts(self) -> None:
+        if not self._hosts:
             return
         rows = [self._hosts[name] for name in sorted(self._hosts)]
         self.graph.write(MERGE_HOSTS_SEEN, rows=rows)

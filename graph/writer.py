@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from neo4j import ManagedTransaction
+from neo4j import ManagedTransaction, Transaction
 
 from graph.schema import MAX_SOURCES, MAX_TIMES
 from graph.tx import Graph
-from ingest.model import Event, FileOp, Kind, Origin, ProcessRef, classify_ip
+from ingest.model import Event, FileOp, Kind, ProcessRef, classify_ip
 
 RAW_LIMIT = 4096  # bytes of raw record kept on an edge as evidence
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -293,12 +293,10 @@ class Batch:
     connected: dict[tuple[str, str], _Timed] = field(default_factory=dict)
     resolved: dict[tuple[str, str], _Timed] = field(default_factory=dict)
     events: int = 0
-    last_origin: Origin | None = None
-    _source: str = ""  # the current event's source reference, formatted once
+    _source: str = ""  # the latest event's source reference, formatted once
 
     def add(self, event: Event) -> None:
         self.events += 1
-        self.last_origin = event.origin
         self._source = event.origin.ref()
         self._host(event)
         kind = event.kind
@@ -461,7 +459,7 @@ class Batch:
         return Folded([(q, rows) for q, rows in self.statements() if rows], hosts, self.events,
                       min((h["first"] for h in self.hosts.values()), default=None),
                       max((h["last"] for h in self.hosts.values()), default=None),
-                      self.last_origin.ref() if self.last_origin else None)
+                      self._source or None)
 
 
 def write_batch(graph: Graph, batch: Batch) -> None:
@@ -471,18 +469,20 @@ def write_batch(graph: Graph, batch: Batch) -> None:
                      batch.events)
 
 
+def run_statements(tx: Transaction | ManagedTransaction, statements: Statements) -> None:
+    """Run a batch's statements in a transaction the caller holds. They are sent one after
+    another and consumed at the end: Neo4j executes a statement while the driver packs the
+    next, instead of each waiting for the previous one's result."""
+    results = [tx.run(query, rows=rows, max_times=MAX_TIMES, max_sources=MAX_SOURCES)
+               for query, rows in statements]
+    for result in results:
+        result.consume()
+
+
 def write_statements(graph: Graph, statements: Statements, events: int) -> None:
     """One folded batch, one transaction (the folding may have happened in another process)."""
-    limits = {"max_times": MAX_TIMES, "max_sources": MAX_SOURCES}
-
-    def unit(tx: ManagedTransaction) -> None:
-        # Sent one after another, consumed at the end: Neo4j executes a statement while the
-        # driver packs the next, instead of each waiting for the previous one's result.
-        results = [tx.run(query, rows=rows, **limits) for query, rows in statements]
-        for result in results:
-            result.consume()
-
-    graph.write_tx(unit, what=f"writing a batch of {events} events")
+    graph.write_tx(lambda tx: run_statements(tx, statements),
+                   what=f"writing a batch of {events} events")
 
 
 def write_events(graph: Graph, events: Iterable[Event], batch_size: int = 5000) -> int:
