@@ -17,7 +17,7 @@ CHUNK = 64 * 1024
 MAX_LINE = 1024 * 1024  # one record; Windows events are a few KiB, 1 MiB is abuse
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Line:
     number: int  # 1-based
     text: str | None  # None when it could not be decoded or was too long
@@ -64,7 +64,7 @@ def _split(stream: IO[bytes], buffer: bytes, max_line: int) -> Iterator[tuple[by
         yield buffer, len(buffer) > max_line
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Element:
     index: int  # 1-based position in the array
     value: Any

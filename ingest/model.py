@@ -30,7 +30,11 @@ class FileOp(str, enum.Enum):
     DELETE = "delete"
 
 
-@dataclass(frozen=True, slots=True)
+# The per-record classes (these three, and the framing, Windows and reader records) are plain
+# slotted dataclasses, not frozen ones: a frozen dataclass's __init__ sets each field through
+# object.__setattr__, which made building an Event 4.7x slower (1.73 µs against 0.37 µs) and
+# cost about 18% of parsing time. Treat them as values all the same: nothing mutates them.
+@dataclass(slots=True)
 class Origin:
     """Where a record came from, so every node and edge can be traced to raw evidence."""
 
@@ -42,7 +46,7 @@ class Origin:
         return f"{self.source}:{self.path}:{self.line}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ProcessRef:
     """A process as one event sees it. `uid` is the stable identity (see `process_uid`)."""
 
@@ -63,7 +67,7 @@ class ProcessRef:
         return self.image.replace("\\", "/").rsplit("/", 1)[-1]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     kind: Kind
     ts: datetime  # timezone-aware UTC

@@ -47,7 +47,7 @@ PARSERS: dict[str, Parser] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Result:
     """One record's outcome: events, or a skip reason (irrelevant), or a dead letter."""
 

@@ -34,7 +34,7 @@ _PLACEHOLDER_GUID = re.compile(r"^\{?[0-9a-f-]*?-0000-0{12}\}?$", re.IGNORECASE)
 _UNKNOWN_IMAGES = frozenset({"<unknown process>", "-"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Ctx:
     host: str
     fqdn: str | None

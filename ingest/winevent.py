@@ -20,7 +20,7 @@ SYSMON_PROVIDERS = frozenset({"microsoft-windows-sysmon", "linux-sysmon"})
 SECURITY_PROVIDER = "microsoft-windows-security-auditing"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WinRecord:
     shape: str  # mordor, evtx, winlogbeat, sentinel_windowsevent, sentinel_securityevent
     provider: str  # lower-case; "" when the shape does not say
