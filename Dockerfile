@@ -9,6 +9,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md LICENSE ./
 COPY provgraph ./provgraph
+COPY core ./core
 COPY ingest ./ingest
 COPY graph ./graph
 COPY queries ./queries

@@ -14,27 +14,27 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-import provgraph
-from api import console, problems
-from api.alerts.views import router as alerts_router
-from api.deps import Reader, authenticate
-from api.graphs.views import router as graph_router
-from api.health.views import router as health_router
-from api.ingestion.views import router as ingest_router
-from api.keys.service import KeyVerifier
-from api.keys.views import router as keys_router
-from api.metrics import Metrics, MetricsMiddleware, RouteTemplates
-from api.problems import AUTH_RESPONSES, ProblemDetail
-from api.provenance.views import router as provenance_router
-from api.query.views import router as query_router
-from api.rules.views import router as rules_router
-from api.schema import ensure_api_schema
-from api.search.views import router as search_router
-from api.settings import Settings, get_settings
-from api.webhooks.views import router as webhooks_router
-from api.webhooks.worker import WebhookWorker
-from graph.schema import ensure_schema
-from graph.tx import Graph
+from provgraph.core import __version__
+from provgraph.api import console, problems
+from provgraph.api.alerts.views import router as alerts_router
+from provgraph.api.deps import Reader, authenticate
+from provgraph.api.graphs.views import router as graph_router
+from provgraph.api.health.views import router as health_router
+from provgraph.api.ingestion.views import router as ingest_router
+from provgraph.api.keys.service import KeyVerifier
+from provgraph.api.keys.views import router as keys_router
+from provgraph.api.metrics import Metrics, MetricsMiddleware, RouteTemplates
+from provgraph.api.problems import AUTH_RESPONSES, ProblemDetail
+from provgraph.api.provenance.views import router as provenance_router
+from provgraph.api.query.views import router as query_router
+from provgraph.api.rules.views import router as rules_router
+from provgraph.api.schema import ensure_api_schema
+from provgraph.api.search.views import router as search_router
+from provgraph.api.settings import Settings, get_settings
+from provgraph.api.webhooks.views import router as webhooks_router
+from provgraph.api.webhooks.worker import WebhookWorker
+from provgraph.graph.schema import ensure_schema
+from provgraph.graph.tx import Graph
 
 log = logging.getLogger("provgraph.api")
 
@@ -93,7 +93,7 @@ def create_app(graph: Graph | None = None, settings: Settings | None = None) -> 
 
     app = FastAPI(
         title="provgraph API",
-        version=provgraph.__version__,
+        version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_url=None,  # served below, behind a key unless docs are public

@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from api.keys.models import Principal, Scope
-from api.keys.service import KeyVerifier
-from api.problems import Problem
-from api.settings import Settings
-from graph.tx import Graph
+from provgraph.api.keys.models import Principal, Scope
+from provgraph.api.keys.service import KeyVerifier
+from provgraph.api.problems import Problem
+from provgraph.api.settings import Settings
+from provgraph.graph.tx import Graph
 
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer pgk_…`")
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,

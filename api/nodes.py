@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graph.schema import NODE_KEYS
+from provgraph.graph.schema import NODE_KEYS
 
 # Labels a client may name; anything else is refused before a query is built.
 NODE_LABELS: dict[str, str] = {**NODE_KEYS}

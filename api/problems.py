@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from graph.tx import GraphUnavailable
+from provgraph.graph.tx import GraphUnavailable
 
 log = logging.getLogger("provgraph.api")
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from api.deps import authenticate
-from api.problems import AUTH_RESPONSES
+from provgraph.api.deps import authenticate
+from provgraph.api.problems import AUTH_RESPONSES
 
 
 def secured_router(**kwargs: Any) -> APIRouter:

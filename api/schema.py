@@ -7,8 +7,8 @@ constraint per node key, created idempotently at start-up). They belong in
 
 from __future__ import annotations
 
-from graph.tx import Graph
-from queries.alerts import ensure_alert_schema, publish_seq
+from provgraph.graph.tx import Graph
+from provgraph.queries.alerts import ensure_alert_schema, publish_seq
 
 API_NODE_KEYS: dict[str, str] = {
     # The alert change counter: without this, two first writers could MERGE two counters.

@@ -10,7 +10,7 @@ from typing import Any
 
 from neo4j.time import Date, DateTime, Duration, Time
 
-from api.problems import Problem
+from provgraph.api.problems import Problem
 
 _AS_IS = frozenset({str, int, float, bool, type(None)})
 

@@ -121,9 +121,9 @@ def score(alerts: list[dict[str, Any]], scenarios: list[dict[str, Any]]) -> dict
 
 
 def run(events: int, seed: int) -> dict[str, Any]:
-    from provgraph.pipeline import ingest_sources
-    from queries.engine import run_rules, tune
-    from queries.rule import load_rules
+    from provgraph.graph.pipeline import ingest_sources
+    from provgraph.queries.engine import run_rules, tune
+    from provgraph.queries.rule import load_rules
 
     folder = generated(events, seed)
     manifest = json.loads((folder / "manifest.json").read_text())

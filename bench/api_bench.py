@@ -65,8 +65,8 @@ RETURN p.uid AS uid LIMIT $limit
 
 
 def build(graph: Any, events: int, keep: bool) -> dict[str, Any]:
-    from provgraph.pipeline import ingest_sources
-    from queries.engine import run_rules
+    from provgraph.graph.pipeline import ingest_sources
+    from provgraph.queries.engine import run_rules
 
     if keep and graph.read("MATCH (a:Alert) RETURN count(a) AS n")[0]["n"] >= MIN_ALERTS:
         return {"reused": True}
@@ -86,9 +86,9 @@ def top_up_alerts(graph: Any, missing: int) -> int:
     """Rule alerts are rare by design; page and subgraph timing needs a few hundred."""
     if missing <= 0:
         return 0
-    from queries.alerts import next_seq, publish_seq
+    from provgraph.queries.alerts import next_seq, publish_seq
 
-    uids = [r["uid"] for r in graph.read(SAMPLE_PROCESSES, limit=missing)]
+    uids = [r["uid"] for r in graph.read(SAMPLE_PROCESSES, {"limit": missing})]
     rng = random.Random(7)
     now = datetime.now(UTC)
     for uid in uids:
@@ -114,7 +114,7 @@ def start_server(graph: Any, port: int, workers: int) -> subprocess.Popen[bytes]
     env = {**os.environ, "NEO4J_URI": target.uri, "NEO4J_USER": target.user,
            "NEO4J_PASSWORD": target.password, "PROVGRAPH_WEBHOOK_ENABLED": "false"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
+        [sys.executable, "-m", "uvicorn", "provgraph.api.app:create_app", "--factory", "--host",
          "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
          "--no-access-log"],
         cwd=ROOT, env=env)
@@ -186,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("PROVGRAPH_NEO4J_HEAP", "1g")
         os.environ.setdefault("PROVGRAPH_NEO4J_PAGECACHE", "1g")
 
-    from api.keys.service import create_key
-    from api.schema import ensure_api_schema
-    from graph.schema import ensure_schema
+    from provgraph.api.keys.service import create_key
+    from provgraph.api.schema import ensure_api_schema
+    from provgraph.graph.schema import ensure_schema
 
     graph = bench_graph()
     ensure_schema(graph)
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     base = f"http://127.0.0.1:{port}"
     try:
         high = graph.read("MATCH (a:Alert) RETURN max(a.seq) AS s")[0]["s"] or 0
-        from api.values import encode_cursor
+        from provgraph.api.values import encode_cursor
 
         cursors = [encode_cursor("alerts", {"seq": s}) for s in range(0, max(high - 50, 1), 7)]
 

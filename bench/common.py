@@ -40,12 +40,12 @@ def _cpu_model() -> str:
 
 def bench_graph() -> Any:
     """A connected Graph on the bench Neo4j (NEO4J_URI if set, else the managed 'bench' instance)."""
-    from graph.tx import Graph
-    from provgraph.config import Neo4jTarget
+    from provgraph.graph.tx import Graph
+    from provgraph.graph.target import Neo4jTarget
 
     if os.environ.get("NEO4J_URI"):
         return Graph.connect()
-    from provgraph.localneo4j import server
+    from provgraph.graph.local import server
 
     instance = server.Instance(
         BENCH_INSTANCE,
@@ -100,7 +100,7 @@ def neo4j_memory(graph: Any) -> dict[str, Any]:
                               "pagecache_configured": setting[0]["value"] if setting else None}
     instance = getattr(graph.target, "managed_instance", None)
     if instance:
-        from provgraph.localneo4j.server import Instance
+        from provgraph.graph.local.server import Instance
 
         store = Instance(instance).home / "data" / "databases" / "neo4j"
         size = sum(p.stat().st_size for p in store.rglob("*") if p.is_file())

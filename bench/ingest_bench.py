@@ -2,7 +2,7 @@
 
     python -m bench.ingest_bench --events 1000000 --small 100000
 
-For each size: a fresh database, then `provgraph.pipeline.ingest_sources` over generated
+For each size: a fresh database, then `provgraph.graph.pipeline.ingest_sources` over generated
 Sysmon + MDE telemetry in a child process (so its peak RSS is its own), end to end: read,
 parse, normalise, write to the real Neo4j. Then, in the same run, the same events through a
 naive writer that commits one transaction per event with the same Cypher. The naive writer
@@ -27,7 +27,7 @@ from bench.common import ROOT, bench_graph, generated, machine, neo4j_memory, te
 def _child(folder: str, evidence: str = "raw") -> None:
     """Runs in its own process: ingest a folder, print stats as JSON."""
     from bench.common import bench_graph
-    from provgraph.pipeline import ingest_sources
+    from provgraph.graph.pipeline import ingest_sources
 
     with bench_graph() as graph:
         files = telemetry_files(Path(folder))
@@ -55,8 +55,8 @@ def run_pipeline(folder: Path, evidence: str = "raw") -> dict[str, Any]:
 def run_naive(folder: Path, budget: float, evidence: str = "raw") -> dict[str, Any]:
     """One transaction per event: the same statements as the batch writer, batch size one,
     keeping the same evidence."""
-    from graph.writer import Batch, write_batch
-    from ingest.reader import iter_events
+    from provgraph.graph.writer import Batch, write_batch
+    from provgraph.ingest.reader import iter_events
 
     with bench_graph() as graph:
         wipe(graph)

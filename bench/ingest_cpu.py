@@ -2,7 +2,7 @@
 
     python -m bench.ingest_cpu [--events 200000] [--evidence raw|refs] [--batch-size 5000]
 
-Wipes the bench Neo4j, ingests generated events with `provgraph.pipeline.ingest_sources`
+Wipes the bench Neo4j, ingests generated events with `provgraph.graph.pipeline.ingest_sources`
 and reads the CPU time each process used around that one call (the Neo4j server's from
 /proc through psutil, this process's and its parser child's from getrusage). On two cores
 the sum against the wall time says whether ingest is CPU-bound and which side to cut.
@@ -22,7 +22,7 @@ PER = 40_000
 
 
 def _neo4j_process(graph: object) -> psutil.Process:
-    from provgraph.localneo4j.server import Instance
+    from provgraph.graph.local.server import Instance
 
     name = getattr(getattr(graph, "target", None), "managed_instance", None)
     pid = Instance(name).pid() if name else None
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=5000)
     args = parser.parse_args()
 
-    from provgraph.pipeline import ingest_sources
+    from provgraph.graph.pipeline import ingest_sources
 
     graph = bench_graph()
     wipe(graph)

@@ -33,7 +33,7 @@ T = TypeVar("T")
 
 
 def _graph() -> Any:
-    from graph.schema import ensure_schema
+    from provgraph.graph.schema import ensure_schema
 
     graph = bench_graph()  # the one bench Neo4j every benchmark shares, run one after another
     ensure_schema(graph)
@@ -52,7 +52,7 @@ def _wipe(graph: Any) -> None:
 
 
 def _load(events: int, seed: int) -> list[Any]:
-    from ingest.reader import iter_events
+    from provgraph.ingest.reader import iter_events
 
     folder = generated(events, seed)
     # drop the raw records: the rules never read them and they dominate memory
@@ -63,11 +63,11 @@ def _load(events: int, seed: int) -> list[Any]:
 
 def bench_size(graph: Any, n: int, seed: int, batch: int) -> dict[str, Any]:
     from bench.accuracy import site_settings
-    from graph.writer import write_events
-    from queries.duckdb_reference import connect, evaluate_duckdb
-    from queries.engine import evaluate, run_rules, tune
-    from queries.reference import build_model, evaluate_reference, events_frame
-    from queries.rule import load_rules
+    from provgraph.graph.writer import write_events
+    from provgraph.queries.duckdb_reference import connect, evaluate_duckdb
+    from provgraph.queries.engine import evaluate, run_rules, tune
+    from provgraph.queries.reference import build_model, evaluate_reference, events_frame
+    from provgraph.queries.rule import load_rules
 
     # The allow lists the generated world was built with, as a site would set them.
     manifest = json.loads((generated(n, seed) / "manifest.json").read_text())
@@ -97,7 +97,7 @@ def bench_size(graph: Any, n: int, seed: int, batch: int) -> dict[str, Any]:
 
     con, duck_prepare = _timed(lambda: connect(frame))
     result["duckdb_prepare_s"] = duck_prepare
-    from queries.engine import EPOCH, FAR_FUTURE
+    from provgraph.queries.engine import EPOCH, FAR_FUTURE
 
     for rule in rules:
         found, seconds = _timed(lambda r=rule: evaluate_duckdb(con, r, EPOCH, FAR_FUTURE))
@@ -108,8 +108,8 @@ def bench_size(graph: Any, n: int, seed: int, batch: int) -> dict[str, Any]:
 
 
 def latency(graph: Any, events: list[Any], rules: list[Any], batch: int) -> dict[str, Any]:
-    from graph.writer import write_events
-    from queries.engine import run_rules
+    from provgraph.graph.writer import write_events
+    from provgraph.queries.engine import run_rules
 
     _wipe(graph)
     samples: list[float] = []

@@ -1,6 +1,6 @@
 """Stream events into Neo4j with parsing and writing overlapped.
 
-The caller's thread (or a parser process, see provgraph.parallel) folds events into batches;
+The caller's thread (or a parser process, see provgraph.graph.parallel) folds events into batches;
 one writer thread writes them, one transaction a batch, in order.
 
 The writer overlaps each batch's commit with the next batch's statements (a commit is about
@@ -33,9 +33,9 @@ from typing import Any
 import neo4j
 from neo4j.exceptions import Neo4jError
 
-from graph.schema import has_node_keys
-from graph.tx import Graph, GraphUnavailable
-from graph.writer import (
+from provgraph.graph.schema import has_node_keys
+from provgraph.graph.tx import Graph, GraphUnavailable
+from provgraph.graph.writer import (
     MERGE_HOSTS_SEEN,
     MERGE_SPAWNED_BY_PID,
     Batch,
@@ -43,8 +43,8 @@ from graph.writer import (
     run_statements,
     write_statements,
 )
-from ingest.model import Event
-from provgraph.errors import ProvgraphError
+from provgraph.ingest.model import Event
+from provgraph.core.errors import ProvgraphError
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +352,7 @@ class Loader:
         if not self._hosts:
             return
         rows = [self._hosts[name] for name in sorted(self._hosts)]
-        self.graph.write(MERGE_HOSTS_SEEN, rows=rows)
+        self.graph.write(MERGE_HOSTS_SEEN, {"rows": rows})
         self._hosts = {}
         self._hosts_written = time.monotonic()
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from graph.tx import Graph
+    from provgraph.graph.tx import Graph
 
 MAX_TIMES = 1000
 MAX_SOURCES = 20

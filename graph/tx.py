@@ -17,8 +17,8 @@ import neo4j
 from neo4j import GraphDatabase, ManagedTransaction
 from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from provgraph.config import Neo4jTarget, resolve_target
-from provgraph.errors import ProvgraphError
+from provgraph.graph.target import Neo4jTarget, resolve_target
+from provgraph.core.errors import ProvgraphError
 
 T = TypeVar("T")
 
@@ -93,19 +93,21 @@ class Graph:
         )
 
     # -- writes --------------------------------------------------------------------------------
-    def write(self, query: str, **params: Any) -> list[dict[str, Any]]:
+    # Query parameters travel as one mapping, apart from the method's own options, so a query
+    # parameter may have any name (`timeout`, `query` …).
+    def write(self, query: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         def work() -> list[dict[str, Any]]:
             with self._session(neo4j.WRITE_ACCESS) as session:
-                return session.execute_write(_collect, query, params)
+                return session.execute_write(_collect, query, params or {})
 
         return self._with_backoff(work, "writing")
 
-    def write_autocommit(self, query: str, **params: Any) -> None:
+    def write_autocommit(self, query: str, params: Mapping[str, Any] | None = None) -> None:
         """An implicit transaction: what `CALL { … } IN TRANSACTIONS` batch jobs require."""
 
         def work() -> None:
             with self._session(neo4j.WRITE_ACCESS) as session:
-                session.run(query, params).consume()  # type: ignore[arg-type]
+                session.run(query, params or {}).consume()  # type: ignore[arg-type]
 
         self._with_backoff(work, "writing")
 
@@ -118,51 +120,29 @@ class Graph:
 
         return self._with_backoff(work, what)
 
-    def write_batches(
-        self, query: str, rows: Iterable[Mapping[str, Any]], batch_size: int = 5000, **params: Any
-    ) -> int:
-        written = 0
-        batch: list[Mapping[str, Any]] = []
-        for row in rows:
-            batch.append(row)
-            if len(batch) >= batch_size:
-                self.write(query, rows=batch, **params)
-                written += len(batch)
-                batch = []
-        if batch:
-            self.write(query, rows=batch, **params)
-            written += len(batch)
-        return written
-
     # -- reads ---------------------------------------------------------------------------------
-    def read(self, query: str, timeout: float | None = None, **params: Any) -> list[dict[str, Any]]:
-        """A read-access transaction: the server itself refuses writes in it."""
-        unit = neo4j.unit_of_work(timeout=timeout)(_collect) if timeout else _collect
+    def read(self, query: str, params: Mapping[str, Any] | None = None, *,
+             timeout: float | None = None) -> list[dict[str, Any]]:
+        """A read-access transaction: the server itself refuses writes in it. With `timeout`
+        (seconds) the server stops the transaction when it runs longer (`TransactionTimedOut`)."""
+        return self.read_tx(lambda tx: _collect(tx, query, params or {}), timeout=timeout)
 
-        def work() -> list[dict[str, Any]]:
-            with self._session(neo4j.READ_ACCESS) as session:
-                return session.execute_read(unit, query, params)
-
-        return self._with_backoff(work, "reading")
-
-    def read_plain(self, query: str, **params: Any) -> list[dict[str, Any]]:
+    def read_plain(self, query: str, params: Mapping[str, Any] | None = None, *,
+                   timeout: float | None = None) -> list[dict[str, Any]]:
         """`read` for queries that return only projected values (maps, lists, scalars; no
         nodes, relationships or paths): rows as the driver decoded them, without
         `Record.data()`'s recursive conversion walk, which was half the client time of a
         2,000-row subgraph read."""
+        return self.read_tx(lambda tx: plain_rows(tx, query, params or {}), timeout=timeout)
 
-        def work() -> list[dict[str, Any]]:
-            with self._session(neo4j.READ_ACCESS) as session:
-                return session.execute_read(plain_rows, query, params)
-
-        return self._with_backoff(work, "reading")
-
-    def read_tx(self, unit: Callable[[ManagedTransaction], T], what: str = "reading") -> T:
+    def read_tx(self, unit: Callable[[ManagedTransaction], T], what: str = "reading", *,
+                timeout: float | None = None) -> T:
         """A read-access transaction the caller drives (e.g. to stop reading at a row cap)."""
+        bounded = neo4j.unit_of_work(timeout=timeout)(unit) if timeout else unit
 
         def work() -> T:
             with self._session(neo4j.READ_ACCESS) as session:
-                return session.execute_read(unit)
+                return session.execute_read(bounded)
 
         return self._with_backoff(work, what)
 

@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 from neo4j import ManagedTransaction, Transaction
 
-from graph.schema import MAX_SOURCES, MAX_TIMES
-from graph.tx import Graph
-from ingest.model import Event, FileOp, Kind, ProcessRef, classify_ip
+from provgraph.graph.schema import MAX_SOURCES, MAX_TIMES
+from provgraph.graph.tx import Graph
+from provgraph.ingest.model import Event, FileOp, Kind, ProcessRef, classify_ip
 
 RAW_LIMIT = 4096  # bytes of raw record kept on an edge as evidence
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

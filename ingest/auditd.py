@@ -18,11 +18,11 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from ingest.auditd_records import AuditRecord, as_number, decode_text, parse_line
-from ingest.errors import ParseError, Skipped
-from ingest.fields import host_names
-from ingest.model import Event, FileOp, Kind, Origin, ProcessRef, process_uid
-from ingest.sockaddr import decode_sockaddr
+from provgraph.ingest.auditd_records import AuditRecord, as_number, decode_text, parse_line
+from provgraph.ingest.errors import ParseError, Skipped
+from provgraph.ingest.fields import host_names
+from provgraph.ingest.model import Event, FileOp, Kind, Origin, ProcessRef, process_uid
+from provgraph.ingest.sockaddr import decode_sockaddr
 
 # events are normally contiguous; a few may interleave, so keep a small window open
 _MAX_OPEN_EVENTS = 32

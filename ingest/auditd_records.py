@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ingest.errors import ParseError
+from provgraph.ingest.errors import ParseError
 
 _HEADER = re.compile(
     r"(?:node=(?P<node>\S+) )?type=(?P<type>\S+) "

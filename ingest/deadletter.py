@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ingest.model import Origin
+from provgraph.ingest.model import Origin
 
 MAX_RAW = 64 * 1024  # raw text kept per dead letter; the source file has the rest
 

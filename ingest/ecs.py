@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ingest.errors import ParseError, Skipped
-from ingest.fields import as_ip, as_pid, as_port, as_str, as_time, host_names, join_user
-from ingest.model import Event, FileOp, Kind, Origin, ProcessRef, process_uid
+from provgraph.ingest.errors import ParseError, Skipped
+from provgraph.ingest.fields import as_ip, as_pid, as_port, as_str, as_time, host_names, join_user
+from provgraph.ingest.model import Event, FileOp, Kind, Origin, ProcessRef, process_uid
 
 _MISSING = object()
 _FILE_OPS = {"creation": FileOp.CREATE, "change": FileOp.MODIFY, "deletion": FileOp.DELETE}

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ingest.errors import ParseError
-from ingest.model import normalise_host
+from provgraph.ingest.errors import ParseError
+from provgraph.ingest.model import normalise_host
 
 _EMPTY = (None, "", "-")
 # pids are DWORDs on Windows and far smaller on Linux; anything bigger is garbage

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ingest.model import Event, ProcessRef
+from provgraph.ingest.model import Event, ProcessRef
 
 MAX_FIELD = 32 * 1024  # characters
 

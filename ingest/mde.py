@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ingest.errors import ParseError, Skipped
-from ingest.fields import (
+from provgraph.ingest.errors import ParseError, Skipped
+from provgraph.ingest.fields import (
     as_time,
     host_names,
     join_user,
@@ -24,7 +24,7 @@ from ingest.fields import (
     req,
     req_str,
 )
-from ingest.model import Event, FileOp, Kind, Origin, ProcessRef, process_uid
+from provgraph.ingest.model import Event, FileOp, Kind, Origin, ProcessRef, process_uid
 
 _FILE_OPS = {
     "filecreated": FileOp.CREATE,

@@ -19,20 +19,20 @@ from typing import IO, Any
 
 import orjson
 
-from ingest.auditd import parse_auditd
-from ingest.deadletter import DeadLetter, DeadLetterWriter, FileSummary, Summary
-from ingest.detect import FORMATS, Detected, describe, detect, detect_record
-from ingest.ecs import parse_ecs
-from ingest.errors import ParseError, skip_reason
-from ingest.framing import CHUNK, MAX_LINE, Line, read_json_array, read_lines
-from ingest.limits import cap_event
-from ingest.mde import parse_mde
-from ingest.model import Event, Origin
-from ingest.security import parse_security
-from ingest.sources import Source, expand, open_bytes
-from ingest.sysmon import parse_sysmon
-from ingest.sysmon_linux import parse_sysmon_linux
-from ingest.windows import parse_windows
+from provgraph.ingest.auditd import parse_auditd
+from provgraph.ingest.deadletter import DeadLetter, DeadLetterWriter, FileSummary, Summary
+from provgraph.ingest.detect import FORMATS, Detected, describe, detect, detect_record
+from provgraph.ingest.ecs import parse_ecs
+from provgraph.ingest.errors import ParseError, skip_reason
+from provgraph.ingest.framing import CHUNK, MAX_LINE, Line, read_json_array, read_lines
+from provgraph.ingest.limits import cap_event
+from provgraph.ingest.mde import parse_mde
+from provgraph.ingest.model import Event, Origin
+from provgraph.ingest.security import parse_security
+from provgraph.ingest.sources import Source, expand, open_bytes
+from provgraph.ingest.sysmon import parse_sysmon
+from provgraph.ingest.sysmon_linux import parse_sysmon_linux
+from provgraph.ingest.windows import parse_windows
 
 log = logging.getLogger(__name__)
 

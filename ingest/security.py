@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ingest.errors import ParseError, Skipped
-from ingest.fields import (
+from provgraph.ingest.errors import ParseError, Skipped
+from provgraph.ingest.fields import (
     as_int,
     as_pid,
     as_time,
@@ -26,9 +26,9 @@ from ingest.fields import (
     req,
     req_str,
 )
-from ingest.model import Event, FileOp, Kind, Origin, ProcessRef, process_uid
-from ingest.sysmon import req_host
-from ingest.winevent import SECURITY_PROVIDER, WinRecord, unwrap
+from provgraph.ingest.model import Event, FileOp, Kind, Origin, ProcessRef, process_uid
+from provgraph.ingest.sysmon import req_host
+from provgraph.ingest.winevent import SECURITY_PROVIDER, WinRecord, unwrap
 
 # file rights that change content, metadata or existence; 4663 without one of them is a read
 _WRITE_DATA = 0x2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from ingest.errors import ParseError
+from provgraph.ingest.errors import ParseError
 
 _AF_INET, _AF_INET6 = 2, 10
 

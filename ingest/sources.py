@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Union
 
-from ingest.detect import GZIP_MAGIC
+from provgraph.ingest.detect import GZIP_MAGIC
 
 Source = Union[str, "os.PathLike[str]", IO[bytes], IO[str]]
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ingest.errors import ParseError, Skipped
-from ingest.fields import (
+from provgraph.ingest.errors import ParseError, Skipped
+from provgraph.ingest.fields import (
     as_ip,
     as_port,
     as_str,
@@ -24,8 +24,8 @@ from ingest.fields import (
     req,
     req_str,
 )
-from ingest.model import Event, FileOp, Kind, Origin, ProcessRef, process_uid
-from ingest.winevent import SYSMON_PROVIDERS, WinRecord, unwrap
+from provgraph.ingest.model import Event, FileOp, Kind, Origin, ProcessRef, process_uid
+from provgraph.ingest.winevent import SYSMON_PROVIDERS, WinRecord, unwrap
 
 # Sysmon for Linux logs GUIDs whose process part is zero for processes it could not resolve
 # (e.g. {94325212-fc0e-627b-0000-000000000000}); they are shared by unrelated processes, so

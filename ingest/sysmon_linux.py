@@ -21,11 +21,11 @@ from xml.parsers.expat import ExpatError
 
 import xmltodict
 
-from ingest import sysmon
-from ingest.errors import ParseError, Skipped
-from ingest.fields import as_str
-from ingest.model import Event, Origin
-from ingest.winevent import unwrap
+from provgraph.ingest import sysmon
+from provgraph.ingest.errors import ParseError, Skipped
+from provgraph.ingest.fields import as_str
+from provgraph.ingest.model import Event, Origin
+from provgraph.ingest.winevent import unwrap
 
 # the semicolon of an entity arrives as a space ("&lt unknown process&gt ") or not at all
 _BARE_ENTITY = re.compile(r"&(lt|gt|quot|amp|apos)(?: |(?!;))")

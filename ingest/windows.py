@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ingest import security, sysmon
-from ingest.errors import Skipped
-from ingest.model import Event, Origin
-from ingest.winevent import SECURITY_PROVIDER, SYSMON_PROVIDERS, unwrap
+from provgraph.ingest import security, sysmon
+from provgraph.ingest.errors import Skipped
+from provgraph.ingest.model import Event, Origin
+from provgraph.ingest.winevent import SECURITY_PROVIDER, SYSMON_PROVIDERS, unwrap
 
 
 def parse_windows(record: Mapping[str, Any], origin: Origin) -> list[Event]:

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ingest.errors import ParseError
-from ingest.fields import as_int
+from provgraph.ingest.errors import ParseError
+from provgraph.ingest.fields import as_int
 
 SYSMON_PROVIDERS = frozenset({"microsoft-windows-sysmon", "linux-sysmon"})
 SECURITY_PROVIDER = "microsoft-windows-security-auditing"

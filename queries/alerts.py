@@ -38,8 +38,8 @@ from typing import Any
 from neo4j import ManagedTransaction
 from neo4j.exceptions import DriverError, Neo4jError
 
-from graph.tx import Graph, GraphUnavailable
-from queries.rule import Rule
+from provgraph.graph.tx import Graph, GraphUnavailable
+from provgraph.queries.rule import Rule
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def publish_seq(graph: Graph) -> bool:
     invite a retry that repeats it (a second audit entry). Until the next publish (any alert
     writer's, or the API's at start-up) readers only see it later; nothing is skipped."""
     try:
-        graph.write(PUBLISH_SEQ, name=COUNTER)
+        graph.write(PUBLISH_SEQ, {"name": COUNTER})
     except (GraphUnavailable, Neo4jError, DriverError) as error:
         log.warning("alert changes committed but not yet published to readers: %s", error)
         return False
@@ -418,8 +418,7 @@ def list_alerts(graph: Graph, *, status: str | None = None, rule_id: str | None 
                 host: str | None = None, since: datetime | None = None,
                 after_seq: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """Alerts in seq order, with the entities they involve."""
-    rows = graph.read(LIST_ALERTS, status=status, rule_id=rule_id, host=host, since=since,
-                      after_seq=after_seq, limit=limit)
+    rows = graph.read(LIST_ALERTS, {"status": status, "rule_id": rule_id, "host": host, "since": since, "after_seq": after_seq, "limit": limit})
     alerts = []
     for row in rows:
         alert = {k: _native(v) for k, v in row["alert"].items() if k != "match_keys"}

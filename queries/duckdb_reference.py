@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from queries.rule import Rule
+from provgraph.queries.rule import Rule
 
 # processes as the graph sees them: a start event fills a process, other mentions fill gaps
 PROCESSES = """
@@ -191,7 +191,7 @@ GROUP BY ALL HAVING bool_or(ts BETWEEN $since AND $until)
 
 def connect(frame: pd.DataFrame) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB holding `events` and the derived process tables."""
-    from queries.reference import allowed_host, classify_ip
+    from provgraph.queries.reference import allowed_host, classify_ip
 
     con = duckdb.connect()
     con.create_function("is_public", lambda ip: classify_ip(ip)[0], ["VARCHAR"], "BOOLEAN")

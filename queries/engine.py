@@ -23,11 +23,11 @@ from typing import Any
 
 from neo4j.exceptions import CypherSyntaxError, Neo4jError
 
-from graph.tx import Graph
-from provgraph.config import rule_settings
-from provgraph.errors import ProvgraphError
-from queries.alerts import ApplyResult, Match, apply_matches, ensure_alert_schema, match_from_row
-from queries.rule import Rule, RuleError, RuleSet, load_rules
+from provgraph.graph.tx import Graph
+from provgraph.core.config import rule_settings
+from provgraph.core.errors import ProvgraphError
+from provgraph.queries.alerts import ApplyResult, Match, apply_matches, ensure_alert_schema, match_from_row
+from provgraph.queries.rule import Rule, RuleError, RuleSet, load_rules
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def evaluate(graph: Graph, rule: Rule, since: datetime | None = None,
     params = rule.params(since=since or EPOCH, until=until or FAR_FUTURE, **overrides)
     # no per-query timeout yet: Graph.read(timeout=…) passes a Query object to tx.run, which
     # the driver refuses inside a transaction function (reported to graph/)
-    rows = graph.read(rule.query, **params)
+    rows = graph.read(rule.query, {**params})
     return [match_from_row(rule, row) for row in rows]
 
 

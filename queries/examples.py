@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ingest.model import Event, FileOp, Kind, Origin, ProcessRef
+from provgraph.ingest.model import Event, FileOp, Kind, Origin, ProcessRef
 
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
 

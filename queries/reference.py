@@ -20,8 +20,8 @@ from typing import Any
 
 import pandas as pd
 
-from ingest.model import Event, classify_ip
-from queries.rule import Rule
+from provgraph.ingest.model import Event, classify_ip
+from provgraph.queries.rule import Rule
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)

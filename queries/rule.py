@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from provgraph.errors import ProvgraphError
+from provgraph.core.errors import ProvgraphError
 
 RULES_DIR = Path(__file__).parent / "rules"
 SEVERITIES = ("informational", "low", "medium", "high", "critical")

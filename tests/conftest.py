@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from graph.schema import ensure_schema
-from graph.tx import Graph
-from provgraph.config import Neo4jTarget
+from provgraph.graph.schema import ensure_schema
+from provgraph.graph.tx import Graph
+from provgraph.graph.target import Neo4jTarget
 
 WIPE = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
 
@@ -47,7 +47,7 @@ def neo4j_target() -> Iterator[Neo4jTarget]:
             yield Neo4jTarget(uri=container.get_connection_url(), user="neo4j",
                               password=container.password)
         return
-    from provgraph.localneo4j import server
+    from provgraph.graph.local import server
 
     instance = server.Instance(os.environ.get("PROVGRAPH_TEST_INSTANCE", "test"))
     started_here = not instance.is_running()

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import provgraph
-from api.alerts.models import AlertRead, Entity, Evidence
+from provgraph.core import __version__
+from provgraph.api.alerts.models import AlertRead, Entity, Evidence
 
 OCSF_VERSION = "1.3.0"
 CLASS_UID = 2004
@@ -142,7 +142,7 @@ def to_detection_finding(alert: AlertRead, entities: list[Entity],
             "version": OCSF_VERSION,
             "uid": f"{alert.id}:{alert.seq}",
             "product": {"name": "provgraph", "vendor_name": "provgraph",
-                        "version": provgraph.__version__, "feature": {"name": "rules"}},
+                        "version": __version__, "feature": {"name": "rules"}},
             "logged_time": _ms(alert.created_at),
             "modified_time": _ms(alert.updated_at),
             "sequence": alert.seq,

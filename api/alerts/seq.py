@@ -10,7 +10,7 @@ visible, so a reader never sees seq n+1 before seq n (why `value` alone is not e
 
 from __future__ import annotations
 
-from queries.alerts import COUNTER, next_seq, publish_seq
+from provgraph.queries.alerts import COUNTER, next_seq, publish_seq
 
 WATERMARK = """
 OPTIONAL MATCH (c:Counter {name: $name})

@@ -11,7 +11,7 @@ from typing import Any
 
 from neo4j import ManagedTransaction
 
-from api.alerts.models import (
+from provgraph.api.alerts.models import (
     AlertDetail,
     AlertRead,
     AlertUpdate,
@@ -20,11 +20,11 @@ from api.alerts.models import (
     Evidence,
     Mitre,
 )
-from api.alerts.seq import COUNTER, WATERMARK, next_seq, publish_seq
-from api.nodes import display_label, node_id, primary_label
-from api.rules.service import rule_summary
-from api.values import json_or_text, plain, utc_text
-from graph.tx import Graph
+from provgraph.api.alerts.seq import COUNTER, WATERMARK, next_seq, publish_seq
+from provgraph.api.nodes import display_label, node_id, primary_label
+from provgraph.api.rules.service import rule_summary
+from provgraph.api.values import json_or_text, plain, utc_text
+from provgraph.graph.tx import Graph
 
 # The fields the API serves, times as ISO text: hydrating Neo4j DateTimes in the Python driver
 # costs more than the query itself, and engine internals (match_keys…) stay inside.
@@ -140,7 +140,7 @@ def to_alert(props: dict[str, Any]) -> AlertRead:
 
 
 def watermark(graph: Graph) -> int:
-    return int(graph.read_plain(WATERMARK, name=COUNTER)[0]["high"])
+    return int(graph.read_plain(WATERMARK, {"name": COUNTER})[0]["high"])
 
 
 def list_alerts(graph: Graph, *, after: int = 0, limit: int = 100,
@@ -154,7 +154,7 @@ def list_alerts(graph: Graph, *, after: int = 0, limit: int = 100,
     if high <= after:
         return Page([], after, False, high)
     params = (where or AlertFilter()).params()
-    rows = graph.read_plain(LIST_ALERTS, after=after, high=high, limit=limit, **params)
+    rows = graph.read_plain(LIST_ALERTS, {"after": after, "high": high, "limit": limit, **params})
     alerts = [to_alert(row["alert"]) for row in rows]
     if len(alerts) == limit:
         return Page(alerts, alerts[-1].seq, alerts[-1].seq < high, high)
@@ -163,7 +163,7 @@ def list_alerts(graph: Graph, *, after: int = 0, limit: int = 100,
 
 
 def get_alert(graph: Graph, *, alert_id: str) -> AlertRead:
-    rows = graph.read_plain(GET_ALERT, id=alert_id)
+    rows = graph.read_plain(GET_ALERT, {"id": alert_id})
     if not rows:
         raise AlertNotFound(alert_id)
     return to_alert(rows[0]["alert"])
@@ -178,14 +178,14 @@ def to_entity(role: str | None, labels: list[str], props: dict[str, Any]) -> Ent
 
 def entities_of(graph: Graph, *, alert_ids: Sequence[str]) -> dict[str, list[Entity]]:
     found: dict[str, list[Entity]] = {i: [] for i in alert_ids}
-    for row in graph.read(ALERT_ENTITIES, ids=list(alert_ids)):
+    for row in graph.read(ALERT_ENTITIES, {"ids": list(alert_ids)}):
         found[row["alert_id"]].append(to_entity(row["role"], row["labels"], row["props"]))
     return found
 
 
 def evidence_of(graph: Graph, *, alert_id: str) -> list[Evidence]:
     items = []
-    for row in graph.read(ALERT_EVIDENCE, id=alert_id):
+    for row in graph.read(ALERT_EVIDENCE, {"id": alert_id}):
         props = plain(row["props"])
         sources = props.get("sources") or ([props["source"]] if props.get("source") else [])
         items.append(Evidence(
@@ -202,7 +202,7 @@ def evidence_of(graph: Graph, *, alert_id: str) -> list[Evidence]:
 
 def audit_of(graph: Graph, *, alert_id: str) -> list[AuditEntryRead]:
     entries = []
-    for row in graph.read(ALERT_AUDIT, id=alert_id):
+    for row in graph.read(ALERT_AUDIT, {"id": alert_id}):
         data = plain(row["entry"])
         data["changes"] = json_or_text(data.get("changes")) or {}
         entries.append(AuditEntryRead.model_validate(data))

@@ -7,8 +7,8 @@ from fastapi import Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
-from api.alerts import service
-from api.alerts.models import (
+from provgraph.api.alerts import service
+from provgraph.api.alerts.models import (
     AlertDetail,
     AlertFormat,
     AlertPage,
@@ -19,11 +19,11 @@ from api.alerts.models import (
     Severity,
     Status,
 )
-from api.alerts.ocsf import to_detection_finding
-from api.deps import GraphDep, Reader, SettingsDep, Triager
-from api.problems import Problem, not_found, responses
-from api.routing import secured_router
-from api.values import decode_cursor, encode_cursor
+from provgraph.api.alerts.ocsf import to_detection_finding
+from provgraph.api.deps import GraphDep, Reader, SettingsDep, Triager
+from provgraph.api.problems import Problem, not_found, responses
+from provgraph.api.routing import secured_router
+from provgraph.api.values import decode_cursor, encode_cursor
 
 router = secured_router(prefix="/alerts", tags=["alerts"])
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from neo4j import ManagedTransaction
 
-from api.nodes import BULKY, PROVENANCE_RELS, parse_node_id
-from api.values import utc_text
-from graph.tx import Graph, plain_rows
+from provgraph.api.nodes import BULKY, PROVENANCE_RELS, parse_node_id
+from provgraph.api.values import utc_text
+from provgraph.graph.tx import Graph, plain_rows
 
 
 # Properties as the walk returns them: bulky values left out (api.nodes.BULKY; the evidence

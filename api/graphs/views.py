@@ -6,11 +6,11 @@ import orjson
 from fastapi import Query
 from fastapi.responses import Response
 
-from api.deps import GraphDep, Reader, SettingsDep
-from api.graphs import export, service
-from api.graphs.models import CytoscapeGraph, GraphFormat, Rel
-from api.problems import Problem, not_found, responses
-from api.routing import secured_router
+from provgraph.api.deps import GraphDep, Reader, SettingsDep
+from provgraph.api.graphs import export, service
+from provgraph.api.graphs.models import CytoscapeGraph, GraphFormat, Rel
+from provgraph.api.problems import Problem, not_found, responses
+from provgraph.api.routing import secured_router
 
 router = secured_router(prefix="/graph", tags=["graph"])
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-import provgraph
-from api.deps import GraphDep
-from api.problems import Problem, responses
-from graph.tx import GraphUnavailable
+from provgraph.core import __version__
+from provgraph.api.deps import GraphDep
+from provgraph.api.problems import Problem, responses
+from provgraph.graph.tx import GraphUnavailable
 
 router = APIRouter(tags=["health"])
 
@@ -26,4 +26,4 @@ def health(graph: GraphDep) -> Health:
         server = graph.ping()
     except GraphUnavailable as error:
         raise Problem(503, f"Neo4j is not answering: {error}", slug="graph-unavailable") from None
-    return Health(status="ok", version=provgraph.__version__, neo4j=server)
+    return Health(status="ok", version=__version__, neo4j=server)

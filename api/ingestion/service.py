@@ -1,5 +1,5 @@
 """Ingest over HTTP: the body is spooled (bounded, gunzipped when asked) and handed to the
-same pipeline the CLI uses, `provgraph.pipeline.ingest_stream`."""
+same pipeline the CLI uses, `provgraph.graph.pipeline.ingest_stream`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, is_dataclass
 from typing import IO, Any
 
-from graph.tx import Graph
+from provgraph.graph.tx import Graph
 
 CHUNK = 1024 * 1024
 
@@ -107,16 +107,16 @@ class _Sink:
 
 def _pipeline() -> Any:
     try:
-        from provgraph.pipeline import ingest_sources
+        from provgraph.graph.pipeline import ingest_sources
     except ImportError as error:
         raise PipelineUnavailable(
-            "provgraph.pipeline.ingest_sources is not available in this build") from error
+            "provgraph.graph.pipeline.ingest_sources is not available in this build") from error
     return ingest_sources
 
 
 def _rules_hook() -> Any:
     try:
-        from queries.engine import run_rules
+        from provgraph.queries.engine import run_rules
     except ImportError:
         return None
     return lambda graph, since, until: run_rules(graph, since=since, until=until)

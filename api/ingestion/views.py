@@ -6,11 +6,11 @@ from typing import Annotated, Any, Literal
 from fastapi import Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import GraphDep, Ingester, SettingsDep
-from api.ingestion import service
-from api.ingestion.models import IngestResult
-from api.problems import Problem, responses
-from api.routing import secured_router
+from provgraph.api.deps import GraphDep, Ingester, SettingsDep
+from provgraph.api.ingestion import service
+from provgraph.api.ingestion.models import IngestResult
+from provgraph.api.problems import Problem, responses
+from provgraph.api.routing import secured_router
 
 router = secured_router(prefix="/ingest", tags=["ingest"])
 

@@ -13,8 +13,8 @@ import threading
 import time
 from collections.abc import Iterable
 
-from api.keys.models import ApiKeyCreated, ApiKeyRead, Principal, Scope
-from graph.tx import Graph
+from provgraph.api.keys.models import ApiKeyCreated, ApiKeyRead, Principal, Scope
+from provgraph.graph.tx import Graph
 
 PREFIX = "pgk_"
 
@@ -64,7 +64,7 @@ def create_key(graph: Graph, *, name: str, scopes: Iterable[Scope | str]) -> Api
     scope_values = sorted({Scope(s).value for s in scopes})
     if not scope_values:
         raise ValueError("a key needs at least one scope")
-    rows = graph.write(CREATE_KEY, id=key_id, name=name, hash=_hash(secret), scopes=scope_values)
+    rows = graph.write(CREATE_KEY, {"id": key_id, "name": name, "hash": _hash(secret), "scopes": scope_values})
     created = _read(rows[0])
     return ApiKeyCreated(**created.model_dump(), secret=f"{PREFIX}{key_id}_{secret}")
 
@@ -74,7 +74,7 @@ def list_keys(graph: Graph) -> list[ApiKeyRead]:
 
 
 def revoke_key(graph: Graph, *, key_id: str) -> ApiKeyRead | None:
-    rows = graph.write(REVOKE_KEY, id=key_id)
+    rows = graph.write(REVOKE_KEY, {"id": key_id})
     return _read(rows[0]) if rows else None
 
 
@@ -117,7 +117,7 @@ class KeyVerifier:
         return principal
 
     def _lookup(self, key_id: str, secret: str) -> Principal | None:
-        rows = self.graph.read(GET_KEY_FOR_AUTH, id=key_id)
+        rows = self.graph.read(GET_KEY_FOR_AUTH, {"id": key_id})
         presented = _hash(secret)
         # Compare even when the key is unknown, so timing does not tell ids apart.
         stored = rows[0]["hash"] if rows else "0" * 64

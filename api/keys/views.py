@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from api.deps import Admin, GraphDep
-from api.keys import service
-from api.keys.models import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
-from api.problems import not_found, responses
-from api.routing import secured_router
+from provgraph.api.deps import Admin, GraphDep
+from provgraph.api.keys import service
+from provgraph.api.keys.models import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from provgraph.api.problems import not_found, responses
+from provgraph.api.routing import secured_router
 
 router = secured_router(prefix="/keys", tags=["keys"])
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from api.provenance.models import (
+from provgraph.api.provenance.models import (
     ConnectionContacts,
     Contact,
     Contacts,
@@ -20,10 +20,10 @@ from api.provenance.models import (
     Timeline,
     TimelineEvent,
 )
-from api.values import decode_cursor, encode_cursor, plain
-from graph.tx import Graph
-from graph.writer import file_key
-from ingest.model import normalise_host
+from provgraph.api.values import decode_cursor, encode_cursor, plain
+from provgraph.graph.tx import Graph
+from provgraph.graph.writer import file_key
+from provgraph.ingest.model import normalise_host
 
 MAX_HOPS = 64  # ancestry chains longer than this are cut (and say so)
 
@@ -191,12 +191,12 @@ def _drop_bulk(props: dict[str, Any]) -> dict[str, Any]:
 
 def process_lineage(graph: Graph, *, uid: str, depth: int = 3, ancestry: int = MAX_HOPS,
                     limit: int = 500) -> ProcessLineage:
-    rows = graph.read(GET_PROCESS, uid=uid)
+    rows = graph.read(GET_PROCESS, {"uid": uid})
     if not rows:
         raise NotFound(f"process {uid}")
-    chain = graph.read(PROCESS_ANCESTRY, uid=uid, hops=min(ancestry, MAX_HOPS))
+    chain = graph.read(PROCESS_ANCESTRY, {"uid": uid, "hops": min(ancestry, MAX_HOPS)})
     ancestors = [_drop_bulk(p) for p in (chain[0]["chain"] if chain else [])][:-1]
-    found = graph.read(PROCESS_DESCENDANTS, uid=uid, depth=depth, limit=limit + 1)
+    found = graph.read(PROCESS_DESCENDANTS, {"uid": uid, "depth": depth, "limit": limit + 1})
     truncated = len(found) > limit
     nodes: dict[str, ProcessNode] = {}
     top: list[ProcessNode] = []
@@ -207,7 +207,7 @@ def process_lineage(graph: Graph, *, uid: str, depth: int = 3, ancestry: int = M
             top.append(node)
         elif row["parent"] in nodes:
             nodes[row["parent"]].children.append(node)
-    activity = graph.read(PROCESS_ACTIVITY, uid=uid, limit=limit)[0]
+    activity = graph.read(PROCESS_ACTIVITY, {"uid": uid, "limit": limit})[0]
     return ProcessLineage(
         process=_drop_bulk(rows[0]["props"]), ancestry=ancestors, descendants=top,
         truncated=truncated, wrote=plain(activity["wrote"]),
@@ -217,9 +217,9 @@ def process_lineage(graph: Graph, *, uid: str, depth: int = 3, ancestry: int = M
 def file_provenance(graph: Graph, *, path: str, host: str | None = None,
                     limit: int = 200) -> list[FileProvenance]:
     if host:
-        files = graph.read(FILES_BY_KEY, key=file_key(normalise_host(host), path))
+        files = graph.read(FILES_BY_KEY, {"key": file_key(normalise_host(host), path)})
     else:
-        files = graph.read(FILES_BY_PATH, path=path)
+        files = graph.read(FILES_BY_PATH, {"path": path})
     if not files:
         raise NotFound(f"file {path}" + (f" on {host}" if host else ""))
     answers = []
@@ -229,12 +229,12 @@ def file_provenance(graph: Graph, *, path: str, host: str | None = None,
             FileWriter(process=_drop_bulk(w["process"]), lineage=plain(w["lineage"]),
                        **{k: v for k, v in plain(w["wrote"]).items()
                           if k in ("first_time", "last_time", "count", "ops", "sources")})
-            for w in graph.read(FILE_WRITERS, key=key, limit=limit)
+            for w in graph.read(FILE_WRITERS, {"key": key, "limit": limit})
         ]
         executions = [
             FileExecution(process=_drop_bulk(x["process"]), time=plain(x["time"]),
                           parent=plain(x["parent"]), children=x["children"])
-            for x in graph.read(FILE_EXECUTIONS, key=key, limit=limit)
+            for x in graph.read(FILE_EXECUTIONS, {"key": key, "limit": limit})
         ]
         first_write = min((w.first_time for w in writers if w.first_time), default=None)
         after = bool(first_write) and any(x.time and x.time > first_write for x in executions)
@@ -256,15 +256,13 @@ def host_timeline(graph: Graph, *, host: str, since: datetime | None = None,
     if cursor:
         data = decode_cursor("timeline", cursor)
         if data.get("host") != name:
-            from api.problems import Problem
+            from provgraph.api.problems import Problem
 
             raise Problem(400, "this cursor belongs to another host's timeline",
                           slug="invalid-cursor")
         after_time = datetime.fromisoformat(data["t"])
         after_key = str(data["key"])
-    rows = graph.read(HOST_TIMELINE, host=name, since=since or FAR_PAST,
-                      until=until or FAR_FUTURE, after_time=after_time, after_key=after_key,
-                      limit=limit + 1)
+    rows = graph.read(HOST_TIMELINE, {"host": name, "since": since or FAR_PAST, "until": until or FAR_FUTURE, "after_time": after_time, "after_key": after_key, "limit": limit + 1})
     events = [TimelineEvent(time=plain(r["time"]), kind=r["kind"], process=plain(r["process"]),
                             target=r["target"], details=plain(r["details"]))
               for r in rows[:limit]]
@@ -281,13 +279,13 @@ def contacts(graph: Graph, *, ip: str | None = None, hostname: str | None = None
     connections: list[ConnectionContacts] = []
     domains: list[DomainContacts] = []
     if ip:
-        rows = graph.read(CONTACTS_BY_IP, ip=ip, limit=limit)
+        rows = graph.read(CONTACTS_BY_IP, {"ip": ip, "limit": limit})
         connections += [_connection(r) for r in rows]
     if hostname:
         name = hostname.strip().lower().rstrip(".")
-        rows = graph.read(CONTACTS_BY_NAME, name=name, limit=limit)
+        rows = graph.read(CONTACTS_BY_NAME, {"name": name, "limit": limit})
         connections += [_connection(r) for r in rows]
-        for row in graph.read(DOMAIN_RESOLVERS, name=name, limit=limit):
+        for row in graph.read(DOMAIN_RESOLVERS, {"name": name, "limit": limit}):
             answers = sorted({str(a) for a in row["answers"] or []})
             domains.append(DomainContacts(
                 domain=plain(row["domain"]), answers=answers,
@@ -295,7 +293,7 @@ def contacts(graph: Graph, *, ip: str | None = None, hostname: str | None = None
             # Connections to the addresses the name resolved to count as contacts of the name.
             seen = {c.connection.get("key") for c in connections}
             for address in answers:
-                for r in graph.read(CONTACTS_BY_IP, ip=address, limit=limit):
+                for r in graph.read(CONTACTS_BY_IP, {"ip": address, "limit": limit}):
                     if r["connection"].get("key") not in seen:
                         connections.append(_connection(r))
     return Contacts(query=ip or hostname or "", connections=connections, domains=domains)

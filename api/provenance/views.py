@@ -5,11 +5,11 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-from api.deps import GraphDep, Reader
-from api.problems import Problem, not_found, responses
-from api.provenance import service
-from api.provenance.models import Contacts, FileProvenanceList, ProcessLineage, Timeline
-from api.routing import secured_router
+from provgraph.api.deps import GraphDep, Reader
+from provgraph.api.problems import Problem, not_found, responses
+from provgraph.api.provenance import service
+from provgraph.api.provenance.models import Contacts, FileProvenanceList, ProcessLineage, Timeline
+from provgraph.api.routing import secured_router
 
 router = secured_router(prefix="/provenance", tags=["provenance"], responses=responses(404))
 

@@ -16,9 +16,9 @@ from neo4j import ManagedTransaction, unit_of_work
 from neo4j.exceptions import ClientError
 from neo4j.graph import Node, Path, Relationship
 
-from api.nodes import node_id
-from api.values import plain
-from graph.tx import Graph
+from provgraph.api.nodes import node_id
+from provgraph.api.values import plain
+from provgraph.graph.tx import Graph
 
 ALLOWED_PROCEDURES = frozenset({
     "db.labels", "db.relationshiptypes", "db.propertykeys", "db.schema.visualization",

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from api.deps import GraphDep, Reader, SettingsDep
-from api.problems import Problem, responses
-from api.query import service
-from api.query.models import CypherRequest, CypherResult
-from api.routing import secured_router
+from provgraph.api.deps import GraphDep, Reader, SettingsDep
+from provgraph.api.problems import Problem, responses
+from provgraph.api.query import service
+from provgraph.api.query.models import CypherRequest, CypherResult
+from provgraph.api.routing import secured_router
 
 router = secured_router(prefix="/query", tags=["query"])
 

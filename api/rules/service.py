@@ -10,9 +10,9 @@ from dataclasses import asdict, is_dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from api.rules.models import RuleDetail, RuleRead
-from api.values import plain
-from graph.tx import Graph
+from provgraph.api.rules.models import RuleDetail, RuleRead
+from provgraph.api.values import plain
+from provgraph.graph.tx import Graph
 
 log = logging.getLogger("provgraph.api")
 
@@ -30,7 +30,7 @@ def _load() -> list[Any]:
     """The engine's rule set (re-read at most every 30 s: rule files are edited live)."""
     global _cache
     try:
-        from queries.rule import load_rules
+        from provgraph.queries.rule import load_rules
     except ImportError as error:
         raise RulesUnavailable(str(error)) from error
     with _cache_lock:
@@ -98,7 +98,7 @@ def run_rules(graph: Graph, *, since: datetime | None, until: datetime | None,
               rule_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Run the engine now (all rules, or the named ones); one report per rule."""
     try:
-        from queries.engine import run_rules as engine_run
+        from provgraph.queries.engine import run_rules as engine_run
     except ImportError as error:
         raise RulesUnavailable(str(error)) from error
     chosen = None

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from api.deps import GraphDep, Reader, Triager
-from api.problems import Problem, not_found, responses
-from api.routing import secured_router
-from api.rules import service
-from api.rules.models import RuleDetail, RuleRead, RuleRunRequest, RuleRunResult
+from provgraph.api.deps import GraphDep, Reader, Triager
+from provgraph.api.problems import Problem, not_found, responses
+from provgraph.api.routing import secured_router
+from provgraph.api.rules import service
+from provgraph.api.rules.models import RuleDetail, RuleRead, RuleRunRequest, RuleRunResult
 
 router = secured_router(prefix="/rules", tags=["rules"], responses=responses(503))
 

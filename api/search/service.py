@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.nodes import node_id
-from api.values import utc_text
-from graph.tx import Graph
+from provgraph.api.nodes import node_id
+from provgraph.api.values import utc_text
+from provgraph.graph.tx import Graph
 
 KINDS = ("process", "file", "host", "address")
 
@@ -66,8 +66,7 @@ def search(graph: Graph, *, q: str, kinds: list[str] | None = None, host: str | 
     for kind in kinds or list(KINDS):
         if len(hits) >= limit:
             break
-        rows = graph.read(QUERIES[kind], timeout=10, q=text.lower(), raw=text,
-                          host=host.lower() if host else None, limit=limit - len(hits))
+        rows = graph.read(QUERIES[kind], {"q": text.lower(), "raw": text, "host": host.lower() if host else None, "limit": limit - len(hits)}, timeout=10)
         for row in rows:
             props = row["props"]
             hits.append({

@@ -4,10 +4,10 @@ from typing import Annotated, Literal
 
 from fastapi import Query
 
-from api.deps import GraphDep, Reader
-from api.routing import secured_router
-from api.search import service
-from api.search.models import SearchHit, SearchResults
+from provgraph.api.deps import GraphDep, Reader
+from provgraph.api.routing import secured_router
+from provgraph.api.search import service
+from provgraph.api.search.models import SearchHit, SearchResults
 
 router = secured_router(prefix="/search", tags=["search"])
 

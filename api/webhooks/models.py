@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from api.alerts.models import Severity
+from provgraph.api.alerts.models import Severity
 
 
 class WebhookBase(BaseModel):

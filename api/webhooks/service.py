@@ -7,11 +7,11 @@ import secrets
 import uuid
 from typing import Any
 
-from api.alerts.models import Severity
-from api.alerts.service import watermark
-from api.values import json_or_text, plain
-from api.webhooks.models import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead
-from graph.tx import Graph
+from provgraph.api.alerts.models import Severity
+from provgraph.api.alerts.service import watermark
+from provgraph.api.values import json_or_text, plain
+from provgraph.api.webhooks.models import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead
+from provgraph.graph.tx import Graph
 
 SEVERITY_ORDER = [s.value for s in Severity]
 
@@ -95,10 +95,7 @@ def _read(sub: dict[str, Any]) -> WebhookRead:
 def create_subscription(graph: Graph, *, spec: WebhookCreate) -> WebhookCreated:
     secret = spec.secret or secrets.token_urlsafe(32)
     cursor = 0 if spec.from_start else watermark(graph)
-    rows = graph.write(CREATE_SUBSCRIPTION, id=uuid.uuid4().hex, url=str(spec.url),
-                       secret=secret, description=spec.description,
-                       min_severity=spec.min_severity.value if spec.min_severity else None,
-                       cursor=cursor)
+    rows = graph.write(CREATE_SUBSCRIPTION, {"id": uuid.uuid4().hex, "url": str(spec.url), "secret": secret, "description": spec.description, "min_severity": spec.min_severity.value if spec.min_severity else None, "cursor": cursor})
     return WebhookCreated(**_read(rows[0]["sub"]).model_dump(), secret=secret)
 
 
@@ -107,14 +104,14 @@ def list_subscriptions(graph: Graph) -> list[WebhookRead]:
 
 
 def get_subscription(graph: Graph, *, sub_id: str) -> WebhookRead:
-    rows = graph.read(GET_SUBSCRIPTION, id=sub_id)
+    rows = graph.read(GET_SUBSCRIPTION, {"id": sub_id})
     if not rows:
         raise SubscriptionNotFound(sub_id)
     return _read(rows[0]["sub"])
 
 
 def delete_subscription(graph: Graph, *, sub_id: str) -> None:
-    rows = graph.write(DELETE_SUBSCRIPTION, id=sub_id)
+    rows = graph.write(DELETE_SUBSCRIPTION, {"id": sub_id})
     if not rows or rows[0]["deleted"] == 0:
         raise SubscriptionNotFound(sub_id)
 
@@ -122,7 +119,7 @@ def delete_subscription(graph: Graph, *, sub_id: str) -> None:
 def list_deliveries(graph: Graph, *, sub_id: str, limit: int = 100) -> list[DeliveryRead]:
     get_subscription(graph, sub_id=sub_id)
     deliveries = []
-    for row in graph.read(LIST_DELIVERIES, id=sub_id, limit=limit):
+    for row in graph.read(LIST_DELIVERIES, {"id": sub_id, "limit": limit}):
         data = plain(row["delivery"])
         data["log"] = [json_or_text(entry) for entry in data.get("log") or []]
         deliveries.append(DeliveryRead.model_validate(data))

@@ -4,11 +4,11 @@ from typing import Annotated
 
 from fastapi import Query, Response
 
-from api.deps import Admin, GraphDep
-from api.problems import not_found, responses
-from api.routing import secured_router
-from api.webhooks import service
-from api.webhooks.models import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead
+from provgraph.api.deps import Admin, GraphDep
+from provgraph.api.problems import not_found, responses
+from provgraph.api.routing import secured_router
+from provgraph.api.webhooks import service
+from provgraph.api.webhooks.models import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead
 
 router = secured_router(prefix="/webhooks", tags=["webhooks"])
 

@@ -19,17 +19,17 @@ from typing import Any
 
 import httpx
 
-from api.alerts.service import AlertFilter, list_alerts
-from api.settings import Settings
-from api.webhooks import service
-from api.webhooks.signing import (
+from provgraph.api.alerts.service import AlertFilter, list_alerts
+from provgraph.api.settings import Settings
+from provgraph.api.webhooks import service
+from provgraph.api.webhooks.signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     sign,
 )
-from graph.tx import Graph
+from provgraph.graph.tx import Graph
 
 log = logging.getLogger("provgraph.api.webhooks")
 
@@ -69,8 +69,7 @@ class WebhookWorker:
     # -- one cycle -------------------------------------------------------------------------
     def cycle(self) -> int:
         """Deliver what is due for every subscription; returns how many alerts were handled."""
-        rows = self.graph.write(service.CLAIM_DUE, owner=self.owner,
-                                lease=self.settings.webhook_lease_seconds)
+        rows = self.graph.write(service.CLAIM_DUE, {"owner": self.owner, "lease": self.settings.webhook_lease_seconds})
         futures = [self._pool.submit(self._serve, row["sub"]) for row in rows]
         return sum(f.result() for f in futures)
 
@@ -88,9 +87,9 @@ class WebhookWorker:
                 handled += 1
             if not page.has_more:
                 # Filtered pages may end below the watermark: nothing up to it matched.
-                self.graph.write(service.ADVANCE_CURSOR, id=sub["id"], cursor=page.next_after)
+                self.graph.write(service.ADVANCE_CURSOR, {"id": sub["id"], "cursor": page.next_after})
         finally:
-            self.graph.write(service.RELEASE, id=sub["id"], owner=self.owner)
+            self.graph.write(service.RELEASE, {"id": sub["id"], "owner": self.owner})
         return handled
 
     def _deliver(self, sub: dict[str, Any], alert: dict[str, Any], seq: int) -> None:
@@ -117,11 +116,7 @@ class WebhookWorker:
         if status == "failed":
             log.warning("webhook %s: alert %s not delivered after %d attempts: %s",
                         sub["id"], alert["id"], len(attempts), error)
-        self.graph.write(service.RECORD_DELIVERY, sub_id=sub["id"], id=delivery_id,
-                         alert_id=alert["id"], alert_seq=seq, status=status,
-                         attempts=len(attempts), status_code=status_code, error=error,
-                         first_at=first_at, last_at=_now(), log=service.encode_log(attempts),
-                         lease=self.settings.webhook_lease_seconds)
+        self.graph.write(service.RECORD_DELIVERY, {"sub_id": sub["id"], "id": delivery_id, "alert_id": alert["id"], "alert_seq": seq, "status": status, "attempts": len(attempts), "status_code": status_code, "error": error, "first_at": first_at, "last_at": _now(), "log": service.encode_log(attempts), "lease": self.settings.webhook_lease_seconds})
 
     def _post(self, sub: dict[str, Any], body: bytes, delivery_id: str
               ) -> tuple[int | None, str | None]:

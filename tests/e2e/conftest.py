@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 import uvicorn
 
-from api import console
-from api.app import create_app
-from api.keys.service import create_key
-from api.settings import Settings
-from graph.tx import Graph
-from provgraph.pipeline import ingest_sources
-from queries.engine import run_rules
+from provgraph.api import console
+from provgraph.api.app import create_app
+from provgraph.api.keys.service import create_key
+from provgraph.api.settings import Settings
+from provgraph.graph.tx import Graph
+from provgraph.graph.pipeline import ingest_sources
+from provgraph.queries.engine import run_rules
 from tests.conftest import WIPE
 
 ROOT = Path(__file__).resolve().parents[2]

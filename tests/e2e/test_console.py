@@ -232,7 +232,7 @@ def test_a_problem_from_the_api_is_shown(
     sample_graph: Any,
     shot: Callable[[Any, str], Path],
 ) -> None:
-    from api.keys.service import create_key
+    from provgraph.api.keys.service import create_key
 
     reader = create_key(sample_graph, name="e2e-reader", scopes=["read"]).secret
     sign_in(page, api_server, reader)
@@ -254,7 +254,7 @@ def test_without_npm_ci_the_console_says_what_to_run(tmp_path: Path, monkeypatch
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from api import console
+    from provgraph.api import console
 
     (tmp_path / "static").mkdir()
     (tmp_path / "static" / "index.html").write_text("<!doctype html><title>x</title>")

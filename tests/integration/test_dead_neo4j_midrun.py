@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from graph.loader import IngestInterrupted, Loader
-from graph.schema import ensure_schema
-from graph.tx import Graph, Retry
-from ingest.reader import iter_events
-from provgraph.config import Neo4jTarget
-from provgraph.localneo4j import server
+from provgraph.graph.loader import IngestInterrupted, Loader
+from provgraph.graph.schema import ensure_schema
+from provgraph.graph.tx import Graph, Retry
+from provgraph.ingest.reader import iter_events
+from provgraph.graph.target import Neo4jTarget
+from provgraph.graph.local import server
 
 MORDOR = Path(__file__).resolve().parents[1] / "data" / "otrf_empire_msbuild_dcerpc_wmi_smb.mordor.ndjson"
 COUNT = "MATCH (n) OPTIONAL MATCH (n)-[r]->() RETURN count(DISTINCT n) AS nodes, count(r) AS rels"

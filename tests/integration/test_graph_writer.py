@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from graph.loader import IngestInterrupted, Loader
-from graph.tx import Graph, Retry
-from graph.writer import write_events
-from ingest.model import Event, FileOp, Kind, Origin, ProcessRef, process_uid
-from ingest.reader import iter_events
-from provgraph.config import Neo4jTarget
+from provgraph.graph.loader import IngestInterrupted, Loader
+from provgraph.graph.tx import Graph, Retry
+from provgraph.graph.writer import write_events
+from provgraph.ingest.model import Event, FileOp, Kind, Origin, ProcessRef, process_uid
+from provgraph.ingest.reader import iter_events
+from provgraph.graph.target import Neo4jTarget
 
 T0 = datetime(2026, 1, 5, 10, 0, 0, tzinfo=UTC)
 

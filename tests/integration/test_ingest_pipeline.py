@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from graph.tx import Graph
-from provgraph.pipeline import ingest_sources
+from provgraph.graph.tx import Graph
+from provgraph.graph.pipeline import ingest_sources
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MORDOR = DATA / "otrf_empire_msbuild_dcerpc_wmi_smb.mordor.ndjson"
@@ -24,10 +24,7 @@ def loaded(graph: Graph) -> Graph:
 
 
 def test_known_parent_child_pairs(loaded: Graph) -> None:
-    rows = loaded.read(
-        "MATCH (p:Process)-[:SPAWNED]->(c:Process {uid: $child}) RETURN p.uid AS parent, p.name AS name",
-        child="g:d273d0f0-cc0c-5f67-0b08-000000000800",
-    )
+    rows = loaded.read("MATCH (p:Process)-[:SPAWNED]->(c:Process {uid: $child}) RETURN p.uid AS parent, p.name AS name", {"child": "g:d273d0f0-cc0c-5f67-0b08-000000000800"})
     assert rows == [{"parent": "g:d273d0f0-cc0c-5f67-0908-000000000800", "name": "cmd.exe"}]
     vs = loaded.read(
         "MATCH (p:Process {name: 'devenv.exe'})-[:SPAWNED]->(c:Process {name: 'msbuild.exe'}) "
@@ -46,11 +43,8 @@ def test_known_parent_child_pairs(loaded: Graph) -> None:
 
 
 def test_known_file_write_with_exact_times(loaded: Graph) -> None:
-    rows = loaded.read(
-        "MATCH (p:Process)-[w:WROTE]->(f:File) WHERE f.path ENDS WITH $name "
-        "RETURN p.uid AS uid, f.host AS host, f.ext AS ext, size(w.times) AS n, w.sources AS src",
-        name=r"\tfmbbev2\tfmbbev2.0.cs",
-    )
+    rows = loaded.read("MATCH (p:Process)-[w:WROTE]->(f:File) WHERE f.path ENDS WITH $name "
+        "RETURN p.uid AS uid, f.host AS host, f.ext AS ext, size(w.times) AS n, w.sources AS src", {"name": r"\tfmbbev2\tfmbbev2.0.cs"})
     assert len(rows) == 1
     row = rows[0]
     assert (row["uid"], row["host"], row["ext"], row["n"]) == (

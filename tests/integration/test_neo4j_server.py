@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from graph.tx import Graph
-from provgraph.config import Neo4jTarget
-from provgraph.localneo4j import jars, server
+from provgraph.graph.tx import Graph
+from provgraph.graph.target import Neo4jTarget
+from provgraph.graph.local import jars, server
 
 
 def test_server_is_real_neo4j(graph: Graph) -> None:
@@ -29,10 +29,10 @@ def test_managed_instance_keeps_data_across_restart(tmp_path: Path, monkeypatch:
         first_pid = instance.pid()
         with Graph(_target(instance)) as graph:
             assert graph.ping().startswith("Neo4j Kernel 5.26")
-            graph.write("CREATE (:Marker {value: $value})", value="survives")
+            graph.write("CREATE (:Marker {value: $value})", {"value": "survives"})
             # Old transaction logs are pruned by size, not kept for days.
             setting = graph.read("SHOW SETTINGS YIELD name, value WHERE name = $name "
-                                 "RETURN value", name="db.tx_log.rotation.retention_policy")
+                                 "RETURN value", {"name": "db.tx_log.rotation.retention_policy"})
             assert setting == [{"value": "1G size"}]
         assert server.stop(instance)
         assert not instance.is_running()

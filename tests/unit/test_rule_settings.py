@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from provgraph.config import rule_settings
-from provgraph.errors import ProvgraphError
-from queries.engine import tune
-from queries.rule import load_rules
+from provgraph.core.config import rule_settings
+from provgraph.core.errors import ProvgraphError
+from provgraph.queries.engine import tune
+from provgraph.queries.rule import load_rules
 
 
 def _write(tmp_path: Path, text: str, monkeypatch: pytest.MonkeyPatch) -> None:

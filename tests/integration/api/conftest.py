@@ -5,9 +5,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.keys.service import create_key
-from graph.tx import Graph
+from provgraph.api.app import create_app
+from provgraph.api.keys.service import create_key
+from provgraph.graph.tx import Graph
 from tests.integration.api import scenario
 from tests.integration.api.scenario import api_settings
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from graph.tx import Graph, GraphUnavailable
-from queries.alerts import PUBLISH_SEQ
+from provgraph.graph.tx import Graph, GraphUnavailable
+from provgraph.queries.alerts import PUBLISH_SEQ
 from tests.integration.api import scenario
 
 BASE = "/api/v1/alerts"
@@ -110,10 +111,10 @@ def test_update_succeeds_when_only_the_publish_fails(
     before = client.get(BASE, headers=reader).json()["high_seq"]
     real_write = loaded.write
 
-    def failing_publish(query: str, **params: object) -> object:
+    def failing_publish(query: str, params: Mapping[str, Any] | None = None) -> object:
         if query == PUBLISH_SEQ:
             raise GraphUnavailable("Neo4j went away after the commit")
-        return real_write(query, **params)
+        return real_write(query, params)
 
     monkeypatch.setattr(loaded, "write", failing_publish)
     response = client.patch(f"{BASE}/{alert['id']}", headers=triager, json={"comment": "once"})

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from api.keys.service import create_key, revoke_key
-from graph.tx import Graph
+from provgraph.api.keys.service import create_key, revoke_key
+from provgraph.graph.tx import Graph
 
 # (method, path, body, scope it needs)
 ENDPOINTS = [
@@ -79,7 +79,7 @@ def test_revoked_and_tampered_keys_are_refused(client: TestClient, graph: Graph)
     assert client.get("/api/v1/alerts", headers=tampered).status_code == 401
     revoke_key(graph, key_id=created.id)
     assert client.get("/api/v1/alerts", headers=headers).status_code == 401
-    stored = graph.read("MATCH (k:ApiKey {id: $id}) RETURN k.hash AS hash", id=created.id)
+    stored = graph.read("MATCH (k:ApiKey {id: $id}) RETURN k.hash AS hash", {"id": created.id})
     assert created.secret not in stored[0]["hash"] and len(stored[0]["hash"]) == 64
 
 

@@ -8,9 +8,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-import api.cli
-from api.cli import alert_app, keys_app, trace_app
-from graph.tx import Graph
+import provgraph.cli.responder
+from provgraph.cli.responder import alert_app, keys_app, trace_app
+from provgraph.graph.tx import Graph
 from tests.integration.api import scenario
 
 cli = typer.Typer()
@@ -22,7 +22,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def shared(loaded: Graph, monkeypatch: pytest.MonkeyPatch) -> Graph:
-    monkeypatch.setattr(api.cli, "_graph", lambda: nullcontext(loaded))
+    monkeypatch.setattr(provgraph.cli.responder, "_graph", lambda: nullcontext(loaded))
     return loaded
 
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from api.graphs import service
-from graph.tx import Graph
+from provgraph.api.graphs import service
+from provgraph.graph.tx import Graph
 from tests.integration.api import scenario
 
 NS = "{http://graphml.graphdrawing.org/xmlns}"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from graph.tx import Graph
+from provgraph.graph.tx import Graph
 
 DATA = Path(__file__).parents[2] / "data"
 VS = DATA / "evtxattack_visual_studio_prebuild_event.sysmon.ndjson"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from graph.tx import Graph
+from provgraph.graph.tx import Graph
 from tests.integration.api import scenario
 
 P = "/api/v1/provenance"

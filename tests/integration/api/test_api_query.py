@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from graph.tx import Graph
+from provgraph.graph.tx import Graph
 
 Q = "/api/v1/query/cypher"
 COUNT = "MATCH (n) RETURN count(n) AS n"

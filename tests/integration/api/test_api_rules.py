@@ -7,8 +7,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from graph.tx import Graph
-from provgraph.pipeline import ingest_sources
+from provgraph.graph.tx import Graph
+from provgraph.graph.pipeline import ingest_sources
 
 BUN = Path(__file__).parents[2] / "data" / "sigma_shai_hulud_node_bun_execution.sysmon.ndjson"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from graph.tx import Graph
-from provgraph.pipeline import ingest_sources
+from provgraph.graph.tx import Graph
+from provgraph.graph.pipeline import ingest_sources
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from graph.tx import Graph
+from provgraph.api.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from provgraph.graph.tx import Graph
 from tests.integration.api import scenario
 
 

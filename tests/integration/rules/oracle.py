@@ -8,10 +8,10 @@ from typing import Any
 
 import pandas as pd
 
-from graph.tx import Graph
-from queries.engine import evaluate
-from queries.reference import Model, evaluate_reference
-from queries.rule import Rule
+from provgraph.graph.tx import Graph
+from provgraph.queries.engine import evaluate
+from provgraph.queries.reference import Model, evaluate_reference
+from provgraph.queries.rule import Rule
 
 
 def _canon(value: Any) -> Any:

@@ -7,12 +7,12 @@ import threading
 from dataclasses import replace
 from datetime import timedelta
 
-from graph.tx import Graph
-from graph.writer import write_events
-from queries.alerts import alert_ids_for, list_alerts, next_seq
-from queries.engine import run_rules
-from queries.examples import events_from_specs
-from queries.rule import Suppression, load_rules
+from provgraph.graph.tx import Graph
+from provgraph.graph.writer import write_events
+from provgraph.queries.alerts import alert_ids_for, list_alerts, next_seq
+from provgraph.queries.engine import run_rules
+from provgraph.queries.examples import events_from_specs
+from provgraph.queries.rule import Suppression, load_rules
 
 RULES = {r.id: r for r in load_rules().rules}
 SPAWN = RULES["msbuild_script_parent"]

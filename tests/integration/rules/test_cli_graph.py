@@ -7,11 +7,11 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from graph.tx import Graph
-from graph.writer import write_events
-from provgraph.config import Neo4jTarget
-from queries.cli import alerts_app, rules_app
-from queries.examples import events_from_specs
+from provgraph.graph.tx import Graph
+from provgraph.graph.writer import write_events
+from provgraph.graph.target import Neo4jTarget
+from provgraph.cli.rules import alerts_app, rules_app
+from provgraph.queries.examples import events_from_specs
 
 runner = CliRunner()
 

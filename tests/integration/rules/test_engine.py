@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from neo4j.exceptions import ClientError
 
-from graph.tx import Graph
-from graph.writer import write_events
-from queries.engine import Scheduler, explain_rule, load_validated, run_rules
-from queries.examples import BASE, events_from_specs
-from queries.rule import RULES_DIR, load_rules, parse_rule
+from provgraph.graph.tx import Graph
+from provgraph.graph.writer import write_events
+from provgraph.queries.engine import Scheduler, explain_rule, load_validated, run_rules
+from provgraph.queries.examples import BASE, events_from_specs
+from provgraph.queries.rule import RULES_DIR, load_rules, parse_rule
 
 RULES = {r.id: r for r in load_rules().rules}
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from graph.tx import Graph
-from graph.writer import write_events
-from queries.engine import evaluate, explain_rule
-from queries.examples import events_from_specs
-from queries.rule import load_rules
+from provgraph.graph.tx import Graph
+from provgraph.graph.writer import write_events
+from provgraph.queries.engine import evaluate, explain_rule
+from provgraph.queries.examples import events_from_specs
+from provgraph.queries.rule import load_rules
 
 RULES = load_rules().rules
 CASES = [(rule, example) for rule in RULES for example in rule.examples]

@@ -13,11 +13,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graph.tx import Graph
-from graph.writer import write_events
-from queries.examples import BASE, events_from_specs
-from queries.reference import build_model, events_frame
-from queries.rule import load_rules
+from provgraph.graph.tx import Graph
+from provgraph.graph.writer import write_events
+from provgraph.queries.examples import BASE, events_from_specs
+from provgraph.queries.reference import build_model, events_frame
+from provgraph.queries.rule import load_rules
 
 from .oracle import graph_and_reference
 

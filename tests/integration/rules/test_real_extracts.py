@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from graph.tx import Graph
-from graph.writer import write_events
-from ingest.reader import iter_events
-from queries.engine import evaluate, run_rules
-from queries.reference import build_model, events_frame
-from queries.rule import load_rules
+from provgraph.graph.tx import Graph
+from provgraph.graph.writer import write_events
+from provgraph.ingest.reader import iter_events
+from provgraph.queries.engine import evaluate, run_rules
+from provgraph.queries.reference import build_model, events_frame
+from provgraph.queries.rule import load_rules
 
 from .oracle import graph_and_reference
 
@@ -78,6 +78,5 @@ def test_mordor_alerts_fold_the_duplicate_build_record(graph: Graph) -> None:
     runs = {r.rule_id: r for r in run_rules(graph, rules=RULES)}
     assert runs["build_process_compromise"].matches == 2
     assert runs["build_process_compromise"].created == 1  # suppression: host + build name
-    rows = graph.read("MATCH (a:Alert {rule_id: $rule}) RETURN a.hit_count AS hits",
-                      rule="build_process_compromise")
+    rows = graph.read("MATCH (a:Alert {rule_id: $rule}) RETURN a.hit_count AS hits", {"rule": "build_process_compromise"})
     assert rows == [{"hits": 2}]

@@ -10,17 +10,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api.alerts.models import AlertRead, Entity
-from api.alerts.ocsf import to_detection_finding
-from api.graphs.export import elements, graphml
-from api.graphs.service import Subgraph
-from api.ingestion.service import BadEncoding, BodyTooLarge, receive
-from api.keys.service import parse_token
-from api.metrics import RouteTemplates
-from api.problems import Problem
-from api.query.service import QueryRefused, check_plan
-from api.values import decode_cursor, encode_cursor
-from api.webhooks.signing import sign, verify
+from provgraph.api.alerts.models import AlertRead, Entity
+from provgraph.api.alerts.ocsf import to_detection_finding
+from provgraph.api.graphs.export import elements, graphml
+from provgraph.api.graphs.service import Subgraph
+from provgraph.api.ingestion.service import BadEncoding, BodyTooLarge, receive
+from provgraph.api.keys.service import parse_token
+from provgraph.api.metrics import RouteTemplates
+from provgraph.api.problems import Problem
+from provgraph.api.query.service import QueryRefused, check_plan
+from provgraph.api.values import decode_cursor, encode_cursor
+from provgraph.api.webhooks.signing import sign, verify
 
 
 def test_signature_roundtrip_and_replay_window() -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.model import Origin
+from provgraph.ingest.model import Origin
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 

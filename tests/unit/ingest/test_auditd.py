@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from ingest.auditd import AuditResult, parse_auditd
-from ingest.model import FileOp, Kind
+from provgraph.ingest.auditd import AuditResult, parse_auditd
+from provgraph.ingest.model import FileOp, Kind
 
 
 def run(text: str) -> list[AuditResult]:

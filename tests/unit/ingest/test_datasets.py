@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.deadletter import Summary
-from ingest.model import Event, FileOp, Kind, normalise_guid
-from ingest.reader import Result, iter_results
+from provgraph.ingest.deadletter import Summary
+from provgraph.ingest.model import Event, FileOp, Kind, normalise_guid
+from provgraph.ingest.reader import Result, iter_results
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 MORDOR = "otrf_empire_msbuild_dcerpc_wmi_smb.mordor.ndjson"

@@ -6,12 +6,12 @@ import io
 
 import pytest
 
-from ingest.deadletter import Summary
-from ingest.ecs import parse_ecs
-from ingest.errors import ParseError, Skipped
-from ingest.mde import parse_mde
-from ingest.model import FileOp, Kind, Origin
-from ingest.reader import iter_events
+from provgraph.ingest.deadletter import Summary
+from provgraph.ingest.ecs import parse_ecs
+from provgraph.ingest.errors import ParseError, Skipped
+from provgraph.ingest.mde import parse_mde
+from provgraph.ingest.model import FileOp, Kind, Origin
+from provgraph.ingest.reader import iter_events
 
 ORIGIN = Origin("test", "<test>", 1)
 

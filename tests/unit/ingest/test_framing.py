@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest import framing
+from provgraph.ingest import framing
 
 MAX_LINE = 40
 

@@ -11,13 +11,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.auditd import parse_auditd
-from ingest.deadletter import Summary
-from ingest.detect import FORMATS
-from ingest.errors import ParseError
-from ingest.model import Event, Origin
-from ingest.reader import PARSERS, iter_results
-from ingest.sysmon_linux import parse_sysmon_linux
+from provgraph.ingest.auditd import parse_auditd
+from provgraph.ingest.deadletter import Summary
+from provgraph.ingest.detect import FORMATS
+from provgraph.ingest.errors import ParseError
+from provgraph.ingest.model import Event, Origin
+from provgraph.ingest.reader import PARSERS, iter_results
+from provgraph.ingest.sysmon_linux import parse_sysmon_linux
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 ORIGIN = Origin("fuzz", "<fuzz>", 1)

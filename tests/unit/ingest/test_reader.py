@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from ingest import reader
-from ingest.deadletter import DeadLetterWriter, Summary
-from ingest.detect import detect, detect_record
-from ingest.limits import MAX_FIELD
-from ingest.model import Kind, Origin
-from ingest.reader import iter_events, iter_results
+from provgraph.ingest import reader
+from provgraph.ingest.deadletter import DeadLetterWriter, Summary
+from provgraph.ingest.detect import detect, detect_record
+from provgraph.ingest.limits import MAX_FIELD
+from provgraph.ingest.model import Kind, Origin
+from provgraph.ingest.reader import iter_events, iter_results
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 BUN = DATA / "sigma_shai_hulud_node_bun_execution.sysmon.ndjson"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.errors import ParseError, Skipped
-from ingest.model import FileOp, Kind, Origin
-from ingest.security import parse_security
-from ingest.sysmon import parse_sysmon
-from ingest.windows import parse_windows
+from provgraph.ingest.errors import ParseError, Skipped
+from provgraph.ingest.model import FileOp, Kind, Origin
+from provgraph.ingest.security import parse_security
+from provgraph.ingest.sysmon import parse_sysmon
+from provgraph.ingest.windows import parse_windows
 
 ORIGIN = Origin("test", "<test>", 1)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from queries.examples import events_from_specs
-from queries.reference import evaluate_reference, events_frame
-from queries.rule import load_rules
+from provgraph.queries.examples import events_from_specs
+from provgraph.queries.reference import evaluate_reference, events_frame
+from provgraph.queries.rule import load_rules
 
 CASES = [(rule, example) for rule in load_rules().rules for example in rule.examples]
 

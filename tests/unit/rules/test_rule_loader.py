@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from queries.rule import RULES_DIR, RuleError, load_rule, load_rules, parse_duration, parse_rule
+from provgraph.queries.rule import RULES_DIR, RuleError, load_rule, load_rules, parse_duration, parse_rule
 
 RULE_IDS = {
     "build_process_compromise", "msbuild_script_parent", "msbuild_network",

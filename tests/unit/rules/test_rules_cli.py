@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from queries.cli import rules_app
-from queries.rule import RULES_DIR
+from provgraph.cli.rules import rules_app
+from provgraph.queries.rule import RULES_DIR
 
 runner = CliRunner()
 

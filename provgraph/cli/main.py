@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from provgraph.errors import ProvgraphError
+from provgraph.core.errors import ProvgraphError
 
 app = typer.Typer(
     help="Graph-based provenance analytics for security telemetry, on Neo4j.",
@@ -29,7 +29,7 @@ Instance = Annotated[
 @neo4j_app.command("start")
 def neo4j_start(instance: Instance = "default", timeout: float = 180.0) -> None:
     """Fetch (first run only) and verify the jars, then start Neo4j and wait until Bolt answers."""
-    from provgraph.localneo4j import server
+    from provgraph.graph.local import server
 
     local = server.Instance(instance)
     if local.is_running():
@@ -42,7 +42,7 @@ def neo4j_start(instance: Instance = "default", timeout: float = 180.0) -> None:
 @neo4j_app.command("stop")
 def neo4j_stop(instance: Instance = "default") -> None:
     """Stop exactly the server this instance started."""
-    from provgraph.localneo4j import server
+    from provgraph.graph.local import server
 
     local = server.Instance(instance)
     typer.echo("stopped" if server.stop(local) else f"Neo4j '{local.name}' was not running")
@@ -51,7 +51,7 @@ def neo4j_stop(instance: Instance = "default") -> None:
 @neo4j_app.command("status")
 def neo4j_status(instance: Instance = "default") -> None:
     """Whether it answers, its version, the Bolt URI and user, and where the password is kept."""
-    from provgraph.localneo4j import server
+    from provgraph.graph.local import server
 
     local = server.Instance(instance)
     pid = local.pid()
@@ -73,7 +73,7 @@ def neo4j_env(instance: Instance = "default") -> None:
     """Print `export NEO4J_URI=…` lines for scripts and cypher-shell (eval "$(provgraph neo4j env)")."""
     import shlex
 
-    from provgraph.localneo4j import server
+    from provgraph.graph.local import server
 
     local = server.Instance(instance)
     for key, value in (
@@ -93,7 +93,7 @@ def neo4j_logs(
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
 ) -> None:
     """Show the end of the server's log."""
-    from provgraph.localneo4j import server
+    from provgraph.graph.local import server
 
     log = server.Instance(instance).log_dir / "neo4j.log"
     if not log.exists():
@@ -112,7 +112,7 @@ def neo4j_logs(
 @neo4j_app.command("install")
 def neo4j_install() -> None:
     """Fetch and verify the server jars without starting anything."""
-    from provgraph.localneo4j import jars
+    from provgraph.graph.local import jars
 
     lib = jars.install()
     typer.echo(f"verified {len(jars.read_lock())} jars in {lib}")
@@ -121,7 +121,7 @@ def neo4j_install() -> None:
 @neo4j_app.command("lock")
 def neo4j_lock() -> None:
     """Maintainers: re-pin jars.lock from pom.xml (review the diff before committing)."""
-    from provgraph.localneo4j import jars
+    from provgraph.graph.local import jars
 
     typer.echo(f"wrote {jars.write_lock()}")
 
@@ -145,8 +145,8 @@ def ingest(
     """Read telemetry into the provenance graph, then run the rules over what arrived."""
     import json
 
-    from graph.tx import Graph
-    from provgraph.pipeline import format_report, ingest_sources
+    from provgraph.graph.tx import Graph
+    from provgraph.graph.pipeline import format_report, ingest_sources
 
     hook = _rules_hook() if rules else None
     with Graph.connect() as graph:
@@ -165,7 +165,7 @@ def ingest(
 
 def _rules_hook():  # type: ignore[no-untyped-def]
     try:
-        from queries.engine import run_rules
+        from provgraph.queries.engine import run_rules
     except ImportError:  # the rule engine is optional at this layer
         return None
 
@@ -179,8 +179,8 @@ def _rules_hook():  # type: ignore[no-untyped-def]
 @app.command("schema")
 def schema() -> None:
     """Create constraints and indexes (idempotent; ingest and serve do this too)."""
-    from graph.schema import ensure_schema
-    from graph.tx import Graph
+    from provgraph.graph.schema import ensure_schema
+    from provgraph.graph.tx import Graph
 
     with Graph.connect() as graph:
         ensure_schema(graph)
@@ -198,12 +198,12 @@ def serve(
     """Serve the API (OpenAPI docs at /docs, analyst console at /ui)."""
     import uvicorn
 
-    from api.app import create_app
+    from provgraph.api.app import create_app
 
     uvicorn.run(create_app(), host=host, port=port, log_level=log_level)
 
 
-SAMPLE_DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
 
 
 @app.command("demo")
@@ -212,11 +212,11 @@ def demo(
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
 ) -> None:
     """Start Neo4j, ingest the bundled sample data, run the rules and serve the API."""
-    from api.keys.service import create_key
-    from graph.tx import Graph
-    from provgraph.localneo4j import server
-    from provgraph.pipeline import format_report, ingest_sources
-    from queries.engine import run_rules
+    from provgraph.api.keys.service import create_key
+    from provgraph.graph.tx import Graph
+    from provgraph.graph.local import server
+    from provgraph.graph.pipeline import format_report, ingest_sources
+    from provgraph.queries.engine import run_rules
 
     if not os.environ.get("NEO4J_URI"):
         local = server.Instance(os.environ.get("PROVGRAPH_INSTANCE", "default"))
@@ -243,8 +243,8 @@ def demo(
 
 def _mount_subcommands() -> None:
     """Rules and alerts from queries/, responder commands from api/."""
-    from api.cli import alert_set, alert_show, keys_app, trace_app
-    from queries.cli import alerts_app, rules_app
+    from provgraph.cli.responder import alert_set, alert_show, keys_app, trace_app
+    from provgraph.cli.rules import alerts_app, rules_app
 
     alerts_app.command("show")(alert_show)
     alerts_app.command("set")(alert_set)

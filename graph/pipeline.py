@@ -15,14 +15,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from graph.loader import Loader
-from graph.schema import ensure_schema
-from graph.tx import Graph
-from ingest.deadletter import DeadLetterWriter, Summary
-from ingest.reader import iter_events
-from ingest.sources import Source
-from provgraph.parallel import folded_batches
-from provgraph.parallel import worth_it as parallel_worth_it
+from provgraph.graph.loader import Loader
+from provgraph.graph.schema import ensure_schema
+from provgraph.graph.tx import Graph
+from provgraph.ingest.deadletter import DeadLetterWriter, Summary
+from provgraph.ingest.reader import iter_events
+from provgraph.ingest.sources import Source
+from provgraph.graph.parallel import folded_batches
+from provgraph.graph.parallel import worth_it as parallel_worth_it
 
 RulesHook = Callable[[Graph, datetime, datetime], Any]
 EVIDENCE_MODES = ("raw", "refs")
@@ -77,7 +77,7 @@ def ingest_sources(
 
     `rules`, when given, is called with the time range just written so detections see the
     new events at once (the engine's `run_rules`). `parallel` parses in a second process
-    (default: for files on disk large enough to pay for it; see provgraph.parallel).
+    (default: for files on disk large enough to pay for it; see provgraph.graph.parallel).
     `evidence="raw"` keeps each edge's first raw record in the graph for alert evidence;
     `"refs"` keeps only the source references (file:line), which ingests faster.
     """

@@ -18,15 +18,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from api.alerts import service as alerts
-from api.alerts.models import AlertUpdate, Status
-from api.alerts.ocsf import to_detection_finding
-from api.keys import service as keys
-from api.keys.models import Scope
-from api.provenance import service as provenance
-from api.schema import ensure_api_schema
-from graph.tx import Graph
-from provgraph.errors import ProvgraphError
+from provgraph.api.alerts import service as alerts
+from provgraph.api.alerts.models import AlertUpdate, Status
+from provgraph.api.alerts.ocsf import to_detection_finding
+from provgraph.api.keys import service as keys
+from provgraph.api.keys.models import Scope
+from provgraph.api.provenance import service as provenance
+from provgraph.api.schema import ensure_api_schema
+from provgraph.graph.tx import Graph
+from provgraph.core.errors import ProvgraphError
 
 
 class _Out:

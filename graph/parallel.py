@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from graph.writer import Folded
-from ingest.deadletter import Summary
-from provgraph.errors import ProvgraphError
+from provgraph.graph.writer import Folded
+from provgraph.ingest.deadletter import Summary
+from provgraph.core.errors import ProvgraphError
 
 MIN_BYTES = 16 * 2**20  # below this, starting a process costs more than it saves
 
@@ -78,9 +78,9 @@ def folded_batches(sources: list[str], fmt: str | None, batch_size: int,
 
 def _parse(sources: list[str], fmt: str | None, batch_size: int, dead_letters: str | None,
            keep_raw: bool, channel: Any) -> None:
-    from graph.writer import Batch
-    from ingest.deadletter import DeadLetterWriter
-    from ingest.reader import iter_events
+    from provgraph.graph.writer import Batch
+    from provgraph.ingest.deadletter import DeadLetterWriter
+    from provgraph.ingest.reader import iter_events
 
     try:
         summary = Summary()

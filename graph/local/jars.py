@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from provgraph.errors import ProvgraphError
+from provgraph.core.errors import ProvgraphError
 
 HERE = Path(__file__).resolve().parent
 POM = HERE / "pom.xml"

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from provgraph.errors import ProvgraphError
+from provgraph.core.errors import ProvgraphError
 
 rules_app = typer.Typer(help="Detection rules: list, validate, test and run them.",
                         no_args_is_help=True)
@@ -34,7 +34,7 @@ def _quiet_driver() -> None:
 
 
 def _ruleset(rules_dir: Path | None, only: list[str] | None = None):  # type: ignore[no-untyped-def]
-    from queries.rule import load_rules
+    from provgraph.queries.rule import load_rules
 
     ruleset = load_rules(rules_dir) if rules_dir else load_rules()
     if only:
@@ -49,7 +49,7 @@ def _parse_time(value: str | None) -> datetime | None:
     if value is None:
         return None
     if value.startswith("-"):  # "-2h": relative to now
-        from queries.rule import parse_duration
+        from provgraph.queries.rule import parse_duration
 
         return datetime.now(UTC) - parse_duration(value[1:])
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -86,14 +86,14 @@ def rules_validate(rules_dir: RulesDir = None,
                    ) -> None:
     """Load every rule and EXPLAIN its Cypher on the server; print each problem with its
     file and line. Exit status 1 when any rule is broken."""
-    from queries.engine import validate
+    from provgraph.queries.engine import validate
 
     _quiet_driver()
     ruleset = _ruleset(rules_dir)
     if offline:
         errors = validate(None, ruleset)
     else:
-        from graph.tx import Graph
+        from provgraph.graph.tx import Graph
 
         with Graph.connect() as graph:
             errors = validate(graph, ruleset)
@@ -112,15 +112,15 @@ def rules_test(rules_dir: RulesDir = None, rule: RuleIds = None,
                    "--neo4j", help="Also run the examples through the graph (written under a "
                    "throwaway host prefix, deleted afterwards).")] = False) -> None:
     """Run every rule's embedded examples through the pandas reference (and the graph)."""
-    from queries.examples import events_from_specs
-    from queries.reference import evaluate_reference, events_frame
+    from provgraph.queries.examples import events_from_specs
+    from provgraph.queries.reference import evaluate_reference, events_frame
 
     _quiet_driver()
     ruleset = _ruleset(rules_dir, rule)
     failures = 0
     graph = None
     if neo4j:
-        from graph.tx import Graph
+        from provgraph.graph.tx import Graph
 
         graph = Graph.connect()
     try:
@@ -151,9 +151,9 @@ _ORPHAN_CONNECTIONS = "MATCH (c:Connection) WHERE NOT (c)--() DELETE c"
 
 
 def _example_on_graph(graph: Any, rule: Any, specs: Any) -> int:
-    from graph.writer import write_events
-    from queries.engine import evaluate
-    from queries.examples import events_from_specs
+    from provgraph.graph.writer import write_events
+    from provgraph.queries.engine import evaluate
+    from provgraph.queries.examples import events_from_specs
 
     prefix = f"rtest-{secrets.token_hex(4)}-"
     events = events_from_specs(specs, prefix=prefix)
@@ -164,7 +164,7 @@ def _example_on_graph(graph: Any, rule: Any, specs: Any) -> int:
         return sum(1 for m in evaluate(graph, rule, since, until)
                    if (m.host or "").startswith(prefix))
     finally:
-        graph.write(_CLEANUP, prefix=prefix)
+        graph.write(_CLEANUP, {"prefix": prefix})
         graph.write(_ORPHAN_CONNECTIONS)
 
 
@@ -181,8 +181,8 @@ def rules_run(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Run the rules once over [since, until] and write alerts, or keep them on schedule."""
-    from graph.tx import Graph
-    from queries.engine import RuleRun, Scheduler, run_rules
+    from provgraph.graph.tx import Graph
+    from provgraph.queries.engine import RuleRun, Scheduler, run_rules
 
     _quiet_driver()
     ruleset = _ruleset(rules_dir, rule)
@@ -228,8 +228,8 @@ def alerts_list(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Alerts in change order, with rule, severity, ATT&CK ids, host, entities and times."""
-    from graph.tx import Graph
-    from queries.alerts import STATUSES, list_alerts
+    from provgraph.graph.tx import Graph
+    from provgraph.queries.alerts import STATUSES, list_alerts
 
     if status is not None and status not in STATUSES:
         raise ProvgraphError(f"status must be one of {', '.join(STATUSES)}")

@@ -1,0 +1,1 @@
+"""`provgraph …`: the command line, the application on top of every other layer."""
