@@ -13,8 +13,6 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-from provgraph.core import __version__
 from provgraph.api import console, problems
 from provgraph.api.alerts.views import router as alerts_router
 from provgraph.api.deps import Reader, authenticate
@@ -33,6 +31,7 @@ from provgraph.api.search.views import router as search_router
 from provgraph.api.settings import Settings, get_settings
 from provgraph.api.webhooks.views import router as webhooks_router
 from provgraph.api.webhooks.worker import WebhookWorker
+from provgraph.core import __version__
 from provgraph.graph.schema import ensure_schema
 from provgraph.graph.tx import Graph
 
@@ -107,8 +106,17 @@ def create_app(graph: Graph | None = None, settings: Settings | None = None) -> 
         app.state.key_verifier = KeyVerifier(graph, settings.key_cache_seconds)
 
     problems.install(app)
-    for router in (alerts_router, graph_router, provenance_router, query_router, ingest_router,
-                   rules_router, webhooks_router, keys_router, search_router):
+    for router in (
+        alerts_router,
+        graph_router,
+        provenance_router,
+        query_router,
+        ingest_router,
+        rules_router,
+        webhooks_router,
+        keys_router,
+        search_router,
+    ):
         app.include_router(router, prefix=PREFIX)
     app.include_router(health_router)
     app.include_router(health_router, prefix=PREFIX, include_in_schema=False)
@@ -124,21 +132,31 @@ def create_app(graph: Graph | None = None, settings: Settings | None = None) -> 
 
 
 def _add_metrics(app: FastAPI) -> None:
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics",
-             response_class=Response, responses={
-                 **AUTH_RESPONSES,
-                 200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
-                       "description": "Prometheus text format"}})
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={
+            **AUTH_RESPONSES,
+            200: {
+                "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+                "description": "Prometheus text format",
+            },
+        },
+    )
     def metrics(request: Request, _: Reader) -> Response:
-        return Response(generate_latest(request.app.state.metrics.registry),
-                        media_type=CONTENT_TYPE_LATEST)
+        return Response(
+            generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+        )
 
 
 def openapi_with_problems(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                         routes=app.routes)
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["ProblemDetail"] = ProblemDetail.model_json_schema()
     app.openapi_schema = schema

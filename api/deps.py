@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-
 from provgraph.api.keys.models import Principal, Scope
 from provgraph.api.keys.service import KeyVerifier
 from provgraph.api.problems import Problem
@@ -15,8 +14,7 @@ from provgraph.api.settings import Settings
 from provgraph.graph.tx import Graph
 
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer pgk_…`")
-api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
-                              description="`X-API-Key: pgk_…`")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: pgk_…`")
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="provgraph"'}
 
@@ -40,15 +38,21 @@ def authenticate(
 ) -> Principal:
     token = credentials.credentials if credentials else header_key
     if not token:
-        raise Problem(401, "an API key is required: send `Authorization: Bearer <key>` "
-                      "or `X-API-Key: <key>`", slug="unauthenticated", headers=CHALLENGE)
+        raise Problem(
+            401,
+            "an API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+            slug="unauthenticated",
+            headers=CHALLENGE,
+        )
     verifier: KeyVerifier = request.app.state.key_verifier
     principal = verifier.verify(token.strip())
     if principal is None:
-        raise Problem(401, "the API key is not valid (unknown, malformed or revoked)",
-                      slug="invalid-key",
-                      headers={"WWW-Authenticate": 'Bearer realm="provgraph", '
-                               'error="invalid_token"'})
+        raise Problem(
+            401,
+            "the API key is not valid (unknown, malformed or revoked)",
+            slug="invalid-key",
+            headers={"WWW-Authenticate": 'Bearer realm="provgraph", error="invalid_token"'},
+        )
     request.state.principal = principal
     return principal
 
@@ -56,9 +60,13 @@ def authenticate(
 def require_scope(scope: Scope) -> Callable[..., Principal]:
     def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if not principal.allows(scope):
-            raise Problem(403, f"this endpoint needs the '{scope.value}' scope; the key "
-                          f"'{principal.key_id}' has {sorted(s.value for s in principal.scopes)}",
-                          slug="insufficient-scope", required_scope=scope.value)
+            raise Problem(
+                403,
+                f"this endpoint needs the '{scope.value}' scope; the key "
+                f"'{principal.key_id}' has {sorted(s.value for s in principal.scopes)}",
+                slug="insufficient-scope",
+                required_scope=scope.value,
+            )
         return principal
 
     check.__name__ = f"require_{scope.value}"

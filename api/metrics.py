@@ -18,11 +18,19 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("provgraph_http_requests", "HTTP requests answered",
-                                ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("provgraph_http_request_duration_seconds",
-                                 "Time to answer an HTTP request", ["method", "route"],
-                                 buckets=BUCKETS, registry=self.registry)
+        self.requests = Counter(
+            "provgraph_http_requests",
+            "HTTP requests answered",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "provgraph_http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["method", "route"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
 
 
 class RouteTemplates:
@@ -36,9 +44,10 @@ class RouteTemplates:
     def match(self, path: str) -> str:
         if self._compiled is None:
             templates = sorted(self._paths(), key=lambda t: (t.count("{"), -len(t)))
-            self._compiled = [(re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+",
-                                                        re.escape(t)) + "$"), t)
-                              for t in templates]
+            self._compiled = [
+                (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(t)) + "$"), t)
+                for t in templates
+            ]
         for pattern, template in self._compiled:
             if pattern.match(path):
                 return template

@@ -14,12 +14,11 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from neo4j.exceptions import ClientError, Neo4jError
+from provgraph.graph.tx import GraphUnavailable
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
-
-from provgraph.graph.tx import GraphUnavailable
 
 log = logging.getLogger("provgraph.api")
 
@@ -147,8 +146,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(request.url.path, exc.status, exc.detail, slug=exc.slug,
-                                title=exc.title, headers=exc.headers, **exc.extra)
+        return problem_response(
+            request.url.path,
+            exc.status,
+            exc.detail,
+            slug=exc.slug,
+            title=exc.title,
+            headers=exc.headers,
+            **exc.extra,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -156,30 +162,41 @@ def install(app: FastAPI) -> None:
         for error in errors:
             error.pop("input", None)  # never echo what was sent (it may be a secret)
             error.pop("ctx", None)
-        return problem_response(request.url.path, 422, _validation_detail(errors),
-                                slug="validation", errors=errors)
+        return problem_response(
+            request.url.path, 422, _validation_detail(errors), slug="validation", errors=errors
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "")
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no endpoint at {request.url.path}"
-        return problem_response(request.url.path, exc.status_code, detail,
-                                headers=getattr(exc, "headers", None))
+        return problem_response(
+            request.url.path, exc.status_code, detail, headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(GraphUnavailable)
     async def _unavailable(request: Request, exc: GraphUnavailable) -> JSONResponse:
         log.error("Neo4j unavailable: %s", exc)
-        return problem_response(request.url.path, 503, "the graph database is not answering; "
-                                "retry later", slug="graph-unavailable",
-                                headers={"Retry-After": "5"})
+        return problem_response(
+            request.url.path,
+            503,
+            "the graph database is not answering; retry later",
+            slug="graph-unavailable",
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(ClientError)
     async def _client_error(request: Request, exc: ClientError) -> JSONResponse:
         # Only reachable from a query the client wrote (ad-hoc Cypher); others are bugs.
         log.warning("Neo4j refused a query: %s", exc.code)
-        return problem_response(request.url.path, 400, f"Neo4j refused the query: {exc.message}",
-                                slug="query-refused", code=exc.code)
+        return problem_response(
+            request.url.path,
+            400,
+            f"Neo4j refused the query: {exc.message}",
+            slug="query-refused",
+            code=exc.code,
+        )
 
 
 class CatchAll:
@@ -208,7 +225,8 @@ class CatchAll:
             if started:
                 return  # headers are out; nothing sane left to send
             response = problem_response(
-                scope.get("path", ""), 500,
+                scope.get("path", ""),
+                500,
                 "the server failed to answer this request; the error was logged",
                 slug="internal",
             )

@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from neo4j.time import Date, DateTime, Duration, Time
-
 from provgraph.api.problems import Problem
 
 _AS_IS = frozenset({str, int, float, bool, type(None)})
@@ -79,14 +78,19 @@ def decode_cursor(kind: str, token: str) -> dict[str, Any]:
             raise ValueError(kind)
         return data
     except (ValueError, binascii.Error, UnicodeError) as error:
-        raise Problem(400, f"the cursor is not one this API issued for {kind} pages; "
-                      "start without a cursor or pass back `next_cursor` unchanged",
-                      slug="invalid-cursor") from error
+        raise Problem(
+            400,
+            f"the cursor is not one this API issued for {kind} pages; "
+            "start without a cursor or pass back `next_cursor` unchanged",
+            slug="invalid-cursor",
+        ) from error
 
 
 def utc_text(var: str, prop: str) -> str:
     """Cypher (code-side names only) for `var.prop`, a DateTime, as ISO text in UTC ending in
     'Z', or null. Text crosses the wire far cheaper than DateTimes the Python driver must
     hydrate one by one."""
-    return (f"{prop}: CASE WHEN {var}.{prop} IS NULL THEN null "
-            f"ELSE toString(datetime({{datetime: {var}.{prop}, timezone: '+00:00'}})) END")
+    return (
+        f"{prop}: CASE WHEN {var}.{prop} IS NULL THEN null "
+        f"ELSE toString(datetime({{datetime: {var}.{prop}, timezone: '+00:00'}})) END"
+    )

@@ -39,9 +39,12 @@ RETURN a.id AS id, a.rule_id AS rule, a.host AS host, a.first_seen AS first,
 def site_settings(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The allow lists the generated world was built with, as provgraph rule settings."""
     tunables = manifest.get("tunables", {})
-    registries = tunables.get("dependency_compromise", {}).get("package_registries_dns_suffixes", [])
+    registries = tunables.get("dependency_compromise", {}).get(
+        "package_registries_dns_suffixes", []
+    )
     containers = tunables.get("dockerd_nonregistry_network", {}).get(
-        "container_registries_dns_suffixes", [])
+        "container_registries_dns_suffixes", []
+    )
     editors = tunables.get("build_process_compromise", {}).get("allow_list", [])
     return {
         "dependency_compromise_network": {"registry_allow_list": list(registries)},
@@ -68,8 +71,11 @@ def _scenarios(folder: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _apply_new_terms(rows: list[dict[str, Any]], rule: str = "msbuild_script_parent",
-                     history: timedelta = timedelta(days=5)) -> None:
+def _apply_new_terms(
+    rows: list[dict[str, Any]],
+    rule: str = "msbuild_script_parent",
+    history: timedelta = timedelta(days=5),
+) -> None:
     """Elastic's new_terms alerts only on a host's first script-started MSBuild in the history
     window; later positives on that host are silent by design, so they are not expected."""
     last_new: dict[str, datetime] = {}
@@ -93,8 +99,11 @@ def _covers(alert: dict[str, Any], scenario: dict[str, Any]) -> bool:
 
 
 def score(alerts: list[dict[str, Any]], scenarios: list[dict[str, Any]]) -> dict[str, Any]:
-    rules = sorted({a["rule"] for a in alerts} | {r for s in scenarios for r in s["_rules"]}
-                   | {s["rule"] for s in scenarios})
+    rules = sorted(
+        {a["rule"] for a in alerts}
+        | {r for s in scenarios for r in s["_rules"]}
+        | {s["rule"] for s in scenarios}
+    )
     table = {}
     for rule in rules:
         mine = [a for a in alerts if a["rule"] == rule]
@@ -103,11 +112,16 @@ def score(alerts: list[dict[str, Any]], scenarios: list[dict[str, Any]]) -> dict
         found = [s for s in positives if any(_covers(a, s) for a in mine)]
         near = [s for s in scenarios if s["rule"] == rule and s["label"] == "near_miss"]
         table[rule] = {
-            "alerts": len(mine), "true_alerts": len(true_alerts), "positives": len(positives),
-            "found": len(found), "near_misses": len(near),
+            "alerts": len(mine),
+            "true_alerts": len(true_alerts),
+            "positives": len(positives),
+            "found": len(found),
+            "near_misses": len(near),
             "precision": round(len(true_alerts) / len(mine), 3) if mine else None,
             "recall": round(len(found) / len(positives), 3) if positives else None,
-            "missed": [s["id"] + ":" + s.get("variant", "") for s in positives if s not in found][:10],
+            "missed": [s["id"] + ":" + s.get("variant", "") for s in positives if s not in found][
+                :10
+            ],
         }
     total_alerts = sum(r["alerts"] for r in table.values())
     total_true = sum(r["true_alerts"] for r in table.values())
@@ -139,13 +153,17 @@ def run(events: int, seed: int) -> dict[str, Any]:
 
 
 def report(result: dict[str, Any]) -> str:
-    lines = [f"precision {result['precision']}, recall {result['recall']} over "
-             f"{result['events']:,} events (seed {result['seed']})",
-             "| rule | alerts | true | positives | found | near misses | precision | recall |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"precision {result['precision']}, recall {result['recall']} over "
+        f"{result['events']:,} events (seed {result['seed']})",
+        "| rule | alerts | true | positives | found | near misses | precision | recall |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for rule, r in result["rules"].items():
-        lines.append(f"| {rule} | {r['alerts']} | {r['true_alerts']} | {r['positives']} | "
-                     f"{r['found']} | {r['near_misses']} | {r['precision']} | {r['recall']} |")
+        lines.append(
+            f"| {rule} | {r['alerts']} | {r['true_alerts']} | {r['positives']} | "
+            f"{r['found']} | {r['near_misses']} | {r['precision']} | {r['recall']} |"
+        )
     return "\n".join(lines)
 
 

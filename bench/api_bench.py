@@ -73,10 +73,16 @@ def build(graph: Any, events: int, keep: bool) -> dict[str, Any]:
     wipe(graph)
     folder = generated(events)
     started = time.perf_counter()
-    report = ingest_sources(graph, telemetry_files(folder),
-                            rules=lambda g, since, until: run_rules(g, since=since, until=until))
-    built = {"events_written": report.written, "ingest_seconds": round(report.seconds, 1),
-             "build_seconds": round(time.perf_counter() - started, 1)}
+    report = ingest_sources(
+        graph,
+        telemetry_files(folder),
+        rules=lambda g, since, until: run_rules(g, since=since, until=until),
+    )
+    built = {
+        "events_written": report.written,
+        "ingest_seconds": round(report.seconds, 1),
+        "build_seconds": round(time.perf_counter() - started, 1),
+    }
     built["rule_alerts"] = graph.read("MATCH (a:Alert) RETURN count(a) AS n")[0]["n"]
     built["synthetic_alerts"] = top_up_alerts(graph, MIN_ALERTS - built["rule_alerts"])
     return built
@@ -92,11 +98,17 @@ def top_up_alerts(graph: Any, missing: int) -> int:
     rng = random.Random(7)
     now = datetime.now(UTC)
     for uid in uids:
+
         def unit(tx: Any, uid: str = uid) -> None:
             seq = next_seq(tx)
-            tx.run(SYNTHETIC_ALERT, uid=uid, id=uuid.uuid4().hex, seq=seq,
-                   severity=rng.choice(["low", "medium", "high"]),
-                   time=now - timedelta(minutes=rng.randint(0, 1440))).consume()
+            tx.run(
+                SYNTHETIC_ALERT,
+                uid=uid,
+                id=uuid.uuid4().hex,
+                seq=seq,
+                severity=rng.choice(["low", "medium", "high"]),
+                time=now - timedelta(minutes=rng.randint(0, 1440)),
+            ).consume()
 
         graph.write_tx(unit)
     publish_seq(graph)
@@ -111,13 +123,33 @@ def free_port() -> int:
 
 def start_server(graph: Any, port: int, workers: int) -> subprocess.Popen[bytes]:
     target = graph.target
-    env = {**os.environ, "NEO4J_URI": target.uri, "NEO4J_USER": target.user,
-           "NEO4J_PASSWORD": target.password, "PROVGRAPH_WEBHOOK_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "NEO4J_URI": target.uri,
+        "NEO4J_USER": target.user,
+        "NEO4J_PASSWORD": target.password,
+        "PROVGRAPH_WEBHOOK_ENABLED": "false",
+    }
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "provgraph.api.app:create_app", "--factory", "--host",
-         "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-         "--no-access-log"],
-        cwd=ROOT, env=env)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "provgraph.api.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -132,8 +164,14 @@ def start_server(graph: Any, port: int, workers: int) -> subprocess.Popen[bytes]
     raise SystemExit("uvicorn did not answer /health within 60 s")
 
 
-def drive(name: str, base: str, headers: dict[str, str], paths: Callable[[int], str],
-          requests: int, concurrency: int) -> dict[str, Any]:
+def drive(
+    name: str,
+    base: str,
+    headers: dict[str, str],
+    paths: Callable[[int], str],
+    requests: int,
+    concurrency: int,
+) -> dict[str, Any]:
     """`requests` GETs spread over `concurrency` threads (each with its own connection)."""
     latencies: list[float] = []
     errors = 0
@@ -165,10 +203,16 @@ def drive(name: str, base: str, headers: dict[str, str], paths: Callable[[int], 
     wall = time.perf_counter() - started
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
-    return {"endpoint": name, "requests": len(ordered), "errors": errors,
-            "p50_ms": round(statistics.median(ordered) * 1000, 1), "p99_ms": round(p99, 1),
-            "rps": round(len(ordered) / wall, 1), "target_p99_ms": TARGETS_MS[name],
-            "met": p99 < TARGETS_MS[name]}
+    return {
+        "endpoint": name,
+        "requests": len(ordered),
+        "errors": errors,
+        "p50_ms": round(statistics.median(ordered) * 1000, 1),
+        "p99_ms": round(p99, 1),
+        "rps": round(len(ordered) / wall, 1),
+        "target_p99_ms": TARGETS_MS[name],
+        "met": p99 < TARGETS_MS[name],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,23 +263,33 @@ def main(argv: list[str] | None = None) -> int:
         warm = max(50, args.requests // 10)
         drive("alerts_list", base, headers, list_path, warm, args.concurrency)
         drive("alert_subgraph", base, headers, subgraph_path, warm, args.concurrency)
-        results = [drive("alerts_list", base, headers, list_path, args.requests,
-                         args.concurrency),
-                   drive("alert_subgraph", base, headers, subgraph_path, args.requests,
-                         args.concurrency)]
+        results = [
+            drive("alerts_list", base, headers, list_path, args.requests, args.concurrency),
+            drive("alert_subgraph", base, headers, subgraph_path, args.requests, args.concurrency),
+        ]
     finally:
         server.terminate()
         server.wait(timeout=30)
         graph.write("MATCH (k:ApiKey {name: 'api-bench'}) DETACH DELETE k")
         graph.close()
     for r in results:
-        print(f"{r['endpoint']:>15}: p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  "
-              f"{r['rps']:8.1f} req/s  errors {r['errors']}  "
-              f"(target p99 < {r['target_p99_ms']:.0f} ms: {'met' if r['met'] else 'MISSED'})")
-    path = write_result(f"api_bench_{events}", {
-        "events": events, "alerts": len(alert_ids), "concurrency": args.concurrency,
-        "workers": args.workers,
-        "graph": built, "results": results, "machine": machine()})
+        print(
+            f"{r['endpoint']:>15}: p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  "
+            f"{r['rps']:8.1f} req/s  errors {r['errors']}  "
+            f"(target p99 < {r['target_p99_ms']:.0f} ms: {'met' if r['met'] else 'MISSED'})"
+        )
+    path = write_result(
+        f"api_bench_{events}",
+        {
+            "events": events,
+            "alerts": len(alert_ids),
+            "concurrency": args.concurrency,
+            "workers": args.workers,
+            "graph": built,
+            "results": results,
+            "machine": machine(),
+        },
+    )
     print(f"written to {path}")
     return 0
 

@@ -40,8 +40,8 @@ def _cpu_model() -> str:
 
 def bench_graph() -> Any:
     """A connected Graph on the bench Neo4j (NEO4J_URI if set, else the managed 'bench' instance)."""
-    from provgraph.graph.tx import Graph
     from provgraph.graph.target import Neo4jTarget
+    from provgraph.graph.tx import Graph
 
     if os.environ.get("NEO4J_URI"):
         return Graph.connect()
@@ -53,8 +53,14 @@ def bench_graph() -> Any:
         pagecache=os.environ.get("PROVGRAPH_NEO4J_PAGECACHE", "4g"),
     )
     server.start(instance, quiet=True)
-    return Graph(Neo4jTarget(uri=instance.uri, user=server.USER, password=instance.password(),
-                             managed_instance=instance.name))
+    return Graph(
+        Neo4jTarget(
+            uri=instance.uri,
+            user=server.USER,
+            password=instance.password(),
+            managed_instance=instance.name,
+        )
+    )
 
 
 def wipe(graph: Any) -> None:
@@ -71,9 +77,19 @@ def generated(events: int, seed: int = 7) -> Path:
         return target
     target.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [sys.executable, "-m", "bench.generate", "--events", str(events), "--seed", str(seed),
-         "--out", str(target)],
-        check=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "bench.generate",
+            "--events",
+            str(events),
+            "--seed",
+            str(seed),
+            "--out",
+            str(target),
+        ],
+        check=True,
+        cwd=ROOT,
     )
     return target
 
@@ -93,11 +109,14 @@ def neo4j_memory(graph: Any) -> dict[str, Any]:
         "RETURN attributes.HeapMemoryUsage.value.properties AS heap"
     )
     heap = rows[0]["heap"] if rows else {}
-    setting = graph.read("SHOW SETTINGS YIELD name, value "
-                         "WHERE name = 'server.memory.pagecache.size' RETURN value")
-    result: dict[str, Any] = {"heap_used_mib": round(heap.get("used", 0) / 2**20, 1),
-                              "heap_max_mib": round(heap.get("max", 0) / 2**20, 1),
-                              "pagecache_configured": setting[0]["value"] if setting else None}
+    setting = graph.read(
+        "SHOW SETTINGS YIELD name, value WHERE name = 'server.memory.pagecache.size' RETURN value"
+    )
+    result: dict[str, Any] = {
+        "heap_used_mib": round(heap.get("used", 0) / 2**20, 1),
+        "heap_max_mib": round(heap.get("max", 0) / 2**20, 1),
+        "pagecache_configured": setting[0]["value"] if setting else None,
+    }
     instance = getattr(graph.target, "managed_instance", None)
     if instance:
         from provgraph.graph.local.server import Instance

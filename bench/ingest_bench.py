@@ -26,8 +26,9 @@ from bench.common import ROOT, bench_graph, generated, machine, neo4j_memory, te
 
 def _child(folder: str, evidence: str = "raw") -> None:
     """Runs in its own process: ingest a folder, print stats as JSON."""
-    from bench.common import bench_graph
     from provgraph.graph.pipeline import ingest_sources
+
+    from bench.common import bench_graph
 
     with bench_graph() as graph:
         files = telemetry_files(Path(folder))
@@ -35,19 +36,36 @@ def _child(folder: str, evidence: str = "raw") -> None:
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # The parser process (when ingest parses in parallel) is a child: its peak counts too.
     parser_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({
-        "records": report.summary.accepted, "events": report.written,
-        "seconds": report.seconds, "events_per_second": report.events_per_second,
-        "rejected": sum(report.summary.rejected.values()),
-        "peak_rss_mib": round(peak_kib / 1024, 1),
-        "parser_peak_rss_mib": round(parser_kib / 1024, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "records": report.summary.accepted,
+                "events": report.written,
+                "seconds": report.seconds,
+                "events_per_second": report.events_per_second,
+                "rejected": sum(report.summary.rejected.values()),
+                "peak_rss_mib": round(peak_kib / 1024, 1),
+                "parser_peak_rss_mib": round(parser_kib / 1024, 1),
+            }
+        )
+    )
 
 
 def run_pipeline(folder: Path, evidence: str = "raw") -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "-m", "bench.ingest_bench", "--child", str(folder), "--evidence", evidence],
-        cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "bench.ingest_bench",
+            "--child",
+            str(folder),
+            "--evidence",
+            evidence,
+        ],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
@@ -76,13 +94,18 @@ def run_naive(folder: Path, budget: float, evidence: str = "raw") -> dict[str, A
 WARMUP_EVENTS = 20_000
 
 
-def bench(sizes: list[int], naive_budget: float, seed: int, evidence: str = "raw") -> dict[str, Any]:
+def bench(
+    sizes: list[int], naive_budget: float, seed: int, evidence: str = "raw"
+) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "sizes": {}, "warmup_events": WARMUP_EVENTS}
     # A server just started runs its first ingest cold (the JVM has compiled nothing yet): in
     # one run 100k events went at 5,989 events/s and the 1M after them at 15,342. One small
     # unmeasured ingest first, so every size is measured on a warm server.
-    print(f"[ingest] warming up the server ({WARMUP_EVENTS:,} events, not measured) …",
-          file=sys.stderr, flush=True)
+    print(
+        f"[ingest] warming up the server ({WARMUP_EVENTS:,} events, not measured) …",
+        file=sys.stderr,
+        flush=True,
+    )
     run_pipeline(generated(WARMUP_EVENTS, seed), evidence)
     for size in sizes:
         folder = generated(size, seed)
@@ -93,14 +116,21 @@ def bench(sizes: list[int], naive_budget: float, seed: int, evidence: str = "raw
         with bench_graph() as graph:
             pipeline["neo4j"] = neo4j_memory(graph)
             pipeline["graph"] = graph.read(
-                "MATCH (n) WITH count(n) AS nodes MATCH ()-[r]->() RETURN nodes, count(r) AS rels")[0]
+                "MATCH (n) WITH count(n) AS nodes MATCH ()-[r]->() RETURN nodes, count(r) AS rels"
+            )[0]
         results["sizes"][str(size)] = {"pipeline": pipeline}
-        print(f"[ingest]   {pipeline['events_per_second']:,.0f} events/s, peak RSS "
-              f"{pipeline['peak_rss_mib']} MiB (parser process {pipeline['parser_peak_rss_mib']} MiB)",
-              file=sys.stderr, flush=True)
+        print(
+            f"[ingest]   {pipeline['events_per_second']:,.0f} events/s, peak RSS "
+            f"{pipeline['peak_rss_mib']} MiB (parser process {pipeline['parser_peak_rss_mib']} MiB)",
+            file=sys.stderr,
+            flush=True,
+        )
     largest = str(max(sizes))
-    print(f"[ingest] naive one-transaction-per-event writer, {naive_budget:.0f}s budget …",
-          file=sys.stderr, flush=True)
+    print(
+        f"[ingest] naive one-transaction-per-event writer, {naive_budget:.0f}s budget …",
+        file=sys.stderr,
+        flush=True,
+    )
     naive = run_naive(generated(int(largest), seed), naive_budget, evidence)
     fast = results["sizes"][largest]["pipeline"]["events_per_second"]
     results["naive"] = naive
@@ -109,13 +139,21 @@ def bench(sizes: list[int], naive_budget: float, seed: int, evidence: str = "raw
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--small", type=int, default=100_000, help="a second, smaller size (memory growth)")
+    parser.add_argument(
+        "--small", type=int, default=100_000, help="a second, smaller size (memory growth)"
+    )
     parser.add_argument("--naive-seconds", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--evidence", choices=["raw", "refs"], default="raw",
-                        help="raw records kept on edges (default), or source references only")
+    parser.add_argument(
+        "--evidence",
+        choices=["raw", "refs"],
+        default="raw",
+        help="raw records kept on edges (default), or source references only",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -133,17 +171,23 @@ def main() -> None:
 
 def report(results: dict[str, Any]) -> str:
     """Markdown: the size table and the naive comparison (bench.run's report uses it too)."""
-    lines = ["| events | events/s | peak RSS MiB (writer / parser) | nodes | edges |",
-             "|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| events | events/s | peak RSS MiB (writer / parser) | nodes | edges |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     for size, entry in results["sizes"].items():
         p = entry["pipeline"]
-        lines.append(f"| {int(size):,} | {p['events_per_second']:,.0f} | {p['peak_rss_mib']} / "
-                     f"{p.get('parser_peak_rss_mib', '-')} | "
-                     f"{p['graph']['nodes']:,} | {p['graph']['rels']:,} |")
+        lines.append(
+            f"| {int(size):,} | {p['events_per_second']:,.0f} | {p['peak_rss_mib']} / "
+            f"{p.get('parser_peak_rss_mib', '-')} | "
+            f"{p['graph']['nodes']:,} | {p['graph']['rels']:,} |"
+        )
     naive = results["naive"]
-    lines.append(f"\nNaive one-transaction-per-event writer (same statements): "
-                 f"{naive['events_per_second']:,.0f} events/s over the first {naive['events']:,} "
-                 f"events. Batched pipeline / naive: **{results['speedup_vs_naive']}×**.")
+    lines.append(
+        f"\nNaive one-transaction-per-event writer (same statements): "
+        f"{naive['events_per_second']:,.0f} events/s over the first {naive['events']:,} "
+        f"events. Batched pipeline / naive: **{results['speedup_vs_naive']}×**."
+    )
     return "\n".join(lines)
 
 

@@ -27,8 +27,9 @@ def _neo4j_process(graph: object) -> psutil.Process:
     name = getattr(getattr(graph, "target", None), "managed_instance", None)
     pid = Instance(name).pid() if name else None
     if pid is None:
-        raise SystemExit("the bench Neo4j is not a managed instance on this machine; "
-                         "its CPU cannot be read")
+        raise SystemExit(
+            "the bench Neo4j is not a managed instance on this machine; its CPU cannot be read"
+        )
     return psutil.Process(pid)
 
 
@@ -61,10 +62,14 @@ def main() -> None:
     writer = self1.ru_utime + self1.ru_stime - self0.ru_utime - self0.ru_stime
     parser_cpu = child1.ru_utime + child1.ru_stime - child0.ru_utime - child0.ru_stime
     scale = report.written / PER
-    print(f"{report.written:,} events in {wall:.1f} s: {report.written / wall:,.0f} events/s "
-          f"(evidence {args.evidence}, batches of {args.batch_size})")
-    print(f"CPU seconds per {PER:,} events: Neo4j {server / scale:.2f}, writer process "
-          f"{writer / scale:.2f}, parser process {parser_cpu / scale:.2f}; wall {wall / scale:.2f}")
+    print(
+        f"{report.written:,} events in {wall:.1f} s: {report.written / wall:,.0f} events/s "
+        f"(evidence {args.evidence}, batches of {args.batch_size})"
+    )
+    print(
+        f"CPU seconds per {PER:,} events: Neo4j {server / scale:.2f}, writer process "
+        f"{writer / scale:.2f}, parser process {parser_cpu / scale:.2f}; wall {wall / scale:.2f}"
+    )
     graph.close()
 
 

@@ -62,12 +62,13 @@ def _load(events: int, seed: int) -> list[Any]:
 
 
 def bench_size(graph: Any, n: int, seed: int, batch: int) -> dict[str, Any]:
-    from bench.accuracy import site_settings
     from provgraph.graph.writer import write_events
     from provgraph.queries.duckdb_reference import connect, evaluate_duckdb
     from provgraph.queries.engine import evaluate, run_rules, tune
     from provgraph.queries.reference import build_model, evaluate_reference, events_frame
     from provgraph.queries.rule import load_rules
+
+    from bench.accuracy import site_settings
 
     # The allow lists the generated world was built with, as a site would set them.
     manifest = json.loads((generated(n, seed) / "manifest.json").read_text())
@@ -75,8 +76,12 @@ def bench_size(graph: Any, n: int, seed: int, batch: int) -> dict[str, Any]:
     events, parse_s = _timed(lambda: _load(n, seed))
     _wipe(graph)
     _, write_s = _timed(lambda: write_events(graph, events))
-    result: dict[str, Any] = {"events": len(events), "parse_s": parse_s, "write_s": write_s,
-                              "rules": {}}
+    result: dict[str, Any] = {
+        "events": len(events),
+        "parse_s": parse_s,
+        "write_s": write_s,
+        "rules": {},
+    }
     for rule in rules:
         evaluate(graph, rule)  # warm the plan cache: the scheduler runs rules repeatedly
     for rule in rules:
@@ -93,7 +98,8 @@ def bench_size(graph: Any, n: int, seed: int, batch: int) -> dict[str, Any]:
         found, seconds = _timed(lambda r=rule: evaluate_reference(r, model))
         result["rules"][rule.id].update(pandas_s=seconds, pandas=len(found))
     result["pandas_all_s"] = result["pandas_prepare_s"] + sum(
-        r["pandas_s"] for r in result["rules"].values())
+        r["pandas_s"] for r in result["rules"].values()
+    )
 
     con, duck_prepare = _timed(lambda: connect(frame))
     result["duckdb_prepare_s"] = duck_prepare
@@ -115,7 +121,7 @@ def latency(graph: Any, events: list[Any], rules: list[Any], batch: int) -> dict
     samples: list[float] = []
     batches = []
     for start in range(0, len(events), batch):
-        chunk = events[start:start + batch]
+        chunk = events[start : start + batch]
         arrived = time.perf_counter()
         write_events(graph, chunk)
         written = time.perf_counter()
@@ -147,34 +153,45 @@ def _quantile(values: list[float], q: float) -> float | None:
 def report(results: dict[str, Any]) -> str:
     lines = []
     for size in results["sizes"]:
-        lines.append(f"\n== {size['events']:,} events  (parse {size['parse_s']:.1f} s, "
-                     f"write {size['write_s']:.1f} s)")
+        lines.append(
+            f"\n== {size['events']:,} events  (parse {size['parse_s']:.1f} s, "
+            f"write {size['write_s']:.1f} s)"
+        )
         lines.append(f"{'rule':36} {'cypher':>14} {'pandas':>14} {'duckdb':>14}")
         for rule_id, r in size["rules"].items():
-            lines.append(f"{rule_id:36} {r['cypher']:5} {r['cypher_s'] * 1000:7.0f}ms "
-                         f"{r['pandas']:5} {r['pandas_s'] * 1000:7.0f}ms "
-                         f"{r['duckdb']:5} {r['duckdb_s'] * 1000:7.0f}ms")
-        lines.append(f"{'all rules':36} {size['cypher_all_s']:12.2f} s "
-                     f"{size['pandas_all_s']:12.2f} s {size['duckdb_all_s']:12.2f} s   "
-                     f"(pandas incl. {size['pandas_prepare_s']:.2f} s to build frames, "
-                     f"duckdb incl. {size['duckdb_prepare_s']:.2f} s to load)")
-        lines.append(f"run_rules with alert writes: {size['run_rules_with_alerts_s']:.2f} s, "
-                     f"{size['alerts_created']} alerts")
+            lines.append(
+                f"{rule_id:36} {r['cypher']:5} {r['cypher_s'] * 1000:7.0f}ms "
+                f"{r['pandas']:5} {r['pandas_s'] * 1000:7.0f}ms "
+                f"{r['duckdb']:5} {r['duckdb_s'] * 1000:7.0f}ms"
+            )
+        lines.append(
+            f"{'all rules':36} {size['cypher_all_s']:12.2f} s "
+            f"{size['pandas_all_s']:12.2f} s {size['duckdb_all_s']:12.2f} s   "
+            f"(pandas incl. {size['pandas_prepare_s']:.2f} s to build frames, "
+            f"duckdb incl. {size['duckdb_prepare_s']:.2f} s to load)"
+        )
+        lines.append(
+            f"run_rules with alert writes: {size['run_rules_with_alerts_s']:.2f} s, "
+            f"{size['alerts_created']} alerts"
+        )
         lat = size["latency"]
         p50 = f"{lat['p50_s']:.2f}" if lat["p50_s"] is not None else "n/a"
         p95 = f"{lat['p95_s']:.2f}" if lat["p95_s"] is not None else "n/a"
-        lines.append(f"event-to-alert latency ({lat['batches']} batches of {lat['batch_events']}"
-                     f" events, {lat['alerts_changed']} alert changes): p50 {p50} s, p95 {p95} s"
-                     f" (target p95 < 2 s); rules per batch p50 "
-                     f"{lat['rules_per_batch_p50_s']:.2f} s, p95 "
-                     f"{lat['rules_per_batch_p95_s']:.2f} s")
+        lines.append(
+            f"event-to-alert latency ({lat['batches']} batches of {lat['batch_events']}"
+            f" events, {lat['alerts_changed']} alert changes): p50 {p50} s, p95 {p95} s"
+            f" (target p95 < 2 s); rules per batch p50 "
+            f"{lat['rules_per_batch_p50_s']:.2f} s, p95 "
+            f"{lat['rules_per_batch_p95_s']:.2f} s"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, action="append",
-                        help="events per run (repeatable; default 20000)")
+    parser.add_argument(
+        "--events", type=int, action="append", help="events per run (repeatable; default 20000)"
+    )
     parser.add_argument("--full", action="store_true", help="100k and 1M events")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--batch", type=int, default=500, help="events per latency batch")
@@ -182,8 +199,10 @@ def main() -> None:
     logging.getLogger("neo4j").setLevel(logging.ERROR)
     sizes = args.events or ([100_000, 1_000_000] if args.full else [20_000])
     with _graph() as graph:
-        results = {"machine": machine(), "sizes": [bench_size(graph, n, args.seed, args.batch)
-                                                   for n in sizes]}
+        results = {
+            "machine": machine(),
+            "sizes": [bench_size(graph, n, args.seed, args.batch) for n in sizes],
+        }
     path = write_result("rules_bench", results)
     print(report(results))
     print(f"\nfigures written to {path}")

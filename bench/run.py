@@ -36,8 +36,12 @@ PLANS = {
         "api": ["--events", "1000000", "--requests", "2000", "--concurrency", "8"],
     },
 }
-MODULES = {"ingest": "bench.ingest_bench", "rules": "bench.rules_bench",
-           "accuracy": "bench.accuracy", "api": "bench.api_bench"}
+MODULES = {
+    "ingest": "bench.ingest_bench",
+    "rules": "bench.rules_bench",
+    "accuracy": "bench.accuracy",
+    "api": "bench.api_bench",
+}
 
 
 def _run(name: str, args: list[str]) -> dict[str, Any]:
@@ -65,48 +69,75 @@ def collect(plan: dict[str, list[str]], runs: dict[str, Any]) -> dict[str, Any]:
 
 def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
-    out = [f"# provgraph benchmarks ({report['mode']})", "",
-           f"Machine: {m['cores']} cores, {m['memory_gib']} GiB, {m['cpu']}, Python {m['python']}.",
-           f"Measured {report['finished']}. Each section says what it measured.", ""]
+    out = [
+        f"# provgraph benchmarks ({report['mode']})",
+        "",
+        f"Machine: {m['cores']} cores, {m['memory_gib']} GiB, {m['cpu']}, Python {m['python']}.",
+        f"Measured {report['finished']}. Each section says what it measured.",
+        "",
+    ]
     ingest = report.get("ingest")
     if ingest:
-        out += ["## Ingest (parse, normalise, write to Neo4j; targets ≥ 20,000 events/s, ≥ 30× naive)",
-                "", ingest_table(ingest), ""]
+        out += [
+            "## Ingest (parse, normalise, write to Neo4j; targets ≥ 20,000 events/s, ≥ 30× naive)",
+            "",
+            ingest_table(ingest),
+            "",
+        ]
         largest = max(ingest["sizes"], key=int)
         neo = ingest["sizes"][largest]["pipeline"].get("neo4j", {})
         if neo:
-            out += [f"Neo4j after the largest ingest: heap {neo.get('heap_used_mib')} of "
-                    f"{neo.get('heap_max_mib')} MiB used; page cache {neo.get('pagecache_configured')}"
-                    f" configured for a store of {neo.get('store_on_disk_mib')} MiB on disk.", ""]
+            out += [
+                f"Neo4j after the largest ingest: heap {neo.get('heap_used_mib')} of "
+                f"{neo.get('heap_max_mib')} MiB used; page cache {neo.get('pagecache_configured')}"
+                f" configured for a store of {neo.get('store_on_disk_mib')} MiB on disk.",
+                "",
+            ]
     rules = report.get("rules")
     if rules:
-        out += ["## Rules: all rules, Cypher vs pandas reference vs DuckDB SQL", "",
-                "| events | Cypher s | pandas s | DuckDB s | alert latency p50 s | p95 s (target < 2) |",
-                "|---:|---:|---:|---:|---:|---:|"]
+        out += [
+            "## Rules: all rules, Cypher vs pandas reference vs DuckDB SQL",
+            "",
+            "| events | Cypher s | pandas s | DuckDB s | alert latency p50 s | p95 s (target < 2) |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
         for size in rules["sizes"]:
             lat = size["latency"]
-            out.append(f"| {size['events']:,} | {size['cypher_all_s']:.2f} | {size['pandas_all_s']:.2f}"
-                       f" | {size['duckdb_all_s']:.2f} | {_f(lat.get('p50_s'))} | {_f(lat.get('p95_s'))} |")
+            out.append(
+                f"| {size['events']:,} | {size['cypher_all_s']:.2f} | {size['pandas_all_s']:.2f}"
+                f" | {size['duckdb_all_s']:.2f} | {_f(lat.get('p50_s'))} | {_f(lat.get('p95_s'))} |"
+            )
         out.append("")
     acc = report.get("accuracy")
     if acc:
-        out += [f"## Precision and recall on ground truth ({acc['events']:,} events, seed {acc['seed']})",
-                "", f"Overall precision **{acc['precision']}**, recall **{acc['recall']}**.", "",
-                "| rule | alerts | true | positives | found | precision | recall |",
-                "|---|---:|---:|---:|---:|---:|---:|"]
+        out += [
+            f"## Precision and recall on ground truth ({acc['events']:,} events, seed {acc['seed']})",
+            "",
+            f"Overall precision **{acc['precision']}**, recall **{acc['recall']}**.",
+            "",
+            "| rule | alerts | true | positives | found | precision | recall |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
         for rule, r in acc["rules"].items():
-            out.append(f"| {rule} | {r['alerts']} | {r['true_alerts']} | {r['positives']} | {r['found']}"
-                       f" | {r['precision']} | {r['recall']} |")
+            out.append(
+                f"| {rule} | {r['alerts']} | {r['true_alerts']} | {r['positives']} | {r['found']}"
+                f" | {r['precision']} | {r['recall']} |"
+            )
         out.append("")
     api = report.get("api")
     if api:
-        out += [f"## API under load ({api['events']:,} events, {api['alerts']} alerts, "
-                f"{api['concurrency']} client threads, {api['workers']} worker)", "",
-                "| endpoint | p50 ms | p99 ms | req/s | errors | target p99 |",
-                "|---|---:|---:|---:|---:|---|"]
+        out += [
+            f"## API under load ({api['events']:,} events, {api['alerts']} alerts, "
+            f"{api['concurrency']} client threads, {api['workers']} worker)",
+            "",
+            "| endpoint | p50 ms | p99 ms | req/s | errors | target p99 |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
         for r in api["results"]:
-            out.append(f"| {r['endpoint']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['rps']:.1f} | "
-                       f"{r['errors']} | < {r['target_p99_ms']:.0f} ms: {'met' if r['met'] else 'missed'} |")
+            out.append(
+                f"| {r['endpoint']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['rps']:.1f} | "
+                f"{r['errors']} | < {r['target_p99_ms']:.0f} ms: {'met' if r['met'] else 'missed'} |"
+            )
         out.append("")
     out += ["## Plots", "", "![ingest](ingest.png) ![rules](rules.png) ![latency](latency.png)", ""]
     return "\n".join(out)
@@ -127,11 +158,18 @@ def plots(report: dict[str, Any]) -> list[Path]:
     if ingest:
         sizes = sorted(ingest["sizes"], key=int)
         fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot([int(s) for s in sizes],
-                [ingest["sizes"][s]["pipeline"]["events_per_second"] for s in sizes],
-                marker="o", label="provgraph batched pipeline")
-        ax.axhline(ingest["naive"]["events_per_second"], color="grey", linestyle="--",
-                   label="naive: one transaction per event")
+        ax.plot(
+            [int(s) for s in sizes],
+            [ingest["sizes"][s]["pipeline"]["events_per_second"] for s in sizes],
+            marker="o",
+            label="provgraph batched pipeline",
+        )
+        ax.axhline(
+            ingest["naive"]["events_per_second"],
+            color="grey",
+            linestyle="--",
+            label="naive: one transaction per event",
+        )
         ax.axhline(20000, color="red", linestyle=":", label="target 20,000/s")
         ax.set(xscale="log", xlabel="input events", ylabel="events/s", title="Ingest throughput")
         ax.legend(fontsize=8)
@@ -140,11 +178,19 @@ def plots(report: dict[str, Any]) -> list[Path]:
     if rules:
         fig, ax = plt.subplots(figsize=(6, 4))
         xs = [s["events"] for s in rules["sizes"]]
-        for key, label in (("cypher_all_s", "Cypher on Neo4j"), ("pandas_all_s", "pandas reference"),
-                           ("duckdb_all_s", "DuckDB SQL")):
+        for key, label in (
+            ("cypher_all_s", "Cypher on Neo4j"),
+            ("pandas_all_s", "pandas reference"),
+            ("duckdb_all_s", "DuckDB SQL"),
+        ):
             ax.plot(xs, [s[key] for s in rules["sizes"]], marker="o", label=label)
-        ax.set(xscale="log", yscale="log", xlabel="input events", ylabel="seconds, all rules",
-               title="Rule evaluation time")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="input events",
+            ylabel="seconds, all rules",
+            title="Rule evaluation time",
+        )
         ax.legend(fontsize=8)
         made.append(_save(fig, "rules.png"))
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -158,8 +204,12 @@ def plots(report: dict[str, Any]) -> list[Path]:
     if bars:
         names = [b[0] for b in bars]
         ax.bar([i - 0.2 for i in range(len(bars))], [b[1] for b in bars], width=0.4, label="p50")
-        ax.bar([i + 0.2 for i in range(len(bars))], [b[2] for b in bars], width=0.4,
-               label="p99 (p95 for event→alert)")
+        ax.bar(
+            [i + 0.2 for i in range(len(bars))],
+            [b[2] for b in bars],
+            width=0.4,
+            label="p99 (p95 for event→alert)",
+        )
         ax.set_xticks(range(len(bars)), names)
         ax.set(yscale="log", ylabel="ms", title="Latency")
         ax.legend(fontsize=8)
@@ -179,13 +229,19 @@ def main() -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="a few minutes (default)")
     mode.add_argument("--full", action="store_true", help="1M events; tens of minutes")
-    parser.add_argument("--only", choices=sorted(MODULES), action="append",
-                        help="run only these benchmarks (repeatable); the report uses the "
-                             "latest results of the others")
+    parser.add_argument(
+        "--only",
+        choices=sorted(MODULES),
+        action="append",
+        help="run only these benchmarks (repeatable); the report uses the "
+        "latest results of the others",
+    )
     args = parser.parse_args()
     name = "full" if args.full else "quick"
     plan = PLANS[name]
-    runs = {bench: _run(bench, plan[bench]) for bench in plan if not args.only or bench in args.only}
+    runs = {
+        bench: _run(bench, plan[bench]) for bench in plan if not args.only or bench in args.only
+    }
     report = collect(plan, runs)
     report["mode"] = name
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
@@ -193,8 +249,10 @@ def main() -> None:
     (OUT / "report.json").write_text(json.dumps(report, indent=2, default=str))
     made = plots(report)
     (OUT / "report.md").write_text(markdown(report))
-    print(f"\nreport: {OUT / 'report.md'}, {OUT / 'report.json'}; plots: "
-          + ", ".join(str(p.name) for p in made))
+    print(
+        f"\nreport: {OUT / 'report.md'}, {OUT / 'report.json'}; plots: "
+        + ", ".join(str(p.name) for p in made)
+    )
     failed = [b for b, r in runs.items() if r["exit"] != 0]
     if failed:
         print(f"benchmarks that failed: {', '.join(failed)}", file=sys.stderr)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from provgraph.core.errors import ProvgraphError
 
 KEYS = ("neo4j_uri", "neo4j_user", "neo4j_password", "neo4j_database")

@@ -32,7 +32,7 @@ from typing import Any
 
 import neo4j
 from neo4j.exceptions import Neo4jError
-
+from provgraph.core.errors import ProvgraphError
 from provgraph.graph.schema import has_node_keys
 from provgraph.graph.tx import Graph, GraphUnavailable
 from provgraph.graph.writer import (
@@ -44,7 +44,6 @@ from provgraph.graph.writer import (
     write_statements,
 )
 from provgraph.ingest.model import Event
-from provgraph.core.errors import ProvgraphError
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +67,9 @@ class LoadStats:
     last_ts: datetime | None = None
     last_origin: str | None = None  # last record of the last committed batch
 
-    def note(self, events: int, first: datetime | None, last: datetime | None,
-             origin: str | None) -> None:
+    def note(
+        self, events: int, first: datetime | None, last: datetime | None, origin: str | None
+    ) -> None:
         self.events += events
         self.batches += 1
         if first and (self.first_ts is None or first < self.first_ts):
@@ -139,8 +139,11 @@ class _OverlappedWriter:
             try:
                 future.result(timeout=COMMIT_PATIENCE if rollback is not None else None)
             except FutureTimeout:
-                log.warning("a batch commit is taking over %.0f s; rolling back the next batch "
-                            "to write it on its own", COMMIT_PATIENCE)
+                log.warning(
+                    "a batch commit is taking over %.0f s; rolling back the next batch "
+                    "to write it on its own",
+                    COMMIT_PATIENCE,
+                )
                 _discard(rollback)
                 usable = False
                 future.result()
@@ -179,11 +182,14 @@ class _OverlappedWriter:
         except GraphUnavailable:
             return False  # the first write will say so, with what was committed
         except Neo4jError as error:  # e.g. a user not allowed to list constraints
-            log.warning("could not list the graph's constraints (%s); writing batches one "
-                        "at a time", error)
+            log.warning(
+                "could not list the graph's constraints (%s); writing batches one at a time", error
+            )
             return False
-        log.warning("the graph has no uniqueness constraints on its node keys; writing "
-                    "batches one at a time (provgraph creates them: graph.schema)")
+        log.warning(
+            "the graph has no uniqueness constraints on its node keys; writing "
+            "batches one at a time (provgraph creates them: graph.schema)"
+        )
         return False
 
     def _session(self) -> neo4j.Session:
@@ -191,8 +197,9 @@ class _OverlappedWriter:
         self._turn ^= 1
         session = self._sessions[self._turn]
         if session is None:
-            session = self.graph.driver.session(database=self.graph.target.database,
-                                                default_access_mode=neo4j.WRITE_ACCESS)
+            session = self.graph.driver.session(
+                database=self.graph.target.database, default_access_mode=neo4j.WRITE_ACCESS
+            )
             self._sessions[self._turn] = session
         return session
 

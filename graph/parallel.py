@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from provgraph.core.errors import ProvgraphError
 from provgraph.graph.writer import Folded
 from provgraph.ingest.deadletter import Summary
-from provgraph.core.errors import ProvgraphError
 
 MIN_BYTES = 16 * 2**20  # below this, starting a process costs more than it saves
 
@@ -46,14 +46,23 @@ def worth_it(sources: list[Any]) -> bool:
     return total >= MIN_BYTES
 
 
-def folded_batches(sources: list[str], fmt: str | None, batch_size: int,
-                   dead_letters: str | None, summary: Summary,
-                   keep_raw: bool = True) -> Iterator[Folded]:
+def folded_batches(
+    sources: list[str],
+    fmt: str | None,
+    batch_size: int,
+    dead_letters: str | None,
+    summary: Summary,
+    keep_raw: bool = True,
+) -> Iterator[Folded]:
     """Folded batches from a parser process; `summary` is filled in when it finishes."""
     context = multiprocessing.get_context("spawn")  # never fork a process holding driver threads
     channel = context.Queue(maxsize=4)
-    worker = context.Process(target=_parse, name="provgraph-parser", daemon=True,
-                             args=(sources, fmt, batch_size, dead_letters, keep_raw, channel))
+    worker = context.Process(
+        target=_parse,
+        name="provgraph-parser",
+        daemon=True,
+        args=(sources, fmt, batch_size, dead_letters, keep_raw, channel),
+    )
     worker.start()
     try:
         while True:
@@ -76,8 +85,14 @@ def folded_batches(sources: list[str], fmt: str | None, batch_size: int,
         worker.join(timeout=10)
 
 
-def _parse(sources: list[str], fmt: str | None, batch_size: int, dead_letters: str | None,
-           keep_raw: bool, channel: Any) -> None:
+def _parse(
+    sources: list[str],
+    fmt: str | None,
+    batch_size: int,
+    dead_letters: str | None,
+    keep_raw: bool,
+    channel: Any,
+) -> None:
     from provgraph.graph.writer import Batch
     from provgraph.ingest.deadletter import DeadLetterWriter
     from provgraph.ingest.reader import iter_events
@@ -100,4 +115,3 @@ def _parse(sources: list[str], fmt: str | None, batch_size: int, dead_letters: s
         channel.put(("done", summary))
     except BaseException:  # reported to the parent, which raises it there
         channel.put(("error", traceback.format_exc()))
-

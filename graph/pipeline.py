@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from provgraph.graph.loader import Loader
+from provgraph.graph.parallel import folded_batches
+from provgraph.graph.parallel import worth_it as parallel_worth_it
 from provgraph.graph.schema import ensure_schema
 from provgraph.graph.tx import Graph
 from provgraph.ingest.deadletter import DeadLetterWriter, Summary
 from provgraph.ingest.reader import iter_events
 from provgraph.ingest.sources import Source
-from provgraph.graph.parallel import folded_batches
-from provgraph.graph.parallel import worth_it as parallel_worth_it
 
 RulesHook = Callable[[Graph, datetime, datetime], Any]
 EVIDENCE_MODES = ("raw", "refs")
@@ -89,19 +89,30 @@ def ingest_sources(
     started = time.perf_counter()
     bar = _progress_bar() if progress else None
     existed = bool(dead_letters) and Path(str(dead_letters)).exists()
-    listed = [sources] if isinstance(sources, (str, os.PathLike)) or hasattr(sources, "read") \
+    listed = (
+        [sources]
+        if isinstance(sources, (str, os.PathLike)) or hasattr(sources, "read")
         else list(sources)
+    )
     in_parallel = parallel if parallel is not None else parallel_worth_it(listed)
     # In parallel the parser process owns the dead-letter file; here, this process does.
     writer = DeadLetterWriter(dead_letters) if dead_letters and not in_parallel else None
     try:
-        with Loader(graph, batch_size=batch_size, keep_raw=evidence == "raw",
-                    on_commit=(lambda s: bar.set_postfix(written=s.events)) if bar is not None
-                    else None) as load:
+        with Loader(
+            graph,
+            batch_size=batch_size,
+            keep_raw=evidence == "raw",
+            on_commit=(lambda s: bar.set_postfix(written=s.events)) if bar is not None else None,
+        ) as load:
             if in_parallel:
-                for folded in folded_batches([str(p) for p in listed], fmt, batch_size,
-                                             str(dead_letters) if dead_letters else None,
-                                             summary, keep_raw=evidence == "raw"):
+                for folded in folded_batches(
+                    [str(p) for p in listed],
+                    fmt,
+                    batch_size,
+                    str(dead_letters) if dead_letters else None,
+                    summary,
+                    keep_raw=evidence == "raw",
+                ):
                     load.add_folded(folded)
                     if bar is not None:
                         bar.update(folded.events)
@@ -134,8 +145,15 @@ def ingest_sources(
 def _progress_bar() -> Any:
     from tqdm import tqdm
 
-    return tqdm(unit=" ev", unit_scale=True, desc="ingest", file=sys.stderr, dynamic_ncols=True,
-                mininterval=0.5, smoothing=0.1)
+    return tqdm(
+        unit=" ev",
+        unit_scale=True,
+        desc="ingest",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        mininterval=0.5,
+        smoothing=0.1,
+    )
 
 
 def format_report(report: IngestReport) -> str:

@@ -93,8 +93,10 @@ def ensure_schema(graph: Graph) -> None:
 def has_node_keys(graph: Graph) -> bool:
     """Whether every node key has its uniqueness constraint (online). Concurrent writers rely
     on them: without one, two transactions MERGEing the same key both create a node."""
-    rows = graph.read("SHOW CONSTRAINTS YIELD type, labelsOrTypes, properties "
-                      "WHERE type = 'UNIQUENESS' "
-                      "RETURN labelsOrTypes[0] AS label, properties AS props")
+    rows = graph.read(
+        "SHOW CONSTRAINTS YIELD type, labelsOrTypes, properties "
+        "WHERE type = 'UNIQUENESS' "
+        "RETURN labelsOrTypes[0] AS label, properties AS props"
+    )
     present = {(r["label"], tuple(r["props"])) for r in rows}
     return all((label, (key,)) in present for label, key in NODE_KEYS.items())

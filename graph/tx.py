@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import neo4j
 from neo4j import GraphDatabase, ManagedTransaction
 from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
-
-from provgraph.graph.target import Neo4jTarget, resolve_target
 from provgraph.core.errors import ProvgraphError
+from provgraph.graph.target import Neo4jTarget, resolve_target
 
 T = TypeVar("T")
 
@@ -121,22 +120,29 @@ class Graph:
         return self._with_backoff(work, what)
 
     # -- reads ---------------------------------------------------------------------------------
-    def read(self, query: str, params: Mapping[str, Any] | None = None, *,
-             timeout: float | None = None) -> list[dict[str, Any]]:
+    def read(
+        self, query: str, params: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> list[dict[str, Any]]:
         """A read-access transaction: the server itself refuses writes in it. With `timeout`
         (seconds) the server stops the transaction when it runs longer (`TransactionTimedOut`)."""
         return self.read_tx(lambda tx: _collect(tx, query, params or {}), timeout=timeout)
 
-    def read_plain(self, query: str, params: Mapping[str, Any] | None = None, *,
-                   timeout: float | None = None) -> list[dict[str, Any]]:
+    def read_plain(
+        self, query: str, params: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> list[dict[str, Any]]:
         """`read` for queries that return only projected values (maps, lists, scalars; no
         nodes, relationships or paths): rows as the driver decoded them, without
         `Record.data()`'s recursive conversion walk, which was half the client time of a
         2,000-row subgraph read."""
         return self.read_tx(lambda tx: plain_rows(tx, query, params or {}), timeout=timeout)
 
-    def read_tx(self, unit: Callable[[ManagedTransaction], T], what: str = "reading", *,
-                timeout: float | None = None) -> T:
+    def read_tx(
+        self,
+        unit: Callable[[ManagedTransaction], T],
+        what: str = "reading",
+        *,
+        timeout: float | None = None,
+    ) -> T:
         """A read-access transaction the caller drives (e.g. to stop reading at a row cap)."""
         bounded = neo4j.unit_of_work(timeout=timeout)(unit) if timeout else unit
 
@@ -149,16 +155,19 @@ class Graph:
     def ping(self) -> str:
         """Server name and version, or raise GraphUnavailable."""
         try:
-            rows = self.read("CALL dbms.components() YIELD name, versions, edition "
-                             "RETURN name, versions[0] AS version, edition")
+            rows = self.read(
+                "CALL dbms.components() YIELD name, versions, edition "
+                "RETURN name, versions[0] AS version, edition"
+            )
         except (Neo4jError, DriverError) as error:
             raise GraphUnavailable(f"Neo4j at {self.target.uri}: {error}") from error
         row = rows[0]
         return f"{row['name']} {row['version']} {row['edition']}"
 
 
-def plain_rows(tx: ManagedTransaction, query: Any,
-               params: Mapping[str, Any]) -> list[dict[str, Any]]:
+def plain_rows(
+    tx: ManagedTransaction, query: Any, params: Mapping[str, Any]
+) -> list[dict[str, Any]]:
     """Rows of projected values in a transaction the caller holds (see `Graph.read_plain`)."""
     result = tx.run(query, params)
     keys = result.keys()

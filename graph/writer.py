@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 from neo4j import ManagedTransaction, Transaction
-
 from provgraph.graph.schema import MAX_SOURCES, MAX_TIMES
 from provgraph.graph.tx import Graph
 from provgraph.ingest.model import Event, FileOp, Kind, ProcessRef, classify_ip
@@ -30,13 +29,16 @@ def micros(value: datetime | None) -> int | None:
     """Exact integer microseconds since the epoch (float timestamps can be off by one)."""
     return None if value is None else (value - EPOCH) // MICROSECOND
 
+
 # -- statements (constant text; every value is a parameter) ------------------------------------
 # Times travel as integer microseconds since the epoch and become DateTime on the server:
 # the driver converts Python datetimes one by one in Python, which profiling showed to be the
 # largest single cost of a batch (a WROTE row carries a list of them).
 def _dt(expr: str) -> str:
-    return (f"CASE WHEN {expr} IS NULL THEN null ELSE datetime({{epochSeconds: {expr} / 1000000, "
-            f"nanosecond: {expr} % 1000000 * 1000}}) END")
+    return (
+        f"CASE WHEN {expr} IS NULL THEN null ELSE datetime({{epochSeconds: {expr} / 1000000, "
+        f"nanosecond: {expr} % 1000000 * 1000}}) END"
+    )
 
 
 def _rows(scalars: tuple[str, ...] = (), lists: tuple[str, ...] = ()) -> str:
@@ -50,21 +52,29 @@ def _rows(scalars: tuple[str, ...] = (), lists: tuple[str, ...] = ()) -> str:
 # written apart with MERGE_HOSTS_SEEN (see graph.loader). Every batch names the same few
 # hosts, and a SET on them would make each batch wait for the previous one's commit, which
 # the loader overlaps with the next batch. A single transaction (write_batch) does both.
-MERGE_HOSTS = _rows(("first", "last")) + """
+MERGE_HOSTS = (
+    _rows(("first", "last"))
+    + """
 MERGE (h:Host {name: row.name})
 ON CREATE SET h.fqdn = row.fqdn, h.first_seen = row.first, h.last_seen = row.last
 """
+)
 
-MERGE_HOSTS_SEEN = MERGE_HOSTS + """\
+MERGE_HOSTS_SEEN = (
+    MERGE_HOSTS
+    + """\
 ON MATCH SET h.fqdn = coalesce(h.fqdn, row.fqdn),
              h.first_seen = CASE WHEN row.first < h.first_seen THEN row.first ELSE h.first_seen END,
              h.last_seen = CASE WHEN row.last > h.last_seen THEN row.last ELSE h.last_seen END
 """
+)
 
 # A full row (from a process start) overwrites; a partial row only fills what is missing,
 # so a parent first seen as a parent is completed when its own start event arrives.
 # (`created_now` is a marker that lives only inside this statement.)
-MERGE_PROCESSES = _rows(("start", "end")) + """
+MERGE_PROCESSES = (
+    _rows(("start", "end"))
+    + """
 MERGE (p:Process {uid: row.uid})
 ON CREATE SET p += row.props, p.placeholder = NOT row.full, p.sources = row.sources,
               p.start_time = row.start, p.end_time = row.end, p.created_now = true
@@ -100,6 +110,7 @@ WITH p, row
 MATCH (h:Host {name: row.props.host})
 CREATE (p)-[:ON_HOST]->(h)
 """
+)
 
 MERGE_FILES = """
 UNWIND $rows AS row
@@ -121,16 +132,21 @@ UNWIND $rows AS row
 MERGE (:Domain {name: row.name})
 """
 
-MERGE_SPAWNED = _rows(("time",)) + """
+MERGE_SPAWNED = (
+    _rows(("time",))
+    + """
 MATCH (parent:Process {uid: row.parent}), (child:Process {uid: row.child})
 MERGE (parent)-[r:SPAWNED]->(child)
 ON CREATE SET r.time = row.time, r.source = row.source, r.raw = row.raw
 SET child.parent_uid = row.parent
 """
+)
 
 # A creator known only by host and pid (Security 4688): the latest process with that pid on
 # that host started before the child, else a placeholder keyed by host and pid.
-MERGE_SPAWNED_BY_PID = _rows(("time",)) + """
+MERGE_SPAWNED_BY_PID = (
+    _rows(("time",))
+    + """
 MATCH (child:Process {uid: row.child})
 OPTIONAL MATCH (cand:Process {host: row.host, pid: row.ppid})
 WHERE cand.start_time <= row.time AND cand.uid <> row.child
@@ -146,12 +162,16 @@ WITH parent, row
 MATCH (h:Host {name: row.host})
 MERGE (parent)-[:ON_HOST]->(h)
 """
+)
 
-MERGE_EXECUTED = _rows(("time",)) + """
+MERGE_EXECUTED = (
+    _rows(("time",))
+    + """
 MATCH (p:Process {uid: row.uid}), (f:File {key: row.file})
 MERGE (p)-[r:EXECUTED]->(f)
 ON CREATE SET r.time = row.time
 """
+)
 
 # Timed edges: one edge per (process, target) holding every distinct time, so window rules
 # can test exact times while the graph stays one hop per relationship. A row's times come
@@ -215,8 +235,6 @@ def connection_key(ip: str, port: int | None, protocol: str | None) -> str:
     return f"{ip}|{'' if port is None else port}|{protocol or ''}"
 
 
-
-
 def _raw(event: Event) -> str | None:
     if event.raw is None:
         return None
@@ -254,8 +272,14 @@ class _Timed:
             self.raw = _raw(event)
 
     def row(self, uid: str, target: str) -> dict[str, Any]:
-        return {"uid": uid, "target": target, "times": [micros(t) for t in sorted(self.times)],
-                "sources": self.sources, "raw": self.raw, **self.extra}
+        return {
+            "uid": uid,
+            "target": target,
+            "times": [micros(t) for t in sorted(self.times)],
+            "sources": self.sources,
+            "raw": self.raw,
+            **self.extra,
+        }
 
 
 @dataclass(frozen=True)
@@ -315,21 +339,36 @@ class Batch:
     def _host(self, event: Event) -> None:
         row = self.hosts.get(event.host)
         if row is None:
-            self.hosts[event.host] = {"name": event.host, "fqdn": event.host_fqdn,
-                                      "first": event.ts, "last": event.ts}
+            self.hosts[event.host] = {
+                "name": event.host,
+                "fqdn": event.host_fqdn,
+                "first": event.ts,
+                "last": event.ts,
+            }
         else:
             row["first"] = min(row["first"], event.ts)
             row["last"] = max(row["last"], event.ts)
             row["fqdn"] = row["fqdn"] or event.host_fqdn
 
-    def _process(self, ref: ProcessRef, event: Event, *, full: bool,
-                 start_time: datetime | None = None, end_time: datetime | None = None) -> None:
+    def _process(
+        self,
+        ref: ProcessRef,
+        event: Event,
+        *,
+        full: bool,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+    ) -> None:
         current = self.processes.get(ref.uid)
         if current is None:
-            self.processes[ref.uid] = {"uid": ref.uid, "full": full,
-                                       "props": _process_props(ref, event.host),
-                                       "start": micros(start_time or ref.start_time),
-                                       "end": micros(end_time), "sources": [self._source]}
+            self.processes[ref.uid] = {
+                "uid": ref.uid,
+                "full": full,
+                "props": _process_props(ref, event.host),
+                "start": micros(start_time or ref.start_time),
+                "end": micros(end_time),
+                "sources": [self._source],
+            }
             return
         if full and not current["full"]:
             current["full"] = True
@@ -366,12 +405,21 @@ class Batch:
         parent = event.parent
         if parent is None:
             return
-        edge = {"parent": parent.uid, "child": proc.uid, "time": micros(event.ts),
-                "source": self._source, "raw": _raw(event) if self.keep_raw else None}
+        edge = {
+            "parent": parent.uid,
+            "child": proc.uid,
+            "time": micros(event.ts),
+            "source": self._source,
+            "raw": _raw(event) if self.keep_raw else None,
+        }
         if parent.uid.startswith("p:") and parent.uid.count(":") == 2:
             # Known only by host and pid: resolved against the graph when written.
-            edge.update(host=event.host, ppid=parent.pid, pimage=parent.image,
-                        pname=parent.name.lower() if parent.name else None)
+            edge.update(
+                host=event.host,
+                ppid=parent.pid,
+                pimage=parent.image,
+                pname=parent.name.lower() if parent.name else None,
+            )
             self.spawned_by_pid.setdefault((parent.uid, proc.uid), edge)
         else:
             self._process(parent, event, full=False)
@@ -389,8 +437,9 @@ class Batch:
             return
         self._process(event.process, event, full=False)
         key = self._file(event.host, event.file_path)
-        timed = self.wrote.setdefault((event.process.uid, key),
-                                      _Timed(extra={"ops": [], "masks": []}))
+        timed = self.wrote.setdefault(
+            (event.process.uid, key), _Timed(extra={"ops": [], "masks": []})
+        )
         timed.add(event, self.keep_raw, self._source)
         op = (event.file_op or FileOp.CREATE).value
         if op not in timed.extra["ops"]:
@@ -405,13 +454,20 @@ class Batch:
         key = connection_key(event.remote_ip, event.remote_port, event.protocol)
         if key not in self.connections:
             public, loopback = classify_ip(event.remote_ip)
-            self.connections[key] = {"key": key, "ip": event.remote_ip, "port": event.remote_port,
-                                     "protocol": event.protocol, "hostname": event.remote_hostname,
-                                     "is_public": public, "is_loopback": loopback}
+            self.connections[key] = {
+                "key": key,
+                "ip": event.remote_ip,
+                "port": event.remote_port,
+                "protocol": event.protocol,
+                "hostname": event.remote_hostname,
+                "is_public": public,
+                "is_loopback": loopback,
+            }
         elif event.remote_hostname and not self.connections[key]["hostname"]:
             self.connections[key]["hostname"] = event.remote_hostname
-        timed = self.connected.setdefault((event.process.uid, key),
-                                          _Timed(extra={"local_port": event.local_port}))
+        timed = self.connected.setdefault(
+            (event.process.uid, key), _Timed(extra={"local_port": event.local_port})
+        )
         timed.add(event, self.keep_raw, self._source)
 
     def _dns(self, event: Event) -> None:
@@ -432,6 +488,7 @@ class Batch:
         lookup comes last: the loader runs it only once the previous batch has committed, so
         a parent started in that batch is found (see graph.loader). `host_times` updates the
         hosts' first/last-seen in the same statement (else the loader writes them apart)."""
+
         def timed_rows(edges: dict[tuple[str, str], _Timed]) -> list[dict[str, Any]]:
             return [edges[k].row(*k) for k in sorted(edges)]
 
@@ -450,39 +507,49 @@ class Batch:
         ]
 
     def host_rows(self) -> list[dict[str, Any]]:
-        return [{**row, "first": micros(row["first"]), "last": micros(row["last"])}
-                for _, row in sorted(self.hosts.items())]
+        return [
+            {**row, "first": micros(row["first"]), "last": micros(row["last"])}
+            for _, row in sorted(self.hosts.items())
+        ]
 
     def folded(self) -> Folded:
         """The batch as rows only (small to pickle, nothing left to compute)."""
         hosts = self.host_rows()
-        return Folded([(q, rows) for q, rows in self.statements() if rows], hosts, self.events,
-                      min((h["first"] for h in self.hosts.values()), default=None),
-                      max((h["last"] for h in self.hosts.values()), default=None),
-                      self._source or None)
+        return Folded(
+            [(q, rows) for q, rows in self.statements() if rows],
+            hosts,
+            self.events,
+            min((h["first"] for h in self.hosts.values()), default=None),
+            max((h["last"] for h in self.hosts.values()), default=None),
+            self._source or None,
+        )
 
 
 def write_batch(graph: Graph, batch: Batch) -> None:
     """The simple path (tests, small writes, the naive benchmark): one transaction, host
     times included."""
-    write_statements(graph, [(q, rows) for q, rows in batch.statements(host_times=True) if rows],
-                     batch.events)
+    write_statements(
+        graph, [(q, rows) for q, rows in batch.statements(host_times=True) if rows], batch.events
+    )
 
 
 def run_statements(tx: Transaction | ManagedTransaction, statements: Statements) -> None:
     """Run a batch's statements in a transaction the caller holds. They are sent one after
     another and consumed at the end: Neo4j executes a statement while the driver packs the
     next, instead of each waiting for the previous one's result."""
-    results = [tx.run(query, rows=rows, max_times=MAX_TIMES, max_sources=MAX_SOURCES)
-               for query, rows in statements]
+    results = [
+        tx.run(query, rows=rows, max_times=MAX_TIMES, max_sources=MAX_SOURCES)
+        for query, rows in statements
+    ]
     for result in results:
         result.consume()
 
 
 def write_statements(graph: Graph, statements: Statements, events: int) -> None:
     """One folded batch, one transaction (the folding may have happened in another process)."""
-    graph.write_tx(lambda tx: run_statements(tx, statements),
-                   what=f"writing a batch of {events} events")
+    graph.write_tx(
+        lambda tx: run_statements(tx, statements), what=f"writing a batch of {events} events"
+    )
 
 
 def write_events(graph: Graph, events: Iterable[Event], batch_size: int = 5000) -> int:

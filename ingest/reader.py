@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-
 from provgraph.ingest.auditd import parse_auditd
 from provgraph.ingest.deadletter import DeadLetter, DeadLetterWriter, FileSummary, Summary
 from provgraph.ingest.detect import FORMATS, Detected, describe, detect, detect_record

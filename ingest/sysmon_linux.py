@@ -20,7 +20,6 @@ from typing import Any
 from xml.parsers.expat import ExpatError
 
 import xmltodict
-
 from provgraph.ingest import sysmon
 from provgraph.ingest.errors import ParseError, Skipped
 from provgraph.ingest.fields import as_str

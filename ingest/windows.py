@@ -18,5 +18,7 @@ def parse_windows(record: Mapping[str, Any], origin: Origin) -> list[Event]:
     if win.provider in SYSMON_PROVIDERS:
         return sysmon.from_winrecord(win, Origin("sysmon", origin.path, origin.line), dict(record))
     if win.provider == SECURITY_PROVIDER:
-        return security.from_winrecord(win, Origin("security", origin.path, origin.line), dict(record))
+        return security.from_winrecord(
+            win, Origin("security", origin.path, origin.line), dict(record)
+        )
     return Skipped(f"provider {win.provider or '(none)'} not modelled")

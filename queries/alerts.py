@@ -37,7 +37,6 @@ from typing import Any
 
 from neo4j import ManagedTransaction
 from neo4j.exceptions import DriverError, Neo4jError
-
 from provgraph.graph.tx import Graph, GraphUnavailable
 from provgraph.queries.rule import Rule
 
@@ -49,8 +48,12 @@ ID_LENGTH = 32  # hex characters of sha256 kept
 MAX_MATCH_KEYS = 10_000  # beyond this an alert counts new hits by time only
 CHUNK = 500  # matches per write transaction
 
-ENTITY_LABELS = {"host": ("Host", "name"), "process": ("Process", "uid"),
-                 "file": ("File", "key"), "connection": ("Connection", "key")}
+ENTITY_LABELS = {
+    "host": ("Host", "name"),
+    "process": ("Process", "uid"),
+    "file": ("File", "key"),
+    "connection": ("Connection", "key"),
+}
 
 # -- statements (constant text; labels from ENTITY_LABELS, values as parameters) ---------------
 NEXT_SEQ = """
@@ -93,13 +96,13 @@ MATCH (a:Alert {id: row.alert})
 MATCH (n:%(label)s {%(key)s: row.key})
 MERGE (a)-[r:INVOLVES {role: row.role}]->(n)
 """
-INVOLVES = {kind: _INVOLVES % {"label": label, "key": key}
-            for kind, (label, key) in ENTITY_LABELS.items()}
+INVOLVES = {
+    kind: _INVOLVES % {"label": label, "key": key} for kind, (label, key) in ENTITY_LABELS.items()
+}
 
 # Indexes and constraints the engine relies on (labels and names are code, not input).
 SCHEMA = [
-    "CREATE CONSTRAINT counter_name_unique IF NOT EXISTS "
-    "FOR (c:Counter) REQUIRE c.name IS UNIQUE",
+    "CREATE CONSTRAINT counter_name_unique IF NOT EXISTS FOR (c:Counter) REQUIRE c.name IS UNIQUE",
     "CREATE INDEX alert_rule_suppression IF NOT EXISTS "
     "FOR (a:Alert) ON (a.rule_id, a.suppression_key)",
     "CREATE INDEX alert_rule_id IF NOT EXISTS FOR (a:Alert) ON (a.rule_id)",
@@ -225,15 +228,22 @@ def match_from_row(rule: Rule, raw: dict[str, Any]) -> Match:
     identity_columns = {e.role for e in rule.entities if e.identity}
     identity = sorted(f"{e.role}={e.key}" for e in entities if e.role in identity_columns)
     if rule.suppression.fields:
-        values = [json.dumps(_jsonable(row.get(f)), sort_keys=True)
-                  for f in rule.suppression.fields]
+        values = [
+            json.dumps(_jsonable(row.get(f)), sort_keys=True) for f in rule.suppression.fields
+        ]
         suppression_key = digest(rule.id, "suppress", *values)
     else:
         suppression_key = digest(rule.id, *identity)
     first, last = row["first_seen"], row["last_seen"]
-    return Match(rule=rule, row=row, entities=entities, id=digest(rule.id, *identity),
-                 suppression_key=suppression_key, first_seen=first or last,
-                 last_seen=last or first)
+    return Match(
+        rule=rule,
+        row=row,
+        entities=entities,
+        id=digest(rule.id, *identity),
+        suppression_key=suppression_key,
+        first_seen=first or last,
+        last_seen=last or first,
+    )
 
 
 # -- folding matches into alerts ---------------------------------------------------------------
@@ -311,16 +321,19 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
     return any(_native(before.get(k)) != _native(v) for k, v in after.items())
 
 
-def apply_matches(graph: Graph, rule: Rule, matches: Sequence[Match],
-                  now: datetime | None = None) -> ApplyResult:
+def apply_matches(
+    graph: Graph, rule: Rule, matches: Sequence[Match], now: datetime | None = None
+) -> ApplyResult:
     """Write the matches of one rule run as alerts, CHUNK matches per transaction."""
     result = ApplyResult()
     ordered = sorted(matches, key=lambda m: (m.first_seen, m.last_seen, m.id))
     for start in range(0, len(ordered), CHUNK):
-        chunk = ordered[start:start + CHUNK]
+        chunk = ordered[start : start + CHUNK]
         stamp = now or datetime.now(UTC)
-        part = graph.write_tx(lambda tx, c=chunk, s=stamp: _apply_chunk(tx, rule, c, s),
-                              what=f"writing alerts of rule {rule.id}")
+        part = graph.write_tx(
+            lambda tx, c=chunk, s=stamp: _apply_chunk(tx, rule, c, s),
+            what=f"writing alerts of rule {rule.id}",
+        )
         if part.created or part.updated:
             publish_seq(graph)
         result.created += part.created
@@ -330,13 +343,18 @@ def apply_matches(graph: Graph, rule: Rule, matches: Sequence[Match],
     return result
 
 
-def _apply_chunk(tx: ManagedTransaction, rule: Rule, chunk: Sequence[Match],
-                 now: datetime) -> ApplyResult:
+def _apply_chunk(
+    tx: ManagedTransaction, rule: Rule, chunk: Sequence[Match], now: datetime
+) -> ApplyResult:
     # a retried transaction calls this again: build the result afresh each time
     result = ApplyResult()
     lock_counter(tx)
-    rows = tx.run(FETCH_CANDIDATES, ids=[m.id for m in chunk], rule_id=rule.id,
-                  suppression_keys=sorted({m.suppression_key for m in chunk})).data()
+    rows = tx.run(
+        FETCH_CANDIDATES,
+        ids=[m.id for m in chunk],
+        rule_id=rule.id,
+        suppression_keys=sorted({m.suppression_key for m in chunk}),
+    ).data()
     alerts: dict[str, _State] = {r["alert"]["id"]: _State(props=r["alert"]) for r in rows}
     touched: list[str] = []
     for match in chunk:
@@ -358,8 +376,9 @@ def _apply_chunk(tx: ManagedTransaction, rule: Rule, chunk: Sequence[Match],
             state.props["seq"] = first + offset
             state.props["updated_at"] = now
             state.props.pop("assignee", None)  # triage owns it; never overwrite
-        tx.run(UPSERT_ALERTS, rows=[{"id": s.props["id"], "props": _storable(s.props)}
-                                    for s in dirty]).consume()
+        tx.run(
+            UPSERT_ALERTS, rows=[{"id": s.props["id"], "props": _storable(s.props)} for s in dirty]
+        ).consume()
     _link_entities(tx, alerts)
     result.created += sum(1 for s in dirty if s.new)
     result.updated += sum(1 for s in dirty if not s.new)
@@ -374,11 +393,16 @@ def _target(alerts: dict[str, _State], match: Match, duration: timedelta) -> str
         return match.id
     for alert_id, state in sorted(alerts.items()):
         if state.props.get("rule_id") == match.rule.id and match.id in (
-                state.props.get("match_keys") or []):
+            state.props.get("match_keys") or []
+        ):
             return alert_id
-    candidates = [(s.props["first_seen"], i) for i, s in alerts.items()
-                  if s.props.get("rule_id") == match.rule.id and s.props.get("status") != "closed"
-                  and _absorbs(s.props, match, duration)]
+    candidates = [
+        (s.props["first_seen"], i)
+        for i, s in alerts.items()
+        if s.props.get("rule_id") == match.rule.id
+        and s.props.get("status") != "closed"
+        and _absorbs(s.props, match, duration)
+    ]
     return min(candidates)[1] if candidates else None
 
 
@@ -392,7 +416,8 @@ def _link_entities(tx: ManagedTransaction, alerts: dict[str, _State]) -> None:
         for entity in sorted(state.entities, key=lambda e: (e.type, e.key, e.role)):
             if entity.type in INVOLVES:
                 by_type.setdefault(entity.type, []).append(
-                    {"alert": alert_id, "key": entity.key, "role": entity.role})
+                    {"alert": alert_id, "key": entity.key, "role": entity.role}
+                )
     for kind, rows in sorted(by_type.items()):
         tx.run(INVOLVES[kind], rows=rows).consume()
 
@@ -414,11 +439,28 @@ LIMIT $limit
 """
 
 
-def list_alerts(graph: Graph, *, status: str | None = None, rule_id: str | None = None,
-                host: str | None = None, since: datetime | None = None,
-                after_seq: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+def list_alerts(
+    graph: Graph,
+    *,
+    status: str | None = None,
+    rule_id: str | None = None,
+    host: str | None = None,
+    since: datetime | None = None,
+    after_seq: int | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
     """Alerts in seq order, with the entities they involve."""
-    rows = graph.read(LIST_ALERTS, {"status": status, "rule_id": rule_id, "host": host, "since": since, "after_seq": after_seq, "limit": limit})
+    rows = graph.read(
+        LIST_ALERTS,
+        {
+            "status": status,
+            "rule_id": rule_id,
+            "host": host,
+            "since": since,
+            "after_seq": after_seq,
+            "limit": limit,
+        },
+    )
     alerts = []
     for row in rows:
         alert = {k: _native(v) for k, v in row["alert"].items() if k != "match_keys"}

@@ -12,7 +12,6 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-
 from provgraph.queries.rule import Rule
 
 # processes as the graph sees them: a start event fills a process, other mentions fill gaps
@@ -64,8 +63,9 @@ _STEM = "(CASE WHEN {n} LIKE '%.%' THEN regexp_replace({n}, '\\.[^.]*$', '') ELS
 
 
 def _name_or_stem(column: str, param: str) -> str:
-    return (f"(list_contains(${param}, {column}) OR "
-            f"list_contains(${param}, {_STEM.format(n=column)}))")
+    return (
+        f"(list_contains(${param}, {column}) OR list_contains(${param}, {_STEM.format(n=column)}))"
+    )
 
 
 SQL: dict[str, str] = {
@@ -126,16 +126,16 @@ SELECT c.host, arg_min(a.ancestor, a.depth) AS package_manager_uid, c.uid AS pro
        c.start_time AS first_seen, c.start_time AS last_seen
 FROM procs c JOIN ancestry a ON a.uid = c.uid JOIN procs pm ON pm.uid = a.ancestor
 WHERE c.start_time BETWEEN $since AND $until
-  AND ({_name_or_stem('c.name', 'suspicious_children')}
+  AND ({_name_or_stem("c.name", "suspicious_children")}
        OR len(list_filter($suspicious_patterns,
                           lambda x: contains(lower(coalesce(c.command_line, '')), x))) > 0)
-  AND {_name_or_stem('pm.name', 'package_managers')}
+  AND {_name_or_stem("pm.name", "package_managers")}
 GROUP BY ALL
 """,
     "dependency_compromise_network": f"""
 SELECT host, uid AS process_uid, connection_key, min(ts) AS first_seen, max(ts) AS last_seen
 FROM conns
-WHERE is_public(remote_ip) AND {_name_or_stem('proc_name', 'package_managers')}
+WHERE is_public(remote_ip) AND {_name_or_stem("proc_name", "package_managers")}
   AND NOT allowed(remote_hostname, $registry_allow_list)
 GROUP BY ALL HAVING bool_or(ts BETWEEN $since AND $until)
 """,
@@ -162,7 +162,7 @@ WITH d AS (
             + $weight_no_cache * contains(cmd, $no_cache_flag)::INT
             + $weight_external_file
               * regexp_matches(coalesce(command_line, ''), $external_file_regex)::INT
-            + $weight_parent * coalesce({_name_or_stem('parent_name', 'suspicious_parents')},
+            + $weight_parent * coalesce({_name_or_stem("parent_name", "suspicious_parents")},
                                         false)::INT AS seed_score
     FROM d
     WHERE len(list_filter($build_terms,
@@ -196,8 +196,13 @@ def connect(frame: pd.DataFrame) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.create_function("is_public", lambda ip: classify_ip(ip)[0], ["VARCHAR"], "BOOLEAN")
     con.create_function("is_loopback", lambda ip: classify_ip(ip)[1], ["VARCHAR"], "BOOLEAN")
-    con.create_function("allowed", lambda host, allow: allowed_host(host, allow),
-                        ["VARCHAR", "VARCHAR[]"], "BOOLEAN", null_handling="special")
+    con.create_function(
+        "allowed",
+        lambda host, allow: allowed_host(host, allow),
+        ["VARCHAR", "VARCHAR[]"],
+        "BOOLEAN",
+        null_handling="special",
+    )
     events = frame.copy()
     for column in ("ts", "start_time"):
         events[column] = pd.to_datetime(events[column], utc=True)
@@ -211,8 +216,14 @@ def connect(frame: pd.DataFrame) -> duckdb.DuckDBPyConnection:
 
 def _lowered(rule: Rule, overrides: dict[str, Any]) -> dict[str, Any]:
     params = rule.params(**overrides)
-    keep_case = {"external_file_regex", "write_ops", "pipeline_ops", "build_file_ops",
-                 "excluded_ips", "new_terms_fields"}
+    keep_case = {
+        "external_file_regex",
+        "write_ops",
+        "pipeline_ops",
+        "build_file_ops",
+        "excluded_ips",
+        "new_terms_fields",
+    }
     out: dict[str, Any] = {}
     for key, value in params.items():
         if key in keep_case:
@@ -226,8 +237,9 @@ def _lowered(rule: Rule, overrides: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def evaluate_duckdb(con: duckdb.DuckDBPyConnection, rule: Rule, since: Any, until: Any,
-                    **overrides: Any) -> pd.DataFrame:
+def evaluate_duckdb(
+    con: duckdb.DuckDBPyConnection, rule: Rule, since: Any, until: Any, **overrides: Any
+) -> pd.DataFrame:
     sql = SQL[rule.id]
     params = {k: v for k, v in _lowered(rule, overrides).items() if f"${k}" in sql}
     params.update(since=since, until=until)

@@ -22,11 +22,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from neo4j.exceptions import CypherSyntaxError, Neo4jError
-
-from provgraph.graph.tx import Graph
 from provgraph.core.config import rule_settings
 from provgraph.core.errors import ProvgraphError
-from provgraph.queries.alerts import ApplyResult, Match, apply_matches, ensure_alert_schema, match_from_row
+from provgraph.graph.tx import Graph
+from provgraph.queries.alerts import (
+    ApplyResult,
+    Match,
+    apply_matches,
+    ensure_alert_schema,
+    match_from_row,
+)
 from provgraph.queries.rule import Rule, RuleError, RuleSet, load_rules
 
 log = logging.getLogger(__name__)
@@ -73,12 +78,22 @@ def explain_rule(graph: Graph, rule: Rule) -> list[RuleError]:
     except CypherSyntaxError as error:
         return [_locate(rule, error)]
     except Neo4jError as error:
-        return [RuleError(rule.path or rule.id, rule.query_line,
-                          f"the server rejects the query: {error.message}")]
+        return [
+            RuleError(
+                rule.path or rule.id,
+                rule.query_line,
+                f"the server rejects the query: {error.message}",
+            )
+        ]
     if query_type != "r":
         # the planner's verdict: "rw"/"w"/"s" mean the query would write or change schema
-        return [RuleError(rule.path or rule.id, rule.query_line,
-                          f"rules are read-only, the server plans this query as {query_type!r}")]
+        return [
+            RuleError(
+                rule.path or rule.id,
+                rule.query_line,
+                f"rules are read-only, the server plans this query as {query_type!r}",
+            )
+        ]
     return []
 
 
@@ -118,8 +133,13 @@ def load_validated(graph: Graph, directory: Any = None) -> RuleSet:
 
 
 # -- running -----------------------------------------------------------------------------------
-def evaluate(graph: Graph, rule: Rule, since: datetime | None = None,
-             until: datetime | None = None, **overrides: Any) -> list[Match]:
+def evaluate(
+    graph: Graph,
+    rule: Rule,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    **overrides: Any,
+) -> list[Match]:
     """The rule's matches over [since, until], without writing anything."""
     ensure_engine_schema(graph)  # the rules lean on its indexes (File(host, ext))
     params = rule.params(since=since or EPOCH, until=until or FAR_FUTURE, **overrides)
@@ -129,8 +149,13 @@ def evaluate(graph: Graph, rule: Rule, since: datetime | None = None,
     return [match_from_row(rule, row) for row in rows]
 
 
-def run_rule(graph: Graph, rule: Rule, since: datetime | None = None,
-             until: datetime | None = None, now: datetime | None = None) -> RuleRun:
+def run_rule(
+    graph: Graph,
+    rule: Rule,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    now: datetime | None = None,
+) -> RuleRun:
     ensure_engine_schema(graph)
     run = RuleRun(rule.id, since or EPOCH, until or FAR_FUTURE)
     started = time.perf_counter()
@@ -143,8 +168,13 @@ def run_rule(graph: Graph, rule: Rule, since: datetime | None = None,
     return run
 
 
-def run_rules(graph: Graph, since: datetime | None = None, until: datetime | None = None,
-              rules: Iterable[Rule] | None = None, now: datetime | None = None) -> list[RuleRun]:
+def run_rules(
+    graph: Graph,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    rules: Iterable[Rule] | None = None,
+    now: datetime | None = None,
+) -> list[RuleRun]:
     """Run every rule (or the given ones) over [since, until]; one failing rule does not stop
     the others, its run carries the error."""
     chosen = list(rules) if rules is not None else _default_rules()
@@ -154,8 +184,11 @@ def run_rules(graph: Graph, since: datetime | None = None, until: datetime | Non
             runs.append(run_rule(graph, rule, since, until, now))
         except Neo4jError as error:
             log.error("rule %s failed: %s", rule.id, error)
-            runs.append(RuleRun(rule.id, since or EPOCH, until or FAR_FUTURE,
-                                error=str(error.message or error)))
+            runs.append(
+                RuleRun(
+                    rule.id, since or EPOCH, until or FAR_FUTURE, error=str(error.message or error)
+                )
+            )
     return runs
 
 
@@ -179,19 +212,24 @@ def tune(rules: Iterable[Rule], settings: dict[str, dict[str, Any]]) -> list[Rul
     by_id = {rule.id: rule for rule in rules}
     for rule_id, values in settings.items():
         if rule_id not in by_id:
-            raise ProvgraphError(f"rule settings: no rule '{rule_id}' (known: {', '.join(sorted(by_id))})")
+            raise ProvgraphError(
+                f"rule settings: no rule '{rule_id}' (known: {', '.join(sorted(by_id))})"
+            )
         rule = by_id[rule_id]
         for name, value in values.items():
             if name not in rule.parameters:
                 raise ProvgraphError(
                     f"rule settings: rule '{rule_id}' has no parameter '{name}' "
-                    f"(it has: {', '.join(sorted(rule.parameters))})")
+                    f"(it has: {', '.join(sorted(rule.parameters))})"
+                )
             shipped = rule.parameters[name]
             if type(shipped) is not type(value) and not (
-                    isinstance(shipped, (int, float)) and isinstance(value, (int, float))):
+                isinstance(shipped, (int, float)) and isinstance(value, (int, float))
+            ):
                 raise ProvgraphError(
                     f"rule settings: {rule_id}.{name} must be a {type(shipped).__name__}, "
-                    f"got {type(value).__name__}")
+                    f"got {type(value).__name__}"
+                )
         by_id[rule_id] = dataclasses.replace(rule, parameters={**rule.parameters, **values})
     return [by_id[rule.id] for rule in rules]
 
@@ -217,8 +255,12 @@ class Scheduler:
             self.next_due[rule.id] = now + (rule.schedule.interval or timedelta(minutes=5))
         return runs
 
-    def run_forever(self, stop: threading.Event | None = None, poll: float = 1.0,
-                    on_run: Callable[[RuleRun], None] | None = None) -> None:
+    def run_forever(
+        self,
+        stop: threading.Event | None = None,
+        poll: float = 1.0,
+        on_run: Callable[[RuleRun], None] | None = None,
+    ) -> None:
         stop = stop or threading.Event()
         while not stop.is_set():
             for run in self.tick():

@@ -32,26 +32,40 @@ def _ref(spec: Mapping[str, Any], prefix: str, start: datetime | None = None) ->
     )
 
 
-def event_from_spec(spec: Mapping[str, Any], line: int = 1, base: datetime = BASE,
-                    prefix: str = "") -> Event:
+def event_from_spec(
+    spec: Mapping[str, Any], line: int = 1, base: datetime = BASE, prefix: str = ""
+) -> Event:
     kind = Kind(spec["kind"])
     ts = base + timedelta(seconds=float(spec["t"]))
     host = prefix + str(spec["host"])
     process = _ref(spec, prefix, ts if kind is Kind.PROCESS_START else None)
-    common: dict[str, Any] = {"kind": kind, "ts": ts, "host": host, "process": process,
-                              "origin": Origin("example", "<rule example>", line)}
+    common: dict[str, Any] = {
+        "kind": kind,
+        "ts": ts,
+        "host": host,
+        "process": process,
+        "origin": Origin("example", "<rule example>", line),
+    }
     if kind is Kind.PROCESS_START and spec.get("parent"):
         common["parent"] = _ref(spec["parent"], prefix)
     if kind is Kind.FILE_WRITE:
-        common.update(file_path=spec["path"], file_op=FileOp(spec.get("op", "create")),
-                      access_mask=spec.get("mask"))
+        common.update(
+            file_path=spec["path"],
+            file_op=FileOp(spec.get("op", "create")),
+            access_mask=spec.get("mask"),
+        )
     if kind is Kind.NETWORK_CONNECT:
-        common.update(remote_ip=str(spec["ip"]), remote_port=spec.get("port"),
-                      protocol=spec.get("protocol", "tcp"), remote_hostname=spec.get("hostname"),
-                      direction="outbound")
+        common.update(
+            remote_ip=str(spec["ip"]),
+            remote_port=spec.get("port"),
+            protocol=spec.get("protocol", "tcp"),
+            remote_hostname=spec.get("hostname"),
+            direction="outbound",
+        )
     return Event(**common)
 
 
-def events_from_specs(specs: Iterable[Mapping[str, Any]], base: datetime = BASE,
-                      prefix: str = "") -> list[Event]:
+def events_from_specs(
+    specs: Iterable[Mapping[str, Any]], base: datetime = BASE, prefix: str = ""
+) -> list[Event]:
     return [event_from_spec(s, i, base, prefix) for i, s in enumerate(specs, 1)]

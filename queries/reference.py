@@ -19,17 +19,36 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-
 from provgraph.ingest.model import Event, classify_ip
 from provgraph.queries.rule import Rule
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 
-COLUMNS = ["seq", "kind", "ts", "host", "uid", "image", "name", "command_line", "user",
-           "start_time", "parent_uid", "parent_pid", "parent_image", "parent_name",
-           "parent_command_line", "file_path", "file_op", "access_mask", "remote_ip",
-           "remote_port", "protocol", "remote_hostname"]
+COLUMNS = [
+    "seq",
+    "kind",
+    "ts",
+    "host",
+    "uid",
+    "image",
+    "name",
+    "command_line",
+    "user",
+    "start_time",
+    "parent_uid",
+    "parent_pid",
+    "parent_image",
+    "parent_name",
+    "parent_command_line",
+    "file_path",
+    "file_op",
+    "access_mask",
+    "remote_ip",
+    "remote_port",
+    "protocol",
+    "remote_hostname",
+]
 
 
 def _basename(image: str | None) -> str | None:
@@ -42,21 +61,32 @@ def events_frame(events: Iterable[Event]) -> pd.DataFrame:
     rows = []
     for seq, e in enumerate(events):
         parent = e.parent
-        rows.append({
-            "seq": seq, "kind": e.kind.value, "ts": e.ts, "host": e.host, "uid": e.process.uid,
-            "image": e.process.image, "name": _basename(e.process.image),
-            "command_line": e.process.command_line, "user": e.process.user,
-            "start_time": e.process.start_time,
-            "parent_uid": parent.uid if parent else None,
-            "parent_pid": parent.pid if parent else None,
-            "parent_image": parent.image if parent else None,
-            "parent_name": _basename(parent.image) if parent else None,
-            "parent_command_line": parent.command_line if parent else None,
-            "file_path": e.file_path, "file_op": e.file_op.value if e.file_op else None,
-            "access_mask": e.access_mask.lower() if e.access_mask else None,
-            "remote_ip": e.remote_ip, "remote_port": e.remote_port, "protocol": e.protocol,
-            "remote_hostname": e.remote_hostname,
-        })
+        rows.append(
+            {
+                "seq": seq,
+                "kind": e.kind.value,
+                "ts": e.ts,
+                "host": e.host,
+                "uid": e.process.uid,
+                "image": e.process.image,
+                "name": _basename(e.process.image),
+                "command_line": e.process.command_line,
+                "user": e.process.user,
+                "start_time": e.process.start_time,
+                "parent_uid": parent.uid if parent else None,
+                "parent_pid": parent.pid if parent else None,
+                "parent_image": parent.image if parent else None,
+                "parent_name": _basename(parent.image) if parent else None,
+                "parent_command_line": parent.command_line if parent else None,
+                "file_path": e.file_path,
+                "file_op": e.file_op.value if e.file_op else None,
+                "access_mask": e.access_mask.lower() if e.access_mask else None,
+                "remote_ip": e.remote_ip,
+                "remote_port": e.remote_port,
+                "protocol": e.protocol,
+                "remote_hostname": e.remote_hostname,
+            }
+        )
     frame = pd.DataFrame(rows, columns=COLUMNS).astype(object)
     # one "absent" for every column: None (pandas would otherwise mix in NaN)
     return frame.where(frame.notna(), None)
@@ -105,11 +135,23 @@ def build_model(frame: pd.DataFrame) -> Model:
     for row in frame.itertuples(index=False):
         full = row.kind == "process_start"
         extra = {"start_time": row.start_time or row.ts} if full else {}
-        note(row.uid, row.host, full, name=row.name, command_line=row.command_line,
-             user=row.user, **extra)
+        note(
+            row.uid,
+            row.host,
+            full,
+            name=row.name,
+            command_line=row.command_line,
+            user=row.user,
+            **extra,
+        )
         if full and row.parent_uid and not _pid_only(row.parent_uid):
-            note(row.parent_uid, row.host, False, name=row.parent_name,
-                 command_line=row.parent_command_line)
+            note(
+                row.parent_uid,
+                row.host,
+                False,
+                name=row.parent_name,
+                command_line=row.parent_command_line,
+            )
     spawn_rows = []
     for row in starts.itertuples(index=False):
         if not row.parent_uid:
@@ -124,9 +166,10 @@ def build_model(frame: pd.DataFrame) -> Model:
     parents: dict[str, list[str]] = {}
     for row in spawns.itertuples(index=False):
         parents.setdefault(row.child_uid, []).append(row.parent_uid)
-    table = pd.DataFrame(list(procs.values()),
-                         columns=["uid", "host", "full", "name", "command_line", "user",
-                                  "start_time"]).set_index("uid", drop=False)
+    table = pd.DataFrame(
+        list(procs.values()),
+        columns=["uid", "host", "full", "name", "command_line", "user", "start_time"],
+    ).set_index("uid", drop=False)
     return Model(frame, table, spawns, parents)
 
 
@@ -139,8 +182,9 @@ def _resolve_pid(starts: pd.DataFrame, row: Any) -> str | None:
     if row.parent_pid is None:
         return None
     pids = starts["uid"].str.rsplit(":", n=1).str[0]  # p:host:pid:start -> p:host:pid
-    candidates = starts.loc[(pids == row.parent_uid) & (starts.ts <= row.ts)
-                        & (starts.uid != row.uid)]
+    candidates = starts.loc[
+        (pids == row.parent_uid) & (starts.ts <= row.ts) & (starts.uid != row.uid)
+    ]
     if candidates.empty:
         return None
     return str(candidates.sort_values("ts").iloc[-1].uid)
@@ -157,8 +201,6 @@ def name_or_stem(name: Any, names: set[str]) -> bool:
     if not isinstance(name, str) or not name:
         return False
     return name in names or ("." in name and name.rsplit(".", 1)[0] in names)
-
-
 
 
 def allowed_host(hostname: Any, allow: Iterable[str]) -> bool:
@@ -187,8 +229,9 @@ def _ext(path: str) -> str:
 
 def _writes(model: Model) -> pd.DataFrame:
     writes = model.frame[(model.frame.kind == "file_write") & model.frame.file_path.notna()].copy()
-    writes["file_key"] = [_file_key(h, p) for h, p in zip(writes.host, writes.file_path,
-                                                           strict=True)]
+    writes["file_key"] = [
+        _file_key(h, p) for h, p in zip(writes.host, writes.file_path, strict=True)
+    ]
     first_path = writes.groupby("file_key").file_path.first()
     writes["path"] = writes.file_key.map(first_path).astype(object)
     writes["ext"] = writes.file_path.map(_ext).astype(object)
@@ -199,14 +242,16 @@ def _writes(model: Model) -> pd.DataFrame:
 
 
 def _connects(model: Model) -> pd.DataFrame:
-    conns = model.frame[(model.frame.kind == "network_connect")
-                        & model.frame.remote_ip.notna()].copy()
+    conns = model.frame[
+        (model.frame.kind == "network_connect") & model.frame.remote_ip.notna()
+    ].copy()
     conns["connection_key"] = [
         f"{ip}|{'' if port is None or port != port else int(port)}|{proto or ''}"
-        for ip, port, proto in zip(conns.remote_ip, conns.remote_port, conns.protocol,
-                                   strict=True)]
-    first_name = conns.dropna(subset=["remote_hostname"]).groupby(
-        "connection_key").remote_hostname.first()
+        for ip, port, proto in zip(conns.remote_ip, conns.remote_port, conns.protocol, strict=True)
+    ]
+    first_name = (
+        conns.dropna(subset=["remote_hostname"]).groupby("connection_key").remote_hostname.first()
+    )
     conns["hostname"] = conns.connection_key.map(first_name)
     flags = conns.remote_ip.map(classify_ip)
     conns["is_public"] = flags.map(lambda f: f[0])
@@ -221,38 +266,55 @@ def _result(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
 
 
 # -- the rules ---------------------------------------------------------------------------------
-def build_process_compromise(model: Model, p: dict[str, Any], since: datetime,
-                             until: datetime) -> pd.DataFrame:
+def build_process_compromise(
+    model: Model, p: dict[str, Any], since: datetime, until: datetime
+) -> pd.DataFrame:
     window = timedelta(seconds=p["window_seconds"])
     procs = model.processes
     builds = procs.loc[procs.name.isin(_lower(p["build_processes"])) & procs.start_time.notna()]
     writes = _writes(model)
     masks, allow = _lower(p["access_masks"]), _lower(p["allow_list"])
-    writes = writes.loc[writes.ext.isin(_lower(p["source_extensions"]))
-                        & ~writes.writer_name.fillna("").isin(allow)]
+    writes = writes.loc[
+        writes.ext.isin(_lower(p["source_extensions"])) & ~writes.writer_name.fillna("").isin(allow)
+    ]
     # Graph convention: a WROTE edge (one process, one file) keeps its operations and masks as
     # sets beside its times, so qualification is per edge and every time of a qualifying edge
     # counts (a delete after a create shows in last_seen). The seed itself reads per event.
     edges = writes.groupby(["uid", "file_key"]).agg(
-        ops=("file_op", lambda ops: set(ops)), masks=("access_mask", lambda m: set(m.dropna())))
-    good = edges[edges.ops.map(lambda ops: bool(ops & set(p["write_ops"])))
-                 & edges.masks.map(lambda m: not m or bool(m & masks))].index
-    writes = writes.set_index(["uid", "file_key"]).loc[
-        lambda frame: frame.index.isin(good)].reset_index()
+        ops=("file_op", lambda ops: set(ops)), masks=("access_mask", lambda m: set(m.dropna()))
+    )
+    good = edges[
+        edges.ops.map(lambda ops: bool(ops & set(p["write_ops"])))
+        & edges.masks.map(lambda m: not m or bool(m & masks))
+    ].index
+    writes = (
+        writes.set_index(["uid", "file_key"])
+        .loc[lambda frame: frame.index.isin(good)]
+        .reset_index()
+    )
     rows = []
     for build in builds.itertuples(index=False):
         start = build.start_time
-        hits = writes.loc[(writes.host == build.host) & (writes.ts >= start)
-                      & (writes.ts <= start + window)]
+        hits = writes.loc[
+            (writes.host == build.host) & (writes.ts >= start) & (writes.ts <= start + window)
+        ]
         if hits.empty:
             continue
         if not (_in(start, since, until) or hits.ts.map(lambda t: _in(t, since, until)).any()):
             continue
-        rows.append({"host": build.host, "build_uid": build.uid, "first_seen": start,
-                     "last_seen": hits.ts.max(), "file_keys": sorted(set(hits.file_key)),
-                     "editor_uids": sorted(set(hits.uid))})
-    return _result(rows, ["host", "build_uid", "first_seen", "last_seen", "file_keys",
-                          "editor_uids"])
+        rows.append(
+            {
+                "host": build.host,
+                "build_uid": build.uid,
+                "first_seen": start,
+                "last_seen": hits.ts.max(),
+                "file_keys": sorted(set(hits.file_key)),
+                "editor_uids": sorted(set(hits.uid)),
+            }
+        )
+    return _result(
+        rows, ["host", "build_uid", "first_seen", "last_seen", "file_keys", "editor_uids"]
+    )
 
 
 def _script_spawns(model: Model, p: dict[str, Any]) -> pd.DataFrame:
@@ -260,8 +322,10 @@ def _script_spawns(model: Model, p: dict[str, Any]) -> pd.DataFrame:
     spawns = model.spawns.copy()
     spawns["child_name"] = spawns.child_uid.map(procs["name"])
     spawns["parent_name"] = spawns.parent_uid.map(procs["name"])
-    spawns = spawns.loc[spawns.child_name.isin(_lower(p["msbuild_names"]))
-                    & spawns.parent_name.isin(_lower(p["script_parents"]))].copy()
+    spawns = spawns.loc[
+        spawns.child_name.isin(_lower(p["msbuild_names"]))
+        & spawns.parent_name.isin(_lower(p["script_parents"]))
+    ].copy()
     terms = {"host": procs["host"], "user": procs["user"], "command_line": procs["command_line"]}
     for field_name, column in terms.items():
         spawns[field_name] = spawns.child_uid.map(column).astype(object).fillna("")
@@ -269,8 +333,9 @@ def _script_spawns(model: Model, p: dict[str, Any]) -> pd.DataFrame:
     return spawns
 
 
-def msbuild_script_parent(model: Model, p: dict[str, Any], since: datetime,
-                          until: datetime) -> pd.DataFrame:
+def msbuild_script_parent(
+    model: Model, p: dict[str, Any], since: datetime, until: datetime
+) -> pd.DataFrame:
     """Elastic new_terms: the spawn's new-terms values unseen in the history window before it."""
     history = timedelta(seconds=p["history_seconds"])
     spawns = _script_spawns(model, p)
@@ -283,34 +348,55 @@ def msbuild_script_parent(model: Model, p: dict[str, Any], since: datetime,
         for name in fields:
             earlier = earlier.loc[earlier[name] == getattr(spawn, name)]
         if earlier.empty:
-            rows.append({"host": spawn.host, "msbuild_uid": spawn.child_uid,
-                         "parent_uid": spawn.parent_uid, "first_seen": spawn.time,
-                         "last_seen": spawn.time})
+            rows.append(
+                {
+                    "host": spawn.host,
+                    "msbuild_uid": spawn.child_uid,
+                    "parent_uid": spawn.parent_uid,
+                    "first_seen": spawn.time,
+                    "last_seen": spawn.time,
+                }
+            )
     return _result(rows, ["host", "msbuild_uid", "parent_uid", "first_seen", "last_seen"])
 
 
-def msbuild_network(model: Model, p: dict[str, Any], since: datetime,
-                    until: datetime) -> pd.DataFrame:
+def msbuild_network(
+    model: Model, p: dict[str, Any], since: datetime, until: datetime
+) -> pd.DataFrame:
     conns = _connects(model)
-    conns = conns.loc[conns.proc_name.isin(_lower(p["msbuild_names"])) & conns.start_time.notna()
-                  & ~conns.is_loopback & ~conns.remote_ip.isin(p["excluded_ips"])]
+    conns = conns.loc[
+        conns.proc_name.isin(_lower(p["msbuild_names"]))
+        & conns.start_time.notna()
+        & ~conns.is_loopback
+        & ~conns.remote_ip.isin(p["excluded_ips"])
+    ]
     conns = conns.loc[conns.ts >= conns.start_time]
     rows = []
     for uid, group in conns.groupby("uid"):
         start = group.start_time.iloc[0]
         if not (_in(start, since, until) or group.ts.map(lambda t: _in(t, since, until)).any()):
             continue
-        rows.append({"host": group.host.iloc[0], "msbuild_uid": uid, "first_seen": start,
-                     "last_seen": group.ts.max(),
-                     "connection_keys": sorted(set(group.connection_key))})
+        rows.append(
+            {
+                "host": group.host.iloc[0],
+                "msbuild_uid": uid,
+                "first_seen": start,
+                "last_seen": group.ts.max(),
+                "connection_keys": sorted(set(group.connection_key)),
+            }
+        )
     return _result(rows, ["host", "msbuild_uid", "first_seen", "last_seen", "connection_keys"])
 
 
-def script_msbuild_network_chain(model: Model, p: dict[str, Any], since: datetime,
-                                 until: datetime) -> pd.DataFrame:
+def script_msbuild_network_chain(
+    model: Model, p: dict[str, Any], since: datetime, until: datetime
+) -> pd.DataFrame:
     conns = _connects(model)
-    conns = conns.loc[conns.proc_name.isin(_lower(p["msbuild_names"]))
-                  & ~conns.is_loopback & ~conns.remote_ip.isin(p["excluded_ips"])]
+    conns = conns.loc[
+        conns.proc_name.isin(_lower(p["msbuild_names"]))
+        & ~conns.is_loopback
+        & ~conns.remote_ip.isin(p["excluded_ips"])
+    ]
     conns = conns.loc[conns.start_time.isna() | (conns.ts >= conns.start_time)]
     scripts = _lower(p["script_hosts"])
     names = model.processes["name"]
@@ -323,16 +409,34 @@ def script_msbuild_network_chain(model: Model, p: dict[str, Any], since: datetim
         above = [(a, d) for a, d in model.ancestors(uid) if names.get(a) in scripts]
         if not above:
             continue
-        rows.append({"host": group.host.iloc[0], "msbuild_uid": uid, "script_uid": above[0][0],
-                     "script_depth": above[0][1], "first_seen": start or group.ts.min(),
-                     "last_seen": group.ts.max(),
-                     "connection_keys": sorted(set(group.connection_key))})
-    return _result(rows, ["host", "msbuild_uid", "script_uid", "script_depth", "first_seen",
-                          "last_seen", "connection_keys"])
+        rows.append(
+            {
+                "host": group.host.iloc[0],
+                "msbuild_uid": uid,
+                "script_uid": above[0][0],
+                "script_depth": above[0][1],
+                "first_seen": start or group.ts.min(),
+                "last_seen": group.ts.max(),
+                "connection_keys": sorted(set(group.connection_key)),
+            }
+        )
+    return _result(
+        rows,
+        [
+            "host",
+            "msbuild_uid",
+            "script_uid",
+            "script_depth",
+            "first_seen",
+            "last_seen",
+            "connection_keys",
+        ],
+    )
 
 
-def dependency_compromise_shell_child(model: Model, p: dict[str, Any], since: datetime,
-                                      until: datetime) -> pd.DataFrame:
+def dependency_compromise_shell_child(
+    model: Model, p: dict[str, Any], since: datetime, until: datetime
+) -> pd.DataFrame:
     managers, children = _lower(p["package_managers"]), _lower(p["suspicious_children"])
     patterns = [x.lower() for x in p["suspicious_patterns"]]
     procs = model.processes
@@ -343,57 +447,88 @@ def dependency_compromise_shell_child(model: Model, p: dict[str, Any], since: da
         cmd = (proc.command_line if isinstance(proc.command_line, str) else "").lower()
         if not (name_or_stem(proc.name, children) or any(x in cmd for x in patterns)):
             continue
-        above = [(a, d) for a, d in model.ancestors(proc.uid)
-                 if name_or_stem(procs["name"].get(a), managers)]
+        above = [
+            (a, d)
+            for a, d in model.ancestors(proc.uid)
+            if name_or_stem(procs["name"].get(a), managers)
+        ]
         if above:
-            rows.append({"host": proc.host, "package_manager_uid": above[0][0],
-                         "process_uid": proc.uid, "depth": above[0][1],
-                         "first_seen": proc.start_time, "last_seen": proc.start_time})
-    return _result(rows, ["host", "package_manager_uid", "process_uid", "depth", "first_seen",
-                          "last_seen"])
+            rows.append(
+                {
+                    "host": proc.host,
+                    "package_manager_uid": above[0][0],
+                    "process_uid": proc.uid,
+                    "depth": above[0][1],
+                    "first_seen": proc.start_time,
+                    "last_seen": proc.start_time,
+                }
+            )
+    return _result(
+        rows, ["host", "package_manager_uid", "process_uid", "depth", "first_seen", "last_seen"]
+    )
 
 
-def _per_edge(frame: pd.DataFrame, target: str, since: datetime, until: datetime,
-              extra: Callable[[pd.DataFrame], dict[str, Any]] | None = None,
-              ) -> list[dict[str, Any]]:
+def _per_edge(
+    frame: pd.DataFrame,
+    target: str,
+    since: datetime,
+    until: datetime,
+    extra: Callable[[pd.DataFrame], dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     rows = []
     for (uid, key), group in frame.groupby(["uid", target]):
         if not group.ts.map(lambda t: _in(t, since, until)).any():
             continue
-        row = {"process_uid": uid, target: key, "first_seen": group.ts.min(),
-               "last_seen": group.ts.max(), "host": group.host.iloc[0]}
+        row = {
+            "process_uid": uid,
+            target: key,
+            "first_seen": group.ts.min(),
+            "last_seen": group.ts.max(),
+            "host": group.host.iloc[0],
+        }
         rows.append({**row, **(extra(group) if extra else {})})
     return rows
 
 
-def dependency_compromise_network(model: Model, p: dict[str, Any], since: datetime,
-                                  until: datetime) -> pd.DataFrame:
+def dependency_compromise_network(
+    model: Model, p: dict[str, Any], since: datetime, until: datetime
+) -> pd.DataFrame:
     managers = _lower(p["package_managers"])
     conns = _connects(model)
-    conns = conns.loc[conns.is_public & conns.proc_name.map(lambda n: name_or_stem(n, managers))
-                  & ~conns.hostname.map(lambda h: allowed_host(h, p["registry_allow_list"]))]
-    return _result(_per_edge(conns, "connection_key", since, until),
-                   ["host", "process_uid", "connection_key", "first_seen", "last_seen"])
+    conns = conns.loc[
+        conns.is_public
+        & conns.proc_name.map(lambda n: name_or_stem(n, managers))
+        & ~conns.hostname.map(lambda h: allowed_host(h, p["registry_allow_list"]))
+    ]
+    return _result(
+        _per_edge(conns, "connection_key", since, until),
+        ["host", "process_uid", "connection_key", "first_seen", "last_seen"],
+    )
 
 
-def dependency_compromise_cicd_write(model: Model, p: dict[str, Any], since: datetime,
-                                     until: datetime) -> pd.DataFrame:
+def dependency_compromise_cicd_write(
+    model: Model, p: dict[str, Any], since: datetime, until: datetime
+) -> pd.DataFrame:
     writes = _writes(model)
     path = writes.path.str.lower().str.replace("\\", "/", regex=False)
     pipeline = path.map(lambda x: any(q.lower() in x for q in p["pipeline_paths"]))
     build = writes.fname.isin(_lower(p["build_file_names"]))
     # A or (B and C), then the ActionType filter: per event, as the KQL reads
-    keep = ((pipeline & writes.file_op.isin(p["pipeline_ops"]))
-            | (build & writes.file_op.isin(p["build_file_ops"])))
+    keep = (pipeline & writes.file_op.isin(p["pipeline_ops"])) | (
+        build & writes.file_op.isin(p["build_file_ops"])
+    )
     qualifying = writes.loc[keep.astype(bool)][["uid", "file_key"]].drop_duplicates()
     # times come from every write of a qualifying (process, file) pair, as the edge holds them
     edges = writes.merge(qualifying, on=["uid", "file_key"])
-    return _result(_per_edge(edges, "file_key", since, until),
-                   ["host", "process_uid", "file_key", "first_seen", "last_seen"])
+    return _result(
+        _per_edge(edges, "file_key", since, until),
+        ["host", "process_uid", "file_key", "first_seen", "last_seen"],
+    )
 
 
-def docker_build_suspicious(model: Model, p: dict[str, Any], since: datetime,
-                            until: datetime) -> pd.DataFrame:
+def docker_build_suspicious(
+    model: Model, p: dict[str, Any], since: datetime, until: datetime
+) -> pd.DataFrame:
     procs = model.processes
     docker = procs.loc[procs.name.isin(_lower(p["docker_names"])) & procs.start_time.notna()]
     parents = model.spawns.drop_duplicates("child_uid").set_index("child_uid").parent_uid
@@ -404,44 +539,66 @@ def docker_build_suspicious(model: Model, p: dict[str, Any], since: datetime,
             continue
         raw = proc.command_line if isinstance(proc.command_line, str) else ""
         cmd = raw.lower()
-        if not any(re.search(rf"(^|[^a-z0-9]){re.escape(t.lower())}($|[^a-z0-9])", cmd, re.S)
-                   for t in p["build_terms"]):
+        if not any(
+            re.search(rf"(^|[^a-z0-9]){re.escape(t.lower())}($|[^a-z0-9])", cmd, re.S)
+            for t in p["build_terms"]
+        ):
             continue
         parent = parents.get(proc.uid)
         parent_name = procs["name"].get(parent) if parent is not None else None
-        score = (p["weight_temp"] * any(t.lower() in cmd for t in p["temp_paths"])
-                 + p["weight_no_cache"] * (p["no_cache_flag"].lower() in cmd)
-                 + p["weight_external_file"] * bool(re.search(p["external_file_regex"], raw))
-                 + p["weight_parent"] * name_or_stem(parent_name, suspicious_parents))
+        score = (
+            p["weight_temp"] * any(t.lower() in cmd for t in p["temp_paths"])
+            + p["weight_no_cache"] * (p["no_cache_flag"].lower() in cmd)
+            + p["weight_external_file"] * bool(re.search(p["external_file_regex"], raw))
+            + p["weight_parent"] * name_or_stem(parent_name, suspicious_parents)
+        )
         if score >= p["min_score"]:
-            rows.append({"host": proc.host, "process_uid": proc.uid, "seed_score": score,
-                         "risk_score": min(100, score * p["risk_multiplier"]),
-                         "first_seen": proc.start_time, "last_seen": proc.start_time})
-    return _result(rows, ["host", "process_uid", "seed_score", "risk_score", "first_seen",
-                          "last_seen"])
+            rows.append(
+                {
+                    "host": proc.host,
+                    "process_uid": proc.uid,
+                    "seed_score": score,
+                    "risk_score": min(100, score * p["risk_multiplier"]),
+                    "first_seen": proc.start_time,
+                    "last_seen": proc.start_time,
+                }
+            )
+    return _result(
+        rows, ["host", "process_uid", "seed_score", "risk_score", "first_seen", "last_seen"]
+    )
 
 
-def dockerfile_temp_write(model: Model, p: dict[str, Any], since: datetime,
-                          until: datetime) -> pd.DataFrame:
+def dockerfile_temp_write(
+    model: Model, p: dict[str, Any], since: datetime, until: datetime
+) -> pd.DataFrame:
     writes = _writes(model)
     names = _lower(p["dockerfile_names"])
     suffixes = tuple(_lower(p["dockerfile_suffixes"]))
     is_dockerfile = writes.fname.isin(names) | writes.fname.map(
-        lambda n: isinstance(n, str) and n.endswith(suffixes))
+        lambda n: isinstance(n, str) and n.endswith(suffixes)
+    )
     in_temp = writes.path.str.lower().map(lambda x: any(t.lower() in x for t in p["temp_paths"]))
     hits = writes.loc[(is_dockerfile & in_temp).astype(bool)]
-    return _result(_per_edge(hits, "file_key", since, until),
-                   ["host", "process_uid", "file_key", "first_seen", "last_seen"])
+    return _result(
+        _per_edge(hits, "file_key", since, until),
+        ["host", "process_uid", "file_key", "first_seen", "last_seen"],
+    )
 
 
-def dockerd_nonregistry_network(model: Model, p: dict[str, Any], since: datetime,
-                                until: datetime) -> pd.DataFrame:
+def dockerd_nonregistry_network(
+    model: Model, p: dict[str, Any], since: datetime, until: datetime
+) -> pd.DataFrame:
     conns = _connects(model)
-    conns = conns.loc[conns.proc_name.isin(_lower(p["dockerd_names"]))
-                  & conns.remote_port.isin(p["remote_ports"]) & conns.is_public
-                  & ~conns.hostname.map(lambda h: allowed_host(h, p["registry_allow_list"]))]
-    return _result(_per_edge(conns, "connection_key", since, until),
-                   ["host", "process_uid", "connection_key", "first_seen", "last_seen"])
+    conns = conns.loc[
+        conns.proc_name.isin(_lower(p["dockerd_names"]))
+        & conns.remote_port.isin(p["remote_ports"])
+        & conns.is_public
+        & ~conns.hostname.map(lambda h: allowed_host(h, p["registry_allow_list"]))
+    ]
+    return _result(
+        _per_edge(conns, "connection_key", since, until),
+        ["host", "process_uid", "connection_key", "first_seen", "last_seen"],
+    )
 
 
 REFERENCES: dict[str, Callable[[Model, dict[str, Any], datetime, datetime], pd.DataFrame]] = {
@@ -458,9 +615,13 @@ REFERENCES: dict[str, Callable[[Model, dict[str, Any], datetime, datetime], pd.D
 }
 
 
-def evaluate_reference(rule: Rule, model: Model | pd.DataFrame, since: datetime | None = None,
-                       until: datetime | None = None, **overrides: Any) -> pd.DataFrame:
+def evaluate_reference(
+    rule: Rule,
+    model: Model | pd.DataFrame,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    **overrides: Any,
+) -> pd.DataFrame:
     if isinstance(model, pd.DataFrame):
         model = build_model(model)
-    return REFERENCES[rule.id](model, rule.params(**overrides), since or EPOCH,
-                               until or FAR_FUTURE)
+    return REFERENCES[rule.id](model, rule.params(**overrides), since or EPOCH, until or FAR_FUTURE)

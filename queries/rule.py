@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from provgraph.core.errors import ProvgraphError
 
 RULES_DIR = Path(__file__).parent / "rules"
@@ -131,18 +130,20 @@ class _LocatingLoader(yaml.SafeLoader):
             key = key_node.value
             if key in mapping.key_marks:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
             mapping.key_marks[key] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             mapping.value_nodes[key] = value_node
         return mapping
 
 
 _LocatingLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LocatingLoader.construct_mapping)
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LocatingLoader.construct_mapping
+)
 
 
 def parse_duration(value: Any) -> timedelta:
-    """"30s", "5m", "1h", "5d" (or a number of seconds)."""
+    """ "30s", "5m", "1h", "5d" (or a number of seconds)."""
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, int | float) and value >= 0:
@@ -170,12 +171,22 @@ class _Builder:
 
     def error(self, reason: str, key: str | None = None, within: _Located | None = None) -> None:
         mapping = within if within is not None else self.doc
-        line, column = mapping.key_marks.get(key, (mapping.line, mapping.column)) if key else (
-            mapping.line, mapping.column)
+        line, column = (
+            mapping.key_marks.get(key, (mapping.line, mapping.column))
+            if key
+            else (mapping.line, mapping.column)
+        )
         self.errors.append(RuleError(self.path, line, reason, column))
 
-    def take(self, key: str, kind: type | tuple[type, ...], *, within: _Located | None = None,
-             required: bool = True, default: Any = None) -> Any:
+    def take(
+        self,
+        key: str,
+        kind: type | tuple[type, ...],
+        *,
+        within: _Located | None = None,
+        required: bool = True,
+        default: Any = None,
+    ) -> Any:
         mapping = within if within is not None else self.doc
         if key not in mapping:
             if required:
@@ -183,14 +194,16 @@ class _Builder:
             return default
         value = mapping[key]
         if not isinstance(value, kind) or isinstance(value, bool) and kind in (int, (int,)):
-            expected = kind.__name__ if isinstance(kind, type) else " or ".join(
-                k.__name__ for k in kind)
+            expected = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
             self.error(f"'{key}' must be {expected}, not {type(value).__name__}", key, mapping)
             return default
         return value
 
-    def strings(self, key: str, *, within: _Located | None = None,
-                required: bool = True) -> tuple[str, ...]:
+    def strings(
+        self, key: str, *, within: _Located | None = None, required: bool = True
+    ) -> tuple[str, ...]:
         values = self.take(key, list, within=within, required=required, default=[])
         if not all(isinstance(v, str) for v in values):
             self.error(f"'{key}' must be a list of strings", key, within)
@@ -209,9 +222,22 @@ class _Builder:
 
 
 _TOP_KEYS = {
-    "id", "name", "description", "severity", "risk_score", "mitre", "references", "parameters",
-    "query", "entities", "schedule", "suppression", "summary", "false_positives",
-    "investigation", "examples",
+    "id",
+    "name",
+    "description",
+    "severity",
+    "risk_score",
+    "mitre",
+    "references",
+    "parameters",
+    "query",
+    "entities",
+    "schedule",
+    "suppression",
+    "summary",
+    "false_positives",
+    "investigation",
+    "examples",
 }
 
 
@@ -303,14 +329,16 @@ def _query(b: _Builder, parameters: dict[str, Any]) -> tuple[str, int]:
     forbidden = _FORBIDDEN.search(scrubbed)
     if forbidden:
         line = first_line + scrubbed.count("\n", 0, forbidden.start())
-        b.errors.append(RuleError(
-            b.path, line, f"rules are read-only: '{forbidden.group(0)}' is not allowed"))
+        b.errors.append(
+            RuleError(b.path, line, f"rules are read-only: '{forbidden.group(0)}' is not allowed")
+        )
     for match in _PARAM_REF.finditer(query):
         name = match.group(1)
         if name not in parameters and name not in ENGINE_PARAMETERS:
             line = first_line + query.count("\n", 0, match.start())
             b.errors.append(
-                RuleError(b.path, line, f"query uses ${name}, which is not a parameter"))
+                RuleError(b.path, line, f"query uses ${name}, which is not a parameter")
+            )
     used = {m.group(1) for m in _PARAM_REF.finditer(query)}
     for name in parameters:
         if name not in used:
@@ -370,11 +398,13 @@ def _examples(b: _Builder) -> tuple[Example, ...]:
             b.error("each example must be a mapping with name, events and expect", "examples")
             continue
         events = b.take("events", list, within=item, default=[])
-        examples.append(Example(
-            name=b.take("name", str, within=item, default=""),
-            events=tuple(events),
-            expect=b.take("expect", int, within=item, default=0),
-        ))
+        examples.append(
+            Example(
+                name=b.take("name", str, within=item, default=""),
+                events=tuple(events),
+                expect=b.take("expect", int, within=item, default=0),
+            )
+        )
     return tuple(examples)
 
 
@@ -403,7 +433,8 @@ def load_rules(directory: Path | str = RULES_DIR) -> RuleSet:
             continue
         if rule.id in seen:
             errors.append(
-                RuleError(path, None, f"id {rule.id!r} is already used by {seen[rule.id]}"))
+                RuleError(path, None, f"id {rule.id!r} is already used by {seen[rule.id]}")
+            )
             continue
         seen[rule.id] = path
         rules.append(rule)

@@ -13,10 +13,9 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-
 from provgraph.graph.schema import ensure_schema
-from provgraph.graph.tx import Graph
 from provgraph.graph.target import Neo4jTarget
+from provgraph.graph.tx import Graph
 
 WIPE = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
 
@@ -44,8 +43,9 @@ def neo4j_target() -> Iterator[Neo4jTarget]:
         from testcontainers.neo4j import Neo4jContainer  # type: ignore[import-not-found]
 
         with Neo4jContainer("neo4j:5.26-community") as container:
-            yield Neo4jTarget(uri=container.get_connection_url(), user="neo4j",
-                              password=container.password)
+            yield Neo4jTarget(
+                uri=container.get_connection_url(), user="neo4j", password=container.password
+            )
         return
     from provgraph.graph.local import server
 
@@ -53,8 +53,12 @@ def neo4j_target() -> Iterator[Neo4jTarget]:
     started_here = not instance.is_running()
     server.start(instance, quiet=True)
     try:
-        yield Neo4jTarget(uri=instance.uri, user=server.USER, password=instance.password(),
-                          managed_instance=instance.name)
+        yield Neo4jTarget(
+            uri=instance.uri,
+            user=server.USER,
+            password=instance.password(),
+            managed_instance=instance.name,
+        )
     finally:
         if started_here and not os.environ.get("PROVGRAPH_TEST_KEEP_NEO4J"):
             server.stop(instance)

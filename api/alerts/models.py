@@ -22,7 +22,6 @@ class Severity(enum.StrEnum):
 
 
 class AlertBase(BaseModel):
-
     id: str
     rule_id: str | None = None
     rule_name: str | None = None
@@ -65,7 +64,8 @@ class OcsfDetectionFinding(BaseModel):
 
 class AlertPage(BaseModel):
     items: list[AlertRead | OcsfDetectionFinding] = Field(
-        description="native alerts, or OCSF Detection Findings with `format=ocsf`")
+        description="native alerts, or OCSF Detection Findings with `format=ocsf`"
+    )
     next_cursor: str = Field(description="pass back as `cursor` for what is new or changed since")
     has_more: bool = Field(description="true when another page is ready right now")
     high_seq: int = Field(description="the newest committed change number this page considered")
@@ -75,8 +75,9 @@ class AlertUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Status | None = None
-    assignee: str | None = Field(default=None, max_length=200,
-                                 description="a name, or \"\" to unassign")
+    assignee: str | None = Field(
+        default=None, max_length=200, description='a name, or "" to unassign'
+    )
     comment: str | None = Field(default=None, max_length=10_000)
 
     @model_validator(mode="after")

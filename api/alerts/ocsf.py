@@ -9,17 +9,32 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from provgraph.core import __version__
 from provgraph.api.alerts.models import AlertRead, Entity, Evidence
+from provgraph.core import __version__
 
 OCSF_VERSION = "1.3.0"
 CLASS_UID = 2004
 CATEGORY_UID = 2  # Findings
 
-SEVERITY_IDS = {"informational": 1, "info": 1, "low": 2, "medium": 3, "high": 4,
-                "critical": 5, "fatal": 6}
-SEVERITY_NAMES = {0: "Unknown", 1: "Informational", 2: "Low", 3: "Medium", 4: "High",
-                  5: "Critical", 6: "Fatal", 99: "Other"}
+SEVERITY_IDS = {
+    "informational": 1,
+    "info": 1,
+    "low": 2,
+    "medium": 3,
+    "high": 4,
+    "critical": 5,
+    "fatal": 6,
+}
+SEVERITY_NAMES = {
+    0: "Unknown",
+    1: "Informational",
+    2: "Low",
+    3: "Medium",
+    4: "High",
+    5: "Critical",
+    6: "Fatal",
+    99: "Other",
+}
 # Finding status: 1 New, 2 In Progress, 4 Resolved.
 STATUS_IDS = {"open": (1, "New"), "acknowledged": (2, "In Progress"), "closed": (4, "Resolved")}
 # Detection Finding activity: 1 Create, 2 Update, 3 Close.
@@ -31,8 +46,9 @@ def _ms(value: datetime | None) -> int | None:
 
 
 def _attacks(alert: AlertRead) -> list[dict[str, Any]]:
-    tactics = [{"uid": t, "name": t} if t.upper().startswith("TA") else {"name": t}
-               for t in alert.tactics]
+    tactics = [
+        {"uid": t, "name": t} if t.upper().startswith("TA") else {"name": t} for t in alert.tactics
+    ]
     attacks = []
     for technique in alert.techniques:
         entry: dict[str, Any] = {"technique": {"uid": technique}, "version": "v15"}
@@ -53,25 +69,42 @@ def _artifact(entity: Entity) -> dict[str, Any] | None:
     """One OCSF evidence artifact (process, file or destination endpoint) for an entity."""
     p = entity.properties
     if entity.kind == "Process":
-        return {"process": {"uid": p.get("uid"), "pid": p.get("pid"), "name": p.get("name"),
-                            "cmd_line": p.get("command_line"),
-                            "file": {"path": p.get("image"), "name": p.get("name")}
-                            if p.get("image") else None,
-                            "user": {"name": p.get("user")} if p.get("user") else None,
-                            "parent_process": {"uid": p.get("parent_uid")}
-                            if p.get("parent_uid") else None},
-                "data": {"role": entity.role, "sources": p.get("sources") or []}}
+        return {
+            "process": {
+                "uid": p.get("uid"),
+                "pid": p.get("pid"),
+                "name": p.get("name"),
+                "cmd_line": p.get("command_line"),
+                "file": {"path": p.get("image"), "name": p.get("name")} if p.get("image") else None,
+                "user": {"name": p.get("user")} if p.get("user") else None,
+                "parent_process": {"uid": p.get("parent_uid")} if p.get("parent_uid") else None,
+            },
+            "data": {"role": entity.role, "sources": p.get("sources") or []},
+        }
     if entity.kind == "File":
-        return {"file": {"path": p.get("path"), "name": p.get("name"), "type_id": 1},
-                "data": {"role": entity.role}}
+        return {
+            "file": {"path": p.get("path"), "name": p.get("name"), "type_id": 1},
+            "data": {"role": entity.role},
+        }
     if entity.kind == "Connection":
-        return {"dst_endpoint": {"ip": p.get("ip"), "port": p.get("port"),
-                                 "hostname": p.get("hostname")},
-                "connection_info": {"protocol_name": p.get("protocol")},
-                "data": {"role": entity.role}}
+        return {
+            "dst_endpoint": {
+                "ip": p.get("ip"),
+                "port": p.get("port"),
+                "hostname": p.get("hostname"),
+            },
+            "connection_info": {"protocol_name": p.get("protocol")},
+            "data": {"role": entity.role},
+        }
     if entity.kind == "Host":
-        return {"device": {"hostname": p.get("name"), "name": p.get("fqdn") or p.get("name"),
-                           "type_id": 0}, "data": {"role": entity.role}}
+        return {
+            "device": {
+                "hostname": p.get("name"),
+                "name": p.get("fqdn") or p.get("name"),
+                "type_id": 0,
+            },
+            "data": {"role": entity.role},
+        }
     return None
 
 
@@ -84,19 +117,33 @@ def _prune(value: Any) -> Any:
     return value
 
 
-def to_detection_finding(alert: AlertRead, entities: list[Entity],
-                         evidence: list[Evidence] | None = None,
-                         rule: dict[str, Any] | None = None) -> dict[str, Any]:
+def to_detection_finding(
+    alert: AlertRead,
+    entities: list[Entity],
+    evidence: list[Evidence] | None = None,
+    rule: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     severity_id = SEVERITY_IDS.get((alert.severity or "").lower(), 0 if not alert.severity else 99)
     status_id, status = STATUS_IDS.get(alert.status or "", (99, "Other"))
-    activity_id = 3 if alert.status == "closed" else (2 if (alert.hit_count or 1) > 1 or
-                                                      alert.status == "acknowledged" else 1)
+    activity_id = (
+        3
+        if alert.status == "closed"
+        else (2 if (alert.hit_count or 1) > 1 or alert.status == "acknowledged" else 1)
+    )
     last = alert.updated_at or alert.last_seen or alert.created_at
     artifacts = [a for a in (_artifact(e) for e in entities) if a]
     for item in evidence or []:
-        artifacts.append({"data": {"relationship": item.relationship, "source": item.source,
-                                   "target": item.target, "sources": item.sources,
-                                   "raw": item.raw}})
+        artifacts.append(
+            {
+                "data": {
+                    "relationship": item.relationship,
+                    "source": item.source,
+                    "target": item.target,
+                    "sources": item.sources,
+                    "raw": item.raw,
+                }
+            }
+        )
     rule = rule or {}
     finding = {
         "class_uid": CLASS_UID,
@@ -127,27 +174,41 @@ def to_detection_finding(alert: AlertRead, entities: list[Entity],
             "first_seen_time": _ms(alert.first_seen),
             "last_seen_time": _ms(alert.last_seen),
             "types": ["Provenance Rule"],
-            "analytic": {"uid": alert.rule_id, "name": alert.rule_name, "type_id": 1,
-                         "type": "Rule", "desc": rule.get("description")},
+            "analytic": {
+                "uid": alert.rule_id,
+                "name": alert.rule_name,
+                "type_id": 1,
+                "type": "Rule",
+                "desc": rule.get("description"),
+            },
             "attacks": _attacks(alert),
             "src_url": None,
         },
         "attacks": _attacks(alert),  # pre-1.3 consumers read them here
         "device": {"hostname": alert.host, "name": alert.host, "type_id": 0}
-        if alert.host else None,
-        "resources": [{"uid": e.id, "name": e.label, "type": e.kind, "role": e.role}
-                      for e in entities],
+        if alert.host
+        else None,
+        "resources": [
+            {"uid": e.id, "name": e.label, "type": e.kind, "role": e.role} for e in entities
+        ],
         "evidences": artifacts,
         "metadata": {
             "version": OCSF_VERSION,
             "uid": f"{alert.id}:{alert.seq}",
-            "product": {"name": "provgraph", "vendor_name": "provgraph",
-                        "version": __version__, "feature": {"name": "rules"}},
+            "product": {
+                "name": "provgraph",
+                "vendor_name": "provgraph",
+                "version": __version__,
+                "feature": {"name": "rules"},
+            },
             "logged_time": _ms(alert.created_at),
             "modified_time": _ms(alert.updated_at),
             "sequence": alert.seq,
         },
-        "unmapped": {"assignee": alert.assignee, "details": alert.details,
-                     "references": rule.get("references")},
+        "unmapped": {
+            "assignee": alert.assignee,
+            "details": alert.details,
+            "references": rule.get("references"),
+        },
     }
     return _prune(finding)  # type: ignore[no-any-return]

@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from neo4j import ManagedTransaction
-
 from provgraph.api.alerts.models import (
     AlertDetail,
     AlertRead,
@@ -35,7 +34,8 @@ ALERT_FIELDS = (
     + "}"
 )
 
-LIST_ALERTS = """
+LIST_ALERTS = (
+    """
 MATCH (a:Alert)
 WHERE a.seq > $after AND a.seq <= $high
   AND ($statuses IS NULL OR a.status IN $statuses)
@@ -44,15 +44,22 @@ WHERE a.seq > $after AND a.seq <= $high
   AND ($hosts IS NULL OR a.host IN $hosts)
   AND ($since IS NULL OR a.last_seen >= $since)
   AND ($until IS NULL OR a.first_seen < $until)
-RETURN """ + ALERT_FIELDS + """ AS alert
+RETURN """
+    + ALERT_FIELDS
+    + """ AS alert
 ORDER BY a.seq
 LIMIT $limit
 """
+)
 
-GET_ALERT = """
+GET_ALERT = (
+    """
 MATCH (a:Alert {id: $id})
-RETURN """ + ALERT_FIELDS + """ AS alert
+RETURN """
+    + ALERT_FIELDS
+    + """ AS alert
 """
+)
 
 ALERT_ENTITIES = """
 UNWIND $ids AS id
@@ -91,14 +98,18 @@ SET a.updated_at = a.updated_at
 RETURN a.status AS status, a.assignee AS assignee
 """
 
-APPLY_UPDATE = """
+APPLY_UPDATE = (
+    """
 MATCH (a:Alert {id: $id})
 SET a.status = $status, a.assignee = $assignee, a.seq = $seq, a.updated_at = datetime()
 CREATE (e:AuditEntry {id: $entry_id, alert_id: $id, actor: $actor, actor_name: $actor_name,
                       at: datetime(), changes: $changes, comment: $comment, seq: $seq})
 CREATE (a)-[:HAS_AUDIT]->(e)
-RETURN """ + ALERT_FIELDS + """ AS alert
+RETURN """
+    + ALERT_FIELDS
+    + """ AS alert
 """
+)
 
 
 class AlertNotFound(LookupError):
@@ -118,9 +129,14 @@ class AlertFilter:
         def listed(values: Sequence[str] | None) -> list[str] | None:
             return list(values) if values else None
 
-        return {"statuses": listed(self.statuses), "severities": listed(self.severities),
-                "rules": listed(self.rules), "hosts": listed(self.hosts),
-                "since": self.since, "until": self.until}
+        return {
+            "statuses": listed(self.statuses),
+            "severities": listed(self.severities),
+            "rules": listed(self.rules),
+            "hosts": listed(self.hosts),
+            "since": self.since,
+            "until": self.until,
+        }
 
 
 @dataclass(frozen=True)
@@ -143,8 +159,9 @@ def watermark(graph: Graph) -> int:
     return int(graph.read_plain(WATERMARK, {"name": COUNTER})[0]["high"])
 
 
-def list_alerts(graph: Graph, *, after: int = 0, limit: int = 100,
-                where: AlertFilter | None = None) -> Page:
+def list_alerts(
+    graph: Graph, *, after: int = 0, limit: int = 100, where: AlertFilter | None = None
+) -> Page:
     """Alerts whose change number is above `after`, oldest change first.
 
     The page stops at the counter's committed value (read first): every change up to it is
@@ -172,8 +189,13 @@ def get_alert(graph: Graph, *, alert_id: str) -> AlertRead:
 def to_entity(role: str | None, labels: list[str], props: dict[str, Any]) -> Entity:
     label = primary_label(labels)
     clean = {k: v for k, v in plain(props).items() if k not in ("raw",)}
-    return Entity(role=role, id=node_id(labels, props), kind=label,
-                  label=display_label(label, props), properties=clean)
+    return Entity(
+        role=role,
+        id=node_id(labels, props),
+        kind=label,
+        label=display_label(label, props),
+        properties=clean,
+    )
 
 
 def entities_of(graph: Graph, *, alert_ids: Sequence[str]) -> dict[str, list[Entity]]:
@@ -188,14 +210,19 @@ def evidence_of(graph: Graph, *, alert_id: str) -> list[Evidence]:
     for row in graph.read(ALERT_EVIDENCE, {"id": alert_id}):
         props = plain(row["props"])
         sources = props.get("sources") or ([props["source"]] if props.get("source") else [])
-        items.append(Evidence(
-            relationship=row["rel"],
-            source=node_id(row["x_labels"], row["x_props"]),
-            target=node_id(row["y_labels"], row["y_props"]),
-            time=props.get("time"), first_time=props.get("first_time"),
-            last_time=props.get("last_time"), count=props.get("count"),
-            sources=sources, raw=json_or_text(props.get("raw")),
-        ))
+        items.append(
+            Evidence(
+                relationship=row["rel"],
+                source=node_id(row["x_labels"], row["x_props"]),
+                target=node_id(row["y_labels"], row["y_props"]),
+                time=props.get("time"),
+                first_time=props.get("first_time"),
+                last_time=props.get("last_time"),
+                count=props.get("count"),
+                sources=sources,
+                raw=json_or_text(props.get("raw")),
+            )
+        )
     items.sort(key=lambda e: (str(e.time or e.first_time or ""), e.relationship, e.source))
     return items
 
@@ -209,8 +236,13 @@ def audit_of(graph: Graph, *, alert_id: str) -> list[AuditEntryRead]:
     return entries
 
 
-def alert_detail(graph: Graph, *, alert_id: str, rule: dict[str, Any] | None = None,
-                 alert: AlertRead | None = None) -> AlertDetail:
+def alert_detail(
+    graph: Graph,
+    *,
+    alert_id: str,
+    rule: dict[str, Any] | None = None,
+    alert: AlertRead | None = None,
+) -> AlertDetail:
     alert = alert or get_alert(graph, alert_id=alert_id)
     return AlertDetail(
         **alert.model_dump(),
@@ -230,8 +262,9 @@ def alert_with_rule(graph: Graph, *, alert_id: str) -> tuple[AlertDetail, dict[s
     return alert_detail(graph, alert_id=alert_id, rule=rule, alert=alert), rule
 
 
-def update_alert(graph: Graph, *, alert_id: str, change: AlertUpdate, actor: str,
-                 actor_name: str | None = None) -> tuple[AlertRead, bool]:
+def update_alert(
+    graph: Graph, *, alert_id: str, change: AlertUpdate, actor: str, actor_name: str | None = None
+) -> tuple[AlertRead, bool]:
     """Apply a triage change with an audit entry and a new seq, all in one transaction.
 
     Returns the alert and whether anything was recorded: an update that changes nothing
@@ -256,9 +289,18 @@ def update_alert(graph: Graph, *, alert_id: str, change: AlertUpdate, actor: str
             changes["assignee"] = {"from": current["assignee"], "to": assignee}
         if not changes and not change.comment:
             raise _NothingToDo()
-        record = tx.run(APPLY_UPDATE, id=alert_id, status=status, assignee=assignee, seq=seq,
-                        entry_id=str(uuid.uuid4()), actor=actor, actor_name=actor_name,
-                        changes=json.dumps(changes), comment=change.comment).single(strict=True)
+        record = tx.run(
+            APPLY_UPDATE,
+            id=alert_id,
+            status=status,
+            assignee=assignee,
+            seq=seq,
+            entry_id=str(uuid.uuid4()),
+            actor=actor,
+            actor_name=actor_name,
+            changes=json.dumps(changes),
+            comment=change.comment,
+        ).single(strict=True)
         return record["alert"], True
 
     try:

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 from fastapi import Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
-
 from provgraph.api.alerts import service
 from provgraph.api.alerts.models import (
     AlertDetail,
@@ -67,11 +66,14 @@ def list_alerts(
     where = service.AlertFilter(
         statuses=[s.value for s in status] if status else None,
         severities=[s.value for s in severity] if severity else None,
-        rules=rule, hosts=[h.lower() for h in host] if host else None,
-        since=_aware(since), until=_aware(until),
+        rules=rule,
+        hosts=[h.lower() for h in host] if host else None,
+        since=_aware(since),
+        until=_aware(until),
     )
-    page = service.list_alerts(graph, after=_after(cursor), limit=min(limit, settings.page_max),
-                               where=where)
+    page = service.list_alerts(
+        graph, after=_after(cursor), limit=min(limit, settings.page_max), where=where
+    )
     body: dict[str, Any] = {
         "next_cursor": encode_cursor(CURSOR, {"seq": page.next_after}),
         "has_more": page.has_more,
@@ -84,14 +86,12 @@ def list_alerts(
     body["items"] = page.alerts
     # Encoded by pydantic-core directly: the alerts are validated models already, and FastAPI's
     # response_model path would validate them again and encode through jsonable_encoder.
-    return Response(AlertPage.model_validate(body).model_dump_json(),
-                    media_type="application/json")
+    return Response(AlertPage.model_validate(body).model_dump_json(), media_type="application/json")
 
 
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
-        raise Problem(422, "times need a timezone (e.g. 2024-05-01T10:00:00Z)",
-                      slug="validation")
+        raise Problem(422, "times need a timezone (e.g. 2024-05-01T10:00:00Z)", slug="validation")
     return value
 
 
@@ -123,8 +123,9 @@ def get_alert(graph: GraphDep, _: Reader, alert_id: str, format: AlertFormat = "
 )
 def update_alert(graph: GraphDep, who: Triager, alert_id: str, change: AlertUpdate) -> AlertRead:
     try:
-        alert, _recorded = service.update_alert(graph, alert_id=alert_id, change=change,
-                                                actor=who.key_id, actor_name=who.name)
+        alert, _recorded = service.update_alert(
+            graph, alert_id=alert_id, change=change, actor=who.key_id, actor_name=who.name
+        )
     except service.AlertNotFound:
         raise not_found(f"alert {alert_id!r}") from None
     return alert

@@ -34,14 +34,23 @@ def elements(sub: Subgraph) -> dict[str, Any]:
     nodes = []
     for eid, (labels, props) in sub.nodes.items():
         kind = primary_label(labels)
-        data = {"id": ids[eid], "label": display_label(kind, props), "kind": kind,
-                **_props(props, _NODE_RESERVED)}
+        data = {
+            "id": ids[eid],
+            "label": display_label(kind, props),
+            "kind": kind,
+            **_props(props, _NODE_RESERVED),
+        }
         nodes.append({"data": data, "classes": kind.lower()})
     edges = []
     for rel, start, end, props in sub.edges.values():
         source, target = ids[start], ids[end]
-        data = {"id": _edge_id(rel, source, target), "source": source, "target": target,
-                "label": rel, **_props(props, _EDGE_RESERVED)}
+        data = {
+            "id": _edge_id(rel, source, target),
+            "source": source,
+            "target": target,
+            "label": rel,
+            **_props(props, _EDGE_RESERVED),
+        }
         edges.append({"data": data, "classes": rel.lower()})
     return {"nodes": nodes, "edges": edges}
 
@@ -87,20 +96,34 @@ def graphml(sub: Subgraph) -> bytes:
                 if key not in ("id", "source", "target"):
                     names.setdefault(key, []).append(value)
         for name, values in sorted(names.items()):
-            ET.SubElement(root, f"{{{_GRAPHML_NS}}}key", {
-                "id": f"{domain[0]}_{name}", "for": domain, "attr.name": name,
-                "attr.type": _attr_type(values)})
-    graph = ET.SubElement(root, f"{{{_GRAPHML_NS}}}graph",
-                          {"id": "provgraph", "edgedefault": "directed"})
+            ET.SubElement(
+                root,
+                f"{{{_GRAPHML_NS}}}key",
+                {
+                    "id": f"{domain[0]}_{name}",
+                    "for": domain,
+                    "attr.name": name,
+                    "attr.type": _attr_type(values),
+                },
+            )
+    graph = ET.SubElement(
+        root, f"{{{_GRAPHML_NS}}}graph", {"id": "provgraph", "edgedefault": "directed"}
+    )
     for item in cy["nodes"]:
         data = item["data"]
         node = ET.SubElement(graph, f"{{{_GRAPHML_NS}}}node", {"id": _xml_text(data["id"])})
         _data(node, "n", data)
     for item in cy["edges"]:
         data = item["data"]
-        edge = ET.SubElement(graph, f"{{{_GRAPHML_NS}}}edge", {
-            "id": _xml_text(data["id"]), "source": _xml_text(data["source"]),
-            "target": _xml_text(data["target"])})
+        edge = ET.SubElement(
+            graph,
+            f"{{{_GRAPHML_NS}}}edge",
+            {
+                "id": _xml_text(data["id"]),
+                "source": _xml_text(data["source"]),
+                "target": _xml_text(data["target"]),
+            },
+        )
         _data(edge, "e", data)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
@@ -109,5 +132,6 @@ def _data(parent: ET.Element, prefix: str, data: dict[str, Any]) -> None:
     for key, value in data.items():
         if key in ("id", "source", "target") or value is None:
             continue
-        ET.SubElement(parent, f"{{{_GRAPHML_NS}}}data", {"key": f"{prefix}_{key}"}).text = (
-            _xml_text(value))
+        ET.SubElement(
+            parent, f"{{{_GRAPHML_NS}}}data", {"key": f"{prefix}_{key}"}
+        ).text = _xml_text(value)

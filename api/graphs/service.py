@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from neo4j import ManagedTransaction
-
 from provgraph.api.nodes import BULKY, PROVENANCE_RELS, parse_node_id
 from provgraph.api.values import utc_text
 from provgraph.graph.tx import Graph, plain_rows
@@ -26,8 +25,15 @@ from provgraph.graph.tx import Graph, plain_rows
 # times also come from elsewhere).
 def _projection(var: str, times: tuple[str, ...], extra: str = "", *, utc: bool = True) -> str:
     stamp = utc_text if utc else (lambda v, p: f"{p}: toString({v}.{p})")
-    return (var + " {.*, " + ", ".join(f"{b}: null" for b in sorted(BULKY)) + ", "
-            + ", ".join(stamp(var, p) for p in times) + extra + "}")
+    return (
+        var
+        + " {.*, "
+        + ", ".join(f"{b}: null" for b in sorted(BULKY))
+        + ", "
+        + ", ".join(stamp(var, p) for p in times)
+        + extra
+        + "}"
+    )
 
 
 # A node's source list (up to 20 record references, one per event of a process) was half the
@@ -35,8 +41,11 @@ def _projection(var: str, times: tuple[str, ...], extra: str = "", *, utc: bool 
 # count; the provenance endpoints carry them all.
 NODE_SOURCES = 3
 NODE_PROPS = _projection(
-    "m", ("start_time", "end_time", "first_seen", "last_seen"),
-    f", sources: m.sources[0..{NODE_SOURCES}], sources_count: size(m.sources)", utc=False)
+    "m",
+    ("start_time", "end_time", "first_seen", "last_seen"),
+    f", sources: m.sources[0..{NODE_SOURCES}], sources_count: size(m.sources)",
+    utc=False,
+)
 REL_PROPS = _projection("r", ("time", "first_time", "last_time"), utc=False)
 ALERT_PROPS = _projection("a", ("first_seen", "last_seen", "created_at", "updated_at"))
 
@@ -45,34 +54,50 @@ ALERT_PROPS = _projection("a", ("first_seen", "last_seen", "created_at", "update
 # values as one list cost under 5 ms (and a loaded API is CPU-bound). Each neighbour's
 # properties come once per level however many edges reach it (a hundred restores writing the
 # same file), and an edge says which way it points rather than repeating both end ids.
-_EXPAND_RETURN = """
+_EXPAND_RETURN = (
+    """
 WITH fid, n, r, m LIMIT $total
-WITH collect([fid, elementId(r), type(r), startNode(r) = n, """ + REL_PROPS + """,
+WITH collect([fid, elementId(r), type(r), startNode(r) = n, """
+    + REL_PROPS
+    + """,
               elementId(m)]) AS edges,
      collect(DISTINCT m) AS found
-RETURN edges, [m IN found | [elementId(m), labels(m), """ + NODE_PROPS + """]] AS nodes
+RETURN edges, [m IN found | [elementId(m), labels(m), """
+    + NODE_PROPS
+    + """]] AS nodes
 """
+)
+
 
 def _expand_query(pattern: str) -> str:
-    return """
+    return (
+        """
 UNWIND $frontier AS fid
 MATCH (n) WHERE elementId(n) = fid
 CALL (n) {
-  MATCH """ + pattern + """ WHERE type(r) IN $types
+  MATCH """
+        + pattern
+        + """ WHERE type(r) IN $types
   RETURN r, m LIMIT $per_node
 }
-""" + _EXPAND_RETURN
+"""
+        + _EXPAND_RETURN
+    )
 
 
 def _beyond_query(pattern: str) -> str:
     """Whether any frontier node has a neighbour outside the result (the depth limit cut)."""
-    return """
+    return (
+        """
 UNWIND $frontier AS fid
 MATCH (n) WHERE elementId(n) = fid
-MATCH """ + pattern + """ WHERE type(r) IN $types AND NOT elementId(m) IN $known
+MATCH """
+        + pattern
+        + """ WHERE type(r) IN $types AND NOT elementId(m) IN $known
 RETURN true AS more
 LIMIT 1
 """
+    )
 
 
 @dataclass(frozen=True)
@@ -93,36 +118,52 @@ BOTH = Direction.of("(n)-[r]-(m)")
 
 # Edges among nodes already in the result that the walk did not traverse (e.g. two
 # processes in the tree that wrote the same file).
-EDGES_AMONG = """
+EDGES_AMONG = (
+    """
 UNWIND $ids AS id
 MATCH (n)-[r]->(m) WHERE elementId(n) = id AND type(r) IN $types AND elementId(m) IN $ids
   AND NOT elementId(r) IN $known
 WITH n, r, m LIMIT $limit
-RETURN collect([elementId(r), type(r), elementId(n), elementId(m), """ + REL_PROPS + """]) AS rows
+RETURN collect([elementId(r), type(r), elementId(n), elementId(m), """
+    + REL_PROPS
+    + """]) AS rows
 """
+)
 
 # The alert and at most $limit of its entities (an aggregated alert can name a thousand
 # processes): hosts, files and connections before processes, so the cut keeps the context.
-ALERT_ROOTS = """
+ALERT_ROOTS = (
+    """
 MATCH (a:Alert {id: $id})
 CALL (a) {
   OPTIONAL MATCH (a)-[r:INVOLVES]->(m)
   WITH r, m ORDER BY CASE WHEN m:Process THEN 1 ELSE 0 END, elementId(m)
   LIMIT $limit
   RETURN collect(CASE WHEN m IS NULL THEN null ELSE
-                 {rid: elementId(r), eid: elementId(m), labels: labels(m), props: """ + NODE_PROPS + """,
+                 {rid: elementId(r), eid: elementId(m), labels: labels(m), props: """
+    + NODE_PROPS
+    + """,
                   rprops: properties(r)} END) AS entities
 }
-RETURN elementId(a) AS aid, labels(a) AS alabels, """ + ALERT_PROPS + """ AS aprops, entities,
+RETURN elementId(a) AS aid, labels(a) AS alabels, """
+    + ALERT_PROPS
+    + """ AS aprops, entities,
        COUNT { (a)-[:INVOLVES]->() } AS total
 """
+)
 
 # One statement per label, the label coming from the whitelist in api.nodes.
 FIND_NODE = {
     label: f"MATCH (n:{label} {{{key}: $key}}) "
     "RETURN elementId(n) AS eid, labels(n) AS labels, properties(n) AS props"
-    for label, key in {"Host": "name", "Process": "uid", "File": "key", "Connection": "key",
-                       "Domain": "name", "Alert": "id"}.items()
+    for label, key in {
+        "Host": "name",
+        "Process": "uid",
+        "File": "key",
+        "Connection": "key",
+        "Domain": "name",
+        "Alert": "id",
+    }.items()
 }
 
 ARTIFACT_RELS = ["WROTE", "EXECUTED", "CONNECTED_TO", "RESOLVED"]
@@ -175,16 +216,22 @@ class _Reads:
         return found[0]["rows"] if found else []
 
 
-def _expand(q: _Reads, sub: Subgraph, way: Direction, frontier: Sequence[str],
-            types: Iterable[str]) -> list[str]:
+def _expand(
+    q: _Reads, sub: Subgraph, way: Direction, frontier: Sequence[str], types: Iterable[str]
+) -> list[str]:
     """One level: adds neighbours (within budget) and edges; returns the newly added ids."""
     if not frontier or sub.truncated:
         return []
     per_node = sub.max_nodes - len(sub.nodes) + 1  # one more than fits tells us we cut
     # No level can add more than the budget left, so no level needs more rows than that (plus
     # one edge back per frontier node): a frontier of dense processes cannot flood the client.
-    found = q.rows(way.expand, frontier=list(frontier), types=list(types),
-                   per_node=per_node, total=per_node + len(frontier))
+    found = q.rows(
+        way.expand,
+        frontier=list(frontier),
+        types=list(types),
+        per_node=per_node,
+        total=per_node + len(frontier),
+    )
     if not found:
         return []
     nodes = {mid: (labels, props) for mid, labels, props in found[0]["nodes"]}
@@ -198,8 +245,16 @@ def _expand(q: _Reads, sub: Subgraph, way: Direction, frontier: Sequence[str],
     return added
 
 
-def _walk(q: _Reads, sub: Subgraph, way: Direction, start: Sequence[str], types: Sequence[str],
-          levels: int, *, through_hosts: bool = False) -> None:
+def _walk(
+    q: _Reads,
+    sub: Subgraph,
+    way: Direction,
+    start: Sequence[str],
+    types: Sequence[str],
+    levels: int,
+    *,
+    through_hosts: bool = False,
+) -> None:
     def onward(ids: Sequence[str]) -> list[str]:
         return list(ids) if through_hosts else [eid for eid in ids if not sub.is_host(eid)]
 
@@ -209,8 +264,11 @@ def _walk(q: _Reads, sub: Subgraph, way: Direction, start: Sequence[str], types:
             return
         frontier = onward(_expand(q, sub, way, frontier, types))
     # The depth limit stopped a walk that had more to give?
-    if frontier and not sub.truncated and q.rows(
-            way.beyond, frontier=frontier, types=list(types), known=list(sub.nodes)):
+    if (
+        frontier
+        and not sub.truncated
+        and q.rows(way.beyond, frontier=frontier, types=list(types), known=list(sub.nodes))
+    ):
         sub.truncated = True
 
 
@@ -222,8 +280,13 @@ EDGES_PER_NODE = 2
 
 def _close_edges(q: _Reads, sub: Subgraph) -> None:
     cap = sub.max_nodes * EDGES_PER_NODE
-    rows = q.listed(EDGES_AMONG, ids=list(sub.nodes), types=list(PROVENANCE_RELS),
-                    known=list(sub.edges), limit=cap + 1)
+    rows = q.listed(
+        EDGES_AMONG,
+        ids=list(sub.nodes),
+        types=list(PROVENANCE_RELS),
+        known=list(sub.edges),
+        limit=cap + 1,
+    )
     if len(rows) > cap:
         sub.truncated = True
         rows = rows[:cap]
@@ -231,15 +294,19 @@ def _close_edges(q: _Reads, sub: Subgraph) -> None:
         sub.add_edge(rid, rel, start, end, rprops)
 
 
-def alert_subgraph(graph: Graph, *, alert_id: str, depth: int = 3, ancestry: int = 64,
-                   max_nodes: int = 500) -> Subgraph:
+def alert_subgraph(
+    graph: Graph, *, alert_id: str, depth: int = 3, ancestry: int = 64, max_nodes: int = 500
+) -> Subgraph:
     """The alert, its entities, their ancestry to the root and their descendants."""
-    return graph.read_tx(lambda tx: _alert_subgraph(_Reads(tx), alert_id, depth, ancestry,
-                                                    max_nodes), what="walking a subgraph")
+    return graph.read_tx(
+        lambda tx: _alert_subgraph(_Reads(tx), alert_id, depth, ancestry, max_nodes),
+        what="walking a subgraph",
+    )
 
 
-def _alert_subgraph(q: _Reads, alert_id: str, depth: int, ancestry: int,
-                    max_nodes: int) -> Subgraph:
+def _alert_subgraph(
+    q: _Reads, alert_id: str, depth: int, ancestry: int, max_nodes: int
+) -> Subgraph:
     budget = max(max_nodes, 1)
     rows = q.rows(ALERT_ROOTS, id=alert_id, limit=budget - 1)
     if not rows:
@@ -278,16 +345,25 @@ def _find_node(q: _Reads, node: str) -> tuple[str, list[str], dict[str, Any]]:
     return rows[0]["eid"], rows[0]["labels"], rows[0]["props"]
 
 
-def neighbourhood(graph: Graph, *, node: str, depth: int = 1, max_nodes: int = 500,
-                  rels: Sequence[str] | None = None) -> Subgraph:
+def neighbourhood(
+    graph: Graph,
+    *,
+    node: str,
+    depth: int = 1,
+    max_nodes: int = 500,
+    rels: Sequence[str] | None = None,
+) -> Subgraph:
     """Everything within `depth` hops of one node, both directions, Hosts as leaves
     (unless the walk starts at a host)."""
-    return graph.read_tx(lambda tx: _neighbourhood(_Reads(tx), node, depth, max_nodes, rels),
-                         what="walking a subgraph")
+    return graph.read_tx(
+        lambda tx: _neighbourhood(_Reads(tx), node, depth, max_nodes, rels),
+        what="walking a subgraph",
+    )
 
 
-def _neighbourhood(q: _Reads, node: str, depth: int, max_nodes: int,
-                   rels: Sequence[str] | None) -> Subgraph:
+def _neighbourhood(
+    q: _Reads, node: str, depth: int, max_nodes: int, rels: Sequence[str] | None
+) -> Subgraph:
     eid, labels, props = _find_node(q, node)
     sub = Subgraph(max_nodes=max(max_nodes, 1))
     sub.add_node(eid, labels, props)

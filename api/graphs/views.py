@@ -5,7 +5,6 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Query
 from fastapi.responses import Response
-
 from provgraph.api.deps import GraphDep, Reader, SettingsDep
 from provgraph.api.graphs import export, service
 from provgraph.api.graphs.models import CytoscapeGraph, GraphFormat, Rel
@@ -16,8 +15,10 @@ router = secured_router(prefix="/graph", tags=["graph"])
 
 GRAPHML = "application/graphml+xml"
 _GRAPH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {GRAPHML: {"schema": {"type": "string"}}},
-          "description": "Cytoscape.js elements JSON, or GraphML with `format=graphml`"},
+    200: {
+        "content": {GRAPHML: {"schema": {"type": "string"}}},
+        "description": "Cytoscape.js elements JSON, or GraphML with `format=graphml`",
+    },
     **responses(400, 404),
 }
 
@@ -32,15 +33,20 @@ def _render(sub: service.Subgraph, fmt: GraphFormat, limits: dict[str, Any]) -> 
     # Built as plain data and encoded once: validating thousands of elements through pydantic
     # twice (here and as the response model) cost more than the walk on large subgraphs. The
     # shape is CytoscapeGraph's, which the OpenAPI description still declares.
-    body = {"elements": export.elements(sub), "truncated": sub.truncated, "limits": limits,
-            "roots": export.roots(sub)}
+    body = {
+        "elements": export.elements(sub),
+        "truncated": sub.truncated,
+        "limits": limits,
+        "roots": export.roots(sub),
+    }
     return Response(orjson.dumps(body, default=str), media_type="application/json")
 
 
 def _budget(settings: Any, max_nodes: int) -> int:
     if max_nodes > settings.subgraph_max_nodes:
-        raise Problem(400, f"max_nodes may be at most {settings.subgraph_max_nodes}",
-                      slug="limit-exceeded")
+        raise Problem(
+            400, f"max_nodes may be at most {settings.subgraph_max_nodes}", slug="limit-exceeded"
+        )
     return max_nodes
 
 
@@ -54,18 +60,23 @@ def _budget(settings: Any, max_nodes: int) -> int:
     responses=_GRAPH_RESPONSES,
 )
 def alert_subgraph(
-    graph: GraphDep, settings: SettingsDep, _: Reader, alert_id: str,
+    graph: GraphDep,
+    settings: SettingsDep,
+    _: Reader,
+    alert_id: str,
     depth: Depth = 3,
-    ancestry: Annotated[int | None, Query(
-        ge=0, le=64, description="ancestry hops; default: to the root")] = None,
+    ancestry: Annotated[
+        int | None, Query(ge=0, le=64, description="ancestry hops; default: to the root")
+    ] = None,
     max_nodes: MaxNodes = 500,
     format: GraphFormat = GraphFormat.CYTOSCAPE,
 ) -> Any:
     budget = _budget(settings, max_nodes)
     hops = settings.ancestry_max_hops if ancestry is None else ancestry
     try:
-        sub = service.alert_subgraph(graph, alert_id=alert_id, depth=depth, ancestry=hops,
-                                     max_nodes=budget)
+        sub = service.alert_subgraph(
+            graph, alert_id=alert_id, depth=depth, ancestry=hops, max_nodes=budget
+        )
     except service.NodeNotFound:
         raise not_found(f"alert {alert_id!r}") from None
     return _render(sub, format, {"depth": depth, "ancestry": hops, "max_nodes": budget})
@@ -81,7 +92,9 @@ def alert_subgraph(
     responses=_GRAPH_RESPONSES,
 )
 def neighbourhood(
-    graph: GraphDep, settings: SettingsDep, _: Reader,
+    graph: GraphDep,
+    settings: SettingsDep,
+    _: Reader,
     node: Annotated[str, Query(min_length=3, max_length=4096)],
     depth: Annotated[int, Query(ge=1, le=5)] = 1,
     rel: Annotated[list[Rel] | None, Query(description="relationship types to follow")] = None,
@@ -90,8 +103,13 @@ def neighbourhood(
 ) -> Any:
     budget = _budget(settings, max_nodes)
     try:
-        sub = service.neighbourhood(graph, node=node, depth=depth, max_nodes=budget,
-                                    rels=[r.value for r in rel] if rel else None)
+        sub = service.neighbourhood(
+            graph,
+            node=node,
+            depth=depth,
+            max_nodes=budget,
+            rels=[r.value for r in rel] if rel else None,
+        )
     except service.NodeNotFound:
         raise not_found(f"node {node!r}") from None
     return _render(sub, format, {"depth": depth, "max_nodes": budget})

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
-
-from provgraph.core import __version__
 from provgraph.api.deps import GraphDep
 from provgraph.api.problems import Problem, responses
+from provgraph.core import __version__
 from provgraph.graph.tx import GraphUnavailable
+from pydantic import BaseModel
 
 router = APIRouter(tags=["health"])
 
@@ -19,8 +18,12 @@ class Health(BaseModel):
     neo4j: str
 
 
-@router.get("/health", response_model=Health, summary="Liveness and Neo4j reachability",
-            responses=responses(503))
+@router.get(
+    "/health",
+    response_model=Health,
+    summary="Liveness and Neo4j reachability",
+    responses=responses(503),
+)
 def health(graph: GraphDep) -> Health:
     try:
         server = graph.ping()

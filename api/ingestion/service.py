@@ -50,8 +50,9 @@ def _spool() -> IO[bytes]:
     return tempfile.SpooledTemporaryFile(max_size=8 * CHUNK)  # noqa: SIM115
 
 
-async def receive(chunks: AsyncIterator[bytes], *, gzipped: bool, max_bytes: int,
-                  max_decoded: int) -> tuple[IO[bytes], int, int]:
+async def receive(
+    chunks: AsyncIterator[bytes], *, gzipped: bool, max_bytes: int, max_decoded: int
+) -> tuple[IO[bytes], int, int]:
     """Spool the body, gunzipping on the fly (several gzip members are fine); returns
     (spool at 0, bytes received, bytes decoded). Stops at the first byte over either limit,
     so neither a huge body nor a gzip bomb is ever held whole."""
@@ -110,7 +111,8 @@ def _pipeline() -> Any:
         from provgraph.graph.pipeline import ingest_sources
     except ImportError as error:
         raise PipelineUnavailable(
-            "provgraph.graph.pipeline.ingest_sources is not available in this build") from error
+            "provgraph.graph.pipeline.ingest_sources is not available in this build"
+        ) from error
     return ingest_sources
 
 
@@ -122,20 +124,29 @@ def _rules_hook() -> Any:
     return lambda graph, since, until: run_rules(graph, since=since, until=until)
 
 
-def ingest_body(graph: Graph, *, stream: NamedStream, fmt: str | None,
-                run_rules: bool = True) -> dict[str, Any]:
+def ingest_body(
+    graph: Graph, *, stream: NamedStream, fmt: str | None, run_rules: bool = True
+) -> dict[str, Any]:
     """Run the shared pipeline (the CLI's) over one spooled body; its report as plain JSON.
     With `run_rules`, the rules run over the event-time range just written, as after a CLI
     ingest, so new detections exist when the answer arrives."""
     ingest_sources = _pipeline()
-    report = ingest_sources(graph, stream, fmt, rules=_rules_hook() if run_rules else None,
-                            ensure=False)
+    report = ingest_sources(
+        graph, stream, fmt, rules=_rules_hook() if run_rules else None, ensure=False
+    )
     result = summary_dict(report)
     runs = getattr(report, "rules", None)
     if runs:
         result["rules"] = [
-            {"rule_id": r.rule_id, "matches": r.matches, "created": r.created,
-             "updated": r.updated, "error": r.error} for r in runs]
+            {
+                "rule_id": r.rule_id,
+                "matches": r.matches,
+                "created": r.created,
+                "updated": r.updated,
+                "error": r.error,
+            }
+            for r in runs
+        ]
     return result
 
 
@@ -145,5 +156,3 @@ def summary_dict(summary: Any) -> dict[str, Any]:
     if is_dataclass(summary):
         return asdict(summary)  # type: ignore[arg-type]
     return dict(summary)
-
-

@@ -4,20 +4,26 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import Header, Query, Request
-from starlette.concurrency import run_in_threadpool
-
 from provgraph.api.deps import GraphDep, Ingester, SettingsDep
 from provgraph.api.ingestion import service
 from provgraph.api.ingestion.models import IngestResult
 from provgraph.api.problems import Problem, responses
 from provgraph.api.routing import secured_router
+from starlette.concurrency import run_in_threadpool
 
 router = secured_router(prefix="/ingest", tags=["ingest"])
 
 ACCEPTED_TYPES = {
-    "application/x-ndjson", "application/ndjson", "application/jsonl", "application/json",
-    "application/jsonlines", "text/plain", "application/octet-stream", "application/gzip",
-    "application/x-gzip", "text/csv",
+    "application/x-ndjson",
+    "application/ndjson",
+    "application/jsonl",
+    "application/json",
+    "application/jsonlines",
+    "text/plain",
+    "application/octet-stream",
+    "application/gzip",
+    "application/x-gzip",
+    "text/csv",
 }
 GZIP_TYPES = {"application/gzip", "application/x-gzip"}
 Format = Literal["windows", "sysmon", "security", "sysmon_linux", "ecs", "mde", "auditd"]
@@ -26,9 +32,11 @@ _BODY = {
     "requestBody": {
         "required": True,
         "description": "NDJSON, a JSON array, CSV or auditd text; gzip with "
-                       "`Content-Encoding: gzip` or `Content-Type: application/gzip`.",
-        "content": {t: {"schema": {"type": "string", "format": "binary"}}
-                    for t in ("application/x-ndjson", "application/json", "application/gzip")},
+        "`Content-Encoding: gzip` or `Content-Type: application/gzip`.",
+        "content": {
+            t: {"schema": {"type": "string", "format": "binary"}}
+            for t in ("application/x-ndjson", "application/json", "application/gzip")
+        },
     }
 }
 
@@ -55,19 +63,28 @@ async def ingest(
 ) -> Any:
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media and media not in ACCEPTED_TYPES:
-        raise Problem(415, f"content type {media!r} is not accepted; send NDJSON, JSON or gzip",
-                      slug="unsupported-media-type")
+        raise Problem(
+            415,
+            f"content type {media!r} is not accepted; send NDJSON, JSON or gzip",
+            slug="unsupported-media-type",
+        )
     encoding = (content_encoding or "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip"):
-        raise Problem(415, f"content encoding {encoding!r} is not supported (gzip is)",
-                      slug="unsupported-encoding")
+        raise Problem(
+            415,
+            f"content encoding {encoding!r} is not supported (gzip is)",
+            slug="unsupported-encoding",
+        )
     if content_length is not None and content_length > settings.max_ingest_bytes:
         raise _too_large(settings.max_ingest_bytes, "request body")
     gzipped = encoding != "identity" or media in GZIP_TYPES
     try:
         spool, received, decoded = await service.receive(
-            request.stream(), gzipped=gzipped, max_bytes=settings.max_ingest_bytes,
-            max_decoded=settings.max_decompressed_bytes)
+            request.stream(),
+            gzipped=gzipped,
+            max_bytes=settings.max_ingest_bytes,
+            max_decoded=settings.max_decompressed_bytes,
+        )
     except service.BodyTooLarge as error:
         raise _too_large(error.limit, error.what) from None
     except service.BadEncoding as error:
@@ -78,26 +95,40 @@ async def ingest(
     name = f"<http>:{uuid.uuid4().hex[:12]}"
     stream = service.NamedStream(spool, name)
     try:
-        summary = await run_in_threadpool(service.ingest_body, graph, stream=stream, fmt=format,
-                                          run_rules=run_rules)
+        summary = await run_in_threadpool(
+            service.ingest_body, graph, stream=stream, fmt=format, run_rules=run_rules
+        )
     except service.PipelineUnavailable as error:
         raise Problem(503, str(error), slug="ingest-unavailable") from None
     finally:
         stream.close()
-    unrecognised = [f["unrecognised"] for f in summary.get("files", {}).values()
-                    if f.get("unrecognised")]
+    unrecognised = [
+        f["unrecognised"] for f in summary.get("files", {}).values() if f.get("unrecognised")
+    ]
     if unrecognised and not summary.get("accepted"):
-        raise Problem(400, f"the body's format was not recognised ({unrecognised[0]}); name it "
-                      "with ?format=", slug="unrecognised-format")
+        raise Problem(
+            400,
+            f"the body's format was not recognised ({unrecognised[0]}); name it with ?format=",
+            slug="unrecognised-format",
+        )
     return IngestResult(
-        source=name, format=format, bytes_received=received, bytes_decoded=decoded,
+        source=name,
+        format=format,
+        bytes_received=received,
+        bytes_decoded=decoded,
         accepted=int(summary.get("accepted", 0)),
-        skipped=dict(summary.get("skipped", {})), rejected=dict(summary.get("rejected", {})),
-        written=int(summary.get("written", 0)), rules=summary.pop("rules", []),
+        skipped=dict(summary.get("skipped", {})),
+        rejected=dict(summary.get("rejected", {})),
+        written=int(summary.get("written", 0)),
+        rules=summary.pop("rules", []),
         summary=summary,
     )
 
 
 def _too_large(limit: int, what: str) -> Problem:
-    return Problem(413, f"the {what} is larger than the {limit}-byte limit; split it into "
-                   "smaller posts", slug="too-large", limit=limit)
+    return Problem(
+        413,
+        f"the {what} is larger than the {limit}-byte limit; split it into smaller posts",
+        slug="too-large",
+        limit=limit,
+    )

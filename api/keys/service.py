@@ -52,7 +52,9 @@ def _hash(secret: str) -> str:
 def _read(row: dict) -> ApiKeyRead:
     created = row.get("created_at")
     return ApiKeyRead(
-        id=row["id"], name=row["name"], scopes=[Scope(s) for s in row["scopes"]],
+        id=row["id"],
+        name=row["name"],
+        scopes=[Scope(s) for s in row["scopes"]],
         created_at=created.to_native() if created is not None else None,
         revoked=bool(row["revoked"]),
     )
@@ -64,7 +66,9 @@ def create_key(graph: Graph, *, name: str, scopes: Iterable[Scope | str]) -> Api
     scope_values = sorted({Scope(s).value for s in scopes})
     if not scope_values:
         raise ValueError("a key needs at least one scope")
-    rows = graph.write(CREATE_KEY, {"id": key_id, "name": name, "hash": _hash(secret), "scopes": scope_values})
+    rows = graph.write(
+        CREATE_KEY, {"id": key_id, "name": name, "hash": _hash(secret), "scopes": scope_values}
+    )
     created = _read(rows[0])
     return ApiKeyCreated(**created.model_dump(), secret=f"{PREFIX}{key_id}_{secret}")
 
@@ -81,7 +85,7 @@ def revoke_key(graph: Graph, *, key_id: str) -> ApiKeyRead | None:
 def parse_token(token: str) -> tuple[str, str] | None:
     if not token.startswith(PREFIX):
         return None
-    key_id, sep, secret = token[len(PREFIX):].partition("_")
+    key_id, sep, secret = token[len(PREFIX) :].partition("_")
     if not sep or len(key_id) != 12 or not secret:
         return None
     return key_id, secret

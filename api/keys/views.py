@@ -14,14 +14,19 @@ def list_keys(graph: GraphDep, _: Admin) -> list[ApiKeyRead]:
     return service.list_keys(graph)
 
 
-@router.post("", response_model=ApiKeyCreated, status_code=201,
-             summary="Create a key; its secret is shown in this answer only")
+@router.post(
+    "",
+    response_model=ApiKeyCreated,
+    status_code=201,
+    summary="Create a key; its secret is shown in this answer only",
+)
 def create_key(graph: GraphDep, _: Admin, spec: ApiKeyCreate) -> ApiKeyCreated:
     return service.create_key(graph, name=spec.name, scopes=spec.scopes)
 
 
-@router.delete("/{key_id}", response_model=ApiKeyRead, summary="Revoke a key",
-               responses=responses(404))
+@router.delete(
+    "/{key_id}", response_model=ApiKeyRead, summary="Revoke a key", responses=responses(404)
+)
 def revoke_key(graph: GraphDep, _: Admin, key_id: str) -> ApiKeyRead:
     revoked = service.revoke_key(graph, key_id=key_id)
     if revoked is None:

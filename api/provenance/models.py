@@ -44,8 +44,7 @@ class FileProvenance(BaseModel):
     file: Props
     writers: list[FileWriter]
     executions: list[FileExecution]
-    written_then_executed: bool = Field(
-        description="an execution started after the first write")
+    written_then_executed: bool = Field(description="an execution started after the first write")
 
 
 class FileProvenanceList(BaseModel):

@@ -86,23 +86,30 @@ LIMIT 50
 
 _PROCESS_BRIEF = "{.uid, .name, .pid, .image, .command_line, .user, .host, .start_time}"
 
-FILE_WRITERS = """
+FILE_WRITERS = (
+    """
 MATCH (f:File {key: $key})<-[w:WROTE]-(p:Process)
 CALL (p) {
   OPTIONAL MATCH chain = (a:Process)-[:SPAWNED*0..64]->(p)
   WITH chain ORDER BY length(chain) DESC LIMIT 1
-  RETURN [n IN nodes(chain) | n """ + _PROCESS_BRIEF + """] AS lineage
+  RETURN [n IN nodes(chain) | n """
+    + _PROCESS_BRIEF
+    + """] AS lineage
 }
 RETURN properties(p) AS process, properties(w) AS wrote, lineage
 ORDER BY w.first_time
 LIMIT $limit
 """
+)
 
-FILE_EXECUTIONS = """
+FILE_EXECUTIONS = (
+    """
 MATCH (f:File {key: $key})<-[x:EXECUTED]-(p:Process)
 CALL (p) {
   OPTIONAL MATCH (parent:Process)-[:SPAWNED]->(p)
-  RETURN parent """ + _PROCESS_BRIEF + """ AS parent LIMIT 1
+  RETURN parent """
+    + _PROCESS_BRIEF
+    + """ AS parent LIMIT 1
 }
 CALL (p) {
   OPTIONAL MATCH (p)-[:SPAWNED]->(child:Process)
@@ -112,9 +119,11 @@ RETURN properties(p) AS process, x.time AS time, parent, children
 ORDER BY time
 LIMIT $limit
 """
+)
 
 # Every kind of fact on a host, in one time order; paged by (time, key).
-HOST_TIMELINE = """
+HOST_TIMELINE = (
+    """
 CALL () {
   MATCH (p:Process {host: $host}) WHERE p.start_time >= $since AND p.start_time < $until
   RETURN p.start_time AS time, 'process_start' AS kind, p AS p, p.image AS target,
@@ -146,17 +155,23 @@ CALL () {
 WITH time, kind, p, target, details,
      kind + '|' + p.uid + '|' + coalesce(target, '') AS key
 WHERE $after_time IS NULL OR time > $after_time OR (time = $after_time AND key > $after_key)
-RETURN time, kind, p """ + _PROCESS_BRIEF + """ AS process, target, details, key
+RETURN time, kind, p """
+    + _PROCESS_BRIEF
+    + """ AS process, target, details, key
 ORDER BY time, key
 LIMIT $limit
 """
+)
 
 # Who contacted a connection endpoint: the same walk whichever way the endpoint was found.
-_CONTACTS = """
+_CONTACTS = (
+    """
 CALL (c) {
   OPTIONAL MATCH (p:Process)-[r:CONNECTED_TO]->(c)
   WITH p, r ORDER BY r.first_time LIMIT $limit
-  RETURN collect(CASE WHEN p IS NULL THEN null ELSE {process: p """ + _PROCESS_BRIEF + """,
+  RETURN collect(CASE WHEN p IS NULL THEN null ELSE {process: p """
+    + _PROCESS_BRIEF
+    + """,
          first_time: r.first_time, last_time: r.last_time, count: r.count,
          local_port: r.local_port} END) AS contacts
 }
@@ -164,21 +179,26 @@ RETURN properties(c) AS connection, contacts
 ORDER BY c.key
 LIMIT $limit
 """
+)
 
 CONTACTS_BY_IP = "MATCH (c:Connection {ip: $ip})\n" + _CONTACTS
 CONTACTS_BY_NAME = "MATCH (c:Connection) WHERE c.hostname = $name\n" + _CONTACTS
 
-DOMAIN_RESOLVERS = """
+DOMAIN_RESOLVERS = (
+    """
 MATCH (d:Domain {name: $name})
 CALL (d) {
   OPTIONAL MATCH (p:Process)-[r:RESOLVED]->(d)
   WITH p, r ORDER BY r.first_time LIMIT $limit
-  RETURN collect(CASE WHEN p IS NULL THEN null ELSE {process: p """ + _PROCESS_BRIEF + """,
+  RETURN collect(CASE WHEN p IS NULL THEN null ELSE {process: p """
+    + _PROCESS_BRIEF
+    + """,
          first_time: r.first_time, last_time: r.last_time, count: r.count} END) AS resolvers,
          reduce(acc = [], x IN collect(r.answers) | acc + x) AS answers
 }
 RETURN properties(d) AS domain, resolvers, answers
 """
+)
 
 
 class NotFound(LookupError):
@@ -189,8 +209,9 @@ def _drop_bulk(props: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in plain(props).items() if k not in ("raw", "times")}
 
 
-def process_lineage(graph: Graph, *, uid: str, depth: int = 3, ancestry: int = MAX_HOPS,
-                    limit: int = 500) -> ProcessLineage:
+def process_lineage(
+    graph: Graph, *, uid: str, depth: int = 3, ancestry: int = MAX_HOPS, limit: int = 500
+) -> ProcessLineage:
     rows = graph.read(GET_PROCESS, {"uid": uid})
     if not rows:
         raise NotFound(f"process {uid}")
@@ -209,13 +230,19 @@ def process_lineage(graph: Graph, *, uid: str, depth: int = 3, ancestry: int = M
             nodes[row["parent"]].children.append(node)
     activity = graph.read(PROCESS_ACTIVITY, {"uid": uid, "limit": limit})[0]
     return ProcessLineage(
-        process=_drop_bulk(rows[0]["props"]), ancestry=ancestors, descendants=top,
-        truncated=truncated, wrote=plain(activity["wrote"]),
-        connected=plain(activity["connected"]), executed=plain(activity["executed"]))
+        process=_drop_bulk(rows[0]["props"]),
+        ancestry=ancestors,
+        descendants=top,
+        truncated=truncated,
+        wrote=plain(activity["wrote"]),
+        connected=plain(activity["connected"]),
+        executed=plain(activity["executed"]),
+    )
 
 
-def file_provenance(graph: Graph, *, path: str, host: str | None = None,
-                    limit: int = 200) -> list[FileProvenance]:
+def file_provenance(
+    graph: Graph, *, path: str, host: str | None = None, limit: int = 200
+) -> list[FileProvenance]:
     if host:
         files = graph.read(FILES_BY_KEY, {"key": file_key(normalise_host(host), path)})
     else:
@@ -226,20 +253,36 @@ def file_provenance(graph: Graph, *, path: str, host: str | None = None,
     for row in files:
         key = row["props"]["key"]
         writers = [
-            FileWriter(process=_drop_bulk(w["process"]), lineage=plain(w["lineage"]),
-                       **{k: v for k, v in plain(w["wrote"]).items()
-                          if k in ("first_time", "last_time", "count", "ops", "sources")})
+            FileWriter(
+                process=_drop_bulk(w["process"]),
+                lineage=plain(w["lineage"]),
+                **{
+                    k: v
+                    for k, v in plain(w["wrote"]).items()
+                    if k in ("first_time", "last_time", "count", "ops", "sources")
+                },
+            )
             for w in graph.read(FILE_WRITERS, {"key": key, "limit": limit})
         ]
         executions = [
-            FileExecution(process=_drop_bulk(x["process"]), time=plain(x["time"]),
-                          parent=plain(x["parent"]), children=x["children"])
+            FileExecution(
+                process=_drop_bulk(x["process"]),
+                time=plain(x["time"]),
+                parent=plain(x["parent"]),
+                children=x["children"],
+            )
             for x in graph.read(FILE_EXECUTIONS, {"key": key, "limit": limit})
         ]
         first_write = min((w.first_time for w in writers if w.first_time), default=None)
         after = bool(first_write) and any(x.time and x.time > first_write for x in executions)
-        answers.append(FileProvenance(file=plain(row["props"]), writers=writers,
-                                      executions=executions, written_then_executed=after))
+        answers.append(
+            FileProvenance(
+                file=plain(row["props"]),
+                writers=writers,
+                executions=executions,
+                written_then_executed=after,
+            )
+        )
     return answers
 
 
@@ -247,9 +290,15 @@ FAR_PAST = datetime(1970, 1, 1, tzinfo=UTC)
 FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
-def host_timeline(graph: Graph, *, host: str, since: datetime | None = None,
-                  until: datetime | None = None, limit: int = 200,
-                  cursor: str | None = None) -> Timeline:
+def host_timeline(
+    graph: Graph,
+    *,
+    host: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 200,
+    cursor: str | None = None,
+) -> Timeline:
     name = normalise_host(host)
     after_time: Any = None
     after_key = ""
@@ -258,24 +307,45 @@ def host_timeline(graph: Graph, *, host: str, since: datetime | None = None,
         if data.get("host") != name:
             from provgraph.api.problems import Problem
 
-            raise Problem(400, "this cursor belongs to another host's timeline",
-                          slug="invalid-cursor")
+            raise Problem(
+                400, "this cursor belongs to another host's timeline", slug="invalid-cursor"
+            )
         after_time = datetime.fromisoformat(data["t"])
         after_key = str(data["key"])
-    rows = graph.read(HOST_TIMELINE, {"host": name, "since": since or FAR_PAST, "until": until or FAR_FUTURE, "after_time": after_time, "after_key": after_key, "limit": limit + 1})
-    events = [TimelineEvent(time=plain(r["time"]), kind=r["kind"], process=plain(r["process"]),
-                            target=r["target"], details=plain(r["details"]))
-              for r in rows[:limit]]
+    rows = graph.read(
+        HOST_TIMELINE,
+        {
+            "host": name,
+            "since": since or FAR_PAST,
+            "until": until or FAR_FUTURE,
+            "after_time": after_time,
+            "after_key": after_key,
+            "limit": limit + 1,
+        },
+    )
+    events = [
+        TimelineEvent(
+            time=plain(r["time"]),
+            kind=r["kind"],
+            process=plain(r["process"]),
+            target=r["target"],
+            details=plain(r["details"]),
+        )
+        for r in rows[:limit]
+    ]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor("timeline", {
-            "host": name, "t": last["time"].to_native().isoformat(), "key": last["key"]})
+        next_cursor = encode_cursor(
+            "timeline",
+            {"host": name, "t": last["time"].to_native().isoformat(), "key": last["key"]},
+        )
     return Timeline(host=name, events=events, next_cursor=next_cursor)
 
 
-def contacts(graph: Graph, *, ip: str | None = None, hostname: str | None = None,
-             limit: int = 200) -> Contacts:
+def contacts(
+    graph: Graph, *, ip: str | None = None, hostname: str | None = None, limit: int = 200
+) -> Contacts:
     connections: list[ConnectionContacts] = []
     domains: list[DomainContacts] = []
     if ip:
@@ -287,9 +357,13 @@ def contacts(graph: Graph, *, ip: str | None = None, hostname: str | None = None
         connections += [_connection(r) for r in rows]
         for row in graph.read(DOMAIN_RESOLVERS, {"name": name, "limit": limit}):
             answers = sorted({str(a) for a in row["answers"] or []})
-            domains.append(DomainContacts(
-                domain=plain(row["domain"]), answers=answers,
-                resolvers=[Contact.model_validate(plain(r)) for r in row["resolvers"]]))
+            domains.append(
+                DomainContacts(
+                    domain=plain(row["domain"]),
+                    answers=answers,
+                    resolvers=[Contact.model_validate(plain(r)) for r in row["resolvers"]],
+                )
+            )
             # Connections to the addresses the name resolved to count as contacts of the name.
             seen = {c.connection.get("key") for c in connections}
             for address in answers:
@@ -300,6 +374,7 @@ def contacts(graph: Graph, *, ip: str | None = None, hostname: str | None = None
 
 
 def _connection(row: dict[str, Any]) -> ConnectionContacts:
-    return ConnectionContacts(connection=plain(row["connection"]),
-                              contacts=[Contact.model_validate(plain(c))
-                                        for c in row["contacts"]])
+    return ConnectionContacts(
+        connection=plain(row["connection"]),
+        contacts=[Contact.model_validate(plain(c)) for c in row["contacts"]],
+    )

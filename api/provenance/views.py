@@ -4,7 +4,6 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Path, Query
-
 from provgraph.api.deps import GraphDep, Reader
 from provgraph.api.problems import Problem, not_found, responses
 from provgraph.api.provenance import service
@@ -14,59 +13,87 @@ from provgraph.api.routing import secured_router
 router = secured_router(prefix="/provenance", tags=["provenance"], responses=responses(404))
 
 
-@router.get("/processes/{uid:path}", response_model=ProcessLineage,
-            summary="A process's ancestry, descendants and activity")
-def process(graph: GraphDep, _: Reader,
-            uid: Annotated[str, Path(description="the process's stable uid")],
-            depth: Annotated[int, Query(ge=0, le=10)] = 3,
-            ancestry: Annotated[int, Query(ge=0, le=64)] = 64,
-            limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> ProcessLineage:
+@router.get(
+    "/processes/{uid:path}",
+    response_model=ProcessLineage,
+    summary="A process's ancestry, descendants and activity",
+)
+def process(
+    graph: GraphDep,
+    _: Reader,
+    uid: Annotated[str, Path(description="the process's stable uid")],
+    depth: Annotated[int, Query(ge=0, le=10)] = 3,
+    ancestry: Annotated[int, Query(ge=0, le=64)] = 64,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> ProcessLineage:
     try:
-        return service.process_lineage(graph, uid=uid, depth=depth, ancestry=ancestry,
-                                       limit=limit)
+        return service.process_lineage(graph, uid=uid, depth=depth, ancestry=ancestry, limit=limit)
     except service.NotFound:
         raise not_found(f"process {uid!r}") from None
 
 
-@router.get("/files", response_model=FileProvenanceList,
-            summary="Who wrote a file, from which process tree, and what ran it",
-            description="`path` as logged; with `host` the one file on that host, else the "
-                        "file of that path on every host.")
-def file(graph: GraphDep, _: Reader,
-         path: Annotated[str, Query(min_length=1, max_length=4096)],
-         host: Annotated[str | None, Query(max_length=255)] = None,
-         limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> FileProvenanceList:
+@router.get(
+    "/files",
+    response_model=FileProvenanceList,
+    summary="Who wrote a file, from which process tree, and what ran it",
+    description="`path` as logged; with `host` the one file on that host, else the "
+    "file of that path on every host.",
+)
+def file(
+    graph: GraphDep,
+    _: Reader,
+    path: Annotated[str, Query(min_length=1, max_length=4096)],
+    host: Annotated[str | None, Query(max_length=255)] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 200,
+) -> FileProvenanceList:
     try:
-        return FileProvenanceList(files=service.file_provenance(graph, path=path, host=host,
-                                                                limit=limit))
+        return FileProvenanceList(
+            files=service.file_provenance(graph, path=path, host=host, limit=limit)
+        )
     except service.NotFound:
         raise not_found(f"file {path!r}") from None
 
 
-@router.get("/hosts/{host}/timeline", response_model=Timeline,
-            summary="A host's events in time order, paged",
-            responses=responses(400))
-def timeline(graph: GraphDep, _: Reader, host: str,
-             since: datetime | None = None, until: datetime | None = None,
-             limit: Annotated[int, Query(ge=1, le=5000)] = 200,
-             cursor: str | None = None) -> Timeline:
+@router.get(
+    "/hosts/{host}/timeline",
+    response_model=Timeline,
+    summary="A host's events in time order, paged",
+    responses=responses(400),
+)
+def timeline(
+    graph: GraphDep,
+    _: Reader,
+    host: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 200,
+    cursor: str | None = None,
+) -> Timeline:
     for value in (since, until):
         if value is not None and value.tzinfo is None:
-            raise Problem(422, "times need a timezone (e.g. 2024-05-01T10:00:00Z)",
-                          slug="validation")
-    return service.host_timeline(graph, host=host, since=since, until=until, limit=limit,
-                                 cursor=cursor)
+            raise Problem(
+                422, "times need a timezone (e.g. 2024-05-01T10:00:00Z)", slug="validation"
+            )
+    return service.host_timeline(
+        graph, host=host, since=since, until=until, limit=limit, cursor=cursor
+    )
 
 
-@router.get("/contacts", response_model=Contacts,
-            summary="Who contacted an IP address or a host name",
-            description="Connections to the address (or to a name, and to every address the "
-                        "name resolved to), with the processes that made them.",
-            responses=responses(400))
-def contacts(graph: GraphDep, _: Reader,
-             ip: Annotated[str | None, Query(max_length=64)] = None,
-             hostname: Annotated[str | None, Query(max_length=255)] = None,
-             limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> Contacts:
+@router.get(
+    "/contacts",
+    response_model=Contacts,
+    summary="Who contacted an IP address or a host name",
+    description="Connections to the address (or to a name, and to every address the "
+    "name resolved to), with the processes that made them.",
+    responses=responses(400),
+)
+def contacts(
+    graph: GraphDep,
+    _: Reader,
+    ip: Annotated[str | None, Query(max_length=64)] = None,
+    hostname: Annotated[str | None, Query(max_length=255)] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 200,
+) -> Contacts:
     if not ip and not hostname:
         raise Problem(400, "give `ip` or `hostname`", slug="missing-parameter")
     return service.contacts(graph, ip=ip, hostname=hostname, limit=limit)

@@ -11,8 +11,9 @@ class CypherRequest(BaseModel):
     query: str = Field(min_length=1, max_length=100_000, description="read-only Cypher")
     parameters: dict[str, Any] = Field(default={}, description="values for `$name` references")
     max_rows: int | None = Field(default=None, ge=1, description="capped by the server's limit")
-    timeout_seconds: float | None = Field(default=None, gt=0,
-                                          description="capped by the server's limit")
+    timeout_seconds: float | None = Field(
+        default=None, gt=0, description="capped by the server's limit"
+    )
 
 
 class CypherResult(BaseModel):

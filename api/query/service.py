@@ -15,15 +15,21 @@ from typing import Any
 from neo4j import ManagedTransaction, unit_of_work
 from neo4j.exceptions import ClientError
 from neo4j.graph import Node, Path, Relationship
-
 from provgraph.api.nodes import node_id
 from provgraph.api.values import plain
 from provgraph.graph.tx import Graph
 
-ALLOWED_PROCEDURES = frozenset({
-    "db.labels", "db.relationshiptypes", "db.propertykeys", "db.schema.visualization",
-    "db.schema.nodetypeproperties", "db.schema.reltypeproperties", "dbms.components",
-})
+ALLOWED_PROCEDURES = frozenset(
+    {
+        "db.labels",
+        "db.relationshiptypes",
+        "db.propertykeys",
+        "db.schema.visualization",
+        "db.schema.nodetypeproperties",
+        "db.schema.reltypeproperties",
+        "dbms.components",
+    }
+)
 _OUTSIDE_OPERATORS = ("LoadCSV",)
 
 
@@ -53,32 +59,45 @@ def check_plan(plan: dict[str, Any] | None) -> None:
     for operator in _operators(plan):
         kind = str(operator.get("operatorType", "")).split("@", 1)[0]
         if kind in _OUTSIDE_OPERATORS:
-            raise QueryRefused("LOAD CSV reads files and URLs outside the graph; it is not "
-                               "allowed here", "outside-graph")
+            raise QueryRefused(
+                "LOAD CSV reads files and URLs outside the graph; it is not allowed here",
+                "outside-graph",
+            )
         if kind == "ProcedureCall":
             name = _procedure_name(operator)
             if name not in ALLOWED_PROCEDURES:
-                raise QueryRefused(f"procedure {name or '?'} is not allowed here; allowed: "
-                                   f"{sorted(ALLOWED_PROCEDURES)}", "procedure-refused")
+                raise QueryRefused(
+                    f"procedure {name or '?'} is not allowed here; allowed: "
+                    f"{sorted(ALLOWED_PROCEDURES)}",
+                    "procedure-refused",
+                )
 
 
 def _value(value: Any) -> Any:
     if isinstance(value, Node):
         props = dict(value)
-        return {"id": node_id(list(value.labels), props), "labels": sorted(value.labels),
-                "properties": plain(props)}
+        return {
+            "id": node_id(list(value.labels), props),
+            "labels": sorted(value.labels),
+            "properties": plain(props),
+        }
     if isinstance(value, Relationship):
         start = value.start_node
         end = value.end_node
         # An end node is only known in full when the same result returns it too.
-        return {"type": value.type, "properties": plain(dict(value)),
-                "start": node_id(list(start.labels), dict(start))
-                if start is not None and start.labels else None,
-                "end": node_id(list(end.labels), dict(end))
-                if end is not None and end.labels else None}
+        return {
+            "type": value.type,
+            "properties": plain(dict(value)),
+            "start": node_id(list(start.labels), dict(start))
+            if start is not None and start.labels
+            else None,
+            "end": node_id(list(end.labels), dict(end)) if end is not None and end.labels else None,
+        }
     if isinstance(value, Path):
-        return {"nodes": [_value(n) for n in value.nodes],
-                "relationships": [_value(r) for r in value.relationships]}
+        return {
+            "nodes": [_value(n) for n in value.nodes],
+            "relationships": [_value(r) for r in value.relationships],
+        }
     if isinstance(value, list):
         return [_value(v) for v in value]
     if isinstance(value, dict):
@@ -86,8 +105,9 @@ def _value(value: Any) -> Any:
     return plain(value)
 
 
-def run_cypher(graph: Graph, *, query: str, parameters: dict[str, Any], max_rows: int,
-               timeout: float) -> tuple[list[str], list[dict[str, Any]], bool]:
+def run_cypher(
+    graph: Graph, *, query: str, parameters: dict[str, Any], max_rows: int, timeout: float
+) -> tuple[list[str], list[dict[str, Any]], bool]:
     """(columns, rows, truncated). Raises QueryRefused, or neo4j ClientError for bad Cypher."""
 
     # A managed transaction takes its server-side timeout from the unit of work.
@@ -108,14 +128,21 @@ def run_cypher(graph: Graph, *, query: str, parameters: dict[str, Any], max_rows
         return graph.read_tx(unit, what="running an ad-hoc query")
     except (ValueError, TypeError, OverflowError, UnicodeError) as error:
         # The driver could not send a parameter (an integer beyond 64 bits, a lone surrogate).
-        raise QueryRefused(f"a parameter cannot be sent to Neo4j: {error}",
-                           "bad-parameter") from error
+        raise QueryRefused(
+            f"a parameter cannot be sent to Neo4j: {error}", "bad-parameter"
+        ) from error
     except ClientError as error:
         code = error.code or ""
         if code.endswith("AccessMode") or "read access mode" in (error.message or "").lower():
-            raise QueryRefused("this endpoint is read-only: Neo4j refused to write in a read "
-                               f"transaction ({error.message})", "write-refused") from error
+            raise QueryRefused(
+                "this endpoint is read-only: Neo4j refused to write in a read "
+                f"transaction ({error.message})",
+                "write-refused",
+            ) from error
         if "TransactionTimedOut" in code or "Terminated" in code:
-            raise QueryRefused(f"the query ran past its {timeout:g} s time limit and was "
-                               "stopped", "query-timeout", status=504) from error
+            raise QueryRefused(
+                f"the query ran past its {timeout:g} s time limit and was stopped",
+                "query-timeout",
+                status=504,
+            ) from error
         raise

@@ -18,16 +18,28 @@ router = secured_router(prefix="/query", tags=["query"])
     "`max_rows` (`truncated: true`). LOAD CSV and most procedures are refused.",
     responses=responses(400, 504),
 )
-def cypher(graph: GraphDep, settings: SettingsDep, _: Reader,
-           request: CypherRequest) -> CypherResult:
+def cypher(
+    graph: GraphDep, settings: SettingsDep, _: Reader, request: CypherRequest
+) -> CypherResult:
     max_rows = min(request.max_rows or settings.query_max_rows, settings.query_max_rows)
-    timeout = min(request.timeout_seconds or settings.query_timeout_seconds,
-                  settings.query_timeout_seconds)
+    timeout = min(
+        request.timeout_seconds or settings.query_timeout_seconds, settings.query_timeout_seconds
+    )
     try:
         columns, rows, truncated = service.run_cypher(
-            graph, query=request.query, parameters=request.parameters, max_rows=max_rows,
-            timeout=timeout)
+            graph,
+            query=request.query,
+            parameters=request.parameters,
+            max_rows=max_rows,
+            timeout=timeout,
+        )
     except service.QueryRefused as refused:
         raise Problem(refused.status, str(refused), slug=refused.slug) from None
-    return CypherResult(columns=columns, rows=rows, row_count=len(rows), truncated=truncated,
-                        max_rows=max_rows, timeout_seconds=timeout)
+    return CypherResult(
+        columns=columns,
+        rows=rows,
+        row_count=len(rows),
+        truncated=truncated,
+        max_rows=max_rows,
+        timeout_seconds=timeout,
+    )

@@ -36,4 +36,5 @@ class RuleRunRequest(BaseModel):
 
 class RuleRunResult(BaseModel):
     runs: list[dict[str, Any]] = Field(
-        description="per rule: matches, alerts created/updated/unchanged, seconds, error")
+        description="per rule: matches, alerts created/updated/unchanged, seconds, error"
+    )

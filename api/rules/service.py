@@ -50,12 +50,20 @@ def _seconds(value: Any) -> Any:
 def _read(rule: Any) -> dict[str, Any]:
     schedule = getattr(rule, "schedule", None)
     return {
-        "id": rule.id, "name": rule.name, "description": rule.description,
-        "severity": rule.severity, "risk_score": rule.risk_score,
-        "tactics": list(rule.tactics), "techniques": list(rule.techniques),
+        "id": rule.id,
+        "name": rule.name,
+        "description": rule.description,
+        "severity": rule.severity,
+        "risk_score": rule.risk_score,
+        "tactics": list(rule.tactics),
+        "techniques": list(rule.techniques),
         "references": list(rule.references),
-        "schedule": {"interval_seconds": _seconds(schedule.interval),
-                     "lookback_seconds": _seconds(schedule.lookback)} if schedule else None,
+        "schedule": {
+            "interval_seconds": _seconds(schedule.interval),
+            "lookback_seconds": _seconds(schedule.lookback),
+        }
+        if schedule
+        else None,
         "path": str(rule.path) if getattr(rule, "path", None) else None,
     }
 
@@ -67,15 +75,17 @@ def list_rules() -> list[RuleRead]:
 def get_rule(rule_id: str) -> RuleDetail | None:
     for rule in _load():
         if rule.id == rule_id:
-            return RuleDetail.model_validate({
-                **_read(rule),
-                "parameters": plain(dict(rule.parameters)),
-                "query": rule.query,
-                "entities": [asdict(e) if is_dataclass(e) else dict(e) for e in rule.entities],
-                "false_positives": list(rule.false_positives),
-                "investigation": rule.investigation,
-                "summary": rule.summary,
-            })
+            return RuleDetail.model_validate(
+                {
+                    **_read(rule),
+                    "parameters": plain(dict(rule.parameters)),
+                    "query": rule.query,
+                    "entities": [asdict(e) if is_dataclass(e) else dict(e) for e in rule.entities],
+                    "false_positives": list(rule.false_positives),
+                    "investigation": rule.investigation,
+                    "summary": rule.summary,
+                }
+            )
     return None
 
 
@@ -89,13 +99,29 @@ def rule_summary(rule_id: str | None) -> dict[str, Any] | None:
         return None
     if rule is None:
         return None
-    return rule.model_dump(include={"id", "name", "description", "severity", "risk_score",
-                                    "tactics", "techniques", "references", "false_positives",
-                                    "investigation"})
+    return rule.model_dump(
+        include={
+            "id",
+            "name",
+            "description",
+            "severity",
+            "risk_score",
+            "tactics",
+            "techniques",
+            "references",
+            "false_positives",
+            "investigation",
+        }
+    )
 
 
-def run_rules(graph: Graph, *, since: datetime | None, until: datetime | None,
-              rule_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def run_rules(
+    graph: Graph,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    rule_ids: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
     """Run the engine now (all rules, or the named ones); one report per rule."""
     try:
         from provgraph.queries.engine import run_rules as engine_run

@@ -10,8 +10,9 @@ router = secured_router(prefix="/rules", tags=["rules"], responses=responses(503
 
 
 def _unavailable(error: Exception) -> Problem:
-    return Problem(503, f"the rule engine is not available in this build: {error}",
-                   slug="rules-unavailable")
+    return Problem(
+        503, f"the rule engine is not available in this build: {error}", slug="rules-unavailable"
+    )
 
 
 @router.get("", response_model=list[RuleRead], summary="Every loaded rule")
@@ -22,8 +23,12 @@ def list_rules(_: Reader) -> list[RuleRead]:
         raise _unavailable(error) from None
 
 
-@router.get("/{rule_id}", response_model=RuleDetail, summary="One rule, with its query",
-            responses=responses(404))
+@router.get(
+    "/{rule_id}",
+    response_model=RuleDetail,
+    summary="One rule, with its query",
+    responses=responses(404),
+)
 def get_rule(_: Reader, rule_id: str) -> RuleDetail:
     try:
         rule = service.get_rule(rule_id)
@@ -34,9 +39,14 @@ def get_rule(_: Reader, rule_id: str) -> RuleDetail:
     return rule
 
 
-@router.post("/run", response_model=RuleRunResult, summary="Run rules now",
-             description="Runs the given rules (default: all) over a time range and writes "
-             "their alerts; reruns never duplicate an alert.", responses=responses(400, 404))
+@router.post(
+    "/run",
+    response_model=RuleRunResult,
+    summary="Run rules now",
+    description="Runs the given rules (default: all) over a time range and writes "
+    "their alerts; reruns never duplicate an alert.",
+    responses=responses(400, 404),
+)
 def run_rules(graph: GraphDep, _: Triager, request: RuleRunRequest) -> RuleRunResult:
     try:
         if request.rules:
@@ -46,8 +56,9 @@ def run_rules(graph: GraphDep, _: Triager, request: RuleRunRequest) -> RuleRunRe
                 raise not_found(f"rules {missing}")
         if request.since and request.until and request.since >= request.until:
             raise Problem(400, "`since` must be before `until`", slug="bad-range")
-        report = service.run_rules(graph, since=request.since, until=request.until,
-                                   rule_ids=request.rules)
+        report = service.run_rules(
+            graph, since=request.since, until=request.until, rule_ids=request.rules
+        )
     except service.RulesUnavailable as error:
         raise _unavailable(error) from None
     return RuleRunResult(runs=report)

@@ -33,7 +33,7 @@ WITH n, CASE WHEN n.uid = $raw OR toString(n.pid) = $raw OR name IN [$q, $q + '.
              ELSE 2 END AS rank
 ORDER BY rank, n.start_time, n.uid
 RETURN labels(n) AS labels,
-       n {{.uid, .name, .pid, .host, .command_line, {utc_text('n', 'start_time')}}} AS props
+       n {{.uid, .name, .pid, .host, .command_line, {utc_text("n", "start_time")}}} AS props
 LIMIT $limit""",
     "file": f"""
 MATCH (n:File)
@@ -59,24 +59,41 @@ LIMIT $limit""",
 }
 
 
-def search(graph: Graph, *, q: str, kinds: list[str] | None = None, host: str | None = None,
-           limit: int = 50) -> list[dict[str, Any]]:
+def search(
+    graph: Graph,
+    *,
+    q: str,
+    kinds: list[str] | None = None,
+    host: str | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
     text = q.strip()
     hits: list[dict[str, Any]] = []
     for kind in kinds or list(KINDS):
         if len(hits) >= limit:
             break
-        rows = graph.read(QUERIES[kind], {"q": text.lower(), "raw": text, "host": host.lower() if host else None, "limit": limit - len(hits)}, timeout=10)
+        rows = graph.read(
+            QUERIES[kind],
+            {
+                "q": text.lower(),
+                "raw": text,
+                "host": host.lower() if host else None,
+                "limit": limit - len(hits),
+            },
+            timeout=10,
+        )
         for row in rows:
             props = row["props"]
-            hits.append({
-                "id": node_id(row["labels"], props),
-                "kind": kind,
-                "label": _label(kind, props),
-                "host": props.get("host"),
-                "time": props.get("start_time"),
-                "detail": props.get("command_line") or props.get("path") or props.get("fqdn"),
-            })
+            hits.append(
+                {
+                    "id": node_id(row["labels"], props),
+                    "kind": kind,
+                    "label": _label(kind, props),
+                    "host": props.get("host"),
+                    "time": props.get("start_time"),
+                    "detail": props.get("command_line") or props.get("path") or props.get("fqdn"),
+                }
+            )
     return hits
 
 

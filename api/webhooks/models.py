@@ -3,26 +3,32 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
-
 from provgraph.api.alerts.models import Severity
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 
 class WebhookBase(BaseModel):
     url: AnyHttpUrl = Field(description="http(s) endpoint that receives POSTed alerts")
     description: str | None = Field(default=None, max_length=500)
-    min_severity: Severity | None = Field(default=None,
-                                          description="only alerts at or above this severity")
+    min_severity: Severity | None = Field(
+        default=None, description="only alerts at or above this severity"
+    )
 
 
 class WebhookCreate(WebhookBase):
     model_config = ConfigDict(extra="forbid")
 
-    from_start: bool = Field(default=False,
-                             description="also push alerts that exist already (default: only "
-                                         "alerts new or changed after the subscription)")
-    secret: str | None = Field(default=None, min_length=16, max_length=200,
-                               description="signing secret; default: generated, shown once")
+    from_start: bool = Field(
+        default=False,
+        description="also push alerts that exist already (default: only "
+        "alerts new or changed after the subscription)",
+    )
+    secret: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=200,
+        description="signing secret; default: generated, shown once",
+    )
 
 
 class WebhookRead(WebhookBase):

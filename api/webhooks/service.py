@@ -95,7 +95,17 @@ def _read(sub: dict[str, Any]) -> WebhookRead:
 def create_subscription(graph: Graph, *, spec: WebhookCreate) -> WebhookCreated:
     secret = spec.secret or secrets.token_urlsafe(32)
     cursor = 0 if spec.from_start else watermark(graph)
-    rows = graph.write(CREATE_SUBSCRIPTION, {"id": uuid.uuid4().hex, "url": str(spec.url), "secret": secret, "description": spec.description, "min_severity": spec.min_severity.value if spec.min_severity else None, "cursor": cursor})
+    rows = graph.write(
+        CREATE_SUBSCRIPTION,
+        {
+            "id": uuid.uuid4().hex,
+            "url": str(spec.url),
+            "secret": secret,
+            "description": spec.description,
+            "min_severity": spec.min_severity.value if spec.min_severity else None,
+            "cursor": cursor,
+        },
+    )
     return WebhookCreated(**_read(rows[0]["sub"]).model_dump(), secret=secret)
 
 
@@ -129,7 +139,7 @@ def list_deliveries(graph: Graph, *, sub_id: str, limit: int = 100) -> list[Deli
 def severities_from(minimum: str | None) -> list[str] | None:
     if not minimum or minimum not in SEVERITY_ORDER:
         return None
-    return SEVERITY_ORDER[SEVERITY_ORDER.index(minimum):]
+    return SEVERITY_ORDER[SEVERITY_ORDER.index(minimum) :]
 
 
 def encode_log(entries: list[dict[str, Any]]) -> list[str]:

@@ -24,8 +24,15 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return "v1=" + mac.hexdigest()
 
 
-def verify(secret: str, timestamp: str, body: bytes, signature: str, *,
-           tolerance: float = 300.0, now: float | None = None) -> bool:
+def verify(
+    secret: str,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    *,
+    tolerance: float = 300.0,
+    now: float | None = None,
+) -> bool:
     try:
         stamp = int(timestamp)
     except ValueError:

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query, Response
-
 from provgraph.api.deps import Admin, GraphDep
 from provgraph.api.problems import not_found, responses
 from provgraph.api.routing import secured_router
@@ -19,8 +18,13 @@ SIGNING_NOTE = (
 )
 
 
-@router.post("", response_model=WebhookCreated, status_code=201,
-             summary="Subscribe a URL to new and changed alerts", description=SIGNING_NOTE)
+@router.post(
+    "",
+    response_model=WebhookCreated,
+    status_code=201,
+    summary="Subscribe a URL to new and changed alerts",
+    description=SIGNING_NOTE,
+)
 def create(graph: GraphDep, _: Admin, spec: WebhookCreate) -> WebhookCreated:
     return service.create_subscription(graph, spec=spec)
 
@@ -30,8 +34,9 @@ def list_all(graph: GraphDep, _: Admin) -> list[WebhookRead]:
     return service.list_subscriptions(graph)
 
 
-@router.get("/{sub_id}", response_model=WebhookRead, summary="One subscription",
-            responses=responses(404))
+@router.get(
+    "/{sub_id}", response_model=WebhookRead, summary="One subscription", responses=responses(404)
+)
 def get_one(graph: GraphDep, _: Admin, sub_id: str) -> WebhookRead:
     try:
         return service.get_subscription(graph, sub_id=sub_id)
@@ -39,8 +44,13 @@ def get_one(graph: GraphDep, _: Admin, sub_id: str) -> WebhookRead:
         raise not_found(f"webhook subscription {sub_id!r}") from None
 
 
-@router.delete("/{sub_id}", status_code=204, response_class=Response,
-               summary="Unsubscribe (and drop its delivery log)", responses=responses(404))
+@router.delete(
+    "/{sub_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Unsubscribe (and drop its delivery log)",
+    responses=responses(404),
+)
 def delete(graph: GraphDep, _: Admin, sub_id: str) -> Response:
     try:
         service.delete_subscription(graph, sub_id=sub_id)
@@ -49,10 +59,15 @@ def delete(graph: GraphDep, _: Admin, sub_id: str) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/{sub_id}/deliveries", response_model=list[DeliveryRead],
-            summary="The delivery log, newest first", responses=responses(404))
-def deliveries(graph: GraphDep, _: Admin, sub_id: str,
-               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[DeliveryRead]:
+@router.get(
+    "/{sub_id}/deliveries",
+    response_model=list[DeliveryRead],
+    summary="The delivery log, newest first",
+    responses=responses(404),
+)
+def deliveries(
+    graph: GraphDep, _: Admin, sub_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[DeliveryRead]:
     try:
         return service.list_deliveries(graph, sub_id=sub_id, limit=limit)
     except service.SubscriptionNotFound:

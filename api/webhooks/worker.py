@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-
 from provgraph.api.alerts.service import AlertFilter, list_alerts
 from provgraph.api.settings import Settings
 from provgraph.api.webhooks import service
@@ -41,9 +40,11 @@ class WebhookWorker:
         self.owner = f"worker-{uuid.uuid4().hex[:12]}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._client = httpx.Client(timeout=settings.webhook_timeout_seconds,
-                                    follow_redirects=False,
-                                    headers={"User-Agent": "provgraph-webhooks/1"})
+        self._client = httpx.Client(
+            timeout=settings.webhook_timeout_seconds,
+            follow_redirects=False,
+            headers={"User-Agent": "provgraph-webhooks/1"},
+        )
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="webhook")
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -69,17 +70,21 @@ class WebhookWorker:
     # -- one cycle -------------------------------------------------------------------------
     def cycle(self) -> int:
         """Deliver what is due for every subscription; returns how many alerts were handled."""
-        rows = self.graph.write(service.CLAIM_DUE, {"owner": self.owner, "lease": self.settings.webhook_lease_seconds})
+        rows = self.graph.write(
+            service.CLAIM_DUE, {"owner": self.owner, "lease": self.settings.webhook_lease_seconds}
+        )
         futures = [self._pool.submit(self._serve, row["sub"]) for row in rows]
         return sum(f.result() for f in futures)
 
     def _serve(self, sub: dict[str, Any]) -> int:
         handled = 0
         try:
-            page = list_alerts(self.graph, after=int(sub.get("cursor") or 0),
-                               limit=self.settings.webhook_batch,
-                               where=AlertFilter(severities=service.severities_from(
-                                   sub.get("min_severity"))))
+            page = list_alerts(
+                self.graph,
+                after=int(sub.get("cursor") or 0),
+                limit=self.settings.webhook_batch,
+                where=AlertFilter(severities=service.severities_from(sub.get("min_severity"))),
+            )
             for alert in page.alerts:
                 if self._stop.is_set():
                     return handled
@@ -87,16 +92,24 @@ class WebhookWorker:
                 handled += 1
             if not page.has_more:
                 # Filtered pages may end below the watermark: nothing up to it matched.
-                self.graph.write(service.ADVANCE_CURSOR, {"id": sub["id"], "cursor": page.next_after})
+                self.graph.write(
+                    service.ADVANCE_CURSOR, {"id": sub["id"], "cursor": page.next_after}
+                )
         finally:
             self.graph.write(service.RELEASE, {"id": sub["id"], "owner": self.owner})
         return handled
 
     def _deliver(self, sub: dict[str, Any], alert: dict[str, Any], seq: int) -> None:
         delivery_id = uuid.uuid4().hex
-        body = json.dumps({"type": "alert", "delivery_id": delivery_id,
-                           "subscription_id": sub["id"], "alert": alert},
-                          separators=(",", ":")).encode()
+        body = json.dumps(
+            {
+                "type": "alert",
+                "delivery_id": delivery_id,
+                "subscription_id": sub["id"],
+                "alert": alert,
+            },
+            separators=(",", ":"),
+        ).encode()
         attempts: list[dict[str, Any]] = []
         first_at = _now()
         status_code: int | None = None
@@ -104,8 +117,14 @@ class WebhookWorker:
         delay = self.settings.webhook_backoff_seconds
         for attempt in range(1, self.settings.webhook_max_attempts + 1):
             status_code, error = self._post(sub, body, delivery_id)
-            attempts.append({"attempt": attempt, "at": _now().isoformat(),
-                             "status_code": status_code, "error": error})
+            attempts.append(
+                {
+                    "attempt": attempt,
+                    "at": _now().isoformat(),
+                    "status_code": status_code,
+                    "error": error,
+                }
+            )
             if error is None:
                 break
             if attempt < self.settings.webhook_max_attempts:
@@ -114,12 +133,34 @@ class WebhookWorker:
                 delay = min(delay * 2, self.settings.webhook_backoff_max_seconds)
         status = "delivered" if error is None else "failed"
         if status == "failed":
-            log.warning("webhook %s: alert %s not delivered after %d attempts: %s",
-                        sub["id"], alert["id"], len(attempts), error)
-        self.graph.write(service.RECORD_DELIVERY, {"sub_id": sub["id"], "id": delivery_id, "alert_id": alert["id"], "alert_seq": seq, "status": status, "attempts": len(attempts), "status_code": status_code, "error": error, "first_at": first_at, "last_at": _now(), "log": service.encode_log(attempts), "lease": self.settings.webhook_lease_seconds})
+            log.warning(
+                "webhook %s: alert %s not delivered after %d attempts: %s",
+                sub["id"],
+                alert["id"],
+                len(attempts),
+                error,
+            )
+        self.graph.write(
+            service.RECORD_DELIVERY,
+            {
+                "sub_id": sub["id"],
+                "id": delivery_id,
+                "alert_id": alert["id"],
+                "alert_seq": seq,
+                "status": status,
+                "attempts": len(attempts),
+                "status_code": status_code,
+                "error": error,
+                "first_at": first_at,
+                "last_at": _now(),
+                "log": service.encode_log(attempts),
+                "lease": self.settings.webhook_lease_seconds,
+            },
+        )
 
-    def _post(self, sub: dict[str, Any], body: bytes, delivery_id: str
-              ) -> tuple[int | None, str | None]:
+    def _post(
+        self, sub: dict[str, Any], body: bytes, delivery_id: str
+    ) -> tuple[int | None, str | None]:
         stamp = int(time.time())
         headers = {
             "Content-Type": "application/json",

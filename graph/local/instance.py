@@ -39,7 +39,9 @@ class Instance:
             raise ProvgraphError(f"instance name {self.name!r}: use letters, digits, . _ -")
         default_heap, default_cache = ("1g", "512m") if self.name != "default" else ("2g", "2g")
         self.heap = self.heap or os.environ.get("PROVGRAPH_NEO4J_HEAP", default_heap)
-        self.pagecache = self.pagecache or os.environ.get("PROVGRAPH_NEO4J_PAGECACHE", default_cache)
+        self.pagecache = self.pagecache or os.environ.get(
+            "PROVGRAPH_NEO4J_PAGECACHE", default_cache
+        )
 
     # -- paths ---------------------------------------------------------------------------------
     @property

@@ -132,7 +132,9 @@ def install(progress: bool = True) -> Path:
         return lib
     lib.parent.mkdir(parents=True, exist_ok=True)
     if progress:
-        print(f"Fetching Neo4j {neo4j_version()} server jars with Maven (first run only)…", flush=True)
+        print(
+            f"Fetching Neo4j {neo4j_version()} server jars with Maven (first run only)…", flush=True
+        )
     with tempfile.TemporaryDirectory(dir=lib.parent, prefix="staging-") as staging:
         staged = Path(staging) / "lib"
         _run_maven(["dependency:copy-dependencies", f"-DoutputDirectory={staged}"])

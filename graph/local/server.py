@@ -16,12 +16,11 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from provgraph.core.errors import ProvgraphError
 from provgraph.graph.local import jars
-from provgraph.graph.local.instance import MAIN_CLASS, USER, Instance, state_root
+from provgraph.graph.local.instance import MAIN_CLASS, USER, Instance
 
 ADMIN_CLASS = "org.neo4j.cli.AdminTool"
 
@@ -114,7 +113,10 @@ def _choose_ports(instance: Instance) -> dict[str, int]:
     """Explicit ports must be free; remembered ones are kept while free, else replaced."""
     state = instance._state()
     chosen = {}
-    for key, env in (("bolt_port", "PROVGRAPH_NEO4J_BOLT_PORT"), ("http_port", "PROVGRAPH_NEO4J_HTTP_PORT")):
+    for key, env in (
+        ("bolt_port", "PROVGRAPH_NEO4J_BOLT_PORT"),
+        ("http_port", "PROVGRAPH_NEO4J_HTTP_PORT"),
+    ):
         wanted = os.environ.get(env)
         if wanted:
             port = int(wanted)
@@ -231,7 +233,10 @@ def start(instance: Instance, timeout: float = 180.0, quiet: bool = False) -> In
         )
     instance.pid_file.write_text(str(process.pid))
     if not quiet:
-        print(f"Starting Neo4j {jars.neo4j_version()} (pid {process.pid}) on {instance.uri} …", flush=True)
+        print(
+            f"Starting Neo4j {jars.neo4j_version()} (pid {process.pid}) on {instance.uri} …",
+            flush=True,
+        )
     _wait_for_bolt(instance, process, timeout)
     return instance
 
@@ -314,7 +319,9 @@ def server_version(instance: Instance) -> str | None:
 
     try:
         with GraphDatabase.driver(instance.uri, auth=(USER, instance.password())) as driver:
-            records, _, _ = driver.execute_query("CALL dbms.components() YIELD name, versions, edition")
+            records, _, _ = driver.execute_query(
+                "CALL dbms.components() YIELD name, versions, edition"
+            )
             row = records[0]
             return f"{row['name']} {row['versions'][0]} {row['edition']}"
     except Exception:  # status reports "not answering" rather than failing

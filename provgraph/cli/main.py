@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,11 +17,16 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-neo4j_app = typer.Typer(help="Run provgraph's own Neo4j server (no Docker needed).", no_args_is_help=True)
+neo4j_app = typer.Typer(
+    help="Run provgraph's own Neo4j server (no Docker needed).", no_args_is_help=True
+)
 app.add_typer(neo4j_app, name="neo4j")
 
 Instance = Annotated[
-    str, typer.Option("--instance", "-i", help="Name of the managed instance.", envvar="PROVGRAPH_INSTANCE")
+    str,
+    typer.Option(
+        "--instance", "-i", help="Name of the managed instance.", envvar="PROVGRAPH_INSTANCE"
+    ),
 ]
 
 
@@ -36,7 +41,9 @@ def neo4j_start(instance: Instance = "default", timeout: float = 180.0) -> None:
         typer.echo(f"Neo4j '{local.name}' is already running on {local.uri}")
         return
     server.start(local, timeout=timeout)
-    typer.echo(f"Neo4j '{local.name}' is up: {local.uri} (user neo4j, password in {local.password_file})")
+    typer.echo(
+        f"Neo4j '{local.name}' is up: {local.uri} (user neo4j, password in {local.password_file})"
+    )
 
 
 @neo4j_app.command("stop")
@@ -130,7 +137,7 @@ def neo4j_lock() -> None:
 @app.command("ingest")
 def ingest(
     paths: Annotated[list[str], typer.Argument(help="Files, folders, .gz, or - for stdin.")],
-    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="Force a format.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="Force a format.")] = None,
     dead_letters: Annotated[
         Path, typer.Option(help="Rejected records, with file, line and reason (NDJSON).")
     ] = Path("dead-letters.ndjson"),
@@ -138,23 +145,34 @@ def ingest(
     rules: Annotated[bool, typer.Option(help="Run the rules over the new time range.")] = True,
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    evidence: Annotated[str, typer.Option(
-        help="raw: keep each edge's first raw record for alert evidence; refs: only file:line "
-             "references (faster)")] = "raw",
+    evidence: Annotated[
+        str,
+        typer.Option(
+            help="raw: keep each edge's first raw record for alert evidence; refs: only file:line "
+            "references (faster)"
+        ),
+    ] = "raw",
 ) -> None:
     """Read telemetry into the provenance graph, then run the rules over what arrived."""
     import json
 
-    from provgraph.graph.tx import Graph
     from provgraph.graph.pipeline import format_report, ingest_sources
+    from provgraph.graph.tx import Graph
 
     hook = _rules_hook() if rules else None
     with Graph.connect() as graph:
         if evidence not in ("raw", "refs"):
             raise ProvgraphError("--evidence must be raw or refs")
-        report = ingest_sources(graph, paths, fmt, dead_letters=dead_letters,
-                                batch_size=batch_size, progress=progress, rules=hook,
-                                evidence=evidence)
+        report = ingest_sources(
+            graph,
+            paths,
+            fmt,
+            dead_letters=dead_letters,
+            batch_size=batch_size,
+            progress=progress,
+            rules=hook,
+            evidence=evidence,
+        )
     if json_out:
         typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
     else:
@@ -190,8 +208,9 @@ def schema() -> None:
 # -- API -----------------------------------------------------------------------------------------
 @app.command("serve")
 def serve(
-    host: Annotated[str, typer.Option(help="Bind address; loopback unless you mean otherwise.")]
-    = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Bind address; loopback unless you mean otherwise.")
+    ] = "127.0.0.1",
     port: int = 8000,
     log_level: str = "info",
 ) -> None:
@@ -213,9 +232,9 @@ def demo(
 ) -> None:
     """Start Neo4j, ingest the bundled sample data, run the rules and serve the API."""
     from provgraph.api.keys.service import create_key
-    from provgraph.graph.tx import Graph
     from provgraph.graph.local import server
     from provgraph.graph.pipeline import format_report, ingest_sources
+    from provgraph.graph.tx import Graph
     from provgraph.queries.engine import run_rules
 
     if not os.environ.get("NEO4J_URI"):
@@ -229,8 +248,11 @@ def demo(
         typer.echo(format_report(report))
         runs = run_rules(graph)  # the whole history: the samples span 2020 to 2025
         for run in runs:
-            outcome = f"error: {run.error}" if run.error else (
-                f"{run.matches} matches, {run.created} new alerts")
+            outcome = (
+                f"error: {run.error}"
+                if run.error
+                else (f"{run.matches} matches, {run.created} new alerts")
+            )
             typer.echo(f"  {run.rule_id:<36} {outcome}")
         typer.echo(f"Rules ran: {len(runs)} rules, {sum(r.created for r in runs)} new alerts.")
         key = create_key(graph, name="demo", scopes=["admin"])

@@ -25,8 +25,8 @@ from provgraph.api.keys import service as keys
 from provgraph.api.keys.models import Scope
 from provgraph.api.provenance import service as provenance
 from provgraph.api.schema import ensure_api_schema
-from provgraph.graph.tx import Graph
 from provgraph.core.errors import ProvgraphError
+from provgraph.graph.tx import Graph
 
 
 class _Out:
@@ -38,11 +38,13 @@ class _Out:
 
 console = _Out()
 
-keys_app = typer.Typer(help="API keys: create (secret shown once), list, revoke.",
-                       no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys: create (secret shown once), list, revoke.", no_args_is_help=True
+)
 alert_app = typer.Typer(help="Alerts: list, show with evidence, triage.", no_args_is_help=True)
-trace_app = typer.Typer(help="Provenance: where a process, file or connection came from.",
-                        no_args_is_help=True)
+trace_app = typer.Typer(
+    help="Provenance: where a process, file or connection came from.", no_args_is_help=True
+)
 
 
 def _graph() -> Graph:
@@ -67,8 +69,10 @@ def _proc(p: dict[str, Any]) -> str:
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option("--name", help="who or what uses the key")],
-    scope: Annotated[list[Scope], typer.Option("--scope", help="repeat: ingest, read, triage, "
-                                                              "admin (admin implies all)")],
+    scope: Annotated[
+        list[Scope],
+        typer.Option("--scope", help="repeat: ingest, read, triage, admin (admin implies all)"),
+    ],
 ) -> None:
     """Create a key and print its secret (this once; only a hash is kept)."""
     with _graph() as graph:
@@ -85,8 +89,13 @@ def keys_list() -> None:
         found = keys.list_keys(graph)
     table = Table("id", "name", "scopes", "created", "revoked")
     for key in found:
-        table.add_row(key.id, key.name, ",".join(s.value for s in key.scopes),
-                      str(key.created_at or ""), "yes" if key.revoked else "")
+        table.add_row(
+            key.id,
+            key.name,
+            ",".join(s.value for s in key.scopes),
+            str(key.created_at or ""),
+            "yes" if key.revoked else "",
+        )
     console.print(table)
 
 
@@ -108,17 +117,25 @@ def alert_list(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
     """Newest changes last, as the API pages them."""
-    where = alerts.AlertFilter(statuses=[s.value for s in status] if status else None,
-                               hosts=[host.lower()] if host else None)
+    where = alerts.AlertFilter(
+        statuses=[s.value for s in status] if status else None,
+        hosts=[host.lower()] if host else None,
+    )
     with _graph() as graph:
         high = alerts.watermark(graph)
-        page = alerts.list_alerts(graph, after=max(high - 10 * limit, 0), limit=limit,
-                                  where=where)
+        page = alerts.list_alerts(graph, after=max(high - 10 * limit, 0), limit=limit, where=where)
     table = Table("seq", "severity", "status", "host", "rule", "last seen")
     table.add_column("id", no_wrap=True, min_width=32)
     for a in page.alerts:
-        table.add_row(str(a.seq), a.severity or "", a.status or "", a.host or "",
-                      a.rule_name or a.rule_id or "", str(a.last_seen or ""), a.id)
+        table.add_row(
+            str(a.seq),
+            a.severity or "",
+            a.status or "",
+            a.host or "",
+            a.rule_name or a.rule_id or "",
+            str(a.last_seen or ""),
+            a.id,
+        )
     console.print(table)
 
 
@@ -135,15 +152,22 @@ def alert_show(
         except alerts.AlertNotFound:
             raise ProvgraphError(f"no alert {alert_id}") from None
     if ocsf:
-        typer.echo(json.dumps(to_detection_finding(detail, detail.entities, detail.evidence,
-                                                   rule), indent=2, default=str))
+        typer.echo(
+            json.dumps(
+                to_detection_finding(detail, detail.entities, detail.evidence, rule),
+                indent=2,
+                default=str,
+            )
+        )
         return
     if as_json:
         typer.echo(detail.model_dump_json(indent=2))
         return
     console.print(f"[bold]{detail.rule_name or detail.rule_id}[/bold]  ({detail.id})")
-    console.print(f"severity {detail.severity}  risk {detail.risk_score}  status {detail.status}"
-                  f"  assignee {detail.assignee or '-'}  host {detail.host}  seq {detail.seq}")
+    console.print(
+        f"severity {detail.severity}  risk {detail.risk_score}  status {detail.status}"
+        f"  assignee {detail.assignee or '-'}  host {detail.host}  seq {detail.seq}"
+    )
     console.print(f"seen {detail.first_seen} .. {detail.last_seen}  hits {detail.hit_count}")
     console.print(f"MITRE: {', '.join(detail.tactics)} / {', '.join(detail.techniques)}")
     if detail.summary:
@@ -153,14 +177,15 @@ def alert_show(
         entities.add_row(entity.role or "", entity.kind, _short(entity.id, 100))
     console.print(entities)
     for item in detail.evidence:
-        console.print(f"[cyan]{item.relationship}[/cyan] {item.source} -> {item.target} "
-                      f"({', '.join(item.sources[:3])})")
+        console.print(
+            f"[cyan]{item.relationship}[/cyan] {item.source} -> {item.target} "
+            f"({', '.join(item.sources[:3])})"
+        )
         if item.raw is not None:
             console.print(f"  [dim]{_short(json.dumps(item.raw, default=str), 160)}[/dim]")
     for entry in detail.audit:
         who = f"{entry.actor_name} ({entry.actor})" if entry.actor_name else entry.actor
-        console.print(f"audit {entry.at} {who}: "
-                      f"{json.dumps(entry.changes)} {entry.comment or ''}")
+        console.print(f"audit {entry.at} {who}: {json.dumps(entry.changes)} {entry.comment or ''}")
 
 
 @alert_app.command("set")
@@ -178,13 +203,15 @@ def alert_set(
     user = getpass.getuser()
     with _graph() as graph:
         try:
-            alert, recorded = alerts.update_alert(graph, alert_id=alert_id, change=change,
-                                                  actor=f"cli:{user}", actor_name=user)
+            alert, recorded = alerts.update_alert(
+                graph, alert_id=alert_id, change=change, actor=f"cli:{user}", actor_name=user
+            )
         except alerts.AlertNotFound:
             raise ProvgraphError(f"no alert {alert_id}") from None
     verb = "updated" if recorded else "unchanged"
-    console.print(f"{verb}: {alert.id} status={alert.status} assignee={alert.assignee} "
-                  f"seq={alert.seq}")
+    console.print(
+        f"{verb}: {alert.id} status={alert.status} assignee={alert.assignee} seq={alert.seq}"
+    )
 
 
 # -- trace -------------------------------------------------------------------------------------
@@ -211,8 +238,10 @@ def trace_process(uid: str, depth: Annotated[int, typer.Option(min=0, max=10)] =
     for item in lineage.wrote:
         node.add(f"[green]wrote[/green] {item['path']} x{item.get('count')}")
     for item in lineage.connected:
-        node.add(f"[magenta]connected[/magenta] {item.get('hostname') or item['ip']}:"
-                 f"{item.get('port')}/{item.get('protocol')}")
+        node.add(
+            f"[magenta]connected[/magenta] {item.get('hostname') or item['ip']}:"
+            f"{item.get('port')}/{item.get('protocol')}"
+        )
     console.print(root)
     if lineage.truncated:
         console.print("[yellow](descendants cut at the limit)[/yellow]")
@@ -227,20 +256,24 @@ def trace_file(path: str, host: Annotated[str | None, typer.Option("--host")] = 
         except provenance.NotFound:
             raise ProvgraphError(f"no file {path}" + (f" on {host}" if host else "")) from None
     for answer in answers:
-        tree = Tree(f"[bold]{answer.file.get('path')}[/bold] on {answer.file.get('host')}"
-                    + ("  [red]written, then executed[/red]"
-                       if answer.written_then_executed else ""))
+        tree = Tree(
+            f"[bold]{answer.file.get('path')}[/bold] on {answer.file.get('host')}"
+            + ("  [red]written, then executed[/red]" if answer.written_then_executed else "")
+        )
         writers = tree.add("written by")
         for writer in answer.writers:
             branch = writers
             for proc in writer.lineage:
                 branch = branch.add(_proc(proc))
-            branch.add(f"[green]{', '.join(writer.ops)}[/green] {writer.first_time} .. "
-                       f"{writer.last_time} x{writer.count}  ({', '.join(writer.sources[:2])})")
+            branch.add(
+                f"[green]{', '.join(writer.ops)}[/green] {writer.first_time} .. "
+                f"{writer.last_time} x{writer.count}  ({', '.join(writer.sources[:2])})"
+            )
         runs = tree.add("executed as")
         for run in answer.executions:
-            parent = f" (parent {run.parent.get('name')} {run.parent.get('uid')})" \
-                if run.parent else ""
+            parent = (
+                f" (parent {run.parent.get('name')} {run.parent.get('uid')})" if run.parent else ""
+            )
             runs.add(f"{_proc(run.process)} at {run.time}{parent}, {run.children} children")
         console.print(tree)
 
@@ -248,20 +281,23 @@ def trace_file(path: str, host: Annotated[str | None, typer.Option("--host")] = 
 @trace_app.command("host")
 def trace_host(
     host: str,
-    since: Annotated[datetime | None, typer.Option(help="ISO time, e.g. 2024-05-01T10:00Z")]
-    = None,
+    since: Annotated[datetime | None, typer.Option(help="ISO time, e.g. 2024-05-01T10:00Z")] = None,
     until: Annotated[datetime | None, typer.Option()] = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 200,
 ) -> None:
     """The host's events in time order."""
     with _graph() as graph:
-        timeline = provenance.host_timeline(graph, host=host, since=_utc(since),
-                                            until=_utc(until), limit=limit)
+        timeline = provenance.host_timeline(
+            graph, host=host, since=_utc(since), until=_utc(until), limit=limit
+        )
     table = Table("time", "event", "process", "target")
     for event in timeline.events:
-        table.add_row(str(event.time), event.kind,
-                      f"{event.process.get('name')} ({event.process.get('pid')})",
-                      _short(event.target, 90))
+        table.add_row(
+            str(event.time),
+            event.kind,
+            f"{event.process.get('name')} ({event.process.get('pid')})",
+            _short(event.target, 90),
+        )
     console.print(table)
     if timeline.next_cursor:
         console.print(f"[yellow]more than {limit} events; narrow with --since/--until[/yellow]")
@@ -272,22 +308,33 @@ def trace_ip(address: str) -> None:
     """Processes that contacted an IP address (or a host name: connections and DNS)."""
     is_name = any(c.isalpha() for c in address) and ":" not in address
     with _graph() as graph:
-        found = provenance.contacts(graph, ip=None if is_name else address,
-                                    hostname=address if is_name else None)
+        found = provenance.contacts(
+            graph, ip=None if is_name else address, hostname=address if is_name else None
+        )
     table = Table("endpoint", "host", "process", "first", "last", "count")
     for conn in found.connections:
         c = conn.connection
         for contact in conn.contacts:
             p = contact.process
-            table.add_row(f"{c.get('ip')}:{c.get('port')}/{c.get('protocol')}", str(p.get("host")),
-                          f"{p.get('name')} ({p.get('pid')}) {p.get('uid')}",
-                          str(contact.first_time), str(contact.last_time), str(contact.count))
+            table.add_row(
+                f"{c.get('ip')}:{c.get('port')}/{c.get('protocol')}",
+                str(p.get("host")),
+                f"{p.get('name')} ({p.get('pid')}) {p.get('uid')}",
+                str(contact.first_time),
+                str(contact.last_time),
+                str(contact.count),
+            )
     for domain in found.domains:
         for contact in domain.resolvers:
             p = contact.process
-            table.add_row(f"DNS {domain.domain.get('name')} -> {', '.join(domain.answers)}",
-                          str(p.get("host")), f"{p.get('name')} ({p.get('pid')}) {p.get('uid')}",
-                          str(contact.first_time), str(contact.last_time), str(contact.count))
+            table.add_row(
+                f"DNS {domain.domain.get('name')} -> {', '.join(domain.answers)}",
+                str(p.get("host")),
+                f"{p.get('name')} ({p.get('pid')}) {p.get('uid')}",
+                str(contact.first_time),
+                str(contact.last_time),
+                str(contact.count),
+            )
     console.print(table)
 
 

@@ -1,7 +1,7 @@
 """`provgraph rules …` and `provgraph alerts …`: typer apps the main CLI mounts.
 
-    app.add_typer(rules_app, name="rules")
-    app.add_typer(alerts_app, name="alerts")
+app.add_typer(rules_app, name="rules")
+app.add_typer(alerts_app, name="alerts")
 """
 
 from __future__ import annotations
@@ -18,14 +18,17 @@ import typer
 
 from provgraph.core.errors import ProvgraphError
 
-rules_app = typer.Typer(help="Detection rules: list, validate, test and run them.",
-                        no_args_is_help=True)
+rules_app = typer.Typer(
+    help="Detection rules: list, validate, test and run them.", no_args_is_help=True
+)
 alerts_app = typer.Typer(help="Alerts the rules raised.", no_args_is_help=True)
 
-RulesDir = Annotated[Path | None, typer.Option("--rules-dir", help="Rule folder (default: "
-                                                  "the shipped rules).")]
-RuleIds = Annotated[list[str] | None, typer.Option("--rule", "-r", help="Only this rule "
-                                                      "(repeatable).")]
+RulesDir = Annotated[
+    Path | None, typer.Option("--rules-dir", help="Rule folder (default: the shipped rules).")
+]
+RuleIds = Annotated[
+    list[str] | None, typer.Option("--rule", "-r", help="Only this rule (repeatable).")
+]
 
 
 def _quiet_driver() -> None:
@@ -58,21 +61,39 @@ def _parse_time(value: str | None) -> datetime | None:
 
 # -- rules -------------------------------------------------------------------------------------
 @rules_app.command("list")
-def rules_list(rules_dir: RulesDir = None,
-               json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+def rules_list(
+    rules_dir: RulesDir = None, json_out: Annotated[bool, typer.Option("--json")] = False
+) -> None:
     """Every rule with its severity, ATT&CK ids and schedule."""
     ruleset = _ruleset(rules_dir)
     if json_out:
-        typer.echo(json.dumps([{
-            "id": r.id, "name": r.name, "severity": r.severity, "risk_score": r.risk_score,
-            "tactics": r.tactics, "techniques": r.techniques, "parameters": r.parameters,
-            "schedule": {"interval": r.schedule.interval.total_seconds(),
-                         "lookback": r.schedule.lookback.total_seconds()},
-        } for r in ruleset.rules], indent=2))
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "name": r.name,
+                        "severity": r.severity,
+                        "risk_score": r.risk_score,
+                        "tactics": r.tactics,
+                        "techniques": r.techniques,
+                        "parameters": r.parameters,
+                        "schedule": {
+                            "interval": r.schedule.interval.total_seconds(),
+                            "lookback": r.schedule.lookback.total_seconds(),
+                        },
+                    }
+                    for r in ruleset.rules
+                ],
+                indent=2,
+            )
+        )
     else:
         for r in ruleset.rules:
-            typer.echo(f"{r.id:36} {r.severity:8} {','.join(r.techniques):32} "
-                       f"every {r.schedule.interval}  {r.name}")
+            typer.echo(
+                f"{r.id:36} {r.severity:8} {','.join(r.techniques):32} "
+                f"every {r.schedule.interval}  {r.name}"
+            )
     for error in ruleset.errors:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
     if ruleset.errors:
@@ -80,10 +101,10 @@ def rules_list(rules_dir: RulesDir = None,
 
 
 @rules_app.command("validate")
-def rules_validate(rules_dir: RulesDir = None,
-                   offline: Annotated[bool, typer.Option(
-                       help="Skip the server's EXPLAIN.")] = False,
-                   ) -> None:
+def rules_validate(
+    rules_dir: RulesDir = None,
+    offline: Annotated[bool, typer.Option(help="Skip the server's EXPLAIN.")] = False,
+) -> None:
     """Load every rule and EXPLAIN its Cypher on the server; print each problem with its
     file and line. Exit status 1 when any rule is broken."""
     from provgraph.queries.engine import validate
@@ -107,10 +128,18 @@ def rules_validate(rules_dir: RulesDir = None,
 
 
 @rules_app.command("test")
-def rules_test(rules_dir: RulesDir = None, rule: RuleIds = None,
-               neo4j: Annotated[bool, typer.Option(
-                   "--neo4j", help="Also run the examples through the graph (written under a "
-                   "throwaway host prefix, deleted afterwards).")] = False) -> None:
+def rules_test(
+    rules_dir: RulesDir = None,
+    rule: RuleIds = None,
+    neo4j: Annotated[
+        bool,
+        typer.Option(
+            "--neo4j",
+            help="Also run the examples through the graph (written under a "
+            "throwaway host prefix, deleted afterwards).",
+        ),
+    ] = False,
+) -> None:
     """Run every rule's embedded examples through the pandas reference (and the graph)."""
     from provgraph.queries.examples import events_from_specs
     from provgraph.queries.reference import evaluate_reference, events_frame
@@ -161,8 +190,9 @@ def _example_on_graph(graph: Any, rule: Any, specs: Any) -> int:
         write_events(graph, events)
         since = min(e.ts for e in events) - timedelta(days=30)
         until = max(e.ts for e in events) + timedelta(days=30)
-        return sum(1 for m in evaluate(graph, rule, since, until)
-                   if (m.host or "").startswith(prefix))
+        return sum(
+            1 for m in evaluate(graph, rule, since, until) if (m.host or "").startswith(prefix)
+        )
     finally:
         graph.write(_CLEANUP, {"prefix": prefix})
         graph.write(_ORPHAN_CONNECTIONS)
@@ -172,12 +202,11 @@ def _example_on_graph(graph: Any, rule: Any, specs: Any) -> int:
 def rules_run(
     rules_dir: RulesDir = None,
     rule: RuleIds = None,
-    since: Annotated[str | None, typer.Option(help="ISO time or -2h (default: the "
-                                                 "beginning).")] = None,
-    until: Annotated[str | None, typer.Option(help="ISO time or -0s (default: the end).")]
-    = None,
-    schedule: Annotated[bool, typer.Option(help="Keep running each rule on its schedule.")]
-    = False,
+    since: Annotated[
+        str | None, typer.Option(help="ISO time or -2h (default: the beginning).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="ISO time or -0s (default: the end).")] = None,
+    schedule: Annotated[bool, typer.Option(help="Keep running each rule on its schedule.")] = False,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Run the rules once over [since, until] and write alerts, or keep them on schedule."""
@@ -193,9 +222,11 @@ def rules_run(
         elif run.error:
             typer.secho(f"{run.rule_id}: FAILED {run.error}", fg=typer.colors.RED)
         else:
-            typer.echo(f"{run.rule_id:36} matches {run.matches:5}  new {run.created:4}  "
-                       f"updated {run.updated:4}  unchanged {run.unchanged:4}  "
-                       f"{run.seconds * 1000:8.1f} ms")
+            typer.echo(
+                f"{run.rule_id:36} matches {run.matches:5}  new {run.created:4}  "
+                f"updated {run.updated:4}  unchanged {run.unchanged:4}  "
+                f"{run.seconds * 1000:8.1f} ms"
+            )
 
     with Graph.connect() as graph:
         if schedule:
@@ -220,10 +251,10 @@ def alerts_list(
     status: Annotated[str | None, typer.Option(help="open, acknowledged or closed")] = None,
     rule: Annotated[str | None, typer.Option("--rule", "-r", help="Rule id.")] = None,
     host: Annotated[str | None, typer.Option(help="Host (short, lower-case).")] = None,
-    since: Annotated[str | None, typer.Option(help="last_seen at or after (ISO or -2h).")]
-    = None,
-    after_seq: Annotated[int | None, typer.Option(help="Only alerts changed after this "
-                                                      "seq (a SOAR cursor).")] = None,
+    since: Annotated[str | None, typer.Option(help="last_seen at or after (ISO or -2h).")] = None,
+    after_seq: Annotated[
+        int | None, typer.Option(help="Only alerts changed after this seq (a SOAR cursor).")
+    ] = None,
     limit: int = 100,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -235,17 +266,26 @@ def alerts_list(
         raise ProvgraphError(f"status must be one of {', '.join(STATUSES)}")
     _quiet_driver()
     with Graph.connect() as graph:
-        alerts = list_alerts(graph, status=status, rule_id=rule, host=host,
-                             since=_parse_time(since), after_seq=after_seq, limit=limit)
+        alerts = list_alerts(
+            graph,
+            status=status,
+            rule_id=rule,
+            host=host,
+            since=_parse_time(since),
+            after_seq=after_seq,
+            limit=limit,
+        )
     if json_out:
         for alert in alerts:
             alert["details"] = json.loads(alert.get("details") or "null")
         typer.echo(json.dumps(alerts, indent=2, default=str))
         return
     for a in alerts:
-        typer.echo(f"#{a['seq']} [{a['severity']}/{a['risk_score']}] {a['rule_id']} "
-                   f"({', '.join(a.get('techniques', []))}) host={a.get('host')} "
-                   f"status={a['status']} hits={a['hit_count']}")
+        typer.echo(
+            f"#{a['seq']} [{a['severity']}/{a['risk_score']}] {a['rule_id']} "
+            f"({', '.join(a.get('techniques', []))}) host={a.get('host')} "
+            f"status={a['status']} hits={a['hit_count']}"
+        )
         typer.echo(f"    {a['first_seen']} .. {a['last_seen']}  {a['summary']}")
         for e in a["entities"]:
             typer.echo(f"    - {e['role']}: {e['type']} {e['key']}")

@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 import uvicorn
-
 from provgraph.api import console
 from provgraph.api.app import create_app
 from provgraph.api.keys.service import create_key
 from provgraph.api.settings import Settings
-from provgraph.graph.tx import Graph
 from provgraph.graph.pipeline import ingest_sources
+from provgraph.graph.tx import Graph
 from provgraph.queries.engine import run_rules
+
 from tests.conftest import WIPE
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -253,7 +253,6 @@ def test_a_problem_from_the_api_is_shown(
 def test_without_npm_ci_the_console_says_what_to_run(tmp_path: Path, monkeypatch: Any) -> None:
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
-
     from provgraph.api import console
 
     (tmp_path / "static").mkdir()

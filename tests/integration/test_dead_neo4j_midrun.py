@@ -6,20 +6,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from provgraph.graph.loader import IngestInterrupted, Loader
+from provgraph.graph.local import server
 from provgraph.graph.schema import ensure_schema
+from provgraph.graph.target import Neo4jTarget
 from provgraph.graph.tx import Graph, Retry
 from provgraph.ingest.reader import iter_events
-from provgraph.graph.target import Neo4jTarget
-from provgraph.graph.local import server
 
-MORDOR = Path(__file__).resolve().parents[1] / "data" / "otrf_empire_msbuild_dcerpc_wmi_smb.mordor.ndjson"
+MORDOR = (
+    Path(__file__).resolve().parents[1]
+    / "data"
+    / "otrf_empire_msbuild_dcerpc_wmi_smb.mordor.ndjson"
+)
 COUNT = "MATCH (n) OPTIONAL MATCH (n)-[r]->() RETURN count(DISTINCT n) AS nodes, count(r) AS rels"
 
 
-def test_server_killed_mid_run_then_rerun_completes(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_server_killed_mid_run_then_rerun_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PROVGRAPH_HOME", str(tmp_path))
     instance = server.Instance("dies", heap="512m", pagecache="128m")
     server.start(instance, quiet=True)

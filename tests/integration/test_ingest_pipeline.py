@@ -8,9 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-
-from provgraph.graph.tx import Graph
 from provgraph.graph.pipeline import ingest_sources
+from provgraph.graph.tx import Graph
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MORDOR = DATA / "otrf_empire_msbuild_dcerpc_wmi_smb.mordor.ndjson"
@@ -24,7 +23,10 @@ def loaded(graph: Graph) -> Graph:
 
 
 def test_known_parent_child_pairs(loaded: Graph) -> None:
-    rows = loaded.read("MATCH (p:Process)-[:SPAWNED]->(c:Process {uid: $child}) RETURN p.uid AS parent, p.name AS name", {"child": "g:d273d0f0-cc0c-5f67-0b08-000000000800"})
+    rows = loaded.read(
+        "MATCH (p:Process)-[:SPAWNED]->(c:Process {uid: $child}) RETURN p.uid AS parent, p.name AS name",
+        {"child": "g:d273d0f0-cc0c-5f67-0b08-000000000800"},
+    )
     assert rows == [{"parent": "g:d273d0f0-cc0c-5f67-0908-000000000800", "name": "cmd.exe"}]
     vs = loaded.read(
         "MATCH (p:Process {name: 'devenv.exe'})-[:SPAWNED]->(c:Process {name: 'msbuild.exe'}) "
@@ -43,12 +45,19 @@ def test_known_parent_child_pairs(loaded: Graph) -> None:
 
 
 def test_known_file_write_with_exact_times(loaded: Graph) -> None:
-    rows = loaded.read("MATCH (p:Process)-[w:WROTE]->(f:File) WHERE f.path ENDS WITH $name "
-        "RETURN p.uid AS uid, f.host AS host, f.ext AS ext, size(w.times) AS n, w.sources AS src", {"name": r"\tfmbbev2\tfmbbev2.0.cs"})
+    rows = loaded.read(
+        "MATCH (p:Process)-[w:WROTE]->(f:File) WHERE f.path ENDS WITH $name "
+        "RETURN p.uid AS uid, f.host AS host, f.ext AS ext, size(w.times) AS n, w.sources AS src",
+        {"name": r"\tfmbbev2\tfmbbev2.0.cs"},
+    )
     assert len(rows) == 1
     row = rows[0]
     assert (row["uid"], row["host"], row["ext"], row["n"]) == (
-        "g:d273d0f0-cc0c-5f67-0b08-000000000800", "workstation6", ".cs", 2)
+        "g:d273d0f0-cc0c-5f67-0b08-000000000800",
+        "workstation6",
+        ".cs",
+        2,
+    )
     source, path, line = row["src"][0].rsplit(":", 2)
     record = json.loads(MORDOR.read_text().splitlines()[int(line) - 1])
     assert record["TargetFilename"].endswith("tfmbbev2.0.cs")  # traceable to its raw record
@@ -70,7 +79,9 @@ def test_reingest_of_real_data_adds_nothing(loaded: Graph) -> None:
     assert loaded.read(count) == before
 
 
-def test_bad_records_are_dead_lettered_and_nothing_valid_is_lost(graph: Graph, tmp_path: Path) -> None:
+def test_bad_records_are_dead_lettered_and_nothing_valid_is_lost(
+    graph: Graph, tmp_path: Path
+) -> None:
     good = MORDOR.read_text().splitlines()
     mixed = []
     for index, line in enumerate(good):
@@ -84,7 +95,9 @@ def test_bad_records_are_dead_lettered_and_nothing_valid_is_lost(graph: Graph, t
     bad_report = ingest_sources(graph, [source], dead_letters=dead)
     letters = [json.loads(x) for x in dead.read_text().splitlines()]
     assert len(letters) == sum(bad_report.summary.rejected.values()) >= 11
-    assert all(l["path"].endswith("mixed.ndjson.gz") and l["line"] > 0 and l["reason"] for l in letters)
+    assert all(
+        l["path"].endswith("mixed.ndjson.gz") and l["line"] > 0 and l["reason"] for l in letters
+    )
     with_bad = graph.read("MATCH (n) RETURN count(n) AS n")
     graph.write_autocommit("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS")
     clean_report = ingest_sources(graph, [io.BytesIO(MORDOR.read_bytes())])
@@ -102,23 +115,32 @@ def test_parallel_parser_process_builds_the_same_graph(graph: Graph, tmp_path: P
     for parallel in (False, True):
         graph.write_autocommit("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS")
         dead = tmp_path / f"dead-{parallel}.ndjson"
-        report = ingest_sources(graph, [source], dead_letters=dead, batch_size=700,
-                                parallel=parallel)
+        report = ingest_sources(
+            graph, [source], dead_letters=dead, batch_size=700, parallel=parallel
+        )
         letters = [(x["line"], x["reason"]) for x in map(json.loads, dead.read_text().splitlines())]
-        results[parallel] = (report.summary.to_dict(), report.written, report.first_ts,
-                             report.last_ts, letters, graph.read(count))
+        results[parallel] = (
+            report.summary.to_dict(),
+            report.written,
+            report.first_ts,
+            report.last_ts,
+            letters,
+            graph.read(count),
+        )
     assert results[True] == results[False]
-    summary, written, *_ , letters, counts = results[True]
+    summary, written, *_, letters, counts = results[True]
     assert written > 100 and len(letters) == 2 and counts[0]["n"] > 100
 
 
 @pytest.mark.parametrize("parallel", [False, True])
 def test_reference_only_evidence_keeps_sources_not_raw(graph: Graph, parallel: bool) -> None:
     ingest_sources(graph, [MORDOR], evidence="refs", parallel=parallel)
-    rows = graph.read("MATCH ()-[r:SPAWNED|WROTE|CONNECTED_TO]->() "
-                      "RETURN count(r) AS edges, count(r.raw) AS with_raw, "
-                      "sum(CASE WHEN r.sources IS NOT NULL OR r.source IS NOT NULL THEN 1 END) "
-                      "AS with_refs")
+    rows = graph.read(
+        "MATCH ()-[r:SPAWNED|WROTE|CONNECTED_TO]->() "
+        "RETURN count(r) AS edges, count(r.raw) AS with_raw, "
+        "sum(CASE WHEN r.sources IS NOT NULL OR r.source IS NOT NULL THEN 1 END) "
+        "AS with_refs"
+    )
     assert rows[0]["edges"] > 50 and rows[0]["with_raw"] == 0
     assert rows[0]["with_refs"] == rows[0]["edges"]
     with pytest.raises(ValueError, match="evidence must be one of raw, refs"):

@@ -7,20 +7,23 @@ import stat
 from pathlib import Path
 
 import pytest
-
-from provgraph.graph.tx import Graph
-from provgraph.graph.target import Neo4jTarget
 from provgraph.graph.local import jars, server
+from provgraph.graph.target import Neo4jTarget
+from provgraph.graph.tx import Graph
 
 
 def test_server_is_real_neo4j(graph: Graph) -> None:
-    rows = graph.read("CALL dbms.components() YIELD name, versions, edition "
-                      "RETURN name, versions[0] AS version, edition")
+    rows = graph.read(
+        "CALL dbms.components() YIELD name, versions, edition "
+        "RETURN name, versions[0] AS version, edition"
+    )
     assert rows[0]["name"] == "Neo4j Kernel"
     assert rows[0]["version"].startswith("5.")
 
 
-def test_managed_instance_keeps_data_across_restart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_managed_instance_keeps_data_across_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PROVGRAPH_HOME", str(tmp_path))
     instance = server.Instance("restart", heap="512m", pagecache="128m")
     server.start(instance, quiet=True)
@@ -31,8 +34,10 @@ def test_managed_instance_keeps_data_across_restart(tmp_path: Path, monkeypatch:
             assert graph.ping().startswith("Neo4j Kernel 5.26")
             graph.write("CREATE (:Marker {value: $value})", {"value": "survives"})
             # Old transaction logs are pruned by size, not kept for days.
-            setting = graph.read("SHOW SETTINGS YIELD name, value WHERE name = $name "
-                                 "RETURN value", {"name": "db.tx_log.rotation.retention_policy"})
+            setting = graph.read(
+                "SHOW SETTINGS YIELD name, value WHERE name = $name RETURN value",
+                {"name": "db.tx_log.rotation.retention_policy"},
+            )
             assert setting == [{"value": "1G size"}]
         assert server.stop(instance)
         assert not instance.is_running()
@@ -62,7 +67,9 @@ def test_tampered_jar_is_refused(tmp_path: Path) -> None:
     victim = copy / "neo4j-kernel-5.26.30.jar"
     with victim.open("ab") as handle:
         handle.write(b"\0tampered")
-    with pytest.raises(jars.JarVerificationError, match="neo4j-kernel-5.26.30.jar: checksum mismatch"):
+    with pytest.raises(
+        jars.JarVerificationError, match="neo4j-kernel-5.26.30.jar: checksum mismatch"
+    ):
         jars.verify_dir(copy)
 
 
@@ -76,13 +83,15 @@ def test_unpinned_jar_is_refused(tmp_path: Path) -> None:
 
 def test_wrong_java_version_is_a_clear_error(tmp_path: Path) -> None:
     fake = tmp_path / "java"
-    fake.write_text('#!/bin/sh\necho \'openjdk version "11.0.2" 2019-01-15\' >&2\n')
+    fake.write_text("#!/bin/sh\necho 'openjdk version \"11.0.2\" 2019-01-15' >&2\n")
     fake.chmod(0o755)
     with pytest.raises(server.JavaError, match="Java 11; Neo4j 5.26 runs on Java 17 or 21"):
         server.check_java(str(fake))
 
 
-def test_explicit_port_in_use_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_explicit_port_in_use_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import socket
 
     with socket.socket() as holder:

@@ -78,8 +78,11 @@ def test_no_import_runs_up_a_floor() -> None:
 
 def test_nothing_imports_the_folders_as_top_level_packages() -> None:
     generic = []
-    for path in [*_product_files(), *sorted((ROOT / "tests").rglob("*.py")),
-                 *sorted((ROOT / "bench").rglob("*.py"))]:
+    for path in [
+        *_product_files(),
+        *sorted((ROOT / "tests").rglob("*.py")),
+        *sorted((ROOT / "bench").rglob("*.py")),
+    ]:
         for line, module in _imports(path):
             if module.split(".", 1)[0] in TOP_LEVEL_NAMES:
                 generic.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
@@ -141,7 +144,14 @@ def test_resolving_the_target_never_imports_the_managed_server(tmp_path: Path) -
         "print('provgraph.graph.local.server' in sys.modules)\n"
     )
     env = {"PROVGRAPH_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=True,
+    )
     # no instance has ever run under this home: resolving says so, and starts nothing
     assert done.stdout.split() == ["ProvgraphError", "False"]

@@ -4,10 +4,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-
 from provgraph.api.app import create_app
 from provgraph.api.keys.service import create_key
 from provgraph.graph.tx import Graph
+
 from tests.integration.api import scenario
 from tests.integration.api.scenario import api_settings
 
@@ -17,8 +17,9 @@ def make_client(graph: Graph) -> Iterator[Callable[..., TestClient]]:
     clients: list[TestClient] = []
 
     def build(**overrides: object) -> TestClient:
-        client = TestClient(create_app(graph, api_settings(**overrides)),
-                            raise_server_exceptions=False)
+        client = TestClient(
+            create_app(graph, api_settings(**overrides)), raise_server_exceptions=False
+        )
         client.__enter__()
         clients.append(client)
         return client

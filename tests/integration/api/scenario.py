@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from neo4j import ManagedTransaction
-
 from provgraph.api.alerts.seq import next_seq, publish_seq
 from provgraph.api.settings import Settings
 from provgraph.graph.tx import Graph
@@ -24,22 +23,48 @@ from provgraph.ingest.model import Event, FileOp, Kind, Origin, ProcessRef
 T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 PAYLOAD = r"C:\Users\alice\AppData\Local\Temp\payload.exe"
 
-EXPLORER = ProcessRef(uid="g:explorer", pid=1000, image=r"C:\Windows\explorer.exe",
-                      user="CORP\\alice", start_time=T0 - timedelta(hours=1))
-CMD = ProcessRef(uid="g:cmd", pid=2000, image=r"C:\Windows\System32\cmd.exe",
-                 command_line="cmd.exe /c powershell -enc ...", user="CORP\\alice",
-                 start_time=T0)
-PWSH = ProcessRef(uid="g:pwsh", pid=3000,
-                  image=r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe",
-                  command_line="powershell -enc SQBFAFgA", user="CORP\\alice",
-                  start_time=T0 + timedelta(seconds=5))
-PAYLOAD_P = ProcessRef(uid="g:payload", pid=4000, image=PAYLOAD, command_line=PAYLOAD,
-                       user="CORP\\alice", start_time=T0 + timedelta(seconds=40))
-WHOAMI = ProcessRef(uid="g:whoami", pid=5000, image=r"C:\Windows\System32\whoami.exe",
-                    command_line="whoami /all", user="CORP\\alice",
-                    start_time=T0 + timedelta(seconds=50))
-NOTEPAD = ProcessRef(uid="g:notepad", pid=6000, image=r"C:\Windows\notepad.exe",
-                     user="CORP\\bob", start_time=T0)
+EXPLORER = ProcessRef(
+    uid="g:explorer",
+    pid=1000,
+    image=r"C:\Windows\explorer.exe",
+    user="CORP\\alice",
+    start_time=T0 - timedelta(hours=1),
+)
+CMD = ProcessRef(
+    uid="g:cmd",
+    pid=2000,
+    image=r"C:\Windows\System32\cmd.exe",
+    command_line="cmd.exe /c powershell -enc ...",
+    user="CORP\\alice",
+    start_time=T0,
+)
+PWSH = ProcessRef(
+    uid="g:pwsh",
+    pid=3000,
+    image=r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe",
+    command_line="powershell -enc SQBFAFgA",
+    user="CORP\\alice",
+    start_time=T0 + timedelta(seconds=5),
+)
+PAYLOAD_P = ProcessRef(
+    uid="g:payload",
+    pid=4000,
+    image=PAYLOAD,
+    command_line=PAYLOAD,
+    user="CORP\\alice",
+    start_time=T0 + timedelta(seconds=40),
+)
+WHOAMI = ProcessRef(
+    uid="g:whoami",
+    pid=5000,
+    image=r"C:\Windows\System32\whoami.exe",
+    command_line="whoami /all",
+    user="CORP\\alice",
+    start_time=T0 + timedelta(seconds=50),
+)
+NOTEPAD = ProcessRef(
+    uid="g:notepad", pid=6000, image=r"C:\Windows\notepad.exe", user="CORP\\bob", start_time=T0
+)
 
 
 def _origin(line: int) -> Origin:
@@ -47,27 +72,64 @@ def _origin(line: int) -> Origin:
 
 
 def events() -> list[Event]:
-    def start(line: int, proc: ProcessRef, parent: ProcessRef | None, host: str = "ws1"
-              ) -> Event:
-        return Event(Kind.PROCESS_START, proc.start_time or T0, host, proc, _origin(line),
-                     parent=parent, raw={"EventID": 1, "Image": proc.image, "line": line})
+    def start(line: int, proc: ProcessRef, parent: ProcessRef | None, host: str = "ws1") -> Event:
+        return Event(
+            Kind.PROCESS_START,
+            proc.start_time or T0,
+            host,
+            proc,
+            _origin(line),
+            parent=parent,
+            raw={"EventID": 1, "Image": proc.image, "line": line},
+        )
 
     return [
         start(1, CMD, EXPLORER),
         start(2, PWSH, CMD),
-        Event(Kind.DNS_QUERY, T0 + timedelta(seconds=10), "ws1", PWSH, _origin(3),
-              query_name="c2.example", query_results=("203.0.113.7",),
-              raw={"EventID": 22, "QueryName": "c2.example"}),
-        Event(Kind.NETWORK_CONNECT, T0 + timedelta(seconds=12), "ws1", PWSH, _origin(4),
-              remote_ip="203.0.113.7", remote_port=443, protocol="tcp",
-              remote_hostname="c2.example", raw={"EventID": 3, "DestinationIp": "203.0.113.7"}),
-        Event(Kind.FILE_WRITE, T0 + timedelta(seconds=20), "ws1", PWSH, _origin(5),
-              file_path=PAYLOAD, file_op=FileOp.CREATE,
-              raw={"EventID": 11, "TargetFilename": PAYLOAD}),
+        Event(
+            Kind.DNS_QUERY,
+            T0 + timedelta(seconds=10),
+            "ws1",
+            PWSH,
+            _origin(3),
+            query_name="c2.example",
+            query_results=("203.0.113.7",),
+            raw={"EventID": 22, "QueryName": "c2.example"},
+        ),
+        Event(
+            Kind.NETWORK_CONNECT,
+            T0 + timedelta(seconds=12),
+            "ws1",
+            PWSH,
+            _origin(4),
+            remote_ip="203.0.113.7",
+            remote_port=443,
+            protocol="tcp",
+            remote_hostname="c2.example",
+            raw={"EventID": 3, "DestinationIp": "203.0.113.7"},
+        ),
+        Event(
+            Kind.FILE_WRITE,
+            T0 + timedelta(seconds=20),
+            "ws1",
+            PWSH,
+            _origin(5),
+            file_path=PAYLOAD,
+            file_op=FileOp.CREATE,
+            raw={"EventID": 11, "TargetFilename": PAYLOAD},
+        ),
         start(6, PAYLOAD_P, PWSH),
-        Event(Kind.NETWORK_CONNECT, T0 + timedelta(seconds=45), "ws1", PAYLOAD_P, _origin(7),
-              remote_ip="203.0.113.7", remote_port=443, protocol="tcp",
-              raw={"EventID": 3, "DestinationIp": "203.0.113.7", "Image": PAYLOAD}),
+        Event(
+            Kind.NETWORK_CONNECT,
+            T0 + timedelta(seconds=45),
+            "ws1",
+            PAYLOAD_P,
+            _origin(7),
+            remote_ip="203.0.113.7",
+            remote_port=443,
+            protocol="tcp",
+            raw={"EventID": 3, "DestinationIp": "203.0.113.7", "Image": PAYLOAD},
+        ),
         start(8, WHOAMI, PAYLOAD_P),
         start(9, NOTEPAD, None, host="ws2"),
     ]
@@ -100,10 +162,16 @@ RETURN a.seq AS seq
 PAYLOAD_KEY = "ws1|" + PAYLOAD.lower()
 
 
-def create_alert(graph: Graph, *, alert_id: str | None = None, rule_id: str = "download_exec",
-                 severity: str = "high", host: str = "ws1",
-                 entities: list[dict[str, Any]] | None = None,
-                 publish: bool = True) -> dict[str, Any]:
+def create_alert(
+    graph: Graph,
+    *,
+    alert_id: str | None = None,
+    rule_id: str = "download_exec",
+    severity: str = "high",
+    host: str = "ws1",
+    entities: list[dict[str, Any]] | None = None,
+    publish: bool = True,
+) -> dict[str, Any]:
     """An Alert as queries/ writes it: seq from the shared counter, in its own transaction,
     published after the commit (unless `publish=False`, to look at the gap in between)."""
     alert_id = alert_id or uuid.uuid4().hex
@@ -118,12 +186,23 @@ def create_alert(graph: Graph, *, alert_id: str | None = None, rule_id: str = "d
 
     def unit(tx: ManagedTransaction) -> int:
         seq = next_seq(tx)
-        tx.run(CREATE_ALERT, id=alert_id, rule_id=rule_id, rule_name="Download then execute",
-               severity=severity, risk_score=73, tactics=["TA0002", "TA0011"],
-               techniques=["T1059.001", "T1105"], host=host, first_seen=T0,
-               last_seen=T0 + timedelta(seconds=50), seq=seq,
-               summary="powershell.exe wrote and ran payload.exe",
-               details=json.dumps({"file": PAYLOAD}), entities=entities).consume()
+        tx.run(
+            CREATE_ALERT,
+            id=alert_id,
+            rule_id=rule_id,
+            rule_name="Download then execute",
+            severity=severity,
+            risk_score=73,
+            tactics=["TA0002", "TA0011"],
+            techniques=["T1059.001", "T1105"],
+            host=host,
+            first_seen=T0,
+            last_seen=T0 + timedelta(seconds=50),
+            seq=seq,
+            summary="powershell.exe wrote and ran payload.exe",
+            details=json.dumps({"file": PAYLOAD}),
+            entities=entities,
+        ).consume()
         return seq
 
     seq = graph.write_tx(unit)

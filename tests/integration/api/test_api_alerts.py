@@ -9,34 +9,45 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-
 from provgraph.graph.tx import Graph, GraphUnavailable
 from provgraph.queries.alerts import PUBLISH_SEQ
+
 from tests.integration.api import scenario
 
 BASE = "/api/v1/alerts"
 
 
-def test_list_filters_and_detail_with_evidence(client: TestClient, loaded: Graph,
-                                               key: Callable[..., dict[str, str]]) -> None:
+def test_list_filters_and_detail_with_evidence(
+    client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]]
+) -> None:
     reader = key("read")
     first = scenario.create_alert(loaded, severity="high")
-    scenario.create_alert(loaded, severity="low", rule_id="other_rule", host="ws2",
-                          entities=[{"label": "Process", "key": "g:notepad", "role": "p"}])
+    scenario.create_alert(
+        loaded,
+        severity="low",
+        rule_id="other_rule",
+        host="ws2",
+        entities=[{"label": "Process", "key": "g:notepad", "role": "p"}],
+    )
 
     page = client.get(BASE, headers=reader).json()
     assert [a["seq"] for a in page["items"]] == [1, 2]
-    assert client.get(BASE, params={"severity": "high"}, headers=reader).json()["items"][0][
-        "id"] == first["id"]
-    assert [a["host"] for a in client.get(BASE, params={"host": "ws2"},
-                                          headers=reader).json()["items"]] == ["ws2"]
+    assert (
+        client.get(BASE, params={"severity": "high"}, headers=reader).json()["items"][0]["id"]
+        == first["id"]
+    )
+    assert [
+        a["host"] for a in client.get(BASE, params={"host": "ws2"}, headers=reader).json()["items"]
+    ] == ["ws2"]
     assert client.get(BASE, params={"rule": "nope"}, headers=reader).json()["items"] == []
     window = {"since": "2024-05-01T11:00:00Z"}
     assert client.get(BASE, params=window, headers=reader).json()["items"] == []
 
     detail = client.get(f"{BASE}/{first['id']}", headers=reader).json()
-    assert detail["mitre"] == {"tactics": ["TA0002", "TA0011"],
-                               "techniques": ["T1059.001", "T1105"]}
+    assert detail["mitre"] == {
+        "tactics": ["TA0002", "TA0011"],
+        "techniques": ["T1059.001", "T1105"],
+    }
     roles = {e["role"]: e["id"] for e in detail["entities"]}
     assert roles["payload"] == "File:" + scenario.PAYLOAD_KEY
     assert roles["downloader"] == "Process:g:pwsh"
@@ -49,13 +60,16 @@ def test_list_filters_and_detail_with_evidence(client: TestClient, loaded: Graph
     assert ("CONNECTED_TO", "Process:g:payload", "Connection:203.0.113.7|443|tcp") in evidence
 
 
-def test_triage_records_an_audit_trail_and_bumps_seq(client: TestClient, loaded: Graph,
-                                                     key: Callable[..., dict[str, str]]) -> None:
+def test_triage_records_an_audit_trail_and_bumps_seq(
+    client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]]
+) -> None:
     alert = scenario.create_alert(loaded)
     triager = key("triage")
-    response = client.patch(f"{BASE}/{alert['id']}", headers=triager,
-                            json={"status": "acknowledged", "assignee": "carol",
-                                  "comment": "looking"})
+    response = client.patch(
+        f"{BASE}/{alert['id']}",
+        headers=triager,
+        json={"status": "acknowledged", "assignee": "carol", "comment": "looking"},
+    )
     assert response.status_code == 200, response.text
     updated = response.json()
     assert updated["status"] == "acknowledged" and updated["assignee"] == "carol"
@@ -68,8 +82,10 @@ def test_triage_records_an_audit_trail_and_bumps_seq(client: TestClient, loaded:
 
     audit = client.get(f"{BASE}/{alert['id']}/audit", headers=key("read")).json()
     assert [e["changes"] for e in audit] == [
-        {"status": {"from": "open", "to": "acknowledged"},
-         "assignee": {"from": None, "to": "carol"}},
+        {
+            "status": {"from": "open", "to": "acknowledged"},
+            "assignee": {"from": None, "to": "carol"},
+        },
         {"status": {"from": "acknowledged", "to": "closed"}},
     ]
     assert audit[0]["comment"] == "looking"
@@ -85,7 +101,8 @@ def test_triage_records_an_audit_trail_and_bumps_seq(client: TestClient, loaded:
 
 
 def test_pages_stop_at_the_published_change_number(
-        client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]]) -> None:
+    client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]]
+) -> None:
     """A committed alert is paged only once its writer has published: a reader can observe a
     commit still being applied, so the raw counter may run ahead of what the index shows."""
     reader = key("read")
@@ -102,8 +119,11 @@ def test_pages_stop_at_the_published_change_number(
 
 
 def test_update_succeeds_when_only_the_publish_fails(
-        client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    client: TestClient,
+    loaded: Graph,
+    key: Callable[..., dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The triage change is committed before the publish: a publish that fails must not turn
     into an error the caller would retry (a second audit entry); the next publish shows it."""
     alert = scenario.create_alert(loaded)
@@ -129,7 +149,8 @@ def test_update_succeeds_when_only_the_publish_fails(
 
 
 def test_cursor_never_skips_or_repeats_under_concurrent_writes(
-        client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]]) -> None:
+    client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]]
+) -> None:
     reader = key("read")
     total = 120
     done = threading.Event()
@@ -157,8 +178,9 @@ def test_cursor_never_skips_or_repeats_under_concurrent_writes(
     # Two writers race for the counter while the updater triages.
     creator = threading.Thread(target=writer)
     triage = threading.Thread(target=updater)
-    extra = threading.Thread(target=lambda: [scenario.create_alert(loaded, entities=[])
-                                             for _ in range(40)])
+    extra = threading.Thread(
+        target=lambda: [scenario.create_alert(loaded, entities=[]) for _ in range(40)]
+    )
     threads = (creator, triage, extra)
     for thread in threads:
         thread.start()
@@ -183,8 +205,9 @@ def test_cursor_never_skips_or_repeats_under_concurrent_writes(
     assert seqs == sorted(seqs) and len(seqs) == len(set(seqs)), "a seq repeated or went back"
     # Nothing skipped: every alert was seen in its final state (a version changed again
     # before the reader got to it is legitimately replaced by the newer one).
-    final = {r["id"]: r["seq"] for r in loaded.read("MATCH (a:Alert) RETURN a.id AS id, "
-                                                    "a.seq AS seq")}
+    final = {
+        r["id"]: r["seq"] for r in loaded.read("MATCH (a:Alert) RETURN a.id AS id, a.seq AS seq")
+    }
     assert len(final) == total + 40
     last_seen: dict[str, int] = {}
     for alert_id, seq in seen:
@@ -198,12 +221,12 @@ def test_cursor_never_skips_or_repeats_under_concurrent_writes(
     assert len(seen) == high - len(missing)
 
 
-def test_ocsf_detection_finding(client: TestClient, loaded: Graph,
-                                key: Callable[..., dict[str, str]]) -> None:
+def test_ocsf_detection_finding(
+    client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]]
+) -> None:
     alert = scenario.create_alert(loaded, severity="critical")
     reader = key("read")
-    finding = client.get(f"{BASE}/{alert['id']}", params={"format": "ocsf"},
-                         headers=reader).json()
+    finding = client.get(f"{BASE}/{alert['id']}", params={"format": "ocsf"}, headers=reader).json()
     assert finding["class_uid"] == 2004 and finding["category_uid"] == 2
     assert finding["type_uid"] == 200401
     assert finding["severity_id"] == 5 and finding["status_id"] == 1
@@ -222,13 +245,13 @@ def test_ocsf_detection_finding(client: TestClient, loaded: Graph,
     assert listed["items"][0]["class_uid"] == 2004 and listed["next_cursor"]
 
     client.patch(f"{BASE}/{alert['id']}", headers=key("triage"), json={"status": "closed"})
-    closed = client.get(f"{BASE}/{alert['id']}", params={"format": "ocsf"},
-                        headers=reader).json()
+    closed = client.get(f"{BASE}/{alert['id']}", params={"format": "ocsf"}, headers=reader).json()
     assert closed["status_id"] == 4 and closed["activity_id"] == 3
 
 
-def test_bad_cursor_is_a_problem(client: TestClient, graph: Graph,
-                                 key: Callable[..., dict[str, str]]) -> None:
+def test_bad_cursor_is_a_problem(
+    client: TestClient, graph: Graph, key: Callable[..., dict[str, str]]
+) -> None:
     response = client.get(BASE, params={"cursor": "!!not-ours"}, headers=key("read"))
     assert response.status_code == 400
     body = response.json()

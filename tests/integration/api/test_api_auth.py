@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-
 from provgraph.api.keys.service import create_key, revoke_key
 from provgraph.graph.tx import Graph
 
@@ -35,15 +34,16 @@ ENDPOINTS = [
 SCOPES = ["read", "triage", "ingest", "admin"]
 
 
-def _call(client: TestClient, method: str, path: str, body: object,
-          headers: dict[str, str]) -> int:
+def _call(client: TestClient, method: str, path: str, body: object, headers: dict[str, str]) -> int:
     return client.request(method, path, json=body, headers=headers).status_code
 
 
-@pytest.mark.parametrize(("method", "path", "body", "needs"), ENDPOINTS,
-                         ids=[f"{m} {p}" for m, p, _, _ in ENDPOINTS])
-def test_scope_table(client: TestClient, graph: Graph, method: str, path: str, body: object,
-                     needs: str | None) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "body", "needs"), ENDPOINTS, ids=[f"{m} {p}" for m, p, _, _ in ENDPOINTS]
+)
+def test_scope_table(
+    client: TestClient, graph: Graph, method: str, path: str, body: object, needs: str | None
+) -> None:
     missing = client.request(method, path, json=body)
     assert missing.status_code == 401
     assert missing.headers["www-authenticate"].startswith("Bearer")
@@ -62,8 +62,7 @@ def test_scope_table(client: TestClient, graph: Graph, method: str, path: str, b
                 assert status == 403, (scope, status)
 
 
-def test_forbidden_names_the_scope(client: TestClient, key: Callable[..., dict[str, str]]
-                                   ) -> None:
+def test_forbidden_names_the_scope(client: TestClient, key: Callable[..., dict[str, str]]) -> None:
     response = client.patch("/api/v1/alerts/x", headers=key("read"), json={"status": "closed"})
     assert response.status_code == 403
     body = response.json()
@@ -93,13 +92,13 @@ def test_metrics_count_requests(client: TestClient, key: Callable[..., dict[str,
     reader = key("read")
     client.get("/api/v1/alerts", headers=reader)
     text = client.get("/metrics", headers=reader).text
-    assert 'provgraph_http_requests_total{method="GET",route="/api/v1/alerts",status="200"}' \
-        in text
+    assert 'provgraph_http_requests_total{method="GET",route="/api/v1/alerts",status="200"}' in text
     assert "provgraph_http_request_duration_seconds_bucket" in text
 
 
-def test_unknown_route_and_crash_are_problems(make_client: Callable[..., TestClient],
-                                              key: Callable[..., dict[str, str]]) -> None:
+def test_unknown_route_and_crash_are_problems(
+    make_client: Callable[..., TestClient], key: Callable[..., dict[str, str]]
+) -> None:
     client = make_client()
     reader = key("read")
     unknown = client.get("/api/v1/nowhere", headers=reader)

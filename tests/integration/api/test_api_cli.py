@@ -6,11 +6,11 @@ from contextlib import nullcontext
 
 import pytest
 import typer
+from provgraph.graph.tx import Graph
 from typer.testing import CliRunner
 
 import provgraph.cli.responder
 from provgraph.cli.responder import alert_app, keys_app, trace_app
-from provgraph.graph.tx import Graph
 from tests.integration.api import scenario
 
 cli = typer.Typer()
@@ -48,8 +48,9 @@ def test_alert_show_and_set(shared: Graph) -> None:
     shown = _run("alert", "show", alert["id"])
     assert "Download then execute" in shown and "T1105" in shown and "WROTE" in shown
     assert "sysmon:tests/scenario.ndjson:5" in shown
-    assert "updated" in _run("alert", "set", alert["id"], "--status", "closed",
-                             "--comment", "benign")
+    assert "updated" in _run(
+        "alert", "set", alert["id"], "--status", "closed", "--comment", "benign"
+    )
     assert "cli:" in _run("alert", "show", alert["id"])
     assert '"class_uid": 2004' in _run("alert", "show", alert["id"], "--ocsf")
     assert alert["id"] in _run("alert", "list")

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-
 from provgraph.api.graphs import service
 from provgraph.graph.tx import Graph
+
 from tests.integration.api import scenario
 
 NS = "{http://graphml.graphdrawing.org/xmlns}"
@@ -26,14 +26,15 @@ def _check_cytoscape(body: dict) -> tuple[set[str], set[tuple[str, str, str]]]:
     assert len(edge_ids) == len(set(edge_ids)) and not set(edge_ids) & set(ids)
     for edge in edges:
         assert edge["data"]["source"] in ids and edge["data"]["target"] in ids
-    return set(ids), {(e["data"]["label"], e["data"]["source"], e["data"]["target"])
-                      for e in edges}
+    return set(ids), {(e["data"]["label"], e["data"]["source"], e["data"]["target"]) for e in edges}
 
 
 def test_alert_subgraph_holds_ancestry_and_descendants(
-        client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]]) -> None:
-    alert = scenario.create_alert(loaded, entities=[
-        {"label": "File", "key": scenario.PAYLOAD_KEY, "role": "payload"}])
+    client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]]
+) -> None:
+    alert = scenario.create_alert(
+        loaded, entities=[{"label": "File", "key": scenario.PAYLOAD_KEY, "role": "payload"}]
+    )
     reader = key("read")
     body = client.get(f"/api/v1/graph/alerts/{alert['id']}", headers=reader).json()
     ids, edges = _check_cytoscape(body)
@@ -48,32 +49,41 @@ def test_alert_subgraph_holds_ancestry_and_descendants(
     assert ("INVOLVES", f"Alert:{alert['id']}", "File:" + scenario.PAYLOAD_KEY) in edges
     assert "Domain:c2.example" in ids and "Connection:203.0.113.7|443|tcp" in ids
     assert "Process:g:notepad" not in ids  # another host's process stays out
-    pwsh = next(n["data"] for n in body["elements"]["nodes"]
-                if n["data"]["id"] == "Process:g:pwsh")
+    pwsh = next(n["data"] for n in body["elements"]["nodes"] if n["data"]["id"] == "Process:g:pwsh")
     assert pwsh["kind"] == "Process" and pwsh["label"] == "powershell.exe (3000)"
 
-    small = client.get(f"/api/v1/graph/alerts/{alert['id']}", params={"max_nodes": 4},
-                       headers=reader).json()
+    small = client.get(
+        f"/api/v1/graph/alerts/{alert['id']}", params={"max_nodes": 4}, headers=reader
+    ).json()
     assert small["truncated"] is True and len(small["elements"]["nodes"]) == 4
     _check_cytoscape(small)
-    shallow = client.get(f"/api/v1/graph/alerts/{alert['id']}",
-                         params={"depth": 0, "ancestry": 0}, headers=reader).json()
+    shallow = client.get(
+        f"/api/v1/graph/alerts/{alert['id']}", params={"depth": 0, "ancestry": 0}, headers=reader
+    ).json()
     assert shallow["truncated"] is True
     assert "Process:g:whoami" not in _check_cytoscape(shallow)[0]
 
 
 def test_alert_naming_more_entities_than_the_budget_is_cut_and_flagged(
-        client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]]) -> None:
+    client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]]
+) -> None:
     """An aggregated alert can name hundreds of processes: the subgraph takes entities up to
     the budget, context (host, file, connection) before processes, and says it cut."""
-    alert = scenario.create_alert(loaded, entities=[
-        *({"label": "Process", "key": uid, "role": "actor"}
-          for uid in ("g:explorer", "g:cmd", "g:pwsh", "g:payload", "g:whoami")),
-        {"label": "File", "key": scenario.PAYLOAD_KEY, "role": "payload"},
-        {"label": "Host", "key": "ws1", "role": "host"}])
+    alert = scenario.create_alert(
+        loaded,
+        entities=[
+            *(
+                {"label": "Process", "key": uid, "role": "actor"}
+                for uid in ("g:explorer", "g:cmd", "g:pwsh", "g:payload", "g:whoami")
+            ),
+            {"label": "File", "key": scenario.PAYLOAD_KEY, "role": "payload"},
+            {"label": "Host", "key": "ws1", "role": "host"},
+        ],
+    )
     reader = key("read")
-    body = client.get(f"/api/v1/graph/alerts/{alert['id']}", params={"max_nodes": 5},
-                      headers=reader).json()
+    body = client.get(
+        f"/api/v1/graph/alerts/{alert['id']}", params={"max_nodes": 5}, headers=reader
+    ).json()
     ids, edges = _check_cytoscape(body)
     assert body["truncated"] is True
     assert len(ids) == 5
@@ -83,11 +93,13 @@ def test_alert_naming_more_entities_than_the_budget_is_cut_and_flagged(
     whole = client.get(f"/api/v1/graph/alerts/{alert['id']}", headers=reader).json()
     assert whole["truncated"] is False
     assert {f"Process:g:{u}" for u in ("explorer", "cmd", "pwsh", "payload", "whoami")} <= (
-        _check_cytoscape(whole)[0])
+        _check_cytoscape(whole)[0]
+    )
 
 
-def test_graphml_parses_with_the_same_counts(client: TestClient, loaded: Graph,
-                                             key: Callable[..., dict[str, str]]) -> None:
+def test_graphml_parses_with_the_same_counts(
+    client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]]
+) -> None:
     alert = scenario.create_alert(loaded)
     reader = key("read")
     path = f"/api/v1/graph/alerts/{alert['id']}"
@@ -107,42 +119,60 @@ def test_graphml_parses_with_the_same_counts(client: TestClient, loaded: Graph,
     assert all(d.get("key") in declared for d in root.iter(f"{NS}data"))
 
 
-def test_neighbourhood_expansion(client: TestClient, loaded: Graph,
-                                 key: Callable[..., dict[str, str]],
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_neighbourhood_expansion(
+    client: TestClient,
+    loaded: Graph,
+    key: Callable[..., dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     reader = key("read")
-    body = client.get("/api/v1/graph/neighbourhood", params={"node": "Process:g:pwsh"},
-                      headers=reader).json()
+    body = client.get(
+        "/api/v1/graph/neighbourhood", params={"node": "Process:g:pwsh"}, headers=reader
+    ).json()
     ids, _ = _check_cytoscape(body)
-    assert {"Process:g:cmd", "Process:g:payload", "File:" + scenario.PAYLOAD_KEY,
-            "Connection:203.0.113.7|443|tcp", "Domain:c2.example", "Host:ws1"} <= ids
+    assert {
+        "Process:g:cmd",
+        "Process:g:payload",
+        "File:" + scenario.PAYLOAD_KEY,
+        "Connection:203.0.113.7|443|tcp",
+        "Domain:c2.example",
+        "Host:ws1",
+    } <= ids
     assert "Process:g:whoami" not in ids  # two hops away
 
-    spawned_only = client.get("/api/v1/graph/neighbourhood",
-                              params={"node": "Process:g:pwsh", "rel": "SPAWNED", "depth": 2},
-                              headers=reader).json()
+    spawned_only = client.get(
+        "/api/v1/graph/neighbourhood",
+        params={"node": "Process:g:pwsh", "rel": "SPAWNED", "depth": 2},
+        headers=reader,
+    ).json()
     ids, edges = _check_cytoscape(spawned_only)
-    assert ids == {"Process:g:explorer", "Process:g:cmd", "Process:g:pwsh", "Process:g:payload",
-                   "Process:g:whoami"}
+    assert ids == {
+        "Process:g:explorer",
+        "Process:g:cmd",
+        "Process:g:pwsh",
+        "Process:g:payload",
+        "Process:g:whoami",
+    }
     assert {label for label, _, _ in edges} == {"SPAWNED"}
 
-    host = client.get("/api/v1/graph/neighbourhood", params={"node": "Host:ws2"},
-                      headers=reader).json()
+    host = client.get(
+        "/api/v1/graph/neighbourhood", params={"node": "Host:ws2"}, headers=reader
+    ).json()
     assert "Process:g:notepad" in _check_cytoscape(host)[0]
 
     # Edges among the nodes that the walk did not take come from a closing pass, which has
     # its own budget: pwsh SPAWNED payload, both one hop from the file (the walk follows
     # only WROTE and EXECUTED, so SPAWNED can only come from that pass; two hops reach the
     # processes' image files, which is all there is).
-    around_file = {"node": "File:" + scenario.PAYLOAD_KEY, "rel": ["WROTE", "EXECUTED"],
-                   "depth": 2}
+    around_file = {"node": "File:" + scenario.PAYLOAD_KEY, "rel": ["WROTE", "EXECUTED"], "depth": 2}
     closed = client.get("/api/v1/graph/neighbourhood", params=around_file, headers=reader).json()
     assert ("SPAWNED", "Process:g:pwsh", "Process:g:payload") in _check_cytoscape(closed)[1]
     assert closed["truncated"] is False
     # One hop fewer leaves the image files out, and the result must say so (the check looks
     # for any neighbour outside the result, not just the first one it meets).
-    one_hop = client.get("/api/v1/graph/neighbourhood", params={**around_file, "depth": 1},
-                         headers=reader).json()
+    one_hop = client.get(
+        "/api/v1/graph/neighbourhood", params={**around_file, "depth": 1}, headers=reader
+    ).json()
     assert one_hop["truncated"] is True
     assert "File:ws1|" + scenario.PWSH.image.lower() not in _check_cytoscape(one_hop)[0]
     assert "File:ws1|" + scenario.PWSH.image.lower() in _check_cytoscape(closed)[0]
@@ -151,9 +181,11 @@ def test_neighbourhood_expansion(client: TestClient, loaded: Graph,
     assert "SPAWNED" not in {label for label, _, _ in _check_cytoscape(cut)[1]}
     assert cut["truncated"] is True
 
-    missing = client.get("/api/v1/graph/neighbourhood", params={"node": "Process:nope"},
-                         headers=reader)
+    missing = client.get(
+        "/api/v1/graph/neighbourhood", params={"node": "Process:nope"}, headers=reader
+    )
     assert missing.status_code == 404
-    unknown_label = client.get("/api/v1/graph/neighbourhood", params={"node": "Secret:x"},
-                               headers=reader)
+    unknown_label = client.get(
+        "/api/v1/graph/neighbourhood", params={"node": "Secret:x"}, headers=reader
+    )
     assert unknown_label.status_code == 404

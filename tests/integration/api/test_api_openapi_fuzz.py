@@ -11,6 +11,9 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from provgraph.api.app import create_app
+from provgraph.api.keys.service import create_key
+from provgraph.graph.tx import Graph
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
@@ -19,14 +22,15 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from provgraph.api.app import create_app
-from provgraph.api.keys.service import create_key
-from provgraph.graph.tx import Graph
 from tests.integration.api import scenario
 from tests.integration.api.scenario import api_settings
 
-POSITIVE_CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-                   response_schema_conformance]
+POSITIVE_CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 # Invalid input must still be answered as declared, never with a 500.
 NEGATIVE_CHECKS = [not_a_server_error, content_type_conformance]
 
@@ -54,12 +58,16 @@ def test_no_server_errors(fuzz_target: tuple[Any, dict[str, str]]) -> None:
             strategy = operation.as_strategy(generation_mode=mode)
 
             @given(case=strategy)
-            @settings(max_examples=15, deadline=None, derandomize=True, database=None,
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=15,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
             def run(case: Any) -> None:
                 checks = POSITIVE_CHECKS if mode is GenerationMode.POSITIVE else NEGATIVE_CHECKS  # noqa: B023 - run() is called in this iteration
-                case.call_and_validate(headers={**(case.headers or {}), **headers},
-                                       checks=checks)
+                case.call_and_validate(headers={**(case.headers or {}), **headers}, checks=checks)
 
             try:
                 run()
@@ -68,6 +76,8 @@ def test_no_server_errors(fuzz_target: tuple[Any, dict[str, str]]) -> None:
             except Unsatisfiable:
                 continue  # no invalid input exists for an operation without parameters
             except BaseException as error:  # noqa: BLE001 - failure groups are BaseExceptions
-                failures.append(f"{operation.method.upper()} {operation.path} ({mode.value}): "
-                                f"{str(error)[:1500]}")
+                failures.append(
+                    f"{operation.method.upper()} {operation.path} ({mode.value}): "
+                    f"{str(error)[:1500]}"
+                )
     assert not failures, "\n\n".join(failures)

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
-
 from provgraph.graph.tx import Graph
+
 from tests.integration.api import scenario
 
 P = "/api/v1/provenance"
 
 
-def test_process_ancestry_and_descendants(client: TestClient, loaded: Graph,
-                                          key: Callable[..., dict[str, str]]) -> None:
+def test_process_ancestry_and_descendants(
+    client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]]
+) -> None:
     body = client.get(f"{P}/processes/g:pwsh", headers=key("read")).json()
     assert [p["uid"] for p in body["ancestry"]] == ["g:explorer", "g:cmd"]
     assert body["process"]["name"] == "powershell.exe"
@@ -25,11 +26,13 @@ def test_process_ancestry_and_descendants(client: TestClient, loaded: Graph,
     assert body["connected"][0]["ip"] == "203.0.113.7"
 
 
-def test_file_written_then_executed(client: TestClient, loaded: Graph,
-                                    key: Callable[..., dict[str, str]]) -> None:
+def test_file_written_then_executed(
+    client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]]
+) -> None:
     reader = key("read")
-    body = client.get(f"{P}/files", params={"path": scenario.PAYLOAD, "host": "WS1.corp.example"},
-                      headers=reader).json()
+    body = client.get(
+        f"{P}/files", params={"path": scenario.PAYLOAD, "host": "WS1.corp.example"}, headers=reader
+    ).json()
     (answer,) = body["files"]
     (writer,) = answer["writers"]
     assert writer["process"]["uid"] == "g:pwsh"
@@ -41,17 +44,24 @@ def test_file_written_then_executed(client: TestClient, loaded: Graph,
     assert run["children"] == 1
     assert answer["written_then_executed"] is True
     # Without a host: every host's file of that path.
-    assert len(client.get(f"{P}/files", params={"path": scenario.PAYLOAD},
-                          headers=reader).json()["files"]) == 1
-    assert client.get(f"{P}/files", params={"path": "C:\\nope"}, headers=reader
-                      ).status_code == 404
+    assert (
+        len(
+            client.get(f"{P}/files", params={"path": scenario.PAYLOAD}, headers=reader).json()[
+                "files"
+            ]
+        )
+        == 1
+    )
+    assert client.get(f"{P}/files", params={"path": "C:\\nope"}, headers=reader).status_code == 404
 
 
-def test_host_timeline_in_order_and_paged(client: TestClient, loaded: Graph,
-                                          key: Callable[..., dict[str, str]]) -> None:
+def test_host_timeline_in_order_and_paged(
+    client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]]
+) -> None:
     reader = key("read")
-    everything = client.get(f"{P}/hosts/ws1/timeline", params={"limit": 1000},
-                            headers=reader).json()
+    everything = client.get(
+        f"{P}/hosts/ws1/timeline", params={"limit": 1000}, headers=reader
+    ).json()
     events = everything["events"]
     times = [e["time"] for e in events]
     assert times == sorted(times) and everything["next_cursor"] is None
@@ -70,27 +80,32 @@ def test_host_timeline_in_order_and_paged(client: TestClient, loaded: Graph,
             break
     assert paged == events
 
-    window = client.get(f"{P}/hosts/ws1/timeline", headers=reader, params={
-        "since": "2024-05-01T10:00:10Z", "until": "2024-05-01T10:00:21Z"}).json()
-    assert [e["kind"] for e in window["events"]] == ["dns_query", "network_connect",
-                                                     "file_write"]
+    window = client.get(
+        f"{P}/hosts/ws1/timeline",
+        headers=reader,
+        params={"since": "2024-05-01T10:00:10Z", "until": "2024-05-01T10:00:21Z"},
+    ).json()
+    assert [e["kind"] for e in window["events"]] == ["dns_query", "network_connect", "file_write"]
     first = client.get(f"{P}/hosts/ws1/timeline", params={"limit": 1}, headers=reader).json()
-    other = client.get(f"{P}/hosts/ws2/timeline", params={"cursor": first["next_cursor"]},
-                       headers=reader)
+    other = client.get(
+        f"{P}/hosts/ws2/timeline", params={"cursor": first["next_cursor"]}, headers=reader
+    )
     assert other.status_code == 400 and "another host" in other.json()["detail"]
 
 
-def test_contacts_by_ip_and_name(client: TestClient, loaded: Graph,
-                                 key: Callable[..., dict[str, str]]) -> None:
+def test_contacts_by_ip_and_name(
+    client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]]
+) -> None:
     reader = key("read")
     by_ip = client.get(f"{P}/contacts", params={"ip": "203.0.113.7"}, headers=reader).json()
     (conn,) = by_ip["connections"]
     assert {c["process"]["uid"] for c in conn["contacts"]} == {"g:pwsh", "g:payload"}
-    by_name = client.get(f"{P}/contacts", params={"hostname": "C2.example."},
-                         headers=reader).json()
+    by_name = client.get(f"{P}/contacts", params={"hostname": "C2.example."}, headers=reader).json()
     (domain,) = by_name["domains"]
     assert domain["answers"] == ["203.0.113.7"]
     assert [r["process"]["uid"] for r in domain["resolvers"]] == ["g:pwsh"]
     assert {c["process"]["uid"] for c in by_name["connections"][0]["contacts"]} == {
-        "g:pwsh", "g:payload"}
+        "g:pwsh",
+        "g:payload",
+    }
     assert client.get(f"{P}/contacts", headers=reader).status_code == 400

@@ -6,15 +6,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-
-from provgraph.graph.tx import Graph
 from provgraph.graph.pipeline import ingest_sources
+from provgraph.graph.tx import Graph
 
 BUN = Path(__file__).parents[2] / "data" / "sigma_shai_hulud_node_bun_execution.sysmon.ndjson"
 
 
-def test_list_show_and_run(client: TestClient, graph: Graph,
-                           key: Callable[..., dict[str, str]]) -> None:
+def test_list_show_and_run(
+    client: TestClient, graph: Graph, key: Callable[..., dict[str, str]]
+) -> None:
     reader = key("read")
     rules = client.get("/api/v1/rules", headers=reader).json()
     ids = {r["id"] for r in rules}
@@ -26,8 +26,9 @@ def test_list_show_and_run(client: TestClient, graph: Graph,
     ingest_sources(graph, str(BUN), ensure=False)  # no rules run yet
     triager = key("triage")
     assert client.get("/api/v1/alerts", headers=reader).json()["items"] == []
-    ran = client.post("/api/v1/rules/run", headers=triager,
-                      json={"rules": ["dependency_compromise_shell_child"]})
+    ran = client.post(
+        "/api/v1/rules/run", headers=triager, json={"rules": ["dependency_compromise_shell_child"]}
+    )
     assert ran.status_code == 200, ran.text
     (run,) = ran.json()["runs"]
     assert run["rule_id"] == "dependency_compromise_shell_child" and run["created"] >= 1
@@ -38,6 +39,9 @@ def test_list_show_and_run(client: TestClient, graph: Graph,
 
     unknown = client.post("/api/v1/rules/run", headers=triager, json={"rules": ["nope"]})
     assert unknown.status_code == 404
-    backwards = client.post("/api/v1/rules/run", headers=triager, json={
-        "since": "2024-02-01T00:00:00Z", "until": "2024-01-01T00:00:00Z"})
+    backwards = client.post(
+        "/api/v1/rules/run",
+        headers=triager,
+        json={"since": "2024-02-01T00:00:00Z", "until": "2024-01-01T00:00:00Z"},
+    )
     assert backwards.status_code == 400

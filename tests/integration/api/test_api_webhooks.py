@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-
 from provgraph.api.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from provgraph.graph.tx import Graph
+
 from tests.integration.api import scenario
 
 
@@ -69,22 +69,33 @@ def _wait(condition: Callable[[], bool], timeout: float = 15.0) -> None:
     raise AssertionError("timed out waiting")
 
 
-def test_delivery_is_signed_and_retried(make_client: Callable[..., TestClient], loaded: Graph,
-                                        receiver: Callable[[int], Receiver],
-                                        admin: dict[str, str]) -> None:
-    client = make_client(webhook_enabled=True, webhook_poll_seconds=0.1,
-                         webhook_backoff_seconds=0.05, webhook_max_attempts=4)
+def test_delivery_is_signed_and_retried(
+    make_client: Callable[..., TestClient],
+    loaded: Graph,
+    receiver: Callable[[int], Receiver],
+    admin: dict[str, str],
+) -> None:
+    client = make_client(
+        webhook_enabled=True,
+        webhook_poll_seconds=0.1,
+        webhook_backoff_seconds=0.05,
+        webhook_max_attempts=4,
+    )
     flaky = receiver(2)
-    created = client.post("/api/v1/webhooks", headers=admin,
-                          json={"url": flaky.url, "min_severity": "medium"})
+    created = client.post(
+        "/api/v1/webhooks", headers=admin, json={"url": flaky.url, "min_severity": "medium"}
+    )
     assert created.status_code == 201, created.text
     sub = created.json()
     secret = sub["secret"]
     low = scenario.create_alert(loaded, severity="low", entities=[])
     high = scenario.create_alert(loaded, severity="high")
 
-    _wait(lambda: any(r for r in client.get(f"/api/v1/webhooks/{sub['id']}/deliveries",
-                                            headers=admin).json()))
+    _wait(
+        lambda: any(
+            r for r in client.get(f"/api/v1/webhooks/{sub['id']}/deliveries", headers=admin).json()
+        )
+    )
     assert len(flaky.requests) == 3  # two failures, then success
     bodies = {r["body"] for r in flaky.requests}
     payloads = [json.loads(r["body"]) for r in flaky.requests]
@@ -93,10 +104,18 @@ def test_delivery_is_signed_and_retried(make_client: Callable[..., TestClient], 
     assert len(bodies) == 1
     for request in flaky.requests:
         headers = {k.lower(): v for k, v in request["headers"].items()}
-        assert verify(secret, headers[TIMESTAMP_HEADER.lower()], request["body"],
-                      headers[SIGNATURE_HEADER.lower()])
-        assert not verify("another-secret-value", headers[TIMESTAMP_HEADER.lower()],
-                          request["body"], headers[SIGNATURE_HEADER.lower()])
+        assert verify(
+            secret,
+            headers[TIMESTAMP_HEADER.lower()],
+            request["body"],
+            headers[SIGNATURE_HEADER.lower()],
+        )
+        assert not verify(
+            "another-secret-value",
+            headers[TIMESTAMP_HEADER.lower()],
+            request["body"],
+            headers[SIGNATURE_HEADER.lower()],
+        )
 
     (delivery,) = client.get(f"/api/v1/webhooks/{sub['id']}/deliveries", headers=admin).json()
     assert delivery["status"] == "delivered" and delivery["attempts"] == 3
@@ -106,11 +125,18 @@ def test_delivery_is_signed_and_retried(make_client: Callable[..., TestClient], 
     assert "secret" not in state
 
 
-def test_dead_receiver_is_logged_and_skipped(make_client: Callable[..., TestClient],
-                                             loaded: Graph, receiver: Callable[[int], Receiver],
-                                             admin: dict[str, str]) -> None:
-    client = make_client(webhook_enabled=True, webhook_poll_seconds=0.1,
-                         webhook_backoff_seconds=0.02, webhook_max_attempts=3)
+def test_dead_receiver_is_logged_and_skipped(
+    make_client: Callable[..., TestClient],
+    loaded: Graph,
+    receiver: Callable[[int], Receiver],
+    admin: dict[str, str],
+) -> None:
+    client = make_client(
+        webhook_enabled=True,
+        webhook_poll_seconds=0.1,
+        webhook_backoff_seconds=0.02,
+        webhook_max_attempts=3,
+    )
     dead = receiver(1000)
     sub = client.post("/api/v1/webhooks", headers=admin, json={"url": dead.url}).json()
     alert = scenario.create_alert(loaded, entities=[])
@@ -128,14 +154,19 @@ def test_dead_receiver_is_logged_and_skipped(make_client: Callable[..., TestClie
     assert client.get(f"/api/v1/webhooks/{sub['id']}", headers=admin).status_code == 404
 
 
-def test_subscription_starts_after_existing_alerts(client: TestClient, loaded: Graph,
-                                                  admin: dict[str, str]) -> None:
+def test_subscription_starts_after_existing_alerts(
+    client: TestClient, loaded: Graph, admin: dict[str, str]
+) -> None:
     old = scenario.create_alert(loaded, entities=[])
-    sub = client.post("/api/v1/webhooks", headers=admin,
-                      json={"url": "http://127.0.0.1:9/never"}).json()
+    sub = client.post(
+        "/api/v1/webhooks", headers=admin, json={"url": "http://127.0.0.1:9/never"}
+    ).json()
     assert sub["cursor"] == old["seq"]
-    replay = client.post("/api/v1/webhooks", headers=admin,
-                         json={"url": "http://127.0.0.1:9/never", "from_start": True}).json()
+    replay = client.post(
+        "/api/v1/webhooks",
+        headers=admin,
+        json={"url": "http://127.0.0.1:9/never", "from_start": True},
+    ).json()
     assert replay["cursor"] == 0
     bad = client.post("/api/v1/webhooks", headers=admin, json={"url": "ftp://127.0.0.1/x"})
     assert bad.status_code == 422

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-
 from provgraph.graph.tx import Graph
 from provgraph.queries.engine import evaluate
 from provgraph.queries.reference import Model, evaluate_reference
@@ -30,9 +29,14 @@ def as_set(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> set[tuple[
     return {tuple(_canon(row[c]) for c in columns) for row in rows}
 
 
-def graph_and_reference(graph: Graph, rule: Rule, model: Model,
-                        since: datetime | None = None, until: datetime | None = None,
-                        **overrides: Any) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
+def graph_and_reference(
+    graph: Graph,
+    rule: Rule,
+    model: Model,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    **overrides: Any,
+) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
     reference = evaluate_reference(rule, model, since, until, **overrides)
     columns = list(reference.columns)
     found = [m.row for m in evaluate(graph, rule, since, until, **overrides)]

@@ -19,9 +19,18 @@ SPAWN = RULES["msbuild_script_parent"]
 
 
 def _spawn(uid: str, t: float, host: str = "h1") -> list[dict[str, object]]:
-    return [{"kind": "process_start", "t": t, "host": host, "uid": uid,
-             "image": "C:\\MSBuild.exe", "command_line": f"msbuild {uid}.xml",
-             "user": "CORP\\eve", "parent": {"uid": f"cmd-{uid}", "image": "C:\\cmd.exe"}}]
+    return [
+        {
+            "kind": "process_start",
+            "t": t,
+            "host": host,
+            "uid": uid,
+            "image": "C:\\MSBuild.exe",
+            "command_line": f"msbuild {uid}.xml",
+            "user": "CORP\\eve",
+            "parent": {"uid": f"cmd-{uid}", "image": "C:\\cmd.exe"},
+        }
+    ]
 
 
 def _alerts(graph: Graph) -> list[dict[str, object]]:
@@ -33,8 +42,9 @@ def test_alert_properties_and_entities(graph: Graph) -> None:
     (run,) = run_rules(graph, rules=[SPAWN])
     assert run.created == 1
     (alert,) = list_alerts(graph)
-    assert alert["id"] == alert_ids_for(SPAWN.id, [("host", "h1"), ("msbuild", "g:m1"),
-                                                   ("script_parent", "g:cmd-m1")])
+    assert alert["id"] == alert_ids_for(
+        SPAWN.id, [("host", "h1"), ("msbuild", "g:m1"), ("script_parent", "g:cmd-m1")]
+    )
     assert len(alert["id"]) == 32
     assert alert["rule_id"] == SPAWN.id and alert["rule_name"] == SPAWN.name
     assert (alert["severity"], alert["risk_score"]) == ("low", 21)
@@ -67,7 +77,8 @@ def test_rerunning_over_the_same_data_changes_nothing(graph: Graph) -> None:
     assert _alerts(graph) == before
     assert graph.read("MATCH (:Alert)-[r:INVOLVES]->() RETURN count(r) AS n") == edges
     assert graph.read("MATCH (c:Counter) RETURN c.name AS name, c.value AS value") == [
-        {"name": "alert_seq", "value": 2}]
+        {"name": "alert_seq", "value": 2}
+    ]
 
 
 def test_suppression_folds_matches_within_the_duration(graph: Graph) -> None:
@@ -93,8 +104,11 @@ def test_suppression_folds_matches_within_the_duration(graph: Graph) -> None:
 
 
 def test_a_refire_updates_the_alert_and_bumps_seq(graph: Graph) -> None:
-    rule = replace(SPAWN, parameters={**SPAWN.parameters, "new_terms_fields": ["command_line"]},
-                   suppression=Suppression(("host",), timedelta(hours=1)))
+    rule = replace(
+        SPAWN,
+        parameters={**SPAWN.parameters, "new_terms_fields": ["command_line"]},
+        suppression=Suppression(("host",), timedelta(hours=1)),
+    )
     write_events(graph, events_from_specs(_spawn("m1", 0)))
     run_rules(graph, rules=[rule])
     (first,) = list_alerts(graph)
@@ -113,8 +127,11 @@ def test_a_refire_updates_the_alert_and_bumps_seq(graph: Graph) -> None:
 
 
 def test_without_suppression_each_match_is_its_own_alert(graph: Graph) -> None:
-    rule = replace(SPAWN, parameters={**SPAWN.parameters, "new_terms_fields": ["command_line"]},
-                   suppression=Suppression((), timedelta(0)))
+    rule = replace(
+        SPAWN,
+        parameters={**SPAWN.parameters, "new_terms_fields": ["command_line"]},
+        suppression=Suppression((), timedelta(0)),
+    )
     write_events(graph, events_from_specs(_spawn("m1", 0) + _spawn("m2", 60)))
     (run,) = run_rules(graph, rules=[rule])
     assert run.created == 2

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
-
+from provgraph.graph.target import Neo4jTarget
 from provgraph.graph.tx import Graph
 from provgraph.graph.writer import write_events
-from provgraph.graph.target import Neo4jTarget
-from provgraph.cli.rules import alerts_app, rules_app
 from provgraph.queries.examples import events_from_specs
+from typer.testing import CliRunner
+
+from provgraph.cli.rules import alerts_app, rules_app
 
 runner = CliRunner()
 
@@ -26,11 +26,24 @@ def cli_env(graph: Graph, neo4j_target: Neo4jTarget, monkeypatch: pytest.MonkeyP
 
 def test_validate_run_and_list(cli_env: Graph) -> None:
     assert runner.invoke(rules_app, ["validate"]).exit_code == 0
-    write_events(cli_env, events_from_specs([
-        {"kind": "process_start", "t": 0, "host": "ws6", "uid": "m", "image": "C:\\MSBuild.exe",
-         "parent": {"uid": "c", "image": "C:\\cmd.exe"}}]))
-    result = runner.invoke(rules_app, ["run", "--rule", "msbuild_script_parent",
-                                       "--since", "2023-12-31T00:00:00Z"])
+    write_events(
+        cli_env,
+        events_from_specs(
+            [
+                {
+                    "kind": "process_start",
+                    "t": 0,
+                    "host": "ws6",
+                    "uid": "m",
+                    "image": "C:\\MSBuild.exe",
+                    "parent": {"uid": "c", "image": "C:\\cmd.exe"},
+                }
+            ]
+        ),
+    )
+    result = runner.invoke(
+        rules_app, ["run", "--rule", "msbuild_script_parent", "--since", "2023-12-31T00:00:00Z"]
+    )
     assert result.exit_code == 0, result.output
     assert "new    1" in result.output
     listed = runner.invoke(alerts_app, ["list", "--json", "--status", "open"])
@@ -40,8 +53,9 @@ def test_validate_run_and_list(cli_env: Graph) -> None:
     assert {e["role"] for e in alert["entities"]} == {"host", "msbuild", "script_parent"}
     text = runner.invoke(alerts_app, ["list", "--rule", "msbuild_script_parent"]).output
     assert "T1127.001" in text and "- msbuild: Process g:m" in text
-    assert json.loads(runner.invoke(alerts_app, ["list", "--json", "--after-seq", "1"])
-                      .output) == []
+    assert (
+        json.loads(runner.invoke(alerts_app, ["list", "--json", "--after-seq", "1"]).output) == []
+    )
 
 
 def test_examples_through_the_graph_leave_nothing_behind(cli_env: Graph) -> None:

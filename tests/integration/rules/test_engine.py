@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from neo4j.exceptions import ClientError
-
 from provgraph.graph.tx import Graph
 from provgraph.graph.writer import write_events
 from provgraph.queries.engine import Scheduler, explain_rule, load_validated, run_rules
@@ -27,17 +26,22 @@ def _rule_from(text: str, name: str = "msbuild_network.yml"):  # type: ignore[no
 def test_explain_locates_a_cypher_error_in_the_file(graph: Graph) -> None:
     text = (RULES_DIR / "msbuild_network.yml").read_text()
     broken = text.replace("WITH m, c, [t IN r.times", "WITH m, c, [t IN r.times WHERE", 1)
-    line = broken.splitlines().index(next(x for x in broken.splitlines()
-                                          if "[t IN r.times WHERE WHERE" in x)) + 1
+    line = (
+        broken.splitlines().index(
+            next(x for x in broken.splitlines() if "[t IN r.times WHERE WHERE" in x)
+        )
+        + 1
+    )
     (error,) = explain_rule(graph, _rule_from(broken))
     assert error.line == line and error.path == "/rules/msbuild_network.yml"
     assert "Cypher:" in error.reason
 
 
 def test_explain_rejects_a_query_the_planner_sees_as_writing(graph: Graph) -> None:
-    rule = replace(RULES["msbuild_network"],
-                   query="CALL { CREATE (x:Sneaky) } RETURN 1 AS host, 2 AS first_seen, "
-                         "3 AS last_seen")
+    rule = replace(
+        RULES["msbuild_network"],
+        query="CALL { CREATE (x:Sneaky) } RETURN 1 AS host, 2 AS first_seen, 3 AS last_seen",
+    )
     (error,) = explain_rule(graph, rule)
     assert "read-only" in error.reason
     assert graph.read("MATCH (x:Sneaky) RETURN count(x) AS n") == [{"n": 0}]
@@ -52,8 +56,10 @@ def test_load_validated_keeps_the_good_rules(graph: Graph, tmp_path: Path) -> No
     text = (RULES_DIR / "msbuild_network.yml").read_text()
     (tmp_path / "msbuild_network.yml").write_text(text)
     (tmp_path / "bad_cypher.yml").write_text(
-        text.replace("id: msbuild_network", "id: bad_cypher").replace("UNWIND $msbuild_names",
-                                                                      "UNWIND $msbuild_names (", 1))
+        text.replace("id: msbuild_network", "id: bad_cypher").replace(
+            "UNWIND $msbuild_names", "UNWIND $msbuild_names (", 1
+        )
+    )
     ruleset = load_validated(graph, tmp_path)
     assert [r.id for r in ruleset.rules] == ["msbuild_network"]
     assert [Path(e.path).name for e in ruleset.errors] == ["bad_cypher.yml"]
@@ -61,8 +67,14 @@ def test_load_validated_keeps_the_good_rules(graph: Graph, tmp_path: Path) -> No
 
 BUILD = [
     {"kind": "process_start", "t": 0, "host": "h1", "uid": "b", "image": "C:\\MSBuild.exe"},
-    {"kind": "file_write", "t": 290, "host": "h1", "uid": "e", "image": "C:\\x.exe",
-     "path": "C:\\src\\a.cs"},
+    {
+        "kind": "file_write",
+        "t": 290,
+        "host": "h1",
+        "uid": "e",
+        "image": "C:\\x.exe",
+        "path": "C:\\src\\a.cs",
+    },
 ]
 
 
@@ -76,8 +88,12 @@ def test_a_correlation_straddling_two_ingests_is_found_after_the_second(graph: G
     (run,) = run_rules(graph, since=second.ts, until=second.ts, rules=[rule])
     assert (run.matches, run.created) == (1, 1)
     # a range with none of the match's facts in it does not report it
-    (run,) = run_rules(graph, since=second.ts + timedelta(seconds=1),
-                       until=second.ts + timedelta(hours=1), rules=[rule])
+    (run,) = run_rules(
+        graph,
+        since=second.ts + timedelta(seconds=1),
+        until=second.ts + timedelta(hours=1),
+        rules=[rule],
+    )
     assert run.matches == 0
 
 
@@ -95,8 +111,11 @@ def test_scheduler_runs_due_rules_over_their_lookback(graph: Graph) -> None:
 
 
 def test_a_failing_rule_does_not_stop_the_others(graph: Graph) -> None:
-    bad = replace(RULES["msbuild_network"], id="bad", query="RETURN 1/0 AS host, "
-                  "1 AS first_seen, 1 AS last_seen")
+    bad = replace(
+        RULES["msbuild_network"],
+        id="bad",
+        query="RETURN 1/0 AS host, 1 AS first_seen, 1 AS last_seen",
+    )
     runs = run_rules(graph, rules=[bad, RULES["msbuild_network"]])
     assert runs[0].error and "zero" in runs[0].error.lower()
     assert runs[1].error is None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from provgraph.graph.tx import Graph
 from provgraph.graph.writer import write_events
 from provgraph.queries.engine import evaluate, explain_rule
@@ -14,8 +13,7 @@ RULES = load_rules().rules
 CASES = [(rule, example) for rule in RULES for example in rule.examples]
 
 
-@pytest.mark.parametrize(("rule", "example"), CASES,
-                         ids=[f"{r.id}:{e.name}" for r, e in CASES])
+@pytest.mark.parametrize(("rule", "example"), CASES, ids=[f"{r.id}:{e.name}" for r, e in CASES])
 def test_example(graph: Graph, rule, example) -> None:  # type: ignore[no-untyped-def]
     write_events(graph, events_from_specs(example.events))
     assert len(evaluate(graph, rule)) == example.expect

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from provgraph.graph.tx import Graph
 from provgraph.graph.writer import write_events
 from provgraph.ingest.reader import iter_events
@@ -64,7 +63,9 @@ def test_mordor_details(graph: Graph) -> None:
     builds = evaluate(graph, rules["build_process_compromise"])
     for build in builds:
         assert [f.rsplit("\\", 1)[-1] for f in build.row["files"]] == [
-            "qu22daba.0.cs", "tfmbbev2.0.cs"]
+            "qu22daba.0.cs",
+            "tfmbbev2.0.cs",
+        ]
         assert build.row["editors"] == ["msbuild.exe"]
     # allow-listing MSBuild (the documented way to silence its own temp sources) silences it
     assert evaluate(graph, rules["build_process_compromise"], allow_list=["MSBuild.exe"]) == []
@@ -78,5 +79,8 @@ def test_mordor_alerts_fold_the_duplicate_build_record(graph: Graph) -> None:
     runs = {r.rule_id: r for r in run_rules(graph, rules=RULES)}
     assert runs["build_process_compromise"].matches == 2
     assert runs["build_process_compromise"].created == 1  # suppression: host + build name
-    rows = graph.read("MATCH (a:Alert {rule_id: $rule}) RETURN a.hit_count AS hits", {"rule": "build_process_compromise"})
+    rows = graph.read(
+        "MATCH (a:Alert {rule_id: $rule}) RETURN a.hit_count AS hits",
+        {"rule": "build_process_compromise"},
+    )
     assert rows == [{"hits": 2}]

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-
 from provgraph.api.alerts.models import AlertRead, Entity
 from provgraph.api.alerts.ocsf import to_detection_finding
 from provgraph.api.graphs.export import elements, graphml
@@ -28,8 +27,9 @@ def test_signature_roundtrip_and_replay_window() -> None:
     signature = sign("s3cret-s3cret-s3cret", 1_700_000_000, body)
     assert signature.startswith("v1=") and len(signature) == 3 + 64
     assert verify("s3cret-s3cret-s3cret", "1700000000", body, signature, now=1_700_000_100)
-    assert not verify("s3cret-s3cret-s3cret", "1700000000", body + b" ", signature,
-                      now=1_700_000_100)
+    assert not verify(
+        "s3cret-s3cret-s3cret", "1700000000", body + b" ", signature, now=1_700_000_100
+    )
     assert not verify("s3cret-s3cret-s3cret", "1700000000", body, signature, now=1_700_009_999)
     assert not verify("s3cret-s3cret-s3cret", "soon", body, signature)
 
@@ -52,11 +52,28 @@ def test_key_token_shape() -> None:
 
 def test_ocsf_mapping() -> None:
     t = datetime(2024, 5, 1, tzinfo=UTC)
-    alert = AlertRead(id="a1", seq=3, rule_id="r", rule_name="Rule", severity="medium",
-                      status="acknowledged", tactics=["TA0002"], techniques=["T1059.001"],
-                      first_seen=t, last_seen=t, created_at=t, updated_at=t, risk_score=40)
-    entity = Entity(role="actor", id="Process:g:1", kind="Process", label="x.exe (1)",
-                    properties={"uid": "g:1", "pid": 1, "name": "x.exe", "image": "C:\\x.exe"})
+    alert = AlertRead(
+        id="a1",
+        seq=3,
+        rule_id="r",
+        rule_name="Rule",
+        severity="medium",
+        status="acknowledged",
+        tactics=["TA0002"],
+        techniques=["T1059.001"],
+        first_seen=t,
+        last_seen=t,
+        created_at=t,
+        updated_at=t,
+        risk_score=40,
+    )
+    entity = Entity(
+        role="actor",
+        id="Process:g:1",
+        kind="Process",
+        label="x.exe (1)",
+        properties={"uid": "g:1", "pid": 1, "name": "x.exe", "image": "C:\\x.exe"},
+    )
     finding = to_detection_finding(alert, [entity])
     assert finding["class_uid"] == 2004 and finding["type_uid"] == 200402
     assert finding["severity_id"] == 3 and finding["status_id"] == 2
@@ -84,11 +101,19 @@ def test_graphml_survives_control_characters_and_reserved_names() -> None:
 
 def test_plan_check_refuses_load_csv_and_unknown_procedures() -> None:
     with pytest.raises(QueryRefused):
-        check_plan({"operatorType": "ProduceResults@neo4j",
-                    "children": [{"operatorType": "LoadCSV@neo4j"}]})
+        check_plan(
+            {
+                "operatorType": "ProduceResults@neo4j",
+                "children": [{"operatorType": "LoadCSV@neo4j"}],
+            }
+        )
     with pytest.raises(QueryRefused):
-        check_plan({"operatorType": "ProcedureCall@neo4j",
-                    "args": {"Details": "dbms.listConfig() :: (name :: STRING)"}})
+        check_plan(
+            {
+                "operatorType": "ProcedureCall@neo4j",
+                "args": {"Details": "dbms.listConfig() :: (name :: STRING)"},
+            }
+        )
     check_plan({"operatorType": "ProcedureCall@neo4j", "args": {"Details": "db.labels()"}})
 
 
@@ -103,10 +128,12 @@ async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
         yield part
 
 
-def _receive(*parts: bytes, gzipped: bool, max_bytes: int = 10_000,
-             max_decoded: int = 10_000) -> bytes:
-    spool, _, _ = asyncio.run(receive(_chunks(*parts), gzipped=gzipped, max_bytes=max_bytes,
-                                      max_decoded=max_decoded))
+def _receive(
+    *parts: bytes, gzipped: bool, max_bytes: int = 10_000, max_decoded: int = 10_000
+) -> bytes:
+    spool, _, _ = asyncio.run(
+        receive(_chunks(*parts), gzipped=gzipped, max_bytes=max_bytes, max_decoded=max_decoded)
+    )
     return spool.read()
 
 

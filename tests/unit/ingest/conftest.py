@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from provgraph.ingest.model import Origin
 
 DATA = Path(__file__).resolve().parents[2] / "data"

@@ -7,7 +7,6 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-
 from provgraph.ingest.deadletter import Summary
 from provgraph.ingest.model import Event, FileOp, Kind, normalise_guid
 from provgraph.ingest.reader import Result, iter_results

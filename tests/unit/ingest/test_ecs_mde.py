@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 import pytest
-
 from provgraph.ingest.deadletter import Summary
 from provgraph.ingest.ecs import parse_ecs
 from provgraph.ingest.errors import ParseError, Skipped

@@ -10,7 +10,6 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from provgraph.ingest.auditd import parse_auditd
 from provgraph.ingest.deadletter import Summary
 from provgraph.ingest.detect import FORMATS

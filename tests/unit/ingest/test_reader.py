@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from provgraph.ingest import reader
 from provgraph.ingest.deadletter import DeadLetterWriter, Summary
 from provgraph.ingest.detect import detect, detect_record

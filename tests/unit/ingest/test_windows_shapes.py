@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from provgraph.ingest.errors import ParseError, Skipped
 from provgraph.ingest.model import FileOp, Kind, Origin
 from provgraph.ingest.security import parse_security

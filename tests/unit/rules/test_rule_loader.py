@@ -7,14 +7,26 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
-from provgraph.queries.rule import RULES_DIR, RuleError, load_rule, load_rules, parse_duration, parse_rule
+from provgraph.queries.rule import (
+    RULES_DIR,
+    RuleError,
+    load_rule,
+    load_rules,
+    parse_duration,
+    parse_rule,
+)
 
 RULE_IDS = {
-    "build_process_compromise", "msbuild_script_parent", "msbuild_network",
-    "script_msbuild_network_chain", "dependency_compromise_shell_child",
-    "dependency_compromise_network", "dependency_compromise_cicd_write",
-    "docker_build_suspicious", "dockerfile_temp_write", "dockerd_nonregistry_network",
+    "build_process_compromise",
+    "msbuild_script_parent",
+    "msbuild_network",
+    "script_msbuild_network_chain",
+    "dependency_compromise_shell_child",
+    "dependency_compromise_network",
+    "dependency_compromise_cicd_write",
+    "docker_build_suspicious",
+    "dockerfile_temp_write",
+    "dockerd_nonregistry_network",
 }
 
 GOOD = (RULES_DIR / "msbuild_network.yml").read_text()
@@ -36,8 +48,17 @@ def test_every_rule_names_its_host_times_and_attack_ids() -> None:
 
 
 # structural literals a query may hold; anything else must be a $parameter
-_STRUCTURAL = {"''", "'.'", "'\\\\'", "'/'", "'*.'", "'(?s)(.*[^a-z0-9])?'", "'([^a-z0-9].*)?'",
-               "'(?s).*'", "'.*'"}
+_STRUCTURAL = {
+    "''",
+    "'.'",
+    "'\\\\'",
+    "'/'",
+    "'*.'",
+    "'(?s)(.*[^a-z0-9])?'",
+    "'([^a-z0-9].*)?'",
+    "'(?s).*'",
+    "'.*'",
+}
 
 
 def test_queries_hold_no_values_only_parameters() -> None:
@@ -65,11 +86,17 @@ def test_an_unknown_parameter_is_reported_at_its_query_line(tmp_path: Path) -> N
     text = GOOD.replace("NOT c.ip IN $excluded_ips", "NOT c.ip IN $excluded_addresses", 1)
     rule, errors = parse_rule(text, tmp_path / "msbuild_network.yml")
     assert rule is None
-    expected_line = text.splitlines().index(
-        next(line for line in text.splitlines() if "$excluded_addresses" in line)) + 1
+    expected_line = (
+        text.splitlines().index(
+            next(line for line in text.splitlines() if "$excluded_addresses" in line)
+        )
+        + 1
+    )
     messages = [str(e) for e in errors]
-    assert any(f"msbuild_network.yml:{expected_line}: query uses $excluded_addresses" in m
-               for m in messages), messages
+    assert any(
+        f"msbuild_network.yml:{expected_line}: query uses $excluded_addresses" in m
+        for m in messages
+    ), messages
     assert any("parameter 'excluded_ips' is not used" in m for m in messages), messages
 
 
@@ -81,9 +108,11 @@ def test_a_write_clause_is_rejected_with_its_line(tmp_path: Path) -> None:
 
 
 def test_missing_keys_and_bad_values_are_all_collected(tmp_path: Path) -> None:
-    text = GOOD.replace("severity: medium", "severity: urgent").replace(
-        "risk_score: 47", "risk_score: 470").replace("schedule: {interval: 5m, lookback: 9m}\n",
-                                                     "")
+    text = (
+        GOOD.replace("severity: medium", "severity: urgent")
+        .replace("risk_score: 47", "risk_score: 470")
+        .replace("schedule: {interval: 5m, lookback: 9m}\n", "")
+    )
     _, errors = parse_rule(text, tmp_path / "msbuild_network.yml")
     reasons = " | ".join(e.reason for e in errors)
     assert "severity 'urgent'" in reasons and "risk_score 470" in reasons
@@ -94,7 +123,8 @@ def test_missing_keys_and_bad_values_are_all_collected(tmp_path: Path) -> None:
 
 def test_entity_and_suppression_columns_must_be_returned(tmp_path: Path) -> None:
     text = GOOD.replace("column: msbuild_uid}", "column: msbuild_id}").replace(
-        "fields: [host]", "fields: [hostname]")
+        "fields: [host]", "fields: [hostname]"
+    )
     _, errors = parse_rule(text, tmp_path / "msbuild_network.yml")
     reasons = [e.reason for e in errors]
     assert "entity column 'msbuild_id' is not returned by the query" in reasons
@@ -105,8 +135,9 @@ def test_one_broken_file_does_not_hide_the_others(tmp_path: Path) -> None:
     (tmp_path / "msbuild_network.yml").write_text(GOOD)
     (tmp_path / "broken.yml").write_text("id: broken\nname: [unclosed\n")
     (tmp_path / "dup.yml").write_text(GOOD.replace("id: msbuild_network", "id: dup"))
-    (tmp_path / "dupkey.yml").write_text(GOOD.replace("id: msbuild_network",
-                                                      "id: dupkey\nid: dupkey"))
+    (tmp_path / "dupkey.yml").write_text(
+        GOOD.replace("id: msbuild_network", "id: dupkey\nid: dupkey")
+    )
     ruleset = load_rules(tmp_path)
     assert sorted(r.id for r in ruleset.rules) == ["dup", "msbuild_network"]
     where = sorted(Path(e.path).name for e in ruleset.errors)
@@ -119,8 +150,9 @@ def test_id_must_match_file_name(tmp_path: Path) -> None:
     assert any("does not match the file name" in e.reason for e in errors)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("5m", 300), ("1h", 3600),
-                                                ("5d", 432000), (90, 90)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("5m", 300), ("1h", 3600), ("5d", 432000), (90, 90)]
+)
 def test_durations(text: str | int, seconds: int) -> None:
     assert parse_duration(text) == timedelta(seconds=seconds)
 

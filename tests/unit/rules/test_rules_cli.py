@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from provgraph.queries.rule import RULES_DIR
 from typer.testing import CliRunner
 
 from provgraph.cli.rules import rules_app
-from provgraph.queries.rule import RULES_DIR
 
 runner = CliRunner()
 
