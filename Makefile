@@ -34,9 +34,11 @@ bench: setup
 bench-full: setup
 	$(PY) -m bench.run --full
 
+## ruff (lint and format) over the whole tree, mypy over the product code.
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) scripts/typecheck.py
 
 neo4j-start: setup
 	$(PROVGRAPH) neo4j start
