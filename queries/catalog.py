@@ -293,8 +293,11 @@ class Catalog:
     def snapshot(self) -> Snapshot:
         """The rules as they are now (raises RuleSettingsError when the settings do not fit)."""
         path = config_path()
-        settings_key = (os.environ.get("PROVGRAPH_CONFIG"), os.path.abspath(path))
-        settings_key += (_file_stamp(path),)
+        settings_key = (
+            os.environ.get("PROVGRAPH_CONFIG"),
+            os.path.abspath(path),
+            _file_stamp(path),
+        )
         with self._lock:
             if self._settings is None or settings_key != self._settings_key:
                 self._settings = SiteSettings.read()

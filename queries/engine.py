@@ -113,7 +113,8 @@ def run_rule(
     now: datetime | None = None,
 ) -> RuleRun:
     ensure_engine_schema(graph)
-    run = RuleRun(rule.id, *span(since, until))
+    start, end = span(since, until)
+    run = RuleRun(rule.id, start, end)
     started = time.perf_counter()
     matches = evaluate(graph, rule, since, until)
     applied: ApplyResult = apply_matches(graph, rule, matches, now)
@@ -146,7 +147,8 @@ def run_rules(
         except Neo4jError as error:
             message = error.message or str(error)
         log.error("rule %s failed: %s", rule.id, message)
-        runs.append(RuleRun(rule.id, *span(since, until), error=message))
+        start, end = span(since, until)
+        runs.append(RuleRun(rule.id, start, end, error=message))
     return runs
 
 
