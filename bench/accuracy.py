@@ -136,7 +136,8 @@ def score(alerts: list[dict[str, Any]], scenarios: list[dict[str, Any]]) -> dict
 
 def run(events: int, seed: int) -> dict[str, Any]:
     from provgraph.graph.pipeline import ingest_sources
-    from provgraph.queries.engine import run_rules, tune
+    from provgraph.queries.catalog import tune
+    from provgraph.queries.engine import run_rules
     from provgraph.queries.rule import load_rules
 
     folder = generated(events, seed)

@@ -62,9 +62,11 @@ def _load(events: int, seed: int) -> list[Any]:
 
 
 def bench_size(graph: Any, n: int, seed: int, batch: int) -> dict[str, Any]:
+    from provgraph.core.times import EPOCH, FAR_FUTURE
     from provgraph.graph.writer import write_events
+    from provgraph.queries.catalog import tune
     from provgraph.queries.duckdb_reference import connect, evaluate_duckdb
-    from provgraph.queries.engine import evaluate, run_rules, tune
+    from provgraph.queries.engine import evaluate, run_rules
     from provgraph.queries.reference import build_model, evaluate_reference, events_frame
     from provgraph.queries.rule import load_rules
 
@@ -103,8 +105,6 @@ def bench_size(graph: Any, n: int, seed: int, batch: int) -> dict[str, Any]:
 
     con, duck_prepare = _timed(lambda: connect(frame))
     result["duckdb_prepare_s"] = duck_prepare
-    from provgraph.queries.engine import EPOCH, FAR_FUTURE
-
     for rule in rules:
         found, seconds = _timed(lambda r=rule: evaluate_duckdb(con, r, EPOCH, FAR_FUTURE))
         result["rules"][rule.id].update(duckdb_s=seconds, duckdb=len(found))

@@ -2,13 +2,18 @@
 
 It may hold the Neo4j connection keys (`neo4j_uri`, `neo4j_user`, `neo4j_password`,
 `neo4j_database`; the NEO4J_* environment variables win over them, see `neo4j_settings`), and
-site settings for the rules, over their shipped defaults:
+site settings for the rules, over their shipped defaults, and where site rules live:
 
     rules:
       dependency_compromise_network:
         registry_allow_list: ["registry.corp.example"]
       build_process_compromise:
         allow_list: ["devenv.exe"]
+    rule_time_limit: 2m          # how long one rule's query may run (default 120 s)
+    rule_dirs: [site-rules/]     # more rule folders beside the shipped ones
+
+This module only reads the file; the rule catalog (`provgraph.queries.catalog`) checks the
+values against the rules and applies them.
 """
 
 from __future__ import annotations
@@ -23,11 +28,17 @@ from provgraph.core.errors import ProvgraphError
 KEYS = ("neo4j_uri", "neo4j_user", "neo4j_password", "neo4j_database")
 
 
-def _config_file() -> dict[str, Any]:
+def config_path() -> Path:
+    """The settings file in effect: the one PROVGRAPH_CONFIG names, else ./provgraph.yaml
+    (which may not exist)."""
     named = os.environ.get("PROVGRAPH_CONFIG")
-    path = Path(named) if named else Path("provgraph.yaml")
+    return Path(named) if named else Path("provgraph.yaml")
+
+
+def _config_file() -> dict[str, Any]:
+    path = config_path()
     if not path.exists():
-        if named:
+        if os.environ.get("PROVGRAPH_CONFIG"):
             raise ProvgraphError(f"PROVGRAPH_CONFIG names {path}, which does not exist")
         return {}
     try:
@@ -52,5 +63,25 @@ def rule_settings() -> dict[str, dict[str, Any]]:
     """Per-rule parameter settings from the config file's `rules:` mapping."""
     rules = _config_file().get("rules") or {}
     if not isinstance(rules, dict) or not all(isinstance(v, dict) for v in rules.values()):
-        raise ProvgraphError("config 'rules:' must map rule ids to mappings of parameter values")
+        raise ProvgraphError(
+            f"{config_path()}: 'rules' must map rule ids to mappings of parameter values"
+        )
     return {str(k): dict(v) for k, v in rules.items()}
+
+
+def rule_time_limit() -> Any:
+    """`rule_time_limit:` as written (a duration such as "90s" or "2m", or a number of
+    seconds), or None when unset; the rule layer parses and checks it."""
+    return _config_file().get("rule_time_limit")
+
+
+def rule_dirs() -> list[Path]:
+    """`rule_dirs:`, folders of site rules loaded beside the shipped ones. A relative path is
+    taken from the settings file's own folder, so the file means the same from any cwd."""
+    dirs = _config_file().get("rule_dirs") or []
+    if isinstance(dirs, str):
+        dirs = [dirs]
+    if not isinstance(dirs, list) or not all(isinstance(d, str) and d for d in dirs):
+        raise ProvgraphError(f"{config_path()}: 'rule_dirs' must be a list of folder paths")
+    base = config_path().parent
+    return [Path(d).expanduser() if Path(d).expanduser().is_absolute() else base / d for d in dirs]

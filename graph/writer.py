@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from neo4j import ManagedTransaction, Transaction
+from provgraph.core.times import EPOCH
 from provgraph.graph.schema import MAX_SOURCES, MAX_TIMES
 from provgraph.graph.tx import Graph
 from provgraph.ingest.model import Event, FileOp, Kind, ProcessRef, classify_ip
 
 RAW_LIMIT = 4096  # bytes of raw record kept on an edge as evidence
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 Statements = list[tuple[str, list[dict[str, Any]]]]
 

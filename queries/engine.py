@@ -1,4 +1,4 @@
-"""The rule engine: validate rules against the server, run them over a time range, schedule them.
+"""The rule engine: run rules over a time range, each within its time limit, and on schedule.
 
 Three ways a rule runs, all through `run_rules`:
   * on demand (CLI `provgraph rules run`, the API),
@@ -6,24 +6,23 @@ Three ways a rule runs, all through `run_rules`:
     until=…)`; a match counts when any of its facts falls in the range, and is computed from
     everything the graph holds, so a correlation that straddles two ingests is still whole),
   * on its schedule (`Scheduler`): every `interval`, over the last `lookback` of wall time.
-Rule Cypher runs in read-access transactions (`Graph.read`): the server refuses writes.
+Rule Cypher runs in read-access transactions (`Graph.read`): the server refuses writes, and
+stops a query at the rule's time limit. Rules come from the catalog (`queries/catalog.py`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from neo4j.exceptions import CypherSyntaxError, Neo4jError
-from provgraph.core.config import rule_settings
+from neo4j.exceptions import Neo4jError
 from provgraph.core.errors import ProvgraphError
+from provgraph.core.times import span
 from provgraph.graph.tx import Graph
 from provgraph.queries.alerts import (
     ApplyResult,
@@ -32,16 +31,30 @@ from provgraph.queries.alerts import (
     ensure_alert_schema,
     match_from_row,
 )
-from provgraph.queries.rule import Rule, RuleError, RuleSet, load_rules
+from provgraph.queries.catalog import DEFAULT_TIME_LIMIT, Catalog, default_catalog
+from provgraph.queries.rule import Rule
 
 log = logging.getLogger(__name__)
 
-# the whole graph: what "no range" means
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
-QUERY_TIMEOUT = 120.0  # seconds a rule query may run before the server stops it
+# the server's codes for a transaction stopped at its time limit (the client's, or the
+# server's own db.transaction.timeout)
+_TIMED_OUT = frozenset(
+    {
+        "Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration",
+        "Neo.ClientError.Transaction.TransactionTimedOut",
+    }
+)
 
 _schema_ready: set[int] = set()
+
+
+class RuleTimedOut(ProvgraphError):
+    """A rule's query ran past its time limit and the server stopped it."""
+
+    def __init__(self, rule: Rule, limit: timedelta) -> None:
+        self.rule_id = rule.id
+        self.limit = limit
+        super().__init__(f"ran past its {limit.total_seconds():g} s limit")
 
 
 def ensure_engine_schema(graph: Graph) -> None:
@@ -64,75 +77,12 @@ class RuleRun:
     error: str | None = None
 
 
-# -- validation against the server -------------------------------------------------------------
-def explain_rule(graph: Graph, rule: Rule) -> list[RuleError]:
-    """EXPLAIN the query on the server: syntax and semantic errors, located in the rule file."""
-    params = rule.params(since=EPOCH, until=FAR_FUTURE)
-    text = "EXPLAIN\n" + rule.query
-
-    def plan(tx: Any) -> str | None:
-        return tx.run(text, params).consume().query_type
-
-    try:
-        query_type = graph.read_tx(plan, what=f"explaining rule {rule.id}")
-    except CypherSyntaxError as error:
-        return [_locate(rule, error)]
-    except Neo4jError as error:
-        return [
-            RuleError(
-                rule.path or rule.id,
-                rule.query_line,
-                f"the server rejects the query: {error.message}",
-            )
-        ]
-    if query_type != "r":
-        # the planner's verdict: "rw"/"w"/"s" mean the query would write or change schema
-        return [
-            RuleError(
-                rule.path or rule.id,
-                rule.query_line,
-                f"rules are read-only, the server plans this query as {query_type!r}",
-            )
-        ]
-    return []
-
-
-def _locate(rule: Rule, error: Neo4jError) -> RuleError:
-    message = error.message or str(error)
-    line = rule.query_line
-    found = re.search(r"\(line (\d+), column (\d+)", message)
-    column = None
-    if found:
-        # line 1 of the sent text is the EXPLAIN prefix
-        line = rule.query_line + int(found.group(1)) - 2
-        column = int(found.group(2))
-    first = message.splitlines()[0] if message else "syntax error"
-    return RuleError(rule.path or rule.id, line, f"Cypher: {first}", column)
-
-
-def validate(graph: Graph | None, ruleset: RuleSet) -> list[RuleError]:
-    """Loader problems plus, with a graph, the server's verdict on every query."""
-    errors = list(ruleset.errors)
-    if graph is not None:
-        for rule in ruleset.rules:
-            errors += explain_rule(graph, rule)
-    return errors
-
-
-def load_validated(graph: Graph, directory: Any = None) -> RuleSet:
-    """Load rules and drop those the server rejects (their errors stay in `errors`)."""
-    ruleset = load_rules(directory) if directory is not None else load_rules()
-    good: list[Rule] = []
-    for rule in ruleset.rules:
-        problems = explain_rule(graph, rule)
-        ruleset.errors += problems
-        if not problems:
-            good.append(rule)
-    ruleset.rules = good
-    return ruleset
-
-
 # -- running -----------------------------------------------------------------------------------
+def time_limit(rule: Rule) -> timedelta:
+    """The rule's own limit (the catalog resolves the site default into it), else the default."""
+    return rule.time_limit or DEFAULT_TIME_LIMIT
+
+
 def evaluate(
     graph: Graph,
     rule: Rule,
@@ -140,12 +90,18 @@ def evaluate(
     until: datetime | None = None,
     **overrides: Any,
 ) -> list[Match]:
-    """The rule's matches over [since, until], without writing anything."""
+    """The rule's matches over [since, until], without writing anything. The query runs with
+    the rule's time limit on the server; past it, RuleTimedOut."""
     ensure_engine_schema(graph)  # the rules lean on its indexes (File(host, ext))
-    params = rule.params(since=since or EPOCH, until=until or FAR_FUTURE, **overrides)
-    # no per-query timeout yet: Graph.read(timeout=…) passes a Query object to tx.run, which
-    # the driver refuses inside a transaction function (reported to graph/)
-    rows = graph.read(rule.query, {**params})
+    start, end = span(since, until)
+    params = rule.params(since=start, until=end, **overrides)
+    limit = time_limit(rule)
+    try:
+        rows = graph.read(rule.query, params, timeout=limit.total_seconds())
+    except Neo4jError as error:
+        if error.code in _TIMED_OUT:
+            raise RuleTimedOut(rule, limit) from error
+        raise
     return [match_from_row(rule, row) for row in rows]
 
 
@@ -157,7 +113,8 @@ def run_rule(
     now: datetime | None = None,
 ) -> RuleRun:
     ensure_engine_schema(graph)
-    run = RuleRun(rule.id, since or EPOCH, until or FAR_FUTURE)
+    start, end = span(since, until)
+    run = RuleRun(rule.id, start, end)
     started = time.perf_counter()
     matches = evaluate(graph, rule, since, until)
     applied: ApplyResult = apply_matches(graph, rule, matches, now)
@@ -174,80 +131,51 @@ def run_rules(
     until: datetime | None = None,
     rules: Iterable[Rule] | None = None,
     now: datetime | None = None,
+    *,
+    catalog: Catalog | None = None,
 ) -> list[RuleRun]:
-    """Run every rule (or the given ones) over [since, until]; one failing rule does not stop
-    the others, its run carries the error."""
-    chosen = list(rules) if rules is not None else _default_rules()
+    """Run the given rules (default: every rule of the catalog, site settings applied) over
+    [since, until]; one failing rule does not stop the others, its run carries the error."""
+    chosen = list(rules) if rules is not None else (catalog or default_catalog()).rules()
     runs = []
     for rule in chosen:
         try:
             runs.append(run_rule(graph, rule, since, until, now))
+            continue
+        except RuleTimedOut as error:
+            message = str(error)
         except Neo4jError as error:
-            log.error("rule %s failed: %s", rule.id, error)
-            runs.append(
-                RuleRun(
-                    rule.id, since or EPOCH, until or FAR_FUTURE, error=str(error.message or error)
-                )
-            )
+            message = error.message or str(error)
+        log.error("rule %s failed: %s", rule.id, message)
+        start, end = span(since, until)
+        runs.append(RuleRun(rule.id, start, end, error=message))
     return runs
-
-
-_default: RuleSet | None = None
-
-
-def _default_rules() -> list[Rule]:
-    global _default
-    if _default is None:
-        _default = load_rules()
-        for problem in _default.errors:
-            log.error("%s", problem)
-    return tune(_default.rules, rule_settings())
-
-
-def tune(rules: Iterable[Rule], settings: dict[str, dict[str, Any]]) -> list[Rule]:
-    """Apply site settings (allow lists, windows …) over the rules' shipped defaults.
-
-    Settings name rules and parameters that must exist, with values of the shipped type, so a
-    typo in an allow list fails loudly instead of silently leaving the default in force."""
-    by_id = {rule.id: rule for rule in rules}
-    for rule_id, values in settings.items():
-        if rule_id not in by_id:
-            raise ProvgraphError(
-                f"rule settings: no rule '{rule_id}' (known: {', '.join(sorted(by_id))})"
-            )
-        rule = by_id[rule_id]
-        for name, value in values.items():
-            if name not in rule.parameters:
-                raise ProvgraphError(
-                    f"rule settings: rule '{rule_id}' has no parameter '{name}' "
-                    f"(it has: {', '.join(sorted(rule.parameters))})"
-                )
-            shipped = rule.parameters[name]
-            if type(shipped) is not type(value) and not (
-                isinstance(shipped, (int, float)) and isinstance(value, (int, float))
-            ):
-                raise ProvgraphError(
-                    f"rule settings: {rule_id}.{name} must be a {type(shipped).__name__}, "
-                    f"got {type(value).__name__}"
-                )
-        by_id[rule_id] = dataclasses.replace(rule, parameters={**rule.parameters, **values})
-    return [by_id[rule.id] for rule in rules]
 
 
 # -- scheduling --------------------------------------------------------------------------------
 @dataclass
 class Scheduler:
     """Runs each rule every `interval` over the last `lookback`. `tick` is one pass (for tests and
-    for an API process that drives it from its own loop); `run_forever` loops until stopped."""
+    for an API process that drives it from its own loop); `run_forever` loops until stopped.
+
+    Without fixed `rules`, each tick takes the catalog's rules as they are then (`only`: just
+    these ids), so edits to rule files and site settings reach a long-running scheduler."""
 
     graph: Graph
-    rules: list[Rule]
+    rules: Sequence[Rule] | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     next_due: dict[str, datetime] = field(default_factory=dict)
+    catalog: Catalog | None = None
+    only: frozenset[str] | None = None
+
+    def current_rules(self) -> list[Rule]:
+        if self.rules is not None:
+            return list(self.rules)
+        return (self.catalog or default_catalog()).select(self.only)
 
     def tick(self) -> list[RuleRun]:
         now = self.clock()
-        due = [r for r in self.rules if self.next_due.get(r.id, now) <= now]
+        due = [r for r in self.current_rules() if self.next_due.get(r.id, now) <= now]
         runs = []
         for rule in due:
             lookback = rule.schedule.lookback or rule.schedule.interval
@@ -261,9 +189,20 @@ class Scheduler:
         poll: float = 1.0,
         on_run: Callable[[RuleRun], None] | None = None,
     ) -> None:
+        """Tick until `stop`. A catalog that cannot be read (a broken settings file) is logged
+        once per distinct problem and retried each poll: no rule runs with the wrong settings."""
         stop = stop or threading.Event()
+        reported: str | None = None
         while not stop.is_set():
-            for run in self.tick():
+            try:
+                runs = self.tick()
+                reported = None
+            except ProvgraphError as error:
+                if str(error) != reported:
+                    log.error("scheduler: %s", error)
+                    reported = str(error)
+                runs = []
+            for run in runs:
                 if on_run:
                     on_run(run)
             stop.wait(poll)

@@ -15,15 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
+from provgraph.core.times import span
 from provgraph.ingest.model import Event, classify_ip
 from provgraph.queries.rule import Rule
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 
 COLUMNS = [
     "seq",
@@ -624,4 +622,4 @@ def evaluate_reference(
 ) -> pd.DataFrame:
     if isinstance(model, pd.DataFrame):
         model = build_model(model)
-    return REFERENCES[rule.id](model, rule.params(**overrides), since or EPOCH, until or FAR_FUTURE)
+    return REFERENCES[rule.id](model, rule.params(**overrides), *span(since, until))

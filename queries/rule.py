@@ -3,7 +3,8 @@
 A rule is data: metadata, tunable parameters, one read-only parameterised Cypher query, and
 which returned columns name the entities an alert involves. Loading never stops at the first
 bad file: each problem becomes a `RuleError` carrying the file, line and column it points at,
-and the good rules still load (pySigma's collect-errors habit).
+and the good rules still load (pySigma's collect-errors habit). The engine, the CLI and the
+API take rules from the catalog (`provgraph.queries.catalog`), which uses this loader.
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ class Rule:
     path: Path | None = None
     query_line: int = 1  # file line of the query's first line, for server error positions
     columns: tuple[str, ...] = field(default=())
+    # how long the query may run on the server; None: the catalog's default (a site setting)
+    time_limit: timedelta | None = None
 
     def params(self, **overrides: Any) -> dict[str, Any]:
         return {**self.parameters, **overrides}
@@ -238,6 +241,7 @@ _TOP_KEYS = {
     "false_positives",
     "investigation",
     "examples",
+    "time_limit",
 }
 
 
@@ -314,6 +318,7 @@ def parse_rule(text: str, path: Path | str) -> tuple[Rule | None, list[RuleError
         path=path,
         query_line=query_line,
         columns=columns,
+        time_limit=_time_limit(b),
     )
     return (None, b.errors) if b.errors else (rule, [])
 
@@ -388,6 +393,19 @@ def _suppression(b: _Builder, columns: tuple[str, ...]) -> Suppression:
         if columns and name not in columns:
             b.error(f"suppression field '{name}' is not returned by the query", "fields", section)
     return Suppression(fields, b.duration("duration", section))
+
+
+def _time_limit(b: _Builder) -> timedelta | None:
+    if "time_limit" not in b.doc:
+        return None
+    problems = len(b.errors)
+    limit = b.duration("time_limit", b.doc)
+    if len(b.errors) > problems:
+        return None
+    if limit <= timedelta(0):
+        b.error("'time_limit' must be longer than 0s", "time_limit")
+        return None
+    return limit
 
 
 def _examples(b: _Builder) -> tuple[Example, ...]:

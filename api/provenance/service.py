@@ -4,7 +4,7 @@ this address."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from provgraph.api.provenance.models import (
@@ -21,6 +21,7 @@ from provgraph.api.provenance.models import (
     TimelineEvent,
 )
 from provgraph.api.values import decode_cursor, encode_cursor, plain
+from provgraph.core.times import EPOCH, FAR_FUTURE
 from provgraph.graph.tx import Graph
 from provgraph.graph.writer import file_key
 from provgraph.ingest.model import normalise_host
@@ -286,10 +287,6 @@ def file_provenance(
     return answers
 
 
-FAR_PAST = datetime(1970, 1, 1, tzinfo=UTC)
-FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
-
-
 def host_timeline(
     graph: Graph,
     *,
@@ -316,7 +313,7 @@ def host_timeline(
         HOST_TIMELINE,
         {
             "host": name,
-            "since": since or FAR_PAST,
+            "since": since or EPOCH,
             "until": until or FAR_FUTURE,
             "after_time": after_time,
             "after_key": after_key,

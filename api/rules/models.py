@@ -16,11 +16,22 @@ class RuleRead(BaseModel):
     techniques: list[str] = []
     references: list[str] = []
     schedule: dict[str, Any] | None = None
+    time_limit_seconds: float | None = Field(
+        default=None, description="how long the rule's query may run before the server stops it"
+    )
+    source: str | None = Field(
+        default=None, description="where the rule comes from: shipped, or a site rule folder"
+    )
     path: str | None = None
 
 
 class RuleDetail(RuleRead):
-    parameters: dict[str, Any] = {}
+    parameters: dict[str, Any] = Field(
+        default={}, description="effective values: the site settings over the shipped defaults"
+    )
+    site_parameters: dict[str, Any] = Field(
+        default={}, description="the parameters the site settings (provgraph.yaml) set"
+    )
     query: str | None = None
     entities: list[dict[str, Any]] = []
     false_positives: list[str] = []

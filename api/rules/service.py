@@ -1,54 +1,37 @@
-"""Rules as the engine in `queries` loads them, and on-demand runs through that engine."""
+"""Rules as the catalog holds them (site settings applied), and on-demand runs of them.
+
+The API reads the process's one catalog (`provgraph.queries.catalog.default_catalog`), the
+same the engine uses after each ingest, so what `GET /rules/{id}` shows is what runs.
+"""
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, is_dataclass
-from datetime import datetime, timedelta
+from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from provgraph.api.rules.models import RuleDetail, RuleRead
 from provgraph.api.values import plain
 from provgraph.graph.tx import Graph
-
-log = logging.getLogger("provgraph.api")
+from provgraph.queries.catalog import CatalogEntry, RuleSettingsError, Snapshot, default_catalog
+from provgraph.queries.engine import run_rules as engine_run_rules
+from provgraph.queries.rule import Rule
 
 
 class RulesUnavailable(RuntimeError):
-    """The rule engine (queries/) is not importable in this build."""
+    """The catalog cannot be read: the settings file does not fit the rules."""
 
 
-_CACHE_SECONDS = 30.0
-_cache: tuple[float, list[Any]] | None = None
-_cache_lock = threading.Lock()
-
-
-def _load() -> list[Any]:
-    """The engine's rule set (re-read at most every 30 s: rule files are edited live)."""
-    global _cache
+def _snapshot() -> Snapshot:
     try:
-        from provgraph.queries.rule import load_rules
-    except ImportError as error:
+        return default_catalog().snapshot()
+    except RuleSettingsError as error:
         raise RulesUnavailable(str(error)) from error
-    with _cache_lock:
-        if _cache is not None and time.monotonic() - _cache[0] < _CACHE_SECONDS:
-            return _cache[1]
-        ruleset = load_rules()
-        for error in ruleset.errors:
-            log.warning("rule not loaded: %s", error)
-        _cache = (time.monotonic(), list(ruleset.rules))
-        return _cache[1]
 
 
-def _seconds(value: Any) -> Any:
-    return value.total_seconds() if isinstance(value, timedelta) else value
-
-
-def _read(rule: Any) -> dict[str, Any]:
-    schedule = getattr(rule, "schedule", None)
+def _read(entry: CatalogEntry) -> dict[str, Any]:
+    rule = entry.rule
     return {
         "id": rule.id,
         "name": rule.name,
@@ -59,28 +42,31 @@ def _read(rule: Any) -> dict[str, Any]:
         "techniques": list(rule.techniques),
         "references": list(rule.references),
         "schedule": {
-            "interval_seconds": _seconds(schedule.interval),
-            "lookback_seconds": _seconds(schedule.lookback),
-        }
-        if schedule
-        else None,
-        "path": str(rule.path) if getattr(rule, "path", None) else None,
+            "interval_seconds": rule.schedule.interval.total_seconds(),
+            "lookback_seconds": rule.schedule.lookback.total_seconds(),
+        },
+        "time_limit_seconds": rule.time_limit.total_seconds() if rule.time_limit else None,
+        "source": entry.source,
+        "path": str(rule.path) if rule.path else None,
     }
 
 
 def list_rules() -> list[RuleRead]:
-    return [RuleRead.model_validate(_read(r)) for r in _load()]
+    return [RuleRead.model_validate(_read(entry)) for entry in _snapshot().entries]
 
 
 def get_rule(rule_id: str) -> RuleDetail | None:
-    for rule in _load():
-        if rule.id == rule_id:
+    """One rule with its effective parameters (site values over the shipped ones)."""
+    for entry in _snapshot().entries:
+        if entry.rule.id == rule_id:
+            rule = entry.rule
             return RuleDetail.model_validate(
                 {
-                    **_read(rule),
+                    **_read(entry),
                     "parameters": plain(dict(rule.parameters)),
+                    "site_parameters": plain(dict(entry.site)),
                     "query": rule.query,
-                    "entities": [asdict(e) if is_dataclass(e) else dict(e) for e in rule.entities],
+                    "entities": [asdict(e) for e in rule.entities],
                     "false_positives": list(rule.false_positives),
                     "investigation": rule.investigation,
                     "summary": rule.summary,
@@ -115,21 +101,18 @@ def rule_summary(rule_id: str | None) -> dict[str, Any] | None:
     )
 
 
+def select_rules(rule_ids: Sequence[str] | None) -> list[Rule]:
+    """The named rules (all when none are named); UnknownRules names the missing ids."""
+    return _snapshot().select(rule_ids or None)
+
+
 def run_rules(
     graph: Graph,
     *,
     since: datetime | None,
     until: datetime | None,
-    rule_ids: Sequence[str] | None = None,
+    rules: Sequence[Rule],
 ) -> list[dict[str, Any]]:
-    """Run the engine now (all rules, or the named ones); one report per rule."""
-    try:
-        from provgraph.queries.engine import run_rules as engine_run
-    except ImportError as error:
-        raise RulesUnavailable(str(error)) from error
-    chosen = None
-    if rule_ids:
-        wanted = set(rule_ids)
-        chosen = [r for r in _load() if r.id in wanted]
-    runs = engine_run(graph, since=since, until=until, rules=chosen)
-    return [plain(asdict(run)) if is_dataclass(run) else plain(run) for run in runs]
+    """Run these rules now through the engine; one report per rule."""
+    runs = engine_run_rules(graph, since=since, until=until, rules=rules)
+    return [plain(asdict(run)) for run in runs]

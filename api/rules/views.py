@@ -5,14 +5,13 @@ from provgraph.api.problems import Problem, not_found, responses
 from provgraph.api.routing import secured_router
 from provgraph.api.rules import service
 from provgraph.api.rules.models import RuleDetail, RuleRead, RuleRunRequest, RuleRunResult
+from provgraph.queries.catalog import UnknownRules
 
 router = secured_router(prefix="/rules", tags=["rules"], responses=responses(503))
 
 
 def _unavailable(error: Exception) -> Problem:
-    return Problem(
-        503, f"the rule engine is not available in this build: {error}", slug="rules-unavailable"
-    )
+    return Problem(503, f"the rule catalog is not available: {error}", slug="rules-unavailable")
 
 
 @router.get("", response_model=list[RuleRead], summary="Every loaded rule")
@@ -49,16 +48,12 @@ def get_rule(_: Reader, rule_id: str) -> RuleDetail:
 )
 def run_rules(graph: GraphDep, _: Triager, request: RuleRunRequest) -> RuleRunResult:
     try:
-        if request.rules:
-            known = {r.id for r in service.list_rules()}
-            missing = sorted(set(request.rules) - known)
-            if missing:
-                raise not_found(f"rules {missing}")
-        if request.since and request.until and request.since >= request.until:
-            raise Problem(400, "`since` must be before `until`", slug="bad-range")
-        report = service.run_rules(
-            graph, since=request.since, until=request.until, rule_ids=request.rules
-        )
+        chosen = service.select_rules(request.rules)
     except service.RulesUnavailable as error:
         raise _unavailable(error) from None
+    except UnknownRules as error:
+        raise not_found(f"rules {list(error.missing)}") from None
+    if request.since and request.until and request.since >= request.until:
+        raise Problem(400, "`since` must be before `until`", slug="bad-range")
+    report = service.run_rules(graph, since=request.since, until=request.until, rules=chosen)
     return RuleRunResult(runs=report)

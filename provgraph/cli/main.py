@@ -5,12 +5,18 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from provgraph.core.errors import ProvgraphError
+
+if TYPE_CHECKING:
+    from provgraph.graph.tx import Graph
+    from provgraph.queries.engine import RuleRun
 
 app = typer.Typer(
     help="Graph-based provenance analytics for security telemetry, on Neo4j.",
@@ -181,13 +187,11 @@ def ingest(
             typer.echo(f"rules: {report.rules}")
 
 
-def _rules_hook():  # type: ignore[no-untyped-def]
-    try:
-        from provgraph.queries.engine import run_rules
-    except ImportError:  # the rule engine is optional at this layer
-        return None
+def _rules_hook() -> Callable[[Graph, datetime, datetime], list[RuleRun]]:
+    """After an ingest: the catalog's rules (site settings applied) over the range written."""
+    from provgraph.queries.engine import run_rules
 
-    def hook(graph, since, until):  # type: ignore[no-untyped-def]
+    def hook(graph: Graph, since: datetime, until: datetime) -> list[RuleRun]:
         return run_rules(graph, since=since, until=until)
 
     return hook

@@ -12,11 +12,18 @@ import secrets
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from provgraph.core.errors import ProvgraphError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from provgraph.graph.tx import Graph
+    from provgraph.queries.catalog import Catalog, Snapshot
+    from provgraph.queries.rule import Example, Rule
 
 rules_app = typer.Typer(
     help="Detection rules: list, validate, test and run them.", no_args_is_help=True
@@ -24,7 +31,12 @@ rules_app = typer.Typer(
 alerts_app = typer.Typer(help="Alerts the rules raised.", no_args_is_help=True)
 
 RulesDir = Annotated[
-    Path | None, typer.Option("--rules-dir", help="Rule folder (default: the shipped rules).")
+    Path | None,
+    typer.Option(
+        "--rules-dir",
+        help="Only the rules in this folder (default: the shipped rules and the settings' "
+        "rule_dirs). Site settings that name its rules apply.",
+    ),
 ]
 RuleIds = Annotated[
     list[str] | None, typer.Option("--rule", "-r", help="Only this rule (repeatable).")
@@ -36,16 +48,18 @@ def _quiet_driver() -> None:
     logging.getLogger("neo4j").setLevel(logging.ERROR)
 
 
-def _ruleset(rules_dir: Path | None, only: list[str] | None = None):  # type: ignore[no-untyped-def]
-    from provgraph.queries.rule import load_rules
+def _catalog(rules_dir: Path | None) -> Catalog:
+    """The shipped rules and the site's rule folders, or only `--rules-dir`; site settings
+    applied either way. Problems are printed by the commands, not logged."""
+    from provgraph.queries.catalog import Catalog
 
-    ruleset = load_rules(rules_dir) if rules_dir else load_rules()
-    if only:
-        unknown = set(only) - {r.id for r in ruleset.rules}
-        if unknown:
-            raise ProvgraphError(f"no such rule: {', '.join(sorted(unknown))}")
-        ruleset.rules = [r for r in ruleset.rules if r.id in only]
-    return ruleset
+    if rules_dir:
+        return Catalog.of_folders(rules_dir, log_problems=False)
+    return Catalog(log_problems=False)
+
+
+def _snapshot(rules_dir: Path | None) -> Snapshot:
+    return _catalog(rules_dir).snapshot()
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -64,8 +78,9 @@ def _parse_time(value: str | None) -> datetime | None:
 def rules_list(
     rules_dir: RulesDir = None, json_out: Annotated[bool, typer.Option("--json")] = False
 ) -> None:
-    """Every rule with its severity, ATT&CK ids and schedule."""
-    ruleset = _ruleset(rules_dir)
+    """Every rule with its severity, ATT&CK ids, schedule and effective parameters (site
+    settings applied)."""
+    view = _snapshot(rules_dir)
     if json_out:
         typer.echo(
             json.dumps(
@@ -78,25 +93,31 @@ def rules_list(
                         "tactics": r.tactics,
                         "techniques": r.techniques,
                         "parameters": r.parameters,
+                        "site_parameters": dict(entry.site),
                         "schedule": {
                             "interval": r.schedule.interval.total_seconds(),
                             "lookback": r.schedule.lookback.total_seconds(),
                         },
+                        "time_limit": r.time_limit.total_seconds() if r.time_limit else None,
+                        "source": entry.source,
                     }
-                    for r in ruleset.rules
+                    for entry in view.entries
+                    for r in [entry.rule]
                 ],
                 indent=2,
             )
         )
     else:
-        for r in ruleset.rules:
+        for entry in view.entries:
+            r = entry.rule
+            site = "  (site settings: " + ", ".join(entry.site) + ")" if entry.site else ""
             typer.echo(
                 f"{r.id:36} {r.severity:8} {','.join(r.techniques):32} "
-                f"every {r.schedule.interval}  {r.name}"
+                f"every {r.schedule.interval}  {r.name}{site}"
             )
-    for error in ruleset.errors:
+    for error in view.errors:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-    if ruleset.errors:
+    if view.errors:
         raise typer.Exit(1)
 
 
@@ -105,23 +126,21 @@ def rules_validate(
     rules_dir: RulesDir = None,
     offline: Annotated[bool, typer.Option(help="Skip the server's EXPLAIN.")] = False,
 ) -> None:
-    """Load every rule and EXPLAIN its Cypher on the server; print each problem with its
-    file and line. Exit status 1 when any rule is broken."""
-    from provgraph.queries.engine import validate
-
+    """Load every rule, check the site settings against it and EXPLAIN its Cypher on the
+    server; print each problem with its file and line. Exit status 1 when any rule is broken."""
     _quiet_driver()
-    ruleset = _ruleset(rules_dir)
+    catalog = _catalog(rules_dir)
     if offline:
-        errors = validate(None, ruleset)
+        errors = catalog.validate(None)
     else:
         from provgraph.graph.tx import Graph
 
         with Graph.connect() as graph:
-            errors = validate(graph, ruleset)
+            errors = catalog.validate(graph)
     for error in errors:
         typer.secho(str(error), fg=typer.colors.RED, err=True)
     bad = {e.path for e in errors}
-    good = [r.id for r in ruleset.rules if str(r.path) not in bad]
+    good = [r.id for r in catalog.rules() if str(r.path) not in bad]
     typer.echo(f"{len(good)} rule(s) valid, {len(errors)} problem(s)")
     if errors:
         raise typer.Exit(1)
@@ -140,35 +159,59 @@ def rules_test(
         ),
     ] = False,
 ) -> None:
-    """Run every rule's embedded examples through the pandas reference (and the graph)."""
-    from provgraph.queries.examples import events_from_specs
-    from provgraph.queries.reference import evaluate_reference, events_frame
+    """Run every rule's embedded examples through its pandas reference, when it has one
+    (queries/reference.py), and with --neo4j through the graph. Rules are tested as the
+    catalog holds them: site settings applied."""
+    from provgraph.queries.reference import REFERENCES
 
     _quiet_driver()
-    ruleset = _ruleset(rules_dir, rule)
-    failures = 0
+    view = _snapshot(rules_dir)
+    chosen = view.select(rule or None)
+    failures = unchecked = 0
     graph = None
     if neo4j:
         from provgraph.graph.tx import Graph
 
         graph = Graph.connect()
     try:
-        for r in ruleset.rules:
+        for r in chosen:
+            site = " with site settings" if view.get(r.id).site else ""
             for example in r.examples:
-                events = events_from_specs(example.events)
-                got = {"reference": len(evaluate_reference(r, events_frame(events)))}
-                if graph is not None:
-                    got["graph"] = _example_on_graph(graph, r, example.events)
+                got = _example_counts(graph, r, example, reference=r.id in REFERENCES)
+                head = f"{r.id}: {example.name}{site} (expect {example.expect}"
+                if not got:
+                    unchecked += 1
+                    typer.echo(f"--   {head}; no reference: --neo4j checks it on the graph)")
+                    continue
                 ok = all(v == example.expect for v in got.values())
                 failures += not ok
-                mark = "ok  " if ok else "FAIL"
                 counts = ", ".join(f"{k} {v}" for k, v in got.items())
-                typer.echo(f"{mark} {r.id}: {example.name} (expect {example.expect}; {counts})")
+                if r.id not in REFERENCES:
+                    counts += ", no reference"
+                typer.echo(f"{'ok  ' if ok else 'FAIL'} {head}; {counts})")
     finally:
         if graph is not None:
             graph.close()
+    if unchecked:
+        typer.echo(f"{unchecked} example(s) not checked")
     if failures:
         raise typer.Exit(1)
+
+
+def _example_counts(
+    graph: Graph | None, rule: Rule, example: Example, *, reference: bool
+) -> dict[str, int]:
+    """Matches of one example: by the pandas reference (when the rule has one) and on the graph."""
+    from provgraph.queries.examples import events_from_specs
+    from provgraph.queries.reference import evaluate_reference, events_frame
+
+    got: dict[str, int] = {}
+    if reference:
+        frame = events_frame(events_from_specs(example.events))
+        got["reference"] = len(evaluate_reference(rule, frame))
+    if graph is not None:
+        got["graph"] = _example_on_graph(graph, rule, example.events)
+    return got
 
 
 _CLEANUP = """
@@ -179,7 +222,7 @@ DETACH DELETE n
 _ORPHAN_CONNECTIONS = "MATCH (c:Connection) WHERE NOT (c)--() DELETE c"
 
 
-def _example_on_graph(graph: Any, rule: Any, specs: Any) -> int:
+def _example_on_graph(graph: Graph, rule: Rule, specs: Sequence[Mapping[str, Any]]) -> int:
     from provgraph.graph.writer import write_events
     from provgraph.queries.engine import evaluate
     from provgraph.queries.examples import events_from_specs
@@ -209,12 +252,18 @@ def rules_run(
     schedule: Annotated[bool, typer.Option(help="Keep running each rule on its schedule.")] = False,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Run the rules once over [since, until] and write alerts, or keep them on schedule."""
+    """Run the rules once over [since, until] and write alerts, or keep them on schedule
+    (picking up edits to rule files and site settings as they happen). Exit status 1 when a
+    rule file did not load or a rule failed (e.g. ran past its time limit)."""
     from provgraph.graph.tx import Graph
     from provgraph.queries.engine import RuleRun, Scheduler, run_rules
 
     _quiet_driver()
-    ruleset = _ruleset(rules_dir, rule)
+    catalog = _catalog(rules_dir)
+    view = catalog.snapshot()
+    chosen = view.select(rule or None)
+    for error in view.errors:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
 
     def show(run: RuleRun) -> None:
         if json_out:
@@ -231,13 +280,17 @@ def rules_run(
     with Graph.connect() as graph:
         if schedule:
             stop = threading.Event()
+            only = frozenset(rule) if rule else None
             try:
-                Scheduler(graph, ruleset.rules).run_forever(stop, on_run=show)
+                Scheduler(graph, catalog=catalog, only=only).run_forever(stop, on_run=show)
             except KeyboardInterrupt:
                 stop.set()
             return
-        for run in run_rules(graph, _parse_time(since), _parse_time(until), ruleset.rules):
-            show(run)
+        runs = run_rules(graph, _parse_time(since), _parse_time(until), chosen)
+    for run in runs:
+        show(run)
+    if view.errors or any(run.error for run in runs):
+        raise typer.Exit(1)
 
 
 # -- alerts ------------------------------------------------------------------------------------

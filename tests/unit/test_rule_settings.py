@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from provgraph.core.config import rule_settings
 from provgraph.core.errors import ProvgraphError
-from provgraph.queries.engine import tune
+from provgraph.queries.catalog import tune
 from provgraph.queries.rule import load_rules
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from provgraph.graph.target import Neo4jTarget
 from provgraph.graph.tx import Graph
 from provgraph.graph.writer import write_events
 from provgraph.queries.examples import events_from_specs
+from provgraph.queries.rule import RULES_DIR
 from typer.testing import CliRunner
 
 from provgraph.cli.rules import alerts_app, rules_app
@@ -63,3 +65,22 @@ def test_examples_through_the_graph_leave_nothing_behind(cli_env: Graph) -> None
     assert result.exit_code == 0, result.output
     assert "FAIL" not in result.output and "graph 1" in result.output
     assert cli_env.read("MATCH (n) RETURN count(n) AS n") == [{"n": 0}]
+
+
+def test_a_site_rule_without_a_reference_is_checked_on_the_graph(
+    cli_env: Graph, tmp_path: Path
+) -> None:
+    text = (RULES_DIR / "msbuild_network.yml").read_text()
+    (tmp_path / "site_msbuild_network.yml").write_text(
+        text.replace("id: msbuild_network", "id: site_msbuild_network")
+    )
+    result = runner.invoke(rules_app, ["test", "--neo4j", "--rules-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    checked = [line for line in result.output.splitlines() if "site_msbuild_network:" in line]
+    assert checked == [
+        "ok   site_msbuild_network: MSBuild connects to a documentation address "
+        "(expect 1; graph 1, no reference)",
+        "ok   site_msbuild_network: MSBuild talks to loopback only "
+        "(expect 0; graph 0, no reference)",
+    ]
+    assert "not checked" not in result.output

@@ -10,7 +10,8 @@ import pytest
 from neo4j.exceptions import ClientError
 from provgraph.graph.tx import Graph
 from provgraph.graph.writer import write_events
-from provgraph.queries.engine import Scheduler, explain_rule, load_validated, run_rules
+from provgraph.queries.catalog import Catalog, explain_rule
+from provgraph.queries.engine import Scheduler, run_rules
 from provgraph.queries.examples import BASE, events_from_specs
 from provgraph.queries.rule import RULES_DIR, load_rules, parse_rule
 
@@ -60,7 +61,7 @@ def test_load_validated_keeps_the_good_rules(graph: Graph, tmp_path: Path) -> No
             "UNWIND $msbuild_names", "UNWIND $msbuild_names (", 1
         )
     )
-    ruleset = load_validated(graph, tmp_path)
+    ruleset = Catalog.of_folders(tmp_path).validated(graph)
     assert [r.id for r in ruleset.rules] == ["msbuild_network"]
     assert [Path(e.path).name for e in ruleset.errors] == ["bad_cypher.yml"]
 

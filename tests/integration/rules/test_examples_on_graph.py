@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from provgraph.graph.tx import Graph
 from provgraph.graph.writer import write_events
-from provgraph.queries.engine import evaluate, explain_rule
+from provgraph.queries.catalog import explain_rule
+from provgraph.queries.engine import evaluate
 from provgraph.queries.examples import events_from_specs
 from provgraph.queries.rule import load_rules
 

@@ -160,3 +160,21 @@ def test_durations(text: str | int, seconds: int) -> None:
 def test_bad_duration() -> None:
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("5 minutes")
+
+
+def test_a_rule_may_set_its_own_time_limit(tmp_path: Path) -> None:
+    rule, errors = parse_rule(GOOD + "time_limit: 90s\n", tmp_path / "msbuild_network.yml")
+    assert errors == [] and rule is not None and rule.time_limit == timedelta(seconds=90)
+    assert load_rule(RULES_DIR / "msbuild_network.yml").time_limit is None  # the catalog's
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [("soon", "'time_limit': not a duration"), ("0s", "'time_limit' must be longer than 0s")],
+)
+def test_a_bad_time_limit_is_located(tmp_path: Path, value: str, reason: str) -> None:
+    text = GOOD + f"time_limit: {value}\n"
+    _, errors = parse_rule(text, tmp_path / "msbuild_network.yml")
+    (error,) = errors
+    assert error.reason.startswith(reason)
+    assert error.line == len(text.splitlines())
