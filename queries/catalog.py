@@ -356,7 +356,7 @@ def default_catalog() -> Catalog:
 # -- validation against the server -------------------------------------------------------------
 def explain_rule(graph: Graph, rule: Rule) -> list[RuleError]:
     """EXPLAIN the query on the server: syntax and semantic errors, located in the rule file."""
-    params = rule.params(since=EPOCH, until=FAR_FUTURE)
+    params = {**rule.params(), "since": EPOCH, "until": FAR_FUTURE}
     text = "EXPLAIN\n" + rule.query
 
     def plan(tx: Any) -> str | None:

@@ -215,7 +215,7 @@ def connect(frame: pd.DataFrame) -> duckdb.DuckDBPyConnection:
 
 
 def _lowered(rule: Rule, overrides: dict[str, Any]) -> dict[str, Any]:
-    params = rule.params(**overrides)
+    params = rule.params(overrides)
     keep_case = {
         "external_file_regex",
         "write_ops",

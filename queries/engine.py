@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -88,13 +88,15 @@ def evaluate(
     rule: Rule,
     since: datetime | None = None,
     until: datetime | None = None,
-    **overrides: Any,
+    *,
+    overrides: Mapping[str, Any] | None = None,
 ) -> list[Match]:
-    """The rule's matches over [since, until], without writing anything. The query runs with
-    the rule's time limit on the server; past it, RuleTimedOut."""
+    """The rule's matches over [since, until], without writing anything; `overrides` replace
+    rule parameters for this evaluation only (one mapping, so a parameter may have any name).
+    The query runs with the rule's time limit on the server; past it, RuleTimedOut."""
     ensure_engine_schema(graph)  # the rules lean on its indexes (File(host, ext))
     start, end = span(since, until)
-    params = rule.params(since=start, until=end, **overrides)
+    params = {**rule.params(overrides), "since": start, "until": end}
     limit = time_limit(rule)
     try:
         rows = graph.read(rule.query, params, timeout=limit.total_seconds())

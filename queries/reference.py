@@ -622,4 +622,4 @@ def evaluate_reference(
 ) -> pd.DataFrame:
     if isinstance(model, pd.DataFrame):
         model = build_model(model)
-    return REFERENCES[rule.id](model, rule.params(**overrides), *span(since, until))
+    return REFERENCES[rule.id](model, rule.params(overrides), *span(since, until))

@@ -10,6 +10,7 @@ API take rules from the catalog (`provgraph.queries.catalog`), which uses this l
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -109,8 +110,9 @@ class Rule:
     # how long the query may run on the server; None: the catalog's default (a site setting)
     time_limit: timedelta | None = None
 
-    def params(self, **overrides: Any) -> dict[str, Any]:
-        return {**self.parameters, **overrides}
+    def params(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The query's parameters: the rule's, with `overrides` (a mapping) over them."""
+        return {**self.parameters, **(overrides or {})}
 
 
 # -- YAML with positions -----------------------------------------------------------------------

@@ -39,5 +39,5 @@ def graph_and_reference(
 ) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
     reference = evaluate_reference(rule, model, since, until, **overrides)
     columns = list(reference.columns)
-    found = [m.row for m in evaluate(graph, rule, since, until, **overrides)]
+    found = [m.row for m in evaluate(graph, rule, since, until, overrides=overrides)]
     return as_set(found, columns), as_set(reference.to_dict("records"), columns)

@@ -68,7 +68,12 @@ def test_mordor_details(graph: Graph) -> None:
         ]
         assert build.row["editors"] == ["msbuild.exe"]
     # allow-listing MSBuild (the documented way to silence its own temp sources) silences it
-    assert evaluate(graph, rules["build_process_compromise"], allow_list=["MSBuild.exe"]) == []
+    assert (
+        evaluate(
+            graph, rules["build_process_compromise"], overrides={"allow_list": ["MSBuild.exe"]}
+        )
+        == []
+    )
     # MSBuild's child powershell connects out; MSBuild itself does not
     assert evaluate(graph, rules["msbuild_network"]) == []
     assert evaluate(graph, rules["script_msbuild_network_chain"]) == []
