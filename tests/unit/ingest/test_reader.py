@@ -7,7 +7,6 @@ import io
 import json
 import sys
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -155,26 +154,14 @@ def test_detection() -> None:
     assert detect_record([1]) is None
 
 
-class FakeEvtx:
-    """Stands in for PyEvtxParser: we cannot write an .evtx, but can test the mapping."""
-
-    def __init__(self, items: list[Any]) -> None:
-        self.items = items
-
-    def records_json(self) -> Iterator[dict[str, Any]]:
-        for item in self.items:
-            if isinstance(item, Exception):
-                raise item
-            yield item
-
-
 def test_evtx_record_mapping() -> None:
-    good = [
-        {"event_record_id": i, "data": line} for i, line in enumerate(BUN.read_text().splitlines())
+    good = BUN.read_text().splitlines()
+    results = [
+        reader._evtx_record(
+            {"event_record_id": i, "data": data}, Origin("windows", "x.evtx", i), "windows"
+        )
+        for i, data in enumerate([good[0], good[1], "{bad"], 1)
     ]
-    results = list(
-        reader._evtx_records("x.evtx", FakeEvtx(good[:2] + [{"data": "{bad"}]), "windows")
-    )
     assert [bool(r.events) for r in results] == [True, True, False]
     assert results[2].dead is not None and results[2].dead.reason.startswith("malformed EVTX JSON")
     assert results[0].events[0].origin == Origin("sysmon", "x.evtx", 1)
