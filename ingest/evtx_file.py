@@ -156,7 +156,7 @@ class EvtxFile:
                     reason = f"{where} ends after {read + failed} of {span.count} records"
                     yield Item(None, f"{LOST_CHUNK}: {reason}; record {number} is missing")
             lost = failed + missing
-        if cut is not None:
+        if cut is not None and lost:  # a cut through the chunk's free space loses nothing
             self.cut_short = (
                 f"the file ends {cut} bytes into chunk {index} ({span}; chunks are {CHUNK_SIZE} "
                 f"bytes): {read} record(s) read, {lost} lost"

@@ -1,85 +1,31 @@
 """EVTX files that are damaged or cut short: every lost record is counted, every kept one read.
 
-The files are made at test time from real recordings (SigmaHQ regression data): their chunks are
-put one after the other and renumbered, with the checksums Windows would write, then corrupted
-or cut in tmp_path.
+The files are made at test time from real recordings (see evtx_samples), then corrupted or cut
+in tmp_path.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
-import os
 import struct
-import zlib
 from pathlib import Path
 
 import pytest
 from evtx import PyEvtxParser
 from provgraph.ingest.deadletter import Summary
-from provgraph.ingest.evtx_file import CHUNK_SIZE, FILE_HEADER_SIZE, RECORDS_START
+from provgraph.ingest.evtx_file import CHUNK_SIZE, FILE_HEADER_SIZE
 from provgraph.ingest.model import Kind
-from provgraph.ingest.reader import iter_results
+from provgraph.ingest.reader import Result, iter_results
 
-SHARED = Path(os.environ.get("PROVGRAPH_SHARED", Path(__file__).resolve().parents[4] / "shared"))
-REGRESSION = SHARED / "sigmahq" / "regression_data"
-# seven Sysmon 11 file creations, six Sysmon 1 process starts (Shai-Hulud's bun execution)
-NETEXEC = REGRESSION / (
-    "rules/windows/file/file_event/file_event_win_hktl_netexec_file_indicators/"
-    "efc21479-9e83-41da-8cf1-122e06ba8db3.evtx"
-)
-BUN = REGRESSION / (
-    "rules-emerging-threats/2025/Malware/Shai-Hulud/"
-    "proc_creation_win_mal_shai_hulud_malicious_node_bun_execution/"
-    "5299fadf-f228-4526-8274-251db1960be9.evtx"
-)
+from tests.unit.ingest.evtx_samples import BUN, NETEXEC, REGRESSION, build, record_spans
+
 pytestmark = pytest.mark.skipif(
     not NETEXEC.exists(), reason=f"the shared SigmaHQ regression data is not at {REGRESSION}"
 )
 
 
-def _records(chunk: bytes) -> list[tuple[int, int]]:
-    """(offset, size) of each record in a chunk."""
-    found, offset = [], RECORDS_START
-    free = struct.unpack_from("<I", chunk, 48)[0]
-    while offset < free:
-        size = struct.unpack_from("<I", chunk, offset + 4)[0]
-        found.append((offset, size))
-        offset += size
-    return found
-
-
-def _renumbered(chunk: bytes, first: int) -> bytes:
-    """The chunk with its records numbered from `first`, and its checksums made right."""
-    data = bytearray(chunk)
-    records = _records(chunk)
-    for n, (offset, _) in enumerate(records):
-        struct.pack_into("<Q", data, offset + 8, first + n)
-    last = first + len(records) - 1
-    struct.pack_into("<QQQQ", data, 8, first, last, first, last)
-    free = struct.unpack_from("<I", data, 48)[0]
-    struct.pack_into("<I", data, 52, zlib.crc32(data[RECORDS_START:free]))
-    struct.pack_into("<I", data, 124, zlib.crc32(data[:120] + data[128:RECORDS_START]))
-    return bytes(data)
-
-
-def build(*sources: Path) -> tuple[bytes, list[int]]:
-    """One .evtx of the sources' first chunks in order, records numbered 1.. across them;
-    and how many records each chunk holds."""
-    header = bytearray(NETEXEC.read_bytes()[:FILE_HEADER_SIZE])
-    chunks, counts, first = [], [], 1
-    for source in sources:
-        chunk = source.read_bytes()[FILE_HEADER_SIZE : FILE_HEADER_SIZE + CHUNK_SIZE]
-        chunks.append(_renumbered(chunk, first))
-        counts.append(len(_records(chunk)))
-        first += counts[-1]
-    struct.pack_into("<QQQ", header, 8, 0, len(chunks) - 1, first)  # chunks, next record
-    struct.pack_into("<H", header, 42, len(chunks))
-    struct.pack_into("<I", header, 124, zlib.crc32(header[:120]))
-    return bytes(header) + b"".join(chunks), counts
-
-
-def read(path: Path) -> tuple[list, Summary]:  # type: ignore[type-arg]
+def read(path: Path) -> tuple[list[Result], Summary]:
     summary = Summary()
     return list(iter_results(path, summary=summary)), summary
 
@@ -139,7 +85,7 @@ def test_records_that_stop_early_inside_a_chunk_are_counted(tmp_path: Path) -> N
     """evtx-rs stops a chunk without a word at a record that lost its signature."""
     data, _ = build(NETEXEC)
     broken = bytearray(data)
-    offset, _ = _records(data[FILE_HEADER_SIZE:])[4]
+    offset, _ = record_spans(data[FILE_HEADER_SIZE:])[4]
     broken[FILE_HEADER_SIZE + offset : FILE_HEADER_SIZE + offset + 4] = b"\x00" * 4
     assert len(list(PyEvtxParser(io.BytesIO(bytes(broken))).records_json())) == 4
     path = tmp_path / "stops.evtx"
@@ -154,7 +100,7 @@ def test_records_that_stop_early_inside_a_chunk_are_counted(tmp_path: Path) -> N
 def test_a_record_evtx_rs_cannot_read_is_one_rejection(tmp_path: Path) -> None:
     data, _ = build(NETEXEC)
     broken = bytearray(data)
-    offset, _ = _records(data[FILE_HEADER_SIZE:])[4]
+    offset, _ = record_spans(data[FILE_HEADER_SIZE:])[4]
     start = FILE_HEADER_SIZE + offset + 24  # the record's BinXML
     broken[start : start + 36] = b"\xee" * 36
     path = tmp_path / "one-bad.evtx"
@@ -168,8 +114,8 @@ def test_a_record_evtx_rs_cannot_read_is_one_rejection(tmp_path: Path) -> None:
 @pytest.mark.parametrize("gzipped", [False, True])
 def test_a_file_cut_inside_its_first_chunk_says_so(tmp_path: Path, gzipped: bool) -> None:
     data, _ = build(NETEXEC)
-    records = _records(data[FILE_HEADER_SIZE:])
-    cut = FILE_HEADER_SIZE + records[3][0] + 100  # in the middle of the fourth record
+    spans = record_spans(data[FILE_HEADER_SIZE:])
+    cut = FILE_HEADER_SIZE + spans[3][0] + 100  # in the middle of the fourth record
     path = tmp_path / "cut.evtx"
     path.write_bytes(gzip.compress(data[:cut]) if gzipped else data[:cut])
     assert list(PyEvtxParser(io.BytesIO(data[:cut])).records_json()) == []  # evtx-rs: silence
@@ -225,3 +171,13 @@ def test_every_real_recording_reads_as_evtx_rs_reads_it_whole() -> None:
         assert stats.records == len(whole) and not stats.rejected, (path, stats)
         assert stats.problem is None and stats.cut_short is None, path
         assert [r.origin.line for r in results] == list(range(1, len(whole) + 1))
+
+
+def test_a_cut_through_a_chunks_free_space_loses_nothing(tmp_path: Path) -> None:
+    data, _ = build(NETEXEC)
+    free = struct.unpack_from("<I", data, FILE_HEADER_SIZE + 48)[0]  # where the records end
+    path = tmp_path / "cut-in-free-space.evtx"
+    path.write_bytes(data[: FILE_HEADER_SIZE + free + 1000])
+    _, summary = read(path)
+    stats = summary.files[str(path)]
+    assert (stats.accepted, stats.rejected, stats.cut_short, stats.problem) == (7, {}, None, None)
