@@ -97,8 +97,8 @@ def ingest_sources(
     started = time.perf_counter()
     bar = _progress_bar() if progress else None
     existed = bool(dead_letters) and Path(str(dead_letters)).exists()
-    listed = (
-        [sources]
+    listed: list[Source] = (
+        [sources]  # type: ignore[list-item]
         if isinstance(sources, (str, os.PathLike)) or hasattr(sources, "read")
         else list(sources)
     )

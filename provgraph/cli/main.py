@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -252,13 +254,13 @@ def _rules_table(runs: list[Any]) -> str:
     return "\n".join(lines)
 
 
-def _rules_hook():  # type: ignore[no-untyped-def]
+def _rules_hook() -> Callable[[Any, datetime, datetime], Any] | None:
     try:
         from provgraph.queries.engine import run_rules
     except ImportError:  # the rule engine is optional at this layer
         return None
 
-    def hook(graph, since, until):  # type: ignore[no-untyped-def]
+    def hook(graph: Any, since: datetime, until: datetime) -> Any:
         return run_rules(graph, since=since, until=until)
 
     return hook
