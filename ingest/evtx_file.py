@@ -77,6 +77,7 @@ class EvtxFile:
         self._parser_class = parser_class
         self._reader = _Exact(stream, head)
         self.cut_short: str | None = None
+        self._header = b""  # the file's own header, put in front of every chunk evtx-rs reads
         self._last: int | None = None  # the last record number of the latest readable chunk
         self._next_record = 0  # the file header's next record number (0: unknown)
 
@@ -232,7 +233,8 @@ def _whole_records(data: bytes) -> bytes:
             break
         offset += size
         end = offset
-    return data[:end] + b"\x00" * (CHUNK_SIZE - end)
+    kept = data[:end]
+    return kept + b"\x00" * (CHUNK_SIZE - len(kept))
 
 
 def _message(exc: BaseException) -> str:
