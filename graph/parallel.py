@@ -70,12 +70,14 @@ def folded_batches(
                 kind, payload = channel.get(timeout=1.0)
             except queue.Empty:
                 if not worker.is_alive():
-                    raise ParserFailed(f"the parser process died (exit code {worker.exitcode})")
+                    raise ParserFailed(
+                        f"the parser process died (exit code {worker.exitcode})"
+                    ) from None
                 continue
             if kind == "batch":
                 yield payload
-            elif kind == "done":
-                summary.files.update(payload.files)
+            elif kind == "done":  # the whole summary: counts, failed inputs, shown rejections
+                summary.merge(payload)
                 return
             else:
                 raise ParserFailed(f"the parser process failed:\n{payload}")

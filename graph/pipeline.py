@@ -43,6 +43,12 @@ class IngestReport:
     def events_per_second(self) -> float:
         return self.written / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def problems(self) -> dict[str, str]:
+        """Inputs that failed as a whole (unreadable, unrecognised, cut short, no events from
+        records that had some), path -> why: what `provgraph ingest` exits 3 for."""
+        return self.summary.problems
+
     def to_dict(self) -> dict[str, Any]:
         counts = self.summary.to_dict()
         return {
@@ -51,6 +57,8 @@ class IngestReport:
             "written": self.written,
             "skipped": counts["skipped"],
             "rejected": counts["rejected"],
+            "problems": counts["problems"],
+            "rejections": counts["rejections"],
             "files": counts["files"],
             "dead_letters": self.dead_letters,
             "seconds": round(self.seconds, 3),
@@ -89,8 +97,8 @@ def ingest_sources(
     started = time.perf_counter()
     bar = _progress_bar() if progress else None
     existed = bool(dead_letters) and Path(str(dead_letters)).exists()
-    listed = (
-        [sources]
+    listed: list[Source] = (
+        [sources]  # type: ignore[list-item]
         if isinstance(sources, (str, os.PathLike)) or hasattr(sources, "read")
         else list(sources)
     )
@@ -170,8 +178,14 @@ def format_report(report: IngestReport) -> str:
         if report.dead_letters:
             lines.append(f"dead letters (with file, line and reason): {report.dead_letters}")
     for path, f in s.files.items():
-        if f.unrecognised:
-            lines.append(f"{path}: format not recognised ({f.unrecognised}); other files went on")
+        if f.problem:
+            lines.append(f"{path}: {f.problem}")
+        elif f.empty:
+            lines.append(f"{path}: empty")
+    if report.problems:
+        failed, total = len(report.problems), len(s.files)
+        others = "; the others went in" if failed < total else ""
+        lines.append(f"{failed} of {total} input(s) failed as a whole{others}")
     return "\n".join(lines)
 
 

@@ -10,17 +10,14 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 import orjson
 from provgraph.ingest.auditd import parse_auditd
 from provgraph.ingest.deadletter import DeadLetter, DeadLetterWriter, FileSummary, Summary
-from provgraph.ingest.detect import FORMATS, Detected, describe, detect, detect_record
+from provgraph.ingest.detect import FORMATS, describe, detect, detect_record, force
 from provgraph.ingest.ecs import parse_ecs
 from provgraph.ingest.errors import ParseError, skip_reason
 from provgraph.ingest.framing import CHUNK, MAX_LINE, Line, read_json_array, read_lines
@@ -88,12 +85,13 @@ def iter_results(
         stats = summary.file(name)
         try:
             for result in _read_source(name, source, format, stats, default_host):
-                _count(stats, result)
+                _count(summary, stats, result)
                 yield result
         except (OSError, EOFError) as exc:  # unreadable file, broken gzip: report it, go on
             log.warning("cannot read %s: %s", name, exc)
+            stats.unreadable = f"{type(exc).__name__}: {exc}"
             result = _unreadable(Origin(format or stats.format or "unknown", name, 0), exc)
-            _count(stats, result)
+            _count(summary, stats, result)
             yield result
 
 
@@ -103,9 +101,10 @@ def _unreadable(origin: Origin, exc: BaseException) -> Result:
     return Result(origin, dead=DeadLetter(origin, reason, None, ""))
 
 
-def _count(stats: FileSummary, result: Result) -> None:
+def _count(summary: Summary, stats: FileSummary, result: Result) -> None:
     stats.records += 1
     if result.dead is not None:
+        summary.reject(result.dead)
         reason = result.dead.reason.split(":", 1)[0]
         stats.rejected[f"{result.dead.field}: {reason}" if result.dead.field else reason] += 1
     elif result.events:
@@ -122,34 +121,49 @@ def _read_source(
         head = stream.read(CHUNK)
         detected = detect(head)
         if format is not None:
-            detected = _forced(detected, format)
+            detected = force(detected, format, head)
         stats.format = detected.format
         if detected.framing is None:
+            if not head.strip():
+                stats.empty = True
+                return
             stats.unrecognised = detected.shape
             log.warning("%s: unrecognised input, %s", name, detected.shape)
             return
         if detected.framing == "evtx":
-            yield from _evtx(name, source, head, stream, detected.format or "windows")
+            yield from _evtx(name, stream, head, detected.format or "windows", stats)
         elif detected.framing == "lines" and detected.format == "auditd":
             yield from _auditd(name, read_lines(stream, head), default_host)
         elif detected.framing == "lines":
             yield from _text_lines(name, read_lines(stream, head), detected.format or "")
         elif detected.framing == "csv":
-            yield from _csv(name, read_lines(stream, head), detected.format or "mde")
+            lines = read_lines(stream, head)
+            format = detected.format or "mde"
+            yield from _lines_before(name, lines, detected.start, format, "before the CSV header")
+            yield from _csv(name, lines, format)
         elif detected.framing == "json_array":
             yield from _json_array(name, stream, head, detected.format, stats)
         else:
             yield from _ndjson(name, read_lines(stream, head), detected.format, stats)
 
 
-def _forced(detected: Detected, format: str) -> Detected:
-    if format == "auditd":
-        return Detected("lines", format, detected.shape)
-    if detected.framing in (None, "lines") and format == "sysmon_linux":
-        return Detected("lines", format, detected.shape)
-    if detected.framing is None and format == "mde":
-        return Detected("csv", format, detected.shape)
-    return Detected(detected.framing, format, detected.shape)
+def _lines_before(
+    name: str, lines: Iterator[Line], start: int, format: str, where: str
+) -> Iterator[Result]:
+    """The lines in front of where detection found the records start: each one rejected (or
+    skipped when blank), so nothing goes missing without a word."""
+    for _ in range(start - 1):
+        line = next(lines, None)
+        if line is None:
+            return
+        origin = Origin(format, name, line.number)
+        if line.text is None:
+            yield _bad_line(origin, line)
+        elif not line.text.strip():
+            yield Result(origin, skipped="blank line")
+        else:
+            reason = f"not a {format} record: a line {where}"
+            yield Result(origin, dead=DeadLetter(origin, reason, None, line.text))
 
 
 def run_parser(parser: Parser, record: Any, origin: Origin, raw: str) -> Result:
@@ -302,51 +316,22 @@ def _csv_row(header: list[str], row: list[str], origin: Origin, format: str) -> 
 
 
 def _evtx(
-    name: str, source: Source, head: bytes, stream: IO[bytes], format: str
+    name: str, stream: IO[bytes], head: bytes, format: str, stats: FileSummary
 ) -> Iterator[Result]:
-    from evtx import PyEvtxParser  # native module: only loaded when an .evtx shows up
+    """An .evtx file or stream, chunk by chunk; records it lost are counted one by one (see
+    provgraph.ingest.evtx_file). A record's line is its position in the file, lost ones
+    included, so what follows a damaged chunk keeps the numbers of an intact copy."""
+    from provgraph.ingest.evtx_file import EvtxFile  # loads the native parser
 
-    if isinstance(source, (str, Path)) and not _is_gzip(source):
-        yield from _evtx_file(name, str(source), PyEvtxParser, format)
-        return
-    # stdin or gzip: the parser needs a seekable file, so spool to disk (not to memory)
-    with tempfile.NamedTemporaryFile(suffix=".evtx") as spool:
-        spool.write(head)
-        shutil.copyfileobj(stream, spool)
-        spool.flush()
-        yield from _evtx_file(name, spool.name, PyEvtxParser, format)
-
-
-def _is_gzip(path: str | Path) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(2) == b"\x1f\x8b"
-
-
-def _evtx_file(name: str, path: str, parser_class: Any, format: str) -> Iterator[Result]:
-    try:
-        parser = parser_class(path)
-    except Exception as exc:  # the native parser raises its own errors for a bad header
-        yield _unreadable(Origin(format, name, 0), exc)
-        return
-    yield from _evtx_records(name, parser, format)
-
-
-def _evtx_records(name: str, parser: Any, format: str) -> Iterator[Result]:
-    records = iter(parser.records_json())
-    number = 0
-    while True:
-        number += 1
+    evtx = EvtxFile(stream, head)
+    for number, item in enumerate(evtx.items(), 1):
         origin = Origin(format, name, number)
-        try:
-            item = next(records)
-        except StopIteration:
-            return
-        except Exception as exc:  # a corrupt chunk: report it, the next may be fine
-            yield Result(
-                origin, dead=DeadLetter(origin, f"unreadable EVTX record: {exc}", None, "")
-            )
-            continue
-        yield _evtx_record(item, origin, format)
+        if item.record is None:
+            reason = item.reason or "unreadable EVTX record"
+            yield Result(origin, dead=DeadLetter(origin, reason, None, ""))
+        else:
+            yield _evtx_record(item.record, origin, format)
+    stats.cut_short = evtx.cut_short
 
 
 def _evtx_record(item: Mapping[str, Any], origin: Origin, format: str) -> Result:

@@ -46,7 +46,10 @@ _BODY = {
     response_model=IngestResult,
     summary="Ingest telemetry",
     description="Parses the body with the same pipeline as `provgraph ingest` and writes the "
-    "events; answers how many records were accepted, skipped and rejected, by reason.",
+    "events; answers how many records were accepted, skipped and rejected, by reason, the first "
+    "100 rejected records with their line and reason (as the CLI's dead-letter file has them), "
+    "and `problem` when the body failed as a whole. A body whose format is not recognised is "
+    "refused (400); `?format=` names it, and then even a body with a junk first line is read.",
     responses=responses(400, 413, 415),
     openapi_extra=_BODY,
 )
@@ -111,6 +114,8 @@ async def ingest(
             f"the body's format was not recognised ({unrecognised[0]}); name it with ?format=",
             slug="unrecognised-format",
         )
+    rejections = summary.pop("rejections", {})
+    problems = list(summary.get("problems", {}).values())
     return IngestResult(
         source=name,
         format=format,
@@ -119,6 +124,9 @@ async def ingest(
         accepted=int(summary.get("accepted", 0)),
         skipped=dict(summary.get("skipped", {})),
         rejected=dict(summary.get("rejected", {})),
+        rejections=rejections.get("shown", []),
+        rejections_total=int(rejections.get("total", 0)),
+        problem=problems[0] if problems else None,
         written=int(summary.get("written", 0)),
         rules=summary.pop("rules", []),
         summary=summary,

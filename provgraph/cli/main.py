@@ -8,11 +8,12 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from provgraph.core.errors import ProvgraphError
+from provgraph.ingest.detect import FORMATS
 
 if TYPE_CHECKING:
     from provgraph.graph.tx import Graph
@@ -83,7 +84,9 @@ def neo4j_status(instance: Instance = "default") -> None:
 
 @neo4j_app.command("env")
 def neo4j_env(instance: Instance = "default") -> None:
-    """Print `export NEO4J_URI=…` lines for scripts and cypher-shell (eval "$(provgraph neo4j env)")."""
+    """Print `export NEO4J_URI=…` lines for scripts and cypher-shell.
+
+    Use: eval "$(provgraph neo4j env)"."""
     import shlex
 
     from provgraph.graph.local import server
@@ -140,10 +143,40 @@ def neo4j_lock() -> None:
 
 
 # -- ingest ------------------------------------------------------------------------------------
-@app.command("ingest")
+# What `provgraph ingest` exits with, for scripts; its --help and the README say the same. 1 is
+# left to what Python exits with on an unexpected error, so a crash never reads as a result.
+EXIT_OK = 0  # every input read; every record accepted or skipped as irrelevant
+EXIT_USAGE = 2  # bad arguments (an unknown --format), or Neo4j unreachable or lost (main())
+EXIT_FAILED_INPUT = 3  # an input could not be read, was not recognised, was cut short, or gave
+# no events from the records it had; the other inputs were ingested
+EXIT_REJECTED = 4  # every input read and gave events, but some records were rejected
+
+
+def _ingest_exit_code(report: Any) -> int:
+    if report.problems:
+        return EXIT_FAILED_INPUT
+    return EXIT_REJECTED if report.summary.rejected else EXIT_OK
+
+
+@app.command(
+    "ingest",
+    epilog="Exit status: 0 every input read, every record accepted or skipped as irrelevant; "
+    "3 an input could not be read, was not recognised, was cut short, or gave no events from the "
+    "records it had (the other inputs went in); 4 some records were rejected (they are in the "
+    "dead-letter file), every input gave events; 2 bad arguments, or Neo4j unreachable; "
+    "1 an unexpected error (a traceback follows). The summary is printed first.",
+)
 def ingest(
     paths: Annotated[list[str], typer.Argument(help="Files, folders, .gz, or - for stdin.")],
-    fmt: Annotated[str | None, typer.Option("--format", "-f", help="Force a format.")] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help=f"Read every input as this format: {', '.join(FORMATS)} (default: detected "
+            "per file).",
+        ),
+    ] = None,
     dead_letters: Annotated[
         Path, typer.Option(help="Rejected records, with file, line and reason (NDJSON).")
     ] = Path("dead-letters.ndjson"),
@@ -162,13 +195,15 @@ def ingest(
     """Read telemetry into the provenance graph, then run the rules over what arrived."""
     import json
 
-    from provgraph.graph.pipeline import format_report, ingest_sources
+    from provgraph.graph.pipeline import EVIDENCE_MODES, format_report, ingest_sources
     from provgraph.graph.tx import Graph
 
+    if fmt is not None and fmt not in FORMATS:
+        _usage_error(f"unknown format {fmt!r}; --format accepts {', '.join(FORMATS)}")
+    if evidence not in EVIDENCE_MODES:
+        _usage_error(f"unknown evidence mode {evidence!r}; --evidence accepts raw or refs")
     hook = _rules_hook() if rules else None
     with Graph.connect() as graph:
-        if evidence not in ("raw", "refs"):
-            raise ProvgraphError("--evidence must be raw or refs")
         report = ingest_sources(
             graph,
             paths,
@@ -179,12 +214,48 @@ def ingest(
             rules=hook,
             evidence=evidence,
         )
+    code = _ingest_exit_code(report)
     if json_out:
-        typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+        document = report.to_dict()
+        if report.rules is not None:
+            document["rules"] = [_rule_row(run) for run in report.rules]
+        document["exit_code"] = code
+        typer.echo(json.dumps(document, indent=2, default=str))
     else:
         typer.echo(format_report(report))
         if report.rules is not None:
-            typer.echo(f"rules: {report.rules}")
+            typer.echo(_rules_table(report.rules))
+    raise typer.Exit(code)
+
+
+def _usage_error(message: str) -> NoReturn:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def _rule_row(run: Any) -> dict[str, Any]:
+    return {
+        "rule_id": run.rule_id,
+        "matches": run.matches,
+        "created": run.created,
+        "updated": run.updated,
+        "error": run.error,
+    }
+
+
+def _rules_table(runs: list[Any]) -> str:
+    """The rule runs after an ingest, one line each, as `provgraph rules run` prints them."""
+    lines = [f"{'rule':36} {'matches':>7} {'new':>5}  error"]
+    for run in runs:
+        lines.append(
+            f"{run.rule_id:36} {run.matches:7} {run.created:5}  {run.error or ''}".rstrip()
+        )
+    failed = sum(1 for run in runs if run.error)
+    created = sum(run.created for run in runs)
+    lines.append(
+        f"rules ran: {len(runs)}, new alerts {created}" + (f", {failed} failed" if failed else "")
+    )
+    return "\n".join(lines)
 
 
 def _rules_hook() -> Callable[[Graph, datetime, datetime], list[RuleRun]]:

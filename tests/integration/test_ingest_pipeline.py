@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from provgraph.graph.pipeline import ingest_sources
 from provgraph.graph.tx import Graph
+from provgraph.ingest.evtx_file import FILE_HEADER_SIZE
+
+from tests.unit.ingest.evtx_samples import NETEXEC, build, record_spans
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MORDOR = DATA / "otrf_empire_msbuild_dcerpc_wmi_smb.mordor.ndjson"
@@ -24,7 +27,8 @@ def loaded(graph: Graph) -> Graph:
 
 def test_known_parent_child_pairs(loaded: Graph) -> None:
     rows = loaded.read(
-        "MATCH (p:Process)-[:SPAWNED]->(c:Process {uid: $child}) RETURN p.uid AS parent, p.name AS name",
+        "MATCH (p:Process)-[:SPAWNED]->(c:Process {uid: $child}) "
+        "RETURN p.uid AS parent, p.name AS name",
         {"child": "g:d273d0f0-cc0c-5f67-0b08-000000000800"},
     )
     assert rows == [{"parent": "g:d273d0f0-cc0c-5f67-0908-000000000800", "name": "cmd.exe"}]
@@ -39,7 +43,8 @@ def test_known_parent_child_pairs(loaded: Graph) -> None:
     )
     assert {"cmd": r"C:\WINDOWS\system32\cmd.exe /d /s /c node setup_bun.js"} in npm
     log4shell = loaded.read(
-        "MATCH (:Process {name: 'java', host: 'ubuntu5'})-[:SPAWNED]->(c:Process) RETURN c.name AS name"
+        "MATCH (:Process {name: 'java', host: 'ubuntu5'})-[:SPAWNED]->(c:Process) "
+        "RETURN c.name AS name"
     )
     assert {"name": "bash"} in log4shell
 
@@ -96,7 +101,7 @@ def test_bad_records_are_dead_lettered_and_nothing_valid_is_lost(
     letters = [json.loads(x) for x in dead.read_text().splitlines()]
     assert len(letters) == sum(bad_report.summary.rejected.values()) >= 11
     assert all(
-        l["path"].endswith("mixed.ndjson.gz") and l["line"] > 0 and l["reason"] for l in letters
+        d["path"].endswith("mixed.ndjson.gz") and d["line"] > 0 and d["reason"] for d in letters
     )
     with_bad = graph.read("MATCH (n) RETURN count(n) AS n")
     graph.write_autocommit("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS")
@@ -130,6 +135,33 @@ def test_parallel_parser_process_builds_the_same_graph(graph: Graph, tmp_path: P
     assert results[True] == results[False]
     summary, written, *_, letters, counts = results[True]
     assert written > 100 and len(letters) == 2 and counts[0]["n"] > 100
+
+
+def test_the_parser_process_carries_back_every_fact_of_the_summary(
+    graph: Graph, tmp_path: Path
+) -> None:
+    """Failed inputs, cut-short EVTX and the rejections shown come back from the parser
+    process exactly as an in-process run tells them."""
+    junk_first = tmp_path / "junk-first.ndjson"
+    junk_first.write_bytes(b"\x00garbage\n" + MORDOR.read_bytes())
+    sources = [junk_first, tmp_path / "missing.ndjson"]
+    if NETEXEC.exists():
+        data, _ = build(NETEXEC)
+        cut = tmp_path / "cut.evtx"
+        cut.write_bytes(data[: FILE_HEADER_SIZE + record_spans(data[FILE_HEADER_SIZE:])[3][0] + 9])
+        sources.append(cut)
+    results = {}
+    for parallel in (False, True):
+        graph.write_autocommit("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS")
+        report = ingest_sources(
+            graph, sources, dead_letters=tmp_path / f"dl-{parallel}.ndjson", parallel=parallel
+        )
+        results[parallel] = (report.summary.to_dict(), report.problems, report.written)
+    assert results[True] == results[False]
+    summary, problems, written = results[True]
+    assert written > 100 and set(problems) == {str(p) for p in sources[1:]}
+    assert summary["rejections"]["shown"][0]["line"] == 1  # the junk first line
+    assert summary["rejections"]["total"] == 1 + 1 + (4 if len(sources) == 3 else 0)
 
 
 @pytest.mark.parametrize("parallel", [False, True])

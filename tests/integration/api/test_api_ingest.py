@@ -7,8 +7,12 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from provgraph.graph.tx import Graph
+from provgraph.ingest.evtx_file import FILE_HEADER_SIZE
+
+from tests.unit.ingest.evtx_samples import NETEXEC, build, record_spans
 
 DATA = Path(__file__).parents[2] / "data"
 VS = DATA / "evtxattack_visual_studio_prebuild_event.sysmon.ndjson"
@@ -145,3 +149,77 @@ def test_ingest_runs_rules_and_alerts_follow(
         assert detail["rule"]["id"] == alert["rule_id"] == "dependency_compromise_shell_child"
         assert detail["entities"]
         assert detail["evidence"] and any(e["raw"] for e in detail["evidence"])
+
+
+def test_rejections_carry_line_and_reason_and_a_junk_first_line_hides_nothing(
+    client: TestClient, graph: Graph, key: Callable[..., dict[str, str]]
+) -> None:
+    headers = {**key("ingest"), "Content-Type": "application/x-ndjson"}
+    body = b"\x00garbage\n" + BUN.read_bytes()
+    for params in ({"run_rules": "false"}, {"run_rules": "false", "format": "sysmon"}):
+        response = client.post(EP, content=body, headers=headers, params=params)
+        assert response.status_code == 200, response.text
+        result = response.json()
+        assert result["accepted"] == 6 and result["written"] > 0 and result["problem"] is None
+        assert result["rejections_total"] == 1
+        [rejection] = result["rejections"]
+        assert rejection["line"] == 1 and rejection["raw"] == "\x00garbage"
+        assert rejection["reason"].startswith("malformed JSON") and rejection["field"] is None
+        assert rejection["path"] == result["source"]
+    assert graph.read("MATCH (p:Process) RETURN count(p) AS n")[0]["n"] > 0
+
+
+def test_rejections_are_capped_and_the_total_is_told(
+    client: TestClient, graph: Graph, key: Callable[..., dict[str, str]]
+) -> None:
+    good = _lines(BUN)
+    bad = [f'{{"EventID": 1, "SourceName": "Microsoft-Windows-Sysmon", "cut{i}' for i in range(150)]
+    body = ("\n".join(good[:1] + bad + good[1:]) + "\n").encode()
+    response = client.post(
+        EP,
+        content=body,
+        params={"run_rules": "false"},
+        headers={**key("ingest"), "Content-Type": "application/x-ndjson"},
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["accepted"] == 6 and result["rejections_total"] == 150
+    assert [r["line"] for r in result["rejections"]] == list(range(2, 102))
+    assert "rejections" not in result["summary"]  # told once, not twice
+
+
+def test_a_body_that_gives_nothing_says_why(
+    client: TestClient, graph: Graph, key: Callable[..., dict[str, str]]
+) -> None:
+    ingester = {**key("ingest"), "Content-Type": "application/x-ndjson"}
+    junk = b"garbage\nmore garbage\n"
+    refused = client.post(EP, content=junk, params={"run_rules": "false"}, headers=ingester)
+    assert refused.status_code == 400 and "?format=" in refused.json()["detail"]
+    named = client.post(
+        EP, content=junk, params={"run_rules": "false", "format": "ecs"}, headers=ingester
+    )
+    assert named.status_code == 200, named.text
+    result = named.json()
+    assert result["accepted"] == 0 and [r["line"] for r in result["rejections"]] == [1, 2]
+    assert result["problem"] == "no events from 2 record(s): 2 rejected"
+
+
+@pytest.mark.skipif(not NETEXEC.exists(), reason="the shared SigmaHQ regression data is absent")
+def test_an_evtx_body_cut_short_keeps_its_whole_records_and_says_so(
+    client: TestClient, graph: Graph, key: Callable[..., dict[str, str]]
+) -> None:
+    data, _ = build(NETEXEC)
+    cut = FILE_HEADER_SIZE + record_spans(data[FILE_HEADER_SIZE:])[3][0] + 100
+    response = client.post(
+        EP,
+        content=data[:cut],
+        params={"run_rules": "false"},
+        headers={**key("ingest"), "Content-Type": "application/octet-stream"},
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["accepted"] == 3 and result["rejected"] == {"EVTX file cut short": 4}
+    assert [r["line"] for r in result["rejections"]] == [4, 5, 6, 7]
+    assert result["problem"].startswith("cut short: the file ends")
+    written = graph.read("MATCH ()-[w:WROTE]->(:File) RETURN count(w) AS n")[0]["n"]
+    assert written == 3  # the three Sysmon 11 file creations before the cut

@@ -7,7 +7,6 @@ import io
 import json
 import sys
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +116,93 @@ def test_over_long_record_is_rejected_and_long_field_truncated(tmp_path: Path) -
     assert summary.files[str(path)].rejected == {"record longer than 1048576 bytes": 1}
 
 
+@pytest.mark.parametrize("format", [None, "windows", "sysmon"])
+def test_a_junk_first_line_does_not_hide_the_records_after_it(
+    tmp_path: Path, format: str | None
+) -> None:
+    path = tmp_path / "junk-first.ndjson"
+    path.write_bytes(b"\x00garbage\n" + BUN.read_bytes())
+    letters = tmp_path / "dead.ndjson"
+    summary = Summary()
+    with DeadLetterWriter(letters) as writer:
+        events = list(iter_events(path, format, dead_letters=writer, summary=summary))
+    assert len(events) == 6 and [e.origin.line for e in events] == list(range(2, 8))
+    stats = summary.files[str(path)]
+    assert (stats.records, stats.accepted, stats.unrecognised, stats.problem) == (7, 6, None, None)
+    [letter] = [json.loads(line) for line in letters.read_text().splitlines()]
+    assert (letter["path"], letter["line"], letter["raw"]) == (str(path), 1, "\x00garbage")
+    assert letter["reason"].startswith("malformed JSON")
+    assert summary.shown == [{**letter, "raw_truncated": False}]
+
+
+def test_lines_nothing_recognises_must_not_outnumber_the_records(tmp_path: Path) -> None:
+    """One JSON record among text lines does not make a text file NDJSON; `--format` does."""
+    records = BUN.read_text().splitlines()
+    path = tmp_path / "mostly-text.log"
+    path.write_text("\n".join([f"note {i}: nothing here" for i in range(5)] + records[:2]) + "\n")
+    summary = Summary()
+    assert list(iter_events(path, summary=summary)) == []
+    stats = summary.files[str(path)]
+    assert stats.unrecognised == "text starting 'note 0: nothing here'"
+    assert stats.problem == "format not recognised (text starting 'note 0: nothing here')"
+    summary = Summary()
+    assert len(list(iter_events(path, "windows", summary=summary))) == 2
+    stats = summary.files[str(path)]
+    assert (stats.accepted, sum(stats.rejected.values()), stats.problem) == (2, 5, None)
+    assert [d["line"] for d in summary.shown] == [1, 2, 3, 4, 5]
+
+
+def test_a_forced_format_reads_a_file_nothing_recognised(tmp_path: Path) -> None:
+    """Before, `--format` kept an unrecognised file unread: no event, no dead letter."""
+    path = tmp_path / "junk.ndjson"
+    path.write_bytes(b"garbage\nmore garbage\n")
+    summary = Summary()
+    assert list(iter_results(path, summary=summary)) == []
+    assert summary.files[str(path)].unrecognised == "text starting 'garbage'"
+    summary = Summary()
+    results = list(iter_results(path, "ecs", summary=summary))
+    assert [(r.origin.line, r.dead is not None) for r in results] == [(1, True), (2, True)]
+    stats = summary.files[str(path)]
+    assert stats.problem == "no events from 2 record(s): 2 rejected"
+
+
+def test_junk_before_a_csv_header_is_rejected_and_the_header_found() -> None:
+    header = "Timestamp,DeviceName,ActionType,FileName"
+    row = "2024-05-01T08:00:00Z,h1,ProcessCreated,a.exe"
+    text = f"\x00garbage\n{header}\n{row}\n{row}\n"
+    summary = Summary()
+    results = list(iter_results(io.BytesIO(text.encode()), summary=summary))
+    [stats] = summary.files.values()
+    assert stats.format == "mde" and stats.skipped["CSV header"] == 1
+    assert results[0].dead is not None and results[0].origin.line == 1
+    assert results[0].dead.reason == "not a mde record: a line before the CSV header"
+    assert [r.origin.line for r in results] == [1, 2, 3, 4]
+
+
+def test_an_empty_file_is_empty_not_unrecognised(tmp_path: Path) -> None:
+    path = tmp_path / "empty.ndjson"
+    path.write_bytes(b"\n  \n")
+    summary = Summary()
+    assert list(iter_results(path, summary=summary)) == []
+    stats = summary.files[str(path)]
+    assert stats.empty and stats.unrecognised is None and stats.problem is None
+
+
+def test_an_unreadable_input_is_a_problem_and_the_others_go_on(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.ndjson.gz"
+    cut.write_bytes(gzip.compress(BUN.read_bytes())[:-20])
+    summary = Summary()
+    events = list(iter_events([tmp_path / "missing.ndjson", cut, BUN], summary=summary))
+    assert len(events) >= 6
+    problems = summary.problems
+    assert set(problems) == {str(tmp_path / "missing.ndjson"), str(cut)}
+    assert problems[str(tmp_path / "missing.ndjson")].startswith(
+        "could not be read: FileNotFoundError"
+    )
+    assert "EOFError" in problems[str(cut)]
+    assert summary.files[str(BUN)].problem is None
+
+
 def test_forced_format_and_unknown_format() -> None:
     sysmon_line = BUN.read_bytes().splitlines()[0]
     [result] = list(iter_results(io.BytesIO(sysmon_line), format="security"))
@@ -155,26 +241,14 @@ def test_detection() -> None:
     assert detect_record([1]) is None
 
 
-class FakeEvtx:
-    """Stands in for PyEvtxParser: we cannot write an .evtx, but can test the mapping."""
-
-    def __init__(self, items: list[Any]) -> None:
-        self.items = items
-
-    def records_json(self) -> Iterator[dict[str, Any]]:
-        for item in self.items:
-            if isinstance(item, Exception):
-                raise item
-            yield item
-
-
 def test_evtx_record_mapping() -> None:
-    good = [
-        {"event_record_id": i, "data": line} for i, line in enumerate(BUN.read_text().splitlines())
+    good = BUN.read_text().splitlines()
+    results = [
+        reader._evtx_record(
+            {"event_record_id": i, "data": data}, Origin("windows", "x.evtx", i), "windows"
+        )
+        for i, data in enumerate([good[0], good[1], "{bad"], 1)
     ]
-    results = list(
-        reader._evtx_records("x.evtx", FakeEvtx(good[:2] + [{"data": "{bad"}]), "windows")
-    )
     assert [bool(r.events) for r in results] == [True, True, False]
     assert results[2].dead is not None and results[2].dead.reason.startswith("malformed EVTX JSON")
     assert results[0].events[0].origin == Origin("sysmon", "x.evtx", 1)
