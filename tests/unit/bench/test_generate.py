@@ -17,7 +17,7 @@ import pytest
 from bench.gen_scenarios import RULES, TEMPLATES
 from bench.generate import Config, generate, main
 
-DATASETS = Path("/work/shared/datasets")
+DATASETS = Path(__file__).resolve().parents[4] / "shared" / "datasets"
 EVTX_SAMPLE = DATASETS / "evtxattack_visual_studio_prebuild_event.sysmon.ndjson"
 MORDOR_SAMPLE = DATASETS / "otrf_empire_msbuild_dcerpc_wmi_smb.mordor.ndjson"
 N = 20_000
