@@ -296,8 +296,9 @@ class CypherBackend(TextQueryBackend):
         condition = (
             conditions[0] if len(conditions) == 1 else " OR ".join(f"({c})" for c in conditions)
         )
+        # after the pipeline, the rule's fields are graph expressions (`p.image`)
         used = {name for d in rule.detection.detections.values() for name in _fields_of(d)}
-        rows = [row for row in logsource.fields if row.sigma in used]
+        rows = [row for row in logsource.fields if row.expr in used]
         variables = set().union(*(row.variables for row in rows)) if rows else set()
         caveats = tuple(dict.fromkeys(f"{r.sigma}: {r.note}" for r in rows if r.note))
         return CompiledQuery(
@@ -305,7 +306,7 @@ class CypherBackend(TextQueryBackend):
             params=dict(self._params),
             logsource=logsource.category,
             condition=condition,
-            fields=tuple(sorted(used)),
+            fields=tuple(row.sigma for row in rows),
             caveats=caveats,
             placeholders=tuple(self._placeholders.values()),
         )

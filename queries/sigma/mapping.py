@@ -109,7 +109,7 @@ class Logsource:
 
     @property
     def variables(self) -> frozenset[str]:
-        return frozenset(v for v in _VARIABLES if f"({v}:" in self.match)
+        return frozenset(v for v in _VARIABLES if re.search(rf"[(\[]{v}:", self.match))
 
 
 # An aggregated edge (WROTE, CONNECTED_TO, RESOLVED) holds every distinct time of its events:
