@@ -326,21 +326,25 @@ class CypherBackend(TextQueryBackend):
         """Arguments joined by OR/AND; leaves testing one subject with one operator share one
         list parameter (`toLower(p.image) ENDS WITH` x 40 values -> one `any(…)`)."""
         token = self.or_token if q == "any" else self.and_token
-        parts: list[str] = []
+        keys: list[tuple[str, str] | None] = []
         groups: dict[tuple[str, str], _Group] = {}
         for arg in cond.args:
-            group = (
-                self._groupable(arg)
-                if isinstance(arg, ConditionFieldEqualsValueExpression)
-                else None
-            )
-            if group is not None and (group.op != "cidr" or q == "any"):
-                key = (group.subject, group.op)
+            leaf = isinstance(arg, ConditionFieldEqualsValueExpression)
+            group = self._groupable(arg) if leaf else None
+            if group is None or (group.op == "cidr" and q != "any"):
+                keys.append(None)
+                continue
+            key = (group.subject, group.op)
+            keys.append(key)
+            if key in groups:
+                groups[key].values += group.values
+            else:
+                groups[key] = group
+        out: list[str] = []
+        for arg, key in zip(cond.args, keys, strict=True):
+            if key is not None:  # a group is rendered where its first member stood
                 if key in groups:
-                    groups[key].values += group.values
-                else:
-                    groups[key] = group
-                    parts.append(f"\x00{len(groups) - 1}")  # keep the group where it first came
+                    out.append(self._render(groups.pop(key), q))
                 continue
             converted = (
                 self.convert_condition(arg, state)
@@ -348,9 +352,7 @@ class CypherBackend(TextQueryBackend):
                 else self.convert_condition_group(arg, state)
             )
             if converted is not None:
-                parts.append(str(converted))
-        rendered = [self._render(g, q, len(cond.args) > 1) for g in groups.values()]
-        out = [rendered[int(p[1:])] if p.startswith("\x00") else p for p in parts]
+                out.append(str(converted))
         if not out:
             raise Unsupported("modifier", "an empty condition", ("empty condition",))
         return f" {token} ".join(out)
@@ -379,7 +381,7 @@ class CypherBackend(TextQueryBackend):
             return None  # empty value: see _string
         return _Group(self._subject(expr, cased), op, [literal if cased else literal.lower()])
 
-    def _render(self, group: _Group, q: str, grouped: bool) -> str:
+    def _render(self, group: _Group, q: str) -> str:
         subject, op, values = group.subject, group.op, group.values
         if op == "cidr":
             v4 = [r for v, r in map(cidr_range, values) if v == 4]
@@ -399,7 +401,7 @@ class CypherBackend(TextQueryBackend):
         group = self._groupable(cond)
         if group is None:
             raise TypeError("not a groupable leaf")
-        return self._render(group, "any", False)
+        return self._render(group, "any")
 
     def convert_condition_field_eq_val_str(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
