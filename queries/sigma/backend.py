@@ -291,6 +291,13 @@ class CypherBackend(TextQueryBackend):
         """The rule as one query: several conditions (rare) are OR-ed, as Sigma means them."""
         conditions = self.convert_rule(rule)
         logsource = self._logsource
+        if not conditions and not rule._output:
+            raise Unsupported(
+                "correlation",
+                "a base rule of a correlation rule (generate: false): it runs only inside the "
+                "correlation, which is not compiled yet",
+                ("correlation base rule",),
+            )
         if logsource is None or not conditions:
             raise Unsupported("logsource", "the rule produced no query", ("empty",))
         condition = (
