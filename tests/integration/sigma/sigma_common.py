@@ -122,3 +122,6 @@ class SqliteReference:
                 host = normalise_host(data["Computer"])
                 out.add((uid, file_key(host, data["TargetFilename"])))
         return out
+
+
+WIPE_ALL = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
