@@ -336,17 +336,20 @@ class CypherBackend(TextQueryBackend):
         keys: list[tuple[str, str] | None] = []
         groups: dict[tuple[str, str], _Group] = {}
         for arg in cond.args:
-            leaf = isinstance(arg, ConditionFieldEqualsValueExpression)
-            group = self._groupable(arg) if leaf else None
+            group = (
+                self._groupable(arg)
+                if isinstance(arg, ConditionFieldEqualsValueExpression)
+                else None
+            )
             if group is None or (group.op == "cidr" and q != "any"):
                 keys.append(None)
                 continue
-            key = (group.subject, group.op)
-            keys.append(key)
-            if key in groups:
-                groups[key].values += group.values
+            found = (group.subject, group.op)
+            keys.append(found)
+            if found in groups:
+                groups[found].values += group.values
             else:
-                groups[key] = group
+                groups[found] = group
         out: list[str] = []
         for arg, key in zip(cond.args, keys, strict=True):
             if key is not None:  # a group is rendered where its first member stood

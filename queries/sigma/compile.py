@@ -303,7 +303,7 @@ def compile_path(
                 )
             )
             continue
-        for error in collection.errors:
+        for problem in collection.errors:
             report.results.append(
                 RuleResult(
                     str(path),
@@ -312,8 +312,8 @@ def compile_path(
                     "-",
                     False,
                     "parse",
-                    str(error),
-                    (type(error).__name__,),
+                    str(problem),
+                    (type(problem).__name__,),
                 )
             )
         for sigma in collection.rules:
@@ -334,7 +334,7 @@ def compile_path(
             if not isinstance(sigma, SigmaRule):
                 continue
             if sigma.errors:
-                error = sigma.errors[0]
+                first = sigma.errors[0]
                 report.results.append(
                     RuleResult(
                         str(path),
@@ -343,8 +343,8 @@ def compile_path(
                         _logsource_text(sigma),
                         False,
                         "parse",
-                        str(error),
-                        (type(error).__name__,),
+                        str(first),
+                        (type(first).__name__,),
                     )
                 )
                 continue
