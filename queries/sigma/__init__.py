@@ -1,0 +1,22 @@
+"""Sigma rules as graph patterns (preview): a pySigma backend emitting parameterised Cypher.
+
+`compile_path(paths)` compiles every Sigma rule in files or folders into provgraph `Rule`s and
+reports, per rule, whether it compiled and why not. `CypherBackend` and `provgraph_pipeline()`
+are the pySigma pieces; `mapping` holds the logsource and field table.
+"""
+
+from provgraph.queries.sigma.backend import CompiledQuery, CypherBackend
+from provgraph.queries.sigma.compile import Report, RuleResult, compile_path, compile_rule
+from provgraph.queries.sigma.errors import Unsupported
+from provgraph.queries.sigma.pipeline import provgraph_pipeline
+
+__all__ = [
+    "CompiledQuery",
+    "CypherBackend",
+    "Report",
+    "RuleResult",
+    "Unsupported",
+    "compile_path",
+    "compile_rule",
+    "provgraph_pipeline",
+]

@@ -1,0 +1,74 @@
+"""SigmaHQ's own regression suite and rule set, from the shared snapshot beside the repository
+(`../shared/sigmahq`, see its SOURCE.md): every recording whose rule compiles is ingested alone
+and its rule must fire (issue 15 asks for at least 95%); every compiled rule of the four modelled
+Windows categories is accepted by the server, regular expressions included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from provgraph.graph.tx import Graph
+from provgraph.queries.engine import evaluate, explain_rule
+from provgraph.queries.sigma import compile_path
+from sigma_common import SIGMAHQ, WIPE_ALL, ingest_records, records
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not SIGMAHQ.is_dir(), reason=f"no SigmaHQ snapshot at {SIGMAHQ}"),
+]
+
+
+def _rule_files() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for folder in sorted(SIGMAHQ.glob("rules*")):
+        for path in folder.rglob("*.yml"):
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                if line.startswith("id:"):
+                    found[line.split(":", 1)[1].strip()] = path
+                    break
+    return found
+
+
+def test_regression_recordings_fire_their_compiled_rule(graph: Graph, tmp_path: Path) -> None:
+    by_id = _rule_files()
+    fired, silent, not_compiled = [], [], []
+    for info in sorted((SIGMAHQ / "regression_data").rglob("info.yml")):
+        rule_id = yaml.safe_load(info.read_text())["rule_metadata"][0]["id"]
+        (result,) = compile_path([by_id[rule_id]]).results
+        if result.rule is None:
+            not_compiled.append((info.parent.name, result.kind))
+            continue
+        graph.write_autocommit(WIPE_ALL)
+        ingest_records(graph, records(info.parent / f"{rule_id}.json"), tmp_path)
+        (fired if evaluate(graph, result.rule) else silent).append(info.parent.name)
+    compiled = len(fired) + len(silent)
+    print(
+        f"\nSigmaHQ regression suite: {len(fired)} of {compiled} compiled samples fire; "
+        f"{len(not_compiled)} samples' rules did not compile"
+    )
+    assert compiled >= 50
+    assert len(fired) >= 0.95 * compiled, silent
+    assert silent == []
+
+
+def test_every_compiled_windows_rule_is_accepted_by_the_server(graph: Graph) -> None:
+    windows = SIGMAHQ / "rules" / "windows"
+    report = compile_path(
+        [
+            windows / "process_creation",
+            windows / "file" / "file_event",
+            windows / "network_connection",
+            windows / "dns_query",
+        ]
+    )
+    assert len(report.compiled) >= 700
+    rejected = []
+    for result in report.compiled:
+        assert result.rule is not None
+        rejected += explain_rule(graph, result.rule)
+        for value in result.rule.parameters.values():
+            if isinstance(value, str) and value.startswith("(?"):  # a regex: Java must take it
+                graph.read("RETURN '' =~ $re AS ok", {"re": value})
+    assert rejected == []
