@@ -7,9 +7,9 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from provgraph.api.graphs.service import Subgraph
-from provgraph.api.nodes import BULKY, display_label, node_id, primary_label
-from provgraph.api.values import plain
+from provgraph.graph.values import plain
+from provgraph.queries.nodes import BULKY, display_label, node_id, primary_label
+from provgraph.queries.subgraph import Subgraph
 
 # Keys Cytoscape gives a meaning to inside `data`; properties with these names are renamed.
 _NODE_RESERVED = frozenset({"id", "label", "kind", "parent", "source", "target"})

@@ -11,7 +11,8 @@ from provgraph.graph.writer import write_events
 from provgraph.queries.examples import events_from_specs
 from typer.testing import CliRunner
 
-from provgraph.cli.rules import alerts_app, rules_app
+from provgraph.cli.alerts import alerts_app
+from provgraph.cli.rules import rules_app
 
 runner = CliRunner()
 
