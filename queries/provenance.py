@@ -351,7 +351,9 @@ def file_provenance(
             for x in graph.read(FILE_EXECUTIONS, {"key": key, "limit": limit})
         ]
         first_write = min((w.first_time for w in writers if w.first_time), default=None)
-        after = bool(first_write) and any(x.time and x.time > first_write for x in executions)
+        after = first_write is not None and any(
+            x.time is not None and x.time > first_write for x in executions
+        )
         answers.append(
             FileProvenance(
                 file=plain(row["props"]),

@@ -125,7 +125,8 @@ def graphml(sub: Subgraph) -> bytes:
             },
         )
         _data(edge, "e", data)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document
 
 
 def _data(parent: ET.Element, prefix: str, data: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from neo4j import ManagedTransaction
@@ -198,7 +199,7 @@ def _absorbs(alert: dict[str, Any], match: Match, duration: timedelta) -> bool:
     if duration <= timedelta(0) or alert.get("suppression_key") != match.suppression_key:
         return False
     first, last = _native(alert["first_seen"]), _native(alert["last_seen"])
-    return match.first_seen <= last + duration and match.last_seen >= first - duration
+    return bool(match.first_seen <= last + duration and match.last_seen >= first - duration)
 
 
 def _new_alert(match: Match, now: datetime) -> dict[str, Any]:
@@ -261,7 +262,7 @@ def apply_matches(
         chunk = ordered[start : start + CHUNK]
         stamp = now or datetime.now(UTC)
         part = graph.write_tx(
-            lambda tx, c=chunk, s=stamp: _apply_chunk(tx, rule, c, s),
+            partial(_apply_chunk, rule=rule, chunk=chunk, now=stamp),
             what=f"writing alerts of rule {rule.id}",
         )
         if part.created or part.updated:
