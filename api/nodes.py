@@ -1,58 +1,11 @@
-"""How a graph node is named outside Neo4j: `<Label>:<key>`, e.g. `Process:g:1a2b…`.
+"""Node ids as the API serves them: `provgraph.queries.nodes` owns the naming.
 
-Element ids are internal and may change; keys are the identities the graph is MERGEd on,
-so an id a client saw yesterday still names the same node today.
+Re-exported for the API modules that still import it from here (api/query); new code
+imports `provgraph.queries.nodes`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from provgraph.queries.nodes import node_id
 
-from provgraph.graph.schema import NODE_KEYS
-
-# Labels a client may name; anything else is refused before a query is built.
-NODE_LABELS: dict[str, str] = {**NODE_KEYS}
-# Relationship types the graph endpoints walk (code-side whitelist).
-PROVENANCE_RELS = ("SPAWNED", "EXECUTED", "WROTE", "CONNECTED_TO", "RESOLVED")
-WALKED_RELS = (*PROVENANCE_RELS, "ON_HOST", "INVOLVES")
-
-# Properties too bulky for graph views (the alert's evidence endpoint carries them).
-BULKY = frozenset({"raw", "times", "hash", "details"})
-
-
-def primary_label(labels: list[str]) -> str:
-    for label in labels:
-        if label in NODE_LABELS:
-            return label
-    return labels[0] if labels else "Node"
-
-
-def node_id(labels: list[str], props: dict[str, Any]) -> str:
-    label = primary_label(labels)
-    key = NODE_LABELS.get(label)
-    value = props.get(key) if key else None
-    return f"{label}:{value}"
-
-
-def parse_node_id(text: str) -> tuple[str, str, str] | None:
-    """(label, key property, key value) of a `<Label>:<key>` id, if the label is known."""
-    label, sep, value = text.partition(":")
-    if not sep or not value or label not in NODE_LABELS:
-        return None
-    return label, NODE_LABELS[label], value
-
-
-def display_label(label: str, props: dict[str, Any]) -> str:
-    """What a person reads on the node: a process's exe and pid, a file's name, an ip:port."""
-    if label == "Process":
-        name = props.get("name") or props.get("image") or props.get("uid")
-        return f"{name} ({props['pid']})" if props.get("pid") is not None else str(name)
-    if label == "File":
-        return str(props.get("name") or props.get("path"))
-    if label == "Connection":
-        host = props.get("hostname") or props.get("ip")
-        return f"{host}:{props.get('port')}" if props.get("port") is not None else str(host)
-    if label == "Alert":
-        return str(props.get("rule_name") or props.get("id"))
-    key = NODE_LABELS.get(label)
-    return str(props.get(key) if key else label)
+__all__ = ["node_id"]

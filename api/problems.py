@@ -1,7 +1,8 @@
 """One error shape for every failure: RFC 9457 `application/problem+json`.
 
-Views raise `Problem` (or a subclass); validation errors, unknown routes, Neo4j failures
-and anything unexpected are turned into the same shape by the handlers installed here.
+Views raise `Problem` (or a subclass); the domain reads' errors (`queries.errors`: a thing
+not found, a cursor not ours), validation errors, unknown routes, Neo4j failures and anything
+unexpected are turned into the same shape by the handlers installed here.
 No handler ever puts a stack trace in a response: unexpected errors are logged with one.
 """
 
@@ -15,6 +16,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from neo4j.exceptions import ClientError, Neo4jError
 from provgraph.graph.tx import GraphUnavailable
+from provgraph.queries.errors import InvalidCursor, NotFound
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
@@ -174,6 +176,16 @@ def install(app: FastAPI) -> None:
         return problem_response(
             request.url.path, exc.status_code, detail, headers=getattr(exc, "headers", None)
         )
+
+    # The domain reads' errors (queries/), in the words the API has always used.
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
+        missing = not_found(f"{exc.what} {exc.key!r}")
+        return problem_response(request.url.path, 404, missing.detail, slug=missing.slug)
+
+    @app.exception_handler(InvalidCursor)
+    async def _invalid_cursor(request: Request, exc: InvalidCursor) -> JSONResponse:
+        return problem_response(request.url.path, 400, str(exc), slug="invalid-cursor")
 
     @app.exception_handler(GraphUnavailable)
     async def _unavailable(request: Request, exc: GraphUnavailable) -> JSONResponse:

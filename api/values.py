@@ -1,96 +1,11 @@
-"""Neo4j values to JSON-ready Python, and the opaque cursors pages hand out."""
+"""Neo4j values as the API serves them: `provgraph.graph.values` owns the conversion.
+
+Re-exported for the API modules that still import them from here (api/query, api/rules,
+api/webhooks); new code imports `provgraph.graph.values`.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from datetime import UTC, date, datetime
-from typing import Any
+from provgraph.graph.values import json_or_text, plain
 
-from neo4j.time import Date, DateTime, Duration, Time
-from provgraph.api.problems import Problem
-
-_AS_IS = frozenset({str, int, float, bool, type(None)})
-
-
-def plain(value: Any) -> Any:
-    """Temporal values become ISO 8601 strings (UTC 'Z'), containers are walked."""
-    kind = type(value)
-    if kind in _AS_IS:  # the common case, checked without isinstance's slower walk
-        return value
-    if kind is list and all(type(v) in _AS_IS for v in value):
-        return value
-    if isinstance(value, DateTime):
-        value = value.to_native()
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC)
-            return value.isoformat().replace("+00:00", "Z")
-        return value.isoformat()
-    if isinstance(value, Date | Time | Duration):
-        return value.iso_format()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
-
-
-def as_datetime(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, DateTime):
-        return value.to_native()
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return None
-
-
-def json_or_text(value: Any) -> Any:
-    """Properties that hold JSON text (raw records, alert details) as objects when they parse."""
-    if isinstance(value, str) and value[:1] in "{[":
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def encode_cursor(kind: str, payload: dict[str, Any]) -> str:
-    text = json.dumps({"k": kind, **payload}, separators=(",", ":"), default=str)
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def decode_cursor(kind: str, token: str) -> dict[str, Any]:
-    """The payload of a cursor this API issued for `kind`, or a 400 problem."""
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
-        if not isinstance(data, dict) or data.get("k") != kind:
-            raise ValueError(kind)
-        return data
-    except (ValueError, binascii.Error, UnicodeError) as error:
-        raise Problem(
-            400,
-            f"the cursor is not one this API issued for {kind} pages; "
-            "start without a cursor or pass back `next_cursor` unchanged",
-            slug="invalid-cursor",
-        ) from error
-
-
-def utc_text(var: str, prop: str) -> str:
-    """Cypher (code-side names only) for `var.prop`, a DateTime, as ISO text in UTC ending in
-    'Z', or null. Text crosses the wire far cheaper than DateTimes the Python driver must
-    hydrate one by one."""
-    return (
-        f"{prop}: CASE WHEN {var}.{prop} IS NULL THEN null "
-        f"ELSE toString(datetime({{datetime: {var}.{prop}, timezone: '+00:00'}})) END"
-    )
+__all__ = ["json_or_text", "plain"]

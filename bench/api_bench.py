@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     base = f"http://127.0.0.1:{port}"
     try:
         high = graph.read("MATCH (a:Alert) RETURN max(a.seq) AS s")[0]["s"] or 0
-        from provgraph.api.values import encode_cursor
+        from provgraph.queries.cursors import encode_cursor
 
         cursors = [encode_cursor("alerts", {"seq": s}) for s in range(0, max(high - 50, 1), 7)]
 

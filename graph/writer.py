@@ -18,7 +18,7 @@ from neo4j import ManagedTransaction, Transaction
 from provgraph.core.times import EPOCH
 from provgraph.graph.schema import MAX_SOURCES, MAX_TIMES
 from provgraph.graph.tx import Graph
-from provgraph.ingest.model import Event, FileOp, Kind, ProcessRef, classify_ip
+from provgraph.ingest.model import Event, FileOp, Kind, ProcessRef, classify_ip, is_pid_only
 
 RAW_LIMIT = 4096  # bytes of raw record kept on an edge as evidence
 MICROSECOND = timedelta(microseconds=1)
@@ -412,7 +412,7 @@ class Batch:
             "source": self._source,
             "raw": _raw(event) if self.keep_raw else None,
         }
-        if parent.uid.startswith("p:") and parent.uid.count(":") == 2:
+        if is_pid_only(parent.uid):
             # Known only by host and pid: resolved against the graph when written.
             edge.update(
                 host=event.host,

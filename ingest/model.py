@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import functools
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -132,7 +133,62 @@ def process_uid(
         raise ValueError("a process needs a guid, an entity id or a pid")
     if start_time is None:
         return f"p:{host}:{pid}"
-    return f"p:{host}:{pid}:{start_time.strftime('%Y%m%dT%H%M%S.%f')}"
+    return f"p:{host}:{pid}:{start_time.strftime(_START_STAMP)}"
+
+
+_START_STAMP = "%Y%m%dT%H%M%S.%f"
+_START_STAMP_SHAPE = re.compile(r"\d+T\d{6}\.\d{6}")
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessKey:
+    """What a process uid says, read back (see `process_uid`, which builds it)."""
+
+    scheme: str  # "g" Sysmon ProcessGuid, "e" entity id, "p" host and pid
+    value: str  # the guid or entity id; for "p", the host
+    pid: int | None = None  # "p" only
+    start: str | None = None  # "p" only: the start time as the uid spells it, if known
+
+    @property
+    def pid_only(self) -> bool:
+        """Known by host and pid alone (a creator in a 4688 event): `graph` resolves it to the
+        latest process with that pid."""
+        return self.scheme == "p" and self.start is None
+
+    @property
+    def pid_uid(self) -> str | None:
+        """The pid-only uid ("p:host:pid") of a host-and-pid identity, with or without start."""
+        return f"p:{self.value}:{self.pid}" if self.scheme == "p" else None
+
+
+def parse_process_uid(uid: str) -> ProcessKey | None:
+    """The parts of a uid `process_uid` built, or None for anything else. Read from the right:
+    a host may hold colons itself (an IPv6 address logged as the host name)."""
+    scheme, sep, rest = uid.partition(":")
+    if not sep or not rest:
+        return None
+    if scheme in ("g", "e"):
+        return ProcessKey(scheme, rest)
+    if scheme != "p":
+        return None
+    head, _, last = rest.rpartition(":")
+    start = None
+    if _START_STAMP_SHAPE.fullmatch(last):
+        start = last
+        head, _, last = head.rpartition(":")
+    if not head or not last.isdecimal():
+        return None
+    return ProcessKey("p", head, int(last), start)
+
+
+def is_pid_only(uid: str) -> bool:
+    """`parse_process_uid(uid).pid_only`, without building the key: the writer asks it of
+    every creator it meets. A "p:" uid ending in digits is "p:host:pid" (a start stamp always
+    holds a "T")."""
+    if not uid.startswith("p:"):
+        return False
+    head, _, pid = uid.rpartition(":")
+    return len(head) > 2 and pid.isdecimal()
 
 
 @functools.lru_cache(maxsize=65536)

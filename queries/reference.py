@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 from provgraph.core.times import span
-from provgraph.ingest.model import Event, classify_ip
+from provgraph.ingest.model import Event, classify_ip, is_pid_only, parse_process_uid
 from provgraph.queries.rule import Rule
 
 COLUMNS = [
@@ -142,7 +142,7 @@ def build_model(frame: pd.DataFrame) -> Model:
             user=row.user,
             **extra,
         )
-        if full and row.parent_uid and not _pid_only(row.parent_uid):
+        if full and row.parent_uid and not is_pid_only(row.parent_uid):
             note(
                 row.parent_uid,
                 row.host,
@@ -151,12 +151,13 @@ def build_model(frame: pd.DataFrame) -> Model:
                 command_line=row.parent_command_line,
             )
     spawn_rows = []
+    started_pids = starts["uid"].map(_started_pid_uid)
     for row in starts.itertuples(index=False):
         if not row.parent_uid:
             continue
         parent = row.parent_uid
-        if _pid_only(parent):
-            parent = _resolve_pid(starts, row) or parent
+        if is_pid_only(parent):
+            parent = _resolve_pid(starts, started_pids, row) or parent
             note(parent, row.host, False, name=row.parent_name)
         spawn_rows.append({"parent_uid": parent, "child_uid": row.uid, "time": row.ts})
     spawns = pd.DataFrame(spawn_rows, columns=["parent_uid", "child_uid", "time"])
@@ -171,17 +172,18 @@ def build_model(frame: pd.DataFrame) -> Model:
     return Model(frame, table, spawns, parents)
 
 
-def _pid_only(uid: str) -> bool:
-    return uid.startswith("p:") and uid.count(":") == 2
+def _started_pid_uid(uid: str) -> str | None:
+    """p:host:pid:start -> p:host:pid, the uid a creator known only by host and pid carries."""
+    key = parse_process_uid(uid)
+    return key.pid_uid if key is not None and key.start is not None else None
 
 
-def _resolve_pid(starts: pd.DataFrame, row: Any) -> str | None:
+def _resolve_pid(starts: pd.DataFrame, started_pids: pd.Series, row: Any) -> str | None:
     """A creator known by host and pid: the latest process with that pid started before."""
     if row.parent_pid is None:
         return None
-    pids = starts["uid"].str.rsplit(":", n=1).str[0]  # p:host:pid:start -> p:host:pid
     candidates = starts.loc[
-        (pids == row.parent_uid) & (starts.ts <= row.ts) & (starts.uid != row.uid)
+        (started_pids == row.parent_uid) & (starts.ts <= row.ts) & (starts.uid != row.uid)
     ]
     if candidates.empty:
         return None

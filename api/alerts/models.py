@@ -1,48 +1,35 @@
+"""The alerts endpoints' schema: the alert models of `queries.alerts` as they are, and what
+only the API adds (pages with cursors, OCSF findings)."""
+
 from __future__ import annotations
 
-import enum
-from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from provgraph.queries.alerts.models import (
+    AlertDetail,
+    AlertRead,
+    AlertUpdate,
+    AuditEntryRead,
+    Entity,
+    Evidence,
+    Severity,
+    Status,
+)
+from pydantic import BaseModel, ConfigDict, Field
 
-
-class Status(enum.StrEnum):
-    OPEN = "open"
-    ACKNOWLEDGED = "acknowledged"
-    CLOSED = "closed"
-
-
-class Severity(enum.StrEnum):
-    INFORMATIONAL = "informational"
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-
-class AlertBase(BaseModel):
-    id: str
-    rule_id: str | None = None
-    rule_name: str | None = None
-    severity: str | None = None
-    risk_score: float | None = None
-    tactics: list[str] = []
-    techniques: list[str] = []
-    host: str | None = None
-    status: str | None = None
-    assignee: str | None = None
-    summary: str | None = None
-
-
-class AlertRead(AlertBase):
-    first_seen: datetime | None = None
-    last_seen: datetime | None = None
-    hit_count: int | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    seq: int
-    details: Any = None
+__all__ = [
+    "AlertDetail",
+    "AlertFormat",
+    "AlertPage",
+    "AlertRead",
+    "AlertUpdate",
+    "AuditEntryRead",
+    "Entity",
+    "Evidence",
+    "OcsfDetectionFinding",
+    "Severity",
+    "Status",
+]
 
 
 class OcsfDetectionFinding(BaseModel):
@@ -69,66 +56,6 @@ class AlertPage(BaseModel):
     next_cursor: str = Field(description="pass back as `cursor` for what is new or changed since")
     has_more: bool = Field(description="true when another page is ready right now")
     high_seq: int = Field(description="the newest committed change number this page considered")
-
-
-class AlertUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    status: Status | None = None
-    assignee: str | None = Field(
-        default=None, max_length=200, description='a name, or "" to unassign'
-    )
-    comment: str | None = Field(default=None, max_length=10_000)
-
-    @model_validator(mode="after")
-    def _something(self) -> AlertUpdate:
-        if self.status is None and self.assignee is None and self.comment is None:
-            raise ValueError("give at least one of status, assignee, comment")
-        return self
-
-
-class Entity(BaseModel):
-    role: str | None
-    id: str
-    kind: str
-    label: str
-    properties: dict[str, Any]
-
-
-class Evidence(BaseModel):
-    relationship: str
-    source: str
-    target: str
-    time: datetime | None = None
-    first_time: datetime | None = None
-    last_time: datetime | None = None
-    count: int | None = None
-    sources: list[str] = []
-    raw: Any = None
-
-
-class AuditEntryRead(BaseModel):
-    id: str
-    alert_id: str
-    actor: str
-    actor_name: str | None = None
-    at: datetime
-    changes: dict[str, Any]
-    comment: str | None = None
-    seq: int | None = None
-
-
-class Mitre(BaseModel):
-    tactics: list[str]
-    techniques: list[str]
-
-
-class AlertDetail(AlertRead):
-    rule: dict[str, Any] | None = None
-    mitre: Mitre
-    entities: list[Entity]
-    evidence: list[Evidence]
-    audit: list[AuditEntryRead]
 
 
 AlertFormat = Literal["native", "ocsf"]

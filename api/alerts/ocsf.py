@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from provgraph.api.alerts.models import AlertRead, Entity, Evidence
 from provgraph.core import __version__
+from provgraph.queries.alerts.models import AlertRead, Entity, Evidence
 
 OCSF_VERSION = "1.3.0"
 CLASS_UID = 2004

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 from fastapi import Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
-from provgraph.api.alerts import service
 from provgraph.api.alerts.models import (
     AlertDetail,
     AlertFormat,
@@ -20,9 +19,11 @@ from provgraph.api.alerts.models import (
 )
 from provgraph.api.alerts.ocsf import to_detection_finding
 from provgraph.api.deps import GraphDep, Reader, SettingsDep, Triager
-from provgraph.api.problems import Problem, not_found, responses
+from provgraph.api.problems import Problem, responses
 from provgraph.api.routing import secured_router
-from provgraph.api.values import decode_cursor, encode_cursor
+from provgraph.api.rules.service import rule_summary
+from provgraph.queries.alerts import service
+from provgraph.queries.cursors import decode_cursor, encode_cursor
 
 router = secured_router(prefix="/alerts", tags=["alerts"])
 
@@ -103,12 +104,11 @@ def _aware(value: datetime | None) -> datetime | None:
     responses=responses(404),
 )
 def get_alert(graph: GraphDep, _: Reader, alert_id: str, format: AlertFormat = "native") -> Any:
-    try:
-        detail, rule = service.alert_with_rule(graph, alert_id=alert_id)
-    except service.AlertNotFound:
-        raise not_found(f"alert {alert_id!r}") from None
+    detail = service.alert_detail(graph, alert_id=alert_id, rule_of=rule_summary)
     if format == "ocsf":
-        return JSONResponse(to_detection_finding(detail, detail.entities, detail.evidence, rule))
+        return JSONResponse(
+            to_detection_finding(detail, detail.entities, detail.evidence, detail.rule)
+        )
     return detail
 
 
@@ -122,12 +122,9 @@ def get_alert(graph: GraphDep, _: Reader, alert_id: str, format: AlertFormat = "
     responses=responses(404),
 )
 def update_alert(graph: GraphDep, who: Triager, alert_id: str, change: AlertUpdate) -> AlertRead:
-    try:
-        alert, _recorded = service.update_alert(
-            graph, alert_id=alert_id, change=change, actor=who.key_id, actor_name=who.name
-        )
-    except service.AlertNotFound:
-        raise not_found(f"alert {alert_id!r}") from None
+    alert, _recorded = service.update_alert(
+        graph, alert_id=alert_id, change=change, actor=who.key_id, actor_name=who.name
+    )
     return alert
 
 
@@ -138,8 +135,5 @@ def update_alert(graph: GraphDep, who: Triager, alert_id: str, change: AlertUpda
     responses=responses(404),
 )
 def alert_audit(graph: GraphDep, _: Reader, alert_id: str) -> list[AuditEntryRead]:
-    try:
-        service.get_alert(graph, alert_id=alert_id)
-    except service.AlertNotFound:
-        raise not_found(f"alert {alert_id!r}") from None
+    service.get_alert(graph, alert_id=alert_id)  # a missing alert is a 404, not an empty trail
     return service.audit_of(graph, alert_id=alert_id)

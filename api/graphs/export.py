@@ -7,9 +7,9 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from provgraph.api.graphs.service import Subgraph
-from provgraph.api.nodes import BULKY, display_label, node_id, primary_label
-from provgraph.api.values import plain
+from provgraph.graph.values import plain
+from provgraph.queries.nodes import BULKY, display_label, node_id, primary_label
+from provgraph.queries.subgraph import Subgraph
 
 # Keys Cytoscape gives a meaning to inside `data`; properties with these names are renamed.
 _NODE_RESERVED = frozenset({"id", "label", "kind", "parent", "source", "target"})
@@ -125,7 +125,8 @@ def graphml(sub: Subgraph) -> bytes:
             },
         )
         _data(edge, "e", data)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document
 
 
 def _data(parent: ET.Element, prefix: str, data: dict[str, Any]) -> None:

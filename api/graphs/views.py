@@ -6,10 +6,12 @@ import orjson
 from fastapi import Query
 from fastapi.responses import Response
 from provgraph.api.deps import GraphDep, Reader, SettingsDep
-from provgraph.api.graphs import export, service
+from provgraph.api.graphs import export
 from provgraph.api.graphs.models import CytoscapeGraph, GraphFormat, Rel
-from provgraph.api.problems import Problem, not_found, responses
+from provgraph.api.problems import Problem, responses
 from provgraph.api.routing import secured_router
+from provgraph.queries import subgraph as walks
+from provgraph.queries.subgraph import Subgraph
 
 router = secured_router(prefix="/graph", tags=["graph"])
 
@@ -26,7 +28,7 @@ Depth = Annotated[int, Query(ge=0, le=10, description="levels of descendants to 
 MaxNodes = Annotated[int, Query(ge=1, le=20_000, description="node budget; sets `truncated`")]
 
 
-def _render(sub: service.Subgraph, fmt: GraphFormat, limits: dict[str, Any]) -> Any:
+def _render(sub: Subgraph, fmt: GraphFormat, limits: dict[str, Any]) -> Any:
     if fmt is GraphFormat.GRAPHML:
         headers = {"X-Provgraph-Truncated": "true" if sub.truncated else "false"}
         return Response(export.graphml(sub), media_type=GRAPHML, headers=headers)
@@ -73,12 +75,9 @@ def alert_subgraph(
 ) -> Any:
     budget = _budget(settings, max_nodes)
     hops = settings.ancestry_max_hops if ancestry is None else ancestry
-    try:
-        sub = service.alert_subgraph(
-            graph, alert_id=alert_id, depth=depth, ancestry=hops, max_nodes=budget
-        )
-    except service.NodeNotFound:
-        raise not_found(f"alert {alert_id!r}") from None
+    sub = walks.alert_subgraph(
+        graph, alert_id=alert_id, depth=depth, ancestry=hops, max_nodes=budget
+    )
     return _render(sub, format, {"depth": depth, "ancestry": hops, "max_nodes": budget})
 
 
@@ -102,14 +101,11 @@ def neighbourhood(
     format: GraphFormat = GraphFormat.CYTOSCAPE,
 ) -> Any:
     budget = _budget(settings, max_nodes)
-    try:
-        sub = service.neighbourhood(
-            graph,
-            node=node,
-            depth=depth,
-            max_nodes=budget,
-            rels=[r.value for r in rel] if rel else None,
-        )
-    except service.NodeNotFound:
-        raise not_found(f"node {node!r}") from None
+    sub = walks.neighbourhood(
+        graph,
+        node=node,
+        depth=depth,
+        max_nodes=budget,
+        rels=[r.value for r in rel] if rel else None,
+    )
     return _render(sub, format, {"depth": depth, "max_nodes": budget})

@@ -5,10 +5,10 @@ from typing import Annotated
 
 from fastapi import Path, Query
 from provgraph.api.deps import GraphDep, Reader
-from provgraph.api.problems import Problem, not_found, responses
-from provgraph.api.provenance import service
-from provgraph.api.provenance.models import Contacts, FileProvenanceList, ProcessLineage, Timeline
+from provgraph.api.problems import Problem, responses
 from provgraph.api.routing import secured_router
+from provgraph.queries import provenance
+from provgraph.queries.provenance import Contacts, FileProvenanceList, ProcessLineage, Timeline
 
 router = secured_router(prefix="/provenance", tags=["provenance"], responses=responses(404))
 
@@ -26,10 +26,7 @@ def process(
     ancestry: Annotated[int, Query(ge=0, le=64)] = 64,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> ProcessLineage:
-    try:
-        return service.process_lineage(graph, uid=uid, depth=depth, ancestry=ancestry, limit=limit)
-    except service.NotFound:
-        raise not_found(f"process {uid!r}") from None
+    return provenance.process_lineage(graph, uid=uid, depth=depth, ancestry=ancestry, limit=limit)
 
 
 @router.get(
@@ -46,12 +43,9 @@ def file(
     host: Annotated[str | None, Query(max_length=255)] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> FileProvenanceList:
-    try:
-        return FileProvenanceList(
-            files=service.file_provenance(graph, path=path, host=host, limit=limit)
-        )
-    except service.NotFound:
-        raise not_found(f"file {path!r}") from None
+    return FileProvenanceList(
+        files=provenance.file_provenance(graph, path=path, host=host, limit=limit)
+    )
 
 
 @router.get(
@@ -74,7 +68,7 @@ def timeline(
             raise Problem(
                 422, "times need a timezone (e.g. 2024-05-01T10:00:00Z)", slug="validation"
             )
-    return service.host_timeline(
+    return provenance.host_timeline(
         graph, host=host, since=since, until=until, limit=limit, cursor=cursor
     )
 
@@ -96,4 +90,4 @@ def contacts(
 ) -> Contacts:
     if not ip and not hostname:
         raise Problem(400, "give `ip` or `hostname`", slug="missing-parameter")
-    return service.contacts(graph, ip=ip, hostname=hostname, limit=limit)
+    return provenance.contacts(graph, ip=ip, hostname=hostname, limit=limit)

@@ -1,16 +1,14 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Query
 from provgraph.api.deps import GraphDep, Reader
 from provgraph.api.routing import secured_router
-from provgraph.api.search import service
-from provgraph.api.search.models import SearchHit, SearchResults
+from provgraph.queries import search as finder
+from provgraph.queries.search import Kind, SearchResults
 
 router = secured_router(prefix="/search", tags=["search"])
-
-Kind = Literal["process", "file", "host", "address"]
 
 
 @router.get(
@@ -28,7 +26,4 @@ def search(
     host: Annotated[str | None, Query(max_length=255)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> SearchResults:
-    hits = service.search(
-        graph, q=q, kinds=list(kind) if kind else None, host=host, limit=limit + 1
-    )
-    return SearchResults(hits=[SearchHit(**h) for h in hits[:limit]], truncated=len(hits) > limit)
+    return finder.search(graph, q=q, kinds=kind, host=host, limit=limit)

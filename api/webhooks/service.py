@@ -8,10 +8,10 @@ import uuid
 from typing import Any
 
 from provgraph.api.alerts.models import Severity
-from provgraph.api.alerts.service import watermark
 from provgraph.api.values import json_or_text, plain
 from provgraph.api.webhooks.models import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead
 from provgraph.graph.tx import Graph
+from provgraph.queries.alerts import watermark
 
 SEVERITY_ORDER = [s.value for s in Severity]
 

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from provgraph.api.alerts.service import AlertFilter, list_alerts
 from provgraph.api.settings import Settings
 from provgraph.api.webhooks import service
 from provgraph.api.webhooks.signing import (
@@ -29,6 +28,7 @@ from provgraph.api.webhooks.signing import (
     sign,
 )
 from provgraph.graph.tx import Graph
+from provgraph.queries.alerts.service import AlertFilter, list_alerts
 
 log = logging.getLogger("provgraph.api.webhooks")
 

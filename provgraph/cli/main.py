@@ -339,12 +339,12 @@ def demo(
 
 
 def _mount_subcommands() -> None:
-    """Rules and alerts from queries/, responder commands from api/."""
-    from provgraph.cli.responder import alert_set, alert_show, keys_app, trace_app
-    from provgraph.cli.rules import alerts_app, rules_app
+    """Rules, alerts, API keys and provenance traces, one typer app each."""
+    from provgraph.cli.alerts import alerts_app
+    from provgraph.cli.keys import keys_app
+    from provgraph.cli.rules import rules_app
+    from provgraph.cli.trace import trace_app
 
-    alerts_app.command("show")(alert_show)
-    alerts_app.command("set")(alert_set)
     app.add_typer(rules_app, name="rules")
     app.add_typer(alerts_app, name="alerts")
     app.add_typer(keys_app, name="keys")

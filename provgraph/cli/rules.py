@@ -1,7 +1,7 @@
-"""`provgraph rules …` and `provgraph alerts …`: typer apps the main CLI mounts.
+"""`provgraph rules …`: the typer app the main CLI mounts (`provgraph alerts …` is in
+provgraph/cli/alerts.py).
 
 app.add_typer(rules_app, name="rules")
-app.add_typer(alerts_app, name="alerts")
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import json
 import logging
 import secrets
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from provgraph.core.errors import ProvgraphError
+from provgraph.cli.terminal import parse_time as _parse_time
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 rules_app = typer.Typer(
     help="Detection rules: list, validate, test and run them.", no_args_is_help=True
 )
-alerts_app = typer.Typer(help="Alerts the rules raised.", no_args_is_help=True)
 
 RulesDir = Annotated[
     Path | None,
@@ -60,17 +59,6 @@ def _catalog(rules_dir: Path | None) -> Catalog:
 
 def _snapshot(rules_dir: Path | None) -> Snapshot:
     return _catalog(rules_dir).snapshot()
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    if value.startswith("-"):  # "-2h": relative to now
-        from provgraph.queries.rule import parse_duration
-
-        return datetime.now(UTC) - parse_duration(value[1:])
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 # -- rules -------------------------------------------------------------------------------------
@@ -291,55 +279,3 @@ def rules_run(
         show(run)
     if view.errors or any(run.error for run in runs):
         raise typer.Exit(1)
-
-
-# -- alerts ------------------------------------------------------------------------------------
-@alerts_app.callback()
-def alerts_group() -> None:
-    """Alerts the rules raised (a group, so `alerts list` stays a subcommand on its own)."""
-
-
-@alerts_app.command("list")
-def alerts_list(
-    status: Annotated[str | None, typer.Option(help="open, acknowledged or closed")] = None,
-    rule: Annotated[str | None, typer.Option("--rule", "-r", help="Rule id.")] = None,
-    host: Annotated[str | None, typer.Option(help="Host (short, lower-case).")] = None,
-    since: Annotated[str | None, typer.Option(help="last_seen at or after (ISO or -2h).")] = None,
-    after_seq: Annotated[
-        int | None, typer.Option(help="Only alerts changed after this seq (a SOAR cursor).")
-    ] = None,
-    limit: int = 100,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Alerts in change order, with rule, severity, ATT&CK ids, host, entities and times."""
-    from provgraph.graph.tx import Graph
-    from provgraph.queries.alerts import STATUSES, list_alerts
-
-    if status is not None and status not in STATUSES:
-        raise ProvgraphError(f"status must be one of {', '.join(STATUSES)}")
-    _quiet_driver()
-    with Graph.connect() as graph:
-        alerts = list_alerts(
-            graph,
-            status=status,
-            rule_id=rule,
-            host=host,
-            since=_parse_time(since),
-            after_seq=after_seq,
-            limit=limit,
-        )
-    if json_out:
-        for alert in alerts:
-            alert["details"] = json.loads(alert.get("details") or "null")
-        typer.echo(json.dumps(alerts, indent=2, default=str))
-        return
-    for a in alerts:
-        typer.echo(
-            f"#{a['seq']} [{a['severity']}/{a['risk_score']}] {a['rule_id']} "
-            f"({', '.join(a.get('techniques', []))}) host={a.get('host')} "
-            f"status={a['status']} hits={a['hit_count']}"
-        )
-        typer.echo(f"    {a['first_seen']} .. {a['last_seen']}  {a['summary']}")
-        for e in a["entities"]:
-            typer.echo(f"    - {e['role']}: {e['type']} {e['key']}")
-    typer.echo(f"{len(alerts)} alert(s)")

@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from neo4j import ManagedTransaction
-from provgraph.api.alerts.seq import next_seq, publish_seq
 from provgraph.api.settings import Settings
 from provgraph.graph.tx import Graph
 from provgraph.graph.writer import write_events
 from provgraph.ingest.model import Event, FileOp, Kind, Origin, ProcessRef
+from provgraph.queries.alerts import next_seq, publish_seq
 
 T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 PAYLOAD = r"C:\Users\alice\AppData\Local\Temp\payload.exe"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from contextlib import nullcontext
 
 import pytest
@@ -9,8 +11,11 @@ import typer
 from provgraph.graph.tx import Graph
 from typer.testing import CliRunner
 
-import provgraph.cli.responder
-from provgraph.cli.responder import alert_app, keys_app, trace_app
+import provgraph.cli.terminal
+from provgraph.cli.alerts import alerts_app as alert_app
+from provgraph.cli.keys import keys_app
+from provgraph.cli.main import main
+from provgraph.cli.trace import trace_app
 from tests.integration.api import scenario
 
 cli = typer.Typer()
@@ -22,7 +27,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def shared(loaded: Graph, monkeypatch: pytest.MonkeyPatch) -> Graph:
-    monkeypatch.setattr(provgraph.cli.responder, "_graph", lambda: nullcontext(loaded))
+    monkeypatch.setattr(provgraph.cli.terminal, "connect", lambda: nullcontext(loaded))
     return loaded
 
 
@@ -67,3 +72,35 @@ def test_traces(shared: Graph) -> None:
     contacts = _run("trace", "ip", "203.0.113.7")
     assert "powershell.exe" in contacts and "payload.exe" in contacts
     assert "c2.example" in _run("trace", "ip", "c2.example")
+
+
+def test_alerts_list_pages_up_to_the_published_change_number(shared: Graph) -> None:
+    """`alerts list --after-seq` pages as the API does, up to the published watermark: an
+    alert committed after the reader connected but not yet published is not shown, so paging
+    on from the last seq shown cannot move past it; once published, the next page has it."""
+    first = scenario.create_alert(shared)
+    page = json.loads(_run("alert", "list", "--json"))
+    assert [(a["id"], a["seq"]) for a in page] == [(first["id"], 1)]
+    held = scenario.create_alert(shared, publish=False)
+    assert json.loads(_run("alert", "list", "--json", "--after-seq", "1")) == []
+    assert "0 alert(s)" in _run("alert", "list", "--after-seq", "1")
+    scenario.publish_seq(shared)
+    later = json.loads(_run("alert", "list", "--json", "--after-seq", "1"))
+    assert [(a["id"], a["seq"]) for a in later] == [(held["id"], 2)]
+    assert {e["role"] for e in later[0]["entities"]} >= {"downloader", "payload", "host"}
+
+
+def test_a_missing_thing_is_one_line_and_exit_status_2(
+    shared: Graph, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for args, message in (
+        (["trace", "process", "g:nope"], "no process g:nope"),
+        (["trace", "file", "C:\\nope", "--host", "ws1"], "no file C:\\nope on ws1"),
+        (["alerts", "show", "nope"], "no alert nope"),
+        (["alerts", "set", "nope", "--status", "closed"], "no alert nope"),
+    ):
+        monkeypatch.setattr(sys, "argv", ["provgraph", *args])
+        with pytest.raises(SystemExit) as done:
+            main()
+        assert done.value.code == 2, args
+        assert capsys.readouterr().err.strip() == f"error: {message}"

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-from provgraph.api.graphs import service
 from provgraph.graph.tx import Graph
+from provgraph.queries import subgraph as service
 
 from tests.integration.api import scenario
 

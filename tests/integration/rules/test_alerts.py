@@ -9,7 +9,8 @@ from datetime import timedelta
 
 from provgraph.graph.tx import Graph
 from provgraph.graph.writer import write_events
-from provgraph.queries.alerts import alert_ids_for, list_alerts, next_seq
+from provgraph.queries.alerts import alert_ids_for, next_seq, service
+from provgraph.queries.alerts.models import AlertRead
 from provgraph.queries.engine import run_rules
 from provgraph.queries.examples import events_from_specs
 from provgraph.queries.rule import Suppression, load_rules
@@ -37,30 +38,42 @@ def _alerts(graph: Graph) -> list[dict[str, object]]:
     return graph.read("MATCH (a:Alert) RETURN a {.*} AS a ORDER BY a.seq")
 
 
+def list_alerts(graph: Graph, *, after_seq: int = 0) -> list[AlertRead]:
+    """Alerts as their readers (the API, the CLI) page them."""
+    return service.list_alerts(graph, after=after_seq, limit=1000).alerts
+
+
+def _entities(graph: Graph, alert: AlertRead) -> list[tuple[str | None, str, str]]:
+    found = service.entities_of(graph, alert_ids=[alert.id])[alert.id]
+    return sorted((e.role, e.kind, e.id) for e in found)
+
+
 def test_alert_properties_and_entities(graph: Graph) -> None:
     write_events(graph, events_from_specs(_spawn("m1", 0)))
     (run,) = run_rules(graph, rules=[SPAWN])
     assert run.created == 1
     (alert,) = list_alerts(graph)
-    assert alert["id"] == alert_ids_for(
+    assert alert.id == alert_ids_for(
         SPAWN.id, [("host", "h1"), ("msbuild", "g:m1"), ("script_parent", "g:cmd-m1")]
     )
-    assert len(alert["id"]) == 32
-    assert alert["rule_id"] == SPAWN.id and alert["rule_name"] == SPAWN.name
-    assert (alert["severity"], alert["risk_score"]) == ("low", 21)
+    assert len(alert.id) == 32
+    assert alert.rule_id == SPAWN.id and alert.rule_name == SPAWN.name
+    assert (alert.severity, alert.risk_score) == ("low", 21)
     # list properties are stored in one canonical (sorted) order
-    assert alert["techniques"] == sorted(SPAWN.techniques)
-    assert alert["tactics"] == ["TA0002", "TA0005"]
-    assert alert["host"] == "h1" and alert["status"] == "open" and alert["hit_count"] == 1
-    assert alert["first_seen"] == alert["last_seen"]
-    assert alert["seq"] == 1 and "assignee" not in alert
-    assert alert["created_at"] == alert["updated_at"]
-    assert "cmd.exe started MSBuild on h1" in alert["summary"]
-    assert '"command_line": "msbuild m1.xml"' in alert["details"]
-    assert alert["entities"] == [
-        {"role": "host", "type": "Host", "key": "h1"},
-        {"role": "msbuild", "type": "Process", "key": "g:m1"},
-        {"role": "script_parent", "type": "Process", "key": "g:cmd-m1"},
+    assert alert.techniques == sorted(SPAWN.techniques)
+    assert alert.tactics == ["TA0002", "TA0005"]
+    assert alert.host == "h1" and alert.status == "open" and alert.hit_count == 1
+    assert alert.first_seen == alert.last_seen
+    (stored,) = _alerts(graph)
+    assert alert.seq == 1 and "assignee" not in stored["a"]
+    assert alert.created_at == alert.updated_at
+    assert "cmd.exe started MSBuild on h1" in (alert.summary or "")
+    assert '"command_line": "msbuild m1.xml"' in stored["a"]["details"]
+    assert alert.details["command_line"] == "msbuild m1.xml"
+    assert _entities(graph, alert) == [
+        ("host", "Host", "Host:h1"),
+        ("msbuild", "Process", "Process:g:m1"),
+        ("script_parent", "Process", "Process:g:cmd-m1"),
     ]
 
 
@@ -88,15 +101,16 @@ def test_suppression_folds_matches_within_the_duration(graph: Graph) -> None:
     (run,) = run_rules(graph, rules=[rule])
     assert (run.matches, run.created, run.updated) == (2, 1, 0)
     (alert,) = list_alerts(graph)
-    assert alert["hit_count"] == 2
-    assert alert["last_seen"] - alert["first_seen"] == timedelta(seconds=1800)
-    roles = sorted((e["role"], e["key"]) for e in alert["entities"] if e["role"] == "msbuild")
-    assert roles == [("msbuild", "g:m1"), ("msbuild", "g:m2")]
+    assert alert.hit_count == 2
+    assert alert.first_seen and alert.last_seen
+    assert alert.last_seen - alert.first_seen == timedelta(seconds=1800)
+    roles = [(role, key) for role, _, key in _entities(graph, alert) if role == "msbuild"]
+    assert roles == [("msbuild", "Process:g:m1"), ("msbuild", "Process:g:m2")]
     # a third spawn two hours later is outside the duration: a new alert
     write_events(graph, events_from_specs(_spawn("m3", 1800 + 7200)))
     (run,) = run_rules(graph, rules=[rule])
     assert (run.created, run.unchanged) == (1, 1)
-    assert [a["hit_count"] for a in list_alerts(graph)] == [2, 1]
+    assert [a.hit_count for a in list_alerts(graph)] == [2, 1]
     # and rerunning keeps the fold exactly as it is
     snapshot = _alerts(graph)
     run_rules(graph, rules=[rule])
@@ -116,14 +130,14 @@ def test_a_refire_updates_the_alert_and_bumps_seq(graph: Graph) -> None:
     (run,) = run_rules(graph, rules=[rule])
     assert (run.created, run.updated) == (0, 1)
     (second,) = list_alerts(graph)
-    assert second["seq"] > first["seq"] and second["hit_count"] == 2
-    assert second["created_at"] == first["created_at"]
+    assert second.seq > first.seq and second.hit_count == 2
+    assert second.created_at == first.created_at
     # the triage fields are the API's: a refire never resets them
     graph.write("MATCH (a:Alert) SET a.status = 'acknowledged', a.assignee = 'ana'")
     write_events(graph, events_from_specs(_spawn("m3", 120)))
     run_rules(graph, rules=[rule])
     (third,) = list_alerts(graph)
-    assert (third["status"], third["assignee"], third["hit_count"]) == ("acknowledged", "ana", 3)
+    assert (third.status, third.assignee, third.hit_count) == ("acknowledged", "ana", 3)
 
 
 def test_without_suppression_each_match_is_its_own_alert(graph: Graph) -> None:
@@ -135,7 +149,7 @@ def test_without_suppression_each_match_is_its_own_alert(graph: Graph) -> None:
     write_events(graph, events_from_specs(_spawn("m1", 0) + _spawn("m2", 60)))
     (run,) = run_rules(graph, rules=[rule])
     assert run.created == 2
-    assert [a["seq"] for a in list_alerts(graph)] == [1, 2]
+    assert [a.seq for a in list_alerts(graph)] == [1, 2]
     assert len(list_alerts(graph, after_seq=1)) == 1
 
 

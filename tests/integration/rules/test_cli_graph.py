@@ -13,7 +13,8 @@ from provgraph.queries.examples import events_from_specs
 from provgraph.queries.rule import RULES_DIR
 from typer.testing import CliRunner
 
-from provgraph.cli.rules import alerts_app, rules_app
+from provgraph.cli.alerts import alerts_app
+from provgraph.cli.rules import rules_app
 
 runner = CliRunner()
 

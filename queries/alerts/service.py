@@ -1,16 +1,23 @@
-"""Alerts: incremental pulls by change number, one alert with its evidence, triage."""
+"""Alerts for their readers: pages by change number, one alert in full, triage with audit.
+
+The API's endpoints, its webhook worker and the CLI's `alerts list|show|set` all come here.
+Pages stop at the published watermark (`queries.alerts.seq`), so paging by `seq` neither
+skips nor repeats an alert while rules write.
+"""
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from neo4j import ManagedTransaction
-from provgraph.api.alerts.models import (
+from provgraph.graph.tx import Graph
+from provgraph.graph.values import json_or_text, plain, utc_text
+from provgraph.queries.alerts.models import (
     AlertDetail,
     AlertRead,
     AlertUpdate,
@@ -19,11 +26,13 @@ from provgraph.api.alerts.models import (
     Evidence,
     Mitre,
 )
-from provgraph.api.alerts.seq import COUNTER, WATERMARK, next_seq, publish_seq
-from provgraph.api.nodes import display_label, node_id, primary_label
-from provgraph.api.rules.service import rule_summary
-from provgraph.api.values import json_or_text, plain, utc_text
-from provgraph.graph.tx import Graph
+from provgraph.queries.alerts.seq import next_seq, publish_seq, watermark
+from provgraph.queries.errors import AlertNotFound
+from provgraph.queries.nodes import display_label, node_id, primary_label
+
+# What an alert's rule looks like next to it (the API's rule summary), looked up by rule id;
+# the rule catalog is the caller's.
+RuleLookup = Callable[[str | None], dict[str, Any] | None]
 
 # The fields the API serves, times as ISO text: hydrating Neo4j DateTimes in the Python driver
 # costs more than the query itself, and engine internals (match_keys…) stay inside.
@@ -112,10 +121,6 @@ RETURN """
 )
 
 
-class AlertNotFound(LookupError):
-    pass
-
-
 @dataclass(frozen=True)
 class AlertFilter:
     statuses: Sequence[str] | None = None
@@ -153,10 +158,6 @@ def to_alert(props: dict[str, Any]) -> AlertRead:
     for name in ("tactics", "techniques"):
         data[name] = data.get(name) or []
     return AlertRead.model_validate(data)
-
-
-def watermark(graph: Graph) -> int:
-    return int(graph.read_plain(WATERMARK, {"name": COUNTER})[0]["high"])
 
 
 def list_alerts(
@@ -236,30 +237,18 @@ def audit_of(graph: Graph, *, alert_id: str) -> list[AuditEntryRead]:
     return entries
 
 
-def alert_detail(
-    graph: Graph,
-    *,
-    alert_id: str,
-    rule: dict[str, Any] | None = None,
-    alert: AlertRead | None = None,
-) -> AlertDetail:
-    alert = alert or get_alert(graph, alert_id=alert_id)
+def alert_detail(graph: Graph, *, alert_id: str, rule_of: RuleLookup | None = None) -> AlertDetail:
+    """One alert in full (its rule's summary from `rule_of`, entities, evidence, audit trail):
+    what the API and the CLI both show. Raises AlertNotFound."""
+    alert = get_alert(graph, alert_id=alert_id)
     return AlertDetail(
         **alert.model_dump(),
-        rule=rule,
+        rule=rule_of(alert.rule_id) if rule_of else None,
         mitre=Mitre(tactics=alert.tactics, techniques=alert.techniques),
         entities=entities_of(graph, alert_ids=[alert_id])[alert_id],
         evidence=evidence_of(graph, alert_id=alert_id),
         audit=audit_of(graph, alert_id=alert_id),
     )
-
-
-def alert_with_rule(graph: Graph, *, alert_id: str) -> tuple[AlertDetail, dict[str, Any] | None]:
-    """One alert in full with its rule's summary: what the API and the CLI both show.
-    Raises AlertNotFound."""
-    alert = get_alert(graph, alert_id=alert_id)
-    rule = rule_summary(alert.rule_id)
-    return alert_detail(graph, alert_id=alert_id, rule=rule, alert=alert), rule
 
 
 def update_alert(
@@ -271,18 +260,18 @@ def update_alert(
     and carries no comment leaves the alert (and its seq) alone.
     """
 
-    def unit(tx: ManagedTransaction) -> tuple[dict[str, Any], bool] | None:
+    def unit(tx: ManagedTransaction) -> dict[str, Any]:
         # The counter first, as the rule engine does, so the two never wait on each other
         # in opposite orders.
         seq = next_seq(tx)
         current = tx.run(LOCK_ALERT, id=alert_id).single()
         if current is None:
-            return None  # nothing written but the counter: the caller raises, which rolls back
+            raise AlertNotFound(alert_id)  # rolls back the counter bump too
         status = change.status.value if change.status else current["status"]
         assignee = current["assignee"]
         if change.assignee is not None:
             assignee = change.assignee or None
-        changes = {}
+        changes: dict[str, dict[str, Any]] = {}
         if status != current["status"]:
             changes["status"] = {"from": current["status"], "to": status}
         if assignee != current["assignee"]:
@@ -301,26 +290,15 @@ def update_alert(
             changes=json.dumps(changes),
             comment=change.comment,
         ).single(strict=True)
-        return record["alert"], True
+        return dict(record["alert"])
 
     try:
-        result = graph.write_tx(_raising_when_missing(unit, alert_id), what="updating an alert")
+        props = graph.write_tx(unit, what="updating an alert")
     except _NothingToDo:
         return get_alert(graph, alert_id=alert_id), False
     publish_seq(graph)
-    props, recorded = result
-    return to_alert(props), recorded
+    return to_alert(props), True
 
 
 class _NothingToDo(Exception):
     """Raised inside the transaction so the counter bump is rolled back."""
-
-
-def _raising_when_missing(unit, alert_id: str):  # type: ignore[no-untyped-def]
-    def wrapped(tx: ManagedTransaction):  # type: ignore[no-untyped-def]
-        result = unit(tx)
-        if result is None:
-            raise AlertNotFound(alert_id)
-        return result
-
-    return wrapped

@@ -1,4 +1,5 @@
 """Bounded walks over the provenance graph: an alert's subgraph, any node's neighbourhood.
+The API's graph endpoints render them (Cytoscape.js, GraphML: api/graphs/export.py).
 
 Walks go level by level from a frontier of element ids, one query per level and direction,
 each capped per node, so a process that wrote ten thousand files cannot blow the budget of
@@ -12,12 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from neo4j import ManagedTransaction
-from provgraph.api.nodes import BULKY, PROVENANCE_RELS, parse_node_id
-from provgraph.api.values import utc_text
 from provgraph.graph.tx import Graph, plain_rows
+from provgraph.graph.values import utc_text
+from provgraph.queries.errors import AlertNotFound, NodeNotFound
+from provgraph.queries.nodes import BULKY, NODE_LABELS, PROVENANCE_RELS, parse_node_id
 
 
-# Properties as the walk returns them: bulky values left out (api.nodes.BULKY; the evidence
+# Properties as the walk returns them: bulky values left out (nodes.BULKY; the evidence
 # endpoints carry them), times as text. Projected on the server, so the client decodes plain
 # maps and strings: hydrating DateTimes in the Python driver made a 1,000-edge read 5x slower.
 # The writer stores every node and edge time in UTC ('Z'), so toString() is already the ISO
@@ -152,25 +154,14 @@ RETURN elementId(a) AS aid, labels(a) AS alabels, """
 """
 )
 
-# One statement per label, the label coming from the whitelist in api.nodes.
+# One statement per label a client may name (the whitelist in queries.nodes).
 FIND_NODE = {
     label: f"MATCH (n:{label} {{{key}: $key}}) "
     "RETURN elementId(n) AS eid, labels(n) AS labels, properties(n) AS props"
-    for label, key in {
-        "Host": "name",
-        "Process": "uid",
-        "File": "key",
-        "Connection": "key",
-        "Domain": "name",
-        "Alert": "id",
-    }.items()
+    for label, key in NODE_LABELS.items()
 }
 
 ARTIFACT_RELS = ["WROTE", "EXECUTED", "CONNECTED_TO", "RESOLVED"]
-
-
-class NodeNotFound(LookupError):
-    pass
 
 
 @dataclass
@@ -310,7 +301,7 @@ def _alert_subgraph(
     budget = max(max_nodes, 1)
     rows = q.rows(ALERT_ROOTS, id=alert_id, limit=budget - 1)
     if not rows:
-        raise NodeNotFound(f"alert {alert_id}")
+        raise AlertNotFound(alert_id)
     row = rows[0]
     sub = Subgraph(max_nodes=budget)
     sub.add_node(row["aid"], row["alabels"], row["aprops"])

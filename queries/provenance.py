@@ -1,31 +1,112 @@
 """Responder questions, answered from the graph: where did this process come from and what
 did it start; who wrote this file and what ran it; what happened on this host; who talked to
-this address."""
+this address. The API's provenance endpoints and the CLI's `trace` commands ask these.
+
+A process or file that is not there raises `ProcessNotFound` / `FileNotFound`; a timeline
+cursor that is not this host's raises `InvalidCursor`.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from provgraph.api.provenance.models import (
-    ConnectionContacts,
-    Contact,
-    Contacts,
-    DomainContacts,
-    FileExecution,
-    FileProvenance,
-    FileWriter,
-    ProcessLineage,
-    ProcessNode,
-    Timeline,
-    TimelineEvent,
-)
-from provgraph.api.values import decode_cursor, encode_cursor, plain
 from provgraph.core.times import EPOCH, FAR_FUTURE
 from provgraph.graph.tx import Graph
+from provgraph.graph.values import plain
 from provgraph.graph.writer import file_key
 from provgraph.ingest.model import normalise_host
+from provgraph.queries.cursors import decode_cursor, encode_cursor
+from provgraph.queries.errors import FileNotFound, InvalidCursor, ProcessNotFound
+from pydantic import BaseModel, Field
 
+# -- what the answers look like ----------------------------------------------------------------
+Props = dict[str, Any]
+
+
+class ProcessNode(BaseModel):
+    process: Props
+    children: list[ProcessNode] = []
+
+
+class ProcessLineage(BaseModel):
+    process: Props
+    ancestry: list[Props] = Field(description="root first, the direct parent last")
+    descendants: list[ProcessNode] = Field(description="the process's children, as trees")
+    truncated: bool
+    wrote: list[Props] = []
+    connected: list[Props] = []
+    executed: list[Props] = []
+
+
+class FileWriter(BaseModel):
+    process: Props
+    first_time: datetime | None = None
+    last_time: datetime | None = None
+    count: int | None = None
+    ops: list[str] = []
+    sources: list[str] = []
+    lineage: list[Props] = Field(description="the writer's process tree, root first")
+
+
+class FileExecution(BaseModel):
+    process: Props
+    time: datetime | None = None
+    parent: Props | None = None
+    children: int = 0
+
+
+class FileProvenance(BaseModel):
+    file: Props
+    writers: list[FileWriter]
+    executions: list[FileExecution]
+    written_then_executed: bool = Field(description="an execution started after the first write")
+
+
+class FileProvenanceList(BaseModel):
+    files: list[FileProvenance]
+
+
+class TimelineEvent(BaseModel):
+    time: datetime
+    kind: str
+    process: Props
+    target: str | None = None
+    details: Props = {}
+
+
+class Timeline(BaseModel):
+    host: str
+    events: list[TimelineEvent]
+    next_cursor: str | None = Field(description="null on the last page")
+
+
+class Contact(BaseModel):
+    process: Props
+    first_time: datetime | None = None
+    last_time: datetime | None = None
+    count: int | None = None
+    local_port: int | None = None
+
+
+class ConnectionContacts(BaseModel):
+    connection: Props
+    contacts: list[Contact]
+
+
+class DomainContacts(BaseModel):
+    domain: Props
+    resolvers: list[Contact]
+    answers: list[str] = []
+
+
+class Contacts(BaseModel):
+    query: str
+    connections: list[ConnectionContacts]
+    domains: list[DomainContacts]
+
+
+# -- the queries -------------------------------------------------------------------------------
 MAX_HOPS = 64  # ancestry chains longer than this are cut (and say so)
 
 GET_PROCESS = """
@@ -202,10 +283,6 @@ RETURN properties(d) AS domain, resolvers, answers
 )
 
 
-class NotFound(LookupError):
-    pass
-
-
 def _drop_bulk(props: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in plain(props).items() if k not in ("raw", "times")}
 
@@ -215,7 +292,7 @@ def process_lineage(
 ) -> ProcessLineage:
     rows = graph.read(GET_PROCESS, {"uid": uid})
     if not rows:
-        raise NotFound(f"process {uid}")
+        raise ProcessNotFound(uid)
     chain = graph.read(PROCESS_ANCESTRY, {"uid": uid, "hops": min(ancestry, MAX_HOPS)})
     ancestors = [_drop_bulk(p) for p in (chain[0]["chain"] if chain else [])][:-1]
     found = graph.read(PROCESS_DESCENDANTS, {"uid": uid, "depth": depth, "limit": limit + 1})
@@ -249,7 +326,7 @@ def file_provenance(
     else:
         files = graph.read(FILES_BY_PATH, {"path": path})
     if not files:
-        raise NotFound(f"file {path}" + (f" on {host}" if host else ""))
+        raise FileNotFound(path, where=host)
     answers = []
     for row in files:
         key = row["props"]["key"]
@@ -275,7 +352,9 @@ def file_provenance(
             for x in graph.read(FILE_EXECUTIONS, {"key": key, "limit": limit})
         ]
         first_write = min((w.first_time for w in writers if w.first_time), default=None)
-        after = bool(first_write) and any(x.time and x.time > first_write for x in executions)
+        after = first_write is not None and any(
+            x.time is not None and x.time > first_write for x in executions
+        )
         answers.append(
             FileProvenance(
                 file=plain(row["props"]),
@@ -302,13 +381,12 @@ def host_timeline(
     if cursor:
         data = decode_cursor("timeline", cursor)
         if data.get("host") != name:
-            from provgraph.api.problems import Problem
-
-            raise Problem(
-                400, "this cursor belongs to another host's timeline", slug="invalid-cursor"
-            )
-        after_time = datetime.fromisoformat(data["t"])
-        after_key = str(data["key"])
+            raise InvalidCursor("this cursor belongs to another host's timeline")
+        try:
+            after_time = datetime.fromisoformat(data["t"])
+            after_key = str(data["key"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise InvalidCursor("the cursor does not hold a place in the timeline") from error
     rows = graph.read(
         HOST_TIMELINE,
         {

@@ -5,45 +5,24 @@ so a rerun finds the alert it already made. Suppression: a match whose suppressi
 equal an open-or-not alert's, within the rule's duration of it, folds into that alert (its
 hit_count and times grow) instead of making a new one. Every alert remembers the identities of
 the matches it absorbed (`match_keys`), which makes folding idempotent: re-running over the
-same data changes nothing, not even `seq`.
-
-`seq` is a change number from one `(:Counter {name: "alert_seq"})` node, taken inside the
-writing transaction. The counter's write lock is held until commit, so two writers serialise on
-it and seq order equals commit order: a client paging with `seq > cursor` never skips or
-repeats an alert. Whoever changes an alert (the engine, the API's triage updates) calls
-`next_seq(tx)` in the same transaction; take it *before* touching the alert to keep one lock
-order (counter, then alert).
-
-Readers page up to the counter's `published` value, not its `value`. Neo4j reads are
-read-committed and a concurrent reader can observe a transaction while it is still being
-applied: the counter already showing seq n while alert n is not yet in the seq index. A reader
-that paged up to `value` then moved its cursor past n would skip alert n for good (the API's
-cursor test caught this about once in ten runs). So every writer, after its commit, calls
-`publish_seq`: its SET reads `value` under the counter's write lock, which is granted only once
-every earlier writer has finished committing, so everything up to `published` is visible.
-A writer that dies between its commit and its publish only delays readers until the next
-publish (any writer's, or the API's at start-up).
+same data changes nothing, not even `seq` (the change number, see `queries.alerts.seq`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from neo4j import ManagedTransaction
-from neo4j.exceptions import DriverError, Neo4jError
-from provgraph.graph.tx import Graph, GraphUnavailable
+from provgraph.graph.tx import Graph
+from provgraph.queries.alerts.seq import lock_counter, next_seq, publish_seq
 from provgraph.queries.rule import Rule
 
-log = logging.getLogger(__name__)
-
-COUNTER = "alert_seq"
-STATUSES = ("open", "acknowledged", "closed")
 ID_LENGTH = 32  # hex characters of sha256 kept
 MAX_MATCH_KEYS = 10_000  # beyond this an alert counts new hits by time only
 CHUNK = 500  # matches per write transaction
@@ -56,28 +35,6 @@ ENTITY_LABELS = {
 }
 
 # -- statements (constant text; labels from ENTITY_LABELS, values as parameters) ---------------
-NEXT_SEQ = """
-MERGE (c:Counter {name: $name})
-ON CREATE SET c.value = 0
-SET c.value = c.value + $n
-RETURN c.value AS value
-"""
-
-# Take the counter's write lock without changing it: serialises alert writers from here on.
-LOCK_COUNTER = """
-MERGE (c:Counter {name: $name})
-ON CREATE SET c.value = 0
-SET c.lock_probe = true
-REMOVE c.lock_probe
-"""
-
-# After a commit: everything up to the counter's value is now fully applied (see the module
-# docstring). Never lowers `published`.
-PUBLISH_SEQ = """
-MATCH (c:Counter {name: $name})
-SET c.published = c.value
-"""
-
 FETCH_CANDIDATES = """
 MATCH (a:Alert)
 WHERE a.id IN $ids OR (a.rule_id = $rule_id AND a.suppression_key IN $suppression_keys)
@@ -108,32 +65,6 @@ SCHEMA = [
     "CREATE INDEX alert_rule_id IF NOT EXISTS FOR (a:Alert) ON (a.rule_id)",
     "CREATE INDEX file_host_ext IF NOT EXISTS FOR (f:File) ON (f.host, f.ext)",
 ]
-
-
-def next_seq(tx: ManagedTransaction, n: int = 1) -> int:
-    """Reserve `n` change numbers in this transaction; returns the first. Holds the counter's
-    write lock until the transaction ends, so commit order equals seq order."""
-    record = tx.run(NEXT_SEQ, name=COUNTER, n=n).single()
-    assert record is not None
-    return int(record["value"]) - n + 1
-
-
-def publish_seq(graph: Graph) -> bool:
-    """Make every committed change number visible to readers (call after a commit).
-
-    Best effort: the change it follows is already committed, and failing the caller now would
-    invite a retry that repeats it (a second audit entry). Until the next publish (any alert
-    writer's, or the API's at start-up) readers only see it later; nothing is skipped."""
-    try:
-        graph.write(PUBLISH_SEQ, {"name": COUNTER})
-    except (GraphUnavailable, Neo4jError, DriverError) as error:
-        log.warning("alert changes committed but not yet published to readers: %s", error)
-        return False
-    return True
-
-
-def lock_counter(tx: ManagedTransaction) -> None:
-    tx.run(LOCK_COUNTER, name=COUNTER).consume()
 
 
 def ensure_alert_schema(graph: Graph) -> None:
@@ -268,7 +199,7 @@ def _absorbs(alert: dict[str, Any], match: Match, duration: timedelta) -> bool:
     if duration <= timedelta(0) or alert.get("suppression_key") != match.suppression_key:
         return False
     first, last = _native(alert["first_seen"]), _native(alert["last_seen"])
-    return match.first_seen <= last + duration and match.last_seen >= first - duration
+    return bool(match.first_seen <= last + duration and match.last_seen >= first - duration)
 
 
 def _new_alert(match: Match, now: datetime) -> dict[str, Any]:
@@ -331,7 +262,7 @@ def apply_matches(
         chunk = ordered[start : start + CHUNK]
         stamp = now or datetime.now(UTC)
         part = graph.write_tx(
-            lambda tx, c=chunk, s=stamp: _apply_chunk(tx, rule, c, s),
+            partial(_apply_chunk, rule=rule, chunk=chunk, now=stamp),
             what=f"writing alerts of rule {rule.id}",
         )
         if part.created or part.updated:
@@ -420,53 +351,6 @@ def _link_entities(tx: ManagedTransaction, alerts: dict[str, _State]) -> None:
                 )
     for kind, rows in sorted(by_type.items()):
         tx.run(INVOLVES[kind], rows=rows).consume()
-
-
-# -- reading alerts ----------------------------------------------------------------------------
-LIST_ALERTS = """
-MATCH (a:Alert)
-WHERE ($status IS NULL OR a.status = $status)
-  AND ($rule_id IS NULL OR a.rule_id = $rule_id)
-  AND ($host IS NULL OR a.host = $host)
-  AND ($since IS NULL OR a.last_seen >= $since)
-  AND ($after_seq IS NULL OR a.seq > $after_seq)
-OPTIONAL MATCH (a)-[r:INVOLVES]->(n)
-WITH a, collect({role: r.role, type: head(labels(n)),
-                 key: coalesce(n.uid, n.key, n.name)}) AS entities
-RETURN a {.*, match_keys: null} AS alert, [e IN entities WHERE e.key IS NOT NULL] AS entities
-ORDER BY a.seq
-LIMIT $limit
-"""
-
-
-def list_alerts(
-    graph: Graph,
-    *,
-    status: str | None = None,
-    rule_id: str | None = None,
-    host: str | None = None,
-    since: datetime | None = None,
-    after_seq: int | None = None,
-    limit: int = 100,
-) -> list[dict[str, Any]]:
-    """Alerts in seq order, with the entities they involve."""
-    rows = graph.read(
-        LIST_ALERTS,
-        {
-            "status": status,
-            "rule_id": rule_id,
-            "host": host,
-            "since": since,
-            "after_seq": after_seq,
-            "limit": limit,
-        },
-    )
-    alerts = []
-    for row in rows:
-        alert = {k: _native(v) for k, v in row["alert"].items() if k != "match_keys"}
-        alert["entities"] = sorted(row["entities"], key=lambda e: (e["role"], e["key"]))
-        alerts.append(alert)
-    return alerts
 
 
 def alert_ids_for(rule_id: str, entity_keys: Iterable[tuple[str, str]]) -> str:

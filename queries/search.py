@@ -2,22 +2,40 @@
 
 Matching is case-insensitive substring search (a process also by exact pid or uid). It scans
 the label it searches and stops at `limit`, so it answers fast on the first hits and bounded on
-none; each kind is one constant, parameterised query.
+none; each kind is one constant, parameterised query. The API's search endpoint asks it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal
 
-from provgraph.api.nodes import node_id
-from provgraph.api.values import utc_text
 from provgraph.graph.tx import Graph
+from provgraph.graph.values import utc_text
+from provgraph.queries.nodes import node_id
+from pydantic import BaseModel, Field
 
-KINDS = ("process", "file", "host", "address")
+Kind = Literal["process", "file", "host", "address"]
+KINDS: tuple[Kind, ...] = ("process", "file", "host", "address")
+
+
+class SearchHit(BaseModel):
+    id: str = Field(description="node id as the graph endpoints take it: `<Label>:<key>`")
+    kind: str = Field(description="process, file, host or address")
+    label: str
+    host: str | None = None
+    time: str | None = Field(None, description="a process's start time, UTC")
+    detail: str | None = Field(None, description="command line, path or FQDN")
+
+
+class SearchResults(BaseModel):
+    hits: list[SearchHit]
+    truncated: bool = Field(description="true when `limit` stopped the search")
+
 
 _HOST_FILTER = "($host IS NULL OR n.host = $host)"
 
-QUERIES: dict[str, str] = {
+QUERIES: dict[Kind, str] = {
     # Ranked: the process itself (uid, pid, or its name) before processes whose name merely
     # contains the text, before those that only mention it on their command line (a search
     # for "msbuild" wants MSBuild first, not every cmd.exe that launched it).
@@ -63,13 +81,21 @@ def search(
     graph: Graph,
     *,
     q: str,
-    kinds: list[str] | None = None,
+    kinds: Sequence[Kind] | None = None,
     host: str | None = None,
     limit: int = 50,
+) -> SearchResults:
+    """Up to `limit` hits, kinds in the order given; `truncated` when there were more."""
+    hits = _hits(graph, q, kinds or KINDS, host, limit + 1)
+    return SearchResults(hits=[SearchHit(**h) for h in hits[:limit]], truncated=len(hits) > limit)
+
+
+def _hits(
+    graph: Graph, q: str, kinds: Sequence[Kind], host: str | None, limit: int
 ) -> list[dict[str, Any]]:
     text = q.strip()
     hits: list[dict[str, Any]] = []
-    for kind in kinds or list(KINDS):
+    for kind in kinds:
         if len(hits) >= limit:
             break
         rows = graph.read(
