@@ -39,7 +39,8 @@ def _cpu_model() -> str:
 
 
 def bench_graph() -> Any:
-    """A connected Graph on the bench Neo4j (NEO4J_URI if set, else the managed 'bench' instance)."""
+    """A connected Graph on the bench Neo4j: NEO4J_URI if set, else the managed 'bench'
+    instance."""
     from provgraph.graph.target import Neo4jTarget
     from provgraph.graph.tx import Graph
 

@@ -277,10 +277,7 @@ def bpc_foreign_writer(
     repo, proj = _repo(ctx.host)
     writer_ctx = r.other if other and r.other else ctx
     _vs_msbuild(r, t)
-    if editor:
-        writer = r.proc("writer", _devenv(r, t))
-    else:
-        writer = _dropper(r, t, writer_ctx)
+    writer = r.proc("writer", _devenv(r, t)) if editor else _dropper(r, t, writer_ctx)
     d = delay if delay is not None else ctx.secs(20, 280)
     wrepo, wproj = _repo(writer_ctx.host)
     target = f"{wrepo}\\{wproj}\\Program{ext}" if ext != ".cpp" else f"{wrepo}\\Native\\main.cpp"

@@ -108,10 +108,7 @@ def _users(role: str, rng: random.Random, short: str) -> list[User]:
 
 
 def _logon(h: Host, u: User, n: int, rng: random.Random) -> tuple[str, str]:
-    if u.sid_kind == "system":
-        lid = 0x3E7
-    else:
-        lid = 0x100000 + int(rng.random() * 0x3FFFFFF) + n
+    lid = 0x3E7 if u.sid_kind == "system" else 0x100000 + int(rng.random() * 0x3FFFFFF) + n
     ts = 0x65000000 + int(rng.random() * 0x01000000)
     guid = f"{h.machine:08X}-{ts & 0xFFFF:04X}-{ts >> 16:04X}-0000-0020{lid & 0xFFFFFFFF:08X}"
     return guid, hex(lid)

@@ -85,7 +85,9 @@ TUNABLES: dict[str, Any] = {
         "match_original_file_name": True,
     },
     "msbuild_network": {
-        "excluded": "loopback and RFC 1918 (project); the Elastic query excludes only 127.0.0.1 and ::1"
+        "excluded": (
+            "loopback and RFC 1918 (project); the Elastic query excludes only 127.0.0.1 and ::1"
+        )
     },
     "dependency_compromise": {
         "package_registries_dns_suffixes": list(CAT.PACKAGE_REGISTRIES),
@@ -468,7 +470,8 @@ def generate(cfg: Config) -> dict[str, Any]:
     # CPU time too: on a shared machine wall time mostly measures the neighbours
     print(
         f"bench.generate: {total} events in {elapsed:.1f} s wall, {cpu:.1f} s CPU "
-        f"({total / max(elapsed, 1e-9):,.0f} events/s wall, {total / max(cpu, 1e-9):,.0f} events/s CPU)",
+        f"({total / max(elapsed, 1e-9):,.0f} events/s wall, "
+        f"{total / max(cpu, 1e-9):,.0f} events/s CPU)",
         file=sys.stderr,
     )
     manifest = _manifest(cfg, hosts, plans, skipped, sinks, counts, span, t_start, t_end, n_slices)
@@ -692,8 +695,12 @@ def _manifest(
             "ground_truth": "ground_truth.ndjson",
         },
         "formats": {
-            "sysmon": 'evtx-rs JSON: {"Event": {"#attributes", "System", "EventData"}}; EventID 1,3,5,11,22,23',
-            "mde": 'Advanced Hunting rows; key "Table" names DeviceProcessEvents / DeviceFileEvents / '
+            "sysmon": (
+                'evtx-rs JSON: {"Event": {"#attributes", "System", "EventData"}}; '
+                "EventID 1,3,5,11,22,23"
+            ),
+            "mde": 'Advanced Hunting rows; key "Table" names DeviceProcessEvents / '
+            "DeviceFileEvents / "
             "DeviceNetworkEvents; FolderPath is the full path including the file name; "
             "no process-end or DNS rows (MDE has none for these)",
         },

@@ -121,7 +121,8 @@ def bench(
         results["sizes"][str(size)] = {"pipeline": pipeline}
         print(
             f"[ingest]   {pipeline['events_per_second']:,.0f} events/s, peak RSS "
-            f"{pipeline['peak_rss_mib']} MiB (parser process {pipeline['parser_peak_rss_mib']} MiB)",
+            f"{pipeline['peak_rss_mib']} MiB "
+            f"(parser process {pipeline['parser_peak_rss_mib']} MiB)",
             file=sys.stderr,
             flush=True,
         )

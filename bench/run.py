@@ -98,7 +98,8 @@ def markdown(report: dict[str, Any]) -> str:
         out += [
             "## Rules: all rules, Cypher vs pandas reference vs DuckDB SQL",
             "",
-            "| events | Cypher s | pandas s | DuckDB s | alert latency p50 s | p95 s (target < 2) |",
+            "| events | Cypher s | pandas s | DuckDB s | alert latency p50 s "
+            "| p95 s (target < 2) |",
             "|---:|---:|---:|---:|---:|---:|",
         ]
         for size in rules["sizes"]:
@@ -111,7 +112,8 @@ def markdown(report: dict[str, Any]) -> str:
     acc = report.get("accuracy")
     if acc:
         out += [
-            f"## Precision and recall on ground truth ({acc['events']:,} events, seed {acc['seed']})",
+            "## Precision and recall on ground truth "
+            f"({acc['events']:,} events, seed {acc['seed']})",
             "",
             f"Overall precision **{acc['precision']}**, recall **{acc['recall']}**.",
             "",
@@ -136,7 +138,8 @@ def markdown(report: dict[str, Any]) -> str:
         for r in api["results"]:
             out.append(
                 f"| {r['endpoint']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['rps']:.1f} | "
-                f"{r['errors']} | < {r['target_p99_ms']:.0f} ms: {'met' if r['met'] else 'missed'} |"
+                f"{r['errors']} | < {r['target_p99_ms']:.0f} ms: "
+                f"{'met' if r['met'] else 'missed'} |"
             )
         out.append("")
     out += ["## Plots", "", "![ingest](ingest.png) ![rules](rules.png) ![latency](latency.png)", ""]

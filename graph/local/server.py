@@ -7,6 +7,7 @@ Several named instances can coexist (the demo uses "default", tests use "test").
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -298,10 +299,8 @@ def _is_zombie(pid: int) -> bool:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def log_tail(instance: Instance, lines: int = 30) -> str:

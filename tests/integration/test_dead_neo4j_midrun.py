@@ -36,9 +36,12 @@ def test_server_killed_mid_run_then_rerun_completes(
             if instance.is_running():
                 server.stop(instance)
 
-        with pytest.raises(IngestInterrupted) as stopped:
-            with Loader(graph, batch_size=50, on_commit=kill_after_first_batch) as load:
-                load.add_all(iter_events(MORDOR))
+        with (
+            pytest.raises(IngestInterrupted) as stopped,
+            Loader(graph, batch_size=50, on_commit=kill_after_first_batch) as load,
+        ):
+            for event in iter_events(MORDOR):
+                load.add(event)
         message = str(stopped.value)
         assert "Committed before it stopped: 50 events in 1 batches" in message
         assert "Rerun the same command" in message

@@ -41,9 +41,9 @@ def _module_of(path: Path) -> str:
 def _floor(module: str) -> int | None:
     best: tuple[int, int] | None = None  # (length of the matched package, floor)
     for package, floor in LAYERS.values():
-        if module == package or module.startswith(package + "."):
-            if best is None or len(package) > best[0]:
-                best = (len(package), floor)
+        inside = module == package or module.startswith(package + ".")
+        if inside and (best is None or len(package) > best[0]):
+            best = (len(package), floor)
     return None if best is None else best[1]
 
 

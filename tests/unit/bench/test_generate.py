@@ -424,8 +424,10 @@ def _seconds(iso: str) -> float:
 def _peak_rss_kb(out: Path, events: int) -> int:
     """Peak RSS of a fresh interpreter generating `events` (tracemalloc would take minutes)."""
     code = (
-        "import resource, sys; from pathlib import Path; from bench.generate import Config, generate; "
-        f"generate(Config(events={events}, seed=7, out=Path(sys.argv[1]), hosts=12, progress=False)); "
+        "import resource, sys; from pathlib import Path; "
+        "from bench.generate import Config, generate; "
+        f"generate(Config(events={events}, seed=7, out=Path(sys.argv[1]), hosts=12, "
+        "progress=False)); "
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     res = subprocess.run(
