@@ -1,7 +1,11 @@
-"""API keys: a random secret handed out once, stored only as its SHA-256.
+"""API keys: a random secret handed out once; the graph keeps only its keyed hash, sealed.
 
 A key reads `pgk_<id>_<secret>`: the id finds the node, the secret is checked against the
-stored hash in constant time. 32 random bytes leave nothing for a slow hash to protect.
+stored hash in constant time. 32 random bytes leave nothing for a slow hash to protect. The
+stored `hash` is the HMAC-SHA256 of the secret under a key derived from the sealing key
+(`api.sealing`), and sealed itself: whoever reads the graph (an ad-hoc Cypher query) sees
+neither the secret nor anything to check a guess against offline. Keys made before sealing hold
+a plain SHA-256 (64 hex digits): they keep working, and are upgraded on their first good use.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from provgraph.api.keys.models import ApiKeyCreated, ApiKeyRead, Principal, Scope
+from provgraph.api.sealing import Sealer, default_sealer
 from provgraph.graph.tx import Graph
 
 PREFIX = "pgk_"
@@ -37,6 +43,13 @@ MATCH (k:ApiKey {id: $id})
 RETURN k.name AS name, k.hash AS hash, k.scopes AS scopes, k.revoked AS revoked
 """
 
+# Only the legacy hash that was checked is replaced: a concurrent upgrade wins once.
+UPGRADE_HASH = """
+MATCH (k:ApiKey {id: $id})
+WHERE k.hash = $legacy
+SET k.hash = $hash
+"""
+
 REVOKE_KEY = """
 MATCH (k:ApiKey {id: $id})
 SET k.revoked = true, k.revoked_at = datetime()
@@ -45,11 +58,29 @@ RETURN k.id AS id, k.name AS name, k.scopes AS scopes, k.created_at AS created_a
 """
 
 
-def _hash(secret: str) -> str:
+def _legacy_hash(secret: str) -> str:
+    """How keys were stored before sealing: plain SHA-256, hex."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _read(row: dict) -> ApiKeyRead:
+def hash_context(key_id: str) -> str:
+    return f"api-key.hash:{key_id}"
+
+
+def stored_hash(sealer: Sealer, key_id: str, secret: str) -> str:
+    """What the graph keeps for a key's secret: its keyed hash, sealed to this key's record."""
+    return sealer.seal(sealer.keyed_hash(secret), context=hash_context(key_id))
+
+
+def _is_legacy(stored: object) -> bool:
+    return (
+        isinstance(stored, str)
+        and len(stored) == 64
+        and all(c in "0123456789abcdef" for c in stored)
+    )
+
+
+def _read(row: dict[str, Any]) -> ApiKeyRead:
     created = row.get("created_at")
     return ApiKeyRead(
         id=row["id"],
@@ -60,14 +91,24 @@ def _read(row: dict) -> ApiKeyRead:
     )
 
 
-def create_key(graph: Graph, *, name: str, scopes: Iterable[Scope | str]) -> ApiKeyCreated:
+def create_key(
+    graph: Graph, *, name: str, scopes: Iterable[Scope | str], sealer: Sealer | None = None
+) -> ApiKeyCreated:
+    """A new key. `sealer`: the API's (default: the one this process's settings name)."""
+    sealer = sealer or default_sealer()
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     scope_values = sorted({Scope(s).value for s in scopes})
     if not scope_values:
         raise ValueError("a key needs at least one scope")
     rows = graph.write(
-        CREATE_KEY, {"id": key_id, "name": name, "hash": _hash(secret), "scopes": scope_values}
+        CREATE_KEY,
+        {
+            "id": key_id,
+            "name": name,
+            "hash": stored_hash(sealer, key_id, secret),
+            "scopes": scope_values,
+        },
     )
     created = _read(rows[0])
     return ApiKeyCreated(**created.model_dump(), secret=f"{PREFIX}{key_id}_{secret}")
@@ -92,12 +133,14 @@ def parse_token(token: str) -> tuple[str, str] | None:
 
 
 class KeyVerifier:
-    """Checks presented keys against Neo4j, remembering good answers for a few seconds
-    (revocation takes effect within `ttl`; 0 disables the cache)."""
+    """Checks presented keys against Neo4j, remembering answers for a few seconds
+    (revocation takes effect within `ttl`; 0 disables the cache). A stored hash this host's
+    key cannot open raises `SealingError` (a configuration fault, not a bad key)."""
 
-    def __init__(self, graph: Graph, ttl: float) -> None:
+    def __init__(self, graph: Graph, ttl: float, sealer: Sealer) -> None:
         self.graph = graph
         self.ttl = ttl
+        self.sealer = sealer
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._lock = threading.Lock()
 
@@ -105,7 +148,7 @@ class KeyVerifier:
         parsed = parse_token(token)
         if parsed is None:
             return None
-        digest = _hash(token)  # cache key: never keep the secret itself
+        digest = _legacy_hash(token)  # cache key: never keep the secret itself
         now = time.monotonic()
         if self.ttl > 0:
             with self._lock:
@@ -122,10 +165,29 @@ class KeyVerifier:
 
     def _lookup(self, key_id: str, secret: str) -> Principal | None:
         rows = self.graph.read(GET_KEY_FOR_AUTH, {"id": key_id})
-        presented = _hash(secret)
-        # Compare even when the key is unknown, so timing does not tell ids apart.
-        stored = rows[0]["hash"] if rows else "0" * 64
-        if not hmac.compare_digest(stored, presented) or not rows or rows[0]["revoked"]:
+        presented = self.sealer.keyed_hash(secret)
+        if not rows:
+            hmac.compare_digest(presented, "0" * 64)  # the same comparison as a known id
             return None
-        scopes = frozenset(Scope(s) for s in rows[0]["scopes"] if s in Scope._value2member_map_)
-        return Principal(key_id=key_id, name=rows[0]["name"], scopes=scopes)
+        row = rows[0]
+        stored = row["hash"]
+        if Sealer.is_sealed(stored):
+            expected = self.sealer.unseal(stored, context=hash_context(key_id))
+            good = hmac.compare_digest(expected, presented)
+        elif _is_legacy(stored):
+            good = hmac.compare_digest(stored, _legacy_hash(secret))
+            if good and not row["revoked"]:
+                self.graph.write(
+                    UPGRADE_HASH,
+                    {
+                        "id": key_id,
+                        "legacy": stored,
+                        "hash": stored_hash(self.sealer, key_id, secret),
+                    },
+                )
+        else:
+            good = False
+        if not good or row["revoked"]:
+            return None
+        scopes = frozenset(Scope(s) for s in row["scopes"] if s in Scope._value2member_map_)
+        return Principal(key_id=key_id, name=row["name"], scopes=scopes)
