@@ -19,7 +19,7 @@ from provgraph.api.deps import Reader, authenticate
 from provgraph.api.graphs.views import router as graph_router
 from provgraph.api.health.views import router as health_router
 from provgraph.api.ingestion.views import router as ingest_router
-from provgraph.api.keys.service import KeyVerifier
+from provgraph.api.keys.service import KeyVerifier, seal_legacy_hashes
 from provgraph.api.keys.views import router as keys_router
 from provgraph.api.metrics import Metrics, MetricsMiddleware, RouteTemplates
 from provgraph.api.problems import AUTH_RESPONSES, ProblemDetail
@@ -74,9 +74,11 @@ def create_app(graph: Graph | None = None, settings: Settings | None = None) -> 
         if owns_graph:
             ensure_schema(app.state.graph)  # a graph handed in is the caller's to prepare
         ensure_api_schema(app.state.graph)
-        sealed = seal_clear_subscriptions(app.state.graph, sealer)  # made before sealing existed
-        if sealed:
-            log.info("sealed the URL and secret of %d webhook subscriptions", sealed)
+        # Records made before sealing existed: sealed now (idempotent, safe on several hosts).
+        sealed = seal_clear_subscriptions(app.state.graph, sealer)
+        hashes = seal_legacy_hashes(app.state.graph, sealer)
+        if sealed or hashes:
+            log.info("sealed %d webhook subscriptions and %d key hashes", sealed, hashes)
         app.state.key_verifier = KeyVerifier(app.state.graph, settings.key_cache_seconds, sealer)
         worker = None
         if settings.webhook_enabled:

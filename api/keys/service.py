@@ -4,8 +4,11 @@ A key reads `pgk_<id>_<secret>`: the id finds the node, the secret is checked ag
 stored hash in constant time. 32 random bytes leave nothing for a slow hash to protect. The
 stored `hash` is the HMAC-SHA256 of the secret under a key derived from the sealing key
 (`api.sealing`), and sealed itself: whoever reads the graph (an ad-hoc Cypher query) sees
-neither the secret nor anything to check a guess against offline. Keys made before sealing hold
-a plain SHA-256 (64 hex digits): they keep working, and are upgraded on their first good use.
+neither the secret nor anything to check a guess against offline.
+
+Keys made before sealing hold a plain SHA-256 (64 hex digits). API start-up seals those as they
+are (`sha256:<hex>`, `seal_legacy_hashes`); either form keeps working, and is replaced by the
+keyed hash on the key's first good use.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from provgraph.api.keys.models import ApiKeyCreated, ApiKeyRead, Principal, Scope
+from provgraph.api.sealing import PREFIX as SEALED_PREFIX
 from provgraph.api.sealing import Sealer, default_sealer
 from provgraph.graph.tx import Graph
 
@@ -43,7 +47,13 @@ MATCH (k:ApiKey {id: $id})
 RETURN k.name AS name, k.hash AS hash, k.scopes AS scopes, k.revoked AS revoked
 """
 
-# Only the legacy hash that was checked is replaced: a concurrent upgrade wins once.
+FIND_LEGACY = """
+MATCH (k:ApiKey)
+WHERE NOT k.hash STARTS WITH $prefix
+RETURN k.id AS id, k.hash AS hash
+"""
+
+# Only the hash that was read or checked is replaced: a concurrent upgrade wins once.
 UPGRADE_HASH = """
 MATCH (k:ApiKey {id: $id})
 WHERE k.hash = $legacy
@@ -70,6 +80,9 @@ def hash_context(key_id: str) -> str:
 def stored_hash(sealer: Sealer, key_id: str, secret: str) -> str:
     """What the graph keeps for a key's secret: its keyed hash, sealed to this key's record."""
     return sealer.seal(sealer.keyed_hash(secret), context=hash_context(key_id))
+
+
+LEGACY_PREFIX = "sha256:"
 
 
 def _is_legacy(stored: object) -> bool:
@@ -171,23 +184,39 @@ class KeyVerifier:
             return None
         row = rows[0]
         stored = row["hash"]
+        if not isinstance(stored, str):
+            return None
         if Sealer.is_sealed(stored):
-            expected = self.sealer.unseal(stored, context=hash_context(key_id))
-            good = hmac.compare_digest(expected, presented)
-        elif _is_legacy(stored):
-            good = hmac.compare_digest(stored, _legacy_hash(secret))
-            if good and not row["revoked"]:
-                self.graph.write(
-                    UPGRADE_HASH,
-                    {
-                        "id": key_id,
-                        "legacy": stored,
-                        "hash": stored_hash(self.sealer, key_id, secret),
-                    },
-                )
+            opened = self.sealer.unseal(stored, context=hash_context(key_id))
+            legacy = opened.removeprefix(LEGACY_PREFIX) if opened.startswith(LEGACY_PREFIX) else ""
         else:
-            good = False
+            opened, legacy = "", stored  # not sealed: only a pre-sealing SHA-256 may be here
+        if legacy:  # made before keyed hashes: SHA-256, sealed at start-up or not yet
+            good = _is_legacy(legacy) and hmac.compare_digest(legacy, _legacy_hash(secret))
+            if good and not row["revoked"]:
+                fresh = stored_hash(self.sealer, key_id, secret)
+                self.graph.write(UPGRADE_HASH, {"id": key_id, "legacy": stored, "hash": fresh})
+        else:
+            good = bool(opened) and hmac.compare_digest(opened.encode(), presented.encode())
         if not good or row["revoked"]:
             return None
         scopes = frozenset(Scope(s) for s in row["scopes"] if s in Scope._value2member_map_)
         return Principal(key_id=key_id, name=row["name"], scopes=scopes)
+
+
+def seal_legacy_hashes(graph: Graph, sealer: Sealer) -> int:
+    """Seal the plain SHA-256 hashes of keys made before sealing, as they are (the keyed hash
+    needs the secret, so it waits for the key's next use). Idempotent; returns how many."""
+    sealed = 0
+    for row in graph.read(FIND_LEGACY, {"prefix": SEALED_PREFIX}):
+        if not _is_legacy(row["hash"]):
+            continue
+        key_id = str(row["id"])
+        wrapped = sealer.seal(LEGACY_PREFIX + row["hash"], context=hash_context(key_id))
+        sealed += len(
+            graph.write(
+                UPGRADE_HASH + "RETURN k.id AS id",
+                {"id": key_id, "legacy": row["hash"], "hash": wrapped},
+            )
+        )
+    return sealed
