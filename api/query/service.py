@@ -257,7 +257,7 @@ def run_cypher(
         rows: list[dict[str, Any]] = []
         converter = _Converter()
         for record in result:
-            row = converter.row(dict(record.items()))
+            row = converter.row(dict(zip(columns, record.values(), strict=True)))
             if row is None:
                 continue
             if len(rows) == max_rows:
