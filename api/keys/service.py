@@ -161,7 +161,7 @@ class KeyVerifier:
         parsed = parse_token(token)
         if parsed is None:
             return None
-        digest = _legacy_hash(token)  # cache key: never keep the secret itself
+        digest = hashlib.sha256(token.encode()).hexdigest()  # cache key, not the secret itself
         now = time.monotonic()
         if self.ttl > 0:
             with self._lock:

@@ -9,6 +9,7 @@ shown again after the subscription is made.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import uuid
 from typing import Any
@@ -16,10 +17,12 @@ from typing import Any
 from provgraph.api.alerts.models import Severity
 from provgraph.api.alerts.service import watermark
 from provgraph.api.sealing import PREFIX as SEALED_PREFIX
-from provgraph.api.sealing import Sealer
+from provgraph.api.sealing import Sealer, SealingError
 from provgraph.api.values import json_or_text, plain
 from provgraph.api.webhooks.models import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead
 from provgraph.graph.tx import Graph
+
+log = logging.getLogger("provgraph.api.webhooks")
 
 SEVERITY_ORDER = [s.value for s in Severity]
 
@@ -129,7 +132,12 @@ def open_secret(sealer: Sealer, sub: dict[str, Any]) -> str:
 
 def _read(sub: dict[str, Any], sealer: Sealer) -> WebhookRead:
     data = {k: v for k, v in plain(sub).items() if k != "secret"}
-    data["url"] = open_url(sealer, sub)
+    try:
+        data["url"] = open_url(sealer, sub)
+    except SealingError as error:  # one unopenable subscription must not hide the others
+        log.error("webhook %s: %s", sub.get("id"), error)
+        data["url"] = None
+        data["sealing_error"] = str(error)
     return WebhookRead.model_validate(data)
 
 

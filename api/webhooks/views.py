@@ -3,10 +3,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query, Response
-from provgraph.api.deps import Admin, GraphDep, SealerDep, sealing_problem
+from provgraph.api.deps import Admin, GraphDep, SealerDep
 from provgraph.api.problems import not_found, responses
 from provgraph.api.routing import secured_router
-from provgraph.api.sealing import SealingError
 from provgraph.api.webhooks import service
 from provgraph.api.webhooks.models import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead
 
@@ -31,31 +30,20 @@ def create(graph: GraphDep, sealer: SealerDep, _: Admin, spec: WebhookCreate) ->
 
 
 @router.get(
-    "",
-    response_model=list[WebhookRead],
-    summary="Every subscription (its URL, never its secret)",
-    responses=responses(503),
+    "", response_model=list[WebhookRead], summary="Every subscription (its URL, never its secret)"
 )
 def list_all(graph: GraphDep, sealer: SealerDep, _: Admin) -> list[WebhookRead]:
-    try:
-        return service.list_subscriptions(graph, sealer=sealer)
-    except SealingError as error:
-        raise sealing_problem(error) from None
+    return service.list_subscriptions(graph, sealer=sealer)
 
 
 @router.get(
-    "/{sub_id}",
-    response_model=WebhookRead,
-    summary="One subscription",
-    responses=responses(404, 503),
+    "/{sub_id}", response_model=WebhookRead, summary="One subscription", responses=responses(404)
 )
 def get_one(graph: GraphDep, sealer: SealerDep, _: Admin, sub_id: str) -> WebhookRead:
     try:
         return service.get_subscription(graph, sub_id=sub_id, sealer=sealer)
     except service.SubscriptionNotFound:
         raise not_found(f"webhook subscription {sub_id!r}") from None
-    except SealingError as error:
-        raise sealing_problem(error) from None
 
 
 @router.delete(

@@ -126,7 +126,7 @@ def world(loaded: Graph, make_client: Callable[..., TestClient]) -> World:
             "first_at": scenario.T0,
             "last_at": scenario.T0,
             "log": webhooks.encode_log([{"attempt": 1}]),
-            "lease": 1,
+            "lease": 0,
         },
     )
     # The legacy key still works, and its first use upgrades its hash.
@@ -388,8 +388,9 @@ def test_admin_sees_urls_but_never_secrets(world: World) -> None:
 def test_another_hosts_key_is_a_clear_error_not_a_crash(
     world: World, make_client: Callable[..., TestClient], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A host given a different sealing key says so (503, log naming the value), and its
-    webhook worker skips what it cannot open instead of failing every cycle."""
+    """A host given a different sealing key says so (the log names the value and both keys'
+    fingerprints; a key it cannot check is a 503, a webhook it cannot open is listed with
+    `sealing_error`), and its webhook worker skips what it cannot open instead of failing."""
     stranger_settings = api_settings(secret_key="z" * 40)
     stranger = make_client(secret_key="z" * 40)
     its_admin = create_key(
@@ -398,11 +399,15 @@ def test_another_hosts_key_is_a_clear_error_not_a_crash(
     headers = {"Authorization": f"Bearer {its_admin.secret}"}
     with caplog.at_level(logging.ERROR, logger="provgraph.api"):
         listed = stranger.get("/api/v1/webhooks", headers=headers)
-        assert listed.status_code == 503 and listed.headers["content-type"] == PROBLEM
-        assert listed.json()["type"].endswith("/sealing-key")
-        assert "PROVGRAPH_SECRET_KEY" in listed.json()["detail"]
+        assert listed.status_code == 200, listed.text
+        assert len(listed.json()) == 2
+        for sub in listed.json():
+            assert sub["url"] is None and "PROVGRAPH_SECRET_KEY" in sub["sealing_error"]
+            assert world.sealer.fingerprint in sub["sealing_error"]
         foreign = stranger.get("/api/v1/alerts", headers=world.read)  # sealed by the first key
-        assert foreign.status_code == 503 and foreign.json()["type"].endswith("/sealing-key")
+        assert foreign.status_code == 503 and foreign.headers["content-type"] == PROBLEM
+        assert foreign.json()["type"].endswith("/sealing-key")
+        assert "PROVGRAPH_SECRET_KEY" in foreign.json()["detail"]
     assert world.leaks(listed.text + foreign.text) == []
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert world.sealer.fingerprint in logged and "fingerprint" in logged
@@ -410,6 +415,7 @@ def test_another_hosts_key_is_a_clear_error_not_a_crash(
 
     cursors = _cursors(world.graph)
     scenario.create_alert(world.graph, entities=[])
+    world.graph.write("MATCH (s:WebhookSubscription) SET s.lease_until = null")  # all due now
     worker = WebhookWorker(world.graph, stranger_settings, load_sealer(stranger_settings))
     try:
         with caplog.at_level(logging.ERROR, logger="provgraph.api.webhooks"):
