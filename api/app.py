@@ -19,7 +19,7 @@ from provgraph.api.deps import Reader, authenticate
 from provgraph.api.graphs.views import router as graph_router
 from provgraph.api.health.views import router as health_router
 from provgraph.api.ingestion.views import router as ingest_router
-from provgraph.api.keys.service import KeyVerifier
+from provgraph.api.keys.service import KeyVerifier, seal_legacy_hashes
 from provgraph.api.keys.views import router as keys_router
 from provgraph.api.metrics import Metrics, MetricsMiddleware, RouteTemplates
 from provgraph.api.problems import AUTH_RESPONSES, ProblemDetail
@@ -27,8 +27,10 @@ from provgraph.api.provenance.views import router as provenance_router
 from provgraph.api.query.views import router as query_router
 from provgraph.api.rules.views import router as rules_router
 from provgraph.api.schema import ensure_api_schema
+from provgraph.api.sealing import load_sealer
 from provgraph.api.search.views import router as search_router
 from provgraph.api.settings import Settings, get_settings
+from provgraph.api.webhooks.service import seal_clear_subscriptions
 from provgraph.api.webhooks.views import router as webhooks_router
 from provgraph.api.webhooks.worker import WebhookWorker
 from provgraph.core import __version__
@@ -54,14 +56,15 @@ Graph-based provenance analytics over security telemetry.
 * **Provenance for responders**: process lineage, file provenance, host timelines, contacts.
 
 Every endpoint except `/health` needs an API key (`Authorization: Bearer <key>` or
-`X-API-Key: <key>`) with the scope it names: `read`, `triage`, `ingest` or `admin` (which
-implies all). Errors are `application/problem+json`.
+`X-API-Key: <key>`) with the scope it names: `read`, `hunt` (ad-hoc Cypher), `triage`,
+`ingest` or `admin` (which implies all). Errors are `application/problem+json`.
 """
 
 
 def create_app(graph: Graph | None = None, settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     owns_graph = graph is None
+    sealer = load_sealer(settings)  # creates the key file on first use (see api.sealing)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,10 +74,15 @@ def create_app(graph: Graph | None = None, settings: Settings | None = None) -> 
         if owns_graph:
             ensure_schema(app.state.graph)  # a graph handed in is the caller's to prepare
         ensure_api_schema(app.state.graph)
-        app.state.key_verifier = KeyVerifier(app.state.graph, settings.key_cache_seconds)
+        # Records made before sealing existed: sealed now (idempotent, safe on several hosts).
+        sealed = seal_clear_subscriptions(app.state.graph, sealer)
+        hashes = seal_legacy_hashes(app.state.graph, sealer)
+        if sealed or hashes:
+            log.info("sealed %d webhook subscriptions and %d key hashes", sealed, hashes)
+        app.state.key_verifier = KeyVerifier(app.state.graph, settings.key_cache_seconds, sealer)
         worker = None
         if settings.webhook_enabled:
-            worker = WebhookWorker(app.state.graph, settings)
+            worker = WebhookWorker(app.state.graph, settings, sealer)
             worker.start()
         app.state.webhook_worker = worker
         # Everything loaded by now lives as long as the process: out of the collector's sight,
@@ -101,9 +109,10 @@ def create_app(graph: Graph | None = None, settings: Settings | None = None) -> 
     )
     app.state.graph = graph
     app.state.settings = settings
+    app.state.sealer = sealer
     app.state.metrics = Metrics()
     if graph is not None:  # usable before the lifespan runs (and without one)
-        app.state.key_verifier = KeyVerifier(graph, settings.key_cache_seconds)
+        app.state.key_verifier = KeyVerifier(graph, settings.key_cache_seconds, sealer)
 
     problems.install(app)
     for router in (

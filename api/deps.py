@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Annotated
 
@@ -10,8 +11,11 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from provgraph.api.keys.models import Principal, Scope
 from provgraph.api.keys.service import KeyVerifier
 from provgraph.api.problems import Problem
+from provgraph.api.sealing import Sealer, SealingError
 from provgraph.api.settings import Settings
 from provgraph.graph.tx import Graph
+
+log = logging.getLogger("provgraph.api")
 
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer pgk_…`")
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: pgk_…`")
@@ -27,8 +31,25 @@ def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
+def get_sealer(request: Request) -> Sealer:
+    return request.app.state.sealer  # type: ignore[no-any-return]
+
+
 GraphDep = Annotated[Graph, Depends(get_graph)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+SealerDep = Annotated[Sealer, Depends(get_sealer)]
+
+
+def sealing_problem(error: SealingError) -> Problem:
+    """A sealed value this host cannot open: the operator's to fix, said without secrets."""
+    log.error("sealing: %s", error)
+    return Problem(
+        503,
+        "this API host cannot open the values sealed in the graph (its sealing key is not the "
+        "one they were sealed with): the operator must give every API host the same "
+        "PROVGRAPH_SECRET_KEY; the server log names the value and both key fingerprints",
+        slug="sealing-key",
+    )
 
 
 def authenticate(
@@ -45,7 +66,10 @@ def authenticate(
             headers=CHALLENGE,
         )
     verifier: KeyVerifier = request.app.state.key_verifier
-    principal = verifier.verify(token.strip())
+    try:
+        principal = verifier.verify(token.strip())
+    except SealingError as error:
+        raise sealing_problem(error) from None
     if principal is None:
         raise Problem(
             401,
@@ -74,6 +98,7 @@ def require_scope(scope: Scope) -> Callable[..., Principal]:
 
 
 Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
+Hunter = Annotated[Principal, Depends(require_scope(Scope.HUNT))]
 Triager = Annotated[Principal, Depends(require_scope(Scope.TRIAGE))]
 Ingester = Annotated[Principal, Depends(require_scope(Scope.INGEST))]
 Admin = Annotated[Principal, Depends(require_scope(Scope.ADMIN))]

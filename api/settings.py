@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +21,16 @@ class Settings(BaseSettings):
 
     # authentication: how long a verified key is trusted before Neo4j is asked again
     key_cache_seconds: float = 5.0
+
+    # sealing (api/sealing.py): the key that seals webhook secrets and URLs and keys the API key
+    # hashes, kept outside Neo4j. Several API hosts need the same one: set PROVGRAPH_SECRET_KEY.
+    secret_key: SecretStr | None = Field(
+        default=None, description="the master secret itself (at least 32 characters)"
+    )
+    secret_key_file: Path | None = Field(
+        default=None,
+        description="a file holding it; default <state root>/api/secret.key, made on first use",
+    )
 
     # ingest over HTTP
     max_ingest_bytes: int = 64 * 1024 * 1024  # as sent (possibly gzip)

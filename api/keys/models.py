@@ -8,7 +8,8 @@ from pydantic import BaseModel, Field
 
 class Scope(enum.StrEnum):
     INGEST = "ingest"
-    READ = "read"
+    READ = "read"  # alerts, subgraphs, provenance, rules, metrics
+    HUNT = "hunt"  # ad-hoc Cypher over the provenance graph (POST /query/cypher)
     TRIAGE = "triage"
     ADMIN = "admin"  # implies every other scope
 
@@ -29,7 +30,7 @@ class ApiKeyRead(ApiKeyBase):
 
 
 class ApiKeyCreated(ApiKeyRead):
-    secret: str = Field(description="shown once; only its hash is stored")
+    secret: str = Field(description="shown once; only its keyed hash is stored, sealed")
 
 
 class Principal(BaseModel):

@@ -21,5 +21,10 @@ class CypherResult(BaseModel):
     rows: list[dict[str, Any]]
     row_count: int
     truncated: bool = Field(description="true when more rows existed than `max_rows`")
+    withheld: int = Field(
+        default=0,
+        description="rows and list items left out because they were the API's own records "
+        "(keys, webhooks, deliveries, audit entries, counters), not the provenance graph",
+    )
     max_rows: int
     timeout_seconds: float

@@ -8,7 +8,6 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 
 class WebhookBase(BaseModel):
-    url: AnyHttpUrl = Field(description="http(s) endpoint that receives POSTed alerts")
     description: str | None = Field(default=None, max_length=500)
     min_severity: Severity | None = Field(
         default=None, description="only alerts at or above this severity"
@@ -17,6 +16,8 @@ class WebhookBase(BaseModel):
 
 class WebhookCreate(WebhookBase):
     model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl = Field(description="http(s) endpoint that receives POSTed alerts")
 
     from_start: bool = Field(
         default=False,
@@ -33,6 +34,15 @@ class WebhookCreate(WebhookBase):
 
 class WebhookRead(WebhookBase):
     id: str
+    url: AnyHttpUrl | None = Field(
+        description="the endpoint (stored sealed); null when this host cannot open it, see "
+        "`sealing_error`"
+    )
+    sealing_error: str | None = Field(
+        default=None,
+        description="why this API host cannot open the subscription's sealed URL and secret "
+        "(its sealing key is not the one they were sealed with); its alerts wait meanwhile",
+    )
     active: bool
     created_at: datetime | None = None
     cursor: int = Field(description="the last alert change (seq) handled")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query, Response
-from provgraph.api.deps import Admin, GraphDep
+from provgraph.api.deps import Admin, GraphDep, SealerDep
 from provgraph.api.problems import not_found, responses
 from provgraph.api.routing import secured_router
 from provgraph.api.webhooks import service
@@ -25,21 +25,23 @@ SIGNING_NOTE = (
     summary="Subscribe a URL to new and changed alerts",
     description=SIGNING_NOTE,
 )
-def create(graph: GraphDep, _: Admin, spec: WebhookCreate) -> WebhookCreated:
-    return service.create_subscription(graph, spec=spec)
+def create(graph: GraphDep, sealer: SealerDep, _: Admin, spec: WebhookCreate) -> WebhookCreated:
+    return service.create_subscription(graph, spec=spec, sealer=sealer)
 
 
-@router.get("", response_model=list[WebhookRead], summary="Every subscription")
-def list_all(graph: GraphDep, _: Admin) -> list[WebhookRead]:
-    return service.list_subscriptions(graph)
+@router.get(
+    "", response_model=list[WebhookRead], summary="Every subscription (its URL, never its secret)"
+)
+def list_all(graph: GraphDep, sealer: SealerDep, _: Admin) -> list[WebhookRead]:
+    return service.list_subscriptions(graph, sealer=sealer)
 
 
 @router.get(
     "/{sub_id}", response_model=WebhookRead, summary="One subscription", responses=responses(404)
 )
-def get_one(graph: GraphDep, _: Admin, sub_id: str) -> WebhookRead:
+def get_one(graph: GraphDep, sealer: SealerDep, _: Admin, sub_id: str) -> WebhookRead:
     try:
-        return service.get_subscription(graph, sub_id=sub_id)
+        return service.get_subscription(graph, sub_id=sub_id, sealer=sealer)
     except service.SubscriptionNotFound:
         raise not_found(f"webhook subscription {sub_id!r}") from None
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from provgraph.api.sealing import Sealer, SealingError
 from provgraph.api.settings import Settings
 from provgraph.api.webhooks import service
 from provgraph.api.webhooks.signing import (
@@ -33,10 +34,30 @@ from provgraph.queries.alerts.service import AlertFilter, list_alerts
 log = logging.getLogger("provgraph.api.webhooks")
 
 
+URL_PLACEHOLDER = "<webhook url>"
+
+
+def scrub(text: str, url: str) -> str:
+    """An error message without the URL (or its query, which may carry a token) in it: the
+    delivery log lives in the graph, where a read can see it."""
+    parts = [url]
+    try:
+        parsed = httpx.URL(url)
+        parts += [str(parsed.copy_with(query=None, fragment=None)), parsed.query.decode()]
+    except (httpx.InvalidURL, UnicodeError):
+        pass
+    for part in parts:
+        if len(part) > 3:
+            text = text.replace(part, URL_PLACEHOLDER)
+    return text
+
+
 class WebhookWorker:
-    def __init__(self, graph: Graph, settings: Settings) -> None:
+    def __init__(self, graph: Graph, settings: Settings, sealer: Sealer) -> None:
         self.graph = graph
         self.settings = settings
+        self.sealer = sealer
+        self._unopenable: set[str] = set()  # subscriptions already reported as unopenable
         self.owner = f"worker-{uuid.uuid4().hex[:12]}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -79,6 +100,18 @@ class WebhookWorker:
     def _serve(self, sub: dict[str, Any]) -> int:
         handled = 0
         try:
+            try:
+                sub = {
+                    **sub,
+                    "url": service.open_url(self.sealer, sub),
+                    "secret": service.open_secret(self.sealer, sub),
+                }
+            except SealingError as error:
+                if sub["id"] not in self._unopenable:
+                    self._unopenable.add(sub["id"])
+                    log.error("webhook %s skipped until its seal opens: %s", sub["id"], error)
+                return 0
+            self._unopenable.discard(sub["id"])
             page = list_alerts(
                 self.graph,
                 after=int(sub.get("cursor") or 0),
@@ -172,7 +205,7 @@ class WebhookWorker:
         try:
             response = self._client.post(sub["url"], content=body, headers=headers)
         except httpx.HTTPError as error:
-            return None, f"{type(error).__name__}: {error}"
+            return None, scrub(f"{type(error).__name__}: {error}", sub["url"])
         if 200 <= response.status_code < 300:
             return response.status_code, None
         return response.status_code, f"receiver answered HTTP {response.status_code}"

@@ -23,7 +23,9 @@ def keys_create(
     name: Annotated[str, typer.Option("--name", help="who or what uses the key")],
     scope: Annotated[
         list[Scope],
-        typer.Option("--scope", help="repeat: ingest, read, triage, admin (admin implies all)"),
+        typer.Option(
+            "--scope", help="repeat: ingest, read, hunt, triage, admin (admin implies all)"
+        ),
     ],
 ) -> None:
     """Create a key and print its secret (this once; only a hash is kept)."""

@@ -17,9 +17,10 @@ def test_reads_return_rows_and_graph_values(
 ) -> None:
     body = client.post(
         Q,
-        headers=key("read"),
+        headers=key("hunt"),
         json={
-            "query": "MATCH (p:Process {uid: $uid})-[r:SPAWNED]->(c) RETURN p, r, c, c.name AS child",
+            "query": "MATCH (p:Process {uid: $uid})-[r:SPAWNED]->(c) "
+            "RETURN p, r, c, c.name AS child",
             "parameters": {"uid": "g:pwsh"},
         },
     ).json()
@@ -44,7 +45,7 @@ def test_reads_return_rows_and_graph_values(
 def test_writes_are_refused_by_the_server(
     client: TestClient, loaded: Graph, key: Callable[..., dict[str, str]], query: str
 ) -> None:
-    reader = key("read")
+    reader = key("hunt")
     before = loaded.read("MATCH (n) RETURN count(n) AS n, sum(size(keys(n))) AS props")[0]
     response = client.post(Q, headers=reader, json={"query": query})
     assert response.status_code == 400, response.text
@@ -62,7 +63,7 @@ def test_row_cap_and_timeout(
     key: Callable[..., dict[str, str]],
     make_client: Callable[..., TestClient],
 ) -> None:
-    reader = key("read")
+    reader = key("hunt")
     capped = client.post(
         Q, headers=reader, json={"query": "UNWIND range(1, 1000000) AS i RETURN i", "max_rows": 5}
     ).json()
@@ -88,7 +89,7 @@ def test_row_cap_and_timeout(
 def test_outside_reads_and_bad_cypher(
     client: TestClient, graph: Graph, key: Callable[..., dict[str, str]]
 ) -> None:
-    reader = key("read")
+    reader = key("hunt")
     csv = client.post(
         Q, headers=reader, json={"query": "LOAD CSV FROM 'file:///etc/passwd' AS line RETURN line"}
     )

@@ -99,22 +99,72 @@ def test_graphml_survives_control_characters_and_reserved_names() -> None:
     assert len(root.findall(f"{ns}graph/{ns}edge")) == 1
 
 
-def test_plan_check_refuses_load_csv_and_unknown_procedures() -> None:
-    with pytest.raises(QueryRefused):
-        check_plan(
-            {
-                "operatorType": "ProduceResults@neo4j",
-                "children": [{"operatorType": "LoadCSV@neo4j"}],
-            }
-        )
-    with pytest.raises(QueryRefused):
-        check_plan(
-            {
-                "operatorType": "ProcedureCall@neo4j",
-                "args": {"Details": "dbms.listConfig() :: (name :: STRING)"},
-            }
-        )
-    check_plan({"operatorType": "ProcedureCall@neo4j", "args": {"Details": "db.labels()"}})
+# Plan shapes as Neo4j 5.26 reports them (EXPLAIN in a read transaction); the integration
+# tests in tests/integration/api/test_api_security.py ask the real server.
+def _plan(*operators: tuple[str, str | None]) -> dict[str, object]:
+    plan: dict[str, object] | None = None
+    for kind, details in reversed(operators):
+        node: dict[str, object] = {"operatorType": kind, "args": {"Details": details}}
+        if plan is not None:
+            node["children"] = [plan]
+        plan = node
+    assert plan is not None
+    return plan
+
+
+@pytest.mark.parametrize(
+    ("query_type", "plan", "slug"),
+    [
+        ("r", _plan(("ProduceResults@neo4j", "l"), ("LoadCSV@neo4j", "l")), "outside-graph"),
+        (
+            "s",
+            _plan(("ProcedureCall@neo4j", "dbms.listConfig() :: (name :: STRING)")),
+            "procedure-refused",
+        ),
+        (
+            "r",
+            _plan(("ProcedureCall@neo4j", "db.resampleOutdatedIndexes() :: ()")),
+            "procedure-refused",
+        ),
+        ("r", _plan(("ShowTransactions@neo4j", "defaultColumns")), "command-refused"),
+        ("r", _plan(("TerminateTransactions@neo4j", "transactions(x)")), "command-refused"),
+        ("s", _plan(("AdministrationCommand@system", None)), "command-refused"),
+        ("s", _plan(("db.labels@system", None)), "database-refused"),
+        ("r", _plan(("TransactionApply@neo4j", "IN TRANSACTIONS")), "in-transactions-refused"),
+        ("r", _plan(("NodeByLabelScan@neo4j", "k:ApiKey")), "internal-records"),
+        ("r", _plan(("UnionNodeByLabelsScan@neo4j", "n:Process|`ApiKey`")), "internal-records"),
+        (
+            "r",
+            _plan(("NodeUniqueIndexSeek@neo4j", "UNIQUE k:ApiKey(id) WHERE id = $autostring_0")),
+            "internal-records",
+        ),
+        (
+            "r",
+            _plan(("DirectedRelationshipTypeScan@neo4j", "(a)-[r:DELIVERED]->(b)")),
+            "internal-records",
+        ),
+        ("w", _plan(("Create@neo4j", "(anon_0:Marker)")), "write-refused"),
+        ("s", _plan(("CreateIndex@neo4j", "RANGE INDEX x FOR (:P) ON (a)")), "write-refused"),
+    ],
+)
+def test_plan_check_refuses(query_type: str, plan: dict[str, object], slug: str) -> None:
+    with pytest.raises(QueryRefused) as refused:
+        check_plan(plan, query_type=query_type, database="neo4j")
+    assert refused.value.slug == slug
+
+
+def test_plan_check_passes_reads() -> None:
+    check_plan(
+        _plan(("ProcedureCall@neo4j", "db.labels() :: (label :: STRING)")),
+        query_type="r",
+        database="neo4j",
+    )
+    # Excluding the API's records is fine; only reading them by label is refused.
+    check_plan(
+        _plan(("Filter@neo4j", "NOT n:ApiKey"), ("AllNodesScan@neo4j", "n")),
+        query_type="r",
+        database="neo4j",
+    )
 
 
 def test_route_templates() -> None:
