@@ -1,8 +1,8 @@
-"""The provenance graph model, declared once.
+"""The graph's schema, derived from the declarations in `graph.model`, and what the
+provenance nodes and edges mean.
 
-Writes are generated from these declarations (see `graph.writer`); rules and API
-queries read the same names. Every node key has a uniqueness constraint, created
-idempotently by `ensure_schema`.
+Every node key has a uniqueness constraint and every declared index exists, created
+idempotently by `ensure_schema` (the API's own records and the alerts' included).
 
 Nodes (key property first):
   (:Host       {name, fqdn, first_seen, last_seen})
@@ -26,7 +26,8 @@ Edges (all times are Neo4j DateTime, UTC):
       times: every distinct write time (capped at MAX_TIMES, oldest kept); ops: distinct
       operations ("create", "modify", "rename", "delete"); access_masks: distinct
       lower-case Security 4663 masks ("0x6").
-  (:Process)-[:CONNECTED_TO {first_time, last_time, count, times, local_port, sources}]->(:Connection)
+  (:Process)-[:CONNECTED_TO {first_time, last_time, count, times, local_port, sources}]
+      ->(:Connection)
   (:Process)-[:RESOLVED {first_time, last_time, count, answers}]->(:Domain)
   (:Alert)-[:INVOLVES {role}]->(entity)
 
@@ -39,46 +40,28 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from provgraph.graph.model import NODES
+
 if TYPE_CHECKING:
     from provgraph.graph.tx import Graph
 
 MAX_TIMES = 1000
 MAX_SOURCES = 20
 
-NODE_KEYS: dict[str, str] = {
-    "Host": "name",
-    "Process": "uid",
-    "File": "key",
-    "Connection": "key",
-    "Domain": "name",
-    "Alert": "id",
-}
-
-# Secondary indexes the rules and the API look things up by.
-INDEXES: list[tuple[str, str]] = [
-    ("Process", "name"),
-    ("Process", "host"),
-    ("Process", "start_time"),
-    ("Process", "pid"),
-    ("File", "name"),
-    ("File", "path"),
-    ("Connection", "ip"),
-    ("Alert", "last_seen"),
-    ("Alert", "status"),
-    ("Alert", "seq"),
-]
-
 
 def schema_statements() -> list[str]:
-    """Constraint and index DDL. Labels and property names come from this module, never input."""
+    """Constraint and index DDL for every declared node (`graph.model`): labels and property
+    names come from the declarations, never from input."""
     statements = [
-        f"CREATE CONSTRAINT {label.lower()}_{key}_unique IF NOT EXISTS "
-        f"FOR (n:{label}) REQUIRE n.{key} IS UNIQUE"
-        for label, key in NODE_KEYS.items()
+        f"CREATE CONSTRAINT {node.constraint_name} IF NOT EXISTS "
+        f"FOR (n:{node.label}) REQUIRE n.{node.key} IS UNIQUE"
+        for node in NODES
     ]
     statements += [
-        f"CREATE INDEX {label.lower()}_{prop} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
-        for label, prop in INDEXES
+        f"CREATE INDEX {node.index_name(index)} IF NOT EXISTS FOR (n:{node.label}) "
+        f"ON ({', '.join('n.' + p for p in index.properties)})"
+        for node in NODES
+        for index in node.indexes
     ]
     return statements
 
@@ -91,12 +74,13 @@ def ensure_schema(graph: Graph) -> None:
 
 
 def has_node_keys(graph: Graph) -> bool:
-    """Whether every node key has its uniqueness constraint (online). Concurrent writers rely
-    on them: without one, two transactions MERGEing the same key both create a node."""
+    """Whether every node key the writer MERGEs on has its uniqueness constraint (online).
+    Concurrent writers rely on them: without one, two transactions MERGEing the same key both
+    create a node."""
     rows = graph.read(
         "SHOW CONSTRAINTS YIELD type, labelsOrTypes, properties "
         "WHERE type = 'UNIQUENESS' "
         "RETURN labelsOrTypes[0] AS label, properties AS props"
     )
     present = {(r["label"], tuple(r["props"])) for r in rows}
-    return all((label, (key,)) in present for label, key in NODE_KEYS.items())
+    return all((n.label, (n.key,)) in present for n in NODES if n.owner == "graph")

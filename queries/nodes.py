@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from provgraph.graph.schema import NODE_KEYS
+from provgraph.graph.model import CLIENT_LABELS, PROVENANCE_RELS
 
-# Labels a client may name; anything else is refused before a query is built.
-NODE_LABELS: dict[str, str] = {**NODE_KEYS}
-# Relationship types the graph walks follow (code-side whitelist).
-PROVENANCE_RELS = ("SPAWNED", "EXECUTED", "WROTE", "CONNECTED_TO", "RESOLVED")
+# Labels a client may name (the API's own records are not among them); anything else is
+# refused before a query is built. PROVENANCE_RELS: the relationship types the walks follow.
+NODE_LABELS: dict[str, str] = CLIENT_LABELS
+__all__ = ["NODE_LABELS", "PROVENANCE_RELS"]
 
 # Properties too bulky for graph views (the alert's evidence carries them).
 BULKY = frozenset({"raw", "times", "hash", "details"})

@@ -36,8 +36,8 @@ from neo4j import ManagedTransaction, unit_of_work
 from neo4j.exceptions import ClientError
 from neo4j.graph import Node, Path, Relationship
 from provgraph.api.nodes import node_id
-from provgraph.api.schema import API_NODE_KEYS
 from provgraph.api.values import plain
+from provgraph.graph.model import INTERNAL_LABELS, INTERNAL_RELATIONSHIP_TYPES
 from provgraph.graph.tx import Graph
 
 # Schema introspection only; every one is a READ-mode procedure (tests ask the server).
@@ -54,8 +54,6 @@ ALLOWED_PROCEDURES = frozenset(
 
 # The API's own records: keys, the audit trail, webhooks and their deliveries, the alert
 # change counter. Relationship types that only join them (tests check none is missing).
-INTERNAL_LABELS = frozenset(API_NODE_KEYS)
-INTERNAL_RELATIONSHIP_TYPES = frozenset({"DELIVERED", "HAS_AUDIT"})
 
 # Operators of administration and DBMS commands, as Neo4j 5 plans them.
 COMMAND_OPERATOR_PREFIXES = ("Show", "Terminate")

@@ -19,6 +19,8 @@ from functools import partial
 from typing import Any
 
 from neo4j import ManagedTransaction
+from provgraph.graph.model import ENTITY_LABELS
+from provgraph.graph.schema import ensure_schema
 from provgraph.graph.tx import Graph
 from provgraph.queries.alerts.seq import lock_counter, next_seq, publish_seq
 from provgraph.queries.rule import Rule
@@ -27,12 +29,6 @@ ID_LENGTH = 32  # hex characters of sha256 kept
 MAX_MATCH_KEYS = 10_000  # beyond this an alert counts new hits by time only
 CHUNK = 500  # matches per write transaction
 
-ENTITY_LABELS = {
-    "host": ("Host", "name"),
-    "process": ("Process", "uid"),
-    "file": ("File", "key"),
-    "connection": ("Connection", "key"),
-}
 
 # -- statements (constant text; labels from ENTITY_LABELS, values as parameters) ---------------
 FETCH_CANDIDATES = """
@@ -57,20 +53,10 @@ INVOLVES = {
     kind: _INVOLVES % {"label": label, "key": key} for kind, (label, key) in ENTITY_LABELS.items()
 }
 
-# Indexes and constraints the engine relies on (labels and names are code, not input).
-SCHEMA = [
-    "CREATE CONSTRAINT counter_name_unique IF NOT EXISTS FOR (c:Counter) REQUIRE c.name IS UNIQUE",
-    "CREATE INDEX alert_rule_suppression IF NOT EXISTS "
-    "FOR (a:Alert) ON (a.rule_id, a.suppression_key)",
-    "CREATE INDEX alert_rule_id IF NOT EXISTS FOR (a:Alert) ON (a.rule_id)",
-    "CREATE INDEX file_host_ext IF NOT EXISTS FOR (f:File) ON (f.host, f.ext)",
-]
-
 
 def ensure_alert_schema(graph: Graph) -> None:
-    for statement in SCHEMA:
-        graph.write(statement)
-    graph.write("CALL db.awaitIndexes(300)")
+    """The alerts' constraints and indexes are part of the one schema (`graph.model`)."""
+    ensure_schema(graph)
 
 
 # -- matches -----------------------------------------------------------------------------------
