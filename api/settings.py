@@ -12,9 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROVGRAPH_", extra="ignore")
 
-    # serving
-    host: str = "127.0.0.1"  # loopback unless the operator says otherwise
-    port: int = 8080
+    # serving (where to bind is `provgraph serve --host/--port`'s, not a setting)
     public_docs: bool = Field(
         default=False, description="serve /docs and /openapi.json without an API key"
     )
@@ -42,7 +40,6 @@ class Settings(BaseSettings):
 
     # subgraphs
     subgraph_max_nodes: int = 2_000
-    subgraph_max_depth: int = 10
     ancestry_max_hops: int = 64
 
     # pages

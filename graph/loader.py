@@ -36,6 +36,7 @@ from provgraph.core.errors import ProvgraphError
 from provgraph.graph.schema import has_node_keys
 from provgraph.graph.tx import Graph, GraphUnavailable
 from provgraph.graph.writer import (
+    BATCH_SIZE,
     MERGE_HOSTS_SEEN,
     MERGE_SPAWNED_BY_PID,
     Batch,
@@ -233,7 +234,7 @@ class Loader:
     def __init__(
         self,
         graph: Graph,
-        batch_size: int = 5000,
+        batch_size: int = BATCH_SIZE,
         on_commit: Callable[[LoadStats], None] | None = None,
         queue_depth: int = 2,
         keep_raw: bool = True,

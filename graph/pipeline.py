@@ -6,6 +6,7 @@ a file and an HTTP body are treated exactly alike.
 
 from __future__ import annotations
 
+import enum
 import os
 import sys
 import time
@@ -20,12 +21,19 @@ from provgraph.graph.parallel import folded_batches
 from provgraph.graph.parallel import worth_it as parallel_worth_it
 from provgraph.graph.schema import ensure_schema
 from provgraph.graph.tx import Graph
+from provgraph.graph.writer import BATCH_SIZE
 from provgraph.ingest.deadletter import DeadLetterWriter, Summary
 from provgraph.ingest.reader import iter_events
 from provgraph.ingest.sources import Source
 
 RulesHook = Callable[[Graph, datetime, datetime], Any]
-EVIDENCE_MODES = ("raw", "refs")
+
+
+class Evidence(enum.StrEnum):
+    """What each edge keeps of the records it came from."""
+
+    RAW = "raw"  # its first raw record, for alert evidence
+    REFS = "refs"  # only "source:path:line" references: faster, smaller
 
 
 @dataclass
@@ -74,23 +82,23 @@ def ingest_sources(
     fmt: str | None = None,
     *,
     dead_letters: str | Path | None = None,
-    batch_size: int = 5000,
+    batch_size: int = BATCH_SIZE,
     progress: bool = False,
     rules: RulesHook | None = None,
     ensure: bool = True,
     parallel: bool | None = None,
-    evidence: str = "raw",
+    evidence: Evidence | str = Evidence.RAW,
 ) -> IngestReport:
     """Stream every record into the graph; rejected records go to `dead_letters` (NDJSON).
 
     `rules`, when given, is called with the time range just written so detections see the
     new events at once (the engine's `run_rules`). `parallel` parses in a second process
     (default: for files on disk large enough to pay for it; see provgraph.graph.parallel).
-    `evidence="raw"` keeps each edge's first raw record in the graph for alert evidence;
-    `"refs"` keeps only the source references (file:line), which ingests faster.
+    `evidence` (an `Evidence`, or its value) says what each edge keeps of its records.
     """
-    if evidence not in EVIDENCE_MODES:
-        raise ValueError(f"evidence must be one of {', '.join(EVIDENCE_MODES)}")
+    if evidence not in set(Evidence):
+        raise ValueError(f"evidence must be one of {', '.join(Evidence)}")
+    keep_raw = Evidence(evidence) is Evidence.RAW
     if ensure:
         ensure_schema(graph)
     summary = Summary()
@@ -109,7 +117,7 @@ def ingest_sources(
         with Loader(
             graph,
             batch_size=batch_size,
-            keep_raw=evidence == "raw",
+            keep_raw=keep_raw,
             on_commit=(lambda s: bar.set_postfix(written=s.events)) if bar is not None else None,
         ) as load:
             if in_parallel:
@@ -119,7 +127,7 @@ def ingest_sources(
                     batch_size,
                     str(dead_letters) if dead_letters else None,
                     summary,
-                    keep_raw=evidence == "raw",
+                    keep_raw=keep_raw,
                 ):
                     load.add_folded(folded)
                     if bar is not None:

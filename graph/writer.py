@@ -20,6 +20,7 @@ from provgraph.graph.schema import MAX_SOURCES, MAX_TIMES
 from provgraph.graph.tx import Graph
 from provgraph.ingest.model import Event, FileOp, Kind, ProcessRef, classify_ip, is_pid_only
 
+BATCH_SIZE = 5000  # events per batch: one transaction, the default everywhere
 RAW_LIMIT = 4096  # bytes of raw record kept on an edge as evidence
 MICROSECOND = timedelta(microseconds=1)
 Statements = list[tuple[str, list[dict[str, Any]]]]
@@ -552,7 +553,7 @@ def write_statements(graph: Graph, statements: Statements, events: int) -> None:
     )
 
 
-def write_events(graph: Graph, events: Iterable[Event], batch_size: int = 5000) -> int:
+def write_events(graph: Graph, events: Iterable[Event], batch_size: int = BATCH_SIZE) -> int:
     """Write events in batches; returns how many were written. Simple, single-threaded."""
     written = 0
     batch = Batch()

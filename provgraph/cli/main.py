@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from provgraph.core.errors import ProvgraphError
+from provgraph.graph.pipeline import Evidence
+from provgraph.graph.writer import BATCH_SIZE
 from provgraph.ingest.detect import FORMATS
 
 if TYPE_CHECKING:
@@ -180,28 +182,26 @@ def ingest(
     dead_letters: Annotated[
         Path, typer.Option(help="Rejected records, with file, line and reason (NDJSON).")
     ] = Path("dead-letters.ndjson"),
-    batch_size: int = 5000,
+    batch_size: Annotated[int, typer.Option(help="Events per transaction.", min=1)] = BATCH_SIZE,
     rules: Annotated[bool, typer.Option(help="Run the rules over the new time range.")] = True,
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     evidence: Annotated[
-        str,
+        Evidence,
         typer.Option(
             help="raw: keep each edge's first raw record for alert evidence; refs: only file:line "
             "references (faster)"
         ),
-    ] = "raw",
+    ] = Evidence.RAW,
 ) -> None:
     """Read telemetry into the provenance graph, then run the rules over what arrived."""
     import json
 
-    from provgraph.graph.pipeline import EVIDENCE_MODES, format_report, ingest_sources
+    from provgraph.graph.pipeline import format_report, ingest_sources
     from provgraph.graph.tx import Graph
 
     if fmt is not None and fmt not in FORMATS:
         _usage_error(f"unknown format {fmt!r}; --format accepts {', '.join(FORMATS)}")
-    if evidence not in EVIDENCE_MODES:
-        _usage_error(f"unknown evidence mode {evidence!r}; --evidence accepts raw or refs")
     hook = _rules_hook() if rules else None
     with Graph.connect() as graph:
         report = ingest_sources(
