@@ -15,6 +15,7 @@ import ast
 import subprocess
 import sys
 import tomllib
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -155,3 +156,29 @@ def test_resolving_the_target_never_imports_the_managed_server(tmp_path: Path) -
     )
     # no instance has ever run under this home: resolving says so, and starts nothing
     assert done.stdout.split() == ["ProvgraphError", "False"]
+
+
+def test_the_wheel_holds_only_the_provgraph_namespace(tmp_path: Path) -> None:
+    """Built as a user installs it: every module under provgraph/, the layer folders mapped
+    into it, and the data the code reads beside it (jars.lock, the shipped rules)."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    (wheel,) = tmp_path.glob("provgraph-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {name.split("/", 1)[0] for name in names}
+    assert tops == {"provgraph", next(t for t in tops if t.endswith(".dist-info"))}
+    for module in (
+        "provgraph/ingest/model.py",
+        "provgraph/graph/local/server.py",
+        "provgraph/queries/engine.py",
+        "provgraph/api/app.py",
+        "provgraph/core/config.py",
+        "provgraph/cli/main.py",
+        "provgraph/graph/local/jars.lock",
+        "provgraph/queries/rules/msbuild_network.yml",
+    ):
+        assert module in names
