@@ -2,8 +2,8 @@
 // Every data call goes to /api/v1 with the key from sessionStorage; nothing else is fetched.
 
 import {
-  GraphView, prepare, render, merge, openBundle, markEntities, runLayout, highlightPath, clearHighlight,
-  toJson, toGraphML, toPng, fullTime, shortTime, nextFrame,
+  GraphView, prepare, render, merge, openGroup, markEntities, runLayout, highlightPath, clearHighlight,
+  toJson, toGraphML, toPng, fullTime, shortTime, nextFrame, frame, READABLE_ZOOM,
 } from './graph.js';
 
 const API = '/api/v1';
@@ -11,6 +11,11 @@ const KEY_SLOT = 'provgraph.apiKey';
 const PAGE = 500;
 const MAX_ALERTS = 2000;
 const EXPAND_RELS = ['SPAWNED', 'EXECUTED', 'WROTE', 'CONNECTED_TO', 'RESOLVED'];
+const RESOLUTIONS = {
+  true_positive: 'true positive',
+  benign_true_positive: 'benign true positive',
+  false_positive: 'false positive',
+};
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -197,6 +202,18 @@ async function signIn(event) {
 
 // -- the alert queue ------------------------------------------------------------------------
 const SEVERITY_ORDER = { critical: 0, high: 1, medium: 2, low: 3, informational: 4 };
+const STATUS_ORDER = { open: 0, acknowledged: 1, closed: 2 };
+const SORTS = {
+  severity: (a) => SEVERITY_ORDER[a.severity] ?? 9,
+  status: (a) => STATUS_ORDER[a.status] ?? 9,
+  assignee: (a) => (a.assignee ? a.assignee.toLowerCase() : '\uffff'),
+  last_seen: (a) => String(a.last_seen || a.first_seen || ''),
+  host: (a) => String(a.host || '').toLowerCase(),
+  rule: (a) => String(a.rule_name || a.rule_id || '').toLowerCase(),
+};
+// The way each column sorts first: newest, most severe, open first, A to Z.
+const FIRST_DIR = { severity: 'asc', status: 'asc', assignee: 'asc', last_seen: 'desc', host: 'asc', rule: 'asc' };
+state.sort = { key: 'last_seen', dir: 'desc' };
 
 function filters() {
   return {
@@ -231,11 +248,10 @@ async function loadAlerts() {
     cursor = page.next_cursor;
     if (!page.has_more || items.length >= MAX_ALERTS) break;
   }
-  items.sort((a, b) => String(b.last_seen || '').localeCompare(String(a.last_seen || ''))
-    || (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9));
   state.alerts = items;
   if ($('#f-rule').options.length <= 1) addRuleOptions(items);
   drawAlerts();
+  if (state.incidents) await loadIncidents();
 }
 
 function addRuleOptions(items) {
@@ -247,25 +263,145 @@ function badge(kind, value) {
   return el('span', { class: `badge ${kind}-${value || 'none'}`, text: value || '—' });
 }
 
+// The assignee filter is applied here (the API filters by status, severity, rule and host).
+function shownAlerts() {
+  const wanted = $('#f-assignee').value.trim().toLowerCase();
+  let items = state.alerts;
+  if (wanted === 'unassigned') items = items.filter((a) => !a.assignee);
+  else if (wanted) items = items.filter((a) => String(a.assignee || '').toLowerCase().includes(wanted));
+  const { key, dir } = state.sort;
+  const value = SORTS[key];
+  const sign = dir === 'asc' ? 1 : -1;
+  return [...items].sort((a, b) => {
+    const x = value(a);
+    const y = value(b);
+    if (x < y) return -sign;
+    if (x > y) return sign;
+    return SORTS.last_seen(b).localeCompare(SORTS.last_seen(a)) || (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9);
+  });
+}
+
+function sortBy(key) {
+  const { key: current, dir } = state.sort;
+  state.sort = current === key ? { key, dir: dir === 'asc' ? 'desc' : 'asc' } : { key, dir: FIRST_DIR[key] };
+  drawAlerts();
+}
+
+function drawSortMarks() {
+  const { key, dir } = state.sort;
+  for (const th of document.querySelectorAll('#alerts thead th')) {
+    const main = th.dataset.sort;
+    const subs = [...th.querySelectorAll('button.sub')].map((b) => b.dataset.sort);
+    const on = main === key || subs.includes(key);
+    th.setAttribute('aria-sort', on ? (dir === 'asc' ? 'ascending' : 'descending') : 'none');
+  }
+  for (const b of document.querySelectorAll('#alerts thead button.sort')) {
+    const own = b.dataset.sort || b.closest('th').dataset.sort;
+    b.classList.toggle('on', own === key);
+    b.dataset.dir = own === key ? dir : '';
+  }
+}
+
+function assigneeCell(a) {
+  const cell = el('td', { class: 'assignee' });
+  const open = () => {
+    const input = el('input', {
+      type: 'text', class: 'assignee-input', value: a.assignee || '', list: 'assignees',
+      'aria-label': `Assignee of ${a.rule_name || a.id} on ${a.host || 'no host'}`, spellcheck: 'false', maxlength: '200',
+    });
+    let done = false;
+    const finish = guarded(async (save) => {
+      if (done) return;
+      done = true;
+      const value = input.value.trim() === 'unassigned' ? '' : input.value.trim();
+      if (save && value !== (a.assignee || '')) await assign(a, value);
+      else drawAlerts();
+    });
+    input.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') { e.preventDefault(); finish(true); }
+      if (e.key === 'Escape') { e.preventDefault(); finish(false); }
+    });
+    input.addEventListener('blur', () => finish(true));
+    cell.replaceChildren(input);
+    input.focus();
+    input.select();
+  };
+  cell.append(el('button', {
+    type: 'button', class: `link assignee-btn${a.assignee ? '' : ' muted'}`, onclick: open,
+    title: 'Change the assignee', 'aria-label': `Assignee: ${a.assignee || 'unassigned'}. Change`,
+  }, a.assignee || 'unassigned'));
+  return cell;
+}
+
+async function assign(alert, name) {
+  const updated = await api(`/alerts/${encodeURIComponent(alert.id)}`, { method: 'PATCH', body: { assignee: name }, label: 'Assigning…' });
+  Object.assign(alert, updated);
+  if (state.alert && state.alert.id === alert.id) {
+    Object.assign(state.alert, updated);
+    state.alert.audit = await api(`/alerts/${encodeURIComponent(alert.id)}/audit`);
+    drawAlertPanel();
+  }
+  drawAlerts();
+  notice(name ? `Assigned to ${name}.` : 'Unassigned.');
+}
+
+function drawAssigneeOptions() {
+  const names = [...new Set(state.alerts.map((a) => a.assignee).filter(Boolean))].sort();
+  $('#assignees').replaceChildren(el('option', { value: 'unassigned' }), ...names.map((n) => el('option', { value: n })));
+}
+
 function drawAlerts() {
   const body = $('#alerts tbody');
-  const rows = state.alerts.map((a) => el('tr', {
+  const shown = shownAlerts();
+  const rows = shown.map((a) => el('tr', {
     'data-alert': a.id,
     'data-rule': a.rule_id,
+    'data-host': a.host || '',
     class: state.alert && state.alert.id === a.id ? 'current' : '',
     'aria-current': state.alert && state.alert.id === a.id ? 'true' : null,
   },
-  el('td', {}, badge('sev', a.severity)),
-  el('td', {}, el('button', {
+  el('td', { class: 'severity' }, badge('sev', a.severity)),
+  el('td', { class: 'alert' }, el('button', {
     type: 'button', class: 'link open-alert', title: a.summary || '',
     onclick: guarded(() => openAlert(a.id)),
-  }, a.rule_name || a.rule_id || a.id)),
-  el('td', { text: a.host || '' }),
-  el('td', { text: fullTime(a.last_seen || a.first_seen) }),
-  el('td', {}, badge('status', a.status))));
+  }, a.rule_name || a.rule_id || a.id),
+  el('div', { class: 'muted small meta' }, el('span', { class: 'host', text: a.host || '—' }), ` · ${fullTime(a.last_seen || a.first_seen)}`)),
+  el('td', { class: 'status' }, badge('status', a.status),
+    a.resolution ? el('div', { class: 'muted small resolution', text: RESOLUTIONS[a.resolution] || a.resolution }) : null),
+  assigneeCell(a)));
   body.replaceChildren(...rows);
-  $('#queue-count').textContent = `(${state.alerts.length}${state.alerts.length >= MAX_ALERTS ? '+' : ''})`;
-  show($('#alerts-empty'), state.alerts.length === 0);
+  const total = state.alerts.length;
+  $('#queue-count').textContent = shown.length === total
+    ? `(${total}${total >= MAX_ALERTS ? '+' : ''})` : `(${shown.length} of ${total})`;
+  show($('#alerts-empty'), shown.length === 0);
+  drawSortMarks();
+  drawAssigneeOptions();
+}
+
+// -- incidents: alerts that belong together ------------------------------------------------
+async function toggleIncidents() {
+  state.incidents = !state.incidents;
+  $('#f-incidents').setAttribute('aria-pressed', state.incidents ? 'true' : 'false');
+  if (state.incidents) await loadIncidents();
+  else show($('#incidents'), false);
+}
+
+async function loadIncidents() {
+  const f = filters();
+  const res = await api(`/alerts/incidents${query({ status: f.status, severity: f.severity, host: f.host, rule: f.rule })}`, { label: 'Grouping alerts…' });
+  const box = $('#incidents');
+  const byId = new Map(state.alerts.map((a) => [a.id, a]));
+  box.replaceChildren(el('h3', { text: `Incidents (${res.incidents.length})` }),
+    ...res.incidents.map((inc) => el('div', { class: 'incident', 'data-incident': inc.id },
+      el('strong', { text: `${inc.alert_ids.length} alerts · ${inc.hosts.join(', ')}` }),
+      el('div', { class: 'muted small', text: `${fullTime(inc.first_seen)} → ${fullTime(inc.last_seen)} · shared ${inc.shared.join(', ')}` }),
+      el('ul', {}, ...inc.alert_ids.map((id) => {
+        const a = byId.get(id);
+        return el('li', {}, el('button', { type: 'button', class: 'link', onclick: guarded(() => openAlert(id)) },
+          a ? `${a.rule_name || a.rule_id} (${a.severity || '—'})` : id));
+      })))));
+  if (!res.incidents.length) box.append(el('p', { class: 'muted', text: 'No two alerts share a host, process tree or account within the window.' }));
+  show(box, true);
 }
 
 // -- one alert ------------------------------------------------------------------------------
@@ -276,33 +412,45 @@ async function openAlert(id) {
     api(`/graph/alerts/${encodeURIComponent(id)}${query({ max_nodes: budget })}`, { label: 'Loading its graph…' }),
   ]);
   state.alert = detail;
+  state.reopen = () => openAlert(id);
   drawAlertPanel();
   drawAlerts();
-  const prepared = prepare(sub.elements);
+  const roles = new Map();
+  for (const e of detail.entities) roles.set(e.id, [...(roles.get(e.id) || []), e.role].filter(Boolean));
+  const prepared = prepare(sub.elements, { keep: [...roles.keys()] });
   await draw(prepared, {
     kind: 'alert',
     title: detail.rule_name || detail.rule_id || 'Alert',
     sub: `${detail.host || ''} · ${detail.severity || ''} · ${fullTime(detail.first_seen)} → ${fullTime(detail.last_seen)}`,
     truncated: sub.truncated,
+    budget: Number(budget),
   });
-  const roles = new Map();
-  for (const e of detail.entities) roles.set(e.id, [...(roles.get(e.id) || []), e.role].filter(Boolean));
   markEntities(graph.cy, roles.keys(), roles);
-  focusOn(graph.cy.nodes('.entity'));
+  await runLayout(graph.cy); // labels with roles are taller
+  frameAlert();
 }
 
-// Frames the given nodes and their neighbours, never so far out that labels vanish: the
-// whole graph is one press of "Fit" away.
-function focusOn(nodes, { neighbours = true } = {}) {
+// The alert's own entities (not its host, which every process hangs under), framed at a
+// zoom where their labels can be read.
+function frameAlert() {
   const cy = graph.cy;
+  let nodes = cy.nodes('.entity').filter((n) => n.data('kind') !== 'Host');
+  if (nodes.empty()) nodes = cy.nodes('.entity');
+  const result = frame(cy, nodes);
+  state.framed = result;
+  const note = $('#graph-frame');
+  note.textContent = result.outside
+    ? `${result.outside} of the alert's ${nodes.length} entities are outside the view: pan, or press Fit.`
+    : '';
+  show(note, Boolean(result.outside));
+  return result;
+}
+
+// Frames the given nodes and their neighbours at a readable zoom: the whole graph is one
+// press of "Fit" away.
+function focusOn(nodes, { neighbours = true } = {}) {
   if (nodes.empty()) return;
-  const frame = neighbours ? nodes.closedNeighborhood() : nodes;
-  cy.fit(frame, 40);
-  const level = Math.min(1.4, Math.max(0.7, cy.zoom()));
-  if (level !== cy.zoom()) {
-    cy.zoom(level);
-    cy.center(level < 0.75 ? nodes : frame);
-  }
+  frame(graph.cy, neighbours ? nodes.closedNeighborhood() : nodes);
 }
 
 function fact(term, value) {
@@ -378,9 +526,23 @@ async function draw(prepared, view) {
 
 function warnTruncated(truncated) {
   const box = $('#graph-warning');
-  box.textContent = truncated
-    ? `The walk was cut at the node budget or depth limit: more exists. Raise the budget or expand nodes.`
-    : '';
+  const select = $('#g-budget');
+  const budget = Number(select.value);
+  const higher = [...select.options].map((o) => Number(o.value)).filter((v) => v > budget);
+  box.replaceChildren();
+  if (truncated) {
+    box.append(el('span', {
+      text: `Truncated: the walk stopped at the node budget (${budget}) or the depth limit, and more exists. `,
+    }));
+    if (higher.length && state.reopen) {
+      box.append(el('button', {
+        type: 'button', class: 'secondary', id: 'g-raise',
+        onclick: guarded(async () => { select.value = String(higher[0]); await state.reopen(); }),
+      }, `Raise the budget to ${higher[0]}`));
+    } else {
+      box.append(el('span', { text: 'Expand nodes to see more around them.' }));
+    }
+  }
   show(box, Boolean(truncated));
   graph.cy.resize();
 }
@@ -397,7 +559,7 @@ function selectNode(node) {
 }
 
 function propRows(data) {
-  const hidden = new Set(['id', 'display', 'when', 'label', 'roles', 'members', 'memberEdges', 'member_ids']);
+  const hidden = new Set(['id', 'display', 'when', 'label', 'roles', 'members', 'memberEdges', 'member_ids', 'command_line', 'parent_id']);
   const rows = [];
   rows.push(el('tr', {}, el('th', { scope: 'row', text: 'id' }), el('td', {}, el('code', { text: data.id }))));
   if (data.roles && data.roles.length) {
@@ -424,14 +586,21 @@ function valueNode(v) {
 function drawNodePanel(node) {
   const data = node.data();
   show($('#node-panel'), true);
-  $('#node-title').textContent = `${data.kind}: ${data.label}`;
-  $('#node-props tbody').replaceChildren(...propRows(data));
+  $('#node-title').textContent = `${data.kind === 'Group' ? 'Group' : data.kind}: ${data.label}`;
+  const head = [];
+  if (data.command_line) {
+    head.push(el('tr', {}, el('th', { scope: 'row', text: 'command line' }),
+      el('td', {}, el('code', { class: 'cmdline', text: data.command_line }))));
+  }
+  $('#node-props tbody').replaceChildren(...head, ...propRows(data));
   $('#n-root').disabled = data.kind !== 'Process';
-  $('#n-expand').disabled = data.kind === 'Bundle';
-  show($('#n-unbundle'), data.kind === 'Bundle');
-  if (data.kind === 'Bundle') {
-    $('#n-unbundle').textContent = `Show all ${data.count} ${data.label.replace(/^\d+ /, '')}`;
-    const names = data.members.map((m) => m.data.path || m.data.label).join('\n');
+  $('#n-expand').disabled = data.kind === 'Group';
+  $('#n-path-from').disabled = data.kind === 'Group';
+  show($('#n-unbundle'), data.kind === 'Group');
+  if (data.kind === 'Group') {
+    $('#n-unbundle').textContent = `Show all ${data.count}`;
+    const names = data.members.filter((m) => (data.member_ids || []).includes(m.data.id))
+      .map((m) => m.data.path || m.data.command_line || m.data.label).join('\n');
     $('#node-props tbody').append(el('tr', {}, el('th', { scope: 'row', text: 'members' }), el('td', { class: 'sources', text: names })));
   }
   const edges = node.connectedEdges().map((e) => {
@@ -476,7 +645,11 @@ function drawNodeList() {
   const items = shown.map((n) => el('li', {}, el('button', {
     type: 'button', class: `node-btn k-${n.data('kind').toLowerCase()}${n.hasClass('entity') ? ' entity' : ''}`,
     'data-node': n.id(), 'aria-pressed': n.id() === state.selected ? 'true' : 'false',
-    onclick: () => { selectNode(n); graph.cy.animate({ center: { eles: n }, duration: 0 }); },
+    onclick: () => {
+      if (state.picking) { pickNode(n); return; }
+      selectNode(n);
+      graph.cy.animate({ center: { eles: n }, duration: 0 });
+    },
   }, `${n.data('kind')}: ${n.data('label')}`)));
   $('#nodes-list').replaceChildren(...items);
   if (matching.length > shown.length) {
@@ -491,18 +664,22 @@ function selectedNode() {
   return n;
 }
 
-async function unbundleSelected() {
-  const node = selectedNode();
-  if (node.data('kind') !== 'Bundle') return;
-  const parent = node.incomers('node');
+async function expandGroup(node) {
+  const parentId = node.data('parent_id');
   const entityIds = graph.cy.nodes('.entity').map((n) => n.id());
-  const result = await openBundle(graph.cy, node);
+  const label = node.data('label');
+  const result = await openGroup(graph.cy, node, { anchor: parentId });
   markEntities(graph.cy, entityIds);
   drawNodeList();
   show($('#node-panel'), false);
   state.selected = null;
-  if (parent.nonempty()) focusOn(graph.cy.getElementById(parent.id()));
-  notice(`${result.added} node(s) shown.`);
+  notice(`${label}: ${result.added} node(s) shown.`);
+}
+
+async function unbundleSelected() {
+  const node = selectedNode();
+  if (node.data('kind') !== 'Group') return;
+  await expandGroup(node);
 }
 
 async function expandSelected() {
@@ -513,7 +690,7 @@ async function expandSelected() {
     { label: 'Expanding…' });
   const prepared = prepare(sub.elements);
   const entityIds = graph.cy.nodes('.entity').map((n) => n.id());
-  const result = await merge(graph.cy, prepared);
+  const result = await merge(graph.cy, prepared, { anchor: node.id() });
   markEntities(graph.cy, entityIds);
   if (sub.truncated) warnTruncated(true);
   drawNodeList();
@@ -606,6 +783,48 @@ async function search(event) {
   list.replaceChildren(...items);
 }
 
+// -- paths ----------------------------------------------------------------------------------
+function startPick(node) {
+  state.picking = { from: node.id(), label: node.data('label') };
+  clearHighlight(graph.cy);
+  node.addClass('pick');
+  const box = $('#graph-pick');
+  box.replaceChildren(el('span', { text: `Path from ${node.data('label')}: now click the node to reach (or pick it in the node list). ` }),
+    el('button', { type: 'button', class: 'secondary', onclick: () => stopPick('Path search cancelled.') }, 'Cancel'));
+  show(box, true);
+}
+
+function stopPick(message) {
+  state.picking = null;
+  graph.cy.nodes('.pick').removeClass('pick');
+  show($('#graph-pick'), false);
+  if (message) notice(message);
+}
+
+function pickNode(node) {
+  const { from } = state.picking;
+  if (node.id() === from) return;
+  stopPick();
+  guarded(() => showPath(from, node.id()))();
+}
+
+async function showPath(from, to) {
+  const res = await api(`/graph/path${query({ from, to })}`, { label: 'Finding a path…' });
+  if (!res.found) {
+    notice(`No provenance path within ${res.max_hops} hops between these nodes.`);
+    return;
+  }
+  const entityIds = graph.cy.nodes('.entity').map((n) => n.id());
+  await merge(graph.cy, prepare(res.elements, { group: false }), { anchor: from });
+  markEntities(graph.cy, entityIds);
+  highlightPath(graph.cy, res.path, { anyEdge: true });
+  drawNodeList();
+  frame(graph.cy, graph.cy.nodes('.path'));
+  state.path = res.path;
+  const names = res.path.map((id) => graph.cy.getElementById(id).data('label') || id);
+  notice(`Path of ${res.path.length - 1} hop(s): ${names.join(' → ')}`);
+}
+
 // -- exports --------------------------------------------------------------------------------
 function download(blob, name) {
   const url = URL.createObjectURL(blob);
@@ -627,9 +846,47 @@ function requireGraph() {
 
 // -- wiring ---------------------------------------------------------------------------------
 const graph = new GraphView($('#cy'), {
-  onTap: (node) => selectNode(node),
-  onBackgroundTap: () => {},
+  onTap: (node) => {
+    hideTip();
+    if (state.picking) { pickNode(node); return; }
+    if (node.data('kind') === 'Group') { guarded(() => expandGroup(node))(); return; }
+    selectNode(node);
+  },
+  onBackgroundTap: () => hideTip(),
+  onHover: (node, at) => showTip(node, at),
+  onHoverEnd: () => hideTip(),
 });
+
+// -- hover: the whole text of what a node's label cuts ----------------------------------------
+function tipLines(d) {
+  const out = [[`${d.kind === 'Group' ? `${d.count} ${d.of === 'Process' ? 'processes' : d.of.toLowerCase() + 's'}` : d.kind}`, d.label]];
+  if (d.kind === 'Process') {
+    if (d.command_line) out.push(['command line', d.command_line]);
+    if (d.image) out.push(['image', d.image]);
+    if (d.user) out.push(['user', d.user]);
+    if (d.start_time) out.push(['started', fullTime(d.start_time)]);
+  } else if (d.kind === 'Group') {
+    out.push(['', 'Click to show them all']);
+  } else if (d.path) out.push(['path', d.path]);
+  if (d.roles && d.roles.length) out.push(['role in alert', d.roles.join(', ')]);
+  return out;
+}
+
+function showTip(node, at) {
+  const tip = $('#tip');
+  tip.replaceChildren(...tipLines(node.data()).map(([k, v]) => el('div', {},
+    k ? el('span', { class: 'muted', text: `${k}: ` }) : null, el('span', { class: k === 'command line' || k === 'path' ? 'mono' : '', text: v }))));
+  const box = $('#cy').getBoundingClientRect();
+  const p = node.renderedPosition();
+  const x = Math.min(box.width - 20, Math.max(0, (at ? at.x : p.x) + 14));
+  tip.style.left = `${Math.min(x, box.width - 340)}px`;
+  tip.style.top = `${(at ? at.y : p.y) + 18}px`;
+  show(tip, true);
+}
+
+function hideTip() {
+  show($('#tip'), false);
+}
 
 function wire() {
   $('#signin-form').addEventListener('submit', guarded(signIn));
@@ -640,9 +897,15 @@ function wire() {
     $('#f-severity').value = '';
     $('#f-rule').value = '';
     $('#f-host').value = '';
+    $('#f-assignee').value = '';
     await loadAlerts();
   }));
   $('#f-refresh').addEventListener('click', guarded(loadAlerts));
+  $('#f-assignee').addEventListener('input', () => drawAlerts());
+  for (const b of document.querySelectorAll('#alerts thead button.sort')) {
+    b.addEventListener('click', () => sortBy(b.dataset.sort || b.closest('th').dataset.sort));
+  }
+  $('#f-incidents').addEventListener('click', guarded(toggleIncidents));
   $('#triage').addEventListener('submit', guarded(triage));
   $('#search').addEventListener('submit', guarded(search));
   $('#n-expand').addEventListener('click', guarded(expandSelected));
@@ -650,6 +913,9 @@ function wire() {
   $('#n-unbundle').addEventListener('click', guarded(unbundleSelected));
   $('#n-center').addEventListener('click', guarded(async () => graph.cy.center(selectedNode())));
   $('#g-fit').addEventListener('click', () => graph.cy.fit(undefined, 24));
+  $('#g-frame').addEventListener('click', () => { if (state.alert) frameAlert(); });
+  $('#n-path-from').addEventListener('click', guarded(async () => startPick(selectedNode())));
+  document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && state.picking) stopPick('Path search cancelled.'); });
   $('#g-zoom-in').addEventListener('click', () => zoomBy(1.25));
   $('#g-zoom-out').addEventListener('click', () => zoomBy(0.8));
   $('#g-relayout').addEventListener('click', guarded(() => runLayout(graph.cy)));
