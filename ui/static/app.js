@@ -196,7 +196,7 @@ async function signIn(event) {
   }
   $('#signin-key').value = '';
   showSignedIn();
-  await Promise.all([loadRules(), loadAlerts()]);
+  await Promise.all([loadRules(), loadAlerts(), loadHunts()]);
   $('#main').focus();
 }
 
@@ -415,6 +415,7 @@ async function openAlert(id) {
   state.reopen = () => openAlert(id);
   drawAlertPanel();
   drawAlerts();
+  guarded(loadExceptions)();
   const roles = new Map();
   for (const e of detail.entities) roles.set(e.id, [...(roles.get(e.id) || []), e.role].filter(Boolean));
   const prepared = prepare(sub.elements, { keep: [...roles.keys()] });
@@ -466,6 +467,7 @@ function drawAlertPanel() {
   $('#alert-facts').replaceChildren(
     ...fact('Severity', badge('sev', a.severity)),
     ...fact('Status', badge('status', a.status)),
+    ...fact('Resolution', a.resolution ? RESOLUTIONS[a.resolution] || a.resolution : null),
     ...fact('Host', a.host),
     ...fact('Summary', a.summary),
     ...fact('First seen', fullTime(a.first_seen)),
@@ -477,6 +479,8 @@ function drawAlertPanel() {
     ...fact('Alert id', el('code', { text: a.id })),
   );
   $('#t-status').value = a.status || 'open';
+  $('#t-resolution').value = a.resolution || '';
+  showResolution();
   drawAudit(a.audit || []);
 }
 
@@ -488,11 +492,22 @@ function drawAudit(entries) {
   if (!entries.length) $('#audit').append(el('li', { class: 'muted', text: 'No changes yet.' }));
 }
 
+function showResolution() {
+  const closing = $('#t-status').value === 'closed';
+  show($('#t-resolution-field'), closing);
+  $('#t-resolution').required = closing;
+}
+
 async function triage(event) {
   event.preventDefault();
   const a = state.alert;
   if (!a) return;
   const change = { status: $('#t-status').value };
+  if (change.status === 'closed') {
+    const reason = $('#t-resolution').value;
+    if (!reason) throw new Error('Choose a reason for closing: true positive, benign true positive or false positive.');
+    change.resolution = reason;
+  }
   const comment = $('#t-comment').value.trim();
   if (comment) change.comment = comment;
   const updated = await api(`/alerts/${encodeURIComponent(a.id)}`, { method: 'PATCH', body: change, label: 'Saving…' });
@@ -503,7 +518,197 @@ async function triage(event) {
   if (row) Object.assign(row, updated);
   drawAlertPanel();
   drawAlerts();
-  notice(`Alert set to ${updated.status}.`);
+  notice(`Alert set to ${updated.status}${updated.resolution ? ` (${RESOLUTIONS[updated.resolution]})` : ''}.`);
+}
+
+// -- rule exceptions from an alert ----------------------------------------------------------
+async function loadExceptions() {
+  const a = state.alert;
+  if (!a) return;
+  const [options, current] = await Promise.all([
+    api(`/alerts/${encodeURIComponent(a.id)}/exceptions/options`),
+    api(`/exceptions${query({ rule: a.rule_id })}`),
+  ]);
+  if (!state.alert || state.alert.id !== a.id) return;
+  $('#x-options').replaceChildren(...options.map((o, i) => el('label', { class: 'choice' },
+    el('input', { type: 'radio', name: 'x-choice', value: String(i), 'data-kind': o.kind, required: true }),
+    el('span', { text: o.label }))));
+  if (!options.length) $('#x-options').append(el('p', { class: 'muted', text: 'This alert names nothing to except.' }));
+  state.exceptionOptions = options;
+  $('#x-count').textContent = current.length ? `(${current.length})` : '';
+  $('#x-list').replaceChildren(...current.map((x) => el('li', { 'data-exception': x.id },
+    el('span', { text: `${x.kind}${x.role ? ` (${x.role})` : ''} = ${x.value}` }),
+    el('span', { class: 'muted', text: ` · ${x.created_by_name || x.created_by}, ${fullTime(x.created_at)}` }),
+    x.comment ? el('q', { text: x.comment }) : null,
+    el('button', { type: 'button', class: 'secondary', onclick: guarded(() => removeException(x)) }, 'Remove'))));
+  if (!current.length) $('#x-list').append(el('li', { class: 'muted', text: 'No exception of this rule yet.' }));
+}
+
+async function addException(event) {
+  event.preventDefault();
+  const a = state.alert;
+  const picked = document.querySelector('input[name="x-choice"]:checked');
+  if (!a || !picked) throw new Error('Choose what the exception covers.');
+  const option = state.exceptionOptions[Number(picked.value)];
+  const comment = $('#x-comment').value.trim();
+  const made = await api(`/alerts/${encodeURIComponent(a.id)}/exceptions`, {
+    method: 'POST', label: 'Adding the exception…',
+    body: { kind: option.kind, role: option.role, value: option.value, ...(comment ? { comment } : {}) },
+  });
+  $('#x-comment').value = '';
+  a.audit = await api(`/alerts/${encodeURIComponent(a.id)}/audit`);
+  drawAudit(a.audit);
+  await loadExceptions();
+  notice(`Exception added to ${a.rule_name || a.rule_id}: ${made.kind} = ${made.value}.`);
+}
+
+async function removeException(x) {
+  await api(`/exceptions/${encodeURIComponent(x.id)}`, { method: 'DELETE', label: 'Removing…' });
+  if (state.alert) {
+    state.alert.audit = await api(`/alerts/${encodeURIComponent(state.alert.id)}/audit`);
+    drawAudit(state.alert.audit);
+  }
+  await loadExceptions();
+  notice(`Exception removed: ${x.kind} = ${x.value}.`);
+}
+
+// -- hunts ----------------------------------------------------------------------------------
+async function loadHunts(selectId) {
+  const hunts = await api('/hunts');
+  state.hunts = hunts;
+  const select = $('#h-pick');
+  select.replaceChildren(
+    el('optgroup', { label: 'Shipped' }, ...hunts.filter((h) => h.shipped).map((h) => el('option', { value: h.id, text: h.name }))),
+    el('optgroup', { label: 'Saved here' }, ...hunts.filter((h) => !h.shipped).map((h) => el('option', { value: h.id, text: h.name }))));
+  if (selectId) select.value = selectId;
+  drawHunt();
+}
+
+function currentHunt() {
+  return (state.hunts || []).find((h) => h.id === $('#h-pick').value);
+}
+
+function drawHunt() {
+  const hunt = currentHunt();
+  if (!hunt) return;
+  $('#h-desc').textContent = hunt.description || '';
+  $('#h-query').value = hunt.query;
+  show($('#h-delete'), !hunt.shipped);
+  $('#h-params').replaceChildren(...hunt.parameters.map((p) => {
+    const id = `hp-${p.name}`;
+    const value = Array.isArray(p.default) ? p.default.join(', ') : (p.default ?? '');
+    return el('div', { class: 'field' },
+      el('label', { for: id, text: `${p.label || p.name}${p.type === 'list' ? ' (comma-separated)' : ''}` }),
+      el('input', { id, 'data-param': p.name, 'data-type': p.type, type: p.type === 'int' ? 'number' : 'text', value: String(value), required: p.required || null, spellcheck: 'false' }));
+  }));
+}
+
+function huntParameters(hunt) {
+  const out = {};
+  for (const p of hunt.parameters) {
+    const raw = $(`#hp-${p.name}`).value.trim();
+    if (p.required && !raw) throw new Error(`The hunt needs ${p.label || p.name}.`);
+    if (p.type === 'int') {
+      const n = Number(raw);
+      if (!Number.isInteger(n)) throw new Error(`${p.label || p.name} must be a whole number.`);
+      out[p.name] = n;
+    } else if (p.type === 'list') out[p.name] = raw ? raw.split(',').map((x) => x.trim()).filter(Boolean) : [];
+    else out[p.name] = raw;
+  }
+  return out;
+}
+
+const DISPLAY = {
+  Process: (p) => (p.pid !== undefined && p.pid !== null ? `${p.name || p.image || p.uid} (${p.pid})` : String(p.name || p.image || p.uid)),
+  File: (p) => String(p.name || p.path),
+  Connection: (p) => `${p.hostname || p.ip}:${p.port}`,
+  Domain: (p) => String(p.name),
+  Host: (p) => String(p.name),
+  Alert: (p) => String(p.rule_name || p.id),
+};
+
+// Nodes, relationships and paths anywhere in the rows, as Cytoscape elements.
+function huntElements(rows) {
+  const nodes = new Map();
+  const edges = new Map();
+  const visit = (v) => {
+    if (!v || typeof v !== 'object') return;
+    if (Array.isArray(v)) { v.forEach(visit); return; }
+    if (v.labels && v.properties && v.id) {
+      const kind = v.labels.find((l) => DISPLAY[l]) || v.labels[0] || 'Node';
+      if (!nodes.has(v.id)) {
+        nodes.set(v.id, { data: { ...v.properties, id: v.id, kind, label: (DISPLAY[kind] || ((p) => v.id))(v.properties) }, classes: kind.toLowerCase() });
+      }
+      return;
+    }
+    if (v.type && v.properties && 'start' in v && 'end' in v) {
+      if (v.start && v.end) {
+        const id = `${v.type}:${v.start}->${v.end}`;
+        edges.set(id, { data: { ...v.properties, id, source: v.start, target: v.end, label: v.type }, classes: v.type.toLowerCase() });
+      }
+      return;
+    }
+    if (v.nodes && v.relationships) { visit(v.nodes); visit(v.relationships); return; }
+    Object.values(v).forEach(visit);
+  };
+  rows.forEach((row) => Object.values(row).forEach(visit));
+  return { nodes: [...nodes.values()], edges: [...edges.values()] };
+}
+
+function cellText(v) {
+  if (v === null || v === undefined) return '';
+  if (typeof v !== 'object') return typeof v === 'string' && /^\d{4}-\d\d-\d\dT/.test(v) ? fullTime(v) : String(v);
+  if (v.labels && v.properties) {
+    const kind = v.labels.find((l) => DISPLAY[l]) || v.labels[0];
+    return `${kind}: ${(DISPLAY[kind] || (() => v.id))(v.properties)}`;
+  }
+  if (v.type && v.properties) return v.type;
+  if (Array.isArray(v)) return v.map(cellText).join(', ');
+  return JSON.stringify(v);
+}
+
+async function runHunt(event) {
+  event.preventDefault();
+  const hunt = currentHunt();
+  if (!hunt) throw new Error('Choose a hunt first.');
+  const parameters = huntParameters(hunt);
+  const res = await api('/query/cypher', { method: 'POST', body: { query: $('#h-query').value, parameters }, label: 'Hunting…' });
+  state.huntResult = res;
+  $('#h-table thead').replaceChildren(el('tr', {}, ...res.columns.map((c) => el('th', { scope: 'col', text: c }))));
+  $('#h-table tbody').replaceChildren(...res.rows.map((row) => el('tr', {}, ...res.columns.map((c) => el('td', { text: cellText(row[c]) })))));
+  const elements = huntElements(res.rows);
+  $('#h-summary').textContent = `${res.row_count} row(s)${res.truncated ? ` (cut at ${res.max_rows})` : ''}; ${elements.nodes.length} node(s) drawn in the graph.`;
+  show($('#hunt-results'), true);
+  if (elements.nodes.length) {
+    state.alert = null;
+    state.reopen = null;
+    drawAlertPanel();
+    drawAlerts();
+    await draw(prepare(elements, { keep: elements.nodes.map((n) => n.data.id) }), { kind: 'hunt', title: `Hunt: ${hunt.name}`, sub: `${res.row_count} row(s)`, truncated: res.truncated });
+    frame(graph.cy, graph.cy.nodes());
+  }
+  notice(`${hunt.name}: ${res.row_count} row(s).`);
+}
+
+async function saveHunt() {
+  const base = currentHunt();
+  const name = $('#h-name').value.trim();
+  if (!name) throw new Error('Give the hunt a name to save it under.');
+  const saved = await api('/hunts', {
+    method: 'POST', label: 'Saving the hunt…',
+    body: { name, description: base ? base.description : '', query: $('#h-query').value, parameters: base ? base.parameters : [] },
+  });
+  $('#h-name').value = '';
+  await loadHunts(saved.id);
+  notice(`Hunt saved: ${saved.name}.`);
+}
+
+async function deleteHunt() {
+  const hunt = currentHunt();
+  if (!hunt || hunt.shipped) return;
+  await api(`/hunts/${encodeURIComponent(hunt.id)}`, { method: 'DELETE', accept: 'text/plain', label: 'Deleting…' });
+  await loadHunts();
+  notice(`Hunt deleted: ${hunt.name}.`);
 }
 
 // -- drawing and exploring ------------------------------------------------------------------
@@ -736,11 +941,15 @@ async function explore(nodeId, title) {
   const sub = await api(`/graph/neighbourhood${query({ node: nodeId, depth, max_nodes: $('#g-budget').value, rel: nodeId.startsWith('Host:') ? [...EXPAND_RELS, 'ON_HOST'] : EXPAND_RELS })}`,
     { label: 'Loading the neighbourhood…' });
   state.alert = null;
+  state.reopen = () => explore(nodeId, title);
   drawAlertPanel();
   drawAlerts();
-  await draw(prepare(sub.elements), { kind: 'explore', title: `Around ${title}`, sub: nodeId, truncated: sub.truncated });
+  await draw(prepare(sub.elements, { keep: [nodeId] }), { kind: 'explore', title: `Around ${title}`, sub: nodeId, truncated: sub.truncated });
   const start = graph.cy.getElementById(nodeId);
-  if (start.nonempty()) selectNode(start);
+  if (start.nonempty()) {
+    selectNode(start);
+    focusOn(start);
+  }
 }
 
 // -- search ---------------------------------------------------------------------------------
@@ -907,6 +1116,12 @@ function wire() {
   }
   $('#f-incidents').addEventListener('click', guarded(toggleIncidents));
   $('#triage').addEventListener('submit', guarded(triage));
+  $('#t-status').addEventListener('change', showResolution);
+  $('#exception-form').addEventListener('submit', guarded(addException));
+  $('#hunt').addEventListener('submit', guarded(runHunt));
+  $('#h-pick').addEventListener('change', drawHunt);
+  $('#h-save').addEventListener('click', guarded(saveHunt));
+  $('#h-delete').addEventListener('click', guarded(deleteHunt));
   $('#search').addEventListener('submit', guarded(search));
   $('#n-expand').addEventListener('click', guarded(expandSelected));
   $('#n-root').addEventListener('click', guarded(walkToRoot));
@@ -942,8 +1157,8 @@ function zoomBy(factor) {
 window.provgraph = {
   get cy() { return graph.cy; },
   state,
-  async drawElements(elements, title = 'Test graph') {
-    return draw(prepare(elements), { kind: 'explore', title, sub: 'given elements' });
+  async drawElements(elements, title = 'Test graph', options = {}) {
+    return draw(prepare(elements, options), { kind: 'explore', title, sub: 'given elements' });
   },
   async timeInteractions() {
     const cy = graph.cy;
@@ -973,7 +1188,7 @@ window.provgraph = {
 wire();
 if (signedIn()) {
   showSignedIn();
-  guarded(async () => { await Promise.all([loadRules(), loadAlerts()]); })();
+  guarded(async () => { await Promise.all([loadRules(), loadAlerts(), loadHunts()]); })();
 } else {
   signOut();
 }

@@ -480,6 +480,7 @@ const ROOT_GAP = 70; // between trees
 const INDENT = 30; // a side column's leaves, right of their parent's spine
 const STEP = 46; // between leaves in a side column
 const CHAR = 6.8; // average width of a 12 px character
+const ROW_WIDTH = 1400; // trees wrap into a new row past this
 
 function lines(node) {
   return String(node.data('display') || '').split('\n');
@@ -628,9 +629,19 @@ export function treeLayout(cy) {
     pos.set(node.id(), { x: cx, y: top });
     return width;
   };
+  // Trees side by side, wrapping into rows once a row is ROW_WIDTH wide (a hunt's answer can
+  // be a hundred unrelated processes).
   let x = 0;
+  let top = 0;
+  let rowBottom = 0;
   for (const root of roots) {
-    const w = place(root, x, 0);
+    if (x > 0 && x > ROW_WIDTH) {
+      x = 0;
+      top = rowBottom + ROOT_GAP;
+    }
+    const before = new Set(pos.keys());
+    const w = place(root, x, top);
+    for (const [id, p] of pos) if (!before.has(id)) rowBottom = Math.max(rowBottom, p.y + 40);
     x += w + ROOT_GAP;
   }
   return { pos, side, treeEdge };
