@@ -132,7 +132,7 @@ def incidents(
         if len(members) < 2:
             continue
         chosen = [alerts[i] for i in members]
-        keys = sorted({k for i in members for k in shared.get(i, set())})
+        links = sorted({k for i in members for k in shared.get(i, set())})
         labels = {k: v for a in chosen for k, v in a.keys.items()}
         starts = [a.start for a in chosen if a.start]
         ends = [a.end for a in chosen if a.end]
@@ -142,7 +142,7 @@ def incidents(
                 id=ids[0],
                 alert_ids=[a.id for a in sorted(chosen, key=lambda a: (a.start is None, a.start))],
                 hosts=sorted({a.host for a in chosen if a.host}),
-                shared=[labels[k] for k in keys],
+                shared=[labels[k] for k in links],
                 first_seen=min(starts) if starts else None,
                 last_seen=max(ends) if ends else None,
             )
