@@ -27,10 +27,13 @@ export const KINDS = ['Process', 'File', 'Connection', 'Domain', 'Host', 'Alert'
 export const GROUP_AT = 3; // artifacts of one kind under one process before they are grouped
 export const REPEAT_AT = 2; // same-name siblings before they collapse into one ×N node
 export const READABLE_ZOOM = 0.8; // below this, 12 px labels are under 10 px on screen
-export const COMFORT_ZOOM = 1.25; // never open further in than this
+export const COMFORT_ZOOM = 1.0; // never open further in than this
 const CUT = 34; // characters of a command line's arguments shown on a node
 
-const ARTIFACT_KINDS = new Set(['File', 'Connection', 'Domain']);
+// Everything a process touches that is not itself a process or a host: files, connections,
+// DNS names today, and whatever kinds graph v2 adds (registry keys, loaded images).
+const NOT_ARTIFACTS = new Set(['Process', 'Host', 'Alert', 'Group']);
+const isArtifactKind = (kind) => !NOT_ARTIFACTS.has(kind);
 const NOUNS = {
   WROTE: ['wrote', 'file', 'files'],
   CONNECTED_TO: ['connected to', 'address', 'addresses'],
@@ -281,7 +284,7 @@ function groupArtifacts(nodes, edges, kept) {
   const { links } = linksOf(nodes, edges);
   const groups = new Map(); // process id \0 rel -> [{node, edge}]
   for (const n of nodes) {
-    if (!ARTIFACT_KINDS.has(n.data.kind) || isEntity(n) || kept.has(n.data.id)) continue;
+    if (!isArtifactKind(n.data.kind) || isEntity(n) || kept.has(n.data.id)) continue;
     const around = links.get(n.data.id);
     const owners = new Set(around.map((l) => l.other.data.id));
     if (owners.size !== 1 || around.length !== 1) continue;
@@ -297,7 +300,7 @@ function groupArtifacts(nodes, edges, kept) {
   for (const [key, members] of groups) {
     if (members.length < GROUP_AT) continue;
     const [processId, rel] = key.split('\u0000');
-    const [verb, one, many] = NOUNS[rel] || [rel.toLowerCase(), 'node', 'nodes'];
+    const [verb, one, many] = NOUNS[rel] || [rel.toLowerCase().replace(/_/g, ' '), 'node', 'nodes'];
     const kind = members[0].node.data.kind;
     members.sort((a, b) => String(timeOf(a.edge.data)).localeCompare(String(timeOf(b.edge.data))));
     const times = members.map((m) => timeOf(m.edge.data)).filter(Boolean).sort();
