@@ -43,9 +43,9 @@ def open_alert(page: Any, rule: str, host: str = "workstation6") -> None:
     page.wait_for_selector("#busy", state="hidden")
 
 
-def click_node(page: Any, node_id: str) -> None:
-    """A real mouse click where the node is drawn (centred first if it is off screen)."""
-    pos = page.evaluate(
+def node_point(page: Any, node_id: str) -> dict[str, float]:
+    """Where the node is drawn on the page (centred first if it is off screen)."""
+    return page.evaluate(
         """(id) => {
             const cy = window.provgraph.cy;
             const n = cy.getElementById(id);
@@ -59,6 +59,11 @@ def click_node(page: Any, node_id: str) -> None:
         }""",
         node_id,
     )
+
+
+def click_node(page: Any, node_id: str) -> None:
+    """A real mouse click where the node is drawn."""
+    pos = node_point(page, node_id)
     page.mouse.click(pos["x"], pos["y"])
 
 
@@ -132,14 +137,7 @@ def test_an_alert_opens_readable(
     )
     shown_args = msbuild["display"].split("\n")[1]
     assert len(shown_args) <= 34 and shown_args[:-1] in msbuild["cmd"], msbuild
-    pos = page.evaluate(
-        """(id) => {
-            const cy = window.provgraph.cy; const n = cy.getElementById(id);
-            const box = cy.container().getBoundingClientRect(); const p = n.renderedPosition();
-            return {x: box.left + p.x, y: box.top + p.y};
-        }""",
-        msbuild["id"],
-    )
+    pos = node_point(page, msbuild["id"])
     page.mouse.move(pos["x"], pos["y"])
     tip = page.locator("#tip")
     tip.wait_for(state="visible")

@@ -732,16 +732,15 @@ export function frame(cy, nodes, padding = 40) {
   if (level > COMFORT_ZOOM) level = COMFORT_ZOOM;
   if (level < READABLE_ZOOM) level = READABLE_ZOOM;
   if (level !== cy.zoom()) {
+    // Centred along each axis they fit in; else from their top-left-most, as many as fit.
     const box = nodes.boundingBox();
     cy.zoom(level);
-    const fits = box.w * level <= cy.width() - 2 * padding && box.h * level <= cy.height() - 2 * padding;
-    if (fits) cy.center(nodes);
-    else {
-      // The top-left-most of them stays in view, with as many of the rest as fit.
-      const first = nodes.min((n) => n.position('y') * 10 + n.position('x')).ele;
-      const p = first.position();
-      cy.pan({ x: padding + 60 - p.x * level, y: padding + 20 - p.y * level });
-    }
+    const room = { x: cy.width() - 2 * padding, y: cy.height() - 2 * padding };
+    const first = nodes.min((n) => n.position('y') * 10 + n.position('x')).ele.boundingBox();
+    const along = (axis, lo, size, start) => (size * level <= room[axis]
+      ? padding + (room[axis] - size * level) / 2 - lo * level
+      : padding - start * level);
+    cy.pan({ x: along('x', box.x1, box.w, first.x1), y: along('y', box.y1, box.h, first.y1) });
   }
   const ext = cy.extent();
   const outside = nodes.filter((n) => {
