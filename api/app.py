@@ -16,8 +16,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from provgraph.api import console, problems
 from provgraph.api.alerts.views import router as alerts_router
 from provgraph.api.deps import Reader, authenticate
+from provgraph.api.exceptions.views import router as exceptions_router
 from provgraph.api.graphs.views import router as graph_router
 from provgraph.api.health.views import router as health_router
+from provgraph.api.hunts.views import router as hunts_router
 from provgraph.api.ingestion.views import router as ingest_router
 from provgraph.api.keys.service import KeyVerifier, seal_legacy_hashes
 from provgraph.api.keys.views import router as keys_router
@@ -125,6 +127,8 @@ def create_app(graph: Graph | None = None, settings: Settings | None = None) -> 
         webhooks_router,
         keys_router,
         search_router,
+        exceptions_router,
+        hunts_router,
     ):
         app.include_router(router, prefix=PREFIX)
     app.include_router(health_router)

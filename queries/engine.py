@@ -32,6 +32,7 @@ from provgraph.queries.alerts import (
     match_from_row,
 )
 from provgraph.queries.catalog import DEFAULT_TIME_LIMIT, Catalog, default_catalog
+from provgraph.queries.exceptions import drop_excepted
 from provgraph.queries.rule import Rule
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,8 @@ def evaluate(
         if error.code in _TIMED_OUT:
             raise RuleTimedOut(rule, limit) from error
         raise
-    return [match_from_row(rule, row) for row in rows]
+    # Analysts' exceptions of the rule (queries/exceptions.py) are site settings too.
+    return drop_excepted(graph, rule, [match_from_row(rule, row) for row in rows])
 
 
 def run_rule(

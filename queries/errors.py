@@ -42,3 +42,7 @@ class NodeNotFound(NotFound):
 
 class InvalidCursor(ProvgraphError, ValueError):
     """A page cursor that was not handed out for these pages (or was altered)."""
+
+
+class InvalidChange(ProvgraphError, ValueError):
+    """A triage change that does not fit the alert as it is (a resolution for an open one)."""

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Query
@@ -22,12 +22,22 @@ from provgraph.api.deps import GraphDep, Reader, SettingsDep, Triager
 from provgraph.api.problems import Problem, responses
 from provgraph.api.routing import secured_router
 from provgraph.api.rules.service import rule_summary
+from provgraph.queries import exceptions
 from provgraph.queries.alerts import service
 from provgraph.queries.cursors import decode_cursor, encode_cursor
+from provgraph.queries.errors import InvalidChange
+from provgraph.queries.exceptions import ExceptionCreate, ExceptionOption, RuleExceptionRead
+from provgraph.queries.incidents import Incident, incident_filter, incidents
+from pydantic import BaseModel
 
 router = secured_router(prefix="/alerts", tags=["alerts"])
 
 CURSOR = "alerts"
+
+
+class IncidentPage(BaseModel):
+    incidents: list[Incident]
+    window_minutes: int
 
 
 def _after(cursor: str | None) -> int:
@@ -90,6 +100,34 @@ def list_alerts(
     return Response(AlertPage.model_validate(body).model_dump_json(), media_type="application/json")
 
 
+@router.get(
+    "/incidents",
+    response_model=IncidentPage,
+    summary="Alerts grouped into incidents",
+    description="Groups alerts that share a host, a process tree (the topmost ancestor of a "
+    "process they involve) or an account (a process's user) and whose time spans, widened by "
+    "`window_minutes`, overlap. Computed on read over the newest 2,000 matching alerts; an "
+    "alert with nothing in common with another is in no incident.",
+)
+def list_incidents(
+    graph: GraphDep,
+    _: Reader,
+    status: Annotated[list[Status] | None, Query()] = None,
+    severity: Annotated[list[Severity] | None, Query()] = None,
+    rule: Annotated[list[str] | None, Query(description="rule ids")] = None,
+    host: Annotated[list[str] | None, Query()] = None,
+    window_minutes: Annotated[int, Query(ge=0, le=7 * 24 * 60)] = 60,
+) -> IncidentPage:
+    where = incident_filter(
+        [s.value for s in status] if status else None,
+        [s.value for s in severity] if severity else None,
+        rule,
+        [h.lower() for h in host] if host else None,
+    )
+    found = incidents(graph, where=where, window=timedelta(minutes=window_minutes))
+    return IncidentPage(incidents=found, window_minutes=window_minutes)
+
+
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise Problem(422, "times need a timezone (e.g. 2024-05-01T10:00:00Z)", slug="validation")
@@ -115,17 +153,56 @@ def get_alert(graph: GraphDep, _: Reader, alert_id: str, format: AlertFormat = "
 @router.patch(
     "/{alert_id}",
     response_model=AlertRead,
-    summary="Triage: set status and/or assignee, add a comment",
+    summary="Triage: set status, assignee and resolution, add a comment",
     description="Every effective change writes an audit entry (who, when, what, comment) and "
     "gives the alert a new `seq`, so incremental pulls see it. An update that changes "
-    "nothing and has no comment records nothing.",
-    responses=responses(404),
+    "nothing and has no comment records nothing. `resolution` (true_positive, "
+    "benign_true_positive, false_positive) says why an alert is closed: it goes with "
+    "`status: closed` (or an alert already closed), and reopening an alert clears it.",
+    responses=responses(404, 409),
 )
 def update_alert(graph: GraphDep, who: Triager, alert_id: str, change: AlertUpdate) -> AlertRead:
-    alert, _recorded = service.update_alert(
-        graph, alert_id=alert_id, change=change, actor=who.key_id, actor_name=who.name
-    )
+    try:
+        alert, _recorded = service.update_alert(
+            graph, alert_id=alert_id, change=change, actor=who.key_id, actor_name=who.name
+        )
+    except InvalidChange as error:
+        raise Problem(409, str(error), slug="invalid-change") from None
     return alert
+
+
+@router.get(
+    "/{alert_id}/exceptions/options",
+    response_model=list[ExceptionOption],
+    summary="The rule exceptions this alert can make",
+    description="Its host, and for each process it involves that process's parent name and "
+    "image path, for each file its path: the values `POST …/exceptions` accepts.",
+    responses=responses(404),
+)
+def exception_options(graph: GraphDep, _: Reader, alert_id: str) -> list[ExceptionOption]:
+    return exceptions.options_for(graph, alert_id=alert_id)[1]
+
+
+@router.post(
+    "/{alert_id}/exceptions",
+    response_model=RuleExceptionRead,
+    status_code=201,
+    summary="Make an exception of the alert's rule from this alert",
+    description='"Not this parent / path / host" for the alert\'s rule, from one of the '
+    "alert's own values (see `…/exceptions/options`). Every later run of the rule drops the "
+    "matches it covers; the alert's audit trail records it. The alert itself stays as it is "
+    "(close it with a resolution).",
+    responses=responses(404, 409),
+)
+def add_exception(
+    graph: GraphDep, who: Triager, alert_id: str, change: ExceptionCreate
+) -> RuleExceptionRead:
+    try:
+        return exceptions.add_exception(
+            graph, alert_id=alert_id, change=change, actor=who.key_id, actor_name=who.name
+        )
+    except InvalidChange as error:
+        raise Problem(409, str(error), slug="invalid-change") from None
 
 
 @router.get(

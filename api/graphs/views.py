@@ -11,6 +11,7 @@ from provgraph.api.graphs.models import CytoscapeGraph, GraphFormat, Rel
 from provgraph.api.problems import Problem, responses
 from provgraph.api.routing import secured_router
 from provgraph.queries import subgraph as walks
+from provgraph.queries.nodes import node_id
 from provgraph.queries.subgraph import Subgraph
 
 router = secured_router(prefix="/graph", tags=["graph"])
@@ -109,3 +110,29 @@ def neighbourhood(
         rels=[r.value for r in rel] if rel else None,
     )
     return _render(sub, format, {"depth": depth, "max_nodes": budget})
+
+
+@router.get(
+    "/path",
+    summary="The shortest provenance path between two nodes",
+    description="Along SPAWNED, EXECUTED, WROTE, CONNECTED_TO and RESOLVED edges in either "
+    "direction (never through a host), at most `max_hops` long. `found: false` when there is "
+    "none within the bound; `path` lists the node ids from `from` to `to`.",
+    responses=responses(400, 404),
+)
+def path(
+    graph: GraphDep,
+    _: Reader,
+    source: Annotated[str, Query(alias="from", min_length=3, max_length=4096)],
+    target: Annotated[str, Query(alias="to", min_length=3, max_length=4096)],
+    max_hops: Annotated[int, Query(ge=1, le=walks.MAX_PATH_HOPS)] = 8,
+) -> Any:
+    found = walks.shortest_path(graph, source=source, target=target, max_hops=max_hops)
+    ids = {eid: node_id(*found.sub.nodes[eid]) for eid in found.path}
+    body = {
+        "found": bool(found.path),
+        "path": [ids[eid] for eid in found.path],
+        "max_hops": found.max_hops,
+        "elements": export.elements(found.sub),
+    }
+    return Response(orjson.dumps(body, default=str), media_type="application/json")

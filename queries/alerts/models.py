@@ -15,6 +15,14 @@ class Status(enum.StrEnum):
     CLOSED = "closed"
 
 
+class Resolution(enum.StrEnum):
+    """Why an alert was closed, in the words SOCs use."""
+
+    TRUE_POSITIVE = "true_positive"
+    BENIGN_TRUE_POSITIVE = "benign_true_positive"  # real activity, allowed (a pentest, admin)
+    FALSE_POSITIVE = "false_positive"
+
+
 class Severity(enum.StrEnum):
     INFORMATIONAL = "informational"
     LOW = "low"
@@ -34,6 +42,7 @@ class AlertBase(BaseModel):
     host: str | None = None
     status: str | None = None
     assignee: str | None = None
+    resolution: str | None = None
     summary: str | None = None
 
 
@@ -54,12 +63,22 @@ class AlertUpdate(BaseModel):
     assignee: str | None = Field(
         default=None, max_length=200, description='a name, or "" to unassign'
     )
+    resolution: Resolution | None = Field(
+        default=None, description="why it was closed; only with `status: closed`"
+    )
     comment: str | None = Field(default=None, max_length=10_000)
 
     @model_validator(mode="after")
     def _something(self) -> AlertUpdate:
-        if self.status is None and self.assignee is None and self.comment is None:
-            raise ValueError("give at least one of status, assignee, comment")
+        if (
+            self.status is None
+            and self.assignee is None
+            and self.comment is None
+            and self.resolution is None
+        ):
+            raise ValueError("give at least one of status, assignee, resolution, comment")
+        if self.resolution is not None and self.status not in (None, Status.CLOSED):
+            raise ValueError("a resolution goes with status 'closed'")
         return self
 
 

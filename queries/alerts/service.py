@@ -27,7 +27,7 @@ from provgraph.queries.alerts.models import (
     Mitre,
 )
 from provgraph.queries.alerts.seq import next_seq, publish_seq, watermark
-from provgraph.queries.errors import AlertNotFound
+from provgraph.queries.errors import AlertNotFound, InvalidChange
 from provgraph.queries.nodes import display_label, node_id, primary_label
 
 # What an alert's rule looks like next to it (the API's rule summary), looked up by rule id;
@@ -38,7 +38,7 @@ RuleLookup = Callable[[str | None], dict[str, Any] | None]
 # costs more than the query itself, and engine internals (match_keys…) stay inside.
 ALERT_FIELDS = (
     "a {.id, .rule_id, .rule_name, .severity, .risk_score, .tactics, .techniques, .host, "
-    ".hit_count, .status, .assignee, .seq, .summary, .details, "
+    ".hit_count, .status, .assignee, .resolution, .seq, .summary, .details, "
     + ", ".join(utc_text("a", p) for p in ("first_seen", "last_seen", "created_at", "updated_at"))
     + "}"
 )
@@ -104,13 +104,14 @@ ORDER BY e.at, e.seq
 LOCK_ALERT = """
 MATCH (a:Alert {id: $id})
 SET a.updated_at = a.updated_at
-RETURN a.status AS status, a.assignee AS assignee
+RETURN a.status AS status, a.assignee AS assignee, a.resolution AS resolution
 """
 
 APPLY_UPDATE = (
     """
 MATCH (a:Alert {id: $id})
-SET a.status = $status, a.assignee = $assignee, a.seq = $seq, a.updated_at = datetime()
+SET a.status = $status, a.assignee = $assignee, a.resolution = $resolution, a.seq = $seq,
+    a.updated_at = datetime()
 CREATE (e:AuditEntry {id: $entry_id, alert_id: $id, actor: $actor, actor_name: $actor_name,
                       at: datetime(), changes: $changes, comment: $comment, seq: $seq})
 CREATE (a)-[:HAS_AUDIT]->(e)
@@ -271,11 +272,22 @@ def update_alert(
         assignee = current["assignee"]
         if change.assignee is not None:
             assignee = change.assignee or None
+        # A resolution says why an alert is closed: reopening clears it, and one can be given
+        # (or corrected) only for an alert that is or becomes closed.
+        resolution = current["resolution"] if status == "closed" else None
+        if change.resolution is not None:
+            if status != "closed":
+                raise InvalidChange(
+                    f"alert {alert_id} is {status}: a resolution goes with status 'closed'"
+                )
+            resolution = change.resolution.value
         changes: dict[str, dict[str, Any]] = {}
         if status != current["status"]:
             changes["status"] = {"from": current["status"], "to": status}
         if assignee != current["assignee"]:
             changes["assignee"] = {"from": current["assignee"], "to": assignee}
+        if resolution != current["resolution"]:
+            changes["resolution"] = {"from": current["resolution"], "to": resolution}
         if not changes and not change.comment:
             raise _NothingToDo()
         record = tx.run(
@@ -283,6 +295,7 @@ def update_alert(
             id=alert_id,
             status=status,
             assignee=assignee,
+            resolution=resolution,
             seq=seq,
             entry_id=str(uuid.uuid4()),
             actor=actor,

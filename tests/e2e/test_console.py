@@ -156,7 +156,7 @@ def test_filters_search_exports_errors_and_signout(
     page.locator("#filters").get_by_label("Host").fill("swachchhanda")
     page.get_by_role("button", name="Apply filters").click()
     page.wait_for_selector("#busy", state="hidden")
-    hosts = page.locator("#alerts tbody tr td:nth-child(3)").all_inner_texts()
+    hosts = page.locator("#alerts tbody tr .meta .host").all_inner_texts()
     assert hosts and set(hosts) == {"swachchhanda"}, hosts
     page.get_by_role("button", name="Reset").click()
     page.wait_for_selector("#busy", state="hidden")
@@ -242,6 +242,7 @@ def test_a_problem_from_the_api_is_shown(
     open_msbuild(page)
     triage = page.locator("#triage")
     triage.get_by_label("Status").select_option("closed")
+    triage.get_by_label("Reason for closing").select_option("false_positive")
     triage.get_by_role("button", name="Update alert").click()
     error = page.locator("#errors .error")
     error.wait_for()

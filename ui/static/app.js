@@ -2,8 +2,8 @@
 // Every data call goes to /api/v1 with the key from sessionStorage; nothing else is fetched.
 
 import {
-  GraphView, prepare, render, merge, openBundle, markEntities, runLayout, highlightPath, clearHighlight,
-  toJson, toGraphML, toPng, fullTime, shortTime, nextFrame,
+  GraphView, prepare, render, merge, openGroup, markEntities, runLayout, highlightPath, clearHighlight,
+  toJson, toGraphML, toPng, fullTime, shortTime, nextFrame, frame, READABLE_ZOOM,
 } from './graph.js';
 
 const API = '/api/v1';
@@ -11,6 +11,11 @@ const KEY_SLOT = 'provgraph.apiKey';
 const PAGE = 500;
 const MAX_ALERTS = 2000;
 const EXPAND_RELS = ['SPAWNED', 'EXECUTED', 'WROTE', 'CONNECTED_TO', 'RESOLVED'];
+const RESOLUTIONS = {
+  true_positive: 'true positive',
+  benign_true_positive: 'benign true positive',
+  false_positive: 'false positive',
+};
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -191,12 +196,24 @@ async function signIn(event) {
   }
   $('#signin-key').value = '';
   showSignedIn();
-  await Promise.all([loadRules(), loadAlerts()]);
+  await Promise.all([loadRules(), loadAlerts(), loadHunts()]);
   $('#main').focus();
 }
 
 // -- the alert queue ------------------------------------------------------------------------
 const SEVERITY_ORDER = { critical: 0, high: 1, medium: 2, low: 3, informational: 4 };
+const STATUS_ORDER = { open: 0, acknowledged: 1, closed: 2 };
+const SORTS = {
+  severity: (a) => SEVERITY_ORDER[a.severity] ?? 9,
+  status: (a) => STATUS_ORDER[a.status] ?? 9,
+  assignee: (a) => (a.assignee ? a.assignee.toLowerCase() : '\uffff'),
+  last_seen: (a) => String(a.last_seen || a.first_seen || ''),
+  host: (a) => String(a.host || '').toLowerCase(),
+  rule: (a) => String(a.rule_name || a.rule_id || '').toLowerCase(),
+};
+// The way each column sorts first: newest, most severe, open first, A to Z.
+const FIRST_DIR = { severity: 'asc', status: 'asc', assignee: 'asc', last_seen: 'desc', host: 'asc', rule: 'asc' };
+state.sort = { key: 'last_seen', dir: 'desc' };
 
 function filters() {
   return {
@@ -231,11 +248,10 @@ async function loadAlerts() {
     cursor = page.next_cursor;
     if (!page.has_more || items.length >= MAX_ALERTS) break;
   }
-  items.sort((a, b) => String(b.last_seen || '').localeCompare(String(a.last_seen || ''))
-    || (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9));
   state.alerts = items;
   if ($('#f-rule').options.length <= 1) addRuleOptions(items);
   drawAlerts();
+  if (state.incidents) await loadIncidents();
 }
 
 function addRuleOptions(items) {
@@ -247,25 +263,145 @@ function badge(kind, value) {
   return el('span', { class: `badge ${kind}-${value || 'none'}`, text: value || '—' });
 }
 
+// The assignee filter is applied here (the API filters by status, severity, rule and host).
+function shownAlerts() {
+  const wanted = $('#f-assignee').value.trim().toLowerCase();
+  let items = state.alerts;
+  if (wanted === 'unassigned') items = items.filter((a) => !a.assignee);
+  else if (wanted) items = items.filter((a) => String(a.assignee || '').toLowerCase().includes(wanted));
+  const { key, dir } = state.sort;
+  const value = SORTS[key];
+  const sign = dir === 'asc' ? 1 : -1;
+  return [...items].sort((a, b) => {
+    const x = value(a);
+    const y = value(b);
+    if (x < y) return -sign;
+    if (x > y) return sign;
+    return SORTS.last_seen(b).localeCompare(SORTS.last_seen(a)) || (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9);
+  });
+}
+
+function sortBy(key) {
+  const { key: current, dir } = state.sort;
+  state.sort = current === key ? { key, dir: dir === 'asc' ? 'desc' : 'asc' } : { key, dir: FIRST_DIR[key] };
+  drawAlerts();
+}
+
+function drawSortMarks() {
+  const { key, dir } = state.sort;
+  for (const th of document.querySelectorAll('#alerts thead th')) {
+    const main = th.dataset.sort;
+    const subs = [...th.querySelectorAll('button.sub')].map((b) => b.dataset.sort);
+    const on = main === key || subs.includes(key);
+    th.setAttribute('aria-sort', on ? (dir === 'asc' ? 'ascending' : 'descending') : 'none');
+  }
+  for (const b of document.querySelectorAll('#alerts thead button.sort')) {
+    const own = b.dataset.sort || b.closest('th').dataset.sort;
+    b.classList.toggle('on', own === key);
+    b.dataset.dir = own === key ? dir : '';
+  }
+}
+
+function assigneeCell(a) {
+  const cell = el('td', { class: 'assignee' });
+  const open = () => {
+    const input = el('input', {
+      type: 'text', class: 'assignee-input', value: a.assignee || '', list: 'assignees',
+      'aria-label': `Assignee of ${a.rule_name || a.id} on ${a.host || 'no host'}`, spellcheck: 'false', maxlength: '200',
+    });
+    let done = false;
+    const finish = guarded(async (save) => {
+      if (done) return;
+      done = true;
+      const value = input.value.trim() === 'unassigned' ? '' : input.value.trim();
+      if (save && value !== (a.assignee || '')) await assign(a, value);
+      else drawAlerts();
+    });
+    input.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') { e.preventDefault(); finish(true); }
+      if (e.key === 'Escape') { e.preventDefault(); finish(false); }
+    });
+    input.addEventListener('blur', () => finish(true));
+    cell.replaceChildren(input);
+    input.focus();
+    input.select();
+  };
+  cell.append(el('button', {
+    type: 'button', class: `link assignee-btn${a.assignee ? '' : ' muted'}`, onclick: open,
+    title: 'Change the assignee', 'aria-label': `Assignee: ${a.assignee || 'unassigned'}. Change`,
+  }, a.assignee || 'unassigned'));
+  return cell;
+}
+
+async function assign(alert, name) {
+  const updated = await api(`/alerts/${encodeURIComponent(alert.id)}`, { method: 'PATCH', body: { assignee: name }, label: 'Assigning…' });
+  Object.assign(alert, updated);
+  if (state.alert && state.alert.id === alert.id) {
+    Object.assign(state.alert, updated);
+    state.alert.audit = await api(`/alerts/${encodeURIComponent(alert.id)}/audit`);
+    drawAlertPanel();
+  }
+  drawAlerts();
+  notice(name ? `Assigned to ${name}.` : 'Unassigned.');
+}
+
+function drawAssigneeOptions() {
+  const names = [...new Set(state.alerts.map((a) => a.assignee).filter(Boolean))].sort();
+  $('#assignees').replaceChildren(el('option', { value: 'unassigned' }), ...names.map((n) => el('option', { value: n })));
+}
+
 function drawAlerts() {
   const body = $('#alerts tbody');
-  const rows = state.alerts.map((a) => el('tr', {
+  const shown = shownAlerts();
+  const rows = shown.map((a) => el('tr', {
     'data-alert': a.id,
     'data-rule': a.rule_id,
+    'data-host': a.host || '',
     class: state.alert && state.alert.id === a.id ? 'current' : '',
     'aria-current': state.alert && state.alert.id === a.id ? 'true' : null,
   },
-  el('td', {}, badge('sev', a.severity)),
-  el('td', {}, el('button', {
+  el('td', { class: 'severity' }, badge('sev', a.severity)),
+  el('td', { class: 'alert' }, el('button', {
     type: 'button', class: 'link open-alert', title: a.summary || '',
     onclick: guarded(() => openAlert(a.id)),
-  }, a.rule_name || a.rule_id || a.id)),
-  el('td', { text: a.host || '' }),
-  el('td', { text: fullTime(a.last_seen || a.first_seen) }),
-  el('td', {}, badge('status', a.status))));
+  }, a.rule_name || a.rule_id || a.id),
+  el('div', { class: 'muted small meta' }, el('span', { class: 'host', text: a.host || '—' }), ` · ${fullTime(a.last_seen || a.first_seen)}`)),
+  el('td', { class: 'status' }, badge('status', a.status),
+    a.resolution ? el('div', { class: 'muted small resolution', text: RESOLUTIONS[a.resolution] || a.resolution }) : null),
+  assigneeCell(a)));
   body.replaceChildren(...rows);
-  $('#queue-count').textContent = `(${state.alerts.length}${state.alerts.length >= MAX_ALERTS ? '+' : ''})`;
-  show($('#alerts-empty'), state.alerts.length === 0);
+  const total = state.alerts.length;
+  $('#queue-count').textContent = shown.length === total
+    ? `(${total}${total >= MAX_ALERTS ? '+' : ''})` : `(${shown.length} of ${total})`;
+  show($('#alerts-empty'), shown.length === 0);
+  drawSortMarks();
+  drawAssigneeOptions();
+}
+
+// -- incidents: alerts that belong together ------------------------------------------------
+async function toggleIncidents() {
+  state.incidents = !state.incidents;
+  $('#f-incidents').setAttribute('aria-pressed', state.incidents ? 'true' : 'false');
+  if (state.incidents) await loadIncidents();
+  else show($('#incidents'), false);
+}
+
+async function loadIncidents() {
+  const f = filters();
+  const res = await api(`/alerts/incidents${query({ status: f.status, severity: f.severity, host: f.host, rule: f.rule })}`, { label: 'Grouping alerts…' });
+  const box = $('#incidents');
+  const byId = new Map(state.alerts.map((a) => [a.id, a]));
+  box.replaceChildren(el('h3', { text: `Incidents (${res.incidents.length})` }),
+    ...res.incidents.map((inc) => el('div', { class: 'incident', 'data-incident': inc.id },
+      el('strong', { text: `${inc.alert_ids.length} alerts · ${inc.hosts.join(', ')}` }),
+      el('div', { class: 'muted small', text: `${fullTime(inc.first_seen)} → ${fullTime(inc.last_seen)} · shared ${inc.shared.join(', ')}` }),
+      el('ul', {}, ...inc.alert_ids.map((id) => {
+        const a = byId.get(id);
+        return el('li', {}, el('button', { type: 'button', class: 'link', onclick: guarded(() => openAlert(id)) },
+          a ? `${a.rule_name || a.rule_id} (${a.severity || '—'})` : id));
+      })))));
+  if (!res.incidents.length) box.append(el('p', { class: 'muted', text: 'No two alerts share a host, process tree or account within the window.' }));
+  show(box, true);
 }
 
 // -- one alert ------------------------------------------------------------------------------
@@ -276,33 +412,46 @@ async function openAlert(id) {
     api(`/graph/alerts/${encodeURIComponent(id)}${query({ max_nodes: budget })}`, { label: 'Loading its graph…' }),
   ]);
   state.alert = detail;
+  state.reopen = () => openAlert(id);
   drawAlertPanel();
   drawAlerts();
-  const prepared = prepare(sub.elements);
+  guarded(loadExceptions)();
+  const roles = new Map();
+  for (const e of detail.entities) roles.set(e.id, [...(roles.get(e.id) || []), e.role].filter(Boolean));
+  const prepared = prepare(sub.elements, { keep: [...roles.keys()] });
   await draw(prepared, {
     kind: 'alert',
     title: detail.rule_name || detail.rule_id || 'Alert',
     sub: `${detail.host || ''} · ${detail.severity || ''} · ${fullTime(detail.first_seen)} → ${fullTime(detail.last_seen)}`,
     truncated: sub.truncated,
+    budget: Number(budget),
   });
-  const roles = new Map();
-  for (const e of detail.entities) roles.set(e.id, [...(roles.get(e.id) || []), e.role].filter(Boolean));
   markEntities(graph.cy, roles.keys(), roles);
-  focusOn(graph.cy.nodes('.entity'));
+  await runLayout(graph.cy); // labels with roles are taller
+  frameAlert();
 }
 
-// Frames the given nodes and their neighbours, never so far out that labels vanish: the
-// whole graph is one press of "Fit" away.
-function focusOn(nodes, { neighbours = true } = {}) {
+// The alert's own entities (not its host, which every process hangs under), framed at a
+// zoom where their labels can be read.
+function frameAlert() {
   const cy = graph.cy;
+  let nodes = cy.nodes('.entity').filter((n) => n.data('kind') !== 'Host');
+  if (nodes.empty()) nodes = cy.nodes('.entity');
+  const result = frame(cy, nodes);
+  state.framed = result;
+  const note = $('#graph-frame');
+  note.textContent = result.outside
+    ? `${result.outside} of the alert's ${nodes.length} entities are outside the view: pan, or press Fit.`
+    : '';
+  show(note, Boolean(result.outside));
+  return result;
+}
+
+// Frames the given nodes and their neighbours at a readable zoom: the whole graph is one
+// press of "Fit" away.
+function focusOn(nodes, { neighbours = true } = {}) {
   if (nodes.empty()) return;
-  const frame = neighbours ? nodes.closedNeighborhood() : nodes;
-  cy.fit(frame, 40);
-  const level = Math.min(1.4, Math.max(0.7, cy.zoom()));
-  if (level !== cy.zoom()) {
-    cy.zoom(level);
-    cy.center(level < 0.75 ? nodes : frame);
-  }
+  frame(graph.cy, neighbours ? nodes.closedNeighborhood() : nodes);
 }
 
 function fact(term, value) {
@@ -318,6 +467,7 @@ function drawAlertPanel() {
   $('#alert-facts').replaceChildren(
     ...fact('Severity', badge('sev', a.severity)),
     ...fact('Status', badge('status', a.status)),
+    ...fact('Resolution', a.resolution ? RESOLUTIONS[a.resolution] || a.resolution : null),
     ...fact('Host', a.host),
     ...fact('Summary', a.summary),
     ...fact('First seen', fullTime(a.first_seen)),
@@ -329,6 +479,8 @@ function drawAlertPanel() {
     ...fact('Alert id', el('code', { text: a.id })),
   );
   $('#t-status').value = a.status || 'open';
+  $('#t-resolution').value = a.resolution || '';
+  showResolution();
   drawAudit(a.audit || []);
 }
 
@@ -340,11 +492,22 @@ function drawAudit(entries) {
   if (!entries.length) $('#audit').append(el('li', { class: 'muted', text: 'No changes yet.' }));
 }
 
+function showResolution() {
+  const closing = $('#t-status').value === 'closed';
+  show($('#t-resolution-field'), closing);
+  $('#t-resolution').required = closing;
+}
+
 async function triage(event) {
   event.preventDefault();
   const a = state.alert;
   if (!a) return;
   const change = { status: $('#t-status').value };
+  if (change.status === 'closed') {
+    const reason = $('#t-resolution').value;
+    if (!reason) throw new Error('Choose a reason for closing: true positive, benign true positive or false positive.');
+    change.resolution = reason;
+  }
   const comment = $('#t-comment').value.trim();
   if (comment) change.comment = comment;
   const updated = await api(`/alerts/${encodeURIComponent(a.id)}`, { method: 'PATCH', body: change, label: 'Saving…' });
@@ -355,7 +518,197 @@ async function triage(event) {
   if (row) Object.assign(row, updated);
   drawAlertPanel();
   drawAlerts();
-  notice(`Alert set to ${updated.status}.`);
+  notice(`Alert set to ${updated.status}${updated.resolution ? ` (${RESOLUTIONS[updated.resolution]})` : ''}.`);
+}
+
+// -- rule exceptions from an alert ----------------------------------------------------------
+async function loadExceptions() {
+  const a = state.alert;
+  if (!a) return;
+  const [options, current] = await Promise.all([
+    api(`/alerts/${encodeURIComponent(a.id)}/exceptions/options`),
+    api(`/exceptions${query({ rule: a.rule_id })}`),
+  ]);
+  if (!state.alert || state.alert.id !== a.id) return;
+  $('#x-options').replaceChildren(...options.map((o, i) => el('label', { class: 'choice' },
+    el('input', { type: 'radio', name: 'x-choice', value: String(i), 'data-kind': o.kind, required: true }),
+    el('span', { text: o.label }))));
+  if (!options.length) $('#x-options').append(el('p', { class: 'muted', text: 'This alert names nothing to except.' }));
+  state.exceptionOptions = options;
+  $('#x-count').textContent = current.length ? `(${current.length})` : '';
+  $('#x-list').replaceChildren(...current.map((x) => el('li', { 'data-exception': x.id },
+    el('span', { text: `${x.kind}${x.role ? ` (${x.role})` : ''} = ${x.value}` }),
+    el('span', { class: 'muted', text: ` · ${x.created_by_name || x.created_by}, ${fullTime(x.created_at)}` }),
+    x.comment ? el('q', { text: x.comment }) : null,
+    el('button', { type: 'button', class: 'secondary', onclick: guarded(() => removeException(x)) }, 'Remove'))));
+  if (!current.length) $('#x-list').append(el('li', { class: 'muted', text: 'No exception of this rule yet.' }));
+}
+
+async function addException(event) {
+  event.preventDefault();
+  const a = state.alert;
+  const picked = document.querySelector('input[name="x-choice"]:checked');
+  if (!a || !picked) throw new Error('Choose what the exception covers.');
+  const option = state.exceptionOptions[Number(picked.value)];
+  const comment = $('#x-comment').value.trim();
+  const made = await api(`/alerts/${encodeURIComponent(a.id)}/exceptions`, {
+    method: 'POST', label: 'Adding the exception…',
+    body: { kind: option.kind, role: option.role, value: option.value, ...(comment ? { comment } : {}) },
+  });
+  $('#x-comment').value = '';
+  a.audit = await api(`/alerts/${encodeURIComponent(a.id)}/audit`);
+  drawAudit(a.audit);
+  await loadExceptions();
+  notice(`Exception added to ${a.rule_name || a.rule_id}: ${made.kind} = ${made.value}.`);
+}
+
+async function removeException(x) {
+  await api(`/exceptions/${encodeURIComponent(x.id)}`, { method: 'DELETE', label: 'Removing…' });
+  if (state.alert) {
+    state.alert.audit = await api(`/alerts/${encodeURIComponent(state.alert.id)}/audit`);
+    drawAudit(state.alert.audit);
+  }
+  await loadExceptions();
+  notice(`Exception removed: ${x.kind} = ${x.value}.`);
+}
+
+// -- hunts ----------------------------------------------------------------------------------
+async function loadHunts(selectId) {
+  const hunts = await api('/hunts');
+  state.hunts = hunts;
+  const select = $('#h-pick');
+  select.replaceChildren(
+    el('optgroup', { label: 'Shipped' }, ...hunts.filter((h) => h.shipped).map((h) => el('option', { value: h.id, text: h.name }))),
+    el('optgroup', { label: 'Saved here' }, ...hunts.filter((h) => !h.shipped).map((h) => el('option', { value: h.id, text: h.name }))));
+  if (selectId) select.value = selectId;
+  drawHunt();
+}
+
+function currentHunt() {
+  return (state.hunts || []).find((h) => h.id === $('#h-pick').value);
+}
+
+function drawHunt() {
+  const hunt = currentHunt();
+  if (!hunt) return;
+  $('#h-desc').textContent = hunt.description || '';
+  $('#h-query').value = hunt.query;
+  show($('#h-delete'), !hunt.shipped);
+  $('#h-params').replaceChildren(...hunt.parameters.map((p) => {
+    const id = `hp-${p.name}`;
+    const value = Array.isArray(p.default) ? p.default.join(', ') : (p.default ?? '');
+    return el('div', { class: 'field' },
+      el('label', { for: id, text: `${p.label || p.name}${p.type === 'list' ? ' (comma-separated)' : ''}` }),
+      el('input', { id, 'data-param': p.name, 'data-type': p.type, type: p.type === 'int' ? 'number' : 'text', value: String(value), required: p.required || null, spellcheck: 'false' }));
+  }));
+}
+
+function huntParameters(hunt) {
+  const out = {};
+  for (const p of hunt.parameters) {
+    const raw = $(`#hp-${p.name}`).value.trim();
+    if (p.required && !raw) throw new Error(`The hunt needs ${p.label || p.name}.`);
+    if (p.type === 'int') {
+      const n = Number(raw);
+      if (!Number.isInteger(n)) throw new Error(`${p.label || p.name} must be a whole number.`);
+      out[p.name] = n;
+    } else if (p.type === 'list') out[p.name] = raw ? raw.split(',').map((x) => x.trim()).filter(Boolean) : [];
+    else out[p.name] = raw;
+  }
+  return out;
+}
+
+const DISPLAY = {
+  Process: (p) => (p.pid !== undefined && p.pid !== null ? `${p.name || p.image || p.uid} (${p.pid})` : String(p.name || p.image || p.uid)),
+  File: (p) => String(p.name || p.path),
+  Connection: (p) => `${p.hostname || p.ip}:${p.port}`,
+  Domain: (p) => String(p.name),
+  Host: (p) => String(p.name),
+  Alert: (p) => String(p.rule_name || p.id),
+};
+
+// Nodes, relationships and paths anywhere in the rows, as Cytoscape elements.
+function huntElements(rows) {
+  const nodes = new Map();
+  const edges = new Map();
+  const visit = (v) => {
+    if (!v || typeof v !== 'object') return;
+    if (Array.isArray(v)) { v.forEach(visit); return; }
+    if (v.labels && v.properties && v.id) {
+      const kind = v.labels.find((l) => DISPLAY[l]) || v.labels[0] || 'Node';
+      if (!nodes.has(v.id)) {
+        nodes.set(v.id, { data: { ...v.properties, id: v.id, kind, label: (DISPLAY[kind] || ((p) => v.id))(v.properties) }, classes: kind.toLowerCase() });
+      }
+      return;
+    }
+    if (v.type && v.properties && 'start' in v && 'end' in v) {
+      if (v.start && v.end) {
+        const id = `${v.type}:${v.start}->${v.end}`;
+        edges.set(id, { data: { ...v.properties, id, source: v.start, target: v.end, label: v.type }, classes: v.type.toLowerCase() });
+      }
+      return;
+    }
+    if (v.nodes && v.relationships) { visit(v.nodes); visit(v.relationships); return; }
+    Object.values(v).forEach(visit);
+  };
+  rows.forEach((row) => Object.values(row).forEach(visit));
+  return { nodes: [...nodes.values()], edges: [...edges.values()] };
+}
+
+function cellText(v) {
+  if (v === null || v === undefined) return '';
+  if (typeof v !== 'object') return typeof v === 'string' && /^\d{4}-\d\d-\d\dT/.test(v) ? fullTime(v) : String(v);
+  if (v.labels && v.properties) {
+    const kind = v.labels.find((l) => DISPLAY[l]) || v.labels[0];
+    return `${kind}: ${(DISPLAY[kind] || (() => v.id))(v.properties)}`;
+  }
+  if (v.type && v.properties) return v.type;
+  if (Array.isArray(v)) return v.map(cellText).join(', ');
+  return JSON.stringify(v);
+}
+
+async function runHunt(event) {
+  event.preventDefault();
+  const hunt = currentHunt();
+  if (!hunt) throw new Error('Choose a hunt first.');
+  const parameters = huntParameters(hunt);
+  const res = await api('/query/cypher', { method: 'POST', body: { query: $('#h-query').value, parameters }, label: 'Hunting…' });
+  state.huntResult = res;
+  $('#h-table thead').replaceChildren(el('tr', {}, ...res.columns.map((c) => el('th', { scope: 'col', text: c }))));
+  $('#h-table tbody').replaceChildren(...res.rows.map((row) => el('tr', {}, ...res.columns.map((c) => el('td', { text: cellText(row[c]) })))));
+  const elements = huntElements(res.rows);
+  $('#h-summary').textContent = `${res.row_count} row(s)${res.truncated ? ` (cut at ${res.max_rows})` : ''}; ${elements.nodes.length} node(s) drawn in the graph.`;
+  show($('#hunt-results'), true);
+  if (elements.nodes.length) {
+    state.alert = null;
+    state.reopen = null;
+    drawAlertPanel();
+    drawAlerts();
+    await draw(prepare(elements, { keep: elements.nodes.map((n) => n.data.id) }), { kind: 'hunt', title: `Hunt: ${hunt.name}`, sub: `${res.row_count} row(s)`, truncated: res.truncated });
+    frame(graph.cy, graph.cy.nodes());
+  }
+  notice(`${hunt.name}: ${res.row_count} row(s).`);
+}
+
+async function saveHunt() {
+  const base = currentHunt();
+  const name = $('#h-name').value.trim();
+  if (!name) throw new Error('Give the hunt a name to save it under.');
+  const saved = await api('/hunts', {
+    method: 'POST', label: 'Saving the hunt…',
+    body: { name, description: base ? base.description : '', query: $('#h-query').value, parameters: base ? base.parameters : [] },
+  });
+  $('#h-name').value = '';
+  await loadHunts(saved.id);
+  notice(`Hunt saved: ${saved.name}.`);
+}
+
+async function deleteHunt() {
+  const hunt = currentHunt();
+  if (!hunt || hunt.shipped) return;
+  await api(`/hunts/${encodeURIComponent(hunt.id)}`, { method: 'DELETE', accept: 'text/plain', label: 'Deleting…' });
+  await loadHunts();
+  notice(`Hunt deleted: ${hunt.name}.`);
 }
 
 // -- drawing and exploring ------------------------------------------------------------------
@@ -378,9 +731,23 @@ async function draw(prepared, view) {
 
 function warnTruncated(truncated) {
   const box = $('#graph-warning');
-  box.textContent = truncated
-    ? `The walk was cut at the node budget or depth limit: more exists. Raise the budget or expand nodes.`
-    : '';
+  const select = $('#g-budget');
+  const budget = Number(select.value);
+  const higher = [...select.options].map((o) => Number(o.value)).filter((v) => v > budget);
+  box.replaceChildren();
+  if (truncated) {
+    box.append(el('span', {
+      text: `Truncated: the walk stopped at the node budget (${budget}) or the depth limit, and more exists. `,
+    }));
+    if (higher.length && state.reopen) {
+      box.append(el('button', {
+        type: 'button', class: 'secondary', id: 'g-raise',
+        onclick: guarded(async () => { select.value = String(higher[0]); await state.reopen(); }),
+      }, `Raise the budget to ${higher[0]}`));
+    } else {
+      box.append(el('span', { text: 'Expand nodes to see more around them.' }));
+    }
+  }
   show(box, Boolean(truncated));
   graph.cy.resize();
 }
@@ -397,7 +764,7 @@ function selectNode(node) {
 }
 
 function propRows(data) {
-  const hidden = new Set(['id', 'display', 'when', 'label', 'roles', 'members', 'memberEdges', 'member_ids']);
+  const hidden = new Set(['id', 'display', 'when', 'label', 'roles', 'members', 'memberEdges', 'member_ids', 'command_line', 'parent_id']);
   const rows = [];
   rows.push(el('tr', {}, el('th', { scope: 'row', text: 'id' }), el('td', {}, el('code', { text: data.id }))));
   if (data.roles && data.roles.length) {
@@ -424,14 +791,21 @@ function valueNode(v) {
 function drawNodePanel(node) {
   const data = node.data();
   show($('#node-panel'), true);
-  $('#node-title').textContent = `${data.kind}: ${data.label}`;
-  $('#node-props tbody').replaceChildren(...propRows(data));
+  $('#node-title').textContent = `${data.kind === 'Group' ? 'Group' : data.kind}: ${data.label}`;
+  const head = [];
+  if (data.command_line) {
+    head.push(el('tr', {}, el('th', { scope: 'row', text: 'command line' }),
+      el('td', {}, el('code', { class: 'cmdline', text: data.command_line }))));
+  }
+  $('#node-props tbody').replaceChildren(...head, ...propRows(data));
   $('#n-root').disabled = data.kind !== 'Process';
-  $('#n-expand').disabled = data.kind === 'Bundle';
-  show($('#n-unbundle'), data.kind === 'Bundle');
-  if (data.kind === 'Bundle') {
-    $('#n-unbundle').textContent = `Show all ${data.count} ${data.label.replace(/^\d+ /, '')}`;
-    const names = data.members.map((m) => m.data.path || m.data.label).join('\n');
+  $('#n-expand').disabled = data.kind === 'Group';
+  $('#n-path-from').disabled = data.kind === 'Group';
+  show($('#n-unbundle'), data.kind === 'Group');
+  if (data.kind === 'Group') {
+    $('#n-unbundle').textContent = `Show all ${data.count}`;
+    const names = data.members.filter((m) => (data.member_ids || []).includes(m.data.id))
+      .map((m) => m.data.path || m.data.command_line || m.data.label).join('\n');
     $('#node-props tbody').append(el('tr', {}, el('th', { scope: 'row', text: 'members' }), el('td', { class: 'sources', text: names })));
   }
   const edges = node.connectedEdges().map((e) => {
@@ -476,7 +850,11 @@ function drawNodeList() {
   const items = shown.map((n) => el('li', {}, el('button', {
     type: 'button', class: `node-btn k-${n.data('kind').toLowerCase()}${n.hasClass('entity') ? ' entity' : ''}`,
     'data-node': n.id(), 'aria-pressed': n.id() === state.selected ? 'true' : 'false',
-    onclick: () => { selectNode(n); graph.cy.animate({ center: { eles: n }, duration: 0 }); },
+    onclick: () => {
+      if (state.picking) { pickNode(n); return; }
+      selectNode(n);
+      graph.cy.animate({ center: { eles: n }, duration: 0 });
+    },
   }, `${n.data('kind')}: ${n.data('label')}`)));
   $('#nodes-list').replaceChildren(...items);
   if (matching.length > shown.length) {
@@ -491,18 +869,22 @@ function selectedNode() {
   return n;
 }
 
-async function unbundleSelected() {
-  const node = selectedNode();
-  if (node.data('kind') !== 'Bundle') return;
-  const parent = node.incomers('node');
+async function expandGroup(node) {
+  const parentId = node.data('parent_id');
   const entityIds = graph.cy.nodes('.entity').map((n) => n.id());
-  const result = await openBundle(graph.cy, node);
+  const label = node.data('label');
+  const result = await openGroup(graph.cy, node, { anchor: parentId });
   markEntities(graph.cy, entityIds);
   drawNodeList();
   show($('#node-panel'), false);
   state.selected = null;
-  if (parent.nonempty()) focusOn(graph.cy.getElementById(parent.id()));
-  notice(`${result.added} node(s) shown.`);
+  notice(`${label}: ${result.added} node(s) shown.`);
+}
+
+async function unbundleSelected() {
+  const node = selectedNode();
+  if (node.data('kind') !== 'Group') return;
+  await expandGroup(node);
 }
 
 async function expandSelected() {
@@ -513,7 +895,7 @@ async function expandSelected() {
     { label: 'Expanding…' });
   const prepared = prepare(sub.elements);
   const entityIds = graph.cy.nodes('.entity').map((n) => n.id());
-  const result = await merge(graph.cy, prepared);
+  const result = await merge(graph.cy, prepared, { anchor: node.id() });
   markEntities(graph.cy, entityIds);
   if (sub.truncated) warnTruncated(true);
   drawNodeList();
@@ -559,11 +941,15 @@ async function explore(nodeId, title) {
   const sub = await api(`/graph/neighbourhood${query({ node: nodeId, depth, max_nodes: $('#g-budget').value, rel: nodeId.startsWith('Host:') ? [...EXPAND_RELS, 'ON_HOST'] : EXPAND_RELS })}`,
     { label: 'Loading the neighbourhood…' });
   state.alert = null;
+  state.reopen = () => explore(nodeId, title);
   drawAlertPanel();
   drawAlerts();
-  await draw(prepare(sub.elements), { kind: 'explore', title: `Around ${title}`, sub: nodeId, truncated: sub.truncated });
+  await draw(prepare(sub.elements, { keep: [nodeId] }), { kind: 'explore', title: `Around ${title}`, sub: nodeId, truncated: sub.truncated });
   const start = graph.cy.getElementById(nodeId);
-  if (start.nonempty()) selectNode(start);
+  if (start.nonempty()) {
+    selectNode(start);
+    focusOn(start);
+  }
 }
 
 // -- search ---------------------------------------------------------------------------------
@@ -606,6 +992,48 @@ async function search(event) {
   list.replaceChildren(...items);
 }
 
+// -- paths ----------------------------------------------------------------------------------
+function startPick(node) {
+  state.picking = { from: node.id(), label: node.data('label') };
+  clearHighlight(graph.cy);
+  node.addClass('pick');
+  const box = $('#graph-pick');
+  box.replaceChildren(el('span', { text: `Path from ${node.data('label')}: now click the node to reach (or pick it in the node list). ` }),
+    el('button', { type: 'button', class: 'secondary', onclick: () => stopPick('Path search cancelled.') }, 'Cancel'));
+  show(box, true);
+}
+
+function stopPick(message) {
+  state.picking = null;
+  graph.cy.nodes('.pick').removeClass('pick');
+  show($('#graph-pick'), false);
+  if (message) notice(message);
+}
+
+function pickNode(node) {
+  const { from } = state.picking;
+  if (node.id() === from) return;
+  stopPick();
+  guarded(() => showPath(from, node.id()))();
+}
+
+async function showPath(from, to) {
+  const res = await api(`/graph/path${query({ from, to })}`, { label: 'Finding a path…' });
+  if (!res.found) {
+    notice(`No provenance path within ${res.max_hops} hops between these nodes.`);
+    return;
+  }
+  const entityIds = graph.cy.nodes('.entity').map((n) => n.id());
+  await merge(graph.cy, prepare(res.elements, { group: false }), { anchor: from });
+  markEntities(graph.cy, entityIds);
+  highlightPath(graph.cy, res.path, { anyEdge: true });
+  drawNodeList();
+  frame(graph.cy, graph.cy.nodes('.path'));
+  state.path = res.path;
+  const names = res.path.map((id) => graph.cy.getElementById(id).data('label') || id);
+  notice(`Path of ${res.path.length - 1} hop(s): ${names.join(' → ')}`);
+}
+
 // -- exports --------------------------------------------------------------------------------
 function download(blob, name) {
   const url = URL.createObjectURL(blob);
@@ -627,9 +1055,47 @@ function requireGraph() {
 
 // -- wiring ---------------------------------------------------------------------------------
 const graph = new GraphView($('#cy'), {
-  onTap: (node) => selectNode(node),
-  onBackgroundTap: () => {},
+  onTap: (node) => {
+    hideTip();
+    if (state.picking) { pickNode(node); return; }
+    if (node.data('kind') === 'Group') { guarded(() => expandGroup(node))(); return; }
+    selectNode(node);
+  },
+  onBackgroundTap: () => hideTip(),
+  onHover: (node, at) => showTip(node, at),
+  onHoverEnd: () => hideTip(),
 });
+
+// -- hover: the whole text of what a node's label cuts ----------------------------------------
+function tipLines(d) {
+  const out = [[`${d.kind === 'Group' ? `${d.count} ${d.of === 'Process' ? 'processes' : d.of.toLowerCase() + 's'}` : d.kind}`, d.label]];
+  if (d.kind === 'Process') {
+    if (d.command_line) out.push(['command line', d.command_line]);
+    if (d.image) out.push(['image', d.image]);
+    if (d.user) out.push(['user', d.user]);
+    if (d.start_time) out.push(['started', fullTime(d.start_time)]);
+  } else if (d.kind === 'Group') {
+    out.push(['', 'Click to show them all']);
+  } else if (d.path) out.push(['path', d.path]);
+  if (d.roles && d.roles.length) out.push(['role in alert', d.roles.join(', ')]);
+  return out;
+}
+
+function showTip(node, at) {
+  const tip = $('#tip');
+  tip.replaceChildren(...tipLines(node.data()).map(([k, v]) => el('div', {},
+    k ? el('span', { class: 'muted', text: `${k}: ` }) : null, el('span', { class: k === 'command line' || k === 'path' ? 'mono' : '', text: v }))));
+  const box = $('#cy').getBoundingClientRect();
+  const p = node.renderedPosition();
+  const x = Math.min(box.width - 20, Math.max(0, (at ? at.x : p.x) + 14));
+  tip.style.left = `${Math.min(x, box.width - 340)}px`;
+  tip.style.top = `${(at ? at.y : p.y) + 18}px`;
+  show(tip, true);
+}
+
+function hideTip() {
+  show($('#tip'), false);
+}
 
 function wire() {
   $('#signin-form').addEventListener('submit', guarded(signIn));
@@ -640,16 +1106,31 @@ function wire() {
     $('#f-severity').value = '';
     $('#f-rule').value = '';
     $('#f-host').value = '';
+    $('#f-assignee').value = '';
     await loadAlerts();
   }));
   $('#f-refresh').addEventListener('click', guarded(loadAlerts));
+  $('#f-assignee').addEventListener('input', () => drawAlerts());
+  for (const b of document.querySelectorAll('#alerts thead button.sort')) {
+    b.addEventListener('click', () => sortBy(b.dataset.sort || b.closest('th').dataset.sort));
+  }
+  $('#f-incidents').addEventListener('click', guarded(toggleIncidents));
   $('#triage').addEventListener('submit', guarded(triage));
+  $('#t-status').addEventListener('change', showResolution);
+  $('#exception-form').addEventListener('submit', guarded(addException));
+  $('#hunt').addEventListener('submit', guarded(runHunt));
+  $('#h-pick').addEventListener('change', drawHunt);
+  $('#h-save').addEventListener('click', guarded(saveHunt));
+  $('#h-delete').addEventListener('click', guarded(deleteHunt));
   $('#search').addEventListener('submit', guarded(search));
   $('#n-expand').addEventListener('click', guarded(expandSelected));
   $('#n-root').addEventListener('click', guarded(walkToRoot));
   $('#n-unbundle').addEventListener('click', guarded(unbundleSelected));
   $('#n-center').addEventListener('click', guarded(async () => graph.cy.center(selectedNode())));
   $('#g-fit').addEventListener('click', () => graph.cy.fit(undefined, 24));
+  $('#g-frame').addEventListener('click', () => { if (state.alert) frameAlert(); });
+  $('#n-path-from').addEventListener('click', guarded(async () => startPick(selectedNode())));
+  document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && state.picking) stopPick('Path search cancelled.'); });
   $('#g-zoom-in').addEventListener('click', () => zoomBy(1.25));
   $('#g-zoom-out').addEventListener('click', () => zoomBy(0.8));
   $('#g-relayout').addEventListener('click', guarded(() => runLayout(graph.cy)));
@@ -676,8 +1157,8 @@ function zoomBy(factor) {
 window.provgraph = {
   get cy() { return graph.cy; },
   state,
-  async drawElements(elements, title = 'Test graph') {
-    return draw(prepare(elements), { kind: 'explore', title, sub: 'given elements' });
+  async drawElements(elements, title = 'Test graph', options = {}) {
+    return draw(prepare(elements, options), { kind: 'explore', title, sub: 'given elements' });
   },
   async timeInteractions() {
     const cy = graph.cy;
@@ -707,7 +1188,7 @@ window.provgraph = {
 wire();
 if (signedIn()) {
   showSignedIn();
-  guarded(async () => { await Promise.all([loadRules(), loadAlerts()]); })();
+  guarded(async () => { await Promise.all([loadRules(), loadAlerts(), loadHunts()]); })();
 } else {
   signOut();
 }
