@@ -143,6 +143,40 @@ NODES: tuple[NodeType, ...] = (
             Index(("rule_id",), name="alert_rule_id"),
         ),
     ),
+    # Analysts' own records from the console: a rule exception made from an alert (the engine
+    # drops the matches it covers) and a saved hunt.
+    NodeType(
+        "RuleException",
+        "id",
+        "queries",
+        properties=(
+            "rule_id",
+            "kind",
+            "value",
+            "role",
+            "comment",
+            "alert_id",
+            "created_by",
+            "created_by_name",
+            "created_at",
+        ),  # fmt: skip
+        times=("created_at",),
+        indexes=_indexes("rule_id"),
+    ),
+    NodeType(
+        "Hunt",
+        "id",
+        "queries",
+        properties=(
+            "name",
+            "description",
+            "query",
+            "parameters",
+            "created_by",
+            "created_at",
+        ),  # fmt: skip
+        times=("created_at",),
+    ),
     # The alert change counter: without its constraint two first writers could MERGE two.
     NodeType("Counter", "name", "queries", properties=("value", "published"), internal=True),
     NodeType(

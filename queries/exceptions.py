@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from neo4j import ManagedTransaction
+from provgraph.graph.schema import ensure_schema
 from provgraph.graph.tx import Graph
 from provgraph.graph.values import plain, utc_text
 from provgraph.queries.alerts.seq import next_seq, publish_seq
@@ -77,13 +78,6 @@ class RuleExceptionRead(BaseModel):
     created_by_name: str | None = None
     created_at: datetime
 
-
-SCHEMA = [
-    "CREATE CONSTRAINT rule_exception_id IF NOT EXISTS "
-    "FOR (x:RuleException) REQUIRE x.id IS UNIQUE",
-    "CREATE INDEX rule_exception_rule IF NOT EXISTS FOR (x:RuleException) ON (x.rule_id)",
-]
-_ready: set[int] = set()
 
 FIELDS = (
     "x {.id, .rule_id, .kind, .value, .role, .comment, .alert_id, .created_by, "
@@ -159,12 +153,15 @@ RETURN key, toLower(coalesce(f.path, '')) AS path
 """
 
 
+_ready: set[int] = set()
+
+
 def ensure_exception_schema(graph: Graph) -> None:
-    if id(graph) in _ready:
-        return
-    for statement in SCHEMA:
-        graph.write(statement, {})
-    _ready.add(id(graph))
+    """Exceptions' constraint and index are part of the one schema (`graph.model`); made
+    once per connected graph (every rule evaluation asks)."""
+    if id(graph) not in _ready:
+        ensure_schema(graph)
+        _ready.add(id(graph))
 
 
 def _read(row: dict[str, Any]) -> RuleExceptionRead:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from fastapi import Response
-from provgraph.api.deps import GraphDep, Reader, Triager
+from provgraph.api.deps import GraphDep, Hunter
 from provgraph.api.problems import Problem, responses
 from provgraph.api.routing import secured_router
 from provgraph.queries import hunting
@@ -14,7 +14,7 @@ router = secured_router(prefix="/hunts", tags=["query"])
 
 
 @router.get("", response_model=list[Hunt], summary="Shipped and saved hunts")
-def list_hunts(graph: GraphDep, _: Reader) -> list[Hunt]:
+def list_hunts(graph: GraphDep, _: Hunter) -> list[Hunt]:
     return hunting.list_hunts(graph)
 
 
@@ -26,7 +26,7 @@ def list_hunts(graph: GraphDep, _: Reader) -> list[Hunt]:
     description="Stores the text and its parameters; nothing runs. Run it with "
     "`POST /query/cypher`, its parameters as `parameters`.",
 )
-def save_hunt(graph: GraphDep, who: Triager, hunt: HuntCreate) -> Hunt:
+def save_hunt(graph: GraphDep, who: Hunter, hunt: HuntCreate) -> Hunt:
     return hunting.save_hunt(graph, hunt=hunt, actor=who.name or who.key_id)
 
 
@@ -36,7 +36,7 @@ def save_hunt(graph: GraphDep, who: Triager, hunt: HuntCreate) -> Hunt:
     summary="Delete a saved hunt",
     responses=responses(404, 409),
 )
-def delete_hunt(graph: GraphDep, _: Triager, hunt_id: str) -> Response:
+def delete_hunt(graph: GraphDep, _: Hunter, hunt_id: str) -> Response:
     try:
         hunting.delete_hunt(graph, hunt_id=hunt_id)
     except ValueError as error:

@@ -117,7 +117,7 @@ def api_server(sample_graph: Graph) -> Iterator[ApiServer]:
 
 @pytest.fixture(scope="module")
 def api_key(sample_graph: Graph) -> str:
-    return create_key(sample_graph, name="e2e-analyst", scopes=["read", "triage"]).secret
+    return create_key(sample_graph, name="e2e-analyst", scopes=["read", "triage", "hunt"]).secret
 
 
 @pytest.fixture(scope="module")

@@ -162,8 +162,10 @@ def test_shortest_path_between_two_nodes(client: TestClient, loaded: Graph, key:
 def test_saved_hunts_run_through_the_cypher_endpoint(
     client: TestClient, loaded: Graph, key: Keys
 ) -> None:
-    reader, triager = key("read"), key("triage")
-    hunts = client.get("/api/v1/hunts", headers=reader).json()
+    reader, hunter = key("read"), key("hunt")
+    # Hunts are the hunt scope's: a read key neither lists nor runs them.
+    assert client.get("/api/v1/hunts", headers=reader).status_code == 403
+    hunts = client.get("/api/v1/hunts", headers=hunter).json()
     shipped = {h["id"]: h for h in hunts if h["shipped"]}
     assert {"temp_process_connected_out", "processes_from_hash", "account_activity"} <= set(shipped)
     # Each shipped hunt runs with its defaults (and a value for what it requires).
@@ -173,14 +175,14 @@ def test_saved_hunts_run_through_the_cypher_endpoint(
         ran = client.post(
             "/api/v1/query/cypher",
             json={"query": hunt["query"], "parameters": params},
-            headers=reader,
+            headers=hunter,
         )
         assert ran.status_code == 200, (hunt["id"], ran.text)
     account = shipped["account_activity"]
     rows = client.post(
         "/api/v1/query/cypher",
         json={"query": account["query"], "parameters": {"account": "ALICE", "limit": 50}},
-        headers=reader,
+        headers=hunter,
     ).json()["rows"]
     assert rows and {r["process"]["properties"]["user"] for r in rows} == {"CORP\\alice"}
     temp = shipped["temp_process_connected_out"]
@@ -190,7 +192,7 @@ def test_saved_hunts_run_through_the_cypher_endpoint(
             "query": temp["query"],
             "parameters": {p["name"]: p["default"] for p in temp["parameters"]},
         },
-        headers=reader,
+        headers=hunter,
     ).json()["rows"]
     assert {r["process"]["id"] for r in rows} == {"Process:g:payload"}
 
@@ -201,16 +203,16 @@ def test_saved_hunts_run_through_the_cypher_endpoint(
     }
     assert client.post("/api/v1/hunts", json=mine, headers=reader).status_code == 403
     bad = {**mine, "parameters": [{"name": "no spaces", "type": "string"}]}
-    assert client.post("/api/v1/hunts", json=bad, headers=triager).status_code == 422
-    saved = client.post("/api/v1/hunts", json=mine, headers=triager)
+    assert client.post("/api/v1/hunts", json=bad, headers=hunter).status_code == 422
+    saved = client.post("/api/v1/hunts", json=mine, headers=hunter)
     assert saved.status_code == 201, saved.text
-    again = [h for h in client.get("/api/v1/hunts", headers=reader).json() if not h["shipped"]]
+    again = [h for h in client.get("/api/v1/hunts", headers=hunter).json() if not h["shipped"]]
     assert [(h["name"], h["parameters"][0]["default"]) for h in again] == [
         ("alice's tree", "CORP\\alice")
     ]
-    assert client.delete("/api/v1/hunts/account_activity", headers=triager).status_code == 409
-    assert client.delete(f"/api/v1/hunts/{again[0]['id']}", headers=triager).status_code == 204
-    assert client.delete(f"/api/v1/hunts/{again[0]['id']}", headers=triager).status_code == 404
+    assert client.delete("/api/v1/hunts/account_activity", headers=hunter).status_code == 409
+    assert client.delete(f"/api/v1/hunts/{again[0]['id']}", headers=hunter).status_code == 204
+    assert client.delete(f"/api/v1/hunts/{again[0]['id']}", headers=hunter).status_code == 404
 
 
 def test_incidents_group_alerts_sharing_a_host_tree_or_account(
