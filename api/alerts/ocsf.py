@@ -235,4 +235,5 @@ def to_detection_finding(
             "references": rule.get("references"),
         },
     }
-    return _prune(finding)  # type: ignore[no-any-return]
+    pruned: dict[str, Any] = _prune(finding)
+    return pruned

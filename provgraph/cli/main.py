@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
@@ -14,6 +15,7 @@ import typer
 
 from provgraph.cli import terminal
 from provgraph.cli.terminal import (
+    EXIT_BROKEN_PIPE,
     EXIT_FAILED_INPUT,
     EXIT_INTERRUPTED,
     EXIT_NOT_FOUND,
@@ -396,6 +398,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         )
     except KeyboardInterrupt:
         return _error("interrupted", EXIT_INTERRUPTED)
+    except SystemExit as done:
+        # typer ends a write to a closed pipe (`| head`) with exit(1), which would read as a
+        # crash; it is the reader's choice, said as a shell says a process SIGPIPE stopped.
+        cause = done.__context__
+        if isinstance(cause, OSError) and cause.errno == errno.EPIPE:
+            return EXIT_BROKEN_PIPE
+        raise
     except ProvgraphError as error:
         return _error(str(error), _status_of(error))
     except Exception as error:

@@ -28,6 +28,7 @@ EXIT_FAILED_INPUT = 3  # an input failed as a whole: a file that cannot be read 
 EXIT_PARTLY_FAILED = 4  # the inputs were read, but some records or rule runs failed
 EXIT_NOT_FOUND = 5  # the thing named is not in the graph, or the lookup found nothing
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a reader that stopped reading
 
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_OK, "done: the answer is printed (an empty listing, e.g. `alerts list`, is an answer)"),
@@ -52,6 +53,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
         "result (`trace host` with no events, `trace ip` with no contacts)",
     ),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
+    (EXIT_BROKEN_PIPE, "the reader of the output went away (`| head`)"),
 )
 
 
