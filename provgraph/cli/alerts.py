@@ -28,6 +28,7 @@ from provgraph.cli.terminal import (
     when,
     wrapped,
 )
+from provgraph.ingest.model import normalise_host
 from provgraph.queries.alerts import service
 from provgraph.queries.alerts.models import AlertRead, AlertUpdate, Entity, Status
 
@@ -99,7 +100,7 @@ def _attack_line(ids: list[str], name_of: Any) -> str:
 def alerts_list(
     status: Annotated[Status | None, typer.Option(help="open, acknowledged or closed")] = None,
     rule: Annotated[str | None, typer.Option("--rule", "-r", help="Rule id.")] = None,
-    host: Annotated[str | None, typer.Option(help="Host (short, lower-case).")] = None,
+    host: Annotated[str | None, typer.Option(help="Host (short name, any case).")] = None,
     since: Annotated[str | None, typer.Option(help="last_seen at or after (ISO or -2h).")] = None,
     after_seq: Annotated[
         int | None,
@@ -114,7 +115,7 @@ def alerts_list(
     where = service.AlertFilter(
         statuses=[status.value] if status else None,
         rules=[rule] if rule else None,
-        hosts=[host] if host else None,
+        hosts=[normalise_host(host)] if host else None,
         since=parse_time(since, "--since"),
     )
     with terminal.connect() as graph:

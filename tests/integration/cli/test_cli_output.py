@@ -40,6 +40,11 @@ def test_alerts_list_names_first(cli: Cli) -> None:
     assert lines[-1] == "4 alert(s)"
 
 
+def test_alerts_list_filters_by_host_in_any_case(cli: Cli) -> None:
+    done = cli("alerts", "list", "--host", "WorkStation6.theshire.local")
+    assert done.code == 0 and done.out.splitlines()[-1] == "2 alert(s)"
+
+
 def test_alerts_show_with_attack_names(cli: Cli) -> None:
     alert_id = json.loads(
         cli("alerts", "list", "--json", "--rule", "build_process_compromise").out
