@@ -15,6 +15,7 @@ COPY graph ./graph
 COPY queries ./queries
 COPY api ./api
 COPY ui/static ./ui/static
+COPY ui/docs ./ui/docs
 COPY --from=ui /ui/node_modules ./ui/node_modules
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 provgraph
 ENV PROVGRAPH_UI_DIR=/app/ui

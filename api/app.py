@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -177,14 +176,17 @@ def openapi_with_problems(app: FastAPI) -> dict[str, Any]:
 
 
 def _add_docs(app: FastAPI, *, public: bool) -> None:
+    """`/docs` is public: the page holds no data and loads Swagger UI from the installed
+    package (api/console.py), never a CDN, so it opens offline; the reader signs in there
+    with a key, as in the console. `/openapi.json` needs a key unless `public_docs`."""
     guard = [] if public else [Depends(authenticate)]
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=guard)
     def openapi() -> JSONResponse:
         return JSONResponse(openapi_with_problems(app))
 
-    @app.get("/docs", include_in_schema=False, dependencies=guard)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="provgraph API")
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def docs() -> Response:
+        return console.docs_page()
 
     app.openapi = lambda: openapi_with_problems(app)  # type: ignore[method-assign]

@@ -1,11 +1,14 @@
-"""The analyst console: a static page at `/ui` that talks to this API with the analyst's key.
+"""The analyst console: a static page at `/ui` that talks to this API with the analyst's key;
+and the API docs page (`/docs`, Swagger UI), whose files are served from here too.
 
 Only a fixed list of files is served, each mapped to one path on disk: nothing a client sends
 is ever joined to a path, so there is nothing to traverse. The third-party libraries come from
 `npm ci --prefix ui` (never committed); until that has run, `/ui` answers with a page that says
 so instead of a console that cannot draw.
 
-The page itself needs no key (it holds no data); every data call it makes sends one.
+The page itself needs no key (it holds no data); every data call it makes sends one. The docs
+page is the same: Swagger UI comes from the npm package `swagger-ui-dist` (installed beside
+cytoscape, never a CDN), so it opens offline.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class Asset:
     relative: str  # under the ui/ folder
     media_type: str
     vendor: bool = False  # installed by npm, not written by us
+    docs: bool = False  # the docs page's, not the console's
 
 
 # URL path under /ui/ -> file. The whole of what the console may serve.
@@ -61,8 +65,23 @@ ASSETS: dict[str, Asset] = {
         "text/javascript; charset=utf-8",
         vendor=True,
     ),
+    "docs.js": Asset("docs/docs.js", "text/javascript; charset=utf-8", docs=True),
+    "docs.css": Asset("docs/docs.css", "text/css; charset=utf-8", docs=True),
+    "vendor/swagger-ui-bundle.js": Asset(
+        "node_modules/swagger-ui-dist/swagger-ui-bundle.js",
+        "text/javascript; charset=utf-8",
+        vendor=True,
+        docs=True,
+    ),
+    "vendor/swagger-ui.css": Asset(
+        "node_modules/swagger-ui-dist/swagger-ui.css",
+        "text/css; charset=utf-8",
+        vendor=True,
+        docs=True,
+    ),
 }
 INDEX = Asset("static/index.html", "text/html; charset=utf-8")
+DOCS_INDEX = Asset("docs/index.html", "text/html; charset=utf-8", docs=True)
 
 
 @lru_cache(maxsize=1)
@@ -74,18 +93,25 @@ def ui_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "ui"
 
 
-def missing_vendor_files() -> list[str]:
+def missing_vendor_files(*, docs: bool = False) -> list[str]:
+    """The npm files the console (or, with `docs`, the docs page) needs and lacks."""
     base = ui_dir()
-    return [a.relative for a in ASSETS.values() if a.vendor and not (base / a.relative).is_file()]
+    return [
+        a.relative
+        for a in ASSETS.values()
+        if a.vendor and a.docs == docs and not (base / a.relative).is_file()
+    ]
 
 
-def _not_installed_page(missing: list[str]) -> HTMLResponse:
+def _not_installed_page(missing: list[str], *, what: str = "console") -> HTMLResponse:
     items = "".join(f"<li><code>{escape(m)}</code></li>" for m in missing)
+    needs = "the API docs page is drawn with" if what == "docs" else "the console draws graphs with"
+    title = "API docs" if what == "docs" else "console"
     body = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>provgraph console: not installed</title></head>
+<html lang="en"><head><meta charset="utf-8"><title>provgraph {title}: not installed</title></head>
 <body style="font-family: system-ui, sans-serif; max-width: 46rem; margin: 3rem auto;">
-<h1>The console's libraries are not installed</h1>
-<p>The API is running, but the browser libraries the console draws graphs with are missing
+<h1>The {title}'s libraries are not installed</h1>
+<p>The API is running, but the browser libraries {needs} are missing
 from <code>{escape(str(ui_dir()))}</code>:</p>
 <ul>{items}</ul>
 <p>Install them once, from the repository's root folder, then reload this page:</p>
@@ -101,7 +127,7 @@ without them.</p>
     )
 
 
-def _file(asset: Asset) -> Response:
+def _file(asset: Asset, headers: dict[str, str] | None = None) -> Response:
     path = ui_dir() / asset.relative
     if not path.is_file():
         if asset.vendor:
@@ -113,8 +139,8 @@ def _file(asset: Asset) -> Response:
             headers=SECURITY_HEADERS,
         )
     # Our files change with every deploy: revalidate (ETag) instead of caching blindly.
-    headers = {**SECURITY_HEADERS, "Cache-Control": "no-cache"}
-    return FileResponse(path, media_type=asset.media_type, headers=headers)
+    sent = {**(headers or SECURITY_HEADERS), "Cache-Control": "no-cache"}
+    return FileResponse(path, media_type=asset.media_type, headers=sent)
 
 
 def _not_installed_text(asset: Asset) -> Response:
@@ -124,6 +150,15 @@ def _not_installed_text(asset: Asset) -> Response:
         media_type="text/plain; charset=utf-8",
         headers=SECURITY_HEADERS,
     )
+
+
+def docs_page() -> Response:
+    """`/docs`: Swagger UI from the installed package, under the console's CSP. Needs no key
+    (it holds no data); it fetches /openapi.json and tries endpoints with the reader's key."""
+    missing = missing_vendor_files(docs=True)
+    if missing:
+        return _not_installed_page(missing, what="docs")
+    return _file(DOCS_INDEX)
 
 
 router = APIRouter(prefix="/ui", tags=["console"], include_in_schema=False)

@@ -14,7 +14,9 @@ class Settings(BaseSettings):
 
     # serving (where to bind is `provgraph serve --host/--port`'s, not a setting)
     public_docs: bool = Field(
-        default=False, description="serve /docs and /openapi.json without an API key"
+        default=False,
+        description="serve /openapi.json without an API key (the /docs page is always "
+        "public and signs the reader in with a key to fetch it)",
     )
 
     # authentication: how long a verified key is trusted before Neo4j is asked again

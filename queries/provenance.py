@@ -8,6 +8,7 @@ cursor that is not this host's raises `InvalidCursor`.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -166,6 +167,25 @@ ORDER BY f.key
 LIMIT 50
 """
 
+# A Windows path on any host, whatever its case: file keys hold the path lower-cased, so one
+# key seek per host finds it (Windows paths are case-insensitive; the logs spell them freely).
+FILES_BY_KEY_ON_EVERY_HOST = """
+MATCH (h:Host)
+WITH h.name + '|' + $lowered AS key
+MATCH (f:File {key: key})
+RETURN properties(f) AS props
+ORDER BY f.key
+LIMIT 50
+"""
+
+HOST_KNOWN = """
+MATCH (h:Host {name: $host})
+RETURN count(h) > 0 AS known
+"""
+
+# C:\…, C:/…, \\server\share…: a path as Windows writes it.
+_WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
+
 _PROCESS_BRIEF = "{.uid, .name, .pid, .image, .command_line, .user, .host, .start_time}"
 
 FILE_WRITERS = (
@@ -323,6 +343,8 @@ def file_provenance(
 ) -> list[FileProvenance]:
     if host:
         files = graph.read(FILES_BY_KEY, {"key": file_key(normalise_host(host), path)})
+    elif is_windows_path(path):
+        files = graph.read(FILES_BY_KEY_ON_EVERY_HOST, {"lowered": path.lower()})
     else:
         files = graph.read(FILES_BY_PATH, {"path": path})
     if not files:
@@ -364,6 +386,15 @@ def file_provenance(
             )
         )
     return answers
+
+
+def is_windows_path(path: str) -> bool:
+    return bool(_WINDOWS_PATH.match(path))
+
+
+def host_known(graph: Graph, *, host: str) -> bool:
+    """Whether anything was ever seen on the host (short name, any case)."""
+    return bool(graph.read(HOST_KNOWN, {"host": normalise_host(host)})[0]["known"])
 
 
 def host_timeline(

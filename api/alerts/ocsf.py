@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from provgraph.api.alerts import attack
 from provgraph.core import __version__
 from provgraph.queries.alerts.models import AlertRead, Entity, Evidence
 
@@ -39,29 +40,56 @@ SEVERITY_NAMES = {
 STATUS_IDS = {"open": (1, "New"), "acknowledged": (2, "In Progress"), "closed": (4, "Resolved")}
 # Detection Finding activity: 1 Create, 2 Update, 3 Close.
 ACTIVITIES = {1: "Create", 2: "Update", 3: "Close"}
+CREATE, UPDATE, CLOSE = 1, 2, 3
 
 
 def _ms(value: datetime | None) -> int | None:
     return int(value.timestamp() * 1000) if value else None
 
 
+def activity_id(alert: AlertRead) -> int:
+    """Close once closed; Update once anyone touched it (triage, or a later rule run that
+    changed it: `updated_at` moved past `created_at`); else Create. An alert whose first run
+    already folded several hits is still new: the hit count says nothing of being touched."""
+    if alert.status == "closed":
+        return CLOSE
+    triaged = alert.status not in (None, "open")
+    changed = (
+        alert.updated_at is not None
+        and alert.created_at is not None
+        and alert.updated_at > alert.created_at
+    )
+    return UPDATE if triaged or changed else CREATE
+
+
+def _tactic(uid: str) -> dict[str, Any]:
+    if not uid.upper().startswith("TA"):  # a name where an id belongs (older alerts)
+        return {"name": uid}
+    return {"uid": uid, "name": attack.tactic_name(uid), "src_url": attack.src_url(uid)}
+
+
+def _technique(uid: str) -> dict[str, Any]:
+    return {"uid": uid, "name": attack.technique_name(uid), "src_url": attack.src_url(uid)}
+
+
 def _attacks(alert: AlertRead) -> list[dict[str, Any]]:
-    tactics = [
-        {"uid": t, "name": t} if t.upper().startswith("TA") else {"name": t} for t in alert.tactics
-    ]
+    """One OCSF attack per technique, with names from the ATT&CK table (an id it does not
+    know is its own name)."""
+    tactics = [_tactic(t) for t in alert.tactics]
     attacks = []
     for technique in alert.techniques:
-        entry: dict[str, Any] = {"technique": {"uid": technique}, "version": "v15"}
+        entry: dict[str, Any] = {"technique": _technique(technique)}
         if "." in technique:
             parent, _, _ = technique.partition(".")
-            entry["technique"] = {"uid": parent}
-            entry["sub_technique"] = {"uid": technique}
+            entry["technique"] = _technique(parent)
+            entry["sub_technique"] = _technique(technique)
         if tactics:
             entry["tactic"] = tactics[0]
             entry["tactics"] = tactics
+        entry["version"] = attack.ATTACK_VERSION
         attacks.append(entry)
     if not attacks and tactics:
-        attacks = [{"tactic": t, "version": "v15"} for t in tactics]
+        attacks = [{"tactic": t, "version": attack.ATTACK_VERSION} for t in tactics]
     return attacks
 
 
@@ -125,11 +153,7 @@ def to_detection_finding(
 ) -> dict[str, Any]:
     severity_id = SEVERITY_IDS.get((alert.severity or "").lower(), 0 if not alert.severity else 99)
     status_id, status = STATUS_IDS.get(alert.status or "", (99, "Other"))
-    activity_id = (
-        3
-        if alert.status == "closed"
-        else (2 if (alert.hit_count or 1) > 1 or alert.status == "acknowledged" else 1)
-    )
+    activity = activity_id(alert)
     last = alert.updated_at or alert.last_seen or alert.created_at
     artifacts = [a for a in (_artifact(e) for e in entities) if a]
     for item in evidence or []:
@@ -150,10 +174,10 @@ def to_detection_finding(
         "class_name": "Detection Finding",
         "category_uid": CATEGORY_UID,
         "category_name": "Findings",
-        "activity_id": activity_id,
-        "activity_name": ACTIVITIES[activity_id],
-        "type_uid": CLASS_UID * 100 + activity_id,
-        "type_name": f"Detection Finding: {ACTIVITIES[activity_id]}",
+        "activity_id": activity,
+        "activity_name": ACTIVITIES[activity],
+        "type_uid": CLASS_UID * 100 + activity,
+        "type_name": f"Detection Finding: {ACTIVITIES[activity]}",
         "time": _ms(last),
         "start_time": _ms(alert.first_seen),
         "end_time": _ms(alert.last_seen),
@@ -211,4 +235,5 @@ def to_detection_finding(
             "references": rule.get("references"),
         },
     }
-    return _prune(finding)  # type: ignore[no-any-return]
+    pruned: dict[str, Any] = _prune(finding)
+    return pruned

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from provgraph.cli import terminal
+from provgraph.cli.terminal import (
+    EXIT_BROKEN_PIPE,
+    EXIT_FAILED_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_PARTLY_FAILED,
+    EXIT_USAGE,
+    fail,
+    one_line,
+)
 from provgraph.core.errors import ProvgraphError
 from provgraph.graph.pipeline import Evidence
 from provgraph.graph.writer import BATCH_SIZE
@@ -23,6 +36,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help="Graph-based provenance analytics for security telemetry, on Neo4j.",
+    epilog="Exit status, the same for every command:\n\n" + terminal.exit_codes_help(),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -64,24 +78,47 @@ def neo4j_stop(instance: Instance = "default") -> None:
     typer.echo("stopped" if server.stop(local) else f"Neo4j '{local.name}' was not running")
 
 
-@neo4j_app.command("status")
-def neo4j_status(instance: Instance = "default") -> None:
+@neo4j_app.command(
+    "status",
+    epilog=f"Exit status: {EXIT_OK} the server answers; {EXIT_USAGE} it does not.",
+)
+def neo4j_status(
+    instance: Instance = "default",
+    json_out: Annotated[bool, typer.Option("--json", help="The status as JSON.")] = False,
+) -> None:
     """Whether it answers, its version, the Bolt URI and user, and where the password is kept."""
     from provgraph.graph.local import server
 
     local = server.Instance(instance)
     pid = local.pid()
     version = server.server_version(local) if pid else None
-    typer.echo(f"instance:  {local.name} ({local.home})")
-    typer.echo(f"process:   {'pid ' + str(pid) if pid else 'not running'}")
-    typer.echo(f"answers:   {'yes, ' + version if version else 'no'}")
-    if local.bolt_port:
-        typer.echo(f"bolt:      {local.uri}")
-        typer.echo(f"http:      http://127.0.0.1:{local.http_port}")
-    typer.echo(f"user:      {server.USER}")
-    typer.echo(f"password:  {local.password_file}")
+    http = f"http://127.0.0.1:{local.http_port}" if local.http_port else None
+    if json_out:
+        terminal.emit_json(
+            {
+                "instance": local.name,
+                "home": str(local.home),
+                "pid": pid,
+                "running": pid is not None,
+                "answers": version is not None,
+                "version": version,
+                "bolt": local.uri if local.bolt_port else None,
+                "http": http,
+                "user": server.USER,
+                "password_file": str(local.password_file),
+            }
+        )
+    else:
+        typer.echo(f"instance:  {local.name} ({local.home})")
+        typer.echo(f"process:   {'pid ' + str(pid) if pid else 'not running'}")
+        typer.echo(f"answers:   {'yes, ' + version if version else 'no'}")
+        if local.bolt_port:
+            typer.echo(f"bolt:      {local.uri}")
+            typer.echo(f"http:      {http}")
+        typer.echo(f"user:      {server.USER}")
+        typer.echo(f"password:  {local.password_file}")
     if not version:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_USAGE)
 
 
 @neo4j_app.command("env")
@@ -145,13 +182,12 @@ def neo4j_lock() -> None:
 
 
 # -- ingest ------------------------------------------------------------------------------------
-# What `provgraph ingest` exits with, for scripts; its --help and the README say the same. 1 is
-# left to what Python exits with on an unexpected error, so a crash never reads as a result.
-EXIT_OK = 0  # every input read; every record accepted or skipped as irrelevant
-EXIT_USAGE = 2  # bad arguments (an unknown --format), or Neo4j unreachable or lost (main())
-EXIT_FAILED_INPUT = 3  # an input could not be read, was not recognised, was cut short, or gave
-# no events from the records it had; the other inputs were ingested
-EXIT_REJECTED = 4  # every input read and gave events, but some records were rejected
+# What `provgraph ingest` exits with, from the one table in terminal.py: 0 every input read,
+# every record accepted or skipped as irrelevant; 3 an input could not be read, was not
+# recognised, was cut short, or gave no events from the records it had (the other inputs were
+# ingested); 4 every input read and gave events, but some records were rejected; 2 bad
+# arguments, or Neo4j unreachable or lost.
+EXIT_REJECTED = EXIT_PARTLY_FAILED
 
 
 def _ingest_exit_code(report: Any) -> int:
@@ -229,8 +265,7 @@ def ingest(
 
 
 def _usage_error(message: str) -> NoReturn:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(EXIT_USAGE)
+    fail(message, EXIT_USAGE)
 
 
 def _rule_row(run: Any) -> dict[str, Any]:
@@ -322,14 +357,7 @@ def demo(
         report = ingest_sources(graph, samples, progress=True)
         typer.echo(format_report(report))
         runs = run_rules(graph)  # the whole history: the samples span 2020 to 2025
-        for run in runs:
-            outcome = (
-                f"error: {run.error}"
-                if run.error
-                else (f"{run.matches} matches, {run.created} new alerts")
-            )
-            typer.echo(f"  {run.rule_id:<36} {outcome}")
-        typer.echo(f"Rules ran: {len(runs)} rules, {sum(r.created for r in runs)} new alerts.")
+        typer.echo(_rules_table(runs))
         key = create_key(graph, name="demo", scopes=["admin"])
     typer.echo(f"\nAPI key for this demo (admin scope, shown once): {key.secret}")
     typer.echo("Try: provgraph alerts list   |   provgraph trace process <uid>")
@@ -354,15 +382,89 @@ def _mount_subcommands() -> None:
 _mount_subcommands()
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """The `provgraph` executable: run the command, exit with its status."""
+    sys.exit(run(argv))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run one command line and return its exit status. User errors (bad arguments, unknown
+    ids, Neo4j down) print one line on stderr and never a traceback; a bug still raises."""
     try:
-        app()
-    except ProvgraphError as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        sys.exit(2)
+        outcome = app(
+            args=list(argv) if argv is not None else None,
+            prog_name="provgraph",
+            standalone_mode=False,
+        )
     except KeyboardInterrupt:
-        typer.secho("interrupted", err=True)
-        sys.exit(130)
+        return _error("interrupted", EXIT_INTERRUPTED)
+    except SystemExit as done:
+        # typer ends a write to a closed pipe (`| head`) with exit(1), which would read as a
+        # crash; it is the reader's choice, said as a shell says a process SIGPIPE stopped.
+        cause = done.__context__
+        if isinstance(cause, OSError) and cause.errno == errno.EPIPE:
+            return EXIT_BROKEN_PIPE
+        raise
+    except ProvgraphError as error:
+        return _error(str(error), _status_of(error))
+    except Exception as error:
+        handled = _click_error(error)
+        if handled is None:
+            message = _neo4j_trouble(error)
+            if message is None:
+                raise
+            handled = _error(message, EXIT_USAGE)
+        return handled
+    return outcome if isinstance(outcome, int) else EXIT_OK
+
+
+# Typer raises click's exceptions (its own vendored copy in recent releases, click itself in
+# older ones), so they are told apart by class name rather than imported from either.
+def _click_error(error: Exception) -> int | None:
+    kinds = {cls.__name__ for cls in type(error).__mro__}
+    ctx = getattr(error, "ctx", None)
+    if "NoArgsIsHelpError" in kinds and ctx is not None:
+        typer.echo(ctx.get_help(), nl=False)
+        return EXIT_USAGE
+    if "UsageError" in kinds:
+        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        message = error.format_message().replace("Value error, ", "")  # type: ignore[attr-defined]
+        return _error(message + where, EXIT_USAGE)
+    if "ClickException" in kinds:
+        code = getattr(error, "exit_code", EXIT_USAGE)
+        return _error(error.format_message(), code)  # type: ignore[attr-defined]
+    if "Abort" in kinds:
+        return _error("interrupted", EXIT_INTERRUPTED)
+    return None
+
+
+def _error(message: str, code: int) -> int:
+    typer.secho(f"error: {one_line(message)}", fg=typer.colors.RED, err=True)
+    return code
+
+
+def _status_of(error: ProvgraphError) -> int:
+    """Not found, a rule file that does not load, or (the rest) usage and Neo4j trouble."""
+    from provgraph.queries.catalog import RuleSettingsError, UnknownRules
+    from provgraph.queries.errors import NotFound
+    from provgraph.queries.rule import RuleError
+
+    if isinstance(error, NotFound | UnknownRules):
+        return EXIT_NOT_FOUND
+    if isinstance(error, RuleError | RuleSettingsError):
+        return EXIT_FAILED_INPUT
+    return EXIT_USAGE
+
+
+def _neo4j_trouble(error: Exception) -> str | None:
+    """The driver's refusals that are the user's to fix (credentials, address), in a line."""
+    from neo4j.exceptions import AuthError, DriverError
+
+    if isinstance(error, AuthError):
+        return f"Neo4j refused the credentials (check NEO4J_USER and NEO4J_PASSWORD): {error}"
+    if isinstance(error, DriverError):
+        return f"Neo4j could not be reached: {error}"
+    return None
 
 
 if __name__ == "__main__":

@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic_core import to_jsonable_python
 
+from provgraph.cli.terminal import (
+    EXIT_FAILED_INPUT,
+    EXIT_OK,
+    EXIT_PARTLY_FAILED,
+    EXIT_USAGE,
+    emit_json,
+    one_line,
+)
 from provgraph.cli.terminal import parse_time as _parse_time
 
 if TYPE_CHECKING:
@@ -40,6 +49,13 @@ RulesDir = Annotated[
 RuleIds = Annotated[
     list[str] | None, typer.Option("--rule", "-r", help="Only this rule (repeatable).")
 ]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+LOAD_EPILOG = (
+    f"Exit status: {EXIT_OK} every rule loaded; {EXIT_FAILED_INPUT} a rule file or site "
+    f"setting did not load (each problem on stderr with its file and line); {EXIT_USAGE} bad "
+    "arguments. `provgraph --help` lists every status."
+)
 
 
 def _quiet_driver() -> None:
@@ -61,11 +77,31 @@ def _snapshot(rules_dir: Path | None) -> Snapshot:
     return _catalog(rules_dir).snapshot()
 
 
+def _problem(error: Any) -> dict[str, Any]:
+    """A rule file problem for --json: where (file, line, column) and why."""
+    return {
+        "path": getattr(error, "path", None),
+        "line": getattr(error, "line", None),
+        "column": getattr(error, "column", None),
+        "reason": getattr(error, "reason", None) or one_line(str(error)),
+        "message": one_line(str(error)),
+    }
+
+
+def _every(interval: timedelta) -> str:
+    """A schedule interval as a person writes it: 30s, 5m, 1h, 1d, 1h30m."""
+    seconds = int(interval.total_seconds())
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
+
+
 # -- rules -------------------------------------------------------------------------------------
-@rules_app.command("list")
-def rules_list(
-    rules_dir: RulesDir = None, json_out: Annotated[bool, typer.Option("--json")] = False
-) -> None:
+@rules_app.command("list", epilog=LOAD_EPILOG)
+def rules_list(rules_dir: RulesDir = None, json_out: JsonOut = False) -> None:
     """Every rule with its severity, ATT&CK ids, schedule and effective parameters (site
     settings applied)."""
     view = _snapshot(rules_dir)
@@ -100,22 +136,24 @@ def rules_list(
             r = entry.rule
             site = "  (site settings: " + ", ".join(entry.site) + ")" if entry.site else ""
             typer.echo(
-                f"{r.id:36} {r.severity:8} {','.join(r.techniques):32} "
-                f"every {r.schedule.interval}  {r.name}{site}"
+                f"{r.id:34} {r.severity:8} every {_every(r.schedule.interval):6} "
+                f"{', '.join(r.techniques)}".rstrip()
             )
+            typer.echo(f"    {r.name}{site}")
     for error in view.errors:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
     if view.errors:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED_INPUT)
 
 
-@rules_app.command("validate")
+@rules_app.command("validate", epilog=LOAD_EPILOG)
 def rules_validate(
     rules_dir: RulesDir = None,
     offline: Annotated[bool, typer.Option(help="Skip the server's EXPLAIN.")] = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Load every rule, check the site settings against it and EXPLAIN its Cypher on the
-    server; print each problem with its file and line. Exit status 1 when any rule is broken."""
+    server; print each problem with its file and line. Exit status 3 when any rule is broken."""
     _quiet_driver()
     catalog = _catalog(rules_dir)
     if offline:
@@ -129,12 +167,19 @@ def rules_validate(
         typer.secho(str(error), fg=typer.colors.RED, err=True)
     bad = {e.path for e in errors}
     good = [r.id for r in catalog.rules() if str(r.path) not in bad]
-    typer.echo(f"{len(good)} rule(s) valid, {len(errors)} problem(s)")
+    if json_out:
+        emit_json({"valid": good, "problems": [_problem(e) for e in errors]})
+    else:
+        typer.echo(f"{len(good)} rule(s) valid, {len(errors)} problem(s)")
     if errors:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED_INPUT)
 
 
-@rules_app.command("test")
+@rules_app.command(
+    "test",
+    epilog=f"Exit status: {EXIT_OK} every example checked gave its expected count; "
+    f"{EXIT_PARTLY_FAILED} an example failed; {EXIT_FAILED_INPUT} a rule file did not load.",
+)
 def rules_test(
     rules_dir: RulesDir = None,
     rule: RuleIds = None,
@@ -146,6 +191,7 @@ def rules_test(
             "throwaway host prefix, deleted afterwards).",
         ),
     ] = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Run every rule's embedded examples through its pandas reference, when it has one
     (queries/reference.py), and with --neo4j through the graph. Rules are tested as the
@@ -156,6 +202,8 @@ def rules_test(
     view = _snapshot(rules_dir)
     chosen = view.select(rule or None)
     failures = unchecked = 0
+    results: list[dict[str, Any]] = []
+    say = (lambda line: None) if json_out else typer.echo
     graph = None
     if neo4j:
         from provgraph.graph.tx import Graph
@@ -167,23 +215,38 @@ def rules_test(
             for example in r.examples:
                 got = _example_counts(graph, r, example, reference=r.id in REFERENCES)
                 head = f"{r.id}: {example.name}{site} (expect {example.expect}"
+                ok = all(v == example.expect for v in got.values()) if got else None
+                results.append(
+                    {
+                        "rule": r.id,
+                        "example": example.name,
+                        "expect": example.expect,
+                        "counts": got,
+                        "ok": ok,
+                    }
+                )
                 if not got:
                     unchecked += 1
-                    typer.echo(f"--   {head}; no reference: --neo4j checks it on the graph)")
+                    say(f"--   {head}; no reference: --neo4j checks it on the graph)")
                     continue
-                ok = all(v == example.expect for v in got.values())
                 failures += not ok
                 counts = ", ".join(f"{k} {v}" for k, v in got.items())
                 if r.id not in REFERENCES:
                     counts += ", no reference"
-                typer.echo(f"{'ok  ' if ok else 'FAIL'} {head}; {counts})")
+                say(f"{'ok  ' if ok else 'FAIL'} {head}; {counts})")
     finally:
         if graph is not None:
             graph.close()
-    if unchecked:
+    if json_out:
+        emit_json({"examples": results, "failed": failures, "unchecked": unchecked})
+    elif unchecked:
         typer.echo(f"{unchecked} example(s) not checked")
+    for error in view.errors:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+    if view.errors:
+        raise typer.Exit(EXIT_FAILED_INPUT)
     if failures:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_PARTLY_FAILED)
 
 
 def _example_counts(
@@ -229,7 +292,13 @@ def _example_on_graph(graph: Graph, rule: Rule, specs: Sequence[Mapping[str, Any
         graph.write(_ORPHAN_CONNECTIONS)
 
 
-@rules_app.command("run")
+@rules_app.command(
+    "run",
+    epilog=f"Exit status: {EXIT_OK} every rule ran; {EXIT_PARTLY_FAILED} a rule failed (e.g. "
+    f"ran past its time limit; the others still ran); {EXIT_FAILED_INPUT} a rule file did not "
+    f"load; {EXIT_USAGE} bad arguments or Neo4j unreachable. With --json: one JSON object "
+    "per rule run, one per line.",
+)
 def rules_run(
     rules_dir: RulesDir = None,
     rule: RuleIds = None,
@@ -238,15 +307,15 @@ def rules_run(
     ] = None,
     until: Annotated[str | None, typer.Option(help="ISO time or -0s (default: the end).")] = None,
     schedule: Annotated[bool, typer.Option(help="Keep running each rule on its schedule.")] = False,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Run the rules once over [since, until] and write alerts, or keep them on schedule
-    (picking up edits to rule files and site settings as they happen). Exit status 1 when a
-    rule file did not load or a rule failed (e.g. ran past its time limit)."""
+    (picking up edits to rule files and site settings as they happen)."""
     from provgraph.graph.tx import Graph
     from provgraph.queries.engine import RuleRun, Scheduler, run_rules
 
     _quiet_driver()
+    start, end = _parse_time(since, "--since"), _parse_time(until, "--until")
     catalog = _catalog(rules_dir)
     view = catalog.snapshot()
     chosen = view.select(rule or None)
@@ -255,7 +324,7 @@ def rules_run(
 
     def show(run: RuleRun) -> None:
         if json_out:
-            typer.echo(json.dumps(run.__dict__, default=str))
+            typer.echo(json.dumps(to_jsonable_python(run)))
         elif run.error:
             typer.secho(f"{run.rule_id}: FAILED {run.error}", fg=typer.colors.RED)
         else:
@@ -274,8 +343,10 @@ def rules_run(
             except KeyboardInterrupt:
                 stop.set()
             return
-        runs = run_rules(graph, _parse_time(since), _parse_time(until), chosen)
+        runs = run_rules(graph, start, end, chosen)
     for run in runs:
         show(run)
-    if view.errors or any(run.error for run in runs):
-        raise typer.Exit(1)
+    if view.errors:
+        raise typer.Exit(EXIT_FAILED_INPUT)
+    if any(run.error for run in runs):
+        raise typer.Exit(EXIT_PARTLY_FAILED)

@@ -1,149 +1,263 @@
 """`provgraph trace process|file|host|ip`: provenance from the terminal, answered by the same
-domain reads as the API's provenance endpoints (`provgraph.queries.provenance`)."""
+domain reads as the API's provenance endpoints (`provgraph.queries.provenance`).
+
+Human output puts names before ids, prints every time as `2020-09-20 21:39:24.350Z`, leaves
+unknown values out and never cuts a name, path or id (only command lines are cut to the
+width); `--json` prints what the API's endpoint answers. A lookup that finds nothing exits 5
+with one line on stderr."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from provgraph.cli import terminal
-from provgraph.cli.terminal import console, short
+from provgraph.cli.terminal import (
+    LOOKUP_EPILOG,
+    console,
+    emit_json,
+    endpoint,
+    nothing_found,
+    parse_time,
+    process_name,
+    short,
+    span,
+    when,
+)
 from provgraph.queries import provenance
 
 trace_app = typer.Typer(
     help="Provenance: where a process, file or connection came from.", no_args_is_help=True
 )
 
+JsonOut = Annotated[
+    bool, typer.Option("--json", help="Print the answer as JSON (the API's shape).")
+]
 
-def _proc(p: dict[str, Any]) -> str:
-    name = p.get("name") or p.get("image") or "?"
-    when = f" {p['start_time']}" if p.get("start_time") else ""
-    cmd = f"  [dim]{short(p.get('command_line'), 70)}[/dim]" if p.get("command_line") else ""
-    return f"[bold]{name}[/bold] pid={p.get('pid')} uid={p.get('uid')}{when}{cmd}"
+# Timeline kinds as a person reads them; --json keeps the API's names.
+VERBS = {
+    "process_start": "start",
+    "process_end": "end",
+    "file_write": "write",
+    "network_connect": "connect",
+    "dns_query": "dns",
+}
 
 
-@trace_app.command("process")
-def trace_process(uid: str, depth: Annotated[int, typer.Option(min=0, max=10)] = 3) -> None:
-    """Ancestry to the root, then the process tree below it."""
+def _process_label(p: dict[str, Any], *, indent: int, mark: bool = False) -> Text:
+    """`name (pid)  start time`, the uid below it, then the command line cut to what the
+    width leaves at this depth (the one thing ever cut: --json has it whole)."""
+    label = Text()
+    if mark:
+        label.append("▶ ", style="bold")
+    label.append(process_name(p), style="bold")
+    for part in (when(p.get("start_time")), p.get("host") if mark else None):
+        if part:
+            label.append(f"  {part}")
+    if p.get("uid"):
+        label.append(f"\n{p['uid']}", style="dim")
+    if p.get("command_line"):
+        room = max(24, terminal.width() - indent - 4)
+        label.append("\n" + short(p["command_line"], room), style="dim")
+    return label
+
+
+@trace_app.command("process", epilog=LOOKUP_EPILOG)
+def trace_process(
+    uid: Annotated[str, typer.Argument(help="The process's uid, as alerts and traces print it.")],
+    depth: Annotated[int, typer.Option(min=0, max=10, help="Levels of descendants.")] = 3,
+    json_out: JsonOut = False,
+) -> None:
+    """Ancestry to the root, the process tree below it, and what the process wrote,
+    connected to and executed."""
     with terminal.connect() as graph:
         lineage = provenance.process_lineage(graph, uid=uid, depth=depth)
+    if json_out:
+        emit_json(lineage)
+        return
     chain = [*lineage.ancestry, lineage.process]
-    root = Tree(_proc(chain[0]))
+    root = Tree(_process_label(chain[0], indent=0, mark=len(chain) == 1))
     node = root
-    for proc in chain[1:]:
-        node = node.add(_proc(proc))
-    node.label = f"[reverse]{node.label}[/reverse]" if len(chain) > 1 else node.label
+    for level, proc in enumerate(chain[1:], start=1):
+        node = node.add(_process_label(proc, indent=4 * level, mark=level == len(chain) - 1))
+    here = 4 * len(chain)
 
-    def grow(tree: Tree, children: list[Any]) -> None:
+    def grow(tree: Tree, children: list[Any], indent: int) -> None:
         for child in children:
-            grow(tree.add(_proc(child.process)), child.children)
+            grow(
+                tree.add(_process_label(child.process, indent=indent)),
+                child.children,
+                indent + 4,
+            )
 
-    grow(node, lineage.descendants)
-    for item in lineage.wrote:
-        node.add(f"[green]wrote[/green] {item['path']} x{item.get('count')}")
-    for item in lineage.connected:
-        node.add(
-            f"[magenta]connected[/magenta] {item.get('hostname') or item['ip']}:"
-            f"{item.get('port')}/{item.get('protocol')}"
-        )
+    grow(node, lineage.descendants, here)
+    if lineage.wrote:
+        wrote = node.add(Text(f"wrote {len(lineage.wrote)} file(s)", style="green"))
+        for item in lineage.wrote:
+            wrote.add(Text(_fact(item.get("first_time"), item.get("count"), item["path"])))
+    if lineage.connected:
+        connected = node.add(Text(f"connected {len(lineage.connected)} time(s)", style="magenta"))
+        for item in lineage.connected:
+            connected.add(Text(_fact(item.get("first_time"), item.get("count"), endpoint(item))))
+    if lineage.executed:
+        executed = node.add(Text(f"executed {len(lineage.executed)} file(s)", style="cyan"))
+        for item in lineage.executed:
+            executed.add(Text(_fact(item.get("time"), None, item["path"])))
     console.print(root)
     if lineage.truncated:
-        console.print("[yellow](descendants cut at the limit)[/yellow]")
+        typer.secho("(descendants cut at the limit; --json has the same cut)", err=True)
 
 
-@trace_app.command("file")
-def trace_file(path: str, host: Annotated[str | None, typer.Option("--host")] = None) -> None:
-    """Who wrote the file, from which process tree, and what ran it."""
+def _fact(time: Any, count: int | None, what: str) -> str:
+    """`time  ×count  what`: fixed-width first, so the (long) name ends the line whole."""
+    return "  ".join(x for x in (when(time), f"×{count}" if count else "", what) if x)
+
+
+@trace_app.command("file", epilog=LOOKUP_EPILOG)
+def trace_file(
+    path: Annotated[str, typer.Argument(help="The path as logged (Windows paths: any case).")],
+    host: Annotated[str | None, typer.Option("--host", help="Only the file on this host.")] = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Who wrote the file, from which process tree, and what ran it. Without --host, every
+    host's file of that path."""
     with terminal.connect() as graph:
         answers = provenance.file_provenance(graph, path=path, host=host)
+    if json_out:
+        emit_json(provenance.FileProvenanceList(files=answers))
+        return
     for answer in answers:
-        tree = Tree(
-            f"[bold]{answer.file.get('path')}[/bold] on {answer.file.get('host')}"
-            + ("  [red]written, then executed[/red]" if answer.written_then_executed else "")
-        )
-        writers = tree.add("written by")
-        for writer in answer.writers:
-            branch = writers
-            for proc in writer.lineage:
-                branch = branch.add(_proc(proc))
-            branch.add(
-                f"[green]{', '.join(writer.ops)}[/green] {writer.first_time} .. "
-                f"{writer.last_time} x{writer.count}  ({', '.join(writer.sources[:2])})"
-            )
-        runs = tree.add("executed as")
-        for run in answer.executions:
-            parent = (
-                f" (parent {run.parent.get('name')} {run.parent.get('uid')})" if run.parent else ""
-            )
-            runs.add(f"{_proc(run.process)} at {run.time}{parent}, {run.children} children")
+        head = Text(str(answer.file.get("path") or path), style="bold")
+        if answer.file.get("host"):
+            head.append(f" on {answer.file['host']}")
+        if answer.written_then_executed:
+            head.append("  written, then executed", style="red")
+        tree = Tree(head)
+        if answer.writers:
+            writers = tree.add("written by")
+            for writer in answer.writers:
+                branch, indent = writers, 8
+                for proc in writer.lineage or [writer.process]:
+                    branch = branch.add(_process_label(proc, indent=indent))
+                    indent += 4
+                what = Text(", ".join(writer.ops) or "wrote", style="green")
+                if writer.count:
+                    what.append(f" ×{writer.count}")
+                what.append(f"  {span(writer.first_time, writer.last_time)}")
+                for source in writer.sources[:2]:
+                    what.append(f"\n{source}", style="dim")
+                branch.add(what)
+        if answer.executions:
+            runs = tree.add("executed as")
+            for run in answer.executions:
+                label = _process_label(run.process, indent=8)
+                facts = [f"at {when(run.time)}"] if run.time else []
+                if run.parent:
+                    parent_uid = run.parent.get("uid")
+                    facts.append(f"parent {process_name(run.parent)} {parent_uid or ''}".rstrip())
+                facts.append(f"{run.children} child process(es)")
+                label.append("\n" + ", ".join(facts))
+                runs.add(label)
+        if not answer.writers and not answer.executions:
+            tree.add(Text("no write or execution recorded", style="dim"))
         console.print(tree)
 
 
-@trace_app.command("host")
+@trace_app.command("host", epilog=LOOKUP_EPILOG)
 def trace_host(
-    host: str,
-    since: Annotated[datetime | None, typer.Option(help="ISO time, e.g. 2024-05-01T10:00Z")] = None,
-    until: Annotated[datetime | None, typer.Option()] = None,
-    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 200,
+    host: Annotated[str, typer.Argument(help="Short host name, any case.")],
+    since: Annotated[
+        str | None, typer.Option(help="ISO time (UTC unless it says) or -2h; default the start.")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="ISO time or -0s; default the end.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="Events at most.")] = 200,
+    json_out: JsonOut = False,
 ) -> None:
-    """The host's events in time order."""
+    """The host's events in time order: process starts and ends, file writes, connections
+    and DNS queries."""
+    start, end = parse_time(since, "--since"), parse_time(until, "--until")
     with terminal.connect() as graph:
-        timeline = provenance.host_timeline(
-            graph, host=host, since=_utc(since), until=_utc(until), limit=limit
-        )
-    table = Table("time", "event", "process", "target")
-    for event in timeline.events:
-        table.add_row(
-            str(event.time),
-            event.kind,
-            f"{event.process.get('name')} ({event.process.get('pid')})",
-            short(event.target, 90),
-        )
-    console.print(table)
+        timeline = provenance.host_timeline(graph, host=host, since=start, until=end, limit=limit)
+        known = bool(timeline.events) or provenance.host_known(graph, host=host)
+    if json_out:
+        emit_json(timeline)
+    if not timeline.events:
+        if not known:
+            nothing_found(f"no host {host}")
+        window = f" between {when(start) or 'the start'} and {when(end) or 'the end'}"
+        nothing_found(f"no events on {timeline.host}" + (window if start or end else ""))
+    if not json_out:
+        rows = [
+            (
+                when(e.time),
+                VERBS.get(e.kind, e.kind),
+                process_name(e.process),
+                _target(e),
+            )
+            for e in timeline.events
+        ]
+        verb_width = max(len(r[1]) for r in rows)
+        name_width = min(24, max(len(r[2]) for r in rows))
+        for time, verb, name, target in rows:
+            typer.echo(f"{time}  {verb:<{verb_width}}  {name:<{name_width}}  {target}".rstrip())
     if timeline.next_cursor:
-        console.print(f"[yellow]more than {limit} events; narrow with --since/--until[/yellow]")
+        typer.secho(
+            f"more than {limit} events: narrow with --since/--until or raise --limit", err=True
+        )
 
 
-@trace_app.command("ip")
-def trace_ip(address: str) -> None:
+def _target(event: provenance.TimelineEvent) -> str:
+    """What the event touched, as a person names it."""
+    d = event.details
+    if event.kind == "network_connect":
+        return endpoint(d)
+    if event.kind == "dns_query":
+        answers = ", ".join(str(a) for a in d.get("answers") or [])
+        return f"{event.target} -> {answers}" if answers else str(event.target or "")
+    if event.kind == "file_write" and d.get("ops"):
+        return f"{event.target} ({', '.join(d['ops'])})"
+    return str(event.target or "")
+
+
+@trace_app.command("ip", epilog=LOOKUP_EPILOG)
+def trace_ip(
+    address: Annotated[str, typer.Argument(help="An IP address, or a host name (DNS too).")],
+    json_out: JsonOut = False,
+) -> None:
     """Processes that contacted an IP address (or a host name: connections and DNS)."""
     is_name = any(c.isalpha() for c in address) and ":" not in address
     with terminal.connect() as graph:
         found = provenance.contacts(
             graph, ip=None if is_name else address, hostname=address if is_name else None
         )
-    table = Table("endpoint", "host", "process", "first", "last", "count")
+    if json_out:
+        emit_json(found)
+    contacted = any(c.contacts for c in found.connections) or any(
+        d.resolvers for d in found.domains
+    )
+    if not contacted:
+        nothing_found(f"no process contacted {address}")
+    if json_out:
+        return
     for conn in found.connections:
-        c = conn.connection
-        for contact in conn.contacts:
-            p = contact.process
-            table.add_row(
-                f"{c.get('ip')}:{c.get('port')}/{c.get('protocol')}",
-                str(p.get("host")),
-                f"{p.get('name')} ({p.get('pid')}) {p.get('uid')}",
-                str(contact.first_time),
-                str(contact.last_time),
-                str(contact.count),
-            )
+        if conn.contacts:
+            typer.echo(endpoint(conn.connection))
+            for contact in conn.contacts:
+                _contact(contact)
     for domain in found.domains:
-        for contact in domain.resolvers:
-            p = contact.process
-            table.add_row(
-                f"DNS {domain.domain.get('name')} -> {', '.join(domain.answers)}",
-                str(p.get("host")),
-                f"{p.get('name')} ({p.get('pid')}) {p.get('uid')}",
-                str(contact.first_time),
-                str(contact.last_time),
-                str(contact.count),
-            )
-    console.print(table)
+        if domain.resolvers:
+            answers = ", ".join(domain.answers) or "no answer recorded"
+            typer.echo(f"DNS {domain.domain.get('name')} -> {answers}")
+            for contact in domain.resolvers:
+                _contact(contact)
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+def _contact(contact: provenance.Contact) -> None:
+    p = contact.process
+    who = "  ".join(str(x) for x in (p.get("host"), process_name(p), p.get("uid")) if x)
+    typer.echo(f"    {who}")
+    count = f"×{contact.count}  " if contact.count else ""
+    typer.echo(f"        {count}{span(contact.first_time, contact.last_time)}".rstrip())

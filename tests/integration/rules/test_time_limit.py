@@ -78,6 +78,6 @@ def test_site_time_limit_applies_through_the_cli(
     result = CliRunner().invoke(
         rules_app, ["run", "--rule", "slow_cartesian", "--rule", "msbuild_network"]
     )
-    assert result.exit_code == 1, result.output  # a rule failed: the exit status says so
+    assert result.exit_code == 4, result.output  # a rule failed: the exit status says so
     assert "slow_cartesian: FAILED ran past its 1 s limit" in result.output
     assert "msbuild_network " in result.output and "matches     0" in result.output
