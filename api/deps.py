@@ -24,15 +24,15 @@ CHALLENGE = {"WWW-Authenticate": 'Bearer realm="provgraph"'}
 
 
 def get_graph(request: Request) -> Graph:
-    return request.app.state.graph  # type: ignore[no-any-return]
+    return request.app.state.graph
 
 
 def get_app_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def get_sealer(request: Request) -> Sealer:
-    return request.app.state.sealer  # type: ignore[no-any-return]
+    return request.app.state.sealer
 
 
 GraphDep = Annotated[Graph, Depends(get_graph)]

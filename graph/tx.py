@@ -169,11 +169,11 @@ def plain_rows(
     tx: ManagedTransaction, query: Any, params: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     """Rows of projected values in a transaction the caller holds (see `Graph.read_plain`)."""
-    result = tx.run(query, params)
+    result = tx.run(query, dict(params))  # the driver's signature asks for a dict (a shallow copy)
     keys = result.keys()
     return [dict(zip(keys, record.values(), strict=True)) for record in result]
 
 
 def _collect(tx: ManagedTransaction, query: Any, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-    result = tx.run(query, params)
+    result = tx.run(query, dict(params))
     return [record.data() for record in result]

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Union
+from typing import IO, Union, cast
 
 from provgraph.ingest.detect import GZIP_MAGIC
 
@@ -20,8 +20,10 @@ def expand(sources: Source | Iterable[Source]) -> Iterator[tuple[str, Source]]:
     """(display name, source) per input file; folders are walked recursively in name order,
     skipping hidden files."""
     if isinstance(sources, (str, os.PathLike)) or hasattr(sources, "read"):
-        sources = [sources]  # type: ignore[list-item]
-    for source in sources:  # type: ignore[union-attr]
+        listed: list[Source] = [cast(Source, sources)]
+    else:
+        listed = list(sources)
+    for source in listed:
         if hasattr(source, "read"):
             yield getattr(source, "name", "<stream>"), source
         elif str(source) == "-":
@@ -38,17 +40,17 @@ def expand(sources: Source | Iterable[Source]) -> Iterator[tuple[str, Source]]:
 def open_bytes(source: Source) -> Iterator[IO[bytes]]:
     """A binary stream, gunzipped when the content is gzip (by magic, not by name)."""
     if hasattr(source, "read"):
-        stream = _binary(source)  # type: ignore[arg-type]
+        stream = _binary(cast("IO[bytes] | IO[str]", source))
         yield _maybe_gunzip(_Rewindable(stream))
         return
-    with open(source, "rb") as handle:  # type: ignore[arg-type]
+    with open(source, "rb") as handle:
         yield _maybe_gunzip(_Rewindable(handle))
 
 
 def _binary(stream: IO[bytes] | IO[str]) -> IO[bytes]:
     if isinstance(stream, io.TextIOBase):
-        return stream.buffer if hasattr(stream, "buffer") else _encode(stream)  # type: ignore[return-value]
-    return stream  # type: ignore[return-value]
+        return stream.buffer if hasattr(stream, "buffer") else _encode(stream)
+    return cast(IO[bytes], stream)
 
 
 def _encode(stream: IO[str]) -> IO[bytes]:

@@ -113,7 +113,7 @@ def free_port() -> int:
 def _choose_ports(instance: Instance) -> dict[str, int]:
     """Explicit ports must be free; remembered ones are kept while free, else replaced."""
     state = instance._state()
-    chosen = {}
+    chosen: dict[str, int] = {}
     for key, env in (
         ("bolt_port", "PROVGRAPH_NEO4J_BOLT_PORT"),
         ("http_port", "PROVGRAPH_NEO4J_HTTP_PORT"),
