@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from provgraph.graph.tx import Graph
-from provgraph.queries.engine import evaluate, explain_rule
+from provgraph.queries.catalog import explain_rule
+from provgraph.queries.engine import evaluate
 from provgraph.queries.sigma import compile_path
 
 # this folder is on sys.path (no __init__: a package named `sigma` would shadow pySigma)

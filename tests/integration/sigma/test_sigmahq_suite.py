@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 from provgraph.graph.tx import Graph
-from provgraph.queries.engine import evaluate, explain_rule
+from provgraph.queries.catalog import explain_rule
+from provgraph.queries.engine import evaluate
 from provgraph.queries.sigma import compile_path
 from sigma_common import SIGMAHQ, WIPE_ALL, ingest_records, records
 
