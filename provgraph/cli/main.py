@@ -339,9 +339,10 @@ def demo(
 
 
 def _mount_subcommands() -> None:
-    """Rules and alerts from queries/, responder commands from api/."""
+    """Rules, alerts and Sigma imports from queries/, responder commands from api/."""
     from provgraph.cli.responder import alert_set, alert_show, keys_app, trace_app
     from provgraph.cli.rules import alerts_app, rules_app
+    from provgraph.cli.sigma import sigma_app
 
     alerts_app.command("show")(alert_show)
     alerts_app.command("set")(alert_set)
@@ -349,6 +350,7 @@ def _mount_subcommands() -> None:
     app.add_typer(alerts_app, name="alerts")
     app.add_typer(keys_app, name="keys")
     app.add_typer(trace_app, name="trace")
+    app.add_typer(sigma_app, name="sigma")
 
 
 _mount_subcommands()
