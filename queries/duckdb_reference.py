@@ -128,8 +128,12 @@ FROM procs c JOIN ancestry a ON a.uid = c.uid JOIN procs pm ON pm.uid = a.ancest
 WHERE c.start_time BETWEEN $since AND $until
   AND ({_name_or_stem("c.name", "suspicious_children")}
        OR len(list_filter($suspicious_patterns,
-                          lambda x: contains(lower(coalesce(c.command_line, '')), x))) > 0)
-  AND {_name_or_stem("pm.name", "package_managers")}
+                          lambda x: contains(norm_cmd(c.command_line, $program_suffixes), x))) > 0)
+  AND ({_name_or_stem("pm.name", "package_managers")}
+       OR ({_name_or_stem("pm.name", "package_runtimes")}
+           AND (list_contains($package_managers, split_part(norm_cmd(pm.command_line, $program_suffixes), ' ', 1))
+                OR len(list_filter($install_markers,
+                       lambda m: contains(norm_cmd(pm.command_line, $program_suffixes) || ' ', m))) > 0)))
 GROUP BY ALL
 """,
     "dependency_compromise_network": f"""
@@ -191,11 +195,19 @@ GROUP BY ALL HAVING bool_or(ts BETWEEN $since AND $until)
 
 def connect(frame: pd.DataFrame) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB holding `events` and the derived process tables."""
-    from provgraph.queries.reference import allowed_host, classify_ip
+    from provgraph.queries.reference import allowed_host, classify_ip, normalise_command_line
 
     con = duckdb.connect()
     con.create_function("is_public", lambda ip: classify_ip(ip)[0], ["VARCHAR"], "BOOLEAN")
     con.create_function("is_loopback", lambda ip: classify_ip(ip)[1], ["VARCHAR"], "BOOLEAN")
+    # the rule's command-line normalisation, the same function as the pandas reference's
+    con.create_function(
+        "norm_cmd",
+        normalise_command_line,
+        ["VARCHAR", "VARCHAR[]"],
+        "VARCHAR",
+        null_handling="special",
+    )
     con.create_function(
         "allowed",
         lambda host, allow: allowed_host(host, allow),
