@@ -157,10 +157,12 @@ def _timed_edge_window(edge: str) -> str:
 
 
 def _in_window(edge: str) -> str:
+    """The edge's event times in the window, each once (the last time joins in when the
+    capped `times` list no longer holds it): correlations count these as events."""
     return (
         f"[t IN {edge}.times WHERE t >= $since AND t <= $until]"
         f" + CASE WHEN {edge}.last_time >= $since AND {edge}.last_time <= $until"
-        f" THEN [{edge}.last_time] ELSE [] END"
+        f" AND NOT {edge}.last_time IN {edge}.times THEN [{edge}.last_time] ELSE [] END"
     )
 
 
