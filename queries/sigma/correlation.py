@@ -370,12 +370,6 @@ class CorrelationBuilder:
             qualifies = self._ordered(rule)
             sliding = True
         elif isinstance(condition, SigmaExtendedCorrelationCondition):
-            if rule.type != SigmaCorrelationType.TEMPORAL:
-                raise Unsupported(
-                    "correlation",
-                    "an extended condition on a temporal_ordered correlation is not supported",
-                    ("extended temporal_ordered",),
-                )
             names = [ref.reference for ref in rule.referenced_rules]
             qualifies = _extended(condition.parsed, names, "w[0]", "w[1]")
         else:
@@ -415,9 +409,13 @@ class CorrelationBuilder:
     def _ordered(rule: SigmaCorrelationRule) -> str:
         condition = rule.condition
         count = len(rule.referenced_rules)
-        if isinstance(condition, SigmaExtendedCorrelationCondition) or not (
-            condition.op == SigmaCorrelationConditionOperator.GTE and condition.count == count
-        ):
+        if isinstance(condition, SigmaExtendedCorrelationCondition):
+            raise Unsupported(
+                "correlation",
+                "an extended condition on a temporal_ordered correlation is not supported",
+                ("extended temporal_ordered",),
+            )
+        if not (condition.op == SigmaCorrelationConditionOperator.GTE and condition.count == count):
             raise Unsupported(
                 "correlation",
                 "temporal_ordered is supported with its default condition (all rules, in order)",
