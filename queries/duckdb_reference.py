@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+from duckdb.func import FunctionNullHandling
 from provgraph.queries.rule import Rule
 
 # processes as the graph sees them: a start event fills a process, other mentions fill gaps
@@ -122,18 +123,20 @@ GROUP BY ALL
 HAVING any_value(c.proc_start) BETWEEN $since AND $until OR bool_or(c.ts BETWEEN $since AND $until)
 """,
     "dependency_compromise_shell_child": f"""
+WITH n AS (
+    SELECT *, norm_cmd(command_line, $program_suffixes) AS cmd FROM procs
+)
 SELECT c.host, arg_min(a.ancestor, a.depth) AS package_manager_uid, c.uid AS process_uid,
        c.start_time AS first_seen, c.start_time AS last_seen
-FROM procs c JOIN ancestry a ON a.uid = c.uid JOIN procs pm ON pm.uid = a.ancestor
+FROM n c JOIN ancestry a ON a.uid = c.uid JOIN n pm ON pm.uid = a.ancestor
 WHERE c.start_time BETWEEN $since AND $until
   AND ({_name_or_stem("c.name", "suspicious_children")}
-       OR len(list_filter($suspicious_patterns,
-                          lambda x: contains(norm_cmd(c.command_line, $program_suffixes), x))) > 0)
+       OR len(list_filter($suspicious_patterns, lambda x: contains(c.cmd, x))) > 0)
   AND ({_name_or_stem("pm.name", "package_managers")}
        OR ({_name_or_stem("pm.name", "package_runtimes")}
-           AND (list_contains($package_managers, split_part(norm_cmd(pm.command_line, $program_suffixes), ' ', 1))
+           AND (list_contains($package_managers, split_part(pm.cmd, ' ', 1))
                 OR len(list_filter($install_markers,
-                       lambda m: contains(norm_cmd(pm.command_line, $program_suffixes) || ' ', m))) > 0)))
+                                   lambda m: contains(pm.cmd || ' ', m))) > 0)))
 GROUP BY ALL
 """,
     "dependency_compromise_network": f"""
@@ -206,7 +209,7 @@ def connect(frame: pd.DataFrame) -> duckdb.DuckDBPyConnection:
         normalise_command_line,
         ["VARCHAR", "VARCHAR[]"],
         "VARCHAR",
-        null_handling="special",
+        null_handling=FunctionNullHandling.SPECIAL,
     )
     con.create_function(
         "allowed",

@@ -414,7 +414,7 @@ class CypherBackend(TextQueryBackend):
         """Arguments joined by OR/AND; leaves testing one subject with one operator share one
         list parameter (`toLower(p.image) ENDS WITH` x 40 values -> one `any(…)`)."""
         token = self.or_token if q == "any" else self.and_token
-        if q == "all" and self._lineage is None:
+        if isinstance(cond, ConditionAND) and self._lineage is None:
             cond = self._same_relative(cond)
         keys: list[tuple[str, str] | None] = []
         groups: dict[tuple[str, str], _Group] = {}

@@ -519,8 +519,7 @@ def compile_path(
             report.results.append(failed)
         elif isinstance(sigma, SigmaCorrelationRule):
             if id(sigma) in unresolved:
-                error = unresolved[id(sigma)]
-                failed = _fail(_result(path, sigma), error)
+                failed = _fail(_result(path, sigma), unresolved[id(sigma)])
                 failed.kind = "correlation"
                 report.results.append(failed)
             else:

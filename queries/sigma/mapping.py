@@ -65,15 +65,16 @@ LINEAGE = {
 HOST_NOTE = "host names are stored lower-case and short (WS1, not ws1.corp.example)"
 
 # the lineage extension: the same process facts on every ancestor and every descendant
+_LINEAGE_FACTS: tuple[tuple[str, str, Kind], ...] = (
+    ("Image", "image", "str"),
+    ("CommandLine", "command_line", "str"),
+    ("User", "user", "str"),
+    ("ProcessId", "pid", "int"),
+)
 LINEAGE_FIELDS = tuple(
     Field(f"{prefix}{name}", f"{var}.{prop}", kind=kind)
     for prefix, var in (("Ancestor", "anc"), ("Descendant", "desc"))
-    for name, prop, kind in (
-        ("Image", "image", "str"),
-        ("CommandLine", "command_line", "str"),
-        ("User", "user", "str"),
-        ("ProcessId", "pid", "int"),
-    )
+    for name, prop, kind in _LINEAGE_FACTS
 )
 
 
