@@ -78,3 +78,22 @@ def test_check_disables_a_rule_past_its_budget(graph: Graph, home: Path, tmp_pat
     code, out = sigma_import(str(folder), "--check", "--budget", "1s")
     assert code == 0, out
     assert json.loads((home / "state.json").read_text())["disabled"] == {}
+
+
+def test_check_on_loads_a_reference_data_set_into_a_scratch_instance(
+    graph: Graph, home: Path, tmp_path: Path, neo4j_target: Neo4jTarget
+) -> None:
+    if neo4j_target.managed_instance is None:
+        pytest.skip("--check-on needs a managed instance to use as the scratch one")
+    folder = tmp_path / "src"
+    folder.mkdir()
+    (folder / "fast.yml").write_text(FAST.read_text())
+    data = ROOT / "tests" / "data" / "sigma" / "samples" / FAST.name.replace(".yml", ".ndjson")
+    # the test instance stands in for the scratch one: --check-on wipes and loads it
+    code, out = sigma_import(
+        str(folder), "--check-on", str(data), "--scratch-instance", neo4j_target.managed_instance
+    )
+    assert code == 0, out
+    (line,) = [x for x in out.splitlines() if FAST_ID in x]
+    assert line.endswith("1 matches)")  # the rule's own regression recording fires it
+    assert graph.read("MATCH (p:Process) RETURN count(p) AS n", {})[0]["n"] > 0

@@ -272,3 +272,13 @@ def test_rules_named_across_files(tmp_path: Path) -> None:
         ("base.yml", "part"),
         ("zz_corr.yml", "compiled"),
     ]
+
+
+def test_generate_true_keeps_the_named_rules_as_rules_of_their_own(tmp_path: Path) -> None:
+    spec = correlation("event_count", ["whoami"], condition={"gte": 2})
+    spec["correlation"]["generate"] = True
+    results = compile_docs(tmp_path, WHOAMI, spec)
+    assert [r.status for r in results] == ["compiled", "compiled"]
+    base, corr = (r.rule for r in results)
+    assert base is not None and corr is not None
+    assert base.id == "sigma_3c0e4a51_0000_4000_8000_000000000001" and base.id != corr.id
