@@ -1,9 +1,10 @@
 """Sigma rules to provgraph `Rule`s, and the per-rule report of what compiled and why not.
 
-A compiled rule is written as provgraph rule YAML and loaded by `queries.rule.parse_rule`, so it
-meets every check a shipped rule meets (read-only query, declared parameters, returned columns)
-and can be saved as a file later. Its metadata carries the Sigma id, title, level, status, tags,
-references, false positives and author (DRL 1.1 requires crediting the authors).
+A compiled rule (single-event or correlation) is written as provgraph rule YAML and loaded by
+`queries.rule.parse_rule`, so it meets every check a shipped rule meets (read-only query,
+declared parameters, returned columns); `sigma import` stores that text (`store`). Its
+`metadata.sigma` carries the Sigma id, title, level, status, tags, references, false positives
+and author (DRL 1.1 requires crediting the authors).
 """
 
 from __future__ import annotations
