@@ -11,6 +11,7 @@ site settings for the rules, over their shipped defaults, and where site rules l
         allow_list: ["devenv.exe"]
     rule_time_limit: 2m          # how long one rule's query may run (default 120 s)
     rule_dirs: [site-rules/]     # more rule folders beside the shipped ones
+    rules_home: /srv/provgraph/rules   # imported Sigma rules and the enabled/disabled state
 
 This module only reads the file; the rule catalog (`provgraph.queries.catalog`) checks the
 values against the rules and applies them.
@@ -85,3 +86,15 @@ def rule_dirs() -> list[Path]:
         raise ProvgraphError(f"{config_path()}: 'rule_dirs' must be a list of folder paths")
     base = config_path().parent
     return [Path(d).expanduser() if Path(d).expanduser().is_absolute() else base / d for d in dirs]
+
+
+def rules_home() -> Path | None:
+    """`rules_home:`, where imported Sigma rules and the rules' enabled/disabled state live
+    (None: the catalog's default under the state root). Relative to the settings file."""
+    home = _config_file().get("rules_home")
+    if home is None:
+        return None
+    if not isinstance(home, str) or not home:
+        raise ProvgraphError(f"{config_path()}: 'rules_home' must be a folder path")
+    path = Path(home).expanduser()
+    return path if path.is_absolute() else config_path().parent / path

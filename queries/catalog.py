@@ -10,8 +10,12 @@ Where rules come from is a list of `RuleSource`s, built from the site settings b
 `SourcesFor` function (`site_sources` for the default catalog). A source says what it holds
 (`load`) and when that changed (`stamp`); the catalog merges sources in order (the first to
 use an id keeps it, later ones are reported), applies the settings file's `rules:` values
-(`tune`) and resolves each rule's time limit. Rules compiled from Sigma, with their own
-enabled/disabled state, join as one more source: its `load` yields the enabled rules.
+(`tune`) and resolves each rule's time limit. Rules compiled from Sigma (`provgraph sigma
+import`) join as one more source, the folder `<rules home>/sigma/`. Any rule can be disabled:
+the state file `<rules home>/state.json` lists the disabled ids; a disabled rule stays in the
+catalog's `entries` (listed, shown) but not in `rules` (what runs). The rules home is
+`rules_home:` in the settings file, by default `<state root>/rules`
+(`provgraph.graph.local.instance.state_root`).
 
 Site settings live in `provgraph.yaml` (see `provgraph.core.config`). They must name rules
 and parameters that exist, with values of the shipped type, so a typo in an allow list fails
@@ -23,20 +27,29 @@ the others.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import re
+import tempfile
 import threading
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from neo4j.exceptions import CypherSyntaxError, Neo4jError
-from provgraph.core.config import config_path, rule_dirs, rule_settings, rule_time_limit
+from provgraph.core.config import (
+    config_path,
+    rule_dirs,
+    rule_settings,
+    rule_time_limit,
+    rules_home,
+)
 from provgraph.core.errors import ProvgraphError
 from provgraph.core.times import EPOCH, FAR_FUTURE
+from provgraph.graph.local.instance import state_root
 from provgraph.graph.tx import Graph
 from provgraph.queries.rule import RULES_DIR, Rule, RuleError, RuleSet, load_rules, parse_duration
 
@@ -51,11 +64,17 @@ class RuleSettingsError(ProvgraphError):
 
 
 class UnknownRules(ProvgraphError):
-    """Rule ids asked for that the catalog does not hold."""
+    """Rule ids asked for that the catalog does not hold (or holds disabled)."""
 
-    def __init__(self, missing: Iterable[str]) -> None:
+    def __init__(self, missing: Iterable[str], disabled: Iterable[str] = ()) -> None:
         self.missing = tuple(sorted(set(missing)))
-        super().__init__(f"no such rule: {', '.join(self.missing)}")
+        self.disabled = tuple(sorted(set(disabled)))
+        parts = [f"no such rule: {', '.join(self.missing)}"] if self.missing else []
+        if self.disabled:
+            parts.append(
+                f"disabled: {', '.join(self.disabled)} (provgraph rules enable ID turns it on)"
+            )
+        super().__init__("; ".join(parts))
 
 
 # -- site settings -----------------------------------------------------------------------------
@@ -67,12 +86,22 @@ class SiteSettings:
     rules: Mapping[str, Mapping[str, Any]]  # rule id -> parameter values over the shipped ones
     time_limit: timedelta  # for rules that do not set their own
     dirs: tuple[Path, ...]  # folders of site rules
+    home: Path = Path("rules")  # imported Sigma rules and the enabled/disabled state
+
+    @property
+    def sigma_dir(self) -> Path:
+        return self.home / "sigma"
+
+    @property
+    def state_path(self) -> Path:
+        return self.home / "state.json"
 
     @classmethod
     def read(cls) -> SiteSettings:
         path = config_path()
         try:
             rules, raw_limit, dirs = rule_settings(), rule_time_limit(), rule_dirs()
+            home = rules_home() or state_root() / "rules"
         except ProvgraphError as error:
             raise RuleSettingsError(str(error)) from error
         limit = DEFAULT_TIME_LIMIT
@@ -84,7 +113,7 @@ class SiteSettings:
             if limit <= timedelta(0):
                 raise RuleSettingsError(f"{path}: 'rule_time_limit' must be longer than 0s")
         folders = tuple(Path(os.path.abspath(d)) for d in dirs)
-        return cls(path, rules, limit, folders)
+        return cls(path, rules, limit, folders, Path(os.path.abspath(home)))
 
 
 def tune(
@@ -173,15 +202,87 @@ class FolderSource:
         return load_rules(self.folder)
 
 
+@dataclass(frozen=True)
+class ImportedSource(FolderSource):
+    """The rules `provgraph sigma import` compiled: a folder that may not exist yet."""
+
+    def load(self) -> RuleSet:
+        return load_rules(self.folder) if self.folder.is_dir() else RuleSet([], [])
+
+
 SourcesFor = Callable[[SiteSettings], Sequence[RuleSource]]
+SIGMA_SOURCE = "sigma"
 
 
 def site_sources(settings: SiteSettings) -> list[RuleSource]:
-    """The default catalog's sources: the shipped rules, then each of the site's `rule_dirs`."""
+    """The default catalog's sources: the shipped rules, each of the site's `rule_dirs`, then
+    the imported Sigma rules."""
     return [
         FolderSource(RULES_DIR, "shipped"),
         *(FolderSource(folder, f"site {folder}") for folder in settings.dirs),
+        ImportedSource(settings.sigma_dir, SIGMA_SOURCE),
     ]
+
+
+# -- enabled / disabled ------------------------------------------------------------------------
+class RuleState:
+    """The state file: which rules are disabled, when and why. JSON, written whole to a
+    temporary file and renamed over the old one, so a reader never sees half of it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def stamp(self) -> Hashable:
+        return (str(self.path), _file_stamp(self.path))
+
+    def disabled(self) -> dict[str, dict[str, Any]]:
+        """Disabled rule id -> {"at": ISO time, "reason": text}."""
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as error:
+            raise RuleSettingsError(
+                f"{self.path}: not a readable rule state file: {error}"
+            ) from None
+        found = document.get("disabled") if isinstance(document, dict) else None
+        if not isinstance(found, dict):
+            raise RuleSettingsError(f'{self.path}: expected {{"disabled": {{rule id: …}}}}')
+        return {str(k): dict(v) if isinstance(v, dict) else {} for k, v in found.items()}
+
+    def set(self, rule_id: str, enabled: bool, reason: str = "") -> bool:
+        """Enable or disable one rule; True when that changed anything."""
+        disabled = self.disabled()
+        if enabled == (rule_id not in disabled):
+            return False
+        if enabled:
+            del disabled[rule_id]
+        else:
+            disabled[rule_id] = {
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "reason": reason,
+            }
+        self._write({"disabled": dict(sorted(disabled.items()))})
+        return True
+
+    def forget(self, rule_ids: Iterable[str]) -> None:
+        """Drop the state of rules that no longer exist (a removed import)."""
+        disabled = self.disabled()
+        kept = {k: v for k, v in disabled.items() if k not in set(rule_ids)}
+        if kept != disabled:
+            self._write({"disabled": kept})
+
+    def _write(self, document: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                json.dump(document, out, indent=2)
+                out.write("\n")
+            os.replace(temporary, self.path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
 
 # -- what the catalog holds at one moment ------------------------------------------------------
@@ -190,6 +291,8 @@ class CatalogEntry:
     rule: Rule  # effective: site parameter values and time limit applied
     source: str  # the RuleSource it came from
     site: Mapping[str, Any]  # the parameter values the site settings set (shipped: the rest)
+    enabled: bool = True
+    disabled: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # when, why
 
 
 @dataclass(frozen=True)
@@ -200,7 +303,8 @@ class Snapshot:
 
     @property
     def rules(self) -> list[Rule]:
-        return [entry.rule for entry in self.entries]
+        """The enabled rules: what runs."""
+        return [entry.rule for entry in self.entries if entry.enabled]
 
     def get(self, rule_id: str) -> CatalogEntry:
         for entry in self.entries:
@@ -209,13 +313,15 @@ class Snapshot:
         raise UnknownRules([rule_id])
 
     def select(self, rule_ids: Iterable[str] | None = None) -> list[Rule]:
-        """The rules with these ids, in catalog order (None: all of them)."""
+        """The enabled rules with these ids, in catalog order (None: all enabled rules);
+        UnknownRules names the ids that are not there or are disabled."""
         if rule_ids is None:
             return self.rules
         wanted = set(rule_ids)
         missing = wanted - {entry.rule.id for entry in self.entries}
-        if missing:
-            raise UnknownRules(missing)
+        disabled = {e.rule.id for e in self.entries if e.rule.id in wanted and not e.enabled}
+        if missing or disabled:
+            raise UnknownRules(missing, disabled)
         return [entry.rule for entry in self.entries if entry.rule.id in wanted]
 
     def ruleset(self) -> RuleSet:
@@ -223,7 +329,11 @@ class Snapshot:
 
 
 def _build(
-    sources: Sequence[RuleSource], settings: SiteSettings, *, strict: bool
+    sources: Sequence[RuleSource],
+    settings: SiteSettings,
+    *,
+    strict: bool,
+    disabled: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[tuple[CatalogEntry, ...], tuple[RuleError, ...]]:
     loaded: list[tuple[Rule, str]] = []
     errors: list[RuleError] = []
@@ -257,6 +367,8 @@ def _build(
             rule=dataclasses.replace(rule, time_limit=rule.time_limit or settings.time_limit),
             source=source,
             site=dict(settings.rules.get(rule.id, {})),
+            enabled=rule.id not in (disabled or {}),
+            disabled=dict((disabled or {}).get(rule.id, {})),
         )
         for rule, (_, source) in zip(tuned, loaded, strict=True)
     )
@@ -303,9 +415,16 @@ class Catalog:
                 self._settings = SiteSettings.read()
                 self._sources = self._sources_for(self._settings)
                 self._settings_key = settings_key
-            key = (settings_key, tuple(source.stamp() for source in self._sources))
+            state = RuleState(self._settings.state_path)
+            key = (
+                settings_key,
+                tuple(source.stamp() for source in self._sources),
+                state.stamp(),
+            )
             if self._snapshot is None or key != self._key:
-                entries, errors = _build(self._sources, self._settings, strict=self._strict)
+                entries, errors = _build(
+                    self._sources, self._settings, strict=self._strict, disabled=state.disabled()
+                )
                 if self._log_problems:
                     for problem in errors:
                         log.error("rule not loaded: %s", problem)
@@ -315,6 +434,13 @@ class Catalog:
 
     def rules(self) -> list[Rule]:
         return self.snapshot().rules
+
+    def set_enabled(self, rule_id: str, enabled: bool, reason: str = "") -> bool:
+        """Enable or disable one rule of this catalog (any source); True when that changed
+        anything. UnknownRules when the catalog has no such rule."""
+        view = self.snapshot()
+        view.get(rule_id)
+        return RuleState(view.settings.state_path).set(rule_id, enabled, reason)
 
     def select(self, rule_ids: Iterable[str] | None = None) -> list[Rule]:
         return self.snapshot().select(rule_ids)

@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+from duckdb.func import FunctionNullHandling
 from provgraph.queries.rule import Rule
 
 # processes as the graph sees them: a start event fills a process, other mentions fill gaps
@@ -122,14 +123,20 @@ GROUP BY ALL
 HAVING any_value(c.proc_start) BETWEEN $since AND $until OR bool_or(c.ts BETWEEN $since AND $until)
 """,
     "dependency_compromise_shell_child": f"""
+WITH n AS (
+    SELECT *, norm_cmd(command_line, $program_suffixes) AS cmd FROM procs
+)
 SELECT c.host, arg_min(a.ancestor, a.depth) AS package_manager_uid, c.uid AS process_uid,
        c.start_time AS first_seen, c.start_time AS last_seen
-FROM procs c JOIN ancestry a ON a.uid = c.uid JOIN procs pm ON pm.uid = a.ancestor
+FROM n c JOIN ancestry a ON a.uid = c.uid JOIN n pm ON pm.uid = a.ancestor
 WHERE c.start_time BETWEEN $since AND $until
   AND ({_name_or_stem("c.name", "suspicious_children")}
-       OR len(list_filter($suspicious_patterns,
-                          lambda x: contains(lower(coalesce(c.command_line, '')), x))) > 0)
-  AND {_name_or_stem("pm.name", "package_managers")}
+       OR len(list_filter($suspicious_patterns, lambda x: contains(c.cmd, x))) > 0)
+  AND ({_name_or_stem("pm.name", "package_managers")}
+       OR ({_name_or_stem("pm.name", "package_runtimes")}
+           AND (list_contains($package_managers, split_part(pm.cmd, ' ', 1))
+                OR len(list_filter($install_markers,
+                                   lambda m: contains(pm.cmd || ' ', m))) > 0)))
 GROUP BY ALL
 """,
     "dependency_compromise_network": f"""
@@ -191,11 +198,19 @@ GROUP BY ALL HAVING bool_or(ts BETWEEN $since AND $until)
 
 def connect(frame: pd.DataFrame) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB holding `events` and the derived process tables."""
-    from provgraph.queries.reference import allowed_host, classify_ip
+    from provgraph.queries.reference import allowed_host, classify_ip, normalise_command_line
 
     con = duckdb.connect()
     con.create_function("is_public", lambda ip: classify_ip(ip)[0], ["VARCHAR"], "BOOLEAN")
     con.create_function("is_loopback", lambda ip: classify_ip(ip)[1], ["VARCHAR"], "BOOLEAN")
+    # the rule's command-line normalisation, the same function as the pandas reference's
+    con.create_function(
+        "norm_cmd",
+        normalise_command_line,
+        ["VARCHAR", "VARCHAR[]"],
+        "VARCHAR",
+        null_handling=FunctionNullHandling.SPECIAL,
+    )
     con.create_function(
         "allowed",
         lambda host, allow: allowed_host(host, allow),

@@ -434,23 +434,54 @@ def script_msbuild_network_chain(
     )
 
 
+def normalise_command_line(command_line: Any, suffixes: Iterable[str]) -> str:
+    """A command line as dependency_compromise_shell_child reads it: lower-cased, the program
+    named by its file name without the first of `suffixes` it ends with (a leading quoted path
+    honoured), the arguments' double quotes dropped and runs of spaces made one.
+    `"C:\\Python311\\python.exe"  -c "x"` -> `python -c x`."""
+    raw = command_line.lower() if isinstance(command_line, str) else ""
+    quoted = raw.startswith('"')
+    exe = raw[1:].split('"')[0] if quoted else raw.split(" ")[0]
+    rest = raw[len(exe) + (2 if quoted else 0) :]
+    program = exe.replace("/", "\\").split("\\")[-1]
+    for suffix in suffixes:
+        if program.endswith(suffix.lower()):
+            program = program[: -len(suffix)]
+            break
+    return program + "".join(" " + t for t in rest.replace('"', "").split(" ") if t)
+
+
+def installing(name: Any, command_line: Any, p: dict[str, Any]) -> bool:
+    """Is this process a package manager at work? Package managers always; runtimes only while
+    their command line runs a package manager or holds an install marker."""
+    if name_or_stem(name, _lower(p["package_managers"])):
+        return True
+    if not name_or_stem(name, _lower(p["package_runtimes"])):
+        return False
+    cmd = normalise_command_line(command_line, p["program_suffixes"]) + " "
+    program = cmd.split(" ", 1)[0]
+    return program in _lower(p["package_managers"]) or any(
+        m.lower() in cmd for m in p["install_markers"]
+    )
+
+
 def dependency_compromise_shell_child(
     model: Model, p: dict[str, Any], since: datetime, until: datetime
 ) -> pd.DataFrame:
-    managers, children = _lower(p["package_managers"]), _lower(p["suspicious_children"])
+    children = _lower(p["suspicious_children"])
     patterns = [x.lower() for x in p["suspicious_patterns"]]
     procs = model.processes
     rows = []
     for proc in procs[procs.start_time.notna()].itertuples(index=False):
         if not _in(proc.start_time, since, until):
             continue
-        cmd = (proc.command_line if isinstance(proc.command_line, str) else "").lower()
+        cmd = normalise_command_line(proc.command_line, p["program_suffixes"])
         if not (name_or_stem(proc.name, children) or any(x in cmd for x in patterns)):
             continue
         above = [
             (a, d)
             for a, d in model.ancestors(proc.uid)
-            if name_or_stem(procs["name"].get(a), managers)
+            if installing(procs["name"].get(a), procs["command_line"].get(a), p)
         ]
         if above:
             rows.append(

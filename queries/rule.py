@@ -21,7 +21,9 @@ from provgraph.core.errors import ProvgraphError
 
 RULES_DIR = Path(__file__).parent / "rules"
 SEVERITIES = ("informational", "low", "medium", "high", "critical")
-ENTITY_TYPES = ("host", "process", "file", "connection", "account")
+# "value": something an alert is about that is not a graph node, such as the group-by values of
+# a Sigma correlation; it takes part in the alert's identity but links to nothing
+ENTITY_TYPES = ("host", "process", "file", "connection", "account", "value")
 # the engine supplies these to every query: the time range being evaluated
 ENGINE_PARAMETERS = frozenset({"since", "until"})
 # every query returns these, besides its entity columns
@@ -109,6 +111,9 @@ class Rule:
     columns: tuple[str, ...] = field(default=())
     # how long the query may run on the server; None: the catalog's default (a site setting)
     time_limit: timedelta | None = None
+    # free-form facts about where the rule came from, shown by the API and on its alerts; a rule
+    # compiled from Sigma keeps its Sigma id, title, level, status, tags, author… under "sigma"
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def params(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The query's parameters: the rule's, with `overrides` (a mapping) over them."""
@@ -244,6 +249,7 @@ _TOP_KEYS = {
     "investigation",
     "examples",
     "time_limit",
+    "metadata",
 }
 
 
@@ -321,6 +327,7 @@ def parse_rule(text: str, path: Path | str) -> tuple[Rule | None, list[RuleError
         query_line=query_line,
         columns=columns,
         time_limit=_time_limit(b),
+        metadata=_metadata(b),
     )
     return (None, b.errors) if b.errors else (rule, [])
 
@@ -408,6 +415,20 @@ def _time_limit(b: _Builder) -> timedelta | None:
         b.error("'time_limit' must be longer than 0s", "time_limit")
         return None
     return limit
+
+
+def _metadata(b: _Builder) -> dict[str, Any]:
+    section = b.take("metadata", dict, required=False, default={})
+    return _plain(section) if isinstance(section, dict) else {}
+
+
+def _plain(value: Any) -> Any:
+    """YAML as plain dicts and lists (the loader's located mappings are dict subclasses)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _examples(b: _Builder) -> tuple[Example, ...]:

@@ -1,7 +1,8 @@
 """Alerts as OCSF Detection Findings (class 2004, schema 1.3).
 
 The mapping keeps the native ids so a SOAR can go from the finding back to this API:
-finding_info.uid is the alert id, finding_info.analytic.uid the rule id.
+finding_info.uid is the alert id, finding_info.analytic.uid the rule id. A rule imported from
+Sigma names its Sigma rule in finding_info.analytic.related_analytics (uid: the Sigma id).
 """
 
 from __future__ import annotations
@@ -169,6 +170,20 @@ def to_detection_finding(
             }
         )
     rule = rule or {}
+    sigma = (rule.get("metadata") or {}).get("sigma") or {}
+    related = (
+        [
+            {
+                "uid": sigma.get("id"),
+                "name": sigma.get("title"),
+                "type_id": 1,
+                "type": "Rule",
+                "category": "Sigma",
+            }
+        ]
+        if sigma
+        else None
+    )
     finding = {
         "class_uid": CLASS_UID,
         "class_name": "Detection Finding",
@@ -204,6 +219,7 @@ def to_detection_finding(
                 "type_id": 1,
                 "type": "Rule",
                 "desc": rule.get("description"),
+                "related_analytics": related,
             },
             "attacks": _attacks(alert),
             "src_url": None,

@@ -20,9 +20,15 @@ class RuleRead(BaseModel):
         default=None, description="how long the rule's query may run before the server stops it"
     )
     source: str | None = Field(
-        default=None, description="where the rule comes from: shipped, or a site rule folder"
+        default=None,
+        description="where the rule comes from: shipped, a site rule folder, or sigma "
+        "(imported by `provgraph sigma import`)",
     )
     path: str | None = None
+    enabled: bool = Field(default=True, description="false: the rule is listed but never runs")
+    disabled: dict[str, Any] | None = Field(
+        default=None, description="when and why the rule was disabled (null while enabled)"
+    )
 
 
 class RuleDetail(RuleRead):
@@ -37,6 +43,15 @@ class RuleDetail(RuleRead):
     false_positives: list[str] = []
     investigation: str | None = None
     summary: str | None = None
+    metadata: dict[str, Any] = Field(
+        default={},
+        description="where the rule came from; a rule imported from Sigma has `sigma`: its id, "
+        "title, level, status, author, tags, references, false positives and source file",
+    )
+
+
+class RuleUpdate(BaseModel):
+    enabled: bool = Field(description="false stops the rule from running; true turns it back on")
 
 
 class RuleRunRequest(BaseModel):

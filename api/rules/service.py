@@ -14,7 +14,13 @@ from typing import Any
 from provgraph.api.rules.models import RuleDetail, RuleRead
 from provgraph.api.values import plain
 from provgraph.graph.tx import Graph
-from provgraph.queries.catalog import CatalogEntry, RuleSettingsError, Snapshot, default_catalog
+from provgraph.queries.catalog import (
+    CatalogEntry,
+    RuleSettingsError,
+    Snapshot,
+    UnknownRules,
+    default_catalog,
+)
 from provgraph.queries.engine import run_rules as engine_run_rules
 from provgraph.queries.rule import Rule
 
@@ -48,6 +54,8 @@ def _read(entry: CatalogEntry) -> dict[str, Any]:
         "time_limit_seconds": rule.time_limit.total_seconds() if rule.time_limit else None,
         "source": entry.source,
         "path": str(rule.path) if rule.path else None,
+        "enabled": entry.enabled,
+        "disabled": None if entry.enabled else plain(dict(entry.disabled)),
     }
 
 
@@ -70,9 +78,22 @@ def get_rule(rule_id: str) -> RuleDetail | None:
                     "false_positives": list(rule.false_positives),
                     "investigation": rule.investigation,
                     "summary": rule.summary,
+                    "metadata": plain(dict(rule.metadata)),
                 }
             )
     return None
+
+
+def set_enabled(rule_id: str, enabled: bool, *, actor: str) -> RuleDetail | None:
+    """Enable or disable one rule (the catalog's state file); None when there is no such rule."""
+    catalog = default_catalog()
+    try:
+        catalog.set_enabled(rule_id, enabled, f"disabled through the API by {actor}")
+    except UnknownRules:
+        return None
+    except RuleSettingsError as error:
+        raise RulesUnavailable(str(error)) from error
+    return get_rule(rule_id)
 
 
 def rule_summary(rule_id: str | None) -> dict[str, Any] | None:
@@ -97,6 +118,7 @@ def rule_summary(rule_id: str | None) -> dict[str, Any] | None:
             "references",
             "false_positives",
             "investigation",
+            "metadata",
         }
     )
 

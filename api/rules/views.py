@@ -1,10 +1,16 @@
 from __future__ import annotations
 
-from provgraph.api.deps import GraphDep, Reader, Triager
+from provgraph.api.deps import Admin, GraphDep, Reader, Triager
 from provgraph.api.problems import Problem, not_found, responses
 from provgraph.api.routing import secured_router
 from provgraph.api.rules import service
-from provgraph.api.rules.models import RuleDetail, RuleRead, RuleRunRequest, RuleRunResult
+from provgraph.api.rules.models import (
+    RuleDetail,
+    RuleRead,
+    RuleRunRequest,
+    RuleRunResult,
+    RuleUpdate,
+)
 from provgraph.queries.catalog import UnknownRules
 
 router = secured_router(prefix="/rules", tags=["rules"], responses=responses(503))
@@ -31,6 +37,26 @@ def list_rules(_: Reader) -> list[RuleRead]:
 def get_rule(_: Reader, rule_id: str) -> RuleDetail:
     try:
         rule = service.get_rule(rule_id)
+    except service.RulesUnavailable as error:
+        raise _unavailable(error) from None
+    if rule is None:
+        raise not_found(f"rule {rule_id!r}")
+    return rule
+
+
+@router.patch(
+    "/{rule_id}",
+    response_model=RuleDetail,
+    summary="Enable or disable a rule",
+    description='`{"enabled": false}` stops the rule from running (after ingests, on '
+    "schedule and on demand) until it is enabled again; it stays listed and its alerts stay. "
+    "The state survives restarts (`<rules home>/state.json`, shared with `provgraph rules "
+    "enable|disable`).",
+    responses=responses(404),
+)
+def update_rule(principal: Admin, rule_id: str, change: RuleUpdate) -> RuleDetail:
+    try:
+        rule = service.set_enabled(rule_id, change.enabled, actor=principal.key_id)
     except service.RulesUnavailable as error:
         raise _unavailable(error) from None
     if rule is None:

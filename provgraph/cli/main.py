@@ -367,16 +367,18 @@ def demo(
 
 
 def _mount_subcommands() -> None:
-    """Rules, alerts, API keys and provenance traces, one typer app each."""
+    """Rules, Sigma imports, alerts, API keys and provenance traces, one typer app each."""
     from provgraph.cli.alerts import alerts_app
     from provgraph.cli.keys import keys_app
     from provgraph.cli.rules import rules_app
+    from provgraph.cli.sigma import sigma_app
     from provgraph.cli.trace import trace_app
 
     app.add_typer(rules_app, name="rules")
     app.add_typer(alerts_app, name="alerts")
     app.add_typer(keys_app, name="keys")
     app.add_typer(trace_app, name="trace")
+    app.add_typer(sigma_app, name="sigma")
 
 
 _mount_subcommands()

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from provgraph.queries.rule import Example, Rule
 
 rules_app = typer.Typer(
-    help="Detection rules: list, validate, test and run them.", no_args_is_help=True
+    help="Detection rules: list, enable/disable, validate, test and run them.",
+    no_args_is_help=True,
 )
 
 RulesDir = Annotated[
@@ -124,6 +125,9 @@ def rules_list(rules_dir: RulesDir = None, json_out: JsonOut = False) -> None:
                         },
                         "time_limit": r.time_limit.total_seconds() if r.time_limit else None,
                         "source": entry.source,
+                        "enabled": entry.enabled,
+                        "disabled": dict(entry.disabled) if not entry.enabled else None,
+                        "metadata": dict(r.metadata),
                     }
                     for entry in view.entries
                     for r in [entry.rule]
@@ -135,15 +139,40 @@ def rules_list(rules_dir: RulesDir = None, json_out: JsonOut = False) -> None:
         for entry in view.entries:
             r = entry.rule
             site = "  (site settings: " + ", ".join(entry.site) + ")" if entry.site else ""
+            state = "" if entry.enabled else "  [disabled]"
             typer.echo(
                 f"{r.id:34} {r.severity:8} every {_every(r.schedule.interval):6} "
                 f"{', '.join(r.techniques)}".rstrip()
             )
-            typer.echo(f"    {r.name}{site}")
+            source = "" if entry.source == "shipped" else f"  [{entry.source}]"
+            typer.echo(f"    {r.name}{source}{site}{state}")
     for error in view.errors:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
     if view.errors:
         raise typer.Exit(EXIT_FAILED_INPUT)
+
+
+def _set_enabled(rule_id: str, enabled: bool, reason: str) -> None:
+    catalog = _catalog(None)
+    changed = catalog.set_enabled(rule_id, enabled, reason)
+    word = "enabled" if enabled else "disabled"
+    typer.echo(f"{rule_id} {word}" if changed else f"{rule_id} was already {word}")
+
+
+@rules_app.command("enable")
+def rules_enable(rule_id: Annotated[str, typer.Argument(help="The rule's id.")]) -> None:
+    """Turn a disabled rule back on (it runs after ingests, on schedule and on demand)."""
+    _set_enabled(rule_id, True, "")
+
+
+@rules_app.command("disable")
+def rules_disable(
+    rule_id: Annotated[str, typer.Argument(help="The rule's id.")],
+    reason: Annotated[str, typer.Option(help="Why, kept in the state file.")] = "",
+) -> None:
+    """Stop a rule from running (any rule: shipped, site or imported). It stays listed; its
+    alerts stay. The state lives in <rules home>/state.json and survives restarts."""
+    _set_enabled(rule_id, False, reason or "provgraph rules disable")
 
 
 @rules_app.command("validate", epilog=LOAD_EPILOG)

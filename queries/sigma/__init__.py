@@ -1,8 +1,10 @@
-"""Sigma rules as graph patterns (preview): a pySigma backend emitting parameterised Cypher.
+"""Sigma rules as graph patterns: a pySigma backend emitting parameterised Cypher.
 
-`compile_path(paths)` compiles every Sigma rule in files or folders into provgraph `Rule`s and
-reports, per rule, whether it compiled and why not. `CypherBackend` and `provgraph_pipeline()`
-are the pySigma pieces; `mapping` holds the logsource and field table.
+`compile_path(paths)` compiles every Sigma rule in files or folders (correlations included)
+into provgraph `Rule`s and reports, per rule, whether it compiled and why not. `CypherBackend`
+and `provgraph_pipeline()` are the pySigma pieces; `mapping` holds the logsource and field table
+(and the lineage extension), `correlation` the correlation queries, `store` the imported rules
+on disk, `check` the time-budget check of `provgraph sigma import`.
 """
 
 from provgraph.queries.sigma.backend import CompiledQuery, CypherBackend

@@ -15,7 +15,11 @@ Semantics (Sigma's):
   * `cidr` is an exact range test on the parsed address (IPv4 octets, IPv6 groups compared as
     lists), with no expansion into text prefixes;
   * `expand` placeholders without a value at compile time become list parameters `$ph_<name>`
-    (empty by default: set them in the rule settings).
+    (empty by default: set them in the rule settings);
+  * lineage fields (`AncestorImage`, `DescendantCommandLine`, …, see `mapping.LINEAGE`) become
+    `EXISTS { MATCH <variable-length SPAWNED path> WHERE … }`: conditions on ancestors joined by
+    AND (within a selection or across selections) hold for one and the same ancestor, OR-ed ones
+    for any, and `not` means no ancestor matches (likewise for descendants).
 """
 
 from __future__ import annotations
@@ -24,10 +28,10 @@ import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from provgraph.queries.sigma.errors import Unsupported
-from provgraph.queries.sigma.mapping import LOGSOURCES, Field, Logsource
+from provgraph.queries.sigma.mapping import LINEAGE, LOGSOURCES, Field, Logsource
 from provgraph.queries.sigma.pipeline import STATE_KEY, provgraph_pipeline
 from sigma.conditions import (
     ConditionAND,
@@ -39,6 +43,8 @@ from sigma.conditions import (
 )
 from sigma.conversion.base import TextQueryBackend
 from sigma.conversion.state import ConversionState
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaError
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 from sigma.types import (
@@ -59,6 +65,9 @@ from sigma.types import (
 
 # string operators a value's wildcards reduce to (None: needs a regex)
 _OPS = {"eq": "=", "startswith": "STARTS WITH", "endswith": "ENDS WITH", "contains": "CONTAINS"}
+if TYPE_CHECKING:
+    from provgraph.queries.sigma.correlation import CompiledCorrelation
+
 _COMPARE = {
     CompareOperators.LT: "<",
     CompareOperators.LTE: "<=",
@@ -80,6 +89,8 @@ class CompiledQuery:
     fields: tuple[str, ...]  # Sigma fields the rule reads
     caveats: tuple[str, ...] = ()
     placeholders: tuple[str, ...] = ()  # parameters a site must fill (expand placeholders)
+    needs_parent: bool = False  # the condition reads the creator (`parent`)
+    lineage: tuple[str, ...] = ()  # "anc"/"desc" when the condition walks SPAWNED paths
 
 
 @dataclass
@@ -214,6 +225,9 @@ class CypherBackend(TextQueryBackend):
     name: ClassVar[str] = "provgraph Cypher"
     formats: ClassVar[dict[str, str]] = {"default": "Cypher query with its parameters"}
     requires_pipeline: ClassVar[bool] = False
+    correlation_methods: ClassVar[dict[str, str] | None] = {
+        "default": "one Cypher query over the events of the rules it names"
+    }
 
     precedence: ClassVar[tuple[type[ConditionItem], type[ConditionItem], type[ConditionItem]]] = (
         ConditionNOT,
@@ -241,6 +255,9 @@ class CypherBackend(TextQueryBackend):
         self._placeholders: dict[str, str] = {}
         self._fields: dict[str, Field] = {}  # mapped expression -> row, for this rule's logsource
         self._logsource: Logsource | None = None
+        self._compiled: dict[int, tuple[SigmaRule, CompiledQuery | Unsupported]] = {}
+        self._lineage: str | None = None  # inside the EXISTS of this lineage variable
+        self._walks: set[str] = set()  # lineage variables the rule's condition walks
 
     # -- parameters ------------------------------------------------------------------------
     def _param(self, value: Any) -> str:
@@ -264,6 +281,7 @@ class CypherBackend(TextQueryBackend):
         self, rule: SigmaRule, output_format: str | None = None, callback: Any = None
     ) -> list[Any]:
         self._params, self._placeholders, self._fields, self._logsource = {}, {}, {}, None
+        self._lineage, self._walks = None, set()
         return super().convert_rule(rule, output_format, callback)
 
     def _bind_logsource(self, state: ConversionState) -> Logsource:
@@ -280,7 +298,35 @@ class CypherBackend(TextQueryBackend):
     def convert_condition(self, cond: Any, state: ConversionState) -> Any:
         if self._logsource is None:
             self._bind_logsource(state)
+        if self._lineage is None:
+            walk = self._lineage_of(cond)
+            if walk is not None:
+                return self._exists(
+                    walk, lambda: super(CypherBackend, self).convert_condition(cond, state)
+                )
         return super().convert_condition(cond, state)
+
+    # -- lineage ---------------------------------------------------------------------------
+    def _lineage_of(self, cond: Any) -> str | None:
+        """The lineage variable when every leaf of `cond` tests one (the same) lineage field
+        and no `not` sits inside; None otherwise."""
+        if isinstance(cond, ConditionFieldEqualsValueExpression):
+            row = self._fields.get(cond.field)
+            return row.lineage if row is not None else None
+        if isinstance(cond, ConditionAND | ConditionOR):
+            kinds = {self._lineage_of(arg) for arg in cond.args}
+            return kinds.pop() if len(kinds) == 1 else None
+        return None
+
+    def _exists(self, walk: str, render: Any) -> str:
+        """`render()`'s condition on the lineage variable, inside its SPAWNED path."""
+        self._lineage = walk
+        try:
+            inner = render()
+        finally:
+            self._lineage = None
+        self._walks.add(walk)
+        return f"EXISTS {{ MATCH {LINEAGE[walk]} WHERE {inner} }}"
 
     def finalize_query_default(
         self, rule: SigmaRule, query: Any, index: int, state: ConversionState
@@ -288,16 +334,12 @@ class CypherBackend(TextQueryBackend):
         return str(query)
 
     def compile(self, rule: SigmaRule) -> CompiledQuery:
-        """The rule as one query: several conditions (rare) are OR-ed, as Sigma means them."""
+        """The rule as one query: several conditions (rare) are OR-ed, as Sigma means them.
+        A rule only a correlation uses (generate: false) compiles the same way."""
         conditions = self.convert_rule(rule)
-        logsource = self._logsource
         if not conditions and not rule._output:
-            raise Unsupported(
-                "correlation",
-                "a base rule of a correlation rule (generate: false): it runs only inside the "
-                "correlation, which is not compiled yet",
-                ("correlation base rule",),
-            )
+            conditions = [str(c) for c in rule.get_conversion_result()]
+        logsource = self._logsource
         if logsource is None or not conditions:
             raise Unsupported("logsource", "the rule produced no query", ("empty",))
         condition = (
@@ -313,10 +355,49 @@ class CypherBackend(TextQueryBackend):
             params=dict(self._params),
             logsource=logsource.category,
             condition=condition,
-            fields=tuple(row.sigma for row in rows),
+            fields=tuple(dict.fromkeys(row.sigma for row in rows)),
             caveats=caveats,
             placeholders=tuple(self._placeholders.values()),
+            needs_parent="parent" in variables,
+            lineage=tuple(sorted(self._walks)),
         )
+
+    def compile_once(self, rule: SigmaRule) -> CompiledQuery:
+        """`compile`, remembered per rule object: the pipeline changes a rule as it applies,
+        so a rule that is also named by correlations is compiled exactly once."""
+        entry = self._compiled.get(id(rule))
+        if entry is None:
+            outcome: CompiledQuery | Unsupported
+            try:
+                outcome = self.compile(rule)
+            except Unsupported as error:
+                outcome = error
+            except SigmaError as error:
+                outcome = Unsupported("modifier", str(error), (type(error).__name__,))
+            entry = self._compiled[id(rule)] = (rule, outcome)
+        if isinstance(entry[1], Unsupported):
+            raise entry[1]
+        return entry[1]
+
+    # -- correlations ----------------------------------------------------------------------
+    # pySigma dispatches a correlation by type to convert_correlation_<type>_rule; each
+    # returns the one query of `correlation.CorrelationBuilder` (its parameters travel with
+    # `compile_correlation`'s result).
+    def compile_correlation(self, rule: SigmaCorrelationRule) -> CompiledCorrelation:
+        from provgraph.queries.sigma.correlation import CorrelationBuilder
+
+        return CorrelationBuilder(self.compile_once).build(rule)
+
+    def _correlation_query(
+        self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = ""
+    ) -> list[str]:
+        return [self.compile_correlation(rule).query]
+
+    convert_correlation_event_count_rule = _correlation_query
+    convert_correlation_value_count_rule = _correlation_query
+    convert_correlation_temporal_rule = _correlation_query
+    convert_correlation_temporal_ordered_rule = _correlation_query
+    convert_correlation_extended_temporal_rule = _correlation_query
 
     # -- boolean structure -----------------------------------------------------------------
     def convert_condition_not(self, cond: ConditionNOT, state: ConversionState) -> str:
@@ -333,6 +414,8 @@ class CypherBackend(TextQueryBackend):
         """Arguments joined by OR/AND; leaves testing one subject with one operator share one
         list parameter (`toLower(p.image) ENDS WITH` x 40 values -> one `any(…)`)."""
         token = self.or_token if q == "any" else self.and_token
+        if isinstance(cond, ConditionAND) and self._lineage is None:
+            cond = self._same_relative(cond)
         keys: list[tuple[str, str] | None] = []
         groups: dict[tuple[str, str], _Group] = {}
         for arg in cond.args:
@@ -367,11 +450,35 @@ class CypherBackend(TextQueryBackend):
             raise Unsupported("modifier", "an empty condition", ("empty condition",))
         return f" {token} ".join(out)
 
+    def _same_relative(self, cond: ConditionAND) -> ConditionAND:
+        """The AND with its lineage-only arguments merged, one AND per lineage variable, so
+        they render as one EXISTS: one and the same ancestor (descendant) meets them all."""
+        merged: dict[str, list[Any]] = {}
+        for arg in cond.args:
+            walk = self._lineage_of(arg)
+            if walk is not None:
+                merged.setdefault(walk, []).append(arg)
+        if not any(len(args) > 1 for args in merged.values()):
+            return cond
+        out: list[Any] = []
+        placed: set[str] = set()
+        for arg in cond.args:
+            walk = self._lineage_of(arg)
+            if walk is None:
+                out.append(arg)
+            elif walk not in placed:
+                placed.add(walk)
+                group = merged[walk]
+                out.append(group[0] if len(group) == 1 else ConditionAND(list(group)))
+        return ConditionAND(out)
+
     def _groupable(self, cond: ConditionFieldEqualsValueExpression) -> _Group | None:
         value, expr = cond.value, cond.field
         if expr not in self._fields:
             return None
         row = self._fields[expr]
+        if row.lineage is not None and self._lineage is None:
+            return None  # rendered inside its EXISTS, never grouped with the pattern's leaves
         if isinstance(value, SigmaCIDRExpression):
             return _Group(expr, "cidr", [value]) if row.ip else None
         if isinstance(value, SigmaNumber) and not isinstance(value, SigmaBool):
@@ -562,17 +669,25 @@ def _fields_of(detection: Any) -> Sequence[str]:
     return out
 
 
-def build_query(logsource: Logsource, condition: str, needs_parent: bool) -> str:
-    """The logsource's pattern, the rule's condition, and the engine's columns."""
-    join_parent = needs_parent or logsource.always_parent
-    variables = sorted(logsource.variables | ({"parent"} if join_parent else set()))
+def pattern_lines(logsource: Logsource, condition: str, join_parent: bool) -> list[str]:
+    """The logsource's pattern with the rule's condition applied (the creator joined when
+    asked), ending on a WITH or WHERE that binds the logsource's variables."""
     lines = [logsource.match]
     if join_parent:
+        variables = sorted(logsource.variables | {"parent"})
         lines.append("OPTIONAL MATCH (parent:Process)-[:SPAWNED]->(p)")
         lines.append(f"WITH {', '.join(variables)}")
         lines.append(f"WHERE {condition}")
     else:
         lines[0] += f"\n  AND ({condition})"
+    return lines
+
+
+def build_query(logsource: Logsource, condition: str, needs_parent: bool) -> str:
+    """The logsource's pattern, the rule's condition, and the engine's columns."""
+    join_parent = needs_parent or logsource.always_parent
+    variables = sorted(logsource.variables | ({"parent"} if join_parent else set()))
+    lines = pattern_lines(logsource, condition, join_parent)
     if logsource.times is None:
         first = last = logsource.time
     else:

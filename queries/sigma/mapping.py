@@ -9,6 +9,11 @@ Graph v2 (issue 14) adds facts by adding rows here (or filling in an expression)
 Pattern variables: `p` the acting process (for process_creation: the new process), `parent`
 its creator (through SPAWNED), `f` a File, `w` a WROTE edge, `c` a Connection, `r` a
 CONNECTED_TO or RESOLVED edge, `d` a Domain. Expressions are code constants, never input.
+
+Lineage (provgraph's extension of Sigma, on every logsource): `Ancestor<Field>` is a process
+anywhere above `p` through SPAWNED (`anc`), `Descendant<Field>` one anywhere below it (`desc`).
+The backend turns every condition on them into an `EXISTS { … }` over a variable-length SPAWNED
+path; these variables are never part of a logsource's pattern.
 """
 
 from __future__ import annotations
@@ -36,6 +41,14 @@ class Field:
     ip: bool = False  # holds an IP address (the `cidr` modifier applies)
 
     @property
+    def lineage(self) -> str | None:
+        """ "anc" or "desc" for a lineage field (a process above or below `p`), else None."""
+        if self.expr is None:
+            return None
+        head = self.expr.split(".", 1)[0]
+        return head if head in LINEAGE else None
+
+    @property
     def variables(self) -> frozenset[str]:
         """Pattern variables the expression reads (`parent.image` -> {"parent"})."""
         if self.expr is None:
@@ -44,6 +57,25 @@ class Field:
 
 
 _VARIABLES = ("parent", "p", "f", "w", "c", "r", "d")
+# lineage variables and the SPAWNED path that binds each, relative to `p`
+LINEAGE = {
+    "anc": "(anc:Process)-[:SPAWNED*1..]->(p)",
+    "desc": "(p)-[:SPAWNED*1..]->(desc:Process)",
+}
+HOST_NOTE = "host names are stored lower-case and short (WS1, not ws1.corp.example)"
+
+# the lineage extension: the same process facts on every ancestor and every descendant
+_LINEAGE_FACTS: tuple[tuple[str, str, Kind], ...] = (
+    ("Image", "image", "str"),
+    ("CommandLine", "command_line", "str"),
+    ("User", "user", "str"),
+    ("ProcessId", "pid", "int"),
+)
+LINEAGE_FIELDS = tuple(
+    Field(f"{prefix}{name}", f"{var}.{prop}", kind=kind)
+    for prefix, var in (("Ancestor", "anc"), ("Descendant", "desc"))
+    for name, prop, kind in _LINEAGE_FACTS
+)
 
 
 def _process_fields(note: str = "") -> tuple[Field, ...]:
@@ -58,6 +90,9 @@ def _process_fields(note: str = "") -> tuple[Field, ...]:
         Field("ParentCommandLine", "parent.command_line"),
         Field("ParentUser", "parent.user"),
         Field("ParentProcessId", "parent.pid", kind="int"),
+        Field("Computer", "p.host", note=HOST_NOTE),
+        Field("ComputerName", "p.host", note=HOST_NOTE),
+        *LINEAGE_FIELDS,
         Field("IntegrityLevel", None, reason=f"IntegrityLevel: {NOT_STORED}"),
         Field("CurrentDirectory", None, reason=f"CurrentDirectory: {NO_SOURCE}"),
         Field("ProcessGuid", None, reason="process GUIDs are folded into the process uid"),
@@ -123,10 +158,12 @@ def _timed_edge_window(edge: str) -> str:
 
 
 def _in_window(edge: str) -> str:
+    """The edge's event times in the window, each once (the last time joins in when the
+    capped `times` list no longer holds it): correlations count these as events."""
     return (
         f"[t IN {edge}.times WHERE t >= $since AND t <= $until]"
         f" + CASE WHEN {edge}.last_time >= $since AND {edge}.last_time <= $until"
-        f" THEN [{edge}.last_time] ELSE [] END"
+        f" AND NOT {edge}.last_time IN {edge}.times THEN [{edge}.last_time] ELSE [] END"
     )
 
 

@@ -182,7 +182,7 @@ def test_the_queue_at_1366_px(
         page.get_by_role("button", name="Apply filters").click()
         page.wait_for_selector("#busy", state="hidden")
         rows = page.locator("#alerts tbody tr")
-        assert rows.count() >= 4
+        assert rows.count() >= 3  # the sample data raises three alerts
         # Status, assignee and severity: inside the queue's box, none cut short.
         clipped = page.evaluate(
             """() => {

@@ -5,6 +5,7 @@ Windows categories is accepted by the server, regular expressions included."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def test_regression_recordings_fire_their_compiled_rule(graph: Graph, tmp_path: 
         rule_id = yaml.safe_load(info.read_text())["rule_metadata"][0]["id"]
         (result,) = compile_path([by_id[rule_id]]).results
         if result.rule is None:
-            not_compiled.append((info.parent.name, result.kind))
+            not_compiled.append((info.parent.name, f"{result.kind}: {', '.join(result.details)}"))
             continue
         graph.write_autocommit(WIPE_ALL)
         ingest_records(graph, records(info.parent / f"{rule_id}.json"), tmp_path)
@@ -47,8 +48,10 @@ def test_regression_recordings_fire_their_compiled_rule(graph: Graph, tmp_path: 
     compiled = len(fired) + len(silent)
     print(
         f"\nSigmaHQ regression suite: {len(fired)} of {compiled} compiled samples fire; "
-        f"{len(not_compiled)} samples' rules did not compile"
+        f"{len(not_compiled)} samples' rules did not compile:"
     )
+    for reason, n in Counter(reason for _, reason in not_compiled).most_common():
+        print(f"  {n:4d}  {reason}")
     assert compiled >= 50
     assert len(fired) >= 0.95 * compiled, silent
     assert silent == []

@@ -58,6 +58,8 @@ _STRUCTURAL = {
     "'([^a-z0-9].*)?'",
     "'(?s).*'",
     "'.*'",
+    "' '",  # a space: command lines split into words
+    "'\"'",  # a double quote: a quoted program path, quotes dropped from arguments
 }
 
 
@@ -66,7 +68,7 @@ def test_queries_hold_no_values_only_parameters() -> None:
         text = re.sub(r"//[^\n]*", "", rule.query)
         literals = set(re.findall(r"'(?:[^'\\]|\\.)*'", text))
         assert literals <= _STRUCTURAL, (rule.id, literals - _STRUCTURAL)
-        assert '"' not in text, rule.id
+        assert '"' not in text.replace("'\"'", ""), rule.id  # no double-quoted strings
 
 
 def test_registry_allow_lists_ship_empty() -> None:

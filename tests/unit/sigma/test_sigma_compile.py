@@ -90,21 +90,27 @@ def test_report_says_why_each_rule_did_not_compile(tmp_path: Path) -> None:
         },
     }
     _write(tmp_path, "corr.yml", yaml.safe_dump_all([base, correlation]))
+    unknown = {**correlation, "id": "00000000-0000-4000-8000-000000000006", "title": "dangling"}
+    unknown["correlation"] = {**correlation["correlation"], "rules": ["no_such_rule"]}
+    _write(tmp_path, "dangling.yml", yaml.safe_dump(unknown))
     _write(tmp_path, "broken.yml", "title: [unclosed\n")
     report = compile_path([tmp_path])
-    outcome = {Path(r.path).name: (r.compiled, r.kind, r.details) for r in report.results}
-    assert outcome["ok.yml"] == (True, None, ())
-    assert outcome["pe.yml"] == (False, "field", ("Hashes", "OriginalFileName"))
-    assert outcome["reg.yml"] == (False, "logsource", ("category registry_set",))
-    assert outcome["corr.yml"][:2] == (False, "correlation")
-    assert outcome["broken.yml"][:2] == (False, "parse")
+    outcome = {Path(r.path).name: (r.status, r.kind, r.details) for r in report.results}
+    assert outcome["ok.yml"] == ("compiled", None, ())
+    assert outcome["pe.yml"] == ("failed", "field", ("Hashes", "OriginalFileName"))
+    assert outcome["reg.yml"] == ("failed", "logsource", ("category registry_set",))
+    assert outcome["broken.yml"][:2] == ("failed", "parse")
+    (dangling,) = [r for r in report.results if r.title == "dangling"]
+    assert (dangling.status, dangling.kind) == ("failed", "correlation")
+    assert "no_such_rule" in str(dangling.reason)
     assert report.reasons()["field: OriginalFileName"] == 1
+    # the correlation compiles; its base rule runs only inside it (Sigma's generate: false)
+    corr = [(r.status, r.part_of) for r in report.results if r.path.endswith("corr.yml")]
+    assert corr == [("part", ("many",)), ("compiled", ())]
     as_json = json.loads(json.dumps(report.to_dict()))
-    # a correlation's base rule does not alert alone (Sigma's generate: false)
-    corr = [(r.compiled, r.kind) for r in report.results if r.path.endswith("corr.yml")]
-    assert corr == [(False, "correlation"), (False, "correlation")]
-    assert as_json["total"] == 6 and as_json["compiled"] == 1 and as_json["failed"] == 5
-    assert "1 of 6 rules compiled (16.7%), 5 failed" in report.format()
+    assert as_json["total"] == 7 and as_json["compiled"] == 2 and as_json["failed"] == 4
+    assert as_json["part_of_correlations"] == 1
+    assert "2 of 6 rules compiled (33.3%), 4 failed, 1 only inside correlations" in report.format()
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
