@@ -216,7 +216,7 @@ def connect(frame: pd.DataFrame) -> duckdb.DuckDBPyConnection:
         lambda host, allow: allowed_host(host, allow),
         ["VARCHAR", "VARCHAR[]"],
         "BOOLEAN",
-        null_handling="special",
+        null_handling=FunctionNullHandling.SPECIAL,
     )
     events = frame.copy()
     for column in ("ts", "start_time"):

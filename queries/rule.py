@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from provgraph.core.errors import ProvgraphError
@@ -132,7 +132,7 @@ class _Located(dict[str, Any]):
 
 class _LocatingLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
-        mapping = _Located(super().construct_mapping(node, deep=True))
+        mapping = _Located(cast("dict[str, Any]", super().construct_mapping(node, deep=True)))
         mapping.line, mapping.column = node.start_mark.line + 1, node.start_mark.column + 1
         mapping.key_marks = {}
         mapping.value_nodes = {}
@@ -302,9 +302,9 @@ def parse_rule(text: str, path: Path | str) -> tuple[Rule | None, list[RuleError
     schedule = _schedule(b)
     suppression = _suppression(b, columns)
     if query:
-        for column in REQUIRED_COLUMNS:
-            if column not in columns:
-                b.error(f"the query must return a column named '{column}'", "query")
+        for required in REQUIRED_COLUMNS:
+            if required not in columns:
+                b.error(f"the query must return a column named '{required}'", "query")
     rule = Rule(
         id=rule_id,
         name=b.take("name", str, default=""),
@@ -338,7 +338,7 @@ def _query(b: _Builder, parameters: dict[str, Any]) -> tuple[str, int]:
         return "", 1
     node = b.doc.value_nodes["query"]
     # a block scalar's text starts on the line after its indicator
-    first_line = node.start_mark.line + (2 if node.style in ("|", ">") else 1)
+    first_line = node.start_mark.line + (2 if getattr(node, "style", None) in ("|", ">") else 1)
     scrubbed = _STRINGS_AND_COMMENTS.sub("''", query)
     forbidden = _FORBIDDEN.search(scrubbed)
     if forbidden:
@@ -356,7 +356,8 @@ def _query(b: _Builder, parameters: dict[str, Any]) -> tuple[str, int]:
     used = {m.group(1) for m in _PARAM_REF.finditer(query)}
     for name in parameters:
         if name not in used:
-            b.error(f"parameter '{name}' is not used by the query", name, parameters)
+            within = parameters if isinstance(parameters, _Located) else None
+            b.error(f"parameter '{name}' is not used by the query", name, within)
     return query, first_line
 
 

@@ -146,7 +146,9 @@ def provgraph_pipeline(
             )
         )
     for category, logsource in LOGSOURCES.items():
-        mapping = {f.sigma: f.expr for f in logsource.fields if f.expr is not None}
+        mapping: dict[str | None, str | list[str]] = {
+            f.sigma: f.expr for f in logsource.fields if f.expr is not None
+        }
         items += [
             ProcessingItem(
                 identifier=f"provgraph_{category}_state",
