@@ -143,9 +143,10 @@ def rules_list(rules_dir: RulesDir = None, json_out: JsonOut = False) -> None:
             typer.echo(
                 f"{r.id:34} {r.severity:8} every {_every(r.schedule.interval):6} "
                 f"{', '.join(r.techniques)}".rstrip()
+                + state
             )
             source = "" if entry.source == "shipped" else f"  [{entry.source}]"
-            typer.echo(f"    {r.name}{source}{site}{state}")
+            typer.echo(f"    {r.name}{source}{site}")
     for error in view.errors:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
     if view.errors:
