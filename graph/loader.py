@@ -23,7 +23,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -263,10 +263,6 @@ class Loader:
         self._pending.add(event)
         if self._pending.events >= self.batch_size:
             self._submit()
-
-    def add_all(self, events: Iterable[Event]) -> None:
-        for event in events:
-            self.add(event)
 
     def add_folded(self, folded: Folded) -> None:
         """Queue a batch folded elsewhere; pending single events are submitted first."""

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 
-class Kind(str, enum.Enum):
+class Kind(enum.StrEnum):
     PROCESS_START = "process_start"
     PROCESS_END = "process_end"
     FILE_WRITE = "file_write"  # create, modify, rename, delete: see FileOp
@@ -24,7 +24,7 @@ class Kind(str, enum.Enum):
     DNS_QUERY = "dns_query"
 
 
-class FileOp(str, enum.Enum):
+class FileOp(enum.StrEnum):
     CREATE = "create"
     MODIFY = "modify"
     RENAME = "rename"
@@ -62,7 +62,8 @@ class ProcessRef:
 
     @property
     def name(self) -> str | None:
-        """Executable file name, lower-cased is left to callers (rules compare case-insensitively)."""
+        """Executable file name, as logged: lower-casing is left to callers (rules compare
+        case-insensitively)."""
         if not self.image:
             return None
         return self.image.replace("\\", "/").rsplit("/", 1)[-1]
@@ -107,7 +108,8 @@ def normalise_host(name: str) -> str:
 
 
 def normalise_guid(guid: str) -> str:
-    """Sysmon GUIDs come braced lower-case (NXLog) or bare upper-case (evtx-rs): one form for both."""
+    """Sysmon GUIDs come braced lower-case (NXLog) or bare upper-case (evtx-rs): one form for
+    both."""
     return guid.strip().strip("{}").lower()
 
 

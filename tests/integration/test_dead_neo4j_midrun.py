@@ -51,11 +51,13 @@ def test_server_killed_mid_run_then_rerun_completes(
         with Graph(target) as graph:
             partial = graph.read(COUNT)[0]
             with Loader(graph, batch_size=50) as load:
-                load.add_all(iter_events(MORDOR))
+                for event in iter_events(MORDOR):
+                    load.add(event)
             rerun = graph.read(COUNT)[0]
             graph.write_autocommit("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS")
             with Loader(graph, batch_size=50) as load:
-                load.add_all(iter_events(MORDOR))
+                for event in iter_events(MORDOR):
+                    load.add(event)
             clean = graph.read(COUNT)[0]
         assert 0 < partial["nodes"] < clean["nodes"]
         assert rerun == clean  # the rerun completed it, with nothing duplicated

@@ -211,7 +211,8 @@ def test_creator_known_by_pid_resolves_to_latest_earlier_process(graph: Graph) -
 def test_loader_commits_everything_in_batches(graph: Graph) -> None:
     commits = []
     with Loader(graph, batch_size=2, on_commit=lambda s: commits.append(s.events)) as load:
-        load.add_all(_events())
+        for event in _events():
+            load.add(event)
     assert load.stats.events == 5 and load.stats.batches == 3
     assert commits == [2, 4, 5]
     assert load.stats.first_ts == T0 and load.stats.last_ts == T0 + timedelta(minutes=1)
@@ -238,7 +239,8 @@ def test_overlapped_loader_writes_the_same_graph_as_one_batch_at_a_time(graph: G
     )
     graph.write_autocommit("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS")
     with Loader(graph, batch_size=3, queue_depth=4) as load:
-        load.add_all(iter_events(files))
+        for event in iter_events(files):
+            load.add(event)
     assert load.stats.events > 250 and load.stats.batches > 80
     assert graph.read(SHAPE) == expected
     assert (
@@ -280,7 +282,8 @@ def test_creator_by_pid_in_the_next_batch_finds_its_parent(graph: Graph) -> None
             )
         )
     with Loader(graph, batch_size=1, queue_depth=8) as load:
-        load.add_all(events)
+        for event in events:
+            load.add(event)
     rows = graph.read(
         "MATCH (p:Process)-[:SPAWNED]->(c:Process {host: 'ws9'}) "
         "RETURN count(*) AS edges, sum(CASE WHEN p.placeholder THEN 1 ELSE 0 END) "
@@ -292,7 +295,8 @@ def test_creator_by_pid_in_the_next_batch_finds_its_parent(graph: Graph) -> None
 def test_host_times_cover_every_batch(graph: Graph) -> None:
     """Host first/last-seen are written apart from the batches; they still span them all."""
     with Loader(graph, batch_size=2) as load:
-        load.add_all(_events())
+        for event in _events():
+            load.add(event)
     rows = graph.read(
         "MATCH (h:Host {name: 'ws1'}) RETURN h.first_seen AS first, "
         "h.last_seen AS last, h.fqdn AS fqdn"
@@ -309,7 +313,8 @@ def test_dead_neo4j_stops_with_what_was_written() -> None:
         ),
         Loader(graph, batch_size=2) as load,
     ):
-        load.add_all(_events())
+        for event in _events():
+            load.add(event)
     graph.close()
 
 
