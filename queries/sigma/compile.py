@@ -296,14 +296,7 @@ def _base_doc(sigma: SigmaRule, compiled: CompiledQuery, path: Path) -> tuple[Ru
             "Uses provgraph's lineage extension (Ancestor*/Descendant* fields): a condition on "
             "a process anywhere above or below this one, through SPAWNED."
         )
-    if compiled.caveats:
-        investigation.append("Caveats: " + "; ".join(compiled.caveats) + ".")
-    if compiled.placeholders:
-        investigation.append(
-            "Fill these list parameters in the rule settings (empty matches nothing): "
-            + ", ".join(compiled.placeholders)
-            + "."
-        )
+    investigation += _caveat_notes(compiled.caveats, compiled.placeholders)
     doc.update(
         {
             "parameters": compiled.params,
@@ -349,14 +342,7 @@ def _correlation_doc(
         f"within {compiled.timespan_s} s (see the README, Sigma correlations, for the window "
         "semantics). The alert lists the processes involved; their own facts are one hop away.",
     ]
-    if compiled.caveats:
-        investigation.append("Caveats: " + "; ".join(compiled.caveats) + ".")
-    if compiled.placeholders:
-        investigation.append(
-            "Fill these list parameters in the rule settings (empty matches nothing): "
-            + ", ".join(compiled.placeholders)
-            + "."
-        )
+    investigation += _caveat_notes(compiled.caveats, compiled.placeholders)
     doc.update(
         {
             "parameters": compiled.params,
@@ -528,3 +514,18 @@ def compile_path(
         else:
             report.results.append(compile_rule(sigma, path, backend=backend))
     return report
+
+
+def _caveat_notes(caveats: Sequence[str], placeholders: Sequence[str]) -> list[str]:
+    """What an analyst reading a compiled rule must know: its caveats, and the placeholder
+    lists it needs filled in before it can match."""
+    notes = []
+    if caveats:
+        notes.append("Caveats: " + "; ".join(caveats) + ".")
+    if placeholders:
+        notes.append(
+            "Fill these list parameters in the rule settings (empty matches nothing): "
+            + ", ".join(placeholders)
+            + "."
+        )
+    return notes
