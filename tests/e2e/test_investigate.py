@@ -366,7 +366,10 @@ def test_a_saved_hunt(
     assert page.locator("#h-pick").input_value() == saved[0]["id"]
     page.locator("#hp-account").fill("pgustavo")
     page.get_by_role("button", name="Run hunt").click()
-    page.wait_for_selector("#notice:has-text('pgustavo, every process')")
+    # The run's own notice ends "<name>: N row(s)."; "Hunt saved: <name>." must not satisfy
+    # the wait, or Delete races the run and the run's notice overwrites "Hunt deleted".
+    page.wait_for_selector(f"#notice:has-text('pgustavo, every process: {rows} row(s)')")
+    page.wait_for_selector("#busy", state="hidden")
     assert page.locator("#h-table tbody tr").count() == rows
     page.get_by_role("button", name="Delete").click()
     page.wait_for_selector("#notice:has-text('Hunt deleted')")
