@@ -24,7 +24,16 @@ from provgraph.ingest.fields import (
     req,
     req_str,
 )
-from provgraph.ingest.model import Event, FileOp, Kind, Origin, ProcessRef, process_uid
+from provgraph.ingest.model import (
+    Event,
+    FileOp,
+    ImageFacts,
+    Kind,
+    Origin,
+    ProcessRef,
+    normalise_hash,
+    process_uid,
+)
 
 _FILE_OPS = {
     "filecreated": FileOp.CREATE,
@@ -90,7 +99,35 @@ def _process(record: Mapping[str, Any], prefix: str, host: str, user: str | None
         user=user,
         start_time=start,
         integrity=opt_str(record, p + "IntegrityLevel"),
+        image_facts=_image_facts(record, prefix, p),
     )
+
+
+def _image_facts(record: Mapping[str, Any], prefix: str, p: str) -> ImageFacts | None:
+    """`SHA1`/`SHA256`/`MD5` and `ProcessVersionInfo*` of the subject process, or the same
+    columns prefixed `InitiatingProcess` for the initiator (whose signature columns too)."""
+    info = p + "VersionInfo"
+    status = opt_str(record, p + "SignatureStatus") if prefix else None
+    facts = ImageFacts(
+        original_file_name=opt_str(record, info + "OriginalFileName"),
+        company=opt_str(record, info + "CompanyName"),
+        product=opt_str(record, info + "ProductName"),
+        description=opt_str(record, info + "FileDescription"),
+        product_version=opt_str(record, info + "ProductVersion"),
+        md5=normalise_hash("md5", opt_str(record, prefix + "MD5")),
+        sha1=normalise_hash("sha1", opt_str(record, prefix + "SHA1")),
+        sha256=normalise_hash("sha256", opt_str(record, prefix + "SHA256")),
+        signature_status=status,
+        signed=_signed(status),
+    )
+    return facts if facts.present() else None
+
+
+def _signed(status: str | None) -> bool | None:
+    # "Valid", "Invalid", "Expired"… are signed; "Unsigned" is not; "Unknown" says nothing
+    if status is None or status.lower() == "unknown":
+        return None
+    return status.lower() != "unsigned"
 
 
 def _initiator(record: Mapping[str, Any], host: str) -> ProcessRef:
