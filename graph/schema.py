@@ -6,29 +6,56 @@ idempotently by `ensure_schema`.
 
 Nodes (key property first):
   (:Host       {name, fqdn, first_seen, last_seen})
-  (:Process    {uid, host, pid, image, name, command_line, user, logon_id,
-                start_time, end_time, parent_uid, placeholder, sources})
+  (:Process    {uid, host, pid, ppid, image, name, command_line, user, logon_id,
+                start_time, end_time, first_seen, parent_uid, placeholder, guid, aliases,
+                sources})
+      One node per real process, whichever sources saw it (see `graph.identity`): uid is the
+      best key any of them gave (a Sysmon GUID "g:…" over an ECS entity id "e:…" over
+      host + pid + start "p:host:pid:start"); aliases = the other keys records used for it
+      (sorted); guid = the Sysmon ProcessGuid (lower-case, no braces) when one is known.
       name = lower-cased executable file name ("msbuild.exe"), for case-insensitive rules.
-      placeholder = true while the process is known only as someone's parent.
-  (:File       {key, host, path, name, ext})
+      ppid = the creator's pid, as its start record says. first_seen = the earliest time a
+      record showed it alive. placeholder = true while no start record describes it (it is
+      known only as someone's parent, or as the actor of its events).
+  (:File       {key, host, path, name, ext,
+                original_name, company, product, description, file_version, product_version,
+                md5, sha1, sha256, imphash, signed, signer, signature_status, facts_time})
       key = host + "|" + lower(path); name = lower-cased base name; ext = lower-cased
-      extension with its dot (".cs") or "".
+      extension with its dot (".cs") or "". The PE facts (IMAGE_PROPS) are those of the
+      binary at that path as process starts report it: original_name is the lower-cased
+      OriginalFileName, hashes are lower-case hex; facts_time is the time of the record they
+      came from (a later record that disagrees replaces them: the binary was updated).
   (:Connection {key, ip, port, protocol, hostname, is_public, is_loopback})
-      The remote endpoint; key = ip + "|" + port + "|" + protocol. Shared across hosts.
+      A remote endpoint; key = ip + "|" + port + "|" + protocol. Shared across hosts. The
+      peer of an accepted (inbound) connection is keyed without its port (ip + "||" +
+      protocol; port null): a client's ephemeral port names nothing worth a node.
   (:Domain     {name})  a DNS name queried by a process.
   (:Alert      {id, ...})  written by the rule engine (queries/).
 
 Edges (all times are Neo4j DateTime, UTC):
   (:Process)-[:ON_HOST]->(:Host)
   (:Process)-[:SPAWNED {time, source}]->(:Process)
-  (:Process)-[:EXECUTED {time}]->(:File)          the image a process was started from
-  (:Process)-[:WROTE {first_time, last_time, count, times, ops, access_masks, sources}]->(:File)
-      times: every distinct write time (capped at MAX_TIMES, oldest kept); ops: distinct
-      operations ("create", "modify", "rename", "delete"); access_masks: distinct
-      lower-case Security 4663 masks ("0x6").
-  (:Process)-[:CONNECTED_TO {first_time, last_time, count, times, local_port, sources}]->(:Connection)
-  (:Process)-[:RESOLVED {first_time, last_time, count, answers}]->(:Domain)
+      time = the child's start as the earliest record of it says; source = that record.
+  (:Process)-[:EXECUTED {time, md5, sha1, sha256, imphash}]->(:File)
+      the image a process was started from, with the hashes its start record gave.
+  Timed edges, one per (process, target), each with
+      {first_time, last_time, count, times, hours, sources}:
+  (:Process)-[:WROTE {… ops, access_masks}]->(:File)
+      ops: distinct operations ("create", "modify", "rename", "delete"); access_masks:
+      distinct lower-case Security 4663 masks ("0x6").
+  (:Process)-[:CONNECTED_TO {… local_port}]->(:Connection)   outbound: the process connected
+  (:Process)-[:ACCEPTED {… local_ports}]->(:Connection)      inbound: the peer connected to
+      the process, on its listening port(s) local_ports; the Connection is the peer.
+  (:Process)-[:RESOLVED {… answers}]->(:Domain)
   (:Alert)-[:INVOLVES {role}]->(entity)
+
+Timed edges: first_time / last_time are exact for the edge's whole life; times holds every
+distinct time of the most recent MAX_TIMES (newest kept, so a long-lived process never goes
+blind to new activity); hours holds every UTC hour (its start) with at least one event, for
+the whole life, so a window older than `times` can still be answered, to the hour. count is
+the number of distinct times, exact under re-ingest and retries: a time older than a full
+`times` list is taken as one already counted (true for every re-ingest and retry; an event
+first ingested after MAX_TIMES newer ones on the same edge is not counted).
 
 `sources` are "source:path:line" references to the raw records (first MAX_SOURCES kept).
 A Process's own sources are the records that describe it: its start, its end, and the
@@ -54,18 +81,52 @@ NODE_KEYS: dict[str, str] = {
     "Alert": "id",
 }
 
+# Process properties a record fills in (besides uid, host and the times).
+PROCESS_PROPS = ("pid", "image", "name", "command_line", "user", "logon_id")
+# PE facts on an image's File node, from ingest.model.ImageFacts (original_file_name is
+# stored lower-cased as original_name, like Process.name).
+IMAGE_PROPS = (
+    "original_name",
+    "company",
+    "product",
+    "description",
+    "file_version",
+    "product_version",
+    "md5",
+    "sha1",
+    "sha256",
+    "imphash",
+    "signed",
+    "signer",
+    "signature_status",
+)
+HASH_PROPS = ("md5", "sha1", "sha256", "imphash")
+
 # Secondary indexes the rules and the API look things up by.
 INDEXES: list[tuple[str, str]] = [
     ("Process", "name"),
     ("Process", "host"),
     ("Process", "start_time"),
     ("Process", "pid"),
+    ("Process", "guid"),
     ("File", "name"),
     ("File", "path"),
+    ("File", "original_name"),
+    ("File", "md5"),
+    ("File", "sha1"),
+    ("File", "sha256"),
+    ("File", "imphash"),
     ("Connection", "ip"),
     ("Alert", "last_seen"),
     ("Alert", "status"),
     ("Alert", "seq"),
+]
+
+# Composite indexes: identity resolution looks processes up by host and pid, and by host and
+# creator pid (a Sysmon record whose own pid was dropped, as NXLog does).
+COMPOSITE_INDEXES: list[tuple[str, tuple[str, ...]]] = [
+    ("Process", ("host", "pid")),
+    ("Process", ("host", "ppid")),
 ]
 
 
@@ -79,6 +140,11 @@ def schema_statements() -> list[str]:
     statements += [
         f"CREATE INDEX {label.lower()}_{prop} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
         for label, prop in INDEXES
+    ]
+    statements += [
+        f"CREATE INDEX {label.lower()}_{'_'.join(props)} IF NOT EXISTS FOR (n:{label}) "
+        f"ON ({', '.join('n.' + p for p in props)})"
+        for label, props in COMPOSITE_INDEXES
     ]
     return statements
 

@@ -1,9 +1,11 @@
 """Normalised events become nodes and edges: batched UNWIND … MERGE, one transaction a batch.
 
 A batch is first folded in Python (one row per node key, one row per edge, times merged),
-then written nodes before edges, each statement's rows sorted by key so concurrent writers
-take locks in the same order. Re-ingesting the same events changes nothing: every node and
-edge is MERGEd on its key and edge time lists only take times they do not already hold.
+then its process references are resolved to one key per real process (`graph.identity`,
+which rewrites the rows), then written nodes before edges, each statement's rows sorted by
+key so concurrent writers take locks in the same order. Re-ingesting the same events changes
+nothing: every node and edge is MERGEd on its key and edge time lists only take times they do
+not already hold.
 """
 
 from __future__ import annotations
@@ -11,17 +13,36 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from neo4j import ManagedTransaction, Transaction
-from provgraph.graph.schema import MAX_SOURCES, MAX_TIMES
+from provgraph.graph.schema import (
+    HASH_PROPS,
+    IMAGE_PROPS,
+    MAX_SOURCES,
+    MAX_TIMES,
+    PROCESS_PROPS,
+)
 from provgraph.graph.tx import Graph
-from provgraph.ingest.model import Event, FileOp, Kind, ProcessRef, classify_ip
+from provgraph.ingest.model import (
+    Event,
+    FileOp,
+    ImageFacts,
+    Kind,
+    ProcessRef,
+    classify_ip,
+    is_pid_only,
+)
+
+if TYPE_CHECKING:
+    from provgraph.graph.identity import ProcessResolver
 
 RAW_LIMIT = 4096  # bytes of raw record kept on an edge as evidence
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+HOUR_MICROS = 3600 * 1_000_000
+# A batch's statements by name (see STATEMENTS), so a folded batch pickles small.
 Statements = list[tuple[str, list[dict[str, Any]]]]
 
 
@@ -48,6 +69,11 @@ def _rows(scalars: tuple[str, ...] = (), lists: tuple[str, ...] = ()) -> str:
     return "UNWIND $rows AS wire\nWITH wire {.*, " + ", ".join(fields) + "} AS row\n"
 
 
+def _sorted_union(a: str, b: str) -> str:
+    """Cypher: the distinct elements of lists a and b, sorted (Community has no APOC)."""
+    return f"COLLECT {{ UNWIND {a} + {b} AS x WITH DISTINCT x RETURN x ORDER BY x }}"
+
+
 # In the loader, a batch only creates the hosts it names; their first/last-seen times are
 # written apart with MERGE_HOSTS_SEEN (see graph.loader). Every batch names the same few
 # hosts, and a SET on them would make each batch wait for the previous one's commit, which
@@ -69,54 +95,116 @@ ON MATCH SET h.fqdn = coalesce(h.fqdn, row.fqdn),
 """
 )
 
-# A full row (from a process start) overwrites; a partial row only fills what is missing,
-# so a parent first seen as a parent is completed when its own start event arrives.
-# (`created_now` is a marker that lives only inside this statement.)
+# A process written under one key that a better one now names (graph.identity): the node
+# takes the new key and keeps the old one among its aliases; its children's parent_uid
+# follows. MERGE, not MATCH: a node an earlier batch created may not be committed yet, and
+# MERGE waits for it (the key constraint) where MATCH would not see it. The resolver only
+# renames to a key no node holds; should one appear meanwhile (another writer), the rename
+# is skipped rather than failing the batch.
+REKEY_PROCESSES = """
+UNWIND $rows AS row
+OPTIONAL MATCH (taken:Process {uid: row.new})
+WITH row, taken IS NOT NULL AS taken
+WHERE NOT taken
+MERGE (p:Process {uid: row.old})
+ON CREATE SET p.host = row.host, p.placeholder = true, p.sources = [], p.created_now = true
+SET p.uid = row.new, p.guid = coalesce(row.guid, p.guid),
+    p.aliases = COLLECT { UNWIND coalesce(p.aliases, []) + row.alias AS x
+                          WITH DISTINCT x RETURN x ORDER BY x }
+WITH p, row
+CALL (p, row) {
+  MATCH (p)-[:SPAWNED]->(child:Process)
+  SET child.parent_uid = row.new
+}
+WITH p, row WHERE p.created_now
+REMOVE p.created_now
+WITH p, row
+MATCH (h:Host {name: row.host})
+CREATE (p)-[:ON_HOST]->(h)
+"""
+
+_FILL = ",\n      ".join(
+    f"p.{k} = coalesce(p.{k}, row.props.{k}, row.fill.{k})" for k in PROCESS_PROPS
+)
+
+# Rows come resolved (graph.identity): `props` are what start records say, `fill` what other
+# records say. A start record whose own key is the node's key (`primary`) is authoritative;
+# another start record is, while the node has no start record yet; everything else only
+# fills what is missing. That makes the final node the same whatever order the records come
+# in. The earliest end wins. (`created_now` is a marker that lives only inside this
+# statement.)
 MERGE_PROCESSES = (
-    _rows(("start", "end"))
+    _rows(("start", "end", "first_seen"))
     + """
 MERGE (p:Process {uid: row.uid})
-ON CREATE SET p += row.props, p.placeholder = NOT row.full, p.sources = row.sources,
-              p.start_time = row.start, p.end_time = row.end, p.created_now = true
-WITH p, row
+ON CREATE SET p += row.fill, p += row.props, p.host = row.host, p.placeholder = NOT row.full,
+              p.sources = row.sources, p.start_time = row.start, p.end_time = row.end,
+              p.ppid = row.ppid, p.first_seen = row.first_seen, p.aliases = row.aliases,
+              p.guid = row.guid, p.created_now = true
+WITH p, row, row.primary OR (row.full AND p.placeholder) AS authoritative
 // An existing process is only touched when the row can tell it something new: most rows
 // come from the file and network events of a process already in the graph, and a write
 // would lock it until commit, stalling the next batch (see graph.loader).
-FOREACH (_ IN CASE WHEN p.created_now IS NULL AND (row.full OR row.end IS NOT NULL
+FOREACH (_ IN CASE WHEN p.created_now IS NULL AND (row.full
+                        OR (row.end IS NOT NULL AND (p.end_time IS NULL OR row.end < p.end_time))
                         OR (p.start_time IS NULL AND row.start IS NOT NULL)
-                        OR (p.pid IS NULL AND row.props.pid IS NOT NULL)
-                        OR (p.image IS NULL AND row.props.image IS NOT NULL)
-                        OR (p.command_line IS NULL AND row.props.command_line IS NOT NULL)
-                        OR (p.user IS NULL AND row.props.user IS NOT NULL)
-                        OR (p.logon_id IS NULL AND row.props.logon_id IS NOT NULL))
+                        OR p.first_seen IS NULL OR row.first_seen < p.first_seen
+                        OR (p.ppid IS NULL AND row.ppid IS NOT NULL)
+                        OR (p.guid IS NULL AND row.guid IS NOT NULL)
+                        OR any(a IN row.aliases WHERE NOT a IN coalesce(p.aliases, []))
+                        OR any(k IN keys(row.fill) WHERE p[k] IS NULL))
                    THEN [1] ELSE [] END |
-  SET p += CASE WHEN row.full THEN row.props ELSE {} END,
-      p.start_time = CASE WHEN row.full THEN coalesce(row.start, p.start_time)
+  SET p += CASE WHEN authoritative THEN row.props ELSE {} END,
+      p.start_time = CASE WHEN authoritative THEN coalesce(row.start, p.start_time)
                      ELSE coalesce(p.start_time, row.start) END,
-      p.placeholder = p.placeholder AND NOT row.full,
-      p.pid = coalesce(p.pid, row.props.pid),
-      p.image = coalesce(p.image, row.props.image),
-      p.name = coalesce(p.name, row.props.name),
-      p.command_line = coalesce(p.command_line, row.props.command_line),
-      p.user = coalesce(p.user, row.props.user),
-      p.logon_id = coalesce(p.logon_id, row.props.logon_id),
-      p.end_time = coalesce(row.end, p.end_time),
+      %(fill)s,
+      p.ppid = coalesce(p.ppid, row.ppid),
+      p.guid = coalesce(p.guid, row.guid),
+      p.end_time = CASE WHEN row.end IS NOT NULL AND (p.end_time IS NULL OR row.end < p.end_time)
+                   THEN row.end ELSE p.end_time END,
+      p.first_seen = CASE WHEN p.first_seen IS NULL OR row.first_seen < p.first_seen
+                     THEN row.first_seen ELSE p.first_seen END,
+      p.aliases = %(aliases)s,
       p.sources = CASE WHEN size(p.sources) >= $max_sources THEN p.sources
-                  ELSE p.sources + [s IN row.sources WHERE NOT s IN p.sources] END)
+                  ELSE p.sources + [s IN row.sources WHERE NOT s IN p.sources] END,
+      p.placeholder = p.placeholder AND NOT row.full)
 // Only a process created just now needs its host edge (a process never changes host).
 WITH p, row WHERE p.created_now
 REMOVE p.created_now
 WITH p, row
-MATCH (h:Host {name: row.props.host})
+MATCH (h:Host {name: row.host})
 CREATE (p)-[:ON_HOST]->(h)
-"""
+""".replace("%(fill)s", _FILL).replace(
+        "%(aliases)s", _sorted_union("coalesce(p.aliases, [])", "row.aliases")
+    )
 )
 
-MERGE_FILES = """
-UNWIND $rows AS row
+_FACTS_FILL = ",\n    ".join(f"f.{k} = coalesce(f.{k}, row.facts.{k})" for k in IMAGE_PROPS)
+
+# PE facts: a record that disagrees with the node (the binary at that path changed) replaces
+# them when it is newer than the facts, and only fills what is missing when it is older.
+# facts_time is the earliest time the facts in place were reported, so a record that agrees
+# writes nothing unless it is earlier still (every start of a common binary names the same
+# file, and a write would lock it until commit, stalling the next batch).
+MERGE_FILES = (
+    _rows(("facts_time",))
+    + """
 MERGE (f:File {key: row.key})
-ON CREATE SET f.host = row.host, f.path = row.path, f.name = row.name, f.ext = row.ext
-"""
+ON CREATE SET f.host = row.host, f.path = row.path, f.name = row.name, f.ext = row.ext,
+              f += row.facts, f.facts_time = row.facts_time
+WITH f, row
+WHERE row.facts_time IS NOT NULL
+WITH f, row, any(k IN keys(row.facts) WHERE f[k] IS NOT NULL AND f[k] <> row.facts[k]) AS differ
+WITH f, row, differ, differ AND (f.facts_time IS NULL OR row.facts_time > f.facts_time) AS replace
+WHERE replace OR f.facts_time IS NULL OR row.facts_time < f.facts_time
+   OR any(k IN keys(row.facts) WHERE f[k] IS NULL)
+SET f += CASE WHEN replace THEN row.facts ELSE {} END,
+    %(fill)s,
+    f.facts_time = CASE WHEN replace OR f.facts_time IS NULL
+                        OR (NOT differ AND row.facts_time < f.facts_time)
+                   THEN row.facts_time ELSE f.facts_time END
+""".replace("%(fill)s", _FACTS_FILL)
+)
 
 MERGE_CONNECTIONS = """
 UNWIND $rows AS row
@@ -132,92 +220,136 @@ UNWIND $rows AS row
 MERGE (:Domain {name: row.name})
 """
 
+# Two records of one spawn (Sysmon 1 and Security 4688) resolve to one edge; the earliest
+# time wins, with its record, whichever came first.
 MERGE_SPAWNED = (
     _rows(("time",))
     + """
 MATCH (parent:Process {uid: row.parent}), (child:Process {uid: row.child})
 MERGE (parent)-[r:SPAWNED]->(child)
 ON CREATE SET r.time = row.time, r.source = row.source, r.raw = row.raw
+ON MATCH SET r.source = CASE WHEN row.time < r.time THEN row.source ELSE r.source END,
+             r.raw = CASE WHEN row.time < r.time THEN row.raw ELSE r.raw END,
+             r.time = CASE WHEN row.time < r.time THEN row.time ELSE r.time END
 SET child.parent_uid = row.parent
 """
 )
 
-# A creator known only by host and pid (Security 4688): the latest process with that pid on
-# that host started before the child, else a placeholder keyed by host and pid.
-MERGE_SPAWNED_BY_PID = (
-    _rows(("time",))
-    + """
-MATCH (child:Process {uid: row.child})
-OPTIONAL MATCH (cand:Process {host: row.host, pid: row.ppid})
-WHERE cand.start_time <= row.time AND cand.uid <> row.child
-WITH row, child, cand ORDER BY cand.start_time DESC
-WITH row, child, collect(cand)[0] AS found
-MERGE (parent:Process {uid: coalesce(found.uid, row.parent)})
-ON CREATE SET parent.placeholder = true, parent.host = row.host, parent.pid = row.ppid,
-              parent.image = row.pimage, parent.name = row.pname, parent.sources = []
-MERGE (parent)-[r:SPAWNED]->(child)
-ON CREATE SET r.time = row.time, r.source = row.source, r.raw = row.raw
-SET child.parent_uid = parent.uid
-WITH parent, row
-MATCH (h:Host {name: row.host})
-MERGE (parent)-[:ON_HOST]->(h)
-"""
-)
-
+# Like SPAWNED: the earliest start record's time; hashes from whichever record has them.
 MERGE_EXECUTED = (
     _rows(("time",))
     + """
 MATCH (p:Process {uid: row.uid}), (f:File {key: row.file})
 MERGE (p)-[r:EXECUTED]->(f)
-ON CREATE SET r.time = row.time
-"""
+ON CREATE SET r.time = row.time, r += row.hashes
+ON MATCH SET r.time = CASE WHEN row.time < r.time THEN row.time ELSE r.time END,
+             %(hashes)s
+""".replace("%(hashes)s", ", ".join(f"r.{h} = coalesce(r.{h}, row.hashes.{h})" for h in HASH_PROPS))
 )
 
-# Timed edges: one edge per (process, target) holding every distinct time, so window rules
-# can test exact times while the graph stays one hop per relationship. A row's times come
-# sorted and never empty, so its first and last are times[0] and times[-1] (converted once,
-# without copying the row: these are the most numerous rows of a batch).
+# Timed edges: one edge per (process, target) holding its recent distinct times and the hours
+# it was active in (see graph.schema), so window rules can test exact times while the graph
+# stays one hop per relationship. A row's times come sorted and never empty, so its first and
+# last are times[0] and times[-1]. Times newer than everything on the edge (in-order ingest)
+# are appended; otherwise they are merged in order. A time older than a full list's oldest
+# is taken as counted already (see graph.schema). A new edge starts empty and takes the
+# same update (subquery expressions are not allowed inside MERGE's ON MATCH).
 _TIMED_EDGE = """
 UNWIND $rows AS row
 WITH row, [x IN row.times |
-           datetime({epochSeconds: x / 1000000, nanosecond: x %% 1000000 * 1000})] AS times
+           datetime({epochSeconds: x / 1000000, nanosecond: x %% 1000000 * 1000})] AS times,
+          [x IN row.hours | datetime({epochSeconds: x / 1000000})] AS hours
 MATCH (p:Process {uid: row.uid}), (t:%(label)s {%(key)s: row.target})
 MERGE (p)-[r:%(rel)s]->(t)
-ON CREATE SET r.times = times[0..$max_times], r.count = size(times),
-              r.first_time = times[0], r.last_time = times[-1], r.sources = row.sources,
-              r.raw = row.raw %(create_extra)s
-ON MATCH SET r.count = r.count + size([t IN times WHERE NOT t IN r.times]),
-             r.times = CASE WHEN size(r.times) >= $max_times THEN r.times
-                       ELSE (r.times + [t IN times WHERE NOT t IN r.times])[0..$max_times] END,
-             r.first_time = CASE WHEN times[0] < r.first_time THEN times[0] ELSE r.first_time END,
-             r.last_time = CASE WHEN times[-1] > r.last_time THEN times[-1] ELSE r.last_time END,
-             r.sources = CASE WHEN size(r.sources) >= $max_sources THEN r.sources
-                         ELSE r.sources + [s IN row.sources WHERE NOT s IN r.sources] END
-             %(match_extra)s
+ON CREATE SET r.times = [], r.count = 0, r.hours = [], r.sources = [], r.raw = row.raw
+              %(create_extra)s
+WITH r, row, times, hours, size(r.times) = 0 OR times[0] > r.times[-1] AS newest
+SET r.count = r.count + CASE WHEN newest THEN size(times)
+                        ELSE size([t IN times WHERE NOT t IN r.times
+                                   AND (size(r.times) < $max_times OR t > r.times[0])]) END,
+    r.times = CASE WHEN newest THEN (r.times + times)[-$max_times..]
+              ELSE %(times_union)s[-$max_times..] END,
+    r.hours = CASE WHEN all(h IN hours WHERE h IN r.hours) THEN r.hours
+              ELSE %(hours_union)s END,
+    r.first_time = CASE WHEN r.first_time IS NULL OR times[0] < r.first_time
+                   THEN times[0] ELSE r.first_time END,
+    r.last_time = CASE WHEN r.last_time IS NULL OR times[-1] > r.last_time
+                  THEN times[-1] ELSE r.last_time END,
+    r.sources = CASE WHEN size(r.sources) >= $max_sources THEN r.sources
+                ELSE r.sources + [s IN row.sources WHERE NOT s IN r.sources] END
+    %(update_extra)s
 """
 
-MERGE_WROTE = _TIMED_EDGE % {
-    "label": "File",
-    "key": "key",
-    "rel": "WROTE",
-    "create_extra": ", r.ops = row.ops, r.access_masks = row.masks",
-    "match_extra": ", r.ops = r.ops + [o IN row.ops WHERE NOT o IN r.ops],"
+
+def _timed(label: str, key: str, rel: str, create_extra: str, update_extra: str) -> str:
+    return _TIMED_EDGE % {
+        "label": label,
+        "key": key,
+        "rel": rel,
+        "create_extra": create_extra,
+        "update_extra": update_extra,
+        "times_union": _sorted_union("r.times", "times"),
+        "hours_union": _sorted_union("coalesce(r.hours, [])", "hours"),
+    }
+
+
+MERGE_WROTE = _timed(
+    "File",
+    "key",
+    "WROTE",
+    ", r.ops = [], r.access_masks = []",
+    ", r.ops = r.ops + [o IN row.ops WHERE NOT o IN r.ops],"
     " r.access_masks = r.access_masks + [m IN row.masks WHERE NOT m IN r.access_masks]",
+)
+MERGE_CONNECTED = _timed(
+    "Connection",
+    "key",
+    "CONNECTED_TO",
+    "",
+    ", r.local_port = coalesce(r.local_port, row.local_port)",
+)
+MERGE_ACCEPTED = _timed(
+    "Connection",
+    "key",
+    "ACCEPTED",
+    ", r.local_ports = []",
+    ", r.local_ports = r.local_ports + [x IN row.local_ports WHERE NOT x IN r.local_ports]",
+)
+MERGE_RESOLVED = _timed(
+    "Domain",
+    "name",
+    "RESOLVED",
+    ", r.answers = []",
+    ", r.answers = r.answers + [a IN row.answers WHERE NOT a IN r.answers]",
+)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One write statement and which of its row fields hold process uids (the resolver
+    rewrites those; see graph.identity)."""
+
+    query: str
+    process_fields: tuple[str, ...] = ()
+
+
+# In write order: nodes before edges; renames before the processes they rename.
+STATEMENTS: dict[str, Statement] = {
+    "hosts": Statement(MERGE_HOSTS),
+    "hosts_seen": Statement(MERGE_HOSTS_SEEN),
+    "rekey": Statement(REKEY_PROCESSES),
+    "processes": Statement(MERGE_PROCESSES, ("uid",)),
+    "files": Statement(MERGE_FILES),
+    "connections": Statement(MERGE_CONNECTIONS),
+    "domains": Statement(MERGE_DOMAINS),
+    "spawned": Statement(MERGE_SPAWNED, ("parent", "child")),
+    "executed": Statement(MERGE_EXECUTED, ("uid",)),
+    "wrote": Statement(MERGE_WROTE, ("uid",)),
+    "connected": Statement(MERGE_CONNECTED, ("uid",)),
+    "accepted": Statement(MERGE_ACCEPTED, ("uid",)),
+    "resolved": Statement(MERGE_RESOLVED, ("uid",)),
 }
-MERGE_CONNECTED = _TIMED_EDGE % {
-    "label": "Connection",
-    "key": "key",
-    "rel": "CONNECTED_TO",
-    "create_extra": ", r.local_port = row.local_port",
-    "match_extra": "",
-}
-MERGE_RESOLVED = _TIMED_EDGE % {
-    "label": "Domain",
-    "key": "name",
-    "rel": "RESOLVED",
-    "create_extra": ", r.answers = row.answers",
-    "match_extra": ", r.answers = r.answers + [a IN row.answers WHERE NOT a IN r.answers]",
-}
+TIMED = ("wrote", "connected", "accepted", "resolved")
 
 
 # -- folding a batch ---------------------------------------------------------------------------
@@ -242,19 +374,32 @@ def _raw(event: Event) -> str | None:
     return text if len(text) <= RAW_LIMIT else text[: RAW_LIMIT - 1] + "…"
 
 
-_PROCESS_PROPS = ("pid", "image", "command_line", "user", "logon_id")
+_REF_PROPS = ("pid", "image", "command_line", "user", "logon_id")
 
 
-def _process_props(ref: ProcessRef, host: str) -> dict[str, Any]:
+def _process_props(ref: ProcessRef) -> dict[str, Any]:
     """A process's node properties as one event tells them (None values left out)."""
-    props: dict[str, Any] = {"host": host}
-    for key in _PROCESS_PROPS:
+    props: dict[str, Any] = {}
+    for key in _REF_PROPS:
         value = getattr(ref, key)
         if value is not None:
             props[key] = value
     if name := ref.name:
         props["name"] = name.lower()
     return props
+
+
+def image_props(facts: ImageFacts) -> dict[str, Any]:
+    """ImageFacts as File properties (graph.schema IMAGE_PROPS)."""
+    props = facts.present()
+    if (original := props.pop("original_file_name", None)) is not None:
+        props["original_name"] = original.lower()
+    return props
+
+
+def hour_starts(times: Iterable[int]) -> list[int]:
+    """The distinct UTC hours (their starts, in microseconds) the times fall in, sorted."""
+    return sorted({t - t % HOUR_MICROS for t in times})
 
 
 @dataclass
@@ -272,10 +417,12 @@ class _Timed:
             self.raw = _raw(event)
 
     def row(self, uid: str, target: str) -> dict[str, Any]:
+        times = [micros(t) for t in sorted(self.times)]
         return {
             "uid": uid,
             "target": target,
-            "times": [micros(t) for t in sorted(self.times)],
+            "times": times,
+            "hours": hour_starts(times),  # type: ignore[arg-type]
             "sources": self.sources,
             "raw": self.raw,
             **self.extra,
@@ -284,10 +431,11 @@ class _Timed:
 
 @dataclass(frozen=True)
 class Folded:
-    """A batch folded into statement rows (possibly in a parser process), ready to write.
+    """A batch folded into statement rows (possibly in a parser process), ready to resolve
+    (graph.identity) and write.
 
-    `statements` are the batch's own transaction; `hosts` are its MERGE_HOSTS_SEEN rows,
-    which the loader writes apart (see MERGE_HOSTS)."""
+    `statements` are the batch's own transaction, by name (STATEMENTS); `hosts` are its
+    MERGE_HOSTS_SEEN rows, which the loader writes apart (see MERGE_HOSTS)."""
 
     statements: Statements
     hosts: list[dict[str, Any]]
@@ -295,6 +443,12 @@ class Folded:
     first: datetime | None
     last: datetime | None
     origin: str | None  # the batch's last record
+
+    def rows(self, name: str) -> list[dict[str, Any]]:
+        for statement, rows in self.statements:
+            if statement == name:
+                return rows
+        return []
 
 
 @dataclass
@@ -311,10 +465,10 @@ class Batch:
     connections: dict[str, dict[str, Any]] = field(default_factory=dict)
     domains: set[str] = field(default_factory=set)
     spawned: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    spawned_by_pid: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     executed: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     wrote: dict[tuple[str, str], _Timed] = field(default_factory=dict)
     connected: dict[tuple[str, str], _Timed] = field(default_factory=dict)
+    accepted: dict[tuple[str, str], _Timed] = field(default_factory=dict)
     resolved: dict[tuple[str, str], _Timed] = field(default_factory=dict)
     events: int = 0
     _source: str = ""  # the latest event's source reference, formatted once
@@ -358,78 +512,134 @@ class Batch:
         full: bool,
         start_time: datetime | None = None,
         end_time: datetime | None = None,
+        ppid: int | None = None,
     ) -> None:
+        """Fold what one event says of a process. Times stay datetimes until `rows()`."""
         current = self.processes.get(ref.uid)
+        ts = event.ts
         if current is None:
+            props = _process_props(ref)
             self.processes[ref.uid] = {
                 "uid": ref.uid,
+                "host": event.host,
                 "full": full,
-                "props": _process_props(ref, event.host),
-                "start": micros(start_time or ref.start_time),
-                "end": micros(end_time),
+                "props": props if full else {},
+                "fill": {} if full else props,
+                "start": start_time or ref.start_time,
+                "end": end_time,
+                "ppid": ppid,
+                "first_seen": ts,
                 "sources": [self._source],
+                "seen": {ts} if is_pid_only(ref.uid) else None,
             }
+            if ref.image and ref.image_facts is not None:
+                self._file(event.host, ref.image, ref.image_facts, ts)
             return
-        if full and not current["full"]:
+        if ts < current["first_seen"]:
+            current["first_seen"] = ts
+        if current["seen"] is not None:
+            current["seen"].add(ts)
+        if full:
+            # a start record (again, or after mentions): its view of the process wins
             current["full"] = True
-            current["props"] = {**current["props"], **_process_props(ref, event.host)}
-            start = micros(start_time or ref.start_time)
-            current["start"] = start if start is not None else current["start"]
+            current["props"] = _process_props(ref)
+            current["start"] = start_time or ref.start_time or current["start"]
+            current["ppid"] = ppid if ppid is not None else current["ppid"]
+            if ref.image and ref.image_facts is not None:
+                self._file(event.host, ref.image, ref.image_facts, ts)
         else:
             # Most rows are the same process seen again by its file and network events:
             # only fill what is missing, without building a second property map.
-            props = current["props"]
-            for key in _PROCESS_PROPS:
-                if key not in props:
+            fill = current["fill"]
+            for key in _REF_PROPS:
+                if key not in fill:
                     value = getattr(ref, key)
                     if value is not None:
-                        props[key] = value
-            if "name" not in props and (name := ref.name):
-                props["name"] = name.lower()
+                        fill[key] = value
+            if "name" not in fill and (name := ref.name):
+                fill["name"] = name.lower()
             if current["start"] is None:
-                current["start"] = micros(start_time or ref.start_time)
+                current["start"] = start_time or ref.start_time
             if end_time is None:
                 return  # a mention: the record is kept on the edge it made, not here
         if end_time is not None:
-            current["end"] = micros(end_time)
+            current["end"] = end_time if current["end"] is None else min(current["end"], end_time)
         if len(current["sources"]) < MAX_SOURCES:
             current["sources"].append(self._source)
 
     def _process_start(self, event: Event) -> None:
         proc = event.process
-        self._process(proc, event, full=True, start_time=proc.start_time or event.ts)
-        if proc.image:
-            self._file(event.host, proc.image)
-            key = (proc.uid, file_key(event.host, proc.image))
-            self.executed.setdefault(key, {"uid": key[0], "file": key[1], "time": micros(event.ts)})
         parent = event.parent
+        self._process(
+            proc,
+            event,
+            full=True,
+            start_time=proc.start_time or event.ts,
+            ppid=parent.pid if parent is not None else None,
+        )
+        if proc.image:
+            key = self._file(event.host, proc.image)
+            edge = (proc.uid, key)
+            if edge not in self.executed:
+                facts = proc.image_facts
+                self.executed[edge] = {
+                    "uid": proc.uid,
+                    "file": key,
+                    "time": micros(event.ts),
+                    "hashes": {h: v for h in HASH_PROPS if (v := getattr(facts, h)) is not None}
+                    if facts
+                    else {},
+                }
         if parent is None:
             return
-        edge = {
-            "parent": parent.uid,
-            "child": proc.uid,
-            "time": micros(event.ts),
-            "source": self._source,
-            "raw": _raw(event) if self.keep_raw else None,
-        }
-        if parent.uid.startswith("p:") and parent.uid.count(":") == 2:
-            # Known only by host and pid: resolved against the graph when written.
-            edge.update(
-                host=event.host,
-                ppid=parent.pid,
-                pimage=parent.image,
-                pname=parent.name.lower() if parent.name else None,
-            )
-            self.spawned_by_pid.setdefault((parent.uid, proc.uid), edge)
-        else:
-            self._process(parent, event, full=False)
-            self.spawned.setdefault((parent.uid, proc.uid), edge)
+        # A creator known only by host and pid (Security 4688, auditd) is resolved to the
+        # process that had that pid then (graph.identity), like every other reference.
+        self._process(parent, event, full=False)
+        self.spawned.setdefault(
+            (parent.uid, proc.uid),
+            {
+                "parent": parent.uid,
+                "child": proc.uid,
+                "time": micros(event.ts),
+                "source": self._source,
+                "raw": _raw(event) if self.keep_raw else None,
+            },
+        )
 
-    def _file(self, host: str, path: str) -> str:
+    def _file(
+        self,
+        host: str,
+        path: str,
+        facts: ImageFacts | None = None,
+        seen: datetime | None = None,
+    ) -> str:
         key = file_key(host, path)
-        if key not in self.files:
+        row = self.files.get(key)
+        if row is None:
             name, ext = file_parts(path)
-            self.files[key] = {"key": key, "host": host, "path": path, "name": name, "ext": ext}
+            row = self.files[key] = {
+                "key": key,
+                "host": host,
+                "path": path,
+                "name": name,
+                "ext": ext,
+                "facts": {},
+                "facts_time": None,
+            }
+        if facts is not None and seen is not None:
+            # as MERGE_FILES does: a newer record that disagrees replaces, else fill in
+            given = image_props(facts)
+            held = row["facts"]
+            if row["facts_time"] is None:
+                row["facts"], row["facts_time"] = given, seen
+            elif any(held.get(k, v) != v for k, v in given.items()):
+                if seen > row["facts_time"]:
+                    row["facts"], row["facts_time"] = {**held, **given}, seen
+                else:
+                    row["facts"] = {**given, **held}
+            else:
+                row["facts"] = {**given, **held}
+                row["facts_time"] = min(seen, row["facts_time"])
         return key
 
     def _file_write(self, event: Event) -> None:
@@ -451,13 +661,16 @@ class Batch:
         if not event.remote_ip:
             return
         self._process(event.process, event, full=False)
-        key = connection_key(event.remote_ip, event.remote_port, event.protocol)
+        inbound = event.direction == "inbound"
+        # Inbound, the remote port is the client's ephemeral one: the peer is its address.
+        port = None if inbound else event.remote_port
+        key = connection_key(event.remote_ip, port, event.protocol)
         if key not in self.connections:
             public, loopback = classify_ip(event.remote_ip)
             self.connections[key] = {
                 "key": key,
                 "ip": event.remote_ip,
-                "port": event.remote_port,
+                "port": port,
                 "protocol": event.protocol,
                 "hostname": event.remote_hostname,
                 "is_public": public,
@@ -465,9 +678,16 @@ class Batch:
             }
         elif event.remote_hostname and not self.connections[key]["hostname"]:
             self.connections[key]["hostname"] = event.remote_hostname
-        timed = self.connected.setdefault(
-            (event.process.uid, key), _Timed(extra={"local_port": event.local_port})
-        )
+        if inbound:
+            timed = self.accepted.setdefault(
+                (event.process.uid, key), _Timed(extra={"local_ports": []})
+            )
+            if event.local_port is not None and event.local_port not in timed.extra["local_ports"]:
+                timed.extra["local_ports"].append(event.local_port)
+        else:
+            timed = self.connected.setdefault(
+                (event.process.uid, key), _Timed(extra={"local_port": event.local_port})
+            )
         timed.add(event, self.keep_raw, self._source)
 
     def _dns(self, event: Event) -> None:
@@ -483,27 +703,48 @@ class Batch:
                 timed.extra["answers"].append(answer)
 
     # -- writing ---------------------------------------------------------------------------
+    def process_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for uid in sorted(self.processes):
+            row = dict(self.processes[uid])
+            for key in ("start", "end", "first_seen"):
+                row[key] = micros(row[key])
+            seen = row.pop("seen")
+            if seen is not None:
+                row["seen"] = sorted(micros(t) for t in seen)
+            # until resolved (graph.identity): every key is its own node
+            row["primary"] = row["full"]
+            row["aliases"] = []
+            row["guid"] = uid[2:] if uid.startswith("g:") else None
+            rows.append(row)
+        return rows
+
+    def file_rows(self) -> list[dict[str, Any]]:
+        return [
+            {**row, "facts_time": micros(row["facts_time"])}
+            for _, row in sorted(self.files.items())
+        ]
+
     def statements(self, host_times: bool = False) -> Statements:
-        """Nodes before edges, rows sorted by key (consistent lock order). The creator-by-pid
-        lookup comes last: the loader runs it only once the previous batch has committed, so
-        a parent started in that batch is found (see graph.loader). `host_times` updates the
-        hosts' first/last-seen in the same statement (else the loader writes them apart)."""
+        """Nodes before edges, rows sorted by key (consistent lock order). `host_times`
+        updates the hosts' first/last-seen in the same statement (else the loader writes them
+        apart)."""
 
         def timed_rows(edges: dict[tuple[str, str], _Timed]) -> list[dict[str, Any]]:
             return [edges[k].row(*k) for k in sorted(edges)]
 
         return [
-            (MERGE_HOSTS_SEEN if host_times else MERGE_HOSTS, self.host_rows()),
-            (MERGE_PROCESSES, [self.processes[k] for k in sorted(self.processes)]),
-            (MERGE_FILES, [self.files[k] for k in sorted(self.files)]),
-            (MERGE_CONNECTIONS, [self.connections[k] for k in sorted(self.connections)]),
-            (MERGE_DOMAINS, [{"name": n} for n in sorted(self.domains)]),
-            (MERGE_SPAWNED, [self.spawned[k] for k in sorted(self.spawned)]),
-            (MERGE_EXECUTED, [self.executed[k] for k in sorted(self.executed)]),
-            (MERGE_WROTE, timed_rows(self.wrote)),
-            (MERGE_CONNECTED, timed_rows(self.connected)),
-            (MERGE_RESOLVED, timed_rows(self.resolved)),
-            (MERGE_SPAWNED_BY_PID, [self.spawned_by_pid[k] for k in sorted(self.spawned_by_pid)]),
+            ("hosts_seen" if host_times else "hosts", self.host_rows()),
+            ("processes", self.process_rows()),
+            ("files", self.file_rows()),
+            ("connections", [self.connections[k] for k in sorted(self.connections)]),
+            ("domains", [{"name": n} for n in sorted(self.domains)]),
+            ("spawned", [self.spawned[k] for k in sorted(self.spawned)]),
+            ("executed", [self.executed[k] for k in sorted(self.executed)]),
+            ("wrote", timed_rows(self.wrote)),
+            ("connected", timed_rows(self.connected)),
+            ("accepted", timed_rows(self.accepted)),
+            ("resolved", timed_rows(self.resolved)),
         ]
 
     def host_rows(self) -> list[dict[str, Any]]:
@@ -512,12 +753,11 @@ class Batch:
             for _, row in sorted(self.hosts.items())
         ]
 
-    def folded(self) -> Folded:
-        """The batch as rows only (small to pickle, nothing left to compute)."""
-        hosts = self.host_rows()
+    def folded(self, host_times: bool = False) -> Folded:
+        """The batch as rows only (small to pickle, nothing left to compute but identity)."""
         return Folded(
-            [(q, rows) for q, rows in self.statements() if rows],
-            hosts,
+            [(name, rows) for name, rows in self.statements(host_times) if rows],
+            self.host_rows(),
             self.events,
             min((h["first"] for h in self.hosts.values()), default=None),
             max((h["last"] for h in self.hosts.values()), default=None),
@@ -525,12 +765,14 @@ class Batch:
         )
 
 
-def write_batch(graph: Graph, batch: Batch) -> None:
+def write_batch(graph: Graph, batch: Batch, resolver: ProcessResolver | None = None) -> None:
     """The simple path (tests, small writes, the naive benchmark): one transaction, host
-    times included."""
-    write_statements(
-        graph, [(q, rows) for q, rows in batch.statements(host_times=True) if rows], batch.events
-    )
+    times included. Without a `resolver`, one is made for this batch alone."""
+    from provgraph.graph.identity import ProcessResolver
+
+    resolver = resolver or ProcessResolver(graph)
+    folded = resolver.resolve(batch.folded(host_times=True))
+    write_statements(graph, folded.statements, batch.events)
 
 
 def run_statements(tx: Transaction | ManagedTransaction, statements: Statements) -> None:
@@ -538,8 +780,9 @@ def run_statements(tx: Transaction | ManagedTransaction, statements: Statements)
     another and consumed at the end: Neo4j executes a statement while the driver packs the
     next, instead of each waiting for the previous one's result."""
     results = [
-        tx.run(query, rows=rows, max_times=MAX_TIMES, max_sources=MAX_SOURCES)
-        for query, rows in statements
+        tx.run(STATEMENTS[name].query, rows=rows, max_times=MAX_TIMES, max_sources=MAX_SOURCES)
+        for name, rows in statements
+        if rows
     ]
     for result in results:
         result.consume()
@@ -553,16 +796,20 @@ def write_statements(graph: Graph, statements: Statements, events: int) -> None:
 
 
 def write_events(graph: Graph, events: Iterable[Event], batch_size: int = 5000) -> int:
-    """Write events in batches; returns how many were written. Simple, single-threaded."""
+    """Write events in batches; returns how many were written. Simple, single-threaded; one
+    process resolver for the whole call, as the loader has one per run."""
+    from provgraph.graph.identity import ProcessResolver
+
+    resolver = ProcessResolver(graph)
     written = 0
     batch = Batch()
     for event in events:
         batch.add(event)
         if batch.events >= batch_size:
-            write_batch(graph, batch)
+            write_batch(graph, batch, resolver)
             written += batch.events
             batch = Batch()
     if batch.events:
-        write_batch(graph, batch)
+        write_batch(graph, batch, resolver)
         written += batch.events
     return written
