@@ -30,9 +30,14 @@ not ended before it), else a placeholder `p:host:pid` that a later start record 
 Nodes are never merged after the fact (Community Neo4j has no APOC to move relationships):
 the resolver avoids creating the second node instead. It keeps what this run has resolved
 (a run cache, so batch k+1 needs nothing of batch k's commit) and, for references it has not
-seen, reads the committed graph once per batch (by uid, and by host + pid and host + creator
-pid through composite indexes). Two nodes both written before anything linked them (say, a
-pid-only placeholder written before the process's pid was known) stay apart.
+seen, reads the committed graph once per batch (by uid, by host + pid through a composite
+index, and by start time for the creator-pid case); a host with no process in the graph when
+the run first meets it needs no reads at all. That makes it a single-writer design: two runs
+writing the same host at the same moment can each miss what the other has not committed. A
+placeholder by host and pid written before anything told which process had that pid is
+absorbed into that process when it is told (ABSORB_PLACEHOLDERS): it is the one kind of node
+whose edges are simple enough to move. Two nodes otherwise both written before anything
+linked them stay apart.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from typing import Any
 
 from provgraph.graph.schema import MAX_SOURCES
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import TIMED, Folded, hour_starts
+from provgraph.graph.writer import TIMED, Folded
 from provgraph.ingest.model import is_pid_only, uid_rank
 
 SECOND = 1_000_000  # times here are integer microseconds since the epoch, as in the rows
@@ -55,13 +60,30 @@ _PROJECTION = (
     "end: p.end_time.epochSeconds * 1000000 + p.end_time.microsecond, "
     "first_seen: p.first_seen.epochSeconds * 1000000 + p.first_seen.microsecond} AS p"
 )
-# Candidates for the references a batch brings that this run has not seen.
+
+
+def _at_micros(expr: str) -> str:
+    return f"datetime({{epochSeconds: {expr} / 1000000, nanosecond: {expr} % 1000000 * 1000}})"
+
+
+# Which of a batch's hosts the graph already has processes on (the others need no LOOKUP).
+HOSTS_SEEN = """
+UNWIND $hosts AS h
+RETURN h AS host, EXISTS { MATCH (:Process {host: h}) } AS seen
+"""
+# Candidates for the references a batch brings that this run has not seen: by key, by host
+# and pid (composite index), and for a start whose pid is missing (or a node's that is), by
+# creator pid among the processes started within the window (start_time index).
 LOOKUP = f"""
 UNWIND $uids AS u MATCH (p:Process {{uid: u}}) RETURN {_PROJECTION}
 UNION
 UNWIND $pids AS k MATCH (p:Process {{host: k[0], pid: k[1]}}) RETURN {_PROJECTION}
 UNION
-UNWIND $ppids AS k MATCH (p:Process {{host: k[0], ppid: k[1]}}) RETURN {_PROJECTION}
+UNWIND $ppids AS k
+MATCH (p:Process)
+WHERE p.start_time >= {_at_micros("k[2]")} AND p.start_time <= {_at_micros("k[3]")}
+  AND p.host = k[0] AND p.ppid = k[1] AND (k[4] OR p.pid IS NULL)
+RETURN {_PROJECTION}
 """
 
 
@@ -72,9 +94,10 @@ def better(a: str, b: str) -> bool:
     return ra > rb or (ra == rb and a < b)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Known:
-    """What the resolver knows of one node (times in microseconds)."""
+    """What the resolver knows of one node (times in microseconds). The object stays the
+    same when the node is renamed, so the indexes hold objects, not keys."""
 
     uid: str
     host: str
@@ -88,11 +111,12 @@ class Known:
     # the node's key in the graph when this batch began; None if no batch has written it
     written: str | None = None
     aliases: set[str] = field(default_factory=set)
+    dead: bool = False  # absorbed into another node
 
 
 @dataclass(slots=True)
 class _Ref:
-    """One reference in a batch, with what its rows say."""
+    """One reference in a batch, with what its row says."""
 
     uid: str
     host: str
@@ -104,13 +128,15 @@ class _Ref:
     name: str | None
     logon_id: str | None
     full: bool
+    pid_only: bool
 
 
 def _ref(row: dict[str, Any]) -> _Ref:
     props = row["props"] if row["full"] else row["fill"]
     fill = row["fill"]
+    uid = row["uid"]
     return _Ref(
-        uid=row["uid"],
+        uid=uid,
         host=row["host"],
         pid=props.get("pid", fill.get("pid")),
         ppid=row["ppid"],
@@ -120,6 +146,23 @@ def _ref(row: dict[str, Any]) -> _Ref:
         name=props.get("name", fill.get("name")),
         logon_id=props.get("logon_id", fill.get("logon_id")),
         full=row["full"],
+        pid_only=is_pid_only(uid),
+    )
+
+
+def _ref_of(known: Known) -> _Ref:
+    return _Ref(
+        uid=known.uid,
+        host=known.host,
+        pid=known.pid,
+        ppid=known.ppid,
+        start=known.start,
+        end=known.end,
+        first_seen=known.first_seen,
+        name=known.name,
+        logon_id=known.logon_id,
+        full=False,
+        pid_only=False,
     )
 
 
@@ -135,66 +178,115 @@ class ProcessResolver:
         self.tolerance = tolerance
         self._canon: dict[str, str] = {}  # any key seen -> the key it resolved to (chains)
         self._known: dict[str, Known] = {}  # node key -> facts
-        self._by_pid: dict[tuple[str, int], set[str]] = defaultdict(set)
-        self._by_ppid: dict[tuple[str, int], set[str]] = defaultdict(set)
+        self._by_pid: dict[tuple[str, int], list[Known]] = defaultdict(list)
+        # started nodes by (host, creator pid, start // tolerance)
+        self._by_ppid: dict[tuple[str, int, int], list[Known]] = defaultdict(list)
+        # placeholders by host and pid alone (p:host:pid), which a node learning its pid claims
+        self._placeholders: dict[tuple[str, int], list[Known]] = defaultdict(list)
+        self._hosts: dict[str, bool] = {}  # host -> the graph had processes on it
         self._asked_uids: set[str] = set()
         self._asked_pids: set[tuple[str, int]] = set()
-        self._asked_ppids: set[tuple[str, int]] = set()
+        self._asked_ppids: set[tuple[str, int, int, bool]] = set()
         self._touched: list[Known] = []  # nodes this batch created or renamed
+        self._absorbs: list[dict[str, Any]] = []  # ABSORB_PLACEHOLDERS rows of this batch
 
     # -- the cache -------------------------------------------------------------------------
     def root(self, uid: str) -> str:
-        """The node key a key resolved to, following renames (None-safe: unknown -> itself)."""
-        seen = uid
+        """The node key a key resolved to, following renames (unknown: itself)."""
+        nxt = self._canon.get(uid)
+        if nxt is None or nxt == uid:
+            return uid
+        seen = nxt
         while (nxt := self._canon.get(seen, seen)) != seen:
             seen = nxt
-        if seen != uid:
-            self._canon[uid] = seen  # shorten the chain
+        self._canon[uid] = seen  # shorten the chain
         return seen
 
-    def _index(self, known: Known) -> None:
-        if known.pid is not None:
-            self._by_pid[(known.host, known.pid)].add(known.uid)
-        if known.ppid is not None:
-            self._by_ppid[(known.host, known.ppid)].add(known.uid)
+    def aliases(self, uid: str) -> list[str]:
+        known = self._known.get(uid)
+        return sorted(known.aliases) if known is not None and known.aliases else []
 
-    def _candidates(
-        self, index: dict[tuple[str, int], set[str]], key: tuple[str, int]
-    ) -> list[Known]:
-        found = {self.root(u) for u in index.get(key, ())}
-        return [self._known[u] for u in sorted(found) if u in self._known]
+    def _bucket(self, start: int) -> int:
+        return start // self.tolerance
 
-    def _learn(self, rows: list[dict[str, Any]]) -> None:
+    def _index(self, known: Known, pid: bool = True, ppid: bool = True) -> None:
+        if pid and known.pid is not None:
+            self._by_pid[(known.host, known.pid)].append(known)
+            if is_pid_only(known.uid):
+                self._placeholders[(known.host, known.pid)].append(known)
+        if ppid and known.ppid is not None and known.start is not None:
+            self._by_ppid[(known.host, known.ppid, self._bucket(known.start))].append(known)
+
+    def _by_pid_of(self, host: str, pid: int) -> list[Known]:
+        found = self._by_pid.get((host, pid))
+        if not found:
+            return []
+        live = [k for k in found if not k.dead and k.pid == pid]
+        if len(live) != len(found):
+            self._by_pid[(host, pid)] = live
+        return live
+
+    def _by_ppid_near(self, host: str, ppid: int, start: int) -> list[Known]:
+        """Started nodes with that creator pid in the buckets around `start` (a node whose
+        start changed is in two; each comes once)."""
+        bucket = self._bucket(start)
+        out: dict[int, Known] = {}
+        for b in (bucket - 1, bucket, bucket + 1):
+            for k in self._by_ppid.get((host, ppid, b), ()):
+                if not k.dead and k.ppid == ppid:
+                    out[id(k)] = k
+        return list(out.values())
+
+    def _learn(self, refs: list[_Ref]) -> None:
         """One read of the committed graph for the references this run has not seen."""
-        uids, pids, ppids = set(), set(), set()
-        for row in rows:
-            uid, host = row["uid"], row["host"]
-            ref = _ref(row)
-            if not is_pid_only(uid) and uid not in self._canon and uid not in self._asked_uids:
-                uids.add(uid)
-            if uid in self._canon and not is_pid_only(uid):
-                continue  # known: no candidates needed
+        if self.graph is None:
+            return
+        new_hosts = sorted({r.host for r in refs} - self._hosts.keys())
+        if new_hosts:
+            for row in self.graph.read(HOSTS_SEEN, {"hosts": new_hosts}):
+                self._hosts[row["host"]] = row["seen"]
+        uids: set[str] = set()
+        pids: set[tuple[str, int]] = set()
+        ppids: set[tuple[str, int, int, bool]] = set()
+        for ref in refs:
+            if not self._hosts[ref.host]:
+                continue  # nothing there before this run: the run cache knows all
+            uid, host = ref.uid, ref.host
+            if not ref.pid_only:
+                if uid in self._canon:
+                    known = self._known.get(self.root(uid))
+                    if known is None or known.pid is not None or ref.pid is None:
+                        continue  # known: no candidates needed
+                    # it learns its pid now: a placeholder by that pid may be it (_claim)
+                elif uid not in self._asked_uids:
+                    uids.add(uid)
             if ref.pid is not None and (host, ref.pid) not in self._asked_pids:
                 pids.add((host, ref.pid))
-            if ref.ppid is not None and (host, ref.ppid) not in self._asked_ppids:
-                ppids.add((host, ref.ppid))
+            if ref.ppid is not None and ref.start is not None:
+                key = (host, ref.ppid, self._bucket(ref.start), ref.pid is None)
+                if key not in self._asked_ppids:
+                    ppids.add(key)
         self._asked_uids |= uids
         self._asked_pids |= pids
         self._asked_ppids |= ppids
-        if self.graph is None or not (uids or pids or ppids):
+        if not (uids or pids or ppids):
             return
+        tol = self.tolerance
         found = self.graph.read(
             LOOKUP,
             {
                 "uids": sorted(uids),
                 "pids": [list(k) for k in sorted(pids)],
-                "ppids": [list(k) for k in sorted(ppids)],
+                "ppids": [
+                    [h, pp, (b - 1) * tol, (b + 2) * tol, any_pid]
+                    for h, pp, b, any_pid in sorted(ppids)
+                ],
             },
         )
         for record in found:
             p = record["p"]
             uid = p["uid"]
-            if uid in self._known:
+            if uid in self._known or self.root(uid) != uid:
                 continue  # this run knows more than the committed graph
             known = Known(
                 uid=uid,
@@ -258,18 +350,14 @@ class ProcessResolver:
 
     def _match(self, ref: _Ref) -> Known | None:
         if ref.pid is not None:
-            found = [
-                k
-                for k in self._candidates(self._by_pid, (ref.host, ref.pid))
-                if k.pid is not None and self._same(ref, k, by_ppid=False)
-            ]
+            found = [k for k in self._by_pid_of(ref.host, ref.pid) if self._same(ref, k, False)]
             if found:
+                if ref.start is None:  # the process that had the pid when ref was seen
+                    return max(found, key=lambda k: (k.start or 0, k.uid))
                 return min(
                     found,
                     key=lambda k: (
-                        abs(k.start - ref.start)
-                        if k.start is not None and ref.start is not None
-                        else self.tolerance + 1,
+                        abs(k.start - ref.start) if k.start is not None else self.tolerance + 1,
                         -uid_rank(k.uid),
                         k.uid,
                     ),
@@ -277,8 +365,8 @@ class ProcessResolver:
         if ref.ppid is not None and ref.start is not None:
             found = [
                 k
-                for k in self._candidates(self._by_ppid, (ref.host, ref.ppid))
-                if (k.pid is None or ref.pid is None) and self._same(ref, k, by_ppid=True)
+                for k in self._by_ppid_near(ref.host, ref.ppid, ref.start)
+                if (k.pid is None or ref.pid is None) and self._same(ref, k, True)
             ]
             if len(found) == 1:  # by creator and name alone, only when unambiguous
                 return found[0]
@@ -289,12 +377,13 @@ class ProcessResolver:
         tol = self.tolerance
         alive = [
             k
-            for k in self._candidates(self._by_pid, (host, pid))
-            if k.pid == pid
-            and not (k.end is not None and k.end < t - tol)
+            for k in self._by_pid_of(host, pid)
+            if not (k.end is not None and k.end < t - tol)
             and _agree(name, k.name)
             and _agree(logon, k.logon_id)
         ]
+        if not alive:
+            return None
         started = [k for k in alive if k.start is not None and k.start <= t + tol]
         if started:
             return max(started, key=lambda k: (k.start, k.uid))
@@ -307,9 +396,9 @@ class ProcessResolver:
         return min(unstarted, key=lambda k: (k.first_seen or 0, k.uid))
 
     # -- updating what is known ------------------------------------------------------------
-    def _absorb(self, known: Known, ref: _Ref, primary: bool) -> None:
+    def _fold(self, known: Known, ref: _Ref, primary: bool) -> None:
         """Fold a reference's facts into its node (mirrors MERGE_PROCESSES)."""
-        pid_was, ppid_was = known.pid, known.ppid
+        pid_was, ppid_was, start_was = known.pid, known.ppid, known.start
         if (primary and ref.start is not None) or known.start is None:
             known.start = ref.start
         if ref.end is not None and (known.end is None or ref.end < known.end):
@@ -318,12 +407,56 @@ class ProcessResolver:
             known.first_seen is None or ref.first_seen < known.first_seen
         ):
             known.first_seen = ref.first_seen
-        known.pid = known.pid if known.pid is not None else ref.pid
-        known.ppid = known.ppid if known.ppid is not None else ref.ppid
+        if known.pid is None:
+            known.pid = ref.pid
+        if known.ppid is None:
+            known.ppid = ref.ppid
         known.name = known.name or ref.name
         known.logon_id = known.logon_id or ref.logon_id
-        if known.pid != pid_was or known.ppid != ppid_was:
-            self._index(known)
+        if known.pid != pid_was or known.ppid != ppid_was or known.start != start_was:
+            self._index(known, pid=known.pid != pid_was)
+        if pid_was is None and known.pid is not None and not is_pid_only(known.uid):
+            self._claim(known)
+
+    def _claim(self, known: Known) -> None:
+        """A node that just learnt its pid takes over a placeholder by host and pid that was
+        it all along (a pid-only reference came before anything told the node's pid): renamed
+        into it if the node is new in this batch, else absorbed (ABSORB_PLACEHOLDERS)."""
+        tol = self.tolerance
+        assert known.pid is not None
+        waiting = self._placeholders.get((known.host, known.pid))
+        if not waiting:
+            return
+        for k in list(waiting):
+            if k.dead or k is known or k.start is not None or not is_pid_only(k.uid):
+                continue
+            if not (_agree(k.name, known.name) and _agree(k.logon_id, known.logon_id)):
+                continue
+            if (
+                known.start is not None
+                and k.first_seen is not None
+                and k.first_seen < known.start - tol
+            ):
+                continue  # alive before this one started: another process
+            if (
+                k.end is not None
+                and known.first_seen is not None
+                and known.first_seen > k.end + tol
+            ):
+                continue  # seen alive after the placeholder's process ended
+            k.dead = True
+            waiting.remove(k)
+            del self._known[k.uid]
+            self._canon[k.uid] = known.uid
+            if k.written is not None:
+                if known.written is None and not any(
+                    row["into"] == known.uid for row in self._absorbs
+                ):
+                    known.written = k.written  # renamed into this node (REKEY_PROCESSES)
+                else:
+                    self._absorbs.append({"placeholder": k.written, "into": known.uid})
+            self._fold(known, replace(_ref_of(k), uid=known.uid), primary=False)
+            return
 
     def _rename(self, known: Known, new: str) -> None:
         old = known.uid
@@ -334,34 +467,32 @@ class ProcessResolver:
         self._known[new] = known
         self._canon[old] = new
         self._canon[new] = new
-        self._index(known)
         self._touched.append(known)
 
     def _new(self, ref: _Ref) -> Known:
         known = Known(uid=ref.uid, host=ref.host)
         self._known[ref.uid] = known
         self._canon[ref.uid] = ref.uid
-        self._absorb(known, ref, primary=True)
-        self._index(known)
+        self._fold(known, ref, primary=True)
         self._touched.append(known)
         return known
 
     def _resolve_keyed(self, ref: _Ref) -> str:
-        if ref.uid in self._canon:
+        canon = self._canon.get(ref.uid)
+        if canon is not None:
             known = self._known[self.root(ref.uid)]
-            self._absorb(known, ref, primary=ref.full and known.uid == ref.uid)
+            self._fold(known, ref, primary=ref.full and known.uid == ref.uid)
             return known.uid
         match = self._match(ref)
         if match is None:
             return self._new(ref).uid
         if better(ref.uid, match.uid):
             self._rename(match, ref.uid)
-            self._absorb(match, ref, primary=ref.full)
+            self._fold(match, ref, primary=ref.full)
         else:
             self._canon[ref.uid] = match.uid
-            if not is_pid_only(ref.uid):
-                match.aliases.add(ref.uid)
-            self._absorb(match, ref, primary=False)
+            match.aliases.add(ref.uid)
+            self._fold(match, ref, primary=False)
         return match.uid
 
     def _resolve_pid_only(self, ref: _Ref, t: int) -> str:
@@ -372,36 +503,40 @@ class ProcessResolver:
             placeholder = self._known.get(ref.uid)
             known = placeholder if placeholder is not None else self._new(ref)
         point = replace(ref, first_seen=t, end=ref.end if ref.end == t else None)
-        self._absorb(known, point, primary=False)
+        self._fold(known, point, primary=False)
         return known.uid
 
     # -- a batch ---------------------------------------------------------------------------
     def resolve(self, folded: Folded) -> Folded:
         """The batch with every process reference resolved, duplicates folded together, and
-        the renames it needs first."""
+        the renames and absorptions it needs first."""
         rows = folded.rows("processes")
         if not rows:
             return folded
-        self._learn(rows)
         refs = [_ref(row) for row in rows]
-        keyed = [r for r in refs if not is_pid_only(r.uid)]
+        self._learn(refs)
         # start records first (earliest first), then mentions: a mention then finds the node
         # its start made, whatever order the batch has them in
-        keyed.sort(
-            key=lambda r: (not r.full, r.start is None, r.start or 0, -uid_rank(r.uid), r.uid)
+        keyed = sorted(
+            (r for r in refs if not r.pid_only),
+            key=lambda r: (not r.full, r.start is None, r.start or 0, -uid_rank(r.uid), r.uid),
         )
+        changed = False
         for ref in keyed:
-            self._resolve_keyed(ref)
+            changed |= self._resolve_keyed(ref) != ref.uid
         # A reference by host and pid alone, at each time the batch has it (every mention
         # time is in the row's `seen`): pids are reused, so two times may be two processes.
         at: dict[str, dict[int, str]] = {}
         for ref, row in zip(refs, rows, strict=True):
-            if is_pid_only(ref.uid) and ref.pid is not None:
+            if ref.pid_only and ref.pid is not None:
                 at[ref.uid] = {t: self._resolve_pid_only(ref, t) for t in row["seen"]}
-        resolved = _rewrite(folded, self, at, self._renames())
+        # a key that a later reference renamed (or a placeholder absorbed) needs rewriting too
+        changed = changed or any(self.root(r.uid) != r.uid for r in keyed)
+        renames = self._renames()
+        resolved = _rewrite(folded, self, at, renames, self._absorbs, changed or bool(at))
         for known in self._touched:  # the batch will be written under these keys
             known.written = known.uid
-        self._touched = []
+        self._touched, self._absorbs = [], []
         return resolved
 
     def _renames(self) -> list[dict[str, Any]]:
@@ -418,10 +553,6 @@ class ProcessResolver:
             for _, k in sorted(renamed.items())
         ]
 
-    def aliases(self, uid: str) -> list[str]:
-        known = self._known.get(uid)
-        return sorted(known.aliases) if known else []
-
 
 # -- rewriting the rows ------------------------------------------------------------------------
 def _rewrite(
@@ -429,7 +560,12 @@ def _rewrite(
     resolver: ProcessResolver,
     at: dict[str, dict[int, str]],
     renames: list[dict[str, Any]],
+    absorbs: list[dict[str, Any]],
+    changed: bool,
 ) -> Folded:
+    """The batch's statements under the resolved keys (as they were when nothing changed),
+    with the renames before the processes and the absorptions right after them."""
+
     def one(uid: str, t: int) -> str:
         if uid in at:
             return at[uid][t]
@@ -440,13 +576,19 @@ def _rewrite(
         if name == "processes":
             if renames:
                 statements.append(("rekey", renames))
-            rows = _processes(rows, resolver, at)
-        elif name == "spawned":
-            rows = _spawned(rows, one)
-        elif name == "executed":
-            rows = _dedupe([{**r, "uid": resolver.root(r["uid"])} for r in rows], ("uid", "file"))
-        elif name in TIMED:
-            rows = _timed(rows, resolver, at)
+            statements.append(("processes", _processes(rows, resolver, at) if changed else rows))
+            if absorbs:
+                statements.append(("absorb", absorbs))
+            continue
+        if changed:
+            if name == "spawned":
+                rows = _spawned(rows, one)
+            elif name == "executed":
+                rows = _dedupe(
+                    [{**r, "uid": resolver.root(r["uid"])} for r in rows], ("uid", "file")
+                )
+            elif name in TIMED:
+                rows = _timed(rows, resolver, at)
         statements.append((name, rows))
     return Folded(statements, folded.hosts, folded.events, folded.first, folded.last, folded.origin)
 
@@ -485,7 +627,16 @@ def _processes(
             bare = {k: v for k, v in row.items() if k != "seen"}
             for node, times in by_node.items():
                 end = row["end"] if row["end"] is not None and row["end"] in times else None
-                parts[node].append({**bare, "first_seen": min(times), "end": end})
+                named = row["named_at"] is not None and row["named_at"] in times
+                parts[node].append(
+                    {
+                        **bare,
+                        "first_seen": min(times),
+                        "end": end,
+                        "named": row["named"] if named else None,
+                        "named_at": row["named_at"] if named else None,
+                    }
+                )
         else:
             parts[resolver.root(uid)].append(row)
     out = []
@@ -493,7 +644,8 @@ def _processes(
         group = parts[node]
         if len(group) == 1 and group[0]["uid"] == node:  # the common case: nothing to fold
             row = group[0]
-            out.append({**row, "primary": row["full"], "aliases": resolver.aliases(node)})
+            row["aliases"] = resolver.aliases(node)  # (primary is already row["full"])
+            out.append(row)
             continue
         # start records, the node's own first, then the others best key first
         starts = sorted(
@@ -515,6 +667,7 @@ def _processes(
         sources: list[str] = []
         for r in starts + mentions:
             sources += [s for s in r["sources"] if s not in sources]
+        named = min(((r["named_at"], r["named"]) for r in group if r["named"]), default=None)
         out.append(
             {
                 "uid": node,
@@ -528,6 +681,8 @@ def _processes(
                 "ppid": ppids[0] if ppids else None,
                 "first_seen": min(r["first_seen"] for r in group),
                 "sources": sources[:MAX_SOURCES],
+                "named_at": named[0] if named else None,
+                "named": named[1] if named else None,
                 "aliases": resolver.aliases(node),
                 "guid": node[2:] if node.startswith("g:") else None,
             }
@@ -545,12 +700,10 @@ def _timed(
             by_node: dict[str, list[int]] = defaultdict(list)
             for t in row["times"]:
                 by_node[at[uid][t]].append(t)
-            pieces = [
-                {**row, "uid": node, "times": times, "hours": hour_starts(times)}
-                for node, times in by_node.items()
-            ]
+            pieces = [{**row, "uid": node, "times": times} for node, times in by_node.items()]
         else:
-            pieces = [{**row, "uid": resolver.root(uid)}]
+            node = resolver.root(uid)
+            pieces = [row if node == uid else {**row, "uid": node}]
         for piece in pieces:
             key = (piece["uid"], piece["target"])
             current = out.get(key)
@@ -561,22 +714,12 @@ def _timed(
 def _merge_timed(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     merged = dict(a)
     merged["times"] = sorted(set(a["times"]) | set(b["times"]))
-    merged["hours"] = hour_starts(merged["times"])
     merged["sources"] = (a["sources"] + [s for s in b["sources"] if s not in a["sources"]])[
         :MAX_SOURCES
     ]
     merged["raw"] = a["raw"] if a["raw"] is not None else b["raw"]
     for key, value in b.items():
-        if (
-            key in merged
-            and isinstance(merged[key], list)
-            and key
-            not in (
-                "times",
-                "hours",
-                "sources",
-            )
-        ):
+        if key in merged and isinstance(merged[key], list) and key not in ("times", "sources"):
             merged[key] = merged[key] + [v for v in value if v not in merged[key]]
         elif merged.get(key) is None:
             merged[key] = value

@@ -7,16 +7,18 @@ idempotently by `ensure_schema`.
 Nodes (key property first):
   (:Host       {name, fqdn, first_seen, last_seen})
   (:Process    {uid, host, pid, ppid, image, name, command_line, user, logon_id,
-                start_time, end_time, first_seen, parent_uid, placeholder, guid, aliases,
-                sources})
+                start_time, end_time, parent_uid, placeholder, guid, aliases, sources,
+                first_seen, named_by, named_at})
       One node per real process, whichever sources saw it (see `graph.identity`): uid is the
       best key any of them gave (a Sysmon GUID "g:…" over an ECS entity id "e:…" over
       host + pid + start "p:host:pid:start"); aliases = the other keys records used for it
       (sorted); guid = the Sysmon ProcessGuid (lower-case, no braces) when one is known.
       name = lower-cased executable file name ("msbuild.exe"), for case-insensitive rules.
-      ppid = the creator's pid, as its start record says. first_seen = the earliest time a
-      record showed it alive. placeholder = true while no start record describes it (it is
-      known only as someone's parent, or as the actor of its events).
+      ppid = the creator's pid, as its start record says. placeholder = true while no start
+      record describes it (it is known only as someone's parent, or as the actor of its
+      events); a placeholder also has first_seen, the earliest time a record showed it
+      alive, and named_by / named_at, the earliest record that named it (and its time, in
+      microseconds).
   (:File       {key, host, path, name, ext,
                 original_name, company, product, description, file_version, product_version,
                 md5, sha1, sha256, imphash, signed, signer, signature_status, facts_time})
@@ -51,11 +53,12 @@ Edges (all times are Neo4j DateTime, UTC):
 
 Timed edges: first_time / last_time are exact for the edge's whole life; times holds every
 distinct time of the most recent MAX_TIMES (newest kept, so a long-lived process never goes
-blind to new activity); hours holds every UTC hour (its start) with at least one event, for
-the whole life, so a window older than `times` can still be answered, to the hour. count is
-the number of distinct times, exact under re-ingest and retries: a time older than a full
-`times` list is taken as one already counted (true for every re-ingest and retry; an event
-first ingested after MAX_TIMES newer ones on the same edge is not counted).
+blind to new activity); hours holds every UTC hour (its start) that had one of the older
+times `times` no longer holds (absent until the list first overflows), so a window older
+than `times` can still be answered, to the hour. count is the number of distinct times,
+exact under re-ingest and retries: a time older than a full `times` list is taken as one
+already counted (true for every re-ingest and retry; an event first ingested after MAX_TIMES
+newer ones on the same edge is not counted).
 
 `sources` are "source:path:line" references to the raw records (first MAX_SOURCES kept).
 A Process's own sources are the records that describe it: its start, its end, and the
@@ -107,8 +110,6 @@ INDEXES: list[tuple[str, str]] = [
     ("Process", "name"),
     ("Process", "host"),
     ("Process", "start_time"),
-    ("Process", "pid"),
-    ("Process", "guid"),
     ("File", "name"),
     ("File", "path"),
     ("File", "original_name"),
@@ -122,11 +123,12 @@ INDEXES: list[tuple[str, str]] = [
     ("Alert", "seq"),
 ]
 
-# Composite indexes: identity resolution looks processes up by host and pid, and by host and
-# creator pid (a Sysmon record whose own pid was dropped, as NXLog does).
+# Composite indexes: identity resolution looks processes up by host and pid (it replaces the
+# index on pid alone, which every host's pid 4 shared). Candidates by creator pid, for a Sysmon
+# record whose own pid was dropped (NXLog), are found by start time instead (indexed above):
+# every process start updates each index, so none is added that a lookup can do without.
 COMPOSITE_INDEXES: list[tuple[str, tuple[str, ...]]] = [
     ("Process", ("host", "pid")),
-    ("Process", ("host", "ppid")),
 ]
 
 
@@ -149,10 +151,16 @@ def schema_statements() -> list[str]:
     return statements
 
 
+# Indexes earlier versions created that these declarations replaced.
+RETIRED_INDEXES = ("process_pid",)
+
+
 def ensure_schema(graph: Graph) -> None:
     """Idempotent: safe at every start-up."""
     for statement in schema_statements():
         graph.write(statement)
+    for name in RETIRED_INDEXES:
+        graph.write(f"DROP INDEX {name} IF EXISTS")
     graph.write("CALL db.awaitIndexes(300)")
 
 

@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 RAW_LIMIT = 4096  # bytes of raw record kept on an edge as evidence
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
-HOUR_MICROS = 3600 * 1_000_000
 # A batch's statements by name (see STATEMENTS), so a folded batch pickles small.
 Statements = list[tuple[str, list[dict[str, Any]]]]
 
@@ -108,9 +107,12 @@ WITH row, taken IS NOT NULL AS taken
 WHERE NOT taken
 MERGE (p:Process {uid: row.old})
 ON CREATE SET p.host = row.host, p.placeholder = true, p.sources = [], p.created_now = true
+SET p._lock = true  // read the aliases under the write lock (see MERGE_PROCESSES)
 SET p.uid = row.new, p.guid = coalesce(row.guid, p.guid),
-    p.aliases = COLLECT { UNWIND coalesce(p.aliases, []) + row.alias AS x
-                          WITH DISTINCT x RETURN x ORDER BY x }
+    p.aliases = CASE WHEN row.alias = [] THEN p.aliases
+                ELSE COLLECT { UNWIND coalesce(p.aliases, []) + row.alias AS x
+                               WITH DISTINCT x RETURN x ORDER BY x } END
+REMOVE p._lock
 WITH p, row
 CALL (p, row) {
   MATCH (p)-[:SPAWNED]->(child:Process)
@@ -126,57 +128,91 @@ CREATE (p)-[:ON_HOST]->(h)
 _FILL = ",\n      ".join(
     f"p.{k} = coalesce(p.{k}, row.props.{k}, row.fill.{k})" for k in PROCESS_PROPS
 )
+_NEW_FILL = "\n                        ".join(
+    f"OR (p.{k} IS NULL AND row.fill.{k} IS NOT NULL)" for k in PROCESS_PROPS
+)
 
 # Rows come resolved (graph.identity): `props` are what start records say, `fill` what other
 # records say. A start record whose own key is the node's key (`primary`) is authoritative;
 # another start record is, while the node has no start record yet; everything else only
 # fills what is missing. That makes the final node the same whatever order the records come
-# in. The earliest end wins. (`created_now` is a marker that lives only inside this
-# statement.)
+# in. The earliest end wins. A placeholder keeps, besides its end, the earliest record that
+# named it (named_by, named_at in microseconds); a start record replaces that: a process's
+# sources are the records that describe it. (`created_now` is a marker that lives only inside
+# this statement; the one-element FOREACH lists bind names, as FOREACH allows no WITH.)
 MERGE_PROCESSES = (
-    _rows(("start", "end", "first_seen"))
-    + """
+    """
+UNWIND $rows AS row
 MERGE (p:Process {uid: row.uid})
 ON CREATE SET p += row.fill, p += row.props, p.host = row.host, p.placeholder = NOT row.full,
-              p.sources = row.sources, p.start_time = row.start, p.end_time = row.end,
-              p.ppid = row.ppid, p.first_seen = row.first_seen, p.aliases = row.aliases,
-              p.guid = row.guid, p.created_now = true
-WITH p, row, row.primary OR (row.full AND p.placeholder) AS authoritative
+              p.start_time = %(start)s, p.end_time = %(end)s,
+              p.first_seen = CASE WHEN row.full THEN null ELSE %(first_seen)s END,
+              p.ppid = row.ppid, p.aliases = CASE WHEN row.aliases = [] THEN null
+                                             ELSE row.aliases END,
+              p.guid = row.guid, p.created_now = true,
+              p.sources = row.sources + CASE WHEN row.full OR row.named IS NULL THEN []
+                                        ELSE [row.named] END,
+              p.named_by = CASE WHEN row.full THEN null ELSE row.named END,
+              p.named_at = CASE WHEN row.full THEN null ELSE row.named_at END
 // An existing process is only touched when the row can tell it something new: most rows
 // come from the file and network events of a process already in the graph, and a write
 // would lock it until commit, stalling the next batch (see graph.loader).
 FOREACH (_ IN CASE WHEN p.created_now IS NULL AND (row.full
-                        OR (row.end IS NOT NULL AND (p.end_time IS NULL OR row.end < p.end_time))
+                        OR (row.end IS NOT NULL AND (p.end_time IS NULL OR %(end)s < p.end_time))
                         OR (p.start_time IS NULL AND row.start IS NOT NULL)
-                        OR p.first_seen IS NULL OR row.first_seen < p.first_seen
+                        OR (p.placeholder AND (p.first_seen IS NULL
+                                               OR %(first_seen)s < p.first_seen))
                         OR (p.ppid IS NULL AND row.ppid IS NOT NULL)
                         OR (p.guid IS NULL AND row.guid IS NOT NULL)
-                        OR any(a IN row.aliases WHERE NOT a IN coalesce(p.aliases, []))
-                        OR any(k IN keys(row.fill) WHERE p[k] IS NULL))
+                        OR (row.aliases <> [] AND any(a IN row.aliases
+                                                      WHERE NOT a IN coalesce(p.aliases, [])))
+                        OR (p.placeholder AND row.named IS NOT NULL
+                            AND (p.named_by IS NULL OR row.named_at < p.named_at))
+                        %(new_fill)s)
                    THEN [1] ELSE [] END |
+  // the write lock first: what the names below read must be what this update replaces
+  // (read committed: an overlapping batch's commit could otherwise be lost)
+  SET p._lock = true
+  FOREACH (authoritative IN [row.primary OR (row.full AND p.placeholder)] |
+  FOREACH (named_earlier IN [p.placeholder AND NOT row.full AND row.named IS NOT NULL
+                             AND (p.named_by IS NULL OR row.named_at < p.named_at)] |
+  FOREACH (kept IN [[s IN p.sources WHERE p.named_by IS NULL OR s <> p.named_by
+                     OR NOT (row.full OR named_earlier)]] |
+  FOREACH (adding IN [[s IN row.sources + CASE WHEN named_earlier THEN [row.named] ELSE [] END
+                       WHERE NOT s IN kept]] |
   SET p += CASE WHEN authoritative THEN row.props ELSE {} END,
-      p.start_time = CASE WHEN authoritative THEN coalesce(row.start, p.start_time)
-                     ELSE coalesce(p.start_time, row.start) END,
+      p.start_time = CASE WHEN authoritative THEN coalesce(%(start)s, p.start_time)
+                     ELSE coalesce(p.start_time, %(start)s) END,
       %(fill)s,
       p.ppid = coalesce(p.ppid, row.ppid),
       p.guid = coalesce(p.guid, row.guid),
-      p.end_time = CASE WHEN row.end IS NOT NULL AND (p.end_time IS NULL OR row.end < p.end_time)
-                   THEN row.end ELSE p.end_time END,
-      p.first_seen = CASE WHEN p.first_seen IS NULL OR row.first_seen < p.first_seen
-                     THEN row.first_seen ELSE p.first_seen END,
-      p.aliases = %(aliases)s,
-      p.sources = CASE WHEN size(p.sources) >= $max_sources THEN p.sources
-                  ELSE p.sources + [s IN row.sources WHERE NOT s IN p.sources] END,
-      p.placeholder = p.placeholder AND NOT row.full)
+      p.end_time = CASE WHEN row.end IS NOT NULL AND (p.end_time IS NULL OR %(end)s < p.end_time)
+                   THEN %(end)s ELSE p.end_time END,
+      p.first_seen = CASE WHEN row.full THEN null
+                     WHEN p.placeholder AND (p.first_seen IS NULL
+                                             OR %(first_seen)s < p.first_seen)
+                     THEN %(first_seen)s ELSE p.first_seen END,
+      p.aliases = CASE WHEN row.aliases = [] THEN p.aliases ELSE %(aliases)s END,
+      p.sources = CASE WHEN size(kept) >= $max_sources THEN kept
+                  ELSE kept + adding[0..$max_sources - size(kept)] END,
+      p.named_by = CASE WHEN row.full THEN null WHEN named_earlier THEN row.named
+                   ELSE p.named_by END,
+      p.named_at = CASE WHEN row.full THEN null WHEN named_earlier THEN row.named_at
+                   ELSE p.named_at END,
+      p.placeholder = p.placeholder AND NOT row.full))))
+  REMOVE p._lock)
 // Only a process created just now needs its host edge (a process never changes host).
 WITH p, row WHERE p.created_now
 REMOVE p.created_now
 WITH p, row
 MATCH (h:Host {name: row.host})
 CREATE (p)-[:ON_HOST]->(h)
-""".replace("%(fill)s", _FILL).replace(
-        "%(aliases)s", _sorted_union("coalesce(p.aliases, [])", "row.aliases")
-    )
+""".replace("%(start)s", _dt("row.start"))
+    .replace("%(end)s", _dt("row.end"))
+    .replace("%(first_seen)s", _dt("row.first_seen"))
+    .replace("%(new_fill)s", _NEW_FILL)
+    .replace("%(fill)s", _FILL)
+    .replace("%(aliases)s", _sorted_union("coalesce(p.aliases, [])", "row.aliases"))
 )
 
 _FACTS_FILL = ",\n    ".join(f"f.{k} = coalesce(f.{k}, row.facts.{k})" for k in IMAGE_PROPS)
@@ -186,25 +222,26 @@ _FACTS_FILL = ",\n    ".join(f"f.{k} = coalesce(f.{k}, row.facts.{k})" for k in 
 # facts_time is the earliest time the facts in place were reported, so a record that agrees
 # writes nothing unless it is earlier still (every start of a common binary names the same
 # file, and a write would lock it until commit, stalling the next batch).
-MERGE_FILES = (
-    _rows(("facts_time",))
-    + """
+MERGE_FILES = """
+UNWIND $rows AS row
 MERGE (f:File {key: row.key})
 ON CREATE SET f.host = row.host, f.path = row.path, f.name = row.name, f.ext = row.ext,
-              f += row.facts, f.facts_time = row.facts_time
+              f += row.facts, f.facts_time = %(seen)s
 WITH f, row
 WHERE row.facts_time IS NOT NULL
-WITH f, row, any(k IN keys(row.facts) WHERE f[k] IS NOT NULL AND f[k] <> row.facts[k]) AS differ
-WITH f, row, differ, differ AND (f.facts_time IS NULL OR row.facts_time > f.facts_time) AS replace
-WHERE replace OR f.facts_time IS NULL OR row.facts_time < f.facts_time
-   OR any(k IN keys(row.facts) WHERE f[k] IS NULL)
+  AND any(k IN keys(row.facts) WHERE f[k] IS NULL OR f[k] <> row.facts[k]
+          OR f.facts_time IS NULL OR %(seen)s < f.facts_time)
+SET f._lock = true  // read what is replaced under the write lock (see MERGE_PROCESSES)
+WITH f, row, %(seen)s AS seen,
+     any(k IN keys(row.facts) WHERE f[k] IS NOT NULL AND f[k] <> row.facts[k]) AS differ
+WITH f, row, seen, differ, differ AND (f.facts_time IS NULL OR seen > f.facts_time) AS replace
 SET f += CASE WHEN replace THEN row.facts ELSE {} END,
     %(fill)s,
     f.facts_time = CASE WHEN replace OR f.facts_time IS NULL
-                        OR (NOT differ AND row.facts_time < f.facts_time)
-                   THEN row.facts_time ELSE f.facts_time END
-""".replace("%(fill)s", _FACTS_FILL)
-)
+                        OR (NOT differ AND seen < f.facts_time)
+                   THEN seen ELSE f.facts_time END
+WITH f REMOVE f._lock
+""".replace("%(fill)s", _FACTS_FILL).replace("%(seen)s", _dt("row.facts_time"))
 
 MERGE_CONNECTIONS = """
 UNWIND $rows AS row
@@ -248,48 +285,72 @@ ON MATCH SET r.time = CASE WHEN row.time < r.time THEN row.time ELSE r.time END,
 )
 
 # Timed edges: one edge per (process, target) holding its recent distinct times and the hours
-# it was active in (see graph.schema), so window rules can test exact times while the graph
+# of the older ones (see graph.schema), so window rules can test exact times while the graph
 # stays one hop per relationship. A row's times come sorted and never empty, so its first and
 # last are times[0] and times[-1]. Times newer than everything on the edge (in-order ingest)
-# are appended; otherwise they are merged in order. A time older than a full list's oldest
-# is taken as counted already (see graph.schema). A new edge starts empty and takes the
-# same update (subquery expressions are not allowed inside MERGE's ON MATCH).
-_TIMED_EDGE = """
+# are appended; others are merged in order (an insertion: subquery expressions, which could
+# sort, are not allowed inside MERGE). What falls out of `times` is kept as the hours it was
+# in; SET items read the edge as it was before the statement, so hours and count come before
+# times. A time older than a full list's oldest is taken as counted already (graph.schema).
+_INSERT = (
+    "reduce(acc = %(into)s, x IN %(new)s | CASE WHEN x IN acc THEN acc "
+    "ELSE [y IN acc WHERE y < x] + [x] + [y IN acc WHERE y > x] END)"
+)
+# the distinct hours of a sorted list of times, in order
+_HOURS_OF = (
+    "reduce(hs = [], ts IN %(times)s | CASE WHEN hs <> [] "
+    "AND hs[-1] = datetime.truncate('hour', ts) THEN hs "
+    "ELSE hs + datetime.truncate('hour', ts) END)"
+)
+_MERGED = (
+    "CASE WHEN times[0] > r.times[-1] THEN r.times + times "
+    "WHEN all(x IN times WHERE x IN r.times) THEN r.times "
+    "ELSE " + _INSERT % {"into": "r.times", "new": "times"} + " END"
+)
+_TIMED_EDGE = (
+    """
 UNWIND $rows AS row
 WITH row, [x IN row.times |
-           datetime({epochSeconds: x / 1000000, nanosecond: x %% 1000000 * 1000})] AS times,
-          [x IN row.hours | datetime({epochSeconds: x / 1000000})] AS hours
+           datetime({epochSeconds: x / 1000000, nanosecond: x %% 1000000 * 1000})] AS times
 MATCH (p:Process {uid: row.uid}), (t:%(label)s {%(key)s: row.target})
 MERGE (p)-[r:%(rel)s]->(t)
-ON CREATE SET r.times = [], r.count = 0, r.hours = [], r.sources = [], r.raw = row.raw
-              %(create_extra)s
-WITH r, row, times, hours, size(r.times) = 0 OR times[0] > r.times[-1] AS newest
-SET r.count = r.count + CASE WHEN newest THEN size(times)
-                        ELSE size([t IN times WHERE NOT t IN r.times
-                                   AND (size(r.times) < $max_times OR t > r.times[0])]) END,
-    r.times = CASE WHEN newest THEN (r.times + times)[-$max_times..]
-              ELSE %(times_union)s[-$max_times..] END,
-    r.hours = CASE WHEN all(h IN hours WHERE h IN r.hours) THEN r.hours
-              ELSE %(hours_union)s END,
-    r.first_time = CASE WHEN r.first_time IS NULL OR times[0] < r.first_time
-                   THEN times[0] ELSE r.first_time END,
-    r.last_time = CASE WHEN r.last_time IS NULL OR times[-1] > r.last_time
-                  THEN times[-1] ELSE r.last_time END,
-    r.sources = CASE WHEN size(r.sources) >= $max_sources THEN r.sources
-                ELSE r.sources + [s IN row.sources WHERE NOT s IN r.sources] END
-    %(update_extra)s
-"""
+ON CREATE SET r.times = times[-$max_times..], r.count = size(times),
+              r.hours = CASE WHEN size(times) > $max_times
+                        THEN %(create_hours)s END,
+              r.first_time = times[0], r.last_time = times[-1], r.sources = row.sources,
+              r.raw = row.raw %(create_extra)s
+ON MATCH SET r.hours = CASE WHEN size(r.times) + size(times) <= $max_times
+                            OR all(x IN times WHERE x IN r.times) THEN r.hours
+                       ELSE %(hours_insert)s END,
+             r.count = r.count + CASE WHEN times[0] > r.times[-1] THEN size(times)
+                       ELSE size([t IN times WHERE NOT t IN r.times
+                                  AND (size(r.times) < $max_times OR t > r.times[0])]) END,
+             r.times = (%(merged)s)[-$max_times..],
+             r.first_time = CASE WHEN times[0] < r.first_time THEN times[0] ELSE r.first_time END,
+             r.last_time = CASE WHEN times[-1] > r.last_time THEN times[-1] ELSE r.last_time END,
+             r.sources = CASE WHEN size(r.sources) >= $max_sources THEN r.sources
+                         ELSE r.sources + [s IN row.sources WHERE NOT s IN r.sources] END
+             %(match_extra)s
+""".replace("%(create_hours)s", _HOURS_OF % {"times": "times[..-$max_times]"})
+    .replace(
+        "%(hours_insert)s",
+        _INSERT
+        % {
+            "into": "coalesce(r.hours, [])",
+            "new": _HOURS_OF % {"times": "(" + _MERGED + ")[..-$max_times]"},
+        },
+    )
+    .replace("%(merged)s", _MERGED)
+)
 
 
-def _timed(label: str, key: str, rel: str, create_extra: str, update_extra: str) -> str:
+def _timed(label: str, key: str, rel: str, create_extra: str, match_extra: str) -> str:
     return _TIMED_EDGE % {
         "label": label,
         "key": key,
         "rel": rel,
         "create_extra": create_extra,
-        "update_extra": update_extra,
-        "times_union": _sorted_union("r.times", "times"),
-        "hours_union": _sorted_union("coalesce(r.hours, [])", "hours"),
+        "match_extra": match_extra,
     }
 
 
@@ -297,7 +358,7 @@ MERGE_WROTE = _timed(
     "File",
     "key",
     "WROTE",
-    ", r.ops = [], r.access_masks = []",
+    ", r.ops = row.ops, r.access_masks = row.masks",
     ", r.ops = r.ops + [o IN row.ops WHERE NOT o IN r.ops],"
     " r.access_masks = r.access_masks + [m IN row.masks WHERE NOT m IN r.access_masks]",
 )
@@ -305,22 +366,120 @@ MERGE_CONNECTED = _timed(
     "Connection",
     "key",
     "CONNECTED_TO",
-    "",
+    ", r.local_port = row.local_port",
     ", r.local_port = coalesce(r.local_port, row.local_port)",
 )
 MERGE_ACCEPTED = _timed(
     "Connection",
     "key",
     "ACCEPTED",
-    ", r.local_ports = []",
+    ", r.local_ports = row.local_ports",
     ", r.local_ports = r.local_ports + [x IN row.local_ports WHERE NOT x IN r.local_ports]",
 )
 MERGE_RESOLVED = _timed(
     "Domain",
     "name",
     "RESOLVED",
-    ", r.answers = []",
+    ", r.answers = row.answers",
     ", r.answers = r.answers + [a IN row.answers WHERE NOT a IN r.answers]",
+)
+
+
+# A placeholder by host and pid written before anything told which process had that pid, now
+# known to be `into` (graph.identity): its edges move to that node, merged with any it has,
+# and the placeholder goes. Only such placeholders are ever absorbed: they have no parent, no
+# image edge and no aliases, just children, timed edges, an end and sources.
+_MOVE_TIMED = """
+CALL (ph, n) {
+  MATCH (ph)-[old:%(rel)s]->(t)
+  MERGE (n)-[r:%(rel)s]->(t)
+  ON CREATE SET r.times = [], r.count = 0, r.sources = [], r.raw = old.raw
+                %(create_extra)s
+  WITH old, r
+  SET r.hours = %(hours_union)s,
+      r.count = r.count + old.count - size([x IN old.times WHERE x IN r.times]),
+      r.times = %(times_union)s[-$max_times..],
+      r.first_time = CASE WHEN r.first_time IS NULL OR old.first_time < r.first_time
+                     THEN old.first_time ELSE r.first_time END,
+      r.last_time = CASE WHEN r.last_time IS NULL OR old.last_time > r.last_time
+                    THEN old.last_time ELSE r.last_time END,
+      r.sources = (r.sources + [s IN old.sources WHERE NOT s IN r.sources])[0..$max_sources]
+      %(move_extra)s
+  DELETE old
+}
+"""
+_MOVE_EXTRA = {
+    "WROTE": (
+        ", r.ops = [], r.access_masks = []",
+        ", r.ops = r.ops + [o IN old.ops WHERE NOT o IN r.ops],"
+        " r.access_masks = r.access_masks + [m IN old.access_masks WHERE NOT m IN r.access_masks]",
+    ),
+    "CONNECTED_TO": ("", ", r.local_port = coalesce(r.local_port, old.local_port)"),
+    "ACCEPTED": (
+        ", r.local_ports = []",
+        ", r.local_ports = r.local_ports + [x IN old.local_ports WHERE NOT x IN r.local_ports]",
+    ),
+    "RESOLVED": (
+        ", r.answers = []",
+        ", r.answers = r.answers + [a IN old.answers WHERE NOT a IN r.answers]",
+    ),
+}
+ABSORB_PLACEHOLDERS = (
+    """
+UNWIND $rows AS row
+MATCH (ph:Process {uid: row.placeholder}), (n:Process {uid: row.into})
+SET ph._lock = true, n._lock = true  // read both under their write locks
+WITH ph, n
+CALL (ph, n) {
+  MATCH (ph)-[old:SPAWNED]->(child:Process)
+  MERGE (n)-[s:SPAWNED]->(child)
+  ON CREATE SET s.time = old.time, s.source = old.source, s.raw = old.raw
+  WITH old, s, child
+  SET s.source = CASE WHEN old.time < s.time THEN old.source ELSE s.source END,
+      s.raw = CASE WHEN old.time < s.time THEN old.raw ELSE s.raw END,
+      s.time = CASE WHEN old.time < s.time THEN old.time ELSE s.time END,
+      child.parent_uid = n.uid
+  DELETE old
+}
+"""
+    + "".join(
+        _MOVE_TIMED
+        % {
+            "rel": rel,
+            "create_extra": create,
+            "move_extra": move,
+            "times_union": _sorted_union("r.times", "old.times"),
+            "hours_union": _sorted_union(
+                "coalesce(r.hours, []) + coalesce(old.hours, [])",
+                _HOURS_OF % {"times": _sorted_union("r.times", "old.times") + "[..-$max_times]"},
+            ),
+        }
+        for rel, (create, move) in _MOVE_EXTRA.items()
+    )
+    + """
+// what describes the placeholder (its end) moves; what named it only if it named the node
+// earlier than anything else did (MERGE_PROCESSES keeps a placeholder's earliest)
+WITH ph, n, [s IN ph.sources WHERE s <> coalesce(ph.named_by, '')] AS described,
+     n.placeholder AND ph.named_by IS NOT NULL
+     AND (n.named_at IS NULL OR ph.named_at < n.named_at) AS named_earlier
+WITH ph, n, named_earlier, described + CASE WHEN named_earlier THEN [ph.named_by] ELSE [] END
+     AS moving, CASE WHEN named_earlier THEN coalesce(n.named_by, '') ELSE '' END AS dropped
+SET n.end_time = CASE WHEN ph.end_time IS NOT NULL
+                      AND (n.end_time IS NULL OR ph.end_time < n.end_time)
+                 THEN ph.end_time ELSE n.end_time END,
+    n.first_seen = CASE WHEN n.placeholder AND (n.first_seen IS NULL
+                                                OR ph.first_seen < n.first_seen)
+                   THEN ph.first_seen ELSE n.first_seen END,
+    n.sources = ([s IN n.sources WHERE s <> dropped]
+                 + [s IN moving WHERE NOT s IN n.sources])[0..$max_sources],
+    n.named_by = CASE WHEN named_earlier THEN ph.named_by ELSE n.named_by END,
+    n.named_at = CASE WHEN named_earlier THEN ph.named_at ELSE n.named_at END,
+    """
+    + ",\n    ".join(f"n.{k} = coalesce(n.{k}, ph.{k})" for k in PROCESS_PROPS)
+    + """
+REMOVE n._lock
+DETACH DELETE ph
+"""
 )
 
 
@@ -339,6 +498,7 @@ STATEMENTS: dict[str, Statement] = {
     "hosts_seen": Statement(MERGE_HOSTS_SEEN),
     "rekey": Statement(REKEY_PROCESSES),
     "processes": Statement(MERGE_PROCESSES, ("uid",)),
+    "absorb": Statement(ABSORB_PLACEHOLDERS),
     "files": Statement(MERGE_FILES),
     "connections": Statement(MERGE_CONNECTIONS),
     "domains": Statement(MERGE_DOMAINS),
@@ -397,11 +557,6 @@ def image_props(facts: ImageFacts) -> dict[str, Any]:
     return props
 
 
-def hour_starts(times: Iterable[int]) -> list[int]:
-    """The distinct UTC hours (their starts, in microseconds) the times fall in, sorted."""
-    return sorted({t - t % HOUR_MICROS for t in times})
-
-
 @dataclass
 class _Timed:
     times: set[datetime] = field(default_factory=set)
@@ -417,12 +572,10 @@ class _Timed:
             self.raw = _raw(event)
 
     def row(self, uid: str, target: str) -> dict[str, Any]:
-        times = [micros(t) for t in sorted(self.times)]
         return {
             "uid": uid,
             "target": target,
-            "times": times,
-            "hours": hour_starts(times),  # type: ignore[arg-type]
+            "times": [micros(t) for t in sorted(self.times)],
             "sources": self.sources,
             "raw": self.raw,
             **self.extra,
@@ -472,6 +625,7 @@ class Batch:
     resolved: dict[tuple[str, str], _Timed] = field(default_factory=dict)
     events: int = 0
     _source: str = ""  # the latest event's source reference, formatted once
+    _converted: bool = False  # rows made (see process_rows)
 
     def add(self, event: Event) -> None:
         self.events += 1
@@ -517,6 +671,7 @@ class Batch:
         """Fold what one event says of a process. Times stay datetimes until `rows()`."""
         current = self.processes.get(ref.uid)
         ts = event.ts
+        describes = full or end_time is not None  # else it only names the process
         if current is None:
             props = _process_props(ref)
             self.processes[ref.uid] = {
@@ -529,7 +684,8 @@ class Batch:
                 "end": end_time,
                 "ppid": ppid,
                 "first_seen": ts,
-                "sources": [self._source],
+                "sources": [self._source] if describes else [],
+                "named": None if describes else (ts, self._source),
                 "seen": {ts} if is_pid_only(ref.uid) else None,
             }
             if ref.image and ref.image_facts is not None:
@@ -549,19 +705,27 @@ class Batch:
                 self._file(event.host, ref.image, ref.image_facts, ts)
         else:
             # Most rows are the same process seen again by its file and network events:
-            # only fill what is missing, without building a second property map.
-            fill = current["fill"]
+            # only fill what neither its start record nor an earlier mention said, without
+            # building a second property map.
+            fill, props = current["fill"], current["props"]
             for key in _REF_PROPS:
-                if key not in fill:
+                if key not in fill and key not in props:
                     value = getattr(ref, key)
                     if value is not None:
                         fill[key] = value
-            if "name" not in fill and (name := ref.name):
+            if "name" not in fill and "name" not in props and (name := ref.name):
                 fill["name"] = name.lower()
             if current["start"] is None:
                 current["start"] = start_time or ref.start_time
             if end_time is None:
-                return  # a mention: the record is kept on the edge it made, not here
+                # a mention: the record is kept on the edge it made; a process with no start
+                # record keeps the earliest one (MERGE_PROCESSES)
+                named = current["named"]
+                if not current["full"] and (
+                    named is None or ts < named[0] or (ts == named[0] and self._source < named[1])
+                ):
+                    current["named"] = (ts, self._source)
+                return
         if end_time is not None:
             current["end"] = end_time if current["end"] is None else min(current["end"], end_time)
         if len(current["sources"]) < MAX_SOURCES:
@@ -704,11 +868,20 @@ class Batch:
 
     # -- writing ---------------------------------------------------------------------------
     def process_rows(self) -> list[dict[str, Any]]:
+        """The process rows, times as microseconds (converted in place, once: a batch is
+        folded into rows only once)."""
+        if self._converted:
+            raise RuntimeError("a batch's rows are made once")
+        self._converted = True
         rows = []
         for uid in sorted(self.processes):
-            row = dict(self.processes[uid])
-            for key in ("start", "end", "first_seen"):
-                row[key] = micros(row[key])
+            row = self.processes[uid]
+            start, end = row["start"], row["end"]
+            row["start"] = None if start is None else micros(start)
+            row["end"] = None if end is None else micros(end)
+            row["first_seen"] = micros(row["first_seen"])
+            named = row["named"]
+            row["named_at"], row["named"] = (micros(named[0]), named[1]) if named else (None, None)
             seen = row.pop("seen")
             if seen is not None:
                 row["seen"] = sorted(micros(t) for t in seen)
@@ -720,10 +893,10 @@ class Batch:
         return rows
 
     def file_rows(self) -> list[dict[str, Any]]:
-        return [
-            {**row, "facts_time": micros(row["facts_time"])}
-            for _, row in sorted(self.files.items())
-        ]
+        for row in self.files.values():
+            if row["facts_time"] is not None:
+                row["facts_time"] = micros(row["facts_time"])
+        return [self.files[k] for k in sorted(self.files)]
 
     def statements(self, host_times: bool = False) -> Statements:
         """Nodes before edges, rows sorted by key (consistent lock order). `host_times`

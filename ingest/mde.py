@@ -84,8 +84,11 @@ def _path(record: Mapping[str, Any], folder_key: str, name_key: str) -> str | No
     return folder.rstrip("\\/") + separator + name
 
 
-def _process(record: Mapping[str, Any], prefix: str, host: str, user: str | None) -> ProcessRef:
-    """The row's subject process (prefix "") or its initiating process ("InitiatingProcess")."""
+def _process(
+    record: Mapping[str, Any], prefix: str, host: str, user: str | None, facts: bool = True
+) -> ProcessRef:
+    """The row's subject process (prefix "") or its initiating process ("InitiatingProcess").
+    `facts`: read its image's PE facts too."""
     p = prefix or "Process"
     pid = opt_pid(record, p + "Id")
     if pid is None:
@@ -99,7 +102,7 @@ def _process(record: Mapping[str, Any], prefix: str, host: str, user: str | None
         user=user,
         start_time=start,
         integrity=opt_str(record, p + "IntegrityLevel"),
-        image_facts=_image_facts(record, prefix, p),
+        image_facts=_image_facts(record, prefix, p) if facts else None,
     )
 
 
@@ -130,12 +133,14 @@ def _signed(status: str | None) -> bool | None:
     return status.lower() != "unsigned"
 
 
-def _initiator(record: Mapping[str, Any], host: str) -> ProcessRef:
+def _initiator(record: Mapping[str, Any], host: str, facts: bool = False) -> ProcessRef:
+    """The initiating process; its image facts are read from process creation rows only
+    (every row repeats them, and one per process is all the graph keeps)."""
     user = join_user(
         opt_str(record, "InitiatingProcessAccountDomain"),
         opt_str(record, "InitiatingProcessAccountName"),
     )
-    return _process(record, "InitiatingProcess", host, user)
+    return _process(record, "InitiatingProcess", host, user, facts)
 
 
 def _process_start(record: Mapping[str, Any], origin: Origin) -> Event:
@@ -147,7 +152,7 @@ def _process_start(record: Mapping[str, Any], origin: Origin) -> Event:
     return Event(
         kind=Kind.PROCESS_START,
         process=process,
-        parent=_initiator(record, base["host"]),
+        parent=_initiator(record, base["host"], facts=True),
         **base,
     )
 
