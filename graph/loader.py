@@ -43,7 +43,7 @@ from provgraph.graph.identity import ProcessResolver
 from provgraph.graph.schema import has_node_keys
 from provgraph.graph.tx import Graph, GraphUnavailable
 from provgraph.graph.writer import (
-    MERGE_HOSTS_SEEN,
+    STATEMENTS,
     Batch,
     Folded,
     run_statements,
@@ -361,7 +361,7 @@ class Loader:
         if not self._hosts:
             return
         rows = [self._hosts[name] for name in sorted(self._hosts)]
-        self.graph.write(MERGE_HOSTS_SEEN, {"rows": rows})
+        self.graph.write(STATEMENTS["hosts_seen"].query, {"rows": rows})
         self._hosts = {}
         self._hosts_written = time.monotonic()
 

@@ -53,12 +53,12 @@ Edges (all times are Neo4j DateTime, UTC):
 
 Timed edges: first_time / last_time are exact for the edge's whole life; times holds every
 distinct time of the most recent MAX_TIMES (newest kept, so a long-lived process never goes
-blind to new activity); hours holds every UTC hour (its start) that had one of the older
-times `times` no longer holds (absent until the list first overflows), so a window older
-than `times` can still be answered, to the hour. count is the number of distinct times,
-exact under re-ingest and retries: a time older than a full `times` list is taken as one
-already counted (true for every re-ingest and retry; an event first ingested after MAX_TIMES
-newer ones on the same edge is not counted).
+blind to new activity); hours holds every UTC hour (its start) with at least one event, for
+the whole life, from the moment the list first overflows (absent before: the times say it
+all), so a window older than `times` can still be answered, to the hour. count is the number
+of distinct times, exact under re-ingest and retries: a time older than a full `times` list
+is taken as one already counted (true for every re-ingest and retry; an event first ingested
+after MAX_TIMES newer ones on the same edge is not counted).
 
 `sources` are "source:path:line" references to the raw records (first MAX_SOURCES kept).
 A Process's own sources are the records that describe it: its start, its end, and the

@@ -140,13 +140,22 @@ _NEW_FILL = "\n                        ".join(
 # named it (named_by, named_at in microseconds); a start record replaces that: a process's
 # sources are the records that describe it. (`created_now` is a marker that lives only inside
 # this statement; the one-element FOREACH lists bind names, as FOREACH allows no WITH.)
+_NAMED_EARLIER = (
+    "(p.placeholder AND NOT row.full AND row.named IS NOT NULL "
+    "AND (p.named_by IS NULL OR row.named_at < p.named_at))"
+)
+_KEPT = (
+    "[s IN p.sources WHERE p.named_by IS NULL OR s <> p.named_by "
+    f"OR NOT (row.full OR {_NAMED_EARLIER})]"
+)
 MERGE_PROCESSES = (
     """
 UNWIND $rows AS row
+WITH row, %(start)s AS start, %(end)s AS end, %(first_seen)s AS first_seen
 MERGE (p:Process {uid: row.uid})
 ON CREATE SET p += row.fill, p += row.props, p.host = row.host, p.placeholder = NOT row.full,
-              p.start_time = %(start)s, p.end_time = %(end)s,
-              p.first_seen = CASE WHEN row.full THEN null ELSE %(first_seen)s END,
+              p.start_time = start, p.end_time = end,
+              p.first_seen = CASE WHEN row.full THEN null ELSE first_seen END,
               p.ppid = row.ppid, p.aliases = CASE WHEN row.aliases = [] THEN null
                                              ELSE row.aliases END,
               p.guid = row.guid, p.created_now = true,
@@ -158,48 +167,40 @@ ON CREATE SET p += row.fill, p += row.props, p.host = row.host, p.placeholder = 
 // come from the file and network events of a process already in the graph, and a write
 // would lock it until commit, stalling the next batch (see graph.loader).
 FOREACH (_ IN CASE WHEN p.created_now IS NULL AND (row.full
-                        OR (row.end IS NOT NULL AND (p.end_time IS NULL OR %(end)s < p.end_time))
-                        OR (p.start_time IS NULL AND row.start IS NOT NULL)
-                        OR (p.placeholder AND (p.first_seen IS NULL
-                                               OR %(first_seen)s < p.first_seen))
+                        OR (end IS NOT NULL AND (p.end_time IS NULL OR end < p.end_time))
+                        OR (p.start_time IS NULL AND start IS NOT NULL)
+                        OR (p.placeholder AND (p.first_seen IS NULL OR first_seen < p.first_seen))
                         OR (p.ppid IS NULL AND row.ppid IS NOT NULL)
                         OR (p.guid IS NULL AND row.guid IS NOT NULL)
                         OR (row.aliases <> [] AND any(a IN row.aliases
                                                       WHERE NOT a IN coalesce(p.aliases, [])))
-                        OR (p.placeholder AND row.named IS NOT NULL
-                            AND (p.named_by IS NULL OR row.named_at < p.named_at))
+                        OR %(named_earlier)s
                         %(new_fill)s)
                    THEN [1] ELSE [] END |
-  // the write lock first: what the names below read must be what this update replaces
-  // (read committed: an overlapping batch's commit could otherwise be lost)
+  // The write lock first, so what the items below read is what they replace (read
+  // committed: an overlapping batch's commit could otherwise be lost). Items run in order:
+  // each reads the node as the items before it left it, so placeholder is set last.
   SET p._lock = true
-  FOREACH (authoritative IN [row.primary OR (row.full AND p.placeholder)] |
-  FOREACH (named_earlier IN [p.placeholder AND NOT row.full AND row.named IS NOT NULL
-                             AND (p.named_by IS NULL OR row.named_at < p.named_at)] |
-  FOREACH (kept IN [[s IN p.sources WHERE p.named_by IS NULL OR s <> p.named_by
-                     OR NOT (row.full OR named_earlier)]] |
-  FOREACH (adding IN [[s IN row.sources + CASE WHEN named_earlier THEN [row.named] ELSE [] END
-                       WHERE NOT s IN kept]] |
-  SET p += CASE WHEN authoritative THEN row.props ELSE {} END,
-      p.start_time = CASE WHEN authoritative THEN coalesce(%(start)s, p.start_time)
-                     ELSE coalesce(p.start_time, %(start)s) END,
+  SET p += CASE WHEN row.primary OR (row.full AND p.placeholder) THEN row.props ELSE {} END,
+      p.start_time = CASE WHEN row.primary OR (row.full AND p.placeholder)
+                     THEN coalesce(start, p.start_time) ELSE coalesce(p.start_time, start) END,
       %(fill)s,
       p.ppid = coalesce(p.ppid, row.ppid),
       p.guid = coalesce(p.guid, row.guid),
-      p.end_time = CASE WHEN row.end IS NOT NULL AND (p.end_time IS NULL OR %(end)s < p.end_time)
-                   THEN %(end)s ELSE p.end_time END,
+      p.end_time = CASE WHEN end IS NOT NULL AND (p.end_time IS NULL OR end < p.end_time)
+                   THEN end ELSE p.end_time END,
       p.first_seen = CASE WHEN row.full THEN null
-                     WHEN p.placeholder AND (p.first_seen IS NULL
-                                             OR %(first_seen)s < p.first_seen)
-                     THEN %(first_seen)s ELSE p.first_seen END,
+                     WHEN p.placeholder AND (p.first_seen IS NULL OR first_seen < p.first_seen)
+                     THEN first_seen ELSE p.first_seen END,
       p.aliases = CASE WHEN row.aliases = [] THEN p.aliases ELSE %(aliases)s END,
-      p.sources = CASE WHEN size(kept) >= $max_sources THEN kept
-                  ELSE kept + adding[0..$max_sources - size(kept)] END,
-      p.named_by = CASE WHEN row.full THEN null WHEN named_earlier THEN row.named
-                   ELSE p.named_by END,
-      p.named_at = CASE WHEN row.full THEN null WHEN named_earlier THEN row.named_at
-                   ELSE p.named_at END,
-      p.placeholder = p.placeholder AND NOT row.full))))
+      // a placeholder's earliest naming record is replaced by a start or an earlier one
+      p.sources = (%(kept)s
+                   + [s IN row.sources + CASE WHEN %(named_earlier)s THEN [row.named] ELSE [] END
+                      WHERE NOT s IN %(kept)s])[0..$max_sources],
+      p += CASE WHEN row.full THEN {named_by: null, named_at: null}
+           WHEN %(named_earlier)s THEN {named_by: row.named, named_at: row.named_at}
+           ELSE {} END,
+      p.placeholder = p.placeholder AND NOT row.full
   REMOVE p._lock)
 // Only a process created just now needs its host edge (a process never changes host).
 WITH p, row WHERE p.created_now
@@ -213,6 +214,8 @@ CREATE (p)-[:ON_HOST]->(h)
     .replace("%(new_fill)s", _NEW_FILL)
     .replace("%(fill)s", _FILL)
     .replace("%(aliases)s", _sorted_union("coalesce(p.aliases, [])", "row.aliases"))
+    .replace("%(kept)s", _KEPT)
+    .replace("%(named_earlier)s", _NAMED_EARLIER)
 )
 
 _FACTS_FILL = ",\n    ".join(f"f.{k} = coalesce(f.{k}, row.facts.{k})" for k in IMAGE_PROPS)
@@ -289,9 +292,10 @@ ON MATCH SET r.time = CASE WHEN row.time < r.time THEN row.time ELSE r.time END,
 # stays one hop per relationship. A row's times come sorted and never empty, so its first and
 # last are times[0] and times[-1]. Times newer than everything on the edge (in-order ingest)
 # are appended; others are merged in order (an insertion: subquery expressions, which could
-# sort, are not allowed inside MERGE). What falls out of `times` is kept as the hours it was
-# in; SET items read the edge as it was before the statement, so hours and count come before
-# times. A time older than a full list's oldest is taken as counted already (graph.schema).
+# sort, are not allowed inside MERGE). Once the list is full, the hours of every time are kept
+# too (those of the list itself when it first overflows, then each batch's); SET items run in
+# order, so hours and count read `times` before it changes. A time older than a full list's
+# oldest is taken as counted already (graph.schema).
 _INSERT = (
     "reduce(acc = %(into)s, x IN %(new)s | CASE WHEN x IN acc THEN acc "
     "ELSE [y IN acc WHERE y < x] + [x] + [y IN acc WHERE y > x] END)"
@@ -315,8 +319,7 @@ WITH row, [x IN row.times |
 MATCH (p:Process {uid: row.uid}), (t:%(label)s {%(key)s: row.target})
 MERGE (p)-[r:%(rel)s]->(t)
 ON CREATE SET r.times = times[-$max_times..], r.count = size(times),
-              r.hours = CASE WHEN size(times) > $max_times
-                        THEN %(create_hours)s END,
+              r.hours = CASE WHEN size(times) > $max_times THEN %(hours_of_times)s END,
               r.first_time = times[0], r.last_time = times[-1], r.sources = row.sources,
               r.raw = row.raw %(create_extra)s
 ON MATCH SET r.hours = CASE WHEN size(r.times) + size(times) <= $max_times
@@ -331,13 +334,13 @@ ON MATCH SET r.hours = CASE WHEN size(r.times) + size(times) <= $max_times
              r.sources = CASE WHEN size(r.sources) >= $max_sources THEN r.sources
                          ELSE r.sources + [s IN row.sources WHERE NOT s IN r.sources] END
              %(match_extra)s
-""".replace("%(create_hours)s", _HOURS_OF % {"times": "times[..-$max_times]"})
+""".replace("%(hours_of_times)s", _HOURS_OF % {"times": "times"})
     .replace(
         "%(hours_insert)s",
         _INSERT
         % {
-            "into": "coalesce(r.hours, [])",
-            "new": _HOURS_OF % {"times": "(" + _MERGED + ")[..-$max_times]"},
+            "into": "coalesce(r.hours, " + _HOURS_OF % {"times": "r.times"} + ")",
+            "new": _HOURS_OF % {"times": "times"},
         },
     )
     .replace("%(merged)s", _MERGED)
@@ -449,10 +452,13 @@ CALL (ph, n) {
             "create_extra": create,
             "move_extra": move,
             "times_union": _sorted_union("r.times", "old.times"),
-            "hours_union": _sorted_union(
-                "coalesce(r.hours, []) + coalesce(old.hours, [])",
-                _HOURS_OF % {"times": _sorted_union("r.times", "old.times") + "[..-$max_times]"},
-            ),
+            "hours_union": "CASE WHEN size(r.times) + size(old.times) <= $max_times "
+            "THEN r.hours ELSE "
+            + _sorted_union(
+                "coalesce(r.hours, " + _HOURS_OF % {"times": "r.times"} + ")",
+                "coalesce(old.hours, " + _HOURS_OF % {"times": "old.times"} + ")",
+            )
+            + " END",
         }
         for rel, (create, move) in _MOVE_EXTRA.items()
     )
@@ -483,13 +489,24 @@ DETACH DELETE ph
 )
 
 
+# The writer's statements are planned once: their plans are seeks on node keys whatever the
+# graph's statistics say. Without `replan=skip`, Neo4j plans them again and again while a
+# fresh graph grows (its statistics diverge every few seconds at first); a JFR profile of a
+# 60,000-event ingest showed that query compilation as the server's hottest code.
+REPLAN_SKIP = "CYPHER replan=skip\n"
+
+
 @dataclass(frozen=True)
 class Statement:
     """One write statement and which of its row fields hold process uids (the resolver
-    rewrites those; see graph.identity)."""
+    rewrites those; see graph.identity). `query` is the text sent (REPLAN_SKIP added)."""
 
-    query: str
+    cypher: str
     process_fields: tuple[str, ...] = ()
+
+    @property
+    def query(self) -> str:
+        return REPLAN_SKIP + self.cypher
 
 
 # In write order: nodes before edges; renames before the processes they rename.

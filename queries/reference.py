@@ -682,8 +682,7 @@ def edge_active(times: list[datetime], since: datetime, until: datetime) -> bool
         return True
     if len(distinct) <= MAX_TIMES or since >= kept[0]:
         return False
-    # the hours of the times the edge no longer holds
-    hours = {t.replace(minute=0, second=0, microsecond=0) for t in distinct[:-MAX_TIMES]}
+    hours = {t.replace(minute=0, second=0, microsecond=0) for t in distinct}
     return any(h < kept[0] and h <= until and h + HOUR > since for h in hours)
 
 

@@ -303,9 +303,12 @@ def test_host_times_cover_every_batch(graph: Graph) -> None:
 def test_dead_neo4j_stops_with_what_was_written() -> None:
     nowhere = Neo4jTarget(uri="bolt://127.0.0.1:9", user="neo4j", password="x")
     graph = Graph(nowhere, retry=Retry(attempts=2, first_delay=0.05))
-    with pytest.raises(
-        IngestInterrupted, match=r"Committed before it stopped: 0 events in 0 batches"
-    ), Loader(graph, batch_size=2) as load:
+    with (
+        pytest.raises(
+            IngestInterrupted, match=r"Committed before it stopped: 0 events in 0 batches"
+        ),
+        Loader(graph, batch_size=2) as load,
+    ):
         load.add_all(_events())
     graph.close()
 
