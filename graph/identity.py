@@ -139,9 +139,9 @@ def _ref(row: dict[str, Any]) -> _Ref:
         uid=uid,
         host=row["host"],
         pid=props.get("pid", fill.get("pid")),
-        ppid=row["ppid"],
-        start=row["start"],
-        end=row["end"],
+        ppid=row.get("ppid"),
+        start=row.get("start"),
+        end=row.get("end"),
         first_seen=row["first_seen"],
         name=props.get("name", fill.get("name")),
         logon_id=props.get("logon_id", fill.get("logon_id")),
@@ -626,15 +626,16 @@ def _processes(
                 by_node[node].append(t)
             bare = {k: v for k, v in row.items() if k != "seen"}
             for node, times in by_node.items():
-                end = row["end"] if row["end"] is not None and row["end"] in times else None
-                named = row["named_at"] is not None and row["named_at"] in times
+                end = row.get("end")
+                named_at = row.get("named_at")
+                named = named_at is not None and named_at in times
                 parts[node].append(
                     {
                         **bare,
                         "first_seen": min(times),
-                        "end": end,
-                        "named": row["named"] if named else None,
-                        "named_at": row["named_at"] if named else None,
+                        "end": end if end is not None and end in times else None,
+                        "named": row.get("named") if named else None,
+                        "named_at": named_at if named else None,
                     }
                 )
         else:
@@ -644,7 +645,8 @@ def _processes(
         group = parts[node]
         if len(group) == 1 and group[0]["uid"] == node:  # the common case: nothing to fold
             row = group[0]
-            row["aliases"] = resolver.aliases(node)  # (primary is already row["full"])
+            if aliases := resolver.aliases(node):
+                row["aliases"] = aliases  # (missing `primary` reads as `full`)
             out.append(row)
             continue
         # start records, the node's own first, then the others best key first
@@ -660,14 +662,14 @@ def _processes(
         for r in group:
             for key, value in r["fill"].items():
                 fill.setdefault(key, value)
-        start_times = [r["start"] for r in starts if r["start"] is not None]
-        mention_starts = [r["start"] for r in mentions if r["start"] is not None]
-        ends = [r["end"] for r in group if r["end"] is not None]
-        ppids = [r["ppid"] for r in starts if r["ppid"] is not None]
+        start_times = [r["start"] for r in starts if r.get("start") is not None]
+        mention_starts = [r["start"] for r in mentions if r.get("start") is not None]
+        ends = [r["end"] for r in group if r.get("end") is not None]
+        ppids = [r["ppid"] for r in starts if r.get("ppid") is not None]
         sources: list[str] = []
         for r in starts + mentions:
             sources += [s for s in r["sources"] if s not in sources]
-        named = min(((r["named_at"], r["named"]) for r in group if r["named"]), default=None)
+        named = min(((r["named_at"], r["named"]) for r in group if r.get("named")), default=None)
         out.append(
             {
                 "uid": node,
@@ -684,7 +686,6 @@ def _processes(
                 "named_at": named[0] if named else None,
                 "named": named[1] if named else None,
                 "aliases": resolver.aliases(node),
-                "guid": node[2:] if node.startswith("g:") else None,
             }
         )
     return out

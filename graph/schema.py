@@ -38,8 +38,8 @@ Edges (all times are Neo4j DateTime, UTC):
   (:Process)-[:ON_HOST]->(:Host)
   (:Process)-[:SPAWNED {time, source}]->(:Process)
       time = the child's start as the earliest record of it says; source = that record.
-  (:Process)-[:EXECUTED {time, md5, sha1, sha256, imphash}]->(:File)
-      the image a process was started from, with the hashes its start record gave.
+  (:Process)-[:EXECUTED {time}]->(:File)
+      the image a process was started from; its PE facts and hashes are on the File.
   Timed edges, one per (process, target), each with
       {first_time, last_time, count, times, hours, sources}:
   (:Process)-[:WROTE {… ops, access_masks}]->(:File)
@@ -103,7 +103,6 @@ IMAGE_PROPS = (
     "signer",
     "signature_status",
 )
-HASH_PROPS = ("md5", "sha1", "sha256", "imphash")
 
 # Secondary indexes the rules and the API look things up by.
 INDEXES: list[tuple[str, str]] = [

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from neo4j import ManagedTransaction, Transaction
 from provgraph.graph.schema import (
-    HASH_PROPS,
     IMAGE_PROPS,
     MAX_SOURCES,
     MAX_TIMES,
@@ -151,14 +150,15 @@ _KEPT = (
 MERGE_PROCESSES = (
     """
 UNWIND $rows AS row
-WITH row, %(start)s AS start, %(end)s AS end, %(first_seen)s AS first_seen
+WITH row, %(start)s AS start, %(end)s AS end, %(first_seen)s AS first_seen,
+     coalesce(row.aliases, []) AS aliases, coalesce(row.primary, row.full) AS primary,
+     CASE WHEN row.uid STARTS WITH 'g:' THEN substring(row.uid, 2) END AS guid
 MERGE (p:Process {uid: row.uid})
 ON CREATE SET p += row.fill, p += row.props, p.host = row.host, p.placeholder = NOT row.full,
               p.start_time = start, p.end_time = end,
               p.first_seen = CASE WHEN row.full THEN null ELSE first_seen END,
-              p.ppid = row.ppid, p.aliases = CASE WHEN row.aliases = [] THEN null
-                                             ELSE row.aliases END,
-              p.guid = row.guid, p.created_now = true,
+              p.ppid = row.ppid, p.aliases = CASE WHEN aliases = [] THEN null ELSE aliases END,
+              p.guid = guid, p.created_now = true,
               p.sources = row.sources + CASE WHEN row.full OR row.named IS NULL THEN []
                                         ELSE [row.named] END,
               p.named_by = CASE WHEN row.full THEN null ELSE row.named END,
@@ -171,9 +171,9 @@ FOREACH (_ IN CASE WHEN p.created_now IS NULL AND (row.full
                         OR (p.start_time IS NULL AND start IS NOT NULL)
                         OR (p.placeholder AND (p.first_seen IS NULL OR first_seen < p.first_seen))
                         OR (p.ppid IS NULL AND row.ppid IS NOT NULL)
-                        OR (p.guid IS NULL AND row.guid IS NOT NULL)
-                        OR (row.aliases <> [] AND any(a IN row.aliases
-                                                      WHERE NOT a IN coalesce(p.aliases, [])))
+                        OR (p.guid IS NULL AND guid IS NOT NULL)
+                        OR (aliases <> [] AND any(a IN aliases
+                                                  WHERE NOT a IN coalesce(p.aliases, [])))
                         OR %(named_earlier)s
                         %(new_fill)s)
                    THEN [1] ELSE [] END |
@@ -181,18 +181,18 @@ FOREACH (_ IN CASE WHEN p.created_now IS NULL AND (row.full
   // committed: an overlapping batch's commit could otherwise be lost). Items run in order:
   // each reads the node as the items before it left it, so placeholder is set last.
   SET p._lock = true
-  SET p += CASE WHEN row.primary OR (row.full AND p.placeholder) THEN row.props ELSE {} END,
-      p.start_time = CASE WHEN row.primary OR (row.full AND p.placeholder)
+  SET p += CASE WHEN primary OR (row.full AND p.placeholder) THEN row.props ELSE {} END,
+      p.start_time = CASE WHEN primary OR (row.full AND p.placeholder)
                      THEN coalesce(start, p.start_time) ELSE coalesce(p.start_time, start) END,
       %(fill)s,
       p.ppid = coalesce(p.ppid, row.ppid),
-      p.guid = coalesce(p.guid, row.guid),
+      p.guid = coalesce(p.guid, guid),
       p.end_time = CASE WHEN end IS NOT NULL AND (p.end_time IS NULL OR end < p.end_time)
                    THEN end ELSE p.end_time END,
       p.first_seen = CASE WHEN row.full THEN null
                      WHEN p.placeholder AND (p.first_seen IS NULL OR first_seen < p.first_seen)
                      THEN first_seen ELSE p.first_seen END,
-      p.aliases = CASE WHEN row.aliases = [] THEN p.aliases ELSE %(aliases)s END,
+      p.aliases = CASE WHEN aliases = [] THEN p.aliases ELSE %(aliases)s END,
       // a placeholder's earliest naming record is replaced by a start or an earlier one
       p.sources = (%(kept)s
                    + [s IN row.sources + CASE WHEN %(named_earlier)s THEN [row.named] ELSE [] END
@@ -213,7 +213,7 @@ CREATE (p)-[:ON_HOST]->(h)
     .replace("%(first_seen)s", _dt("row.first_seen"))
     .replace("%(new_fill)s", _NEW_FILL)
     .replace("%(fill)s", _FILL)
-    .replace("%(aliases)s", _sorted_union("coalesce(p.aliases, [])", "row.aliases"))
+    .replace("%(aliases)s", _sorted_union("coalesce(p.aliases, [])", "aliases"))
     .replace("%(kept)s", _KEPT)
     .replace("%(named_earlier)s", _NAMED_EARLIER)
 )
@@ -275,16 +275,15 @@ SET child.parent_uid = row.parent
 """
 )
 
-# Like SPAWNED: the earliest start record's time; hashes from whichever record has them.
+# Like SPAWNED: the earliest start record's time, whichever came first.
 MERGE_EXECUTED = (
     _rows(("time",))
     + """
 MATCH (p:Process {uid: row.uid}), (f:File {key: row.file})
 MERGE (p)-[r:EXECUTED]->(f)
-ON CREATE SET r.time = row.time, r += row.hashes
-ON MATCH SET r.time = CASE WHEN row.time < r.time THEN row.time ELSE r.time END,
-             %(hashes)s
-""".replace("%(hashes)s", ", ".join(f"r.{h} = coalesce(r.{h}, row.hashes.{h})" for h in HASH_PROPS))
+ON CREATE SET r.time = row.time
+ON MATCH SET r.time = CASE WHEN row.time < r.time THEN row.time ELSE r.time END
+"""
 )
 
 # Timed edges: one edge per (process, target) holding its recent distinct times and the hours
@@ -762,15 +761,7 @@ class Batch:
             key = self._file(event.host, proc.image)
             edge = (proc.uid, key)
             if edge not in self.executed:
-                facts = proc.image_facts
-                self.executed[edge] = {
-                    "uid": proc.uid,
-                    "file": key,
-                    "time": micros(event.ts),
-                    "hashes": {h: v for h in HASH_PROPS if (v := getattr(facts, h)) is not None}
-                    if facts
-                    else {},
-                }
+                self.executed[edge] = {"uid": proc.uid, "file": key, "time": micros(event.ts)}
         if parent is None:
             return
         # A creator known only by host and pid (Security 4688, auditd) is resolved to the
@@ -891,21 +882,23 @@ class Batch:
             raise RuntimeError("a batch's rows are made once")
         self._converted = True
         rows = []
+        # Only what was said travels (a missing key reads as null in Cypher, and the rows are
+        # packed, pickled and unpacked): until resolved (graph.identity) each key is its own
+        # node, so a row is `primary` exactly when it is `full`, and it has no aliases.
         for uid in sorted(self.processes):
             row = self.processes[uid]
-            start, end = row["start"], row["end"]
-            row["start"] = None if start is None else micros(start)
-            row["end"] = None if end is None else micros(end)
+            for key in ("start", "end", "ppid"):
+                if row[key] is None:
+                    del row[key]
+                elif key != "ppid":
+                    row[key] = micros(row[key])
             row["first_seen"] = micros(row["first_seen"])
-            named = row["named"]
-            row["named_at"], row["named"] = (micros(named[0]), named[1]) if named else (None, None)
+            named = row.pop("named")
+            if named is not None:
+                row["named_at"], row["named"] = micros(named[0]), named[1]
             seen = row.pop("seen")
             if seen is not None:
                 row["seen"] = sorted(micros(t) for t in seen)
-            # until resolved (graph.identity): every key is its own node
-            row["primary"] = row["full"]
-            row["aliases"] = []
-            row["guid"] = uid[2:] if uid.startswith("g:") else None
             rows.append(row)
         return rows
 
