@@ -799,9 +799,17 @@ class Batch:
                 "facts_time": None,
             }
         if facts is not None and seen is not None:
+            held = row["facts"]
+            sha = facts.sha256 or facts.sha1 or facts.md5
+            if sha is not None and sha in (held.get("sha256"), held.get("sha1"), held.get("md5")):
+                # the same binary again (every start of it repeats its facts): only an
+                # earlier sighting changes anything
+                if seen < row["facts_time"]:
+                    row["facts"] = {**image_props(facts), **held}
+                    row["facts_time"] = seen
+                return key
             # as MERGE_FILES does: a newer record that disagrees replaces, else fill in
             given = image_props(facts)
-            held = row["facts"]
             if row["facts_time"] is None:
                 row["facts"], row["facts_time"] = given, seen
             elif any(held.get(k, v) != v for k, v in given.items()):
@@ -892,7 +900,10 @@ class Batch:
                     del row[key]
                 elif key != "ppid":
                     row[key] = micros(row[key])
-            row["first_seen"] = micros(row["first_seen"])
+            if row["full"]:
+                del row["first_seen"]  # a start record has its start
+            else:
+                row["first_seen"] = micros(row["first_seen"])
             named = row.pop("named")
             if named is not None:
                 row["named_at"], row["named"] = micros(named[0]), named[1]
