@@ -43,7 +43,7 @@ linked them stay apart.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from provgraph.graph.schema import MAX_SOURCES
@@ -110,7 +110,7 @@ class Known:
     logon_id: str | None = None
     # the node's key in the graph when this batch began; None if no batch has written it
     written: str | None = None
-    aliases: set[str] = field(default_factory=set)
+    aliases: set[str] | None = None  # made when there is one (fewer objects for the GC)
     dead: bool = False  # absorbed into another node
 
 
@@ -299,11 +299,11 @@ class ProcessResolver:
                 name=p["name"],
                 logon_id=p["logon_id"],
                 written=uid,
-                aliases=set(p["aliases"] or ()),
+                aliases=set(p["aliases"]) if p["aliases"] else None,
             )
             self._known[uid] = known
             self._canon[uid] = uid
-            for alias in known.aliases:
+            for alias in known.aliases or ():
                 if not is_pid_only(alias):
                     self._canon.setdefault(alias, uid)
             self._index(known)
@@ -463,7 +463,7 @@ class ProcessResolver:
         del self._known[old]
         known.uid = new
         if not is_pid_only(old):
-            known.aliases.add(old)
+            known.aliases = (known.aliases or set()) | {old}
         self._known[new] = known
         self._canon[old] = new
         self._canon[new] = new
@@ -491,7 +491,7 @@ class ProcessResolver:
             self._fold(match, ref, primary=ref.full)
         else:
             self._canon[ref.uid] = match.uid
-            match.aliases.add(ref.uid)
+            match.aliases = (match.aliases or set()) | {ref.uid}
             self._fold(match, ref, primary=False)
         return match.uid
 
