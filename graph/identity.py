@@ -351,13 +351,14 @@ class ProcessResolver:
     def _match(self, ref: _Ref) -> Known | None:
         if ref.pid is not None:
             found = [k for k in self._by_pid_of(ref.host, ref.pid) if self._same(ref, k, False)]
+            start = ref.start
             if found:
-                if ref.start is None:  # the process that had the pid when ref was seen
+                if start is None:  # the process that had the pid when ref was seen
                     return max(found, key=lambda k: (k.start or 0, k.uid))
                 return min(
                     found,
                     key=lambda k: (
-                        abs(k.start - ref.start) if k.start is not None else self.tolerance + 1,
+                        abs(k.start - start) if k.start is not None else self.tolerance + 1,
                         -uid_rank(k.uid),
                         k.uid,
                     ),
@@ -547,7 +548,7 @@ class ProcessResolver:
                 "old": k.written,
                 "new": k.uid,
                 "host": k.host,
-                "alias": [] if is_pid_only(k.written) else [k.written],  # type: ignore[arg-type]
+                "alias": [] if is_pid_only(k.written or "") else [k.written],
                 "guid": k.uid[2:] if k.uid.startswith("g:") else None,
             }
             for _, k in sorted(renamed.items())
@@ -628,14 +629,14 @@ def _processes(
             for node, times in by_node.items():
                 end = row.get("end")
                 named_at = row.get("named_at")
-                named = named_at is not None and named_at in times
+                here = named_at is not None and named_at in times
                 parts[node].append(
                     {
                         **bare,
                         "first_seen": min(times),
                         "end": end if end is not None and end in times else None,
-                        "named": row.get("named") if named else None,
-                        "named_at": named_at if named else None,
+                        "named": row.get("named") if here else None,
+                        "named_at": named_at if here else None,
                     }
                 )
         else:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from provgraph.graph.identity import TOLERANCE
 from provgraph.graph.loader import Loader
 from provgraph.graph.tx import Graph
 from provgraph.graph.writer import write_events
@@ -146,6 +147,29 @@ def test_empire_has_one_node_per_real_process(graph: Graph) -> None:
         {"uid": MSBUILD},
     )
     assert wrote == [{"name": "qu22daba.0.cs"}, {"name": "tfmbbev2.0.cs"}]
+
+
+def test_the_tolerance_covers_the_measured_gaps(graph: Graph) -> None:
+    """How far apart the two sources put one process's start in the Empire set: Security
+    4688's time (the collector's @timestamp) trails Sysmon's UtcTime by 0.72 to 2.08 s, the
+    figures graph.identity.TOLERANCE was chosen from."""
+    write_events(graph, iter_events(EMPIRE))
+    rows = graph.read(
+        "MATCH (p:Process) WHERE p.uid STARTS WITH 'g:' AND p.aliases IS NOT NULL "
+        "UNWIND p.aliases AS alias "
+        "RETURN p.start_time AS sysmon, split(alias, ':')[3] AS security"
+    )
+    gaps = sorted(
+        (
+            datetime.strptime(r["security"], "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
+            - r["sysmon"].to_native()
+        )
+        / timedelta(milliseconds=1)
+        for r in rows
+    )
+    assert len(gaps) == 11
+    assert (gaps[0], gaps[len(gaps) // 2], gaps[-1]) == (720, 1444, 2079)
+    assert gaps[-1] * 1000 < TOLERANCE / 2  # microseconds: twice the largest gap seen
 
 
 def _write_all(graph: Graph, events: list[Event], how: str) -> None:
