@@ -53,6 +53,9 @@ from provgraph.ingest.model import is_pid_only, uid_rank
 
 SECOND = 1_000_000  # times here are integer microseconds since the epoch, as in the rows
 TOLERANCE = 5 * SECOND
+# The run cache keeps at most this many processes (about 40 MB); past it, those no batch has
+# referred to for longest are forgotten, and their hosts are read from the graph again.
+MAX_KNOWN = 100_000
 
 _PROJECTION = (
     "p {.uid, .host, .pid, .ppid, .name, .logon_id, .aliases, "
@@ -111,7 +114,8 @@ class Known:
     # the node's key in the graph when this batch began; None if no batch has written it
     written: str | None = None
     aliases: set[str] | None = None  # made when there is one (fewer objects for the GC)
-    dead: bool = False  # absorbed into another node
+    dead: bool = False  # absorbed into another node, or forgotten (see _forget)
+    batch: int = 0  # the last batch that referred to it
 
 
 @dataclass(slots=True)
@@ -173,9 +177,13 @@ def _agree(a: str | None, b: str | None) -> bool:
 class ProcessResolver:
     """Resolves the process references of folded batches, in order, for one run."""
 
-    def __init__(self, graph: Graph | None, tolerance: int = TOLERANCE) -> None:
+    def __init__(
+        self, graph: Graph | None, tolerance: int = TOLERANCE, max_known: int = MAX_KNOWN
+    ) -> None:
         self.graph = graph
         self.tolerance = tolerance
+        self.max_known = max_known
+        self._batch = 0
         self._canon: dict[str, str] = {}  # any key seen -> the key it resolved to (chains)
         self._known: dict[str, Known] = {}  # node key -> facts
         self._by_pid: dict[tuple[str, int], list[Known]] = defaultdict(list)
@@ -399,6 +407,7 @@ class ProcessResolver:
     # -- updating what is known ------------------------------------------------------------
     def _fold(self, known: Known, ref: _Ref, primary: bool) -> None:
         """Fold a reference's facts into its node (mirrors MERGE_PROCESSES)."""
+        known.batch = self._batch
         pid_was, ppid_was, start_was = known.pid, known.ppid, known.start
         if (primary and ref.start is not None) or known.start is None:
             known.start = ref.start
@@ -514,6 +523,9 @@ class ProcessResolver:
         rows = folded.rows("processes")
         if not rows:
             return folded
+        self._batch += 1
+        if len(self._known) > self.max_known:
+            self._forget()
         refs = [_ref(row) for row in rows]
         self._learn(refs)
         # start records first (earliest first), then mentions: a mention then finds the node
@@ -539,6 +551,29 @@ class ProcessResolver:
             known.written = known.uid
         self._touched, self._absorbs = [], []
         return resolved
+
+    def _forget(self) -> None:
+        """Bound the run cache: forget the processes no batch has referred to for longest,
+        down to three quarters of max_known. Only those written two batches ago or earlier
+        go (committed: the loader has at most one batch's commit in flight), and their hosts
+        are read from the graph again from now on, so forgetting costs reads, not nodes."""
+        ready = [k for k in self._known.values() if k.batch <= self._batch - 2]
+        ready.sort(key=lambda k: k.batch)
+        gone = ready[: len(self._known) - self.max_known * 3 // 4]
+        if not gone:
+            return
+        for k in gone:
+            k.dead = True
+            del self._known[k.uid]
+            self._hosts[k.host] = True
+        self._canon = {a: u for a, u in self._canon.items() if self.root(u) in self._known}
+        for index in (self._by_pid, self._by_ppid, self._placeholders):
+            for key in [key for key, found in index.items() if all(k.dead for k in found)]:
+                del index[key]
+        # what was asked of the graph before may have been answered by the cache since
+        self._asked_uids.clear()
+        self._asked_pids.clear()
+        self._asked_ppids.clear()
 
     def _renames(self) -> list[dict[str, Any]]:
         """REKEY_PROCESSES rows: nodes written under a key this batch replaced."""

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from provgraph.graph.identity import TOLERANCE
+from provgraph.graph.identity import TOLERANCE, ProcessResolver
 from provgraph.graph.loader import Loader
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import write_events
+from provgraph.graph.writer import Batch, write_events, write_statements
 from provgraph.ingest.model import Event, Kind, Origin, ProcessRef, process_uid
 from provgraph.ingest.reader import iter_events
 from provgraph.ingest.windows import parse_windows
@@ -221,6 +221,26 @@ def test_the_pair_in_separate_runs_renames_the_node(graph: Graph) -> None:
     # and re-ingesting the 4688 record finds the renamed node, not a new one
     write_events(graph, [BUILD_PAIR[1]])
     assert graph.read("MATCH (p:Process {name: 'msbuild.exe'}) RETURN count(p) AS n") == [{"n": 1}]
+
+
+def test_a_bounded_run_cache_forgets_and_reads_the_graph_instead(graph: Graph) -> None:
+    """A run cache far too small for the Empire set (5 of its 31 processes) forgets processes
+    as it goes and asks the graph for them again: the graph comes out the same."""
+    events = list(iter_events(EMPIRE))
+    write_events(graph, events, batch_size=10)
+    expected = _dump(graph)
+    graph.write(WIPE)
+    resolver = ProcessResolver(graph, max_known=5)
+    held = []
+    for i in range(0, len(events), 10):
+        batch = Batch()
+        for event in events[i : i + 10]:
+            batch.add(event)
+        folded = resolver.resolve(batch.folded(host_times=True))
+        write_statements(graph, folded.statements, batch.events)
+        held.append(len(resolver._known))
+    assert min(held[4:]) <= 5 < max(held)  # it forgot, and kept going
+    assert _dump(graph) == expected
 
 
 T0 = datetime(2026, 2, 3, 9, 0, tzinfo=UTC)
