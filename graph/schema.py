@@ -25,8 +25,9 @@ Nodes (key property first):
       key = host + "|" + lower(path); name = lower-cased base name; ext = lower-cased
       extension with its dot (".cs") or "". The PE facts (IMAGE_PROPS) are those of the
       binary at that path as process starts report it: original_name is the lower-cased
-      OriginalFileName, hashes are lower-case hex; facts_time is the time of the record they
-      came from (a later record that disagrees replaces them: the binary was updated).
+      OriginalFileName, hashes are lower-case hex; facts_time is the earliest time the facts
+      in place were reported (a later record that disagrees replaces them: the binary was
+      updated; an earlier one only fills gaps).
   (:Connection {key, ip, port, protocol, hostname, is_public, is_loopback})
       A remote endpoint; key = ip + "|" + port + "|" + protocol. Shared across hosts. The
       peer of an accepted (inbound) connection is keyed without its port (ip + "||" +
@@ -61,8 +62,9 @@ is taken as one already counted (true for every re-ingest and retry; an event fi
 after MAX_TIMES newer ones on the same edge is not counted).
 
 `sources` are "source:path:line" references to the raw records (first MAX_SOURCES kept).
-A Process's own sources are the records that describe it: its start, its end, and the
-record that first named it; what it did is traced by the sources on its edges.
+A Process's own sources are the records that describe it: its start and its end (and, for
+a placeholder, the earliest record that named it); what it did is traced by the sources on
+its edges.
 """
 
 from __future__ import annotations
