@@ -1618,13 +1618,21 @@ SCRIPT_HOSTS = frozenset(SCRIPT_HOST_NAMES)
 NEW_TERMS_HISTORY = 5 * 24 * 60 * MINUTE  # the Elastic rule's history window
 
 
+# MSBuild by file name or by PE OriginalFileName (a renamed copy), as the rule matches it
+_MSBUILD_NAMES = frozenset(
+    img.path.rsplit("\\", 1)[-1].lower()
+    for img in C.WIN.values()
+    if img.original.lower() == "msbuild.exe"
+) | {"msbuild.exe"}
+
+
 def script_msbuild_spawns(events: list[tuple]) -> list[int]:
-    """Times of MSBuild.exe starts whose direct parent is a script host (new_terms input)."""
+    """Times of MSBuild starts whose direct parent is a script host (new_terms input)."""
     return [
         e[0]
         for e in events
         if e[1] == START
-        and e[2].name.lower() == "msbuild.exe"
+        and e[2].name.lower() in _MSBUILD_NAMES
         and e[2].parent is not None
         and e[2].parent.name.lower() in SCRIPT_HOSTS
     ]

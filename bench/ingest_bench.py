@@ -73,17 +73,19 @@ def run_pipeline(folder: Path, evidence: str = "raw") -> dict[str, Any]:
 def run_naive(folder: Path, budget: float, evidence: str = "raw") -> dict[str, Any]:
     """One transaction per event: the same statements as the batch writer, batch size one,
     keeping the same evidence."""
+    from provgraph.graph.identity import ProcessResolver
     from provgraph.graph.writer import Batch, write_batch
     from provgraph.ingest.reader import iter_events
 
     with bench_graph() as graph:
         wipe(graph)
+        resolver = ProcessResolver(graph)  # one per run, as the pipeline's loader has
         written = 0
         started = time.perf_counter()
         for event in iter_events(telemetry_files(folder)):
             batch = Batch(keep_raw=evidence == "raw")
             batch.add(event)
-            write_batch(graph, batch)
+            write_batch(graph, batch, resolver)
             written += 1
             if time.perf_counter() - started > budget:
                 break

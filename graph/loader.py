@@ -3,18 +3,24 @@
 The caller's thread (or a parser process, see provgraph.graph.parallel) folds events into batches;
 one writer thread writes them, one transaction a batch, in order.
 
+Before it is written, each batch's process references are resolved to one key per real
+process by the run's `ProcessResolver` (graph.identity), in the writer thread, in order. The
+resolver remembers what earlier batches of the run resolved, so nothing in a batch needs an
+earlier batch to be committed; for references the run has not seen it reads the committed
+graph (earlier runs). A batch that renames a node an earlier batch created waits for that
+batch's commit in its MERGE (the key constraint), like any MERGE of an uncommitted key.
+
 The writer overlaps each batch's commit with the next batch's statements (a commit is about
 a third of a batch's time in Neo4j). This cannot deadlock: batch k+1 starts only after batch
 k has run all its statements, so k holds its locks without asking for more, and k+1 at worst
 waits for k's commit. Commits stay in order, so what `stats` reports committed is always a
-prefix of the input. Two things need batch k to be committed first and wait for it:
-- the creator-by-pid lookup (MERGE_SPAWNED_BY_PID), which must see a parent that batch k
-  started; it runs last in each batch, after the wait;
-- host first/last-seen times (MERGE_HOSTS_SEEN), written in their own small transaction
-  when the writer is idle, every HOST_TIMES_EVERY seconds and at flush.
+prefix of the input. Host first/last-seen times (MERGE_HOSTS_SEEN) need batch k committed
+first: they are written in their own small transaction when the writer is idle, every
+HOST_TIMES_EVERY seconds and at flush.
 When anything fails, the open transactions are rolled back and the batches concerned are
-written again one at a time through `write_statements` (the driver's retries, then backoff):
-every statement is an idempotent MERGE, so writing a batch twice changes nothing.
+written again one at a time through `write_statements` (the driver's retries, then backoff),
+as resolved the first time: every statement is an idempotent MERGE (a rename of a key no
+longer there renames nothing), so writing a batch twice changes nothing.
 """
 
 from __future__ import annotations
@@ -33,12 +39,12 @@ from typing import Any
 import neo4j
 from neo4j.exceptions import Neo4jError
 from provgraph.core.errors import ProvgraphError
+from provgraph.graph.identity import ProcessResolver
 from provgraph.graph.schema import has_node_keys
 from provgraph.graph.tx import Graph, GraphUnavailable
 from provgraph.graph.writer import (
     BATCH_SIZE,
-    MERGE_HOSTS_SEEN,
-    MERGE_SPAWNED_BY_PID,
+    STATEMENTS,
     Batch,
     Folded,
     run_statements,
@@ -52,8 +58,6 @@ _DONE = object()
 _FLUSH = object()
 COMMIT_PATIENCE = 15.0  # seconds, see _OverlappedWriter.settle
 HOST_TIMES_EVERY = 10.0  # seconds between host first/last-seen updates during a long run
-# Statements that must see everything earlier batches wrote (see the module docstring).
-_AFTER_PREDECESSOR = frozenset({MERGE_SPAWNED_BY_PID})
 
 
 class IngestInterrupted(ProvgraphError):
@@ -107,12 +111,10 @@ class _OverlappedWriter:
         if not self.overlap:
             self._rewrite(item)
             return
-        early = [s for s in item.statements if s[0] not in _AFTER_PREDECESSOR]
-        late = [s for s in item.statements if s[0] in _AFTER_PREDECESSOR]
         tx: neo4j.Transaction | None = None
         try:
             tx = self._session().begin_transaction()
-            run_statements(tx, early)
+            run_statements(tx, item.statements)
         except Exception as error:
             self._fall_back(tx, item, error)
             return
@@ -120,7 +122,6 @@ class _OverlappedWriter:
             self._rewrite(item)
             return
         try:
-            run_statements(tx, late)
             self._inflight = (self._commits.submit(tx.commit), item)
         except Exception as error:
             self._fall_back(tx, item, error)
@@ -250,6 +251,7 @@ class Loader:
         self._hosts: dict[str, dict[str, Any]] = {}  # committed, not yet written host times
         self._hosts_written = time.monotonic()
         self._writer = _OverlappedWriter(graph, self._committed)
+        self.resolver = ProcessResolver(graph)  # touched by the writer thread only
         self._thread = threading.Thread(target=self._run, name="provgraph-writer", daemon=True)
         self._thread.start()
 
@@ -329,7 +331,7 @@ class Loader:
                 if self._hosts_due():
                     writer.settle()  # host times are written only with no batch in flight
                     self._write_hosts()
-                writer.write(item)
+                writer.write(self.resolver.resolve(item))
             except BaseException as error:  # reported to the caller's thread
                 self._error = error
             finally:
@@ -356,7 +358,7 @@ class Loader:
         if not self._hosts:
             return
         rows = [self._hosts[name] for name in sorted(self._hosts)]
-        self.graph.write(MERGE_HOSTS_SEEN, {"rows": rows})
+        self.graph.write(STATEMENTS["hosts_seen"].query, {"rows": rows})
         self._hosts = {}
         self._hosts_written = time.monotonic()
 

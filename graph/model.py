@@ -61,7 +61,27 @@ def _indexes(*specs: str | tuple[str, ...]) -> tuple[Index, ...]:
     return tuple(Index((s,) if isinstance(s, str) else s) for s in specs)
 
 
-TIMED = ("first_time", "last_time", "times")
+TIMED = ("first_time", "last_time", "times", "hours")
+
+# Process properties a record fills in (besides uid, host and the times).
+PROCESS_PROPS = ("pid", "image", "name", "command_line", "user", "logon_id")
+# PE facts on an image's File node, from ingest.model.ImageFacts (original_file_name is stored
+# lower-cased as original_name, like Process.name).
+IMAGE_PROPS = (
+    "original_name",
+    "company",
+    "product",
+    "description",
+    "file_version",
+    "product_version",
+    "md5",
+    "sha1",
+    "sha256",
+    "imphash",
+    "signed",
+    "signer",
+    "signature_status",
+)
 
 NODES: tuple[NodeType, ...] = (
     NodeType(
@@ -78,28 +98,35 @@ NODES: tuple[NodeType, ...] = (
         "graph",
         properties=(
             "host",
-            "pid",
-            "image",
-            "name",
-            "command_line",
-            "user",
-            "logon_id",
+            *PROCESS_PROPS,
+            "ppid",
             "start_time",
             "end_time",
             "parent_uid",
             "placeholder",
+            "guid",
+            "aliases",
             "sources",
+            "first_seen",
+            "named_by",
+            "named_at",
         ),  # fmt: skip
-        times=("start_time", "end_time"),
-        indexes=_indexes("name", "host", "start_time", "pid"),
+        times=("start_time", "end_time", "first_seen"),
+        # Identity resolution looks processes up by host and pid (`graph.identity`); the index
+        # on pid alone, which every host's pid 4 shared, is retired (`graph.schema`).
+        indexes=(*_indexes("name", "host", "start_time"), Index(("host", "pid"))),
         entity="process",
     ),
     NodeType(
         "File",
         "key",
         "graph",
-        properties=("host", "path", "name", "ext"),
-        indexes=(*_indexes("name", "path"), Index(("host", "ext"), name="file_host_ext")),
+        properties=("host", "path", "name", "ext", *IMAGE_PROPS, "facts_time"),
+        times=("facts_time",),
+        indexes=(
+            *_indexes("name", "path", "original_name", "md5", "sha1", "sha256", "imphash"),
+            Index(("host", "ext"), name="file_host_ext"),
+        ),
         entity="file",
     ),
     NodeType(
@@ -218,6 +245,14 @@ EDGES: tuple[EdgeType, ...] = (
         "Process",
         "Connection",
         (*TIMED, "count", "local_port", "sources", "raw"),
+        TIMED,
+        provenance=True,
+    ),
+    EdgeType(
+        "ACCEPTED",
+        "Process",
+        "Connection",
+        (*TIMED, "count", "local_ports", "sources", "raw"),
         TIMED,
         provenance=True,
     ),

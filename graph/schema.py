@@ -6,34 +6,65 @@ idempotently by `ensure_schema` (the API's own records and the alerts' included)
 
 Nodes (key property first):
   (:Host       {name, fqdn, first_seen, last_seen})
-  (:Process    {uid, host, pid, image, name, command_line, user, logon_id,
-                start_time, end_time, parent_uid, placeholder, sources})
+  (:Process    {uid, host, pid, ppid, image, name, command_line, user, logon_id,
+                start_time, end_time, parent_uid, placeholder, guid, aliases, sources,
+                first_seen, named_by, named_at})
+      One node per real process, whichever sources saw it (see `graph.identity`): uid is the
+      best key any of them gave (a Sysmon GUID "g:…" over an ECS entity id "e:…" over
+      host + pid + start "p:host:pid:start"); aliases = the other keys records used for it
+      (sorted); guid = the Sysmon ProcessGuid (lower-case, no braces) when one is known.
       name = lower-cased executable file name ("msbuild.exe"), for case-insensitive rules.
-      placeholder = true while the process is known only as someone's parent.
-  (:File       {key, host, path, name, ext})
+      ppid = the creator's pid, as its start record says. placeholder = true while no start
+      record describes it (it is known only as someone's parent, or as the actor of its
+      events); a placeholder also has first_seen, the earliest time a record showed it
+      alive, and named_by / named_at, the earliest record that named it (and its time, in
+      microseconds).
+  (:File       {key, host, path, name, ext,
+                original_name, company, product, description, file_version, product_version,
+                md5, sha1, sha256, imphash, signed, signer, signature_status, facts_time})
       key = host + "|" + lower(path); name = lower-cased base name; ext = lower-cased
-      extension with its dot (".cs") or "".
+      extension with its dot (".cs") or "". The PE facts (IMAGE_PROPS) are those of the
+      binary at that path as process starts report it: original_name is the lower-cased
+      OriginalFileName, hashes are lower-case hex; facts_time is the earliest time the facts
+      in place were reported (a later record that disagrees replaces them: the binary was
+      updated; an earlier one only fills gaps).
   (:Connection {key, ip, port, protocol, hostname, is_public, is_loopback})
-      The remote endpoint; key = ip + "|" + port + "|" + protocol. Shared across hosts.
+      A remote endpoint; key = ip + "|" + port + "|" + protocol. Shared across hosts. The
+      peer of an accepted (inbound) connection is keyed without its port (ip + "||" +
+      protocol; port null): a client's ephemeral port names nothing worth a node.
   (:Domain     {name})  a DNS name queried by a process.
   (:Alert      {id, ...})  written by the rule engine (queries/).
 
 Edges (all times are Neo4j DateTime, UTC):
   (:Process)-[:ON_HOST]->(:Host)
   (:Process)-[:SPAWNED {time, source}]->(:Process)
-  (:Process)-[:EXECUTED {time}]->(:File)          the image a process was started from
-  (:Process)-[:WROTE {first_time, last_time, count, times, ops, access_masks, sources}]->(:File)
-      times: every distinct write time (capped at MAX_TIMES, oldest kept); ops: distinct
-      operations ("create", "modify", "rename", "delete"); access_masks: distinct
-      lower-case Security 4663 masks ("0x6").
-  (:Process)-[:CONNECTED_TO {first_time, last_time, count, times, local_port, sources}]
-      ->(:Connection)
-  (:Process)-[:RESOLVED {first_time, last_time, count, answers}]->(:Domain)
+      time = the child's start as the earliest record of it says; source = that record.
+  (:Process)-[:EXECUTED {time}]->(:File)
+      the image a process was started from; its PE facts and hashes are on the File.
+  Timed edges, one per (process, target), each with
+      {first_time, last_time, count, times, hours, sources}:
+  (:Process)-[:WROTE {… ops, access_masks}]->(:File)
+      ops: distinct operations ("create", "modify", "rename", "delete"); access_masks:
+      distinct lower-case Security 4663 masks ("0x6").
+  (:Process)-[:CONNECTED_TO {… local_port}]->(:Connection)   outbound: the process connected
+  (:Process)-[:ACCEPTED {… local_ports}]->(:Connection)      inbound: the peer connected to
+      the process, on its listening port(s) local_ports; the Connection is the peer.
+  (:Process)-[:RESOLVED {… answers}]->(:Domain)
   (:Alert)-[:INVOLVES {role}]->(entity)
 
+Timed edges: first_time / last_time are exact for the edge's whole life; times holds every
+distinct time of the most recent MAX_TIMES (newest kept, so a long-lived process never goes
+blind to new activity); hours holds every UTC hour (its start) with at least one event, for
+the whole life, from the moment the list first overflows (absent before: the times say it
+all), so a window older than `times` can still be answered, to the hour. count is the number
+of distinct times, exact under re-ingest and retries: a time older than a full `times` list
+is taken as one already counted (true for every re-ingest and retry; an event first ingested
+after MAX_TIMES newer ones on the same edge is not counted).
+
 `sources` are "source:path:line" references to the raw records (first MAX_SOURCES kept).
-A Process's own sources are the records that describe it: its start, its end, and the
-record that first named it; what it did is traced by the sources on its edges.
+A Process's own sources are the records that describe it: its start and its end (and, for
+a placeholder, the earliest record that named it); what it did is traced by the sources on
+its edges.
 """
 
 from __future__ import annotations
@@ -66,10 +97,17 @@ def schema_statements() -> list[str]:
     return statements
 
 
+# Indexes earlier versions created that the declarations replaced: Process(pid) alone, which
+# every host's pid 4 shared, gave way to the composite (host, pid) identity looks up by.
+RETIRED_INDEXES = ("process_pid",)
+
+
 def ensure_schema(graph: Graph) -> None:
     """Idempotent: safe at every start-up."""
     for statement in schema_statements():
         graph.write(statement)
+    for name in RETIRED_INDEXES:
+        graph.write(f"DROP INDEX {name} IF EXISTS")
     graph.write("CALL db.awaitIndexes(300)")
 
 

@@ -1,9 +1,11 @@
 """Normalised events become nodes and edges: batched UNWIND … MERGE, one transaction a batch.
 
 A batch is first folded in Python (one row per node key, one row per edge, times merged),
-then written nodes before edges, each statement's rows sorted by key so concurrent writers
-take locks in the same order. Re-ingesting the same events changes nothing: every node and
-edge is MERGEd on its key and edge time lists only take times they do not already hold.
+then its process references are resolved to one key per real process (`graph.identity`,
+which rewrites the rows), then written nodes before edges, each statement's rows sorted by
+key so concurrent writers take locks in the same order. Re-ingesting the same events changes
+nothing: every node and edge is MERGEd on its key and edge time lists only take times they do
+not already hold.
 """
 
 from __future__ import annotations
@@ -11,18 +13,31 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from neo4j import ManagedTransaction, Transaction
 from provgraph.core.times import EPOCH
+from provgraph.graph.model import IMAGE_PROPS, PROCESS_PROPS
 from provgraph.graph.schema import MAX_SOURCES, MAX_TIMES
 from provgraph.graph.tx import Graph
-from provgraph.ingest.model import Event, FileOp, Kind, ProcessRef, classify_ip, is_pid_only
+from provgraph.ingest.model import (
+    Event,
+    FileOp,
+    ImageFacts,
+    Kind,
+    ProcessRef,
+    classify_ip,
+    is_pid_only,
+)
+
+if TYPE_CHECKING:
+    from provgraph.graph.identity import ProcessResolver
 
 BATCH_SIZE = 5000  # events per batch: one transaction, the default everywhere
 RAW_LIMIT = 4096  # bytes of raw record kept on an edge as evidence
 MICROSECOND = timedelta(microseconds=1)
+# A batch's statements by name (see STATEMENTS), so a folded batch pickles small.
 Statements = list[tuple[str, list[dict[str, Any]]]]
 
 
@@ -49,6 +64,11 @@ def _rows(scalars: tuple[str, ...] = (), lists: tuple[str, ...] = ()) -> str:
     return "UNWIND $rows AS wire\nWITH wire {.*, " + ", ".join(fields) + "} AS row\n"
 
 
+def _sorted_union(a: str, b: str) -> str:
+    """Cypher: the distinct elements of lists a and b, sorted (Community has no APOC)."""
+    return f"COLLECT {{ UNWIND {a} + {b} AS x WITH DISTINCT x RETURN x ORDER BY x }}"
+
+
 # In the loader, a batch only creates the hosts it names; their first/last-seen times are
 # written apart with MERGE_HOSTS_SEEN (see graph.loader). Every batch names the same few
 # hosts, and a SET on them would make each batch wait for the previous one's commit, which
@@ -70,54 +90,158 @@ ON MATCH SET h.fqdn = coalesce(h.fqdn, row.fqdn),
 """
 )
 
-# A full row (from a process start) overwrites; a partial row only fills what is missing,
-# so a parent first seen as a parent is completed when its own start event arrives.
-# (`created_now` is a marker that lives only inside this statement.)
-MERGE_PROCESSES = (
-    _rows(("start", "end"))
-    + """
-MERGE (p:Process {uid: row.uid})
-ON CREATE SET p += row.props, p.placeholder = NOT row.full, p.sources = row.sources,
-              p.start_time = row.start, p.end_time = row.end, p.created_now = true
+# A process written under one key that a better one now names (graph.identity): the node
+# takes the new key and keeps the old one among its aliases; its children's parent_uid
+# follows. MERGE, not MATCH: a node an earlier batch created may not be committed yet, and
+# MERGE waits for it (the key constraint) where MATCH would not see it. The resolver only
+# renames to a key no node holds; should one appear meanwhile (another writer), the rename
+# is skipped rather than failing the batch.
+REKEY_PROCESSES = """
+UNWIND $rows AS row
+OPTIONAL MATCH (taken:Process {uid: row.new})
+WITH row, taken IS NOT NULL AS taken
+WHERE NOT taken
+MERGE (p:Process {uid: row.old})
+ON CREATE SET p.host = row.host, p.placeholder = true, p.sources = [], p.created_now = true
+SET p._lock = true  // read the aliases under the write lock (see MERGE_PROCESSES)
+SET p.uid = row.new, p.guid = coalesce(row.guid, p.guid),
+    p.aliases = CASE WHEN row.alias = [] THEN p.aliases
+                ELSE COLLECT { UNWIND coalesce(p.aliases, []) + row.alias AS x
+                               WITH DISTINCT x RETURN x ORDER BY x } END
+REMOVE p._lock
 WITH p, row
+CALL (p, row) {
+  MATCH (p)-[:SPAWNED]->(child:Process)
+  SET child.parent_uid = row.new
+}
+WITH p, row WHERE p.created_now
+REMOVE p.created_now
+WITH p, row
+MATCH (h:Host {name: row.host})
+CREATE (p)-[:ON_HOST]->(h)
+"""
+
+_FILL = ",\n      ".join(
+    f"p.{k} = coalesce(p.{k}, row.props.{k}, row.fill.{k})" for k in PROCESS_PROPS
+)
+_NEW_FILL = "\n                        ".join(
+    f"OR (p.{k} IS NULL AND row.fill.{k} IS NOT NULL)" for k in PROCESS_PROPS
+)
+
+# Rows come resolved (graph.identity): `props` are what start records say, `fill` what other
+# records say. A start record whose own key is the node's key (`primary`) is authoritative;
+# another start record is, while the node has no start record yet; everything else only
+# fills what is missing. That makes the final node the same whatever order the records come
+# in. The earliest end wins. A placeholder keeps, besides its end, the earliest record that
+# named it (named_by, named_at in microseconds); a start record replaces that: a process's
+# sources are the records that describe it. (`created_now` is a marker that lives only inside
+# this statement; the one-element FOREACH lists bind names, as FOREACH allows no WITH.)
+_NAMED_EARLIER = (
+    "(p.placeholder AND NOT row.full AND row.named IS NOT NULL "
+    "AND (p.named_by IS NULL OR row.named_at < p.named_at))"
+)
+_KEPT = (
+    "[s IN p.sources WHERE p.named_by IS NULL OR s <> p.named_by "
+    f"OR NOT (row.full OR {_NAMED_EARLIER})]"
+)
+MERGE_PROCESSES = (
+    """
+UNWIND $rows AS row
+WITH row, %(start)s AS start, %(end)s AS end, %(first_seen)s AS first_seen,
+     coalesce(row.aliases, []) AS aliases, coalesce(row.primary, row.full) AS primary,
+     CASE WHEN row.uid STARTS WITH 'g:' THEN substring(row.uid, 2) END AS guid
+MERGE (p:Process {uid: row.uid})
+ON CREATE SET p += row.fill, p += row.props, p.host = row.host, p.placeholder = NOT row.full,
+              p.start_time = start, p.end_time = end,
+              p.first_seen = CASE WHEN row.full THEN null ELSE first_seen END,
+              p.ppid = row.ppid, p.aliases = CASE WHEN aliases = [] THEN null ELSE aliases END,
+              p.guid = guid, p.created_now = true,
+              p.sources = row.sources + CASE WHEN row.full OR row.named IS NULL THEN []
+                                        ELSE [row.named] END,
+              p.named_by = CASE WHEN row.full THEN null ELSE row.named END,
+              p.named_at = CASE WHEN row.full THEN null ELSE row.named_at END
 // An existing process is only touched when the row can tell it something new: most rows
 // come from the file and network events of a process already in the graph, and a write
 // would lock it until commit, stalling the next batch (see graph.loader).
-FOREACH (_ IN CASE WHEN p.created_now IS NULL AND (row.full OR row.end IS NOT NULL
-                        OR (p.start_time IS NULL AND row.start IS NOT NULL)
-                        OR (p.pid IS NULL AND row.props.pid IS NOT NULL)
-                        OR (p.image IS NULL AND row.props.image IS NOT NULL)
-                        OR (p.command_line IS NULL AND row.props.command_line IS NOT NULL)
-                        OR (p.user IS NULL AND row.props.user IS NOT NULL)
-                        OR (p.logon_id IS NULL AND row.props.logon_id IS NOT NULL))
+FOREACH (_ IN CASE WHEN p.created_now IS NULL AND (row.full
+                        OR (end IS NOT NULL AND (p.end_time IS NULL OR end < p.end_time))
+                        OR (p.start_time IS NULL AND start IS NOT NULL)
+                        OR (p.placeholder AND (p.first_seen IS NULL OR first_seen < p.first_seen))
+                        OR (p.ppid IS NULL AND row.ppid IS NOT NULL)
+                        OR (p.guid IS NULL AND guid IS NOT NULL)
+                        OR (aliases <> [] AND any(a IN aliases
+                                                  WHERE NOT a IN coalesce(p.aliases, [])))
+                        OR %(named_earlier)s
+                        %(new_fill)s)
                    THEN [1] ELSE [] END |
-  SET p += CASE WHEN row.full THEN row.props ELSE {} END,
-      p.start_time = CASE WHEN row.full THEN coalesce(row.start, p.start_time)
-                     ELSE coalesce(p.start_time, row.start) END,
-      p.placeholder = p.placeholder AND NOT row.full,
-      p.pid = coalesce(p.pid, row.props.pid),
-      p.image = coalesce(p.image, row.props.image),
-      p.name = coalesce(p.name, row.props.name),
-      p.command_line = coalesce(p.command_line, row.props.command_line),
-      p.user = coalesce(p.user, row.props.user),
-      p.logon_id = coalesce(p.logon_id, row.props.logon_id),
-      p.end_time = coalesce(row.end, p.end_time),
-      p.sources = CASE WHEN size(p.sources) >= $max_sources THEN p.sources
-                  ELSE p.sources + [s IN row.sources WHERE NOT s IN p.sources] END)
+  // The write lock first, so what the items below read is what they replace (read
+  // committed: an overlapping batch's commit could otherwise be lost). Items run in order:
+  // each reads the node as the items before it left it, so placeholder is set last.
+  SET p._lock = true
+  SET p += CASE WHEN primary OR (row.full AND p.placeholder) THEN row.props ELSE {} END,
+      p.start_time = CASE WHEN primary OR (row.full AND p.placeholder)
+                     THEN coalesce(start, p.start_time) ELSE coalesce(p.start_time, start) END,
+      %(fill)s,
+      p.ppid = coalesce(p.ppid, row.ppid),
+      p.guid = coalesce(p.guid, guid),
+      p.end_time = CASE WHEN end IS NOT NULL AND (p.end_time IS NULL OR end < p.end_time)
+                   THEN end ELSE p.end_time END,
+      p.first_seen = CASE WHEN row.full THEN null
+                     WHEN p.placeholder AND (p.first_seen IS NULL OR first_seen < p.first_seen)
+                     THEN first_seen ELSE p.first_seen END,
+      p.aliases = CASE WHEN aliases = [] THEN p.aliases ELSE %(aliases)s END,
+      // a placeholder's earliest naming record is replaced by a start or an earlier one
+      p.sources = (%(kept)s
+                   + [s IN row.sources + CASE WHEN %(named_earlier)s THEN [row.named] ELSE [] END
+                      WHERE NOT s IN %(kept)s])[0..$max_sources],
+      p += CASE WHEN row.full THEN {named_by: null, named_at: null}
+           WHEN %(named_earlier)s THEN {named_by: row.named, named_at: row.named_at}
+           ELSE {} END,
+      p.placeholder = p.placeholder AND NOT row.full
+  REMOVE p._lock)
 // Only a process created just now needs its host edge (a process never changes host).
 WITH p, row WHERE p.created_now
 REMOVE p.created_now
 WITH p, row
-MATCH (h:Host {name: row.props.host})
+MATCH (h:Host {name: row.host})
 CREATE (p)-[:ON_HOST]->(h)
-"""
+""".replace("%(start)s", _dt("row.start"))
+    .replace("%(end)s", _dt("row.end"))
+    .replace("%(first_seen)s", _dt("row.first_seen"))
+    .replace("%(new_fill)s", _NEW_FILL)
+    .replace("%(fill)s", _FILL)
+    .replace("%(aliases)s", _sorted_union("coalesce(p.aliases, [])", "aliases"))
+    .replace("%(kept)s", _KEPT)
+    .replace("%(named_earlier)s", _NAMED_EARLIER)
 )
 
+_FACTS_FILL = ",\n    ".join(f"f.{k} = coalesce(f.{k}, row.facts.{k})" for k in IMAGE_PROPS)
+
+# PE facts: a record that disagrees with the node (the binary at that path changed) replaces
+# them when it is newer than the facts, and only fills what is missing when it is older.
+# facts_time is the earliest time the facts in place were reported, so a record that agrees
+# writes nothing unless it is earlier still (every start of a common binary names the same
+# file, and a write would lock it until commit, stalling the next batch).
 MERGE_FILES = """
 UNWIND $rows AS row
 MERGE (f:File {key: row.key})
-ON CREATE SET f.host = row.host, f.path = row.path, f.name = row.name, f.ext = row.ext
-"""
+ON CREATE SET f.host = row.host, f.path = row.path, f.name = row.name, f.ext = row.ext,
+              f += row.facts, f.facts_time = %(seen)s
+WITH f, row
+WHERE row.facts_time IS NOT NULL
+  AND any(k IN keys(row.facts) WHERE f[k] IS NULL OR f[k] <> row.facts[k]
+          OR f.facts_time IS NULL OR %(seen)s < f.facts_time)
+SET f._lock = true  // read what is replaced under the write lock (see MERGE_PROCESSES)
+WITH f, row, %(seen)s AS seen,
+     any(k IN keys(row.facts) WHERE f[k] IS NOT NULL AND f[k] <> row.facts[k]) AS differ
+WITH f, row, seen, differ, differ AND (f.facts_time IS NULL OR seen > f.facts_time) AS replace
+SET f += CASE WHEN replace THEN row.facts ELSE {} END,
+    %(fill)s,
+    f.facts_time = CASE WHEN replace OR f.facts_time IS NULL
+                        OR (NOT differ AND seen < f.facts_time)
+                   THEN seen ELSE f.facts_time END
+WITH f REMOVE f._lock
+""".replace("%(fill)s", _FACTS_FILL).replace("%(seen)s", _dt("row.facts_time"))
 
 MERGE_CONNECTIONS = """
 UNWIND $rows AS row
@@ -133,92 +257,272 @@ UNWIND $rows AS row
 MERGE (:Domain {name: row.name})
 """
 
+# Two records of one spawn (Sysmon 1 and Security 4688) resolve to one edge; the earliest
+# time wins, with its record, whichever came first.
 MERGE_SPAWNED = (
     _rows(("time",))
     + """
 MATCH (parent:Process {uid: row.parent}), (child:Process {uid: row.child})
 MERGE (parent)-[r:SPAWNED]->(child)
 ON CREATE SET r.time = row.time, r.source = row.source, r.raw = row.raw
+ON MATCH SET r.source = CASE WHEN row.time < r.time THEN row.source ELSE r.source END,
+             r.raw = CASE WHEN row.time < r.time THEN row.raw ELSE r.raw END,
+             r.time = CASE WHEN row.time < r.time THEN row.time ELSE r.time END
 SET child.parent_uid = row.parent
 """
 )
 
-# A creator known only by host and pid (Security 4688): the latest process with that pid on
-# that host started before the child, else a placeholder keyed by host and pid.
-MERGE_SPAWNED_BY_PID = (
-    _rows(("time",))
-    + """
-MATCH (child:Process {uid: row.child})
-OPTIONAL MATCH (cand:Process {host: row.host, pid: row.ppid})
-WHERE cand.start_time <= row.time AND cand.uid <> row.child
-WITH row, child, cand ORDER BY cand.start_time DESC
-WITH row, child, collect(cand)[0] AS found
-MERGE (parent:Process {uid: coalesce(found.uid, row.parent)})
-ON CREATE SET parent.placeholder = true, parent.host = row.host, parent.pid = row.ppid,
-              parent.image = row.pimage, parent.name = row.pname, parent.sources = []
-MERGE (parent)-[r:SPAWNED]->(child)
-ON CREATE SET r.time = row.time, r.source = row.source, r.raw = row.raw
-SET child.parent_uid = parent.uid
-WITH parent, row
-MATCH (h:Host {name: row.host})
-MERGE (parent)-[:ON_HOST]->(h)
-"""
-)
-
+# Like SPAWNED: the earliest start record's time, whichever came first.
 MERGE_EXECUTED = (
     _rows(("time",))
     + """
 MATCH (p:Process {uid: row.uid}), (f:File {key: row.file})
 MERGE (p)-[r:EXECUTED]->(f)
 ON CREATE SET r.time = row.time
+ON MATCH SET r.time = CASE WHEN row.time < r.time THEN row.time ELSE r.time END
 """
 )
 
-# Timed edges: one edge per (process, target) holding every distinct time, so window rules
-# can test exact times while the graph stays one hop per relationship. A row's times come
-# sorted and never empty, so its first and last are times[0] and times[-1] (converted once,
-# without copying the row: these are the most numerous rows of a batch).
-_TIMED_EDGE = """
+# Timed edges: one edge per (process, target) holding its recent distinct times and the hours
+# of the older ones (see graph.schema), so window rules can test exact times while the graph
+# stays one hop per relationship. A row's times come sorted and never empty, so its first and
+# last are times[0] and times[-1]. Times newer than everything on the edge (in-order ingest)
+# are appended; others are merged in order (an insertion: subquery expressions, which could
+# sort, are not allowed inside MERGE). Once the list is full, the hours of every time are kept
+# too (those of the list itself when it first overflows, then each batch's); SET items run in
+# order, so hours and count read `times` before it changes. A time older than a full list's
+# oldest is taken as counted already (graph.schema).
+_INSERT = (
+    "reduce(acc = %(into)s, x IN %(new)s | CASE WHEN x IN acc THEN acc "
+    "ELSE [y IN acc WHERE y < x] + [x] + [y IN acc WHERE y > x] END)"
+)
+# the distinct hours of a sorted list of times, in order
+_HOURS_OF = (
+    "reduce(hs = [], ts IN %(times)s | CASE WHEN hs <> [] "
+    "AND hs[-1] = datetime.truncate('hour', ts) THEN hs "
+    "ELSE hs + datetime.truncate('hour', ts) END)"
+)
+_MERGED = (
+    "CASE WHEN times[0] > r.times[-1] THEN r.times + times "
+    "WHEN all(x IN times WHERE x IN r.times) THEN r.times "
+    "ELSE " + _INSERT % {"into": "r.times", "new": "times"} + " END"
+)
+_TIMED_EDGE = (
+    """
 UNWIND $rows AS row
 WITH row, [x IN row.times |
            datetime({epochSeconds: x / 1000000, nanosecond: x %% 1000000 * 1000})] AS times
 MATCH (p:Process {uid: row.uid}), (t:%(label)s {%(key)s: row.target})
 MERGE (p)-[r:%(rel)s]->(t)
-ON CREATE SET r.times = times[0..$max_times], r.count = size(times),
+ON CREATE SET r.times = times[-$max_times..], r.count = size(times),
+              r.hours = CASE WHEN size(times) > $max_times THEN %(hours_of_times)s END,
               r.first_time = times[0], r.last_time = times[-1], r.sources = row.sources,
               r.raw = row.raw %(create_extra)s
-ON MATCH SET r.count = r.count + size([t IN times WHERE NOT t IN r.times]),
-             r.times = CASE WHEN size(r.times) >= $max_times THEN r.times
-                       ELSE (r.times + [t IN times WHERE NOT t IN r.times])[0..$max_times] END,
+ON MATCH SET r.hours = CASE WHEN size(r.times) + size(times) <= $max_times
+                            OR all(x IN times WHERE x IN r.times) THEN r.hours
+                       ELSE %(hours_insert)s END,
+             r.count = r.count + CASE WHEN times[0] > r.times[-1] THEN size(times)
+                       ELSE size([t IN times WHERE NOT t IN r.times
+                                  AND (size(r.times) < $max_times OR t > r.times[0])]) END,
+             r.times = (%(merged)s)[-$max_times..],
              r.first_time = CASE WHEN times[0] < r.first_time THEN times[0] ELSE r.first_time END,
              r.last_time = CASE WHEN times[-1] > r.last_time THEN times[-1] ELSE r.last_time END,
              r.sources = CASE WHEN size(r.sources) >= $max_sources THEN r.sources
                          ELSE r.sources + [s IN row.sources WHERE NOT s IN r.sources] END
              %(match_extra)s
-"""
+""".replace("%(hours_of_times)s", _HOURS_OF % {"times": "times"})
+    .replace(
+        "%(hours_insert)s",
+        _INSERT
+        % {
+            "into": "coalesce(r.hours, " + _HOURS_OF % {"times": "r.times"} + ")",
+            "new": _HOURS_OF % {"times": "times"},
+        },
+    )
+    .replace("%(merged)s", _MERGED)
+)
 
-MERGE_WROTE = _TIMED_EDGE % {
-    "label": "File",
-    "key": "key",
-    "rel": "WROTE",
-    "create_extra": ", r.ops = row.ops, r.access_masks = row.masks",
-    "match_extra": ", r.ops = r.ops + [o IN row.ops WHERE NOT o IN r.ops],"
+
+def _timed(label: str, key: str, rel: str, create_extra: str, match_extra: str) -> str:
+    return _TIMED_EDGE % {
+        "label": label,
+        "key": key,
+        "rel": rel,
+        "create_extra": create_extra,
+        "match_extra": match_extra,
+    }
+
+
+MERGE_WROTE = _timed(
+    "File",
+    "key",
+    "WROTE",
+    ", r.ops = row.ops, r.access_masks = row.masks",
+    ", r.ops = r.ops + [o IN row.ops WHERE NOT o IN r.ops],"
     " r.access_masks = r.access_masks + [m IN row.masks WHERE NOT m IN r.access_masks]",
+)
+MERGE_CONNECTED = _timed(
+    "Connection",
+    "key",
+    "CONNECTED_TO",
+    ", r.local_port = row.local_port",
+    ", r.local_port = coalesce(r.local_port, row.local_port)",
+)
+MERGE_ACCEPTED = _timed(
+    "Connection",
+    "key",
+    "ACCEPTED",
+    ", r.local_ports = row.local_ports",
+    ", r.local_ports = r.local_ports + [x IN row.local_ports WHERE NOT x IN r.local_ports]",
+)
+MERGE_RESOLVED = _timed(
+    "Domain",
+    "name",
+    "RESOLVED",
+    ", r.answers = row.answers",
+    ", r.answers = r.answers + [a IN row.answers WHERE NOT a IN r.answers]",
+)
+
+
+# A placeholder by host and pid written before anything told which process had that pid, now
+# known to be `into` (graph.identity): its edges move to that node, merged with any it has,
+# and the placeholder goes. Only such placeholders are ever absorbed: they have no parent, no
+# image edge and no aliases, just children, timed edges, an end and sources.
+_MOVE_TIMED = """
+CALL (ph, n) {
+  MATCH (ph)-[old:%(rel)s]->(t)
+  MERGE (n)-[r:%(rel)s]->(t)
+  ON CREATE SET r.times = [], r.count = 0, r.sources = [], r.raw = old.raw
+                %(create_extra)s
+  WITH old, r
+  SET r.hours = %(hours_union)s,
+      r.count = r.count + old.count - size([x IN old.times WHERE x IN r.times]),
+      r.times = %(times_union)s[-$max_times..],
+      r.first_time = CASE WHEN r.first_time IS NULL OR old.first_time < r.first_time
+                     THEN old.first_time ELSE r.first_time END,
+      r.last_time = CASE WHEN r.last_time IS NULL OR old.last_time > r.last_time
+                    THEN old.last_time ELSE r.last_time END,
+      r.sources = (r.sources + [s IN old.sources WHERE NOT s IN r.sources])[0..$max_sources]
+      %(move_extra)s
+  DELETE old
 }
-MERGE_CONNECTED = _TIMED_EDGE % {
-    "label": "Connection",
-    "key": "key",
-    "rel": "CONNECTED_TO",
-    "create_extra": ", r.local_port = row.local_port",
-    "match_extra": "",
+"""
+_MOVE_EXTRA = {
+    "WROTE": (
+        ", r.ops = [], r.access_masks = []",
+        ", r.ops = r.ops + [o IN old.ops WHERE NOT o IN r.ops],"
+        " r.access_masks = r.access_masks + [m IN old.access_masks WHERE NOT m IN r.access_masks]",
+    ),
+    "CONNECTED_TO": ("", ", r.local_port = coalesce(r.local_port, old.local_port)"),
+    "ACCEPTED": (
+        ", r.local_ports = []",
+        ", r.local_ports = r.local_ports + [x IN old.local_ports WHERE NOT x IN r.local_ports]",
+    ),
+    "RESOLVED": (
+        ", r.answers = []",
+        ", r.answers = r.answers + [a IN old.answers WHERE NOT a IN r.answers]",
+    ),
 }
-MERGE_RESOLVED = _TIMED_EDGE % {
-    "label": "Domain",
-    "key": "name",
-    "rel": "RESOLVED",
-    "create_extra": ", r.answers = row.answers",
-    "match_extra": ", r.answers = r.answers + [a IN row.answers WHERE NOT a IN r.answers]",
+ABSORB_PLACEHOLDERS = (
+    """
+UNWIND $rows AS row
+MATCH (ph:Process {uid: row.placeholder}), (n:Process {uid: row.into})
+SET ph._lock = true, n._lock = true  // read both under their write locks
+WITH ph, n
+CALL (ph, n) {
+  MATCH (ph)-[old:SPAWNED]->(child:Process)
+  MERGE (n)-[s:SPAWNED]->(child)
+  ON CREATE SET s.time = old.time, s.source = old.source, s.raw = old.raw
+  WITH old, s, child
+  SET s.source = CASE WHEN old.time < s.time THEN old.source ELSE s.source END,
+      s.raw = CASE WHEN old.time < s.time THEN old.raw ELSE s.raw END,
+      s.time = CASE WHEN old.time < s.time THEN old.time ELSE s.time END,
+      child.parent_uid = n.uid
+  DELETE old
 }
+"""
+    + "".join(
+        _MOVE_TIMED
+        % {
+            "rel": rel,
+            "create_extra": create,
+            "move_extra": move,
+            "times_union": _sorted_union("r.times", "old.times"),
+            "hours_union": "CASE WHEN size(r.times) + size(old.times) <= $max_times "
+            "THEN r.hours ELSE "
+            + _sorted_union(
+                "coalesce(r.hours, " + _HOURS_OF % {"times": "r.times"} + ")",
+                "coalesce(old.hours, " + _HOURS_OF % {"times": "old.times"} + ")",
+            )
+            + " END",
+        }
+        for rel, (create, move) in _MOVE_EXTRA.items()
+    )
+    + """
+// what describes the placeholder (its end) moves; what named it only if it named the node
+// earlier than anything else did (MERGE_PROCESSES keeps a placeholder's earliest)
+WITH ph, n, [s IN ph.sources WHERE s <> coalesce(ph.named_by, '')] AS described,
+     n.placeholder AND ph.named_by IS NOT NULL
+     AND (n.named_at IS NULL OR ph.named_at < n.named_at) AS named_earlier
+WITH ph, n, named_earlier, described + CASE WHEN named_earlier THEN [ph.named_by] ELSE [] END
+     AS moving, CASE WHEN named_earlier THEN coalesce(n.named_by, '') ELSE '' END AS dropped
+SET n.end_time = CASE WHEN ph.end_time IS NOT NULL
+                      AND (n.end_time IS NULL OR ph.end_time < n.end_time)
+                 THEN ph.end_time ELSE n.end_time END,
+    n.first_seen = CASE WHEN n.placeholder AND (n.first_seen IS NULL
+                                                OR ph.first_seen < n.first_seen)
+                   THEN ph.first_seen ELSE n.first_seen END,
+    n.sources = ([s IN n.sources WHERE s <> dropped]
+                 + [s IN moving WHERE NOT s IN n.sources])[0..$max_sources],
+    n.named_by = CASE WHEN named_earlier THEN ph.named_by ELSE n.named_by END,
+    n.named_at = CASE WHEN named_earlier THEN ph.named_at ELSE n.named_at END,
+    """
+    + ",\n    ".join(f"n.{k} = coalesce(n.{k}, ph.{k})" for k in PROCESS_PROPS)
+    + """
+REMOVE n._lock
+DETACH DELETE ph
+"""
+)
+
+
+# The writer's statements are planned once: their plans are seeks on node keys whatever the
+# graph's statistics say. Without `replan=skip`, Neo4j plans them again and again while a
+# fresh graph grows (its statistics diverge every few seconds at first); a JFR profile of a
+# 60,000-event ingest showed that query compilation as the server's hottest code.
+REPLAN_SKIP = "CYPHER replan=skip\n"
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One write statement and which of its row fields hold process uids (the resolver
+    rewrites those; see graph.identity). `query` is the text sent (REPLAN_SKIP added)."""
+
+    cypher: str
+    process_fields: tuple[str, ...] = ()
+
+    @property
+    def query(self) -> str:
+        return REPLAN_SKIP + self.cypher
+
+
+# In write order: nodes before edges; renames before the processes they rename.
+STATEMENTS: dict[str, Statement] = {
+    "hosts": Statement(MERGE_HOSTS),
+    "hosts_seen": Statement(MERGE_HOSTS_SEEN),
+    "rekey": Statement(REKEY_PROCESSES),
+    "processes": Statement(MERGE_PROCESSES, ("uid",)),
+    "absorb": Statement(ABSORB_PLACEHOLDERS),
+    "files": Statement(MERGE_FILES),
+    "connections": Statement(MERGE_CONNECTIONS),
+    "domains": Statement(MERGE_DOMAINS),
+    "spawned": Statement(MERGE_SPAWNED, ("parent", "child")),
+    "executed": Statement(MERGE_EXECUTED, ("uid",)),
+    "wrote": Statement(MERGE_WROTE, ("uid",)),
+    "connected": Statement(MERGE_CONNECTED, ("uid",)),
+    "accepted": Statement(MERGE_ACCEPTED, ("uid",)),
+    "resolved": Statement(MERGE_RESOLVED, ("uid",)),
+}
+TIMED = ("wrote", "connected", "accepted", "resolved")
 
 
 # -- folding a batch ---------------------------------------------------------------------------
@@ -243,18 +547,26 @@ def _raw(event: Event) -> str | None:
     return text if len(text) <= RAW_LIMIT else text[: RAW_LIMIT - 1] + "…"
 
 
-_PROCESS_PROPS = ("pid", "image", "command_line", "user", "logon_id")
+_REF_PROPS = ("pid", "image", "command_line", "user", "logon_id")
 
 
-def _process_props(ref: ProcessRef, host: str) -> dict[str, Any]:
+def _process_props(ref: ProcessRef) -> dict[str, Any]:
     """A process's node properties as one event tells them (None values left out)."""
-    props: dict[str, Any] = {"host": host}
-    for key in _PROCESS_PROPS:
+    props: dict[str, Any] = {}
+    for key in _REF_PROPS:
         value = getattr(ref, key)
         if value is not None:
             props[key] = value
     if name := ref.name:
         props["name"] = name.lower()
+    return props
+
+
+def image_props(facts: ImageFacts) -> dict[str, Any]:
+    """ImageFacts as File properties (graph.schema IMAGE_PROPS)."""
+    props = facts.present()
+    if (original := props.pop("original_file_name", None)) is not None:
+        props["original_name"] = original.lower()
     return props
 
 
@@ -285,10 +597,11 @@ class _Timed:
 
 @dataclass(frozen=True)
 class Folded:
-    """A batch folded into statement rows (possibly in a parser process), ready to write.
+    """A batch folded into statement rows (possibly in a parser process), ready to resolve
+    (graph.identity) and write.
 
-    `statements` are the batch's own transaction; `hosts` are its MERGE_HOSTS_SEEN rows,
-    which the loader writes apart (see MERGE_HOSTS)."""
+    `statements` are the batch's own transaction, by name (STATEMENTS); `hosts` are its
+    MERGE_HOSTS_SEEN rows, which the loader writes apart (see MERGE_HOSTS)."""
 
     statements: Statements
     hosts: list[dict[str, Any]]
@@ -296,6 +609,12 @@ class Folded:
     first: datetime | None
     last: datetime | None
     origin: str | None  # the batch's last record
+
+    def rows(self, name: str) -> list[dict[str, Any]]:
+        for statement, rows in self.statements:
+            if statement == name:
+                return rows
+        return []
 
 
 @dataclass
@@ -312,13 +631,14 @@ class Batch:
     connections: dict[str, dict[str, Any]] = field(default_factory=dict)
     domains: set[str] = field(default_factory=set)
     spawned: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    spawned_by_pid: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     executed: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     wrote: dict[tuple[str, str], _Timed] = field(default_factory=dict)
     connected: dict[tuple[str, str], _Timed] = field(default_factory=dict)
+    accepted: dict[tuple[str, str], _Timed] = field(default_factory=dict)
     resolved: dict[tuple[str, str], _Timed] = field(default_factory=dict)
     events: int = 0
     _source: str = ""  # the latest event's source reference, formatted once
+    _converted: bool = False  # rows made (see process_rows)
 
     def add(self, event: Event) -> None:
         self.events += 1
@@ -359,78 +679,144 @@ class Batch:
         full: bool,
         start_time: datetime | None = None,
         end_time: datetime | None = None,
+        ppid: int | None = None,
     ) -> None:
+        """Fold what one event says of a process. Times stay datetimes until `rows()`."""
         current = self.processes.get(ref.uid)
+        ts = event.ts
+        describes = full or end_time is not None  # else it only names the process
         if current is None:
+            props = _process_props(ref)
             self.processes[ref.uid] = {
                 "uid": ref.uid,
+                "host": event.host,
                 "full": full,
-                "props": _process_props(ref, event.host),
-                "start": micros(start_time or ref.start_time),
-                "end": micros(end_time),
-                "sources": [self._source],
+                "props": props if full else {},
+                "fill": {} if full else props,
+                "start": start_time or ref.start_time,
+                "end": end_time,
+                "ppid": ppid,
+                "first_seen": ts,
+                "sources": [self._source] if describes else [],
+                "named": None if describes else (ts, self._source),
+                "seen": {ts} if is_pid_only(ref.uid) else None,
             }
+            if ref.image and ref.image_facts is not None:
+                self._file(event.host, ref.image, ref.image_facts, ts)
             return
-        if full and not current["full"]:
+        if ts < current["first_seen"]:
+            current["first_seen"] = ts
+        if current["seen"] is not None:
+            current["seen"].add(ts)
+        if full:
+            # a start record (again, or after mentions): its view of the process wins
             current["full"] = True
-            current["props"] = {**current["props"], **_process_props(ref, event.host)}
-            start = micros(start_time or ref.start_time)
-            current["start"] = start if start is not None else current["start"]
+            current["props"] = _process_props(ref)
+            current["start"] = start_time or ref.start_time or current["start"]
+            current["ppid"] = ppid if ppid is not None else current["ppid"]
+            if ref.image and ref.image_facts is not None:
+                self._file(event.host, ref.image, ref.image_facts, ts)
         else:
             # Most rows are the same process seen again by its file and network events:
-            # only fill what is missing, without building a second property map.
-            props = current["props"]
-            for key in _PROCESS_PROPS:
-                if key not in props:
+            # only fill what neither its start record nor an earlier mention said, without
+            # building a second property map.
+            fill, props = current["fill"], current["props"]
+            for key in _REF_PROPS:
+                if key not in fill and key not in props:
                     value = getattr(ref, key)
                     if value is not None:
-                        props[key] = value
-            if "name" not in props and (name := ref.name):
-                props["name"] = name.lower()
+                        fill[key] = value
+            if "name" not in fill and "name" not in props and (name := ref.name):
+                fill["name"] = name.lower()
             if current["start"] is None:
-                current["start"] = micros(start_time or ref.start_time)
+                current["start"] = start_time or ref.start_time
             if end_time is None:
-                return  # a mention: the record is kept on the edge it made, not here
+                # a mention: the record is kept on the edge it made; a process with no start
+                # record keeps the earliest one (MERGE_PROCESSES)
+                named = current["named"]
+                if not current["full"] and (
+                    named is None or ts < named[0] or (ts == named[0] and self._source < named[1])
+                ):
+                    current["named"] = (ts, self._source)
+                return
         if end_time is not None:
-            current["end"] = micros(end_time)
+            current["end"] = end_time if current["end"] is None else min(current["end"], end_time)
         if len(current["sources"]) < MAX_SOURCES:
             current["sources"].append(self._source)
 
     def _process_start(self, event: Event) -> None:
         proc = event.process
-        self._process(proc, event, full=True, start_time=proc.start_time or event.ts)
-        if proc.image:
-            self._file(event.host, proc.image)
-            key = (proc.uid, file_key(event.host, proc.image))
-            self.executed.setdefault(key, {"uid": key[0], "file": key[1], "time": micros(event.ts)})
         parent = event.parent
+        self._process(
+            proc,
+            event,
+            full=True,
+            start_time=proc.start_time or event.ts,
+            ppid=parent.pid if parent is not None else None,
+        )
+        if proc.image:
+            key = self._file(event.host, proc.image)
+            edge = (proc.uid, key)
+            if edge not in self.executed:
+                self.executed[edge] = {"uid": proc.uid, "file": key, "time": micros(event.ts)}
         if parent is None:
             return
-        edge = {
-            "parent": parent.uid,
-            "child": proc.uid,
-            "time": micros(event.ts),
-            "source": self._source,
-            "raw": _raw(event) if self.keep_raw else None,
-        }
-        if is_pid_only(parent.uid):
-            # Known only by host and pid: resolved against the graph when written.
-            edge.update(
-                host=event.host,
-                ppid=parent.pid,
-                pimage=parent.image,
-                pname=parent.name.lower() if parent.name else None,
-            )
-            self.spawned_by_pid.setdefault((parent.uid, proc.uid), edge)
-        else:
-            self._process(parent, event, full=False)
-            self.spawned.setdefault((parent.uid, proc.uid), edge)
+        # A creator known only by host and pid (Security 4688, auditd) is resolved to the
+        # process that had that pid then (graph.identity), like every other reference.
+        self._process(parent, event, full=False)
+        self.spawned.setdefault(
+            (parent.uid, proc.uid),
+            {
+                "parent": parent.uid,
+                "child": proc.uid,
+                "time": micros(event.ts),
+                "source": self._source,
+                "raw": _raw(event) if self.keep_raw else None,
+            },
+        )
 
-    def _file(self, host: str, path: str) -> str:
+    def _file(
+        self,
+        host: str,
+        path: str,
+        facts: ImageFacts | None = None,
+        seen: datetime | None = None,
+    ) -> str:
         key = file_key(host, path)
-        if key not in self.files:
+        row = self.files.get(key)
+        if row is None:
             name, ext = file_parts(path)
-            self.files[key] = {"key": key, "host": host, "path": path, "name": name, "ext": ext}
+            row = self.files[key] = {
+                "key": key,
+                "host": host,
+                "path": path,
+                "name": name,
+                "ext": ext,
+                "facts": {},
+                "facts_time": None,
+            }
+        if facts is not None and seen is not None:
+            held = row["facts"]
+            sha = facts.sha256 or facts.sha1 or facts.md5
+            if sha is not None and sha in (held.get("sha256"), held.get("sha1"), held.get("md5")):
+                # the same binary again (every start of it repeats its facts): only an
+                # earlier sighting changes anything
+                if seen < row["facts_time"]:
+                    row["facts"] = {**image_props(facts), **held}
+                    row["facts_time"] = seen
+                return key
+            # as MERGE_FILES does: a newer record that disagrees replaces, else fill in
+            given = image_props(facts)
+            if row["facts_time"] is None:
+                row["facts"], row["facts_time"] = given, seen
+            elif any(held.get(k, v) != v for k, v in given.items()):
+                if seen > row["facts_time"]:
+                    row["facts"], row["facts_time"] = {**held, **given}, seen
+                else:
+                    row["facts"] = {**given, **held}
+            else:
+                row["facts"] = {**given, **held}
+                row["facts_time"] = min(seen, row["facts_time"])
         return key
 
     def _file_write(self, event: Event) -> None:
@@ -452,13 +838,16 @@ class Batch:
         if not event.remote_ip:
             return
         self._process(event.process, event, full=False)
-        key = connection_key(event.remote_ip, event.remote_port, event.protocol)
+        inbound = event.direction == "inbound"
+        # Inbound, the remote port is the client's ephemeral one: the peer is its address.
+        port = None if inbound else event.remote_port
+        key = connection_key(event.remote_ip, port, event.protocol)
         if key not in self.connections:
             public, loopback = classify_ip(event.remote_ip)
             self.connections[key] = {
                 "key": key,
                 "ip": event.remote_ip,
-                "port": event.remote_port,
+                "port": port,
                 "protocol": event.protocol,
                 "hostname": event.remote_hostname,
                 "is_public": public,
@@ -466,9 +855,16 @@ class Batch:
             }
         elif event.remote_hostname and not self.connections[key]["hostname"]:
             self.connections[key]["hostname"] = event.remote_hostname
-        timed = self.connected.setdefault(
-            (event.process.uid, key), _Timed(extra={"local_port": event.local_port})
-        )
+        if inbound:
+            timed = self.accepted.setdefault(
+                (event.process.uid, key), _Timed(extra={"local_ports": []})
+            )
+            if event.local_port is not None and event.local_port not in timed.extra["local_ports"]:
+                timed.extra["local_ports"].append(event.local_port)
+        else:
+            timed = self.connected.setdefault(
+                (event.process.uid, key), _Timed(extra={"local_port": event.local_port})
+            )
         timed.add(event, self.keep_raw, self._source)
 
     def _dns(self, event: Event) -> None:
@@ -484,27 +880,62 @@ class Batch:
                 timed.extra["answers"].append(answer)
 
     # -- writing ---------------------------------------------------------------------------
+    def process_rows(self) -> list[dict[str, Any]]:
+        """The process rows, times as microseconds (converted in place, once: a batch is
+        folded into rows only once)."""
+        if self._converted:
+            raise RuntimeError("a batch's rows are made once")
+        self._converted = True
+        rows = []
+        # Only what was said travels (a missing key reads as null in Cypher, and the rows are
+        # packed, pickled and unpacked): until resolved (graph.identity) each key is its own
+        # node, so a row is `primary` exactly when it is `full`, and it has no aliases.
+        for uid in sorted(self.processes):
+            row = self.processes[uid]
+            for key in ("start", "end", "ppid"):
+                if row[key] is None:
+                    del row[key]
+                elif key != "ppid":
+                    row[key] = micros(row[key])
+            if row["full"]:
+                del row["first_seen"]  # a start record has its start
+            else:
+                row["first_seen"] = micros(row["first_seen"])
+            named = row.pop("named")
+            if named is not None:
+                row["named_at"], row["named"] = micros(named[0]), named[1]
+            seen = row.pop("seen")
+            if seen is not None:
+                row["seen"] = sorted(micros(t) for t in seen)
+            rows.append(row)
+        return rows
+
+    def file_rows(self) -> list[dict[str, Any]]:
+        for row in self.files.values():
+            if row["facts_time"] is not None:
+                row["facts_time"] = micros(row["facts_time"])
+        return [self.files[k] for k in sorted(self.files)]
+
     def statements(self, host_times: bool = False) -> Statements:
-        """Nodes before edges, rows sorted by key (consistent lock order). The creator-by-pid
-        lookup comes last: the loader runs it only once the previous batch has committed, so
-        a parent started in that batch is found (see graph.loader). `host_times` updates the
-        hosts' first/last-seen in the same statement (else the loader writes them apart)."""
+        """Nodes before edges, rows sorted by key (consistent lock order). `host_times`
+        updates the hosts' first/last-seen in the same statement (else the loader writes them
+        apart)."""
 
         def timed_rows(edges: dict[tuple[str, str], _Timed]) -> list[dict[str, Any]]:
             return [edges[k].row(*k) for k in sorted(edges)]
 
         return [
-            (MERGE_HOSTS_SEEN if host_times else MERGE_HOSTS, self.host_rows()),
-            (MERGE_PROCESSES, [self.processes[k] for k in sorted(self.processes)]),
-            (MERGE_FILES, [self.files[k] for k in sorted(self.files)]),
-            (MERGE_CONNECTIONS, [self.connections[k] for k in sorted(self.connections)]),
-            (MERGE_DOMAINS, [{"name": n} for n in sorted(self.domains)]),
-            (MERGE_SPAWNED, [self.spawned[k] for k in sorted(self.spawned)]),
-            (MERGE_EXECUTED, [self.executed[k] for k in sorted(self.executed)]),
-            (MERGE_WROTE, timed_rows(self.wrote)),
-            (MERGE_CONNECTED, timed_rows(self.connected)),
-            (MERGE_RESOLVED, timed_rows(self.resolved)),
-            (MERGE_SPAWNED_BY_PID, [self.spawned_by_pid[k] for k in sorted(self.spawned_by_pid)]),
+            ("hosts_seen" if host_times else "hosts", self.host_rows()),
+            ("processes", self.process_rows()),
+            ("files", self.file_rows()),
+            ("connections", [self.connections[k] for k in sorted(self.connections)]),
+            ("domains", [{"name": n} for n in sorted(self.domains)]),
+            ("spawned", [self.spawned[k] for k in sorted(self.spawned)]),
+            ("executed", [self.executed[k] for k in sorted(self.executed)]),
+            ("wrote", timed_rows(self.wrote)),
+            ("connected", timed_rows(self.connected)),
+            ("accepted", timed_rows(self.accepted)),
+            ("resolved", timed_rows(self.resolved)),
         ]
 
     def host_rows(self) -> list[dict[str, Any]]:
@@ -513,12 +944,11 @@ class Batch:
             for _, row in sorted(self.hosts.items())
         ]
 
-    def folded(self) -> Folded:
-        """The batch as rows only (small to pickle, nothing left to compute)."""
-        hosts = self.host_rows()
+    def folded(self, host_times: bool = False) -> Folded:
+        """The batch as rows only (small to pickle, nothing left to compute but identity)."""
         return Folded(
-            [(q, rows) for q, rows in self.statements() if rows],
-            hosts,
+            [(name, rows) for name, rows in self.statements(host_times) if rows],
+            self.host_rows(),
             self.events,
             min((h["first"] for h in self.hosts.values()), default=None),
             max((h["last"] for h in self.hosts.values()), default=None),
@@ -526,12 +956,14 @@ class Batch:
         )
 
 
-def write_batch(graph: Graph, batch: Batch) -> None:
+def write_batch(graph: Graph, batch: Batch, resolver: ProcessResolver | None = None) -> None:
     """The simple path (tests, small writes, the naive benchmark): one transaction, host
-    times included."""
-    write_statements(
-        graph, [(q, rows) for q, rows in batch.statements(host_times=True) if rows], batch.events
-    )
+    times included. Without a `resolver`, one is made for this batch alone."""
+    from provgraph.graph.identity import ProcessResolver
+
+    resolver = resolver or ProcessResolver(graph)
+    folded = resolver.resolve(batch.folded(host_times=True))
+    write_statements(graph, folded.statements, batch.events)
 
 
 def run_statements(tx: Transaction | ManagedTransaction, statements: Statements) -> None:
@@ -539,8 +971,9 @@ def run_statements(tx: Transaction | ManagedTransaction, statements: Statements)
     another and consumed at the end: Neo4j executes a statement while the driver packs the
     next, instead of each waiting for the previous one's result."""
     results = [
-        tx.run(query, rows=rows, max_times=MAX_TIMES, max_sources=MAX_SOURCES)
-        for query, rows in statements
+        tx.run(STATEMENTS[name].query, rows=rows, max_times=MAX_TIMES, max_sources=MAX_SOURCES)
+        for name, rows in statements
+        if rows
     ]
     for result in results:
         result.consume()
@@ -554,16 +987,20 @@ def write_statements(graph: Graph, statements: Statements, events: int) -> None:
 
 
 def write_events(graph: Graph, events: Iterable[Event], batch_size: int = BATCH_SIZE) -> int:
-    """Write events in batches; returns how many were written. Simple, single-threaded."""
+    """Write events in batches; returns how many were written. Simple, single-threaded; one
+    process resolver for the whole call, as the loader has one per run."""
+    from provgraph.graph.identity import ProcessResolver
+
+    resolver = ProcessResolver(graph)
     written = 0
     batch = Batch()
     for event in events:
         batch.add(event)
         if batch.events >= batch_size:
-            write_batch(graph, batch)
+            write_batch(graph, batch, resolver)
             written += batch.events
             batch = Batch()
     if batch.events:
-        write_batch(graph, batch)
+        write_batch(graph, batch, resolver)
         written += batch.events
     return written

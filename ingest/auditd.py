@@ -33,6 +33,8 @@ _SYSCALLS = {
         59: "execve",
         322: "execveat",
         42: "connect",
+        43: "accept",
+        288: "accept4",
         2: "open",
         257: "openat",
         85: "creat",
@@ -46,6 +48,8 @@ _SYSCALLS = {
         221: "execve",
         281: "execveat",
         203: "connect",
+        202: "accept",
+        242: "accept4",
         56: "openat",
         38: "renameat",
         276: "renameat2",
@@ -55,6 +59,7 @@ _SYSCALLS = {
         11: "execve",
         358: "execveat",
         362: "connect",
+        364: "accept4",
         5: "open",
         295: "openat",
         8: "creat",
@@ -221,12 +226,15 @@ def _exec(name: str, syscall: AuditRecord, by_type: dict, base: dict) -> list[Ev
 
 
 def _connect(name: str, syscall: AuditRecord, by_type: dict, base: dict) -> list[Event]:
+    """connect: SOCKADDR is the address connected to; accept/accept4: the peer that connected
+    (auditd logs no local address, so the listening port is unknown)."""
+    inbound = name != "connect"
     sockaddrs = by_type.get("SOCKADDR")
     if not sockaddrs:
-        return Skipped("auditd connect without SOCKADDR")
+        return Skipped(f"auditd {name} without SOCKADDR")
     address = decode_sockaddr(sockaddrs[0].fields.get("saddr"))
     if address is None:
-        return Skipped("auditd connect to a non-IP socket")
+        return Skipped(f"auditd {name} on a non-IP socket")
     ip, port = address
     actor = _actor(syscall, by_type, base["host"])
     return [
@@ -235,7 +243,7 @@ def _connect(name: str, syscall: AuditRecord, by_type: dict, base: dict) -> list
             process=actor,
             remote_ip=ip,
             remote_port=port,
-            direction="outbound",
+            direction="inbound" if inbound else "outbound",
             **base,
         )
     ]
@@ -297,6 +305,8 @@ _HANDLERS = {
     "execve": _exec,
     "execveat": _exec,
     "connect": _connect,
+    "accept": _connect,
+    "accept4": _connect,
     "open": _open,
     "openat": _open,
     "creat": _open,

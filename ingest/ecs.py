@@ -14,7 +14,16 @@ from typing import Any
 
 from provgraph.ingest.errors import ParseError, Skipped
 from provgraph.ingest.fields import as_ip, as_pid, as_port, as_str, as_time, host_names, join_user
-from provgraph.ingest.model import Event, FileOp, Kind, Origin, ProcessRef, process_uid
+from provgraph.ingest.model import (
+    Event,
+    FileOp,
+    ImageFacts,
+    Kind,
+    Origin,
+    ProcessRef,
+    normalise_hash,
+    process_uid,
+)
 
 _MISSING = object()
 _FILE_OPS = {"creation": FileOp.CREATE, "change": FileOp.MODIFY, "deletion": FileOp.DELETE}
@@ -103,7 +112,39 @@ def _process_ref(
         command_line=_opt(record, prefix + ".command_line"),
         user=user if prefix == "process" else None,
         start_time=start,
+        image_facts=_image_facts(record, prefix),
     )
+
+
+def _image_facts(record: Mapping[str, Any], prefix: str) -> ImageFacts | None:
+    """`<prefix>.pe.*`, `<prefix>.hash.*` and `<prefix>.code_signature.*` (Elastic Defend)."""
+    pe, sig = prefix + ".pe.", prefix + ".code_signature."
+    facts = ImageFacts(
+        original_file_name=_opt(record, pe + "original_file_name"),
+        company=_opt(record, pe + "company"),
+        product=_opt(record, pe + "product"),
+        description=_opt(record, pe + "description"),
+        file_version=_opt(record, pe + "file_version"),
+        imphash=normalise_hash("imphash", _opt(record, pe + "imphash")),
+        md5=normalise_hash("md5", _opt(record, prefix + ".hash.md5")),
+        sha1=normalise_hash("sha1", _opt(record, prefix + ".hash.sha1")),
+        sha256=normalise_hash("sha256", _opt(record, prefix + ".hash.sha256")),
+        signer=_opt(record, sig + "subject_name"),
+        signature_status=_opt(record, sig + "status"),
+        signed=_bool(record, sig + "exists"),
+    )
+    if facts.signature_status is None and (trusted := _bool(record, sig + "trusted")) is not None:
+        facts.signature_status = "trusted" if trusted else "untrusted"
+    return facts if facts.present() else None
+
+
+def _bool(record: Mapping[str, Any], dotted: str) -> bool | None:
+    value = dig(record, dotted)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
 
 
 def _actor(record: Mapping[str, Any], host: str, start: datetime | None = None) -> ProcessRef:

@@ -24,7 +24,16 @@ from provgraph.ingest.fields import (
     req,
     req_str,
 )
-from provgraph.ingest.model import Event, FileOp, Kind, Origin, ProcessRef, process_uid
+from provgraph.ingest.model import (
+    Event,
+    FileOp,
+    ImageFacts,
+    Kind,
+    Origin,
+    ProcessRef,
+    normalise_hash,
+    process_uid,
+)
 
 _FILE_OPS = {
     "filecreated": FileOp.CREATE,
@@ -75,8 +84,11 @@ def _path(record: Mapping[str, Any], folder_key: str, name_key: str) -> str | No
     return folder.rstrip("\\/") + separator + name
 
 
-def _process(record: Mapping[str, Any], prefix: str, host: str, user: str | None) -> ProcessRef:
-    """The row's subject process (prefix "") or its initiating process ("InitiatingProcess")."""
+def _process(
+    record: Mapping[str, Any], prefix: str, host: str, user: str | None, facts: bool = True
+) -> ProcessRef:
+    """The row's subject process (prefix "") or its initiating process ("InitiatingProcess").
+    `facts`: read its image's PE facts too."""
     p = prefix or "Process"
     pid = opt_pid(record, p + "Id")
     if pid is None:
@@ -90,15 +102,45 @@ def _process(record: Mapping[str, Any], prefix: str, host: str, user: str | None
         user=user,
         start_time=start,
         integrity=opt_str(record, p + "IntegrityLevel"),
+        image_facts=_image_facts(record, prefix, p) if facts else None,
     )
 
 
-def _initiator(record: Mapping[str, Any], host: str) -> ProcessRef:
+def _image_facts(record: Mapping[str, Any], prefix: str, p: str) -> ImageFacts | None:
+    """`SHA1`/`SHA256`/`MD5` and `ProcessVersionInfo*` of the subject process, or the same
+    columns prefixed `InitiatingProcess` for the initiator (whose signature columns too)."""
+    info = p + "VersionInfo"
+    status = opt_str(record, p + "SignatureStatus") if prefix else None
+    facts = ImageFacts(
+        original_file_name=opt_str(record, info + "OriginalFileName"),
+        company=opt_str(record, info + "CompanyName"),
+        product=opt_str(record, info + "ProductName"),
+        description=opt_str(record, info + "FileDescription"),
+        product_version=opt_str(record, info + "ProductVersion"),
+        md5=normalise_hash("md5", opt_str(record, prefix + "MD5")),
+        sha1=normalise_hash("sha1", opt_str(record, prefix + "SHA1")),
+        sha256=normalise_hash("sha256", opt_str(record, prefix + "SHA256")),
+        signature_status=status,
+        signed=_signed(status),
+    )
+    return facts if facts.present() else None
+
+
+def _signed(status: str | None) -> bool | None:
+    # "Valid", "Invalid", "Expired"… are signed; "Unsigned" is not; "Unknown" says nothing
+    if status is None or status.lower() == "unknown":
+        return None
+    return status.lower() != "unsigned"
+
+
+def _initiator(record: Mapping[str, Any], host: str, facts: bool = False) -> ProcessRef:
+    """The initiating process; its image facts are read from process creation rows only
+    (every row repeats them, and one per process is all the graph keeps)."""
     user = join_user(
         opt_str(record, "InitiatingProcessAccountDomain"),
         opt_str(record, "InitiatingProcessAccountName"),
     )
-    return _process(record, "InitiatingProcess", host, user)
+    return _process(record, "InitiatingProcess", host, user, facts)
 
 
 def _process_start(record: Mapping[str, Any], origin: Origin) -> Event:
@@ -110,7 +152,7 @@ def _process_start(record: Mapping[str, Any], origin: Origin) -> Event:
     return Event(
         kind=Kind.PROCESS_START,
         process=process,
-        parent=_initiator(record, base["host"]),
+        parent=_initiator(record, base["host"], facts=True),
         **base,
     )
 

@@ -48,6 +48,46 @@ class Origin:
 
 
 @dataclass(slots=True)
+class ImageFacts:
+    """What a source tells about a process's image file: PE version information, hashes and
+    signature. Hashes are lower-case hex; values a source leaves out stay None."""
+
+    original_file_name: str | None = None  # as logged, e.g. "MSBuild.exe"
+    company: str | None = None
+    product: str | None = None
+    description: str | None = None
+    file_version: str | None = None
+    product_version: str | None = None
+    md5: str | None = None
+    sha1: str | None = None
+    sha256: str | None = None
+    imphash: str | None = None
+    signed: bool | None = None
+    signer: str | None = None  # the signing certificate's subject
+    signature_status: str | None = None  # as the source says: "Valid", "trusted", "Expired"…
+
+    def present(self) -> dict[str, Any]:
+        """The facts given, by name (None values left out)."""
+        return {k: v for k in IMAGE_FACTS if (v := getattr(self, k)) is not None}
+
+
+IMAGE_FACTS = tuple(ImageFacts.__dataclass_fields__)
+HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "imphash": 32}
+
+
+def normalise_hash(kind: str, value: str | None) -> str | None:
+    """Lower-case hex of the expected length, else None (a hash is metadata: a malformed one
+    is left out rather than losing the record). All zeros means "not computed" (Sysmon logs
+    IMPHASH=000… for images without an import table, e.g. .NET assemblies)."""
+    if not value:
+        return None
+    text = value.strip().lower()
+    if len(text) != HASH_LENGTHS[kind] or text.strip("0123456789abcdef") or not text.strip("0"):
+        return None
+    return text
+
+
+@dataclass(slots=True)
 class ProcessRef:
     """A process as one event sees it. `uid` is the stable identity (see `process_uid`)."""
 
@@ -59,6 +99,7 @@ class ProcessRef:
     start_time: datetime | None = None  # known for the actor of a process_start
     logon_id: str | None = None
     integrity: str | None = None
+    image_facts: ImageFacts | None = None  # PE facts of `image`, when the source gives them
 
     @property
     def name(self) -> str | None:
@@ -191,6 +232,19 @@ def is_pid_only(uid: str) -> bool:
         return False
     head, _, pid = uid.rpartition(":")
     return len(head) > 2 and pid.isdecimal()
+
+
+# The kinds of process key, best first: a Sysmon ProcessGuid names one process for good, an
+# ECS entity id likewise; host + pid + start time is derived, and host + pid alone is only a
+# reference to be resolved (see graph.identity).
+def uid_rank(uid: str) -> int:
+    """3 for a GUID (g:), 2 for an entity id (e:), 1 for host + pid + start, 0 for host + pid."""
+    kind = uid[:2]
+    if kind == "g:":
+        return 3
+    if kind == "e:":
+        return 2
+    return 0 if is_pid_only(uid) else 1
 
 
 @functools.lru_cache(maxsize=65536)

@@ -24,7 +24,16 @@ from provgraph.ingest.fields import (
     req,
     req_str,
 )
-from provgraph.ingest.model import Event, FileOp, Kind, Origin, ProcessRef, process_uid
+from provgraph.ingest.model import (
+    Event,
+    FileOp,
+    ImageFacts,
+    Kind,
+    Origin,
+    ProcessRef,
+    normalise_hash,
+    process_uid,
+)
 from provgraph.ingest.winevent import SYSMON_PROVIDERS, WinRecord, unwrap
 
 # Sysmon for Linux logs GUIDs whose process part is zero for processes it could not resolve
@@ -131,8 +140,41 @@ def _process_start(data: Mapping[str, Any], ctx: _Ctx) -> Event:
         start_time=ctx.ts,
         logon_id=_lower(opt_str(data, "LogonId")),
         integrity=opt_str(data, "IntegrityLevel"),
+        image_facts=image_facts(data),
     )
     return _event(Kind.PROCESS_START, process, ctx, parent=_parent(data, ctx))
+
+
+_HASH_NAMES = {"md5": "md5", "sha1": "sha1", "sha256": "sha256", "imphash": "imphash"}
+
+
+def image_facts(data: Mapping[str, Any]) -> ImageFacts | None:
+    """Sysmon's PE version fields and `Hashes` ("SHA1=…,MD5=…,SHA256=…,IMPHASH=…", whichever
+    algorithms the configuration asks for). Shared by process creation and the image and
+    driver loads, which log the same fields (plus the signature)."""
+    facts = ImageFacts(
+        original_file_name=_fact(data, "OriginalFileName"),
+        company=_fact(data, "Company"),
+        product=_fact(data, "Product"),
+        description=_fact(data, "Description"),
+        file_version=_fact(data, "FileVersion"),
+        signer=_fact(data, "Signature"),
+        signature_status=_fact(data, "SignatureStatus"),
+    )
+    signed = data.get("Signed")
+    if signed not in (None, "", "-"):
+        facts.signed = _flag(signed, "Signed", default=False)
+    for part in (opt_str(data, "Hashes") or "").split(","):
+        name, _, value = part.partition("=")
+        kind = _HASH_NAMES.get(name.strip().lower())
+        if kind:
+            setattr(facts, kind, normalise_hash(kind, value))
+    return facts if facts.present() else None
+
+
+def _fact(data: Mapping[str, Any], key: str) -> str | None:
+    value = opt_str(data, key)
+    return None if value is None or value.strip() in ("?", "") else value.strip()
 
 
 def _parent(data: Mapping[str, Any], ctx: _Ctx) -> ProcessRef | None:

@@ -21,13 +21,16 @@ CREATE OR REPLACE TEMP TABLE procs AS
 WITH mentions AS (
     SELECT uid, host, name, command_line, "user", seq,
            kind = 'process_start' AS is_full, CASE WHEN kind = 'process_start'
-           THEN coalesce(start_time, ts) END AS start_time
+           THEN coalesce(start_time, ts) END AS start_time, original_name
     FROM events
     UNION ALL
-    SELECT parent_uid, host, parent_name, parent_command_line, NULL, seq, false, NULL::TIMESTAMPTZ
+    SELECT parent_uid, host, parent_name, parent_command_line, NULL, seq, false, NULL::TIMESTAMPTZ,
+           NULL
     FROM events WHERE kind = 'process_start' AND parent_uid IS NOT NULL
 )
 SELECT uid, arg_min(host, seq) AS host,
+       arg_min(original_name, CASE WHEN is_full AND original_name IS NOT NULL THEN seq END)
+           AS original_name,
        coalesce(arg_min(name, CASE WHEN is_full AND name IS NOT NULL THEN seq END),
                 arg_min(name, CASE WHEN name IS NOT NULL THEN seq END)) AS name,
        coalesce(arg_min(command_line, CASE WHEN is_full AND command_line IS NOT NULL THEN seq END),
@@ -51,7 +54,8 @@ SELECT e.*, e.remote_ip || '|' || coalesce(CAST(e.remote_port AS VARCHAR), '') |
        || coalesce(e.protocol, '') AS connection_key, p.name AS proc_name,
        p.start_time AS proc_start
 FROM events e JOIN procs p USING (uid)
-WHERE e.kind = 'network_connect' AND e.remote_ip IS NOT NULL;
+WHERE e.kind = 'network_connect' AND e.remote_ip IS NOT NULL
+  AND coalesce(e.direction, 'outbound') <> 'inbound';  -- CONNECTED_TO is outbound
 CREATE OR REPLACE TEMP TABLE writes AS
 SELECT e.*, e.host || '|' || lower(e.file_path) AS file_key,
        lower(regexp_extract(replace(e.file_path, '\\', '/'), '[^/]*$')) AS fname,
@@ -93,7 +97,9 @@ WITH s AS (
     SELECT s.time, c.uid, c.host, coalesce(c.command_line, '') AS command_line,
            coalesce(p.name, '') AS parent_name, s.parent_uid
     FROM spawns s JOIN procs c ON c.uid = s.child_uid JOIN procs p ON p.uid = s.parent_uid
-    WHERE list_contains($msbuild_names, c.name) AND list_contains($script_parents, p.name)
+    WHERE (list_contains($msbuild_names, c.name)
+           OR list_contains($msbuild_names, c.original_name))
+      AND list_contains($script_parents, p.name)
 )
 SELECT a.host, a.uid AS msbuild_uid, a.parent_uid, a.time AS first_seen, a.time AS last_seen
 FROM s a
@@ -197,8 +203,15 @@ GROUP BY ALL HAVING bool_or(ts BETWEEN $since AND $until)
 
 
 def connect(frame: pd.DataFrame) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB holding `events` and the derived process tables."""
-    from provgraph.queries.reference import allowed_host, classify_ip, normalise_command_line
+    """An in-memory DuckDB holding `events` and the derived process tables. Process keys are
+    resolved to one per real process first, by the pandas reference's transcription of
+    graph.identity (joining records across sources is not a SQL window's job)."""
+    from provgraph.queries.reference import (
+        allowed_host,
+        classify_ip,
+        normalise_command_line,
+        resolve_identities,
+    )
 
     con = duckdb.connect()
     con.create_function("is_public", lambda ip: classify_ip(ip)[0], ["VARCHAR"], "BOOLEAN")
@@ -218,7 +231,7 @@ def connect(frame: pd.DataFrame) -> duckdb.DuckDBPyConnection:
         "BOOLEAN",
         null_handling=FunctionNullHandling.SPECIAL,
     )
-    events = frame.copy()
+    events = resolve_identities(frame)
     for column in ("ts", "start_time"):
         events[column] = pd.to_datetime(events[column], utc=True)
     events["remote_port"] = pd.to_numeric(events["remote_port"]).astype("Int64")

@@ -5,7 +5,10 @@
     {kind: file_write, t: 60, host: h1, uid: ed, image: …, path: 'C:\\src\\a.cs', op: modify,
      mask: '0x6'}
     {kind: network_connect, t: 5, host: h1, uid: m1, image: …, ip: 203.0.113.7, port: 443,
-     hostname: x.test}
+     hostname: x.test, direction: inbound, local_port: 8080}
+
+`original_file_name` on a process (or parent) is its image's PE OriginalFileName; `direction`
+defaults to outbound.
 
 `t` is seconds after `base`. Process uids are taken as Sysmon-style GUID identities.
 """
@@ -16,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from provgraph.ingest.model import Event, FileOp, Kind, Origin, ProcessRef
+from provgraph.ingest.model import Event, FileOp, ImageFacts, Kind, Origin, ProcessRef
 
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -29,6 +32,9 @@ def _ref(spec: Mapping[str, Any], prefix: str, start: datetime | None = None) ->
         command_line=spec.get("command_line"),
         user=spec.get("user"),
         start_time=start,
+        image_facts=ImageFacts(original_file_name=spec["original_file_name"])
+        if spec.get("original_file_name")
+        else None,
     )
 
 
@@ -60,7 +66,8 @@ def event_from_spec(
             remote_port=spec.get("port"),
             protocol=spec.get("protocol", "tcp"),
             remote_hostname=spec.get("hostname"),
-            direction="outbound",
+            local_port=spec.get("local_port"),
+            direction=spec.get("direction", "outbound"),
         )
     return Event(**common)
 

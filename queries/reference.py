@@ -20,7 +20,8 @@ from typing import Any
 
 import pandas as pd
 from provgraph.core.times import span
-from provgraph.ingest.model import Event, classify_ip, is_pid_only, parse_process_uid
+from provgraph.graph.schema import MAX_TIMES
+from provgraph.ingest.model import Event, classify_ip, is_pid_only, uid_rank
 from provgraph.queries.rule import Rule
 
 COLUMNS = [
@@ -46,6 +47,11 @@ COLUMNS = [
     "remote_port",
     "protocol",
     "remote_hostname",
+    "pid",
+    "logon_id",
+    "parent_logon_id",
+    "direction",
+    "original_name",
 ]
 
 
@@ -53,6 +59,13 @@ def _basename(image: str | None) -> str | None:
     if not image:
         return None
     return image.replace("\\", "/").rsplit("/", 1)[-1].lower()
+
+
+def _original_name(event: Event) -> str | None:
+    facts = event.process.image_facts
+    if event.kind.value != "process_start" or facts is None or not facts.original_file_name:
+        return None
+    return facts.original_file_name.lower()
 
 
 def events_frame(events: Iterable[Event]) -> pd.DataFrame:
@@ -83,6 +96,11 @@ def events_frame(events: Iterable[Event]) -> pd.DataFrame:
                 "remote_port": e.remote_port,
                 "protocol": e.protocol,
                 "remote_hostname": e.remote_hostname,
+                "pid": e.process.pid,
+                "logon_id": e.process.logon_id,
+                "parent_logon_id": parent.logon_id if parent else None,
+                "direction": e.direction,
+                "original_name": _original_name(e),
             }
         )
     frame = pd.DataFrame(rows, columns=COLUMNS).astype(object)
@@ -114,7 +132,174 @@ class Model:
         return sorted(seen.items(), key=lambda item: item[1])
 
 
+# -- one node per real process (graph.identity, read off all the events at once) --------------
+TOLERANCE = timedelta(seconds=5)
+
+
+@dataclass
+class _Proc:
+    uid: str
+    host: str
+    pid: Any = None
+    ppid: Any = None
+    start: Any = None
+    end: Any = None
+    seen: Any = None  # earliest time any record shows it
+    name: Any = None
+    logon: Any = None
+
+
+def _agree(a: Any, b: Any) -> bool:
+    return a is None or b is None or a == b
+
+
+def _same_start(a: _Proc, b: _Proc) -> bool:
+    """Two start records, one process? (pid, or creator pid + name when a pid is missing)"""
+    if a.host != b.host or not (_agree(a.name, b.name) and _agree(a.logon, b.logon)):
+        return False
+    if uid_rank(a.uid) >= 2 and uid_rank(b.uid) >= 2 and a.uid[:2] == b.uid[:2]:
+        return False
+    if abs(a.start - b.start) > TOLERANCE:
+        return False
+    if a.pid is not None and b.pid is not None:
+        return bool(a.pid == b.pid)
+    return a.ppid is not None and a.ppid == b.ppid and a.name is not None and b.name is not None
+
+
+def resolve_identities(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with `uid` and `parent_uid` replaced by the key of the one process they name
+    (the record's own key kept as `own_uid`): start records on one host whose pids are equal
+    and whose starts are within TOLERANCE (or, with a pid missing, whose creator pids and
+    names agree, one candidate only) are one process, named by the best key (GUID > entity id
+    > host + pid + start, then the smaller key); a process known by key and pid but no start
+    is the started one it was alive after; a reference by host and pid alone at time t is the
+    latest process with that pid started by t and not ended before it."""
+    procs: dict[str, _Proc] = {}
+
+    def proc(uid: str, host: str) -> _Proc:
+        return procs.setdefault(uid, _Proc(uid, host))
+
+    for row in frame.itertuples(index=False):
+        refs = [(row.uid, row.pid, row.name, row.logon_id)]
+        if row.parent_uid:
+            refs.append((row.parent_uid, row.parent_pid, row.parent_name, row.parent_logon_id))
+        for uid, pid, name, logon in refs:
+            if is_pid_only(uid):
+                continue
+            p = proc(uid, row.host)
+            p.pid = p.pid if p.pid is not None else pid
+            p.seen = row.ts if p.seen is None else min(p.seen, row.ts)
+            if row.kind == "process_start" and uid == row.uid:
+                p.start, p.ppid = row.start_time or row.ts, row.parent_pid
+                p.name, p.logon = name or p.name, logon or p.logon
+            else:
+                p.name, p.logon = p.name or name, p.logon or logon
+            if row.kind == "process_end" and uid == row.uid:
+                p.end = row.ts if p.end is None else min(p.end, row.ts)
+    # start records that are one process
+    group = {uid: uid for uid in procs}
+
+    def find(uid: str) -> str:
+        while group[uid] != uid:
+            uid = group[uid]
+        return uid
+
+    keys: dict[str, set[str]] = {uid: {uid} for uid in procs}
+
+    def join(a: str, b: str) -> None:
+        """One group, unless that would make one process of two GUIDs (or entity ids)."""
+        ra, rb = find(a), find(b)
+        kinds = [u[:2] for u in keys[ra] | keys[rb] if uid_rank(u) >= 2]
+        if ra != rb and len(kinds) == len(set(kinds)):
+            group[ra] = rb
+            keys[rb] |= keys.pop(ra)
+
+    started = sorted((p for p in procs.values() if p.start is not None), key=lambda p: p.start)
+    for i, a in enumerate(started):
+        pairs = [b for b in started[:i] if _same_start(a, b)]
+        by_pid = [b for b in pairs if a.pid is not None and b.pid is not None]
+        nearest = sorted(by_pid, key=lambda b: (abs(a.start - b.start), b.uid))
+        for b in nearest[:1] or (pairs if len(pairs) == 1 else []):
+            join(a.uid, b.uid)
+    # a keyed process with no start record: the latest started one with its pid it was
+    # alive after
+    for p in procs.values():
+        if p.start is not None or p.pid is None:
+            continue
+        alive = [
+            q
+            for q in started
+            if q.host == p.host
+            and q.pid == p.pid
+            and q.start - TOLERANCE <= p.seen
+            and _agree(p.name, q.name)
+            and _agree(p.logon, q.logon)
+            and not (q.end is not None and p.seen > q.end + TOLERANCE)
+        ]
+        if alive:
+            join(p.uid, max(alive, key=lambda q: (q.start, q.uid)).uid)
+    members: dict[str, list[str]] = {}
+    for uid in procs:
+        members.setdefault(find(uid), []).append(uid)
+    canon = {}
+    for uids in members.values():
+        best = min(uids, key=lambda u: (-uid_rank(u), u))
+        canon.update(dict.fromkeys(uids, best))
+    nodes: dict[str, _Proc] = {}
+    for uid, p in procs.items():  # a node's facts: its best start record's, then the rest
+        node = nodes.setdefault(canon[uid], _Proc(canon[uid], p.host))
+        for attr in ("pid", "name", "logon"):
+            setattr(
+                node,
+                attr,
+                getattr(node, attr) if getattr(node, attr) is not None else getattr(p, attr),
+            )
+        if p.start is not None and (node.start is None or uid == canon[uid]):
+            node.start = p.start
+        if p.end is not None:
+            node.end = p.end if node.end is None else min(node.end, p.end)
+
+    def at(uid: str, host: str, pid: Any, t: Any, name: Any, logon: Any) -> str:
+        alive = [
+            n
+            for n in nodes.values()
+            if n.host == host
+            and n.pid == pid
+            and not (n.end is not None and n.end < t - TOLERANCE)
+            and _agree(name, n.name)
+            and _agree(logon, n.logon)
+        ]
+        begun = [n for n in alive if n.start is not None and n.start <= t + TOLERANCE]
+        if begun:
+            return max(begun, key=lambda n: (n.start, n.uid)).uid
+        unstarted = [n for n in alive if n.start is None]
+        return min(unstarted, key=lambda n: n.uid).uid if unstarted else uid
+
+    out = frame.copy()
+    out["own_uid"] = frame.uid
+    out["uid"] = [
+        at(u, h, p, t, n, lg) if is_pid_only(u) else canon.get(u, u)
+        for u, h, p, t, n, lg in zip(
+            frame.uid, frame.host, frame.pid, frame.ts, frame.name, frame.logon_id, strict=True
+        )
+    ]
+    out["parent_uid"] = [
+        None if u is None else at(u, h, p, t, n, lg) if is_pid_only(u) else canon.get(u, u)
+        for u, h, p, t, n, lg in zip(
+            frame.parent_uid,
+            frame.host,
+            frame.parent_pid,
+            frame.ts,
+            frame.parent_name,
+            frame.parent_logon_id,
+            strict=True,
+        )
+    ]
+    return out
+
+
 def build_model(frame: pd.DataFrame) -> Model:
+    frame = resolve_identities(frame)
     procs: dict[str, dict[str, Any]] = {}
 
     def note(uid: str, host: str, full: bool, **props: Any) -> None:
@@ -129,20 +314,23 @@ def build_model(frame: pd.DataFrame) -> Model:
                 current.setdefault(key, value)
 
     starts = frame[frame.kind == "process_start"]
-    # writer convention: a start event fills a process fully; anything else only fills gaps
-    for row in frame.itertuples(index=False):
-        full = row.kind == "process_start"
-        extra = {"start_time": row.start_time or row.ts} if full else {}
+    # writer convention: the node's own start record fills it, then its other start records,
+    # then everything else only fills gaps
+    own = starts.own_uid == starts.uid
+    for row in pd.concat([starts[own], starts[~own]]).itertuples(index=False):
         note(
             row.uid,
             row.host,
-            full,
+            True,
             name=row.name,
             command_line=row.command_line,
             user=row.user,
-            **extra,
+            start_time=row.start_time or row.ts,
+            original_name=row.original_name,
         )
-        if full and row.parent_uid and not is_pid_only(row.parent_uid):
+    for row in frame.itertuples(index=False):
+        note(row.uid, row.host, False, name=row.name, command_line=row.command_line, user=row.user)
+        if row.kind == "process_start" and row.parent_uid:
             note(
                 row.parent_uid,
                 row.host,
@@ -150,44 +338,33 @@ def build_model(frame: pd.DataFrame) -> Model:
                 name=row.parent_name,
                 command_line=row.parent_command_line,
             )
-    spawn_rows = []
-    started_pids = starts["uid"].map(_started_pid_uid)
-    for row in starts.itertuples(index=False):
-        if not row.parent_uid:
-            continue
-        parent = row.parent_uid
-        if is_pid_only(parent):
-            parent = _resolve_pid(starts, started_pids, row) or parent
-            note(parent, row.host, False, name=row.parent_name)
-        spawn_rows.append({"parent_uid": parent, "child_uid": row.uid, "time": row.ts})
+    spawn_rows = [
+        {"parent_uid": row.parent_uid, "child_uid": row.uid, "time": row.ts}
+        for row in starts.itertuples(index=False)
+        if row.parent_uid and row.parent_uid != row.uid
+    ]
     spawns = pd.DataFrame(spawn_rows, columns=["parent_uid", "child_uid", "time"])
-    spawns = spawns.drop_duplicates(["parent_uid", "child_uid"], keep="first")
+    # two records of one spawn are one edge, at the earliest time
+    spawns = spawns.sort_values("time", kind="stable").drop_duplicates(
+        ["parent_uid", "child_uid"], keep="first"
+    )
     parents: dict[str, list[str]] = {}
     for row in spawns.itertuples(index=False):
         parents.setdefault(row.child_uid, []).append(row.parent_uid)
     table = pd.DataFrame(
         list(procs.values()),
-        columns=["uid", "host", "full", "name", "command_line", "user", "start_time"],
+        columns=[
+            "uid",
+            "host",
+            "full",
+            "name",
+            "command_line",
+            "user",
+            "start_time",
+            "original_name",
+        ],
     ).set_index("uid", drop=False)
     return Model(frame, table, spawns, parents)
-
-
-def _started_pid_uid(uid: str) -> str | None:
-    """p:host:pid:start -> p:host:pid, the uid a creator known only by host and pid carries."""
-    key = parse_process_uid(uid)
-    return key.pid_uid if key is not None and key.start is not None else None
-
-
-def _resolve_pid(starts: pd.DataFrame, started_pids: pd.Series, row: Any) -> str | None:
-    """A creator known by host and pid: the latest process with that pid started before."""
-    if row.parent_pid is None:
-        return None
-    candidates = starts.loc[
-        (started_pids == row.parent_uid) & (starts.ts <= row.ts) & (starts.uid != row.uid)
-    ]
-    if candidates.empty:
-        return None
-    return str(candidates.sort_values("ts").iloc[-1].uid)
 
 
 # -- helpers shared by the transcriptions ------------------------------------------------------
@@ -238,12 +415,28 @@ def _writes(model: Model) -> pd.DataFrame:
     writes["fname"] = writes.file_path.map(_basename).astype(object)
     writes["writer_name"] = writes.uid.map(model.processes["name"])
     writes["writer_user"] = writes.uid.map(model.processes["user"])
+    writes["retained"] = _retained(writes, "file_key")
     return writes
 
 
+def _retained(events: pd.DataFrame, target: str) -> pd.Series:
+    """Whether each event's time is one its edge's `times` keeps: the newest MAX_TIMES
+    distinct times of that (process, target) pair."""
+    if events.empty:
+        return pd.Series([], dtype=bool, index=events.index)
+    stamps = pd.to_datetime(events.ts, utc=True)
+    ranks = stamps.groupby([events.uid, events[target]]).rank(method="dense", ascending=False)
+    return ranks <= MAX_TIMES
+
+
 def _connects(model: Model) -> pd.DataFrame:
-    conns = model.frame[
-        (model.frame.kind == "network_connect") & model.frame.remote_ip.notna()
+    """Outbound connections (CONNECTED_TO): a record that does not say is outbound, as its
+    own process reached out; an accepted (inbound) one is the graph's ACCEPTED."""
+    frame = model.frame
+    conns = frame[
+        (frame.kind == "network_connect")
+        & frame.remote_ip.notna()
+        & (frame.direction.fillna("outbound") != "inbound")
     ].copy()
     conns["connection_key"] = [
         f"{ip}|{'' if port is None or port != port else int(port)}|{proto or ''}"
@@ -258,6 +451,7 @@ def _connects(model: Model) -> pd.DataFrame:
     conns["is_loopback"] = flags.map(lambda f: f[1])
     conns["proc_name"] = conns.uid.map(model.processes["name"])
     conns["start_time"] = conns.uid.map(model.processes["start_time"])
+    conns["retained"] = _retained(conns, "connection_key")
     return conns
 
 
@@ -292,6 +486,7 @@ def build_process_compromise(
         .loc[lambda frame: frame.index.isin(good)]
         .reset_index()
     )
+    writes = writes.loc[writes.retained]  # the window reads the edge's times
     rows = []
     for build in builds.itertuples(index=False):
         start = build.start_time
@@ -321,9 +516,11 @@ def _script_spawns(model: Model, p: dict[str, Any]) -> pd.DataFrame:
     procs = model.processes
     spawns = model.spawns.copy()
     spawns["child_name"] = spawns.child_uid.map(procs["name"])
+    spawns["child_original"] = spawns.child_uid.map(procs["original_name"])
     spawns["parent_name"] = spawns.parent_uid.map(procs["name"])
+    msbuild = _lower(p["msbuild_names"])
     spawns = spawns.loc[
-        spawns.child_name.isin(_lower(p["msbuild_names"]))
+        (spawns.child_name.isin(msbuild) | spawns.child_original.isin(msbuild))
         & spawns.parent_name.isin(_lower(p["script_parents"]))
     ].copy()
     terms = {"host": procs["host"], "user": procs["user"], "command_line": procs["command_line"]}
@@ -369,6 +566,7 @@ def msbuild_network(
         & conns.start_time.notna()
         & ~conns.is_loopback
         & ~conns.remote_ip.isin(p["excluded_ips"])
+        & conns.retained
     ]
     conns = conns.loc[conns.ts >= conns.start_time]
     rows = []
@@ -396,6 +594,7 @@ def script_msbuild_network_chain(
         conns.proc_name.isin(_lower(p["msbuild_names"]))
         & ~conns.is_loopback
         & ~conns.remote_ip.isin(p["excluded_ips"])
+        & conns.retained
     ]
     conns = conns.loc[conns.start_time.isna() | (conns.ts >= conns.start_time)]
     scripts = _lower(p["script_hosts"])
@@ -499,6 +698,23 @@ def dependency_compromise_shell_child(
     )
 
 
+HOUR = timedelta(hours=1)
+
+
+def edge_active(times: list[datetime], since: datetime, until: datetime) -> bool:
+    """Did a timed edge with these event times have one in [since, until], as the graph can
+    tell? Exactly over the newest MAX_TIMES distinct times it keeps; before them, to the hour
+    (a UTC hour with an event, overlapping the window, counts; see graph.schema)."""
+    distinct = sorted(set(times))
+    kept = distinct[-MAX_TIMES:]
+    if any(_in(t, since, until) for t in kept):
+        return True
+    if len(distinct) <= MAX_TIMES or since >= kept[0]:
+        return False
+    hours = {t.replace(minute=0, second=0, microsecond=0) for t in distinct}
+    return any(h < kept[0] and h <= until and h + HOUR > since for h in hours)
+
+
 def _per_edge(
     frame: pd.DataFrame,
     target: str,
@@ -508,7 +724,7 @@ def _per_edge(
 ) -> list[dict[str, Any]]:
     rows = []
     for (uid, key), group in frame.groupby(["uid", target]):
-        if not group.ts.map(lambda t: _in(t, since, until)).any():
+        if not edge_active(list(group.ts), since, until):
             continue
         row = {
             "process_uid": uid,

@@ -134,7 +134,8 @@ def test_parallel_parser_process_builds_the_same_graph(graph: Graph, tmp_path: P
         )
     assert results[True] == results[False]
     summary, written, *_, letters, counts = results[True]
-    assert written > 100 and len(letters) == 2 and counts[0]["n"] > 100
+    # (97 nodes: one per real process since Sysmon and Security records of one are joined)
+    assert written > 100 and len(letters) == 2 and counts[0]["n"] > 90
 
 
 def test_the_parser_process_carries_back_every_fact_of_the_summary(

@@ -21,13 +21,13 @@ RULES = load_rules().rules
 # file -> {rule id: number of matches}; every rule not named must stay silent
 EXPECTED = {
     "otrf_empire_msbuild_dcerpc_wmi_smb.mordor.ndjson": {
-        # cmd.exe -> MSBuild on WORKSTATION6 (Sysmon 1; the Security 4688 copy of the same
-        # spawn is not a new term)
+        # cmd.exe -> MSBuild on WORKSTATION6 (Sysmon 1 and Security 4688 record the same
+        # spawn: one process, one edge)
         "msbuild_script_parent": 1,
         # MSBuild writes its own tfmbbev2.0.cs / qu22daba.0.cs 2-3 s after starting; the seed
-        # allows nothing by default, so it alerts: once per build start it sees (Sysmon 1 and
-        # Security 4688 each record the start)
-        "build_process_compromise": 2,
+        # allows nothing by default, so it alerts: once, for the one build (its Sysmon 1 and
+        # Security 4688 records are one process node)
+        "build_process_compromise": 1,
     },
     # devenv -> MSBuild (not a script parent); no .cs/.cpp written; no network at all
     "evtxattack_visual_studio_prebuild_event.sysmon.ndjson": {},
@@ -82,13 +82,22 @@ def test_mordor_details(graph: Graph) -> None:
     assert evaluate(graph, rules["script_msbuild_network_chain"]) == []
 
 
-def test_mordor_alerts_fold_the_duplicate_build_record(graph: Graph) -> None:
+def test_mordor_build_alerts_once(graph: Graph) -> None:
+    """The build Sysmon 1 and Security 4688 both record is one process: one match, one alert
+    (it was two matches, folded only by suppression, before identity resolution)."""
     write_events(graph, iter_events(DATA / "otrf_empire_msbuild_dcerpc_wmi_smb.mordor.ndjson"))
     runs = {r.rule_id: r for r in run_rules(graph, rules=RULES)}
-    assert runs["build_process_compromise"].matches == 2
-    assert runs["build_process_compromise"].created == 1  # suppression: host + build name
+    assert runs["build_process_compromise"].matches == 1
+    assert runs["build_process_compromise"].created == 1
     rows = graph.read(
-        "MATCH (a:Alert {rule_id: $rule}) RETURN a.hit_count AS hits",
+        "MATCH (a:Alert {rule_id: $rule})-[:INVOLVES {role: 'build'}]->(b:Process) "
+        "RETURN a.hit_count AS hits, b.uid AS build, b.aliases AS aliases",
         {"rule": "build_process_compromise"},
     )
-    assert rows == [{"hits": 2}]
+    assert rows == [
+        {
+            "hits": 1,
+            "build": "g:d273d0f0-cc0c-5f67-0b08-000000000800",
+            "aliases": ["p:workstation6:5460:20200920T213926.186000"],
+        }
+    ]
