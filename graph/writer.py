@@ -645,16 +645,19 @@ class Batch:
         self._source = event.origin.ref()
         self._host(event)
         kind = event.kind
+        proc = event.process
+        if proc is None:
+            return  # the kinds below are all done by a process
         if kind is Kind.PROCESS_START:
-            self._process_start(event)
+            self._process_start(event, proc)
         elif kind is Kind.PROCESS_END:
-            self._process(event.process, event, full=False, end_time=event.ts)
+            self._process(proc, event, full=False, end_time=event.ts)
         elif kind is Kind.FILE_WRITE:
-            self._file_write(event)
+            self._file_write(event, proc)
         elif kind is Kind.NETWORK_CONNECT:
-            self._connect(event)
+            self._connect(event, proc)
         elif kind is Kind.DNS_QUERY:
-            self._dns(event)
+            self._dns(event, proc)
 
     # -- folding helpers -------------------------------------------------------------------
     def _host(self, event: Event) -> None:
@@ -744,8 +747,7 @@ class Batch:
         if len(current["sources"]) < MAX_SOURCES:
             current["sources"].append(self._source)
 
-    def _process_start(self, event: Event) -> None:
-        proc = event.process
+    def _process_start(self, event: Event, proc: ProcessRef) -> None:
         parent = event.parent
         self._process(
             proc,
@@ -819,14 +821,12 @@ class Batch:
                 row["facts_time"] = min(seen, row["facts_time"])
         return key
 
-    def _file_write(self, event: Event) -> None:
+    def _file_write(self, event: Event, proc: ProcessRef) -> None:
         if not event.file_path:
             return
-        self._process(event.process, event, full=False)
+        self._process(proc, event, full=False)
         key = self._file(event.host, event.file_path)
-        timed = self.wrote.setdefault(
-            (event.process.uid, key), _Timed(extra={"ops": [], "masks": []})
-        )
+        timed = self.wrote.setdefault((proc.uid, key), _Timed(extra={"ops": [], "masks": []}))
         timed.add(event, self.keep_raw, self._source)
         op = (event.file_op or FileOp.CREATE).value
         if op not in timed.extra["ops"]:
@@ -834,10 +834,10 @@ class Batch:
         if event.access_mask and event.access_mask.lower() not in timed.extra["masks"]:
             timed.extra["masks"].append(event.access_mask.lower())
 
-    def _connect(self, event: Event) -> None:
+    def _connect(self, event: Event, proc: ProcessRef) -> None:
         if not event.remote_ip:
             return
-        self._process(event.process, event, full=False)
+        self._process(proc, event, full=False)
         inbound = event.direction == "inbound"
         # Inbound, the remote port is the client's ephemeral one: the peer is its address.
         port = None if inbound else event.remote_port
@@ -856,24 +856,22 @@ class Batch:
         elif event.remote_hostname and not self.connections[key]["hostname"]:
             self.connections[key]["hostname"] = event.remote_hostname
         if inbound:
-            timed = self.accepted.setdefault(
-                (event.process.uid, key), _Timed(extra={"local_ports": []})
-            )
+            timed = self.accepted.setdefault((proc.uid, key), _Timed(extra={"local_ports": []}))
             if event.local_port is not None and event.local_port not in timed.extra["local_ports"]:
                 timed.extra["local_ports"].append(event.local_port)
         else:
             timed = self.connected.setdefault(
-                (event.process.uid, key), _Timed(extra={"local_port": event.local_port})
+                (proc.uid, key), _Timed(extra={"local_port": event.local_port})
             )
         timed.add(event, self.keep_raw, self._source)
 
-    def _dns(self, event: Event) -> None:
+    def _dns(self, event: Event, proc: ProcessRef) -> None:
         if not event.query_name:
             return
-        self._process(event.process, event, full=False)
+        self._process(proc, event, full=False)
         name = event.query_name.lower().rstrip(".")
         self.domains.add(name)
-        timed = self.resolved.setdefault((event.process.uid, name), _Timed(extra={"answers": []}))
+        timed = self.resolved.setdefault((proc.uid, name), _Timed(extra={"answers": []}))
         timed.add(event, self.keep_raw, self._source)
         for answer in event.query_results:
             if answer not in timed.extra["answers"]:

@@ -115,7 +115,9 @@ class Event:
     kind: Kind
     ts: datetime  # timezone-aware UTC
     host: str  # normalised: lower-case short name (see normalise_host)
-    process: ProcessRef  # the acting process (for process_start: the new process)
+    # the acting process (for process_start: the new process); None for what no process did,
+    # or no source names (a driver load, a logon, a share access, a service or task install)
+    process: ProcessRef | None
     origin: Origin
     parent: ProcessRef | None = None  # for process_start, the creator
     host_fqdn: str | None = None

@@ -62,7 +62,7 @@ def _basename(image: str | None) -> str | None:
 
 
 def _original_name(event: Event) -> str | None:
-    facts = event.process.image_facts
+    facts = event.process.image_facts if event.process is not None else None
     if event.kind.value != "process_start" or facts is None or not facts.original_file_name:
         return None
     return facts.original_file_name.lower()
@@ -71,6 +71,8 @@ def _original_name(event: Event) -> str | None:
 def events_frame(events: Iterable[Event]) -> pd.DataFrame:
     rows = []
     for seq, e in enumerate(events):
+        if e.process is None:
+            continue  # what no process did is not what the rules read
         parent = e.parent
         rows.append(
             {
