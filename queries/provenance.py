@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from provgraph.core.times import EPOCH, FAR_FUTURE
 from provgraph.graph.tx import Graph
@@ -36,7 +36,10 @@ class ProcessLineage(BaseModel):
     descendants: list[ProcessNode] = Field(description="the process's children, as trees")
     truncated: bool
     wrote: list[Props] = []
-    connected: list[Props] = []
+    connected: list[Props] = Field(default=[], description="outbound: what it connected to")
+    accepted: list[Props] = Field(
+        default=[], description="inbound: peers that connected to it, and on which local ports"
+    )
     executed: list[Props] = []
 
 
@@ -84,10 +87,16 @@ class Timeline(BaseModel):
 
 class Contact(BaseModel):
     process: Props
+    direction: Literal["outbound", "inbound"] | None = Field(
+        default=None,
+        description="outbound: the process connected to the endpoint; inbound: the endpoint "
+        "connected to the process (on local_ports). None for a DNS resolver.",
+    )
     first_time: datetime | None = None
     last_time: datetime | None = None
     count: int | None = None
     local_port: int | None = None
+    local_ports: list[int] | None = None
 
 
 class ConnectionContacts(BaseModel):
@@ -148,11 +157,18 @@ CALL (p) {
          count: r.count} END) AS connected
 }
 CALL (p) {
+  OPTIONAL MATCH (p)-[r:ACCEPTED]->(c:Connection)
+  WITH c, r ORDER BY r.first_time LIMIT $limit
+  RETURN collect(CASE WHEN c IS NULL THEN null ELSE {ip: c.ip, protocol: c.protocol,
+         hostname: c.hostname, local_ports: r.local_ports, first_time: r.first_time,
+         count: r.count} END) AS accepted
+}
+CALL (p) {
   OPTIONAL MATCH (p)-[x:EXECUTED]->(f:File)
   RETURN collect(CASE WHEN f IS NULL THEN null ELSE {path: f.path, time: x.time} END)
          AS executed
 }
-RETURN wrote, connected, executed
+RETURN wrote, connected, accepted, executed
 """
 
 FILES_BY_KEY = """
@@ -247,6 +263,14 @@ CALL () {
   RETURN t AS time, 'network_connect' AS kind, p AS p, c.key AS target,
          {ip: c.ip, port: c.port, protocol: c.protocol, hostname: c.hostname} AS details
   UNION ALL
+  MATCH (p:Process {host: $host})-[r:ACCEPTED]->(c:Connection)
+  WHERE r.last_time >= $since AND r.first_time < $until
+  UNWIND r.times AS t
+  WITH p, r, c, t WHERE t >= $since AND t < $until
+  RETURN t AS time, 'network_accept' AS kind, p AS p, c.key AS target,
+         {ip: c.ip, protocol: c.protocol, hostname: c.hostname, local_ports: r.local_ports}
+         AS details
+  UNION ALL
   MATCH (p:Process {host: $host})-[r:RESOLVED]->(d:Domain)
   WHERE r.last_time >= $since AND r.first_time < $until
   UNWIND r.times AS t
@@ -269,13 +293,14 @@ LIMIT $limit
 _CONTACTS = (
     """
 CALL (c) {
-  OPTIONAL MATCH (p:Process)-[r:CONNECTED_TO]->(c)
+  OPTIONAL MATCH (p:Process)-[r:CONNECTED_TO|ACCEPTED]->(c)
   WITH p, r ORDER BY r.first_time LIMIT $limit
   RETURN collect(CASE WHEN p IS NULL THEN null ELSE {process: p """
     + _PROCESS_BRIEF
     + """,
+         direction: CASE type(r) WHEN 'ACCEPTED' THEN 'inbound' ELSE 'outbound' END,
          first_time: r.first_time, last_time: r.last_time, count: r.count,
-         local_port: r.local_port} END) AS contacts
+         local_port: r.local_port, local_ports: r.local_ports} END) AS contacts
 }
 RETURN properties(c) AS connection, contacts
 ORDER BY c.key
@@ -334,6 +359,7 @@ def process_lineage(
         truncated=truncated,
         wrote=plain(activity["wrote"]),
         connected=plain(activity["connected"]),
+        accepted=plain(activity["accepted"]),
         executed=plain(activity["executed"]),
     )
 

@@ -161,7 +161,8 @@ FIND_NODE = {
     for label, key in NODE_LABELS.items()
 }
 
-ARTIFACT_RELS = ["WROTE", "EXECUTED", "CONNECTED_TO", "RESOLVED"]
+# What a process did to things that are not processes: every provenance edge but SPAWNED.
+ARTIFACT_RELS = [r for r in PROVENANCE_RELS if r != "SPAWNED"]
 
 
 @dataclass

@@ -115,7 +115,8 @@ def neighbourhood(
 @router.get(
     "/path",
     summary="The shortest provenance path between two nodes",
-    description="Along SPAWNED, EXECUTED, WROTE, CONNECTED_TO and RESOLVED edges in either "
+    description="Along the provenance edges (SPAWNED, EXECUTED, WROTE, CONNECTED_TO, ACCEPTED, "
+    "RESOLVED, …) in either "
     "direction (never through a host), at most `max_hops` long. `found: false` when there is "
     "none within the bound; `path` lists the node ids from `from` to `to`.",
     responses=responses(400, 404),

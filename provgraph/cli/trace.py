@@ -43,6 +43,7 @@ VERBS = {
     "process_end": "end",
     "file_write": "write",
     "network_connect": "connect",
+    "network_accept": "accept",
     "dns_query": "dns",
 }
 
@@ -102,6 +103,12 @@ def trace_process(
         connected = node.add(Text(f"connected {len(lineage.connected)} time(s)", style="magenta"))
         for item in lineage.connected:
             connected.add(Text(_fact(item.get("first_time"), item.get("count"), endpoint(item))))
+    if lineage.accepted:
+        accepted = node.add(Text(f"accepted {len(lineage.accepted)} peer(s)", style="magenta"))
+        for item in lineage.accepted:
+            ports = ", ".join(str(p) for p in item.get("local_ports") or [])
+            what = f"{item['ip']} on port(s) {ports}" if ports else str(item["ip"])
+            accepted.add(Text(_fact(item.get("first_time"), item.get("count"), what)))
     if lineage.executed:
         executed = node.add(Text(f"executed {len(lineage.executed)} file(s)", style="cyan"))
         for item in lineage.executed:
@@ -214,6 +221,9 @@ def _target(event: provenance.TimelineEvent) -> str:
     d = event.details
     if event.kind == "network_connect":
         return endpoint(d)
+    if event.kind == "network_accept":  # the peer, then the local port(s) it came in on
+        ports = ", ".join(f":{p}" for p in d.get("local_ports") or [])
+        return f"{endpoint(d)} -> {ports}" if ports else endpoint(d)
     if event.kind == "dns_query":
         answers = ", ".join(str(a) for a in d.get("answers") or [])
         return f"{event.target} -> {answers}" if answers else str(event.target or "")
@@ -258,6 +268,7 @@ def trace_ip(
 def _contact(contact: provenance.Contact) -> None:
     p = contact.process
     who = "  ".join(str(x) for x in (p.get("host"), process_name(p), p.get("uid")) if x)
-    typer.echo(f"    {who}")
+    arrow = {"inbound": "accepted by", "outbound": "contacted by"}.get(contact.direction or "", "")
+    typer.echo(f"    {arrow + ' ' if arrow else ''}{who}")
     count = f"×{contact.count}  " if contact.count else ""
     typer.echo(f"        {count}{span(contact.first_time, contact.last_time)}".rstrip())

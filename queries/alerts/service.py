@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from neo4j import ManagedTransaction
+from provgraph.graph.model import PROVENANCE_RELS
 from provgraph.graph.tx import Graph
 from provgraph.graph.values import json_or_text, plain, utc_text
 from provgraph.queries.alerts.models import (
@@ -84,7 +85,7 @@ MATCH (:Alert {id: $id})-[:INVOLVES]->(e)
 WITH collect(DISTINCT e) AS involved
 UNWIND involved AS e
 CALL (e, involved) {
-  MATCH (e)-[r:SPAWNED|WROTE|CONNECTED_TO|RESOLVED|EXECUTED]->(y)
+  MATCH (e)-[r:%(rels)s]->(y)
   WHERE y IN involved
   RETURN r, e AS x, y
   UNION
@@ -93,7 +94,7 @@ CALL (e, involved) {
 }
 RETURN DISTINCT type(r) AS rel, labels(x) AS x_labels, properties(x) AS x_props,
        labels(y) AS y_labels, properties(y) AS y_props, r {.*, times: null} AS props
-"""
+""".replace("%(rels)s", "|".join(PROVENANCE_RELS))
 
 ALERT_AUDIT = """
 MATCH (:Alert {id: $id})-[:HAS_AUDIT]->(e:AuditEntry)

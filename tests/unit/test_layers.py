@@ -182,3 +182,12 @@ def test_the_wheel_holds_only_the_provgraph_namespace(tmp_path: Path) -> None:
         "provgraph/queries/rules/msbuild_network.yml",
     ):
         assert module in names
+
+
+def test_api_relationship_whitelist_is_the_model() -> None:
+    """The relationship types a client may walk are the model's provenance edges (plus ON_HOST
+    and INVOLVES): an edge type added to graph.model is walkable, and nothing else is."""
+    from provgraph.api.graphs.models import Rel
+    from provgraph.graph.model import PROVENANCE_RELS
+
+    assert {r.value for r in Rel} == {*PROVENANCE_RELS, "ON_HOST", "INVOLVES"}

@@ -10,7 +10,7 @@ const API = '/api/v1';
 const KEY_SLOT = 'provgraph.apiKey';
 const PAGE = 500;
 const MAX_ALERTS = 2000;
-const EXPAND_RELS = ['SPAWNED', 'EXECUTED', 'WROTE', 'CONNECTED_TO', 'RESOLVED'];
+const EXPAND_RELS = ['SPAWNED', 'EXECUTED', 'WROTE', 'CONNECTED_TO', 'ACCEPTED', 'RESOLVED'];
 const RESOLUTIONS = {
   true_positive: 'true positive',
   benign_true_positive: 'benign true positive',

@@ -37,6 +37,7 @@ const isArtifactKind = (kind) => !NOT_ARTIFACTS.has(kind);
 const NOUNS = {
   WROTE: ['wrote', 'file', 'files'],
   CONNECTED_TO: ['connected to', 'address', 'addresses'],
+  ACCEPTED: ['accepted from', 'address', 'addresses'],
   RESOLVED: ['resolved', 'name', 'names'],
   EXECUTED: ['ran', 'image', 'images'],
 };
@@ -545,7 +546,7 @@ function forest(cy) {
   const others = cy.edges().filter((e) => e.data('label') !== 'SPAWNED' && e.data('label') !== 'ON_HOST')
     .sort((a, b) => String(timeOf(a.data())).localeCompare(String(timeOf(b.data()))));
   // Writers before readers: a dropped file hangs under whoever wrote it.
-  const order = { WROTE: 0, CONNECTED_TO: 1, RESOLVED: 1, EXECUTED: 2 };
+  const order = { WROTE: 0, CONNECTED_TO: 1, ACCEPTED: 1, RESOLVED: 1, EXECUTED: 2 };
   others.sort((a, b) => (order[a.data('label')] ?? 3) - (order[b.data('label')] ?? 3));
   others.forEach((e) => {
     const s = e.source();
