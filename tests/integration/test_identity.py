@@ -177,7 +177,8 @@ def _write_all(graph: Graph, events: list[Event], how: str) -> None:
         write_events(graph, events)
     elif how == "a batch each":
         with Loader(graph, batch_size=1, queue_depth=4) as load:  # overlapped commits
-            load.add_all(events)
+            for event in events:
+                load.add(event)
     else:  # a run each: nothing shared but the committed graph
         for event in events:
             write_events(graph, [event])
@@ -329,7 +330,8 @@ def test_a_creator_named_by_pid_before_its_guid_is_one_node(graph: Graph, batch_
     later = T0 + timedelta(seconds=30)
     sysmon_child = _start("g:child2", 9, later, r"C:\y.exe", 2, svchost)
     with Loader(graph, batch_size=batch_size) as load:
-        load.add_all([child, sysmon_child])
+        for event in [child, sysmon_child]:
+            load.add(event)
     rows = graph.read(
         "MATCH (p:Process {pid: 960})-[:SPAWNED]->(c:Process) "
         "RETURN p.uid AS uid, collect(c.pid) AS children"

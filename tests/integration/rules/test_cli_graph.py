@@ -80,6 +80,8 @@ def test_a_site_rule_without_a_reference_is_checked_on_the_graph(
     assert checked == [
         "ok   site_msbuild_network: MSBuild connects to a documentation address "
         "(expect 1; graph 1, no reference)",
+        "ok   site_msbuild_network: a peer connects to MSBuild (inbound) is not MSBuild "
+        "connecting out (expect 0; graph 0, no reference)",
         "ok   site_msbuild_network: MSBuild talks to loopback only "
         "(expect 0; graph 0, no reference)",
     ]

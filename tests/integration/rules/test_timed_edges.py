@@ -70,7 +70,8 @@ def test_a_long_life_keeps_the_newest_times_and_the_hours_of_the_rest(
         write_events(graph, events)
     else:
         with Loader(graph, batch_size=97) as load:
-            load.add_all(events)
+            for event in events:
+                load.add(event)
     (edge,) = graph.read(EDGE)
     contacts = [e.ts for e in events[1:]]
     assert edge["count"] == 1600
