@@ -348,6 +348,7 @@ class Loader:
                 known["first"] = min(known["first"], row["first"])
                 known["last"] = max(known["last"], row["last"])
                 known["fqdn"] = known["fqdn"] or row["fqdn"]
+                known["os"] = known.get("os") or row.get("os")
         if self.on_commit:
             self.on_commit(self.stats)
 

@@ -88,7 +88,7 @@ NODES: tuple[NodeType, ...] = (
         "Host",
         "name",
         "graph",
-        properties=("fqdn", "first_seen", "last_seen"),
+        properties=("fqdn", "os", "first_seen", "last_seen"),
         times=("first_seen", "last_seen"),
         entity="host",
     ),

@@ -5,7 +5,9 @@ Every node key has a uniqueness constraint and every declared index exists, crea
 idempotently by `ensure_schema` (the API's own records and the alerts' included).
 
 Nodes (key property first):
-  (:Host       {name, fqdn, first_seen, last_seen})
+  (:Host       {name, fqdn, os, first_seen, last_seen})
+      os = "windows", "linux" or "macos": what the source says (Sysmon's provider, Security,
+      auditd, ECS host.os.type), else what the first paths seen say (ingest.model.platform_of).
   (:Process    {uid, host, pid, ppid, image, name, command_line, user, logon_id,
                 start_time, end_time, parent_uid, placeholder, guid, aliases, sources,
                 first_seen, named_by, named_at})

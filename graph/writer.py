@@ -29,6 +29,7 @@ from provgraph.ingest.model import (
     ProcessRef,
     classify_ip,
     is_pid_only,
+    platform_of,
 )
 
 if TYPE_CHECKING:
@@ -77,14 +78,14 @@ MERGE_HOSTS = (
     _rows(("first", "last"))
     + """
 MERGE (h:Host {name: row.name})
-ON CREATE SET h.fqdn = row.fqdn, h.first_seen = row.first, h.last_seen = row.last
+ON CREATE SET h.fqdn = row.fqdn, h.os = row.os, h.first_seen = row.first, h.last_seen = row.last
 """
 )
 
 MERGE_HOSTS_SEEN = (
     MERGE_HOSTS
     + """\
-ON MATCH SET h.fqdn = coalesce(h.fqdn, row.fqdn),
+ON MATCH SET h.fqdn = coalesce(h.fqdn, row.fqdn), h.os = coalesce(h.os, row.os),
              h.first_seen = CASE WHEN row.first < h.first_seen THEN row.first ELSE h.first_seen END,
              h.last_seen = CASE WHEN row.last > h.last_seen THEN row.last ELSE h.last_seen END
 """
@@ -666,6 +667,7 @@ class Batch:
             self.hosts[event.host] = {
                 "name": event.host,
                 "fqdn": event.host_fqdn,
+                "os": platform_of(event),
                 "first": event.ts,
                 "last": event.ts,
             }
@@ -673,6 +675,8 @@ class Batch:
             row["first"] = min(row["first"], event.ts)
             row["last"] = max(row["last"], event.ts)
             row["fqdn"] = row["fqdn"] or event.host_fqdn
+            if row["os"] is None:
+                row["os"] = platform_of(event)
 
     def _process(
         self,

@@ -127,6 +127,7 @@ def map_event(records: list[AuditRecord], origin: Origin, default_host: str) -> 
         "ts": ts,
         "host": host,
         "host_fqdn": fqdn,
+        "os": "linux",
         "origin": origin,
         "raw": {"records": [r.raw for r in records]},
     }

@@ -22,6 +22,7 @@ from provgraph.ingest.model import (
     Origin,
     ProcessRef,
     normalise_hash,
+    normalise_os,
     process_uid,
 )
 
@@ -89,7 +90,15 @@ def _base(record: Mapping[str, Any], origin: Origin) -> dict[str, Any]:
         name, field = _req(record, "host.hostname"), "host.hostname"
     host, fqdn = host_names(name, field)
     ts = as_time(_req(record, "@timestamp"), "@timestamp")
-    return {"ts": ts, "host": host, "host_fqdn": fqdn, "origin": origin, "raw": dict(record)}
+    os_name = _opt(record, "host.os.type") or _opt(record, "host.os.family")
+    return {
+        "ts": ts,
+        "host": host,
+        "host_fqdn": fqdn,
+        "os": normalise_os(os_name),
+        "origin": origin,
+        "raw": dict(record),
+    }
 
 
 def _process_ref(

@@ -121,6 +121,9 @@ class Event:
     origin: Origin
     parent: ProcessRef | None = None  # for process_start, the creator
     host_fqdn: str | None = None
+    # the host's operating system when the source says ("windows", "linux", "macos"); else
+    # `platform_of` reads it off the paths (Sigma rules are per product: see queries.sigma)
+    os: str | None = None
     # file target
     file_path: str | None = None
     file_op: FileOp | None = None
@@ -142,6 +145,43 @@ class Event:
     truncated: tuple[str, ...] = ()
     # the raw record, for evidence; parsers pass the decoded object they read
     raw: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+
+PLATFORMS = ("windows", "linux", "macos")
+_WINDOWS_PATH = re.compile(r"^(?:[a-zA-Z]:[\\/]|\\\\|\\)")
+
+
+def platform_of(event: Event) -> str | None:
+    """The event's host operating system: what the source said, else what its paths say (a
+    drive letter or a backslash root is Windows; a slash root is a POSIX system, taken as
+    Linux unless the source said macOS). None when nothing tells."""
+    if event.os is not None:
+        return event.os
+    for path in (
+        event.process.image if event.process is not None else None,
+        event.parent.image if event.parent is not None else None,
+        event.file_path,
+    ):
+        if path:
+            if _WINDOWS_PATH.match(path):
+                return "windows"
+            if path.startswith("/"):
+                return "linux"
+    return None
+
+
+def normalise_os(value: str | None) -> str | None:
+    """ECS host.os.type / family and similar spellings onto PLATFORMS (None if unknown)."""
+    if not value:
+        return None
+    text = value.strip().lower()
+    if text.startswith("win"):
+        return "windows"
+    if text in ("macos", "darwin", "mac", "osx", "mac os x"):
+        return "macos"
+    if text in ("linux", "debian", "ubuntu", "rhel", "redhat", "centos", "fedora", "suse"):
+        return "linux"
+    return None
 
 
 def normalise_host(name: str) -> str:

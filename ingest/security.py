@@ -71,7 +71,12 @@ def from_winrecord(win: WinRecord, origin: Origin, raw: dict[str, Any]) -> list[
         raise ParseError(win.time_field, "missing")
     host, fqdn = host_names(req_host(win), win.computer_field)
     base = dict(
-        ts=as_time(win.time, win.time_field), host=host, host_fqdn=fqdn, origin=origin, raw=raw
+        ts=as_time(win.time, win.time_field),
+        host=host,
+        host_fqdn=fqdn,
+        os="windows",
+        origin=origin,
+        raw=raw,
     )
     return handler(win.data, base)
 

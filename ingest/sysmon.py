@@ -41,6 +41,8 @@ from provgraph.ingest.winevent import SYSMON_PROVIDERS, WinRecord, unwrap
 # they must not become an identity. All-zero is the same "unknown".
 _PLACEHOLDER_GUID = re.compile(r"^\{?[0-9a-f-]*?-0000-0{12}\}?$", re.IGNORECASE)
 _UNKNOWN_IMAGES = frozenset({"<unknown process>", "-"})
+# The provider names the platform; a record without one (some NXLog rows) leaves it to the paths.
+_OS_BY_PROVIDER = {"microsoft-windows-sysmon": "windows", "linux-sysmon": "linux"}
 
 
 @dataclass(slots=True)
@@ -50,6 +52,7 @@ class _Ctx:
     ts: datetime
     origin: Origin
     raw: Mapping[str, Any]
+    os: str | None = None
 
 
 def parse_sysmon(record: Mapping[str, Any], origin: Origin) -> list[Event]:
@@ -64,7 +67,14 @@ def from_winrecord(win: WinRecord, origin: Origin, raw: dict[str, Any]) -> list[
     if handler is None:
         return Skipped(f"sysmon EventID {win.event_id} not modelled")
     host, fqdn = host_names(req_host(win), win.computer_field)
-    ctx = _Ctx(host=host, fqdn=fqdn, ts=_event_time(win), origin=origin, raw=raw)
+    ctx = _Ctx(
+        host=host,
+        fqdn=fqdn,
+        ts=_event_time(win),
+        origin=origin,
+        raw=raw,
+        os=_OS_BY_PROVIDER.get(win.provider or ""),
+    )
     return [handler(win.data, ctx)]
 
 
@@ -122,6 +132,7 @@ def _event(kind: Kind, process: ProcessRef, ctx: _Ctx, **target: Any) -> Event:
         ts=ctx.ts,
         host=ctx.host,
         host_fqdn=ctx.fqdn,
+        os=ctx.os,
         process=process,
         origin=ctx.origin,
         raw=dict(ctx.raw),

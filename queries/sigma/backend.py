@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from provgraph.queries.sigma.errors import Unsupported
-from provgraph.queries.sigma.mapping import LINEAGE, LOGSOURCES, Field, Logsource
+from provgraph.queries.sigma.mapping import LINEAGE, LOGSOURCES, PRODUCTS, Field, Logsource
 from provgraph.queries.sigma.pipeline import STATE_KEY, provgraph_pipeline
 from sigma.conditions import (
     ConditionAND,
@@ -91,6 +91,15 @@ class CompiledQuery:
     placeholders: tuple[str, ...] = ()  # parameters a site must fill (expand placeholders)
     needs_parent: bool = False  # the condition reads the creator (`parent`)
     lineage: tuple[str, ...] = ()  # "anc"/"desc" when the condition walks SPAWNED paths
+    # the rule's product ("windows", "linux", "macos") when it names one the graph holds: the
+    # query then tests it (PLATFORM_CHECK) through the rule parameter PLATFORM_PARAM
+    platform: str | None = None
+
+    def parameters(self) -> dict[str, Any]:
+        """Everything the query reads: the condition's values and the product."""
+        if self.platform is None:
+            return dict(self.params)
+        return {**self.params, PLATFORM_PARAM: self.platform}
 
 
 @dataclass
@@ -345,13 +354,17 @@ class CypherBackend(TextQueryBackend):
         condition = (
             conditions[0] if len(conditions) == 1 else " OR ".join(f"({c})" for c in conditions)
         )
+        # A Windows rule never judges a Linux host's processes (nor the reverse): hosts known
+        # to run another platform are left out; a host of unknown platform is not.
+        product = rule.logsource.product
+        platform = product if product in PRODUCTS else None
         # after the pipeline, the rule's fields are graph expressions (`p.image`)
         used = {name for d in rule.detection.detections.values() for name in _fields_of(d)}
         rows = [row for row in logsource.fields if row.expr in used]
         variables = set().union(*(row.variables for row in rows)) if rows else set()
         caveats = tuple(dict.fromkeys(f"{r.sigma}: {r.note}" for r in rows if r.note))
         return CompiledQuery(
-            query=build_query(logsource, condition, "parent" in variables),
+            query=build_query(logsource, condition, "parent" in variables, platform),
             params=dict(self._params),
             logsource=logsource.category,
             condition=condition,
@@ -360,6 +373,7 @@ class CypherBackend(TextQueryBackend):
             placeholders=tuple(self._placeholders.values()),
             needs_parent="parent" in variables,
             lineage=tuple(sorted(self._walks)),
+            platform=platform,
         )
 
     def compile_once(self, rule: SigmaRule) -> CompiledQuery:
@@ -669,9 +683,22 @@ def _fields_of(detection: Any) -> Sequence[str]:
     return out
 
 
-def pattern_lines(logsource: Logsource, condition: str, join_parent: bool) -> list[str]:
+# The product test, on the process's host (Host.os, see graph.schema).
+PLATFORM_PARAM = "sigma_product"
+PLATFORM_CHECK = (
+    "NOT EXISTS { MATCH (h:Host {name: p.host}) WHERE h.os IS NOT NULL "
+    f"AND h.os <> ${PLATFORM_PARAM} }}"
+)
+
+
+def pattern_lines(
+    logsource: Logsource, condition: str, join_parent: bool, platform: str | None = None
+) -> list[str]:
     """The logsource's pattern with the rule's condition applied (the creator joined when
-    asked), ending on a WITH or WHERE that binds the logsource's variables."""
+    asked), ending on a WITH or WHERE that binds the logsource's variables. `platform` is the
+    parameter holding the rule's product, when it names one."""
+    if platform is not None:
+        condition = f"({condition}) AND {PLATFORM_CHECK}"
     lines = [logsource.match]
     if join_parent:
         variables = sorted(logsource.variables | {"parent"})
@@ -683,11 +710,13 @@ def pattern_lines(logsource: Logsource, condition: str, join_parent: bool) -> li
     return lines
 
 
-def build_query(logsource: Logsource, condition: str, needs_parent: bool) -> str:
+def build_query(
+    logsource: Logsource, condition: str, needs_parent: bool, platform: str | None = None
+) -> str:
     """The logsource's pattern, the rule's condition, and the engine's columns."""
     join_parent = needs_parent or logsource.always_parent
     variables = sorted(logsource.variables | ({"parent"} if join_parent else set()))
-    lines = pattern_lines(logsource, condition, join_parent)
+    lines = pattern_lines(logsource, condition, join_parent, platform)
     if logsource.times is None:
         first = last = logsource.time
     else:

@@ -299,7 +299,7 @@ def _base_doc(sigma: SigmaRule, compiled: CompiledQuery, path: Path) -> tuple[Ru
     investigation += _caveat_notes(compiled.caveats, compiled.placeholders)
     doc.update(
         {
-            "parameters": compiled.params,
+            "parameters": compiled.parameters(),
             "query": compiled.query,
             "entities": [
                 {

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from provgraph.queries.sigma.backend import CompiledQuery, pattern_lines
+from provgraph.queries.sigma.backend import PLATFORM_PARAM, CompiledQuery, pattern_lines
 from provgraph.queries.sigma.errors import Unsupported
 from provgraph.queries.sigma.mapping import LOGSOURCES, Field
 from sigma.correlations import (
@@ -277,6 +277,7 @@ class CorrelationBuilder:
 
         def rename(text: str) -> str:
             text = re.sub(r"\$p(\d+)\b", lambda m: f"${prefix}p{m.group(1)}", text)
+            text = re.sub(rf"\${PLATFORM_PARAM}\b", f"${prefix}{PLATFORM_PARAM}", text)
             text = re.sub(r"\$since\b", since, text)
             return re.sub(r"\$until\b", until, text)
 
@@ -284,9 +285,11 @@ class CorrelationBuilder:
             (f"{prefix}{name}" if re.fullmatch(r"p\d+", name) else name): item
             for name, item in compiled.params.items()
         }
+        if compiled.platform is not None:  # each rule of the correlation keeps its own product
+            params[f"{prefix}{PLATFORM_PARAM}"] = compiled.platform
         reads = [*expressions, value_expr]
         join_parent = compiled.needs_parent or any(re.search(r"\bparent\.", e) for e in reads)
-        lines = pattern_lines(logsource, compiled.condition, join_parent)
+        lines = pattern_lines(logsource, compiled.condition, join_parent, compiled.platform)
         if logsource.times is None:
             time = logsource.time
         else:

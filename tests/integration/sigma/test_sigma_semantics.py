@@ -103,12 +103,16 @@ def story(graph: Graph) -> Graph:
 
 
 def matches(
-    graph: Graph, detection: dict[str, Any], category: str = "process_creation", **window: Any
+    graph: Graph,
+    detection: dict[str, Any],
+    category: str = "process_creation",
+    product: str = "windows",
+    **window: Any,
 ) -> set[str]:
     doc = {
         "title": "semantics",
         "id": "7c3b0e4e-0000-4000-8000-000000000001",
-        "logsource": {"category": category, "product": "windows"},
+        "logsource": {"category": category, "product": product},
         "detection": detection,
     }
     with tempfile.TemporaryDirectory() as folder:
@@ -204,3 +208,26 @@ def test_file_event_is_creation_and_file_delete_is_deletion(story: Graph) -> Non
 
 def test_dns_query(story: Graph) -> None:
     assert matches(story, sel(**{"QueryName|endswith": ".EXAMPLE"}), "dns_query") == {"ps"}
+
+
+def test_a_rule_judges_only_hosts_of_its_product(graph: Graph) -> None:
+    """SigmaHQ's "Execution Of Non-Existing File" (a Windows image without a backslash) fired
+    on every Linux process of the bench before hosts knew their platform. A rule for one
+    product leaves out hosts known to run another; a host nothing tells about stays in."""
+    specs = [
+        {"kind": "process_start", "t": 0, "host": "win1", "uid": "w", "pid": 1,
+         "image": "C:\\Windows\\System32\\bash.exe"},
+        {"kind": "process_start", "t": 1, "host": "lin1", "uid": "l", "pid": 2,
+         "image": "/usr/bin/bash"},
+        {"kind": "process_start", "t": 2, "host": "odd1", "uid": "u", "pid": 3, "image": "bash"},
+    ]  # fmt: skip
+    write_events(graph, events_from_specs(specs))
+    hosts = {
+        r["name"]: r["os"]
+        for r in graph.read("MATCH (h:Host) RETURN h.name AS name, h.os AS os", {})
+    }
+    assert hosts == {"win1": "windows", "lin1": "linux", "odd1": None}
+    detection = sel(**{"Image|endswith": "bash"})
+    assert matches(graph, detection) == {"u"}  # not w (bash.exe), never l (Linux)
+    assert matches(graph, sel(**{"Image|contains": "bash"})) == {"w", "u"}
+    assert matches(graph, sel(**{"Image|contains": "bash"}), product="linux") == {"l", "u"}

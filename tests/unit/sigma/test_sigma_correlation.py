@@ -73,6 +73,7 @@ def test_event_count_slides_a_window_from_every_event(tmp_path: Path) -> None:
     assert rule.parameters == {
         "timespan_s": 600,
         "r0_p0": "\\whoami.exe",
+        "r0_sigma_product": "windows",
         "threshold": 5,
         "group_by": ["User"],
         "rule_titles": ["Whoami"],
