@@ -92,7 +92,7 @@ def report(results: dict[str, Any]) -> str:
             )
             for reason, n in s.get("skipped_by_reason", {}).items():
                 if "not modelled" in reason:
-                    notes.add(f"{mix}: {n:,} × {reason}")
+                    notes.add(f"{int(size):,} {mix}: {n:,} × {reason}")
         lines.append(
             f"| {int(size):,} | **realistic / today** | **{entry['ratio']:.3f}** | | | | | | |"
         )
