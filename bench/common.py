@@ -71,9 +71,10 @@ def wipe(graph: Any) -> None:
     graph.write_autocommit("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 50000 ROWS")
 
 
-def generated(events: int, seed: int = 7) -> Path:
-    """A generated data set of `events` events, made once and reused (bench/out/data)."""
-    target = DATA / f"gen-{events}-s{seed}"
+def generated(events: int, seed: int = 7, mix: str = "today") -> Path:
+    """A generated data set of `events` events, made once and reused (bench/out/data).
+    `mix`: the generator's event mix (`bench.generate --mix`)."""
+    target = DATA / (f"gen-{events}-s{seed}" + ("" if mix == "today" else f"-{mix}"))
     if (target / "manifest.json").exists():
         return target
     target.mkdir(parents=True, exist_ok=True)
@@ -88,6 +89,8 @@ def generated(events: int, seed: int = 7) -> Path:
             str(seed),
             "--out",
             str(target),
+            "--mix",
+            mix,
         ],
         check=True,
         cwd=ROOT,

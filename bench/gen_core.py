@@ -19,6 +19,10 @@ DAY = 24 * HOUR
 
 # Event kinds. Values are the Sysmon EventIDs so the Sysmon renderer can use them as is.
 START, END, NET, FILE, DNS, DELETE = 1, 5, 3, 11, 22, 23
+# The realistic mix (bench.gen_realistic) adds these; Security event IDs for the logon kinds.
+IMAGE, ACCESS, REG_KEY, REG_SET = 7, 10, 12, 13
+LOGON, LOGOFF, PRIVILEGES = 4624, 4634, 4672
+SECURITY_KINDS = frozenset((LOGON, LOGOFF, PRIVILEGES))
 
 WINDOWS_ROLES = ("win_workstation", "win_dev", "win_build", "win_server")
 LINUX_ROLES = ("linux_dev", "linux_build", "linux_server")
@@ -103,6 +107,7 @@ class Host:
     pid_next: int = 0
     long_lived: dict[str, Proc] = field(default_factory=dict)
     services: list[Proc] = field(default_factory=list)  # background actors for single events
+    realistic: bool = False  # the realistic mix: image loads, registry, access, logons
 
     @property
     def windows(self) -> bool:
@@ -154,6 +159,11 @@ class Host:
 #   DELETE a=path
 #   NET    a=Endpoint, b=local port, c=initiated (bool)
 #   DNS    a=query name, b=answer ip
+#   IMAGE  a=loaded image path                        (realistic mix only, as the rest below)
+#   REG_KEY a=key path, b="CreateKey" | "DeleteKey";   REG_SET a=value path, b=details
+#   ACCESS a=target Proc, b=granted access ("0x1410"), c=call trace
+#   LOGON / LOGOFF / PRIVILEGES (actor lsass) a=(User, logon id, source ip, source port),
+#          b=logon type
 RawEvent = tuple
 
 

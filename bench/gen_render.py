@@ -17,13 +17,20 @@ import json
 
 from bench.gen_catalog import WIN, WinImage, sysmon_hashes
 from bench.gen_core import (
+    ACCESS,
     DAY,
     DELETE,
     DNS,
     END,
     FILE,
     HOUR,
+    IMAGE,
+    LOGOFF,
+    LOGON,
     NET,
+    PRIVILEGES,
+    REG_KEY,
+    REG_SET,
     START,
     Endpoint,
     Host,
@@ -74,7 +81,18 @@ def _file_hashes(path: str) -> str:
     )
 
 
-_VERSION = {START: 5, END: 3, NET: 5, FILE: 2, DNS: 5, DELETE: 5}
+_VERSION = {
+    START: 5,
+    END: 3,
+    NET: 5,
+    FILE: 2,
+    DNS: 5,
+    DELETE: 5,
+    IMAGE: 3,
+    ACCESS: 3,
+    REG_KEY: 2,
+    REG_SET: 2,
+}
 _PORT_NAMES = {
     443: "https",
     80: "http",
@@ -118,7 +136,7 @@ class SysmonRenderer:
                 f', "Correlation": null, "Execution": {{"#attributes": {{"ProcessID": {host.sysmon_pid}, '
                 f'"ThreadID": {host.sysmon_pid + 1164}}}}}, "Channel": "Microsoft-Windows-Sysmon/Operational", '
                 f'"Computer": {q(host.fqdn)}, "Security": {{"#attributes": {{"UserID": "S-1-5-18"}}}}}}, '
-                '"EventData": {"RuleName": "-", "UtcTime": "'
+                '"EventData": {"RuleName": "-", '
             )
             self._tails[host.idx] = t
         return t
@@ -144,7 +162,12 @@ class SysmonRenderer:
         sys_time = iso_us(ts + 250 + ts % 1500)
         utc = sysmon_utc(ts)
         gp, img, user = self._frag(p)
-        pre = f'{self._head(host, kind)}{sys_time}"}}}}, "EventRecordID": {rid}{self._tail(host)}{utc}", {gp}, '
+        if kind in _REALISTIC:
+            head = (
+                f'{self._head(host, kind)}{sys_time}"}}}}, "EventRecordID": {rid}{self._tail(host)}'
+            )
+            return head + self._realistic(kind, p, utc, a, b, c) + "}}}"
+        pre = f'{self._head(host, kind)}{sys_time}"}}}}, "EventRecordID": {rid}{self._tail(host)}"UtcTime": "{utc}", {gp}, '
         if kind == FILE:
             created = utc if b == "create" else sysmon_utc(ts - DAY - ts % HOUR)  # an older file
             data = f'{img}, "TargetFilename": {q(a)}, "CreationUtcTime": "{created}"'
@@ -163,6 +186,37 @@ class SysmonRenderer:
                 f'"IsExecutable": {"true" if exe else "false"}, "Archived": "false"'
             )
         return pre + data + "}}}"
+
+    def _realistic(self, kind: int, p: Proc, utc: str, a: object, b: object, c: object) -> str:
+        """EventData of the realistic mix's kinds (7, 10, 12, 13), in Sysmon's field order."""
+        gp, img, user = self._frag(p)
+        if kind == IMAGE:
+            path = str(a)
+            return (
+                f'"UtcTime": "{utc}", {gp}, {img}, "ImageLoaded": {q(path)}, '
+                f"{_pe_fields(path)}, "
+                f'"Hashes": "{_file_hashes(path)}", "Signed": "true", '
+                f'"Signature": "Microsoft Windows", "SignatureStatus": "Valid", {user}'
+            )
+        if kind == ACCESS:
+            target = a
+            assert isinstance(target, Proc)
+            return (
+                f'"UtcTime": "{utc}", "SourceProcessGUID": "{p.guid}", '
+                f'"SourceProcessId": {p.pid}, "SourceThreadId": {p.pid + 4 + p.pid % 96 * 4}, '
+                f'"SourceImage": {q(p.image)}, "TargetProcessGUID": "{target.guid}", '
+                f'"TargetProcessId": {target.pid}, "TargetImage": {q(target.image)}, '
+                f'"GrantedAccess": "{b}", "CallTrace": {q(str(c))}, '
+                f'"SourceUser": {q(p.user.qualified)}, "TargetUser": {q(target.user.qualified)}'
+            )
+        event_type = str(b) if kind == REG_KEY else "SetValue"
+        data = (
+            f'"EventType": "{event_type}", "UtcTime": "{utc}", {gp}, {img}, '
+            f'"TargetObject": {q(str(a))}'
+        )
+        if kind == REG_SET:
+            data += f', "Details": {q(str(b))}'
+        return f"{data}, {user}"
 
     @staticmethod
     def _net(host: Host, ts: int, ep: Endpoint, lport: int, initiated: bool) -> str:
@@ -195,6 +249,89 @@ class SysmonRenderer:
             f'{user}, "LogonGuid": "{logon_guid}", "LogonId": "{logon_id}", "TerminalSessionId": {session}, '
             f'"IntegrityLevel": "{p.integrity}", "Hashes": "{sysmon_hashes(p.image)}", {parent}'
         )
+
+
+_REALISTIC = frozenset((IMAGE, ACCESS, REG_KEY, REG_SET))
+
+
+# ---- Security (realistic mix) ---------------------------------------------------------------
+
+_SECURITY = {  # event id: (version, task)
+    LOGON: (2, 12544),
+    LOGOFF: (0, 12545),
+    PRIVILEGES: (0, 12548),
+}
+_PRIVILEGES = "\\r\\n\\t\\t\\t".join(
+    (
+        "SeSecurityPrivilege",
+        "SeBackupPrivilege",
+        "SeRestorePrivilege",
+        "SeTakeOwnershipPrivilege",
+        "SeDebugPrivilege",
+        "SeSystemEnvironmentPrivilege",
+        "SeLoadDriverPrivilege",
+        "SeImpersonatePrivilege",
+    )
+)
+
+
+class SecurityRenderer:
+    """Renders the logon kinds as Security-Auditing records in the evtx-rs JSON shape
+    (numbers where the event's template has integers: LogonType, KeyLength)."""
+
+    def __init__(self) -> None:
+        self._rid: dict[int, int] = {}
+
+    def render(self, ev: tuple) -> str:
+        from bench.gen_realistic import sid
+
+        ts, kind, lsass, info, logon_type, _ = ev
+        host = lsass.host
+        rid = self._rid.get(host.idx, 5_000_000 + 7919 * host.idx) + 1
+        self._rid[host.idx] = rid
+        user, logon_id, source_ip, source_port = info
+        version, task = _SECURITY[kind]
+        head = (
+            '{"Event": {"#attributes": {"xmlns": "http://schemas.microsoft.com/win/2004/08/events/event"}, '
+            '"System": {"Provider": {"#attributes": {"Name": "Microsoft-Windows-Security-Auditing", '
+            '"Guid": "54849625-5478-4994-A5BA-3E3B0328C30D"}}, '
+            f'"EventID": {kind}, "Version": {version}, "Level": 0, "Task": {task}, "Opcode": 0, '
+            '"Keywords": "0x8020000000000000", "TimeCreated": {"#attributes": {"SystemTime": '
+            f'"{iso_us(ts)}"}}}}, "EventRecordID": {rid}, "Correlation": null, '
+            f'"Execution": {{"#attributes": {{"ProcessID": {lsass.pid}, "ThreadID": {lsass.pid + 88}}}}}, '
+            f'"Channel": "Security", "Computer": {q(host.fqdn)}, "Security": null}}, "EventData": {{'
+        )
+        target_sid = sid(host, user)
+        domain = user.domain
+        if kind == LOGON:
+            guid = f"{{{host.machine:08x}-{int(logon_id, 16) & 0xFFFF:04x}-0000-0000-000000000000}}"
+            data = (
+                f'"SubjectUserSid": "S-1-0-0", "SubjectUserName": "-", "SubjectDomainName": "-", '
+                f'"SubjectLogonId": "0x0", "TargetUserSid": "{target_sid}", '
+                f'"TargetUserName": {q(user.name)}, "TargetDomainName": "{domain}", '
+                f'"TargetLogonId": "{logon_id}", "LogonType": {logon_type}, '
+                '"LogonProcessName": "Kerberos", "AuthenticationPackageName": "Kerberos", '
+                f'"WorkstationName": "-", "LogonGuid": "{guid}", "TransmittedServices": "-", '
+                '"LmPackageName": "-", "KeyLength": 0, "ProcessId": "0x0", "ProcessName": "-", '
+                f'"IpAddress": "{source_ip}", "IpPort": "{source_port}", '
+                '"ImpersonationLevel": "%%1833", "RestrictedAdminMode": "-", '
+                '"TargetOutboundUserName": "-", "TargetOutboundDomainName": "-", '
+                '"VirtualAccount": "%%1843", "TargetLinkedLogonId": "0x0", '
+                '"ElevatedToken": "%%1842"'
+            )
+        elif kind == LOGOFF:
+            data = (
+                f'"TargetUserSid": "{target_sid}", "TargetUserName": {q(user.name)}, '
+                f'"TargetDomainName": "{domain}", "TargetLogonId": "{logon_id}", '
+                f'"LogonType": {logon_type}'
+            )
+        else:
+            data = (
+                f'"SubjectUserSid": "{target_sid}", "SubjectUserName": {q(user.name)}, '
+                f'"SubjectDomainName": "{domain}", "SubjectLogonId": "{logon_id}", '
+                f'"PrivilegeList": "{_PRIVILEGES}"'
+            )
+        return head + data + "}}}"
 
 
 # ---- MDE ------------------------------------------------------------------------------------

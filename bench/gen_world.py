@@ -7,6 +7,7 @@ import hashlib
 import random
 
 from bench import gen_catalog as C
+from bench import gen_realistic
 from bench.gen_catalog import FIRST, LAST, LINUX, WIN
 from bench.gen_core import (
     DELETE,
@@ -154,6 +155,8 @@ class Ctx:
             integrity = parent.integrity
         p = Proc(self.host, self.host.next_pid(self.rng), img, cmd, user, t, parent, cwd, integrity)
         self.out.append((t, START, p, None, None, None))
+        if self.host.realistic and self.win:
+            gen_realistic.on_start(self.out, self.rng, p, t)
         return p
 
     def end(self, p: Proc, t: int) -> None:

@@ -7,7 +7,7 @@ key). Attacks and near misses for every seed rule are injected and listed in
 
     python -m bench.generate --events 100000 --seed 7 --out DIR [--hosts N]
         [--start 2026-01-01T00:00:00Z] [--days 1] [--attack-rate 5000] [--gzip]
-        [--shard-events N] [--no-progress]
+        [--shard-events N] [--mix today|realistic] [--no-progress]
 
     from bench.generate import Config, generate
     manifest = generate(Config(events=100_000, seed=7, out=Path("out")))
@@ -36,22 +36,31 @@ from pathlib import Path
 from typing import IO, Any
 
 from bench import gen_catalog as CAT
+from bench import gen_realistic
 from bench.gen_core import (
+    ACCESS,
     DAY,
     DELETE,
     DNS,
     END,
     FILE,
     HOUR,
+    IMAGE,
+    LOGOFF,
+    LOGON,
     MINUTE,
     NET,
+    PRIVILEGES,
+    REG_KEY,
+    REG_SET,
+    SECURITY_KINDS,
     START,
     US,
     Host,
     iso_us,
     seeded,
 )
-from bench.gen_render import MdeRenderer, SysmonRenderer
+from bench.gen_render import MdeRenderer, SecurityRenderer, SysmonRenderer
 from bench.gen_scenarios import (
     NEW_TERMS_HISTORY,
     RULES,
@@ -116,6 +125,9 @@ class Config:
     gzip: bool = False
     shard_events: int = 0  # 0: one file per format
     progress: bool = True
+    # "today": Sysmon 1/3/5/11/22/23 and MDE rows; "realistic": also Sysmon 7/10/12/13 and
+    # Security 4624/4634/4672 on Windows hosts, in real proportions (bench.gen_realistic)
+    mix: str = "today"
 
     def n_hosts(self) -> int:
         return self.hosts if self.hosts else max(12, min(400, self.events // 25_000))
@@ -392,7 +404,14 @@ def generate(cfg: Config) -> dict[str, Any]:
     n_hosts = cfg.n_hosts()
     if n_hosts < 7:
         raise ValueError("--hosts must be at least 7 (one per host role)")
+    if cfg.mix not in gen_realistic.MIXES:
+        raise ValueError(f"--mix must be one of {', '.join(gen_realistic.MIXES)}")
     hosts = build_hosts(n_hosts, cfg.seed, t_start)
+    if cfg.mix == "realistic":
+        for h in hosts:
+            if h.windows:
+                h.realistic = True
+                gen_realistic.add_lsass(h)
     plans, skipped = plan_scenarios(cfg, hosts, t_start, t_end)
     dry = {p.sid: _dry_run(p, cfg.seed) for p in plans}
     for p in plans:
@@ -408,7 +427,7 @@ def generate(cfg: Config) -> dict[str, Any]:
     jitter = seeded(cfg.seed, "jitter")
     weights = [_ROLE_WEIGHT[h.role] * (0.6 + 0.8 * jitter.random()) for h in hosts]
     states = [
-        _HostState(b, menu=MENUS[h.role])
+        _HostState(b, menu=_menu(h))
         for h, b in zip(hosts, _largest_remainder(background, weights), strict=True)
     ]
     for h, st in zip(hosts, states, strict=True):
@@ -434,7 +453,9 @@ def generate(cfg: Config) -> dict[str, Any]:
         "sysmon": _Sink(out, "sysmon", cfg.gzip, cfg.shard_events),
         "mde": _Sink(out, "mde", cfg.gzip, cfg.shard_events),
     }
-    renderers = {"sysmon": SysmonRenderer(), "mde": MdeRenderer()}
+    renderers = {"sysmon": SysmonRenderer(), "mde": MdeRenderer(), "security": SecurityRenderer()}
+    if cfg.mix == "realistic":  # today's mix writes no Security file at all
+        sinks["security"] = _Sink(out, "security", cfg.gzip, cfg.shard_events)
     counts: Counter[str] = Counter()
     span = [None, None]
     gt_path = out / "ground_truth.ndjson"
@@ -505,6 +526,18 @@ def _cumulative_activity(bounds: list[int]) -> dict[str, list[float]]:
     return out
 
 
+def _menu(h: Host) -> list[tuple[Any, float, bool]]:
+    menu = MENUS[h.role]
+    if h.realistic:
+        menu = [*menu, (gen_realistic.logon_session, gen_realistic.LOGON_WEIGHT[h.role], False)]
+    return menu
+
+
+def _realistic_single(ctx: Ctx, t: int) -> None:
+    if not gen_realistic.single(ctx.out, ctx.rng, ctx.host, t):
+        win_single(ctx, t)
+
+
 def _blacked_out(st: _HostState, t: int) -> bool:
     i = bisect.bisect_right(st.blackouts, (t, 1 << 62)) - 1
     return i >= 0 and st.blackouts[i][0] <= t <= st.blackouts[i][1]
@@ -522,6 +555,8 @@ def _fill_host(
     total_w = sum(w for _, w, _ in menu)
     latest = max(s0, min(s1, t_end - SESSION_TAIL))
     single = win_single if h.windows else linux_single
+    if h.realistic:
+        single = _realistic_single
     tries = 0
     while st.emitted < target:
         room = st.budget - st.emitted
@@ -575,6 +610,13 @@ _KIND = {
     DELETE: "file_delete",
     NET: "network_connect",
     DNS: "dns_query",
+    IMAGE: "image_load",
+    ACCESS: "process_access",
+    REG_KEY: "registry_key",
+    REG_SET: "registry_set",
+    LOGON: "logon",
+    LOGOFF: "logoff",
+    PRIVILEGES: "special_logon",
 }
 
 
@@ -587,19 +629,30 @@ def _emit(
 ) -> None:
     if not events:
         return
-    win_lines, lin_lines = [], []
+    win_lines, lin_lines, sec_lines = [], [], []
     sysmon, mde = renderers["sysmon"].render, renderers["mde"].render
-    kinds: Counter[tuple[bool, int]] = Counter()
+    security = renderers["security"].render
+    kinds: Counter[tuple[str, int]] = Counter()
     for ev in events:
-        w = ev[2].host.windows
-        kinds[(w, ev[1])] += 1
-        (win_lines.append(sysmon(ev)) if w else lin_lines.append(mde(ev)))
-    for (w, k), n in kinds.items():
-        counts[f"{'sysmon' if w else 'mde'}:{_KIND[k]}"] += n
+        kind = ev[1]
+        if kind in SECURITY_KINDS:
+            kinds[("security", kind)] += 1
+            sec_lines.append(security(ev))
+        elif ev[2].host.windows:
+            kinds[("sysmon", kind)] += 1
+            win_lines.append(sysmon(ev))
+        else:
+            kinds[("mde", kind)] += 1
+            lin_lines.append(mde(ev))
+    for (fmt, k), n in kinds.items():
+        counts[f"{fmt}:{_KIND[k]}"] += n
     counts["format:sysmon"] += len(win_lines)
     counts["format:mde"] += len(lin_lines)
     sinks["sysmon"].write(win_lines)
     sinks["mde"].write(lin_lines)
+    if sec_lines:
+        counts["format:security"] += len(sec_lines)
+        sinks["security"].write(sec_lines)
     span[0] = events[0][0] if span[0] is None else min(span[0], events[0][0])
     span[1] = events[-1][0] if span[1] is None else max(span[1], events[-1][0])
 
@@ -656,7 +709,10 @@ def _manifest(
         "schema_version": 1,
         "seed": cfg.seed,
         "events_requested": cfg.events,
-        "events_written": counts["format:sysmon"] + counts["format:mde"],
+        "events_written": counts["format:sysmon"]
+        + counts["format:mde"]
+        + counts["format:security"],
+        "mix": cfg.mix,
         "attack_rate": cfg.attack_rate,
         "time_range": {"start": iso_us(t_start), "end": iso_us(t_end), "days": cfg.days},
         "time_span": {
@@ -664,7 +720,10 @@ def _manifest(
             "last": iso_us(span[1]) if span[1] else None,
         },
         "slices": n_slices,
-        "counts_by_format": {"sysmon": counts["format:sysmon"], "mde": counts["format:mde"]},
+        "counts_by_format": {
+            fmt: counts[f"format:{fmt}"]
+            for fmt in sinks  # security: realistic mix only
+        },
         "counts_by_format_and_kind": by_kind,
         "counts_by_kind": dict(sorted(kind_totals.items())),
         "hosts": {
@@ -690,14 +749,18 @@ def _manifest(
             "rules": list(RULES),
         },
         "files": {
-            "sysmon": sinks["sysmon"].files,
-            "mde": sinks["mde"].files,
+            **{fmt: sink.files for fmt, sink in sinks.items()},
             "ground_truth": "ground_truth.ndjson",
         },
         "formats": {
             "sysmon": (
                 'evtx-rs JSON: {"Event": {"#attributes", "System", "EventData"}}; '
-                "EventID 1,3,5,11,22,23"
+                "EventID 1,3,5,11,22,23" + (",7,10,12,13" if cfg.mix == "realistic" else "")
+            ),
+            **(
+                {"security": "evtx-rs JSON, Security-Auditing; EventID 4624,4634,4672"}
+                if cfg.mix == "realistic"
+                else {}
             ),
             "mde": 'Advanced Hunting rows; key "Table" names DeviceProcessEvents / '
             "DeviceFileEvents / "
@@ -735,6 +798,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--shard-events", type=int, default=0, help="split each format into files of N lines"
     )
+    ap.add_argument(
+        "--mix",
+        choices=gen_realistic.MIXES,
+        default="today",
+        help="today: Sysmon 1/3/5/11/22/23 + MDE (default); realistic: also image loads, "
+        "registry, process access and logons at real proportions (see bench.gen_realistic)",
+    )
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
     cfg = Config(
@@ -748,6 +818,7 @@ def main(argv: list[str] | None = None) -> int:
         gzip=a.gzip,
         shard_events=a.shard_events,
         progress=not a.no_progress,
+        mix=a.mix,
     )
     try:
         generate(cfg)

@@ -44,6 +44,8 @@ def _child(folder: str, evidence: str = "raw") -> None:
                 "seconds": report.seconds,
                 "events_per_second": report.events_per_second,
                 "rejected": sum(report.summary.rejected.values()),
+                "skipped": sum(report.summary.skipped.values()),
+                "skipped_by_reason": dict(report.summary.skipped.most_common(16)),
                 "peak_rss_mib": round(peak_kib / 1024, 1),
                 "parser_peak_rss_mib": round(parser_kib / 1024, 1),
             }

@@ -21,16 +21,19 @@ from typing import Any
 
 from bench.common import OUT, ROOT, machine
 from bench.ingest_bench import report as ingest_table
+from bench.mix_bench import report as mix_table
 
 PLANS = {
     "quick": {
         "ingest": ["--events", "100000", "--small", "20000", "--naive-seconds", "20"],
+        "mix": ["--events", "100000", "--small", "20000"],
         "rules": ["--events", "20000"],
         "accuracy": ["--events", "100000"],
         "api": ["--events", "20000", "--requests", "400", "--concurrency", "4"],
     },
     "full": {
         "ingest": ["--events", "1000000", "--small", "100000", "--naive-seconds", "120"],
+        "mix": ["--events", "1000000", "--small", "100000", "--repeat", "2"],
         "rules": ["--events", "100000", "--events", "1000000"],
         "accuracy": ["--events", "1000000"],
         "api": ["--events", "1000000", "--requests", "2000", "--concurrency", "8"],
@@ -38,6 +41,7 @@ PLANS = {
 }
 MODULES = {
     "ingest": "bench.ingest_bench",
+    "mix": "bench.mix_bench",
     "rules": "bench.rules_bench",
     "accuracy": "bench.accuracy",
     "api": "bench.api_bench",
@@ -61,6 +65,7 @@ def collect(plan: dict[str, list[str]], runs: dict[str, Any]) -> dict[str, Any]:
         "machine": machine(),
         "runs": runs,
         "ingest": _load(OUT / "ingest.json"),
+        "mix": _load(OUT / "mix_bench.json"),
         "rules": _load(OUT / "rules_bench.json"),
         "accuracy": _load(OUT / "accuracy.json"),
         "api": _load(OUT / f"api_bench_{api_events}.json"),
@@ -93,6 +98,14 @@ def markdown(report: dict[str, Any]) -> str:
                 f" configured for a store of {neo.get('store_on_disk_mib')} MiB on disk.",
                 "",
             ]
+    mix = report.get("mix")
+    if mix:
+        out += [
+            "## Ingest cost per event: realistic mix vs today's (target ratio ≤ 1.15)",
+            "",
+            mix_table(mix),
+            "",
+        ]
     rules = report.get("rules")
     if rules:
         out += [

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from provgraph.ingest.capture import RECORDS_DOCUMENT
+
 FORMATS = ("windows", "sysmon", "security", "sysmon_linux", "ecs", "mde", "auditd")
 EVTX_MAGIC = b"ElfFile\x00"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -21,6 +23,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 _AUDIT_LINE = re.compile(r"(?:^|\s)type=\w+ msg=audit\(\d+")
 _MDE_COLUMNS = {"Timestamp", "ActionType"}
 _MDE_DEVICE = {"DeviceName", "DeviceId"}
+MDE_EXPORT_PREFIX = "AdvancedHunting-"  # the Streaming API's category: this + the table name
 
 
 SNIFF_LINES = 8  # non-blank lines looked at: a bad first line must not decide a whole file
@@ -28,7 +31,7 @@ SNIFF_LINES = 8  # non-blank lines looked at: a bad first line must not decide a
 
 @dataclass(frozen=True, slots=True)
 class Detected:
-    framing: str | None  # evtx, ndjson, json_array, csv, lines; None: unrecognised
+    framing: str | None  # evtx, ndjson, json_array, records, csv, lines; None: unrecognised
     format: str | None  # a FORMATS name; None: decide from the first record
     shape: str  # the first line described, for reports
     start: int = 1  # the line the records (or the CSV header) start on; earlier ones are bad
@@ -41,6 +44,8 @@ def detect(head: bytes) -> Detected:
     file does not make it NDJSON). Lines before the decisive one are the reader's to reject."""
     if head.startswith(EVTX_MAGIC):
         return Detected("evtx", "windows", "EVTX file")
+    if RECORDS_DOCUMENT.match(head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace")):
+        return Detected("records", None, 'an Event Hub {"records": [...]} document')
     lines = _first_lines(head)
     if not lines:
         return Detected(None, None, "an empty file")
@@ -75,7 +80,7 @@ def force(detected: Detected, format: str, head: bytes) -> Detected:
         return Detected("lines", format, detected.shape)  # the auditd parser rejects junk lines
     if format == "sysmon_linux" and detected.framing in (None, "lines"):
         return Detected("lines", format, detected.shape)
-    if detected.framing in ("evtx", "json_array", "ndjson", "csv"):
+    if detected.framing in ("evtx", "json_array", "ndjson", "csv", "records"):
         return replace(detected, format=format)
     if format == "mde" and not any(t.lstrip().startswith("{") for _, t in _first_lines(head)):
         return Detected("csv", format, detected.shape)
@@ -122,6 +127,8 @@ def _is_mde_header(line: str) -> bool:
 def detect_record(record: Any) -> str | None:
     if not isinstance(record, Mapping):
         return None
+    if _is_mde_export(record):
+        return "mde"
     if "SyslogMessage" in record:
         return "sysmon_linux"
     if isinstance(record.get("Event"), Mapping) or isinstance(record.get("winlog"), Mapping):
@@ -135,6 +142,17 @@ def detect_record(record: Any) -> str | None:
     if _has_ecs_category(record):
         return "ecs"
     return None
+
+
+def _is_mde_export(record: Mapping[str, Any]) -> bool:
+    """A Defender Streaming API record: {"time", "category": "AdvancedHunting-<Table>",
+    "properties": {<the row>}} (Event Hub and Storage exports)."""
+    category = record.get("category")
+    return (
+        isinstance(category, str)
+        and category.lower().startswith(MDE_EXPORT_PREFIX.lower())
+        and "properties" in record
+    )
 
 
 def _has_ecs_category(record: Mapping[str, Any]) -> bool:

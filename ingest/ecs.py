@@ -199,11 +199,10 @@ def _file(record: Mapping[str, Any], types: set[str], origin: Origin) -> list[Ev
 
 
 def _network(record: Mapping[str, Any], types: set[str], origin: Origin) -> list[Event]:
-    base = _base(record, origin)
     query = _opt(record, "dns.question.name")
     if query:
-        actor = _actor(record, base["host"])
-        return [Event(kind=Kind.DNS_QUERY, process=actor, query_name=query, **base)]
+        return _dns(record, query, origin)
+    base = _base(record, origin)
     if types and not types & {"start", "connection", "allowed", "protocol"}:
         return Skipped(f"ecs network event.type {sorted(types)} is not a connection")
     direction = (_opt(record, "network.direction") or "").lower()
@@ -224,6 +223,51 @@ def _network(record: Mapping[str, Any], types: set[str], origin: Origin) -> list
             **base,
         )
     ]
+
+
+# ---- dns (Elastic Defend network events with dns.*) -----------------------------------------
+def _dns(record: Mapping[str, Any], query: str, origin: Origin) -> list[Event]:
+    """A lookup by a process: `dns.question.name`, answers from `dns.resolved_ip` and
+    `dns.answers[].data`. Elastic Defend logs each lookup twice, `lookup_requested` and then
+    `lookup_result` (with the question again, the answers and the outcome): the request is
+    skipped so one lookup counts once."""
+    action = (_opt(record, "event.action") or "").lower()
+    if action == "lookup_requested":
+        return Skipped("ecs dns lookup_requested: its lookup_result carries the query")
+    base = _base(record, origin)
+    actor = _process_ref(record, "process", base["host"])
+    if actor is None:  # packetbeat-style wire capture: no process to hang the query on
+        return Skipped("ecs dns query with no process.entity_id or process.pid: not provenance")
+    return [
+        Event(
+            kind=Kind.DNS_QUERY,
+            process=actor,
+            query_name=query,
+            query_results=_dns_answers(record),
+            **base,
+        )
+    ]
+
+
+def _dns_answers(record: Mapping[str, Any]) -> tuple[str, ...]:
+    found: list[str] = []
+    resolved = dig(record, "dns.resolved_ip")
+    answers = dig(record, "dns.answers")
+    values = [] if resolved in (_MISSING, None) else _listed(resolved)
+    for answer in [] if answers in (_MISSING, None) else _listed(answers):
+        if isinstance(answer, Mapping):
+            values.append(answer.get("data"))
+    for value in values:
+        if value in (None, ""):
+            continue
+        text = as_str(value, "dns.answers").strip().removeprefix("::ffff:")
+        if text and text not in found:
+            found.append(text)
+    return tuple(found)
+
+
+def _listed(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
 
 
 def _opt_read(record: Mapping[str, Any], dotted: str, read: Any) -> Any:

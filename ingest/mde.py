@@ -1,6 +1,11 @@
 """Microsoft Defender for Endpoint Advanced Hunting rows (DeviceProcessEvents,
 DeviceFileEvents, DeviceNetworkEvents), from JSON or CSV exports.
 
+Rows come flat (Advanced Hunting query results, CSV) or wrapped as the Streaming API writes
+them to Event Hub and Storage: `{"time", "tenantId", "category": "AdvancedHunting-<Table>",
+"properties": {<the row>}}` (see `unwrap`); Event Hub documents holding many such records
+are cut into records by `provgraph.ingest.capture`.
+
 The table is told by `ActionType`, which every row has. Process identity is host + pid +
 creation time (Advanced Hunting has no process GUID column in these tables). CSV cells are
 all text and empty cells mean "absent"; the readers in `fields` accept both typings.
@@ -48,6 +53,48 @@ _INBOUND = {"inboundconnectionaccepted"}
 def parse_mde(record: Mapping[str, Any], origin: Origin) -> list[Event]:
     if not isinstance(record, Mapping):
         raise ParseError(None, f"expected a JSON object, got {type(record).__name__}")
+    if "properties" in record and "category" in record and "ActionType" not in record:
+        return _exported(record, origin)
+    return _row(record, origin)
+
+
+# ---- Streaming API export shape (Event Hub / Storage) ----------------------------------------
+EXPORT_PREFIX = "advancedhunting-"  # the category is this (any case) + the table name
+
+
+def unwrap(record: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
+    """(table, row) of a Streaming API record; None when its category is not an Advanced
+    Hunting table (Azure Monitor sends other logs in the same envelope). The row gains a
+    "Table" key naming its table, as query results with a Table column have, unless it has
+    one already."""
+    category = record.get("category")
+    if not isinstance(category, str):
+        raise ParseError("category", f"expected text, got {type(category).__name__}")
+    if not category.lower().startswith(EXPORT_PREFIX):
+        return None
+    table = category[len(EXPORT_PREFIX) :]
+    row = record.get("properties")
+    if not isinstance(row, Mapping):
+        raise ParseError("properties", f"expected an object, got {type(row).__name__}")
+    return table, row if "Table" in row else {"Table": table, **row}
+
+
+def _exported(record: Mapping[str, Any], origin: Origin) -> list[Event]:
+    unwrapped = unwrap(record)
+    if unwrapped is None:
+        return Skipped(f"category {record['category']} is not a Defender Advanced Hunting table")
+    table, row = unwrapped
+    if row.get("ActionType") in (None, ""):
+        # DeviceInfo, DeviceNetworkInfo, alert and email tables: state, not activity
+        return Skipped(f"mde table {table or '(unnamed)'} has no ActionType: not provenance")
+    try:
+        return _row(row, origin)
+    except ParseError as exc:  # name the field where it is in the record as written
+        field = f"properties.{exc.field}" if exc.field else "properties"
+        raise ParseError(field, exc.reason) from None
+
+
+def _row(record: Mapping[str, Any], origin: Origin) -> list[Event]:
     action = req_str(record, "ActionType")
     key = action.lower()
     if key == "processcreated":

@@ -16,11 +16,12 @@ from typing import IO, Any
 
 import orjson
 from provgraph.ingest.auditd import parse_auditd
+from provgraph.ingest.capture import read_records
 from provgraph.ingest.deadletter import DeadLetter, DeadLetterWriter, FileSummary, Summary
 from provgraph.ingest.detect import FORMATS, describe, detect, detect_record, force
 from provgraph.ingest.ecs import parse_ecs
 from provgraph.ingest.errors import ParseError, skip_reason
-from provgraph.ingest.framing import CHUNK, MAX_LINE, Line, read_json_array, read_lines
+from provgraph.ingest.framing import CHUNK, MAX_LINE, Element, Line, read_json_array, read_lines
 from provgraph.ingest.limits import cap_event
 from provgraph.ingest.mde import parse_mde
 from provgraph.ingest.model import Event, Origin
@@ -142,7 +143,11 @@ def _read_source(
             yield from _lines_before(name, lines, detected.start, format, "before the CSV header")
             yield from _csv(name, lines, format)
         elif detected.framing == "json_array":
-            yield from _json_array(name, stream, head, detected.format, stats)
+            elements = read_json_array(stream, head)
+            yield from _elements(name, elements, detected.format, stats, "JSON array of ")
+        elif detected.framing == "records":
+            elements = read_records(stream, head)
+            yield from _elements(name, elements, detected.format, stats, "records of ")
         else:
             yield from _ndjson(name, read_lines(stream, head), detected.format, stats)
 
@@ -214,10 +219,12 @@ def _ndjson(
         yield run_parser(PARSERS[format], record, origin, line.text)
 
 
-def _json_array(
-    name: str, stream: IO[bytes], head: bytes, format: str | None, stats: FileSummary
+def _elements(
+    name: str, elements: Iterable[Element], format: str | None, stats: FileSummary, what: str
 ) -> Iterator[Result]:
-    for element in read_json_array(stream, head):
+    """The elements of a JSON array, or the records of Event Hub documents (see
+    provgraph.ingest.capture): a record's line is its number in the file."""
+    for element in elements:
         origin = Origin(format or "unknown", name, element.index)
         if element.error is not None:
             yield Result(origin, dead=DeadLetter(origin, element.error, None, element.raw))
@@ -226,7 +233,7 @@ def _json_array(
             format = detect_record(element.value)
             stats.format = format
             if format is None:
-                stats.unrecognised = "JSON array of " + describe(element.raw)
+                stats.unrecognised = what + describe(element.raw)
                 return
             origin = Origin(format, name, element.index)
         yield run_parser(PARSERS[format], element.value, origin, element.raw)
