@@ -43,9 +43,9 @@ import ahocorasick
 from provgraph.core.times import span
 from provgraph.graph.tx import Graph
 from provgraph.graph.writer import connection_key, file_key
-from provgraph.ingest.model import Event, FileOp, Kind
+from provgraph.ingest.model import Event, FileOp, Kind, is_pid_only
 from provgraph.queries.alerts import Match, apply_matches, match_from_row
-from provgraph.queries.engine import RuleRun, ensure_engine_schema, run_rules
+from provgraph.queries.engine import RuleRun, ensure_engine_schema, evaluate, run_rules
 from provgraph.queries.exceptions import drop_excepted
 from provgraph.queries.rule import Rule
 from provgraph.queries.sigma.backend import CypherBackend, build_query, classify
@@ -99,7 +99,18 @@ STREAMED: dict[str, frozenset[str]] = {
     ),
     "dns_query": frozenset(("p.image", "p.pid", "p.host", "d.name")),
 }
-_OPS = ("eq", "startswith", "endswith", "contains")
+# Facts the graph may know from another event when this one lacks them (a process's image from
+# its own start, a creator's command line from the creator's start): an event without one of
+# them leaves the rules reading it to Cypher for that ingest (`SigmaStream.incomplete`). A
+# start record is taken as the whole truth about its own process (the graph's value differs
+# only if an earlier mention of the process told a fact its start record lacks).
+FILLABLE: dict[str, tuple[str, ...]] = {
+    "process_creation": _PARENT,
+    "file_event": ("p.image", "p.pid"),
+    "file_delete": ("p.image", "p.pid"),
+    "network_connection": ("p.image", "p.pid"),
+    "dns_query": ("p.image", "p.pid"),
+}
 
 
 # -- the event's facts ---------------------------------------------------------------------------
@@ -235,6 +246,7 @@ class MatcherCompiler:
         self.logsource = logsource
         self.rows: dict[str, Field] = {f.expr: f for f in logsource.fields if f.expr is not None}
         self.streamed = STREAMED[logsource.category]
+        self.reads: set[str] = set()
 
     def _row(self, expr: str) -> Field:
         row = self.rows.get(expr)
@@ -246,6 +258,7 @@ class MatcherCompiler:
             raise NotStreamable(
                 f"{row.sigma} on {self.logsource.category} is known from other events"
             )
+        self.reads.add(expr)
         return row
 
     def compile(self, cond: Any) -> _Compiled:
@@ -317,7 +330,6 @@ class MatcherCompiler:
         row = self._row(expr)
         as_int = row.kind == "int"
         literals = frozenset(v.lower() for v in values) if all(values) else None
-        test: Test
         if cased:
 
             def text(f: Facts, low: Facts) -> str | None:
@@ -331,19 +343,20 @@ class MatcherCompiler:
 
         if op == "eq":
             wanted = frozenset(values)
-            test = lambda f, low: text(f, low) in wanted  # noqa: E731
-        elif op == "startswith":
-            prefixes = tuple(values)
-            test = lambda f, low: (v := text(f, low)) is not None and v.startswith(prefixes)  # noqa: E731
-        elif op == "endswith":
-            suffixes = tuple(values)
-            test = lambda f, low: (v := text(f, low)) is not None and v.endswith(suffixes)  # noqa: E731
-        else:
-            needles = tuple(values)
-            test = lambda f, low: (v := text(f, low)) is not None and any(  # noqa: E731
-                n in v for n in needles
+            return _Compiled(lambda f, low: text(f, low) in wanted, literals)
+        needles = tuple(values)
+        if op == "startswith":
+            return _Compiled(
+                lambda f, low: (v := text(f, low)) is not None and v.startswith(needles), literals
             )
-        return _Compiled(test, literals)
+        if op == "endswith":
+            return _Compiled(
+                lambda f, low: (v := text(f, low)) is not None and v.endswith(needles), literals
+            )
+        return _Compiled(
+            lambda f, low: (v := text(f, low)) is not None and any(n in v for n in needles),
+            literals,
+        )
 
     def _leaf(self, expr: str, value: Any) -> _Compiled:
         if isinstance(value, SigmaExpansion):
@@ -400,8 +413,10 @@ class MatcherCompiler:
         if cased:
             as_int = row.kind == "int"
             return _Compiled(
-                lambda f, low: (v := f.get(expr)) is not None
-                and pattern.fullmatch(str(v) if as_int else v) is not None,
+                lambda f, low: (
+                    (v := f.get(expr)) is not None
+                    and pattern.fullmatch(str(v) if as_int else v) is not None
+                ),
                 literals,
             )
         return _Compiled(
@@ -511,6 +526,7 @@ class StreamRule:
     category: str
     test: Test
     literals: frozenset[str] | None
+    reads: frozenset[str] = frozenset()  # the graph expressions the condition reads
 
 
 def sigma_source(rule: Rule) -> dict[str, Any] | None:
@@ -551,7 +567,7 @@ def compile_stream(rule: Rule, sigma: SigmaRule | Mapping[str, Any]) -> StreamRu
             if any(p.literals is None for p in parts)
             else frozenset().union(*(p.literals or () for p in parts))
         )
-    return StreamRule(rule, logsource.category, test, literals)
+    return StreamRule(rule, logsource.category, test, literals, frozenset(compiler.reads))
 
 
 @dataclass
@@ -595,6 +611,8 @@ class SigmaStream:
         self.hits: list[set[tuple[str, str]]] = [set() for _ in self.rules]
         self.events = 0
         self.confirmed = 0  # matcher calls
+        # (category, expression): some event lacked the fact, the graph may hold it
+        self.incomplete: set[tuple[str, str]] = set()
         self.seconds = 0.0
         self._index: dict[str, _Index] = {}
         for i, sr in enumerate(self.rules):
@@ -639,6 +657,11 @@ class SigmaStream:
             self.seconds += time.perf_counter() - started
             return
         facts = facts_of(event, category)
+        for expr in FILLABLE[category]:
+            if facts.get(expr) is None:
+                self.incomplete.add((category, expr))
+        if event.parent is not None and is_pid_only(event.parent.uid):
+            self.incomplete.update((category, e) for e in _PARENT)
         low = lowered(facts)
         key: tuple[str, str] | None = None
         rules = self.rules
@@ -649,6 +672,11 @@ class SigmaStream:
                     key = hit_key(event, category)
                 self.hits[i].add(key)
         self.seconds += time.perf_counter() - started
+
+    def deferred(self, sr: StreamRule) -> bool:
+        """The rule reads a fact some event of this ingest lacked: its matches come from its
+        Cypher query instead (exact, slower)."""
+        return any((sr.category, expr) in self.incomplete for expr in sr.reads)
 
     def matched(self) -> dict[str, set[tuple[str, str]]]:
         """Rule id -> the identities it matched so far."""
@@ -662,10 +690,14 @@ class SigmaStream:
         start, end = span(since, until)
         wanted: dict[str, set[tuple[str, str]]] = {}
         for sr, hits in zip(self.rules, self.hits, strict=True):
-            wanted.setdefault(sr.category, set()).update(hits)
+            if not self.deferred(sr):
+                wanted.setdefault(sr.category, set()).update(hits)
         rows = {c: fetch_rows(graph, c, keys, start, end) for c, keys in wanted.items() if keys}
         out: dict[str, list[Match]] = {}
         for sr, hits in zip(self.rules, self.hits, strict=True):
+            if self.deferred(sr):
+                out[sr.rule.id] = evaluate(graph, sr.rule, start, end)
+                continue
             found = rows.get(sr.category, {})
             picked = [row for key in sorted(hits) for row in found.get(key, [])]
             out[sr.rule.id] = drop_excepted(
@@ -698,6 +730,7 @@ class SigmaStream:
             run.unchanged, run.alert_ids = applied.unchanged, applied.alert_ids
             run.seconds = time.perf_counter() - started
         self.hits = [set() for _ in self.rules]
+        self.incomplete = set()
         return runs
 
     def hook(self, graph: Graph, since: datetime, until: datetime) -> list[RuleRun]:
@@ -751,3 +784,31 @@ def fetch_rows(
             key = (data["process_uid"], "" if target is None else data[target])
             out.setdefault(key, []).append(data)
     return out
+
+
+# -- wiring: the catalog's rules as an ingest's observer and rules hook ------------------------
+_PLANS: dict[tuple[Any, ...], StreamPlan] = {}
+
+
+def _plan_key(rules: Sequence[Rule]) -> tuple[Any, ...]:
+    return tuple((r.id, r.query, repr(sorted(r.params().items()))) for r in rules)
+
+
+def catalog_stream(rules: Iterable[Rule] | None = None) -> SigmaStream | None:
+    """A fresh stream over the catalog's rules (site settings applied; default: every enabled
+    rule), or None when none of them streams. Plans are remembered per rule set, so an API
+    process compiles the matchers once, not per request."""
+    if rules is None:
+        from provgraph.queries.catalog import default_catalog
+
+        rules = default_catalog().rules()
+    chosen = list(rules)
+    key = _plan_key(chosen)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = stream_plan(chosen)
+        _PLANS.clear()  # one rule set at a time: the catalog's current one
+        _PLANS[key] = plan
+    if not plan.streamed:
+        return None
+    return SigmaStream(plan.streamed, plan.cypher)
