@@ -6,7 +6,8 @@
 Runs, one after another on the shared bench Neo4j: ingest throughput against the naive
 writer (with peak memory), rule evaluation against the pandas and DuckDB references with
 event-to-alert latency, precision and recall on the generator's ground truth, API latency
-under load, and the compiled SigmaHQ rules against pySigma's SQLite backend (bench.sigma_bench). Writes bench/out/report.json, bench/out/report.md and PNG plots beside them.
+under load, and the compiled SigmaHQ rules against pySigma SQLite (bench.sigma_bench).
+Writes bench/out/report.json, bench/out/report.md and PNG plots beside them.
 """
 
 from __future__ import annotations
