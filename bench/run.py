@@ -5,8 +5,9 @@
 
 Runs, one after another on the shared bench Neo4j: ingest throughput against the naive
 writer (with peak memory), rule evaluation against the pandas and DuckDB references with
-event-to-alert latency, precision and recall on the generator's ground truth, and API latency
-under load. Writes bench/out/report.json, bench/out/report.md and PNG plots beside them.
+event-to-alert latency, precision and recall on the generator's ground truth, API latency
+under load, and the compiled SigmaHQ rules against pySigma SQLite (bench.sigma_bench).
+Writes bench/out/report.json, bench/out/report.md and PNG plots beside them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ PLANS = {
         "rules": ["--events", "20000"],
         "accuracy": ["--events", "100000"],
         "api": ["--events", "20000", "--requests", "400", "--concurrency", "4"],
+        "sigma": ["--events", "100000"],
     },
     "full": {
         "ingest": ["--events", "1000000", "--small", "100000", "--naive-seconds", "120"],
@@ -37,6 +39,7 @@ PLANS = {
         "rules": ["--events", "100000", "--events", "1000000"],
         "accuracy": ["--events", "1000000"],
         "api": ["--events", "1000000", "--requests", "2000", "--concurrency", "8"],
+        "sigma": ["--events", "100000", "--events", "1000000"],
     },
 }
 MODULES = {
@@ -45,6 +48,7 @@ MODULES = {
     "rules": "bench.rules_bench",
     "accuracy": "bench.accuracy",
     "api": "bench.api_bench",
+    "sigma": "bench.sigma_bench",
 }
 
 
@@ -69,6 +73,7 @@ def collect(plan: dict[str, list[str]], runs: dict[str, Any]) -> dict[str, Any]:
         "rules": _load(OUT / "rules_bench.json"),
         "accuracy": _load(OUT / "accuracy.json"),
         "api": _load(OUT / f"api_bench_{api_events}.json"),
+        "sigma": _load(OUT / "sigma_bench.json"),
     }
 
 
@@ -154,6 +159,23 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{r['errors']} | < {r['target_p99_ms']:.0f} ms: "
                 f"{'met' if r['met'] else 'missed'} |"
             )
+        out.append("")
+    sigma = report.get("sigma")
+    if sigma:
+        out += [
+            "## Sigma: provgraph (ingest + all compiled SigmaHQ rules) vs pySigma SQLite",
+            "",
+            "| events | side | seconds | events/s | peak RSS MiB | rules fired | matches |",
+            "|---:|---|---:|---:|---:|---:|---:|",
+        ]
+        for size in sigma["sizes"]:
+            for side in ("provgraph", "sqlite"):
+                r = size[side]
+                out.append(
+                    f"| {size['events']:,} | {side} | {r['seconds']:.1f} | {r['events_per_s']:,.0f}"
+                    f" | {r['peak_rss_mib']:,.0f} | {r['rules_fired']} | {r['matches']} |"
+                )
+            out.append(f"| | ratio | {size['ratio']}× | | | | |")
         out.append("")
     out += ["## Plots", "", "![ingest](ingest.png) ![rules](rules.png) ![latency](latency.png)", ""]
     return "\n".join(out)

@@ -23,10 +23,12 @@ from provgraph.graph.schema import ensure_schema
 from provgraph.graph.tx import Graph
 from provgraph.graph.writer import BATCH_SIZE
 from provgraph.ingest.deadletter import DeadLetterWriter, Summary
+from provgraph.ingest.model import Event
 from provgraph.ingest.reader import iter_events
 from provgraph.ingest.sources import Source
 
 RulesHook = Callable[[Graph, datetime, datetime], Any]
+EventObserver = Callable[[Event], None]
 
 
 class Evidence(enum.StrEnum):
@@ -88,6 +90,7 @@ def ingest_sources(
     ensure: bool = True,
     parallel: bool | None = None,
     evidence: Evidence | str = Evidence.RAW,
+    observer: EventObserver | None = None,
 ) -> IngestReport:
     """Stream every record into the graph; rejected records go to `dead_letters` (NDJSON).
 
@@ -95,6 +98,9 @@ def ingest_sources(
     new events at once (the engine's `run_rules`). `parallel` parses in a second process
     (default: for files on disk large enough to pay for it; see provgraph.graph.parallel).
     `evidence` (an `Evidence`, or its value) says what each edge keeps of its records.
+    `observer`, when given, sees every event as it is parsed (queries/ supplies it: Sigma
+    rules evaluated as events stream, `queries.sigma.stream`); events are then parsed here,
+    not in a second process, since the parser process hands over folded batches, not events.
     """
     if evidence not in set(Evidence):
         raise ValueError(f"evidence must be one of {', '.join(Evidence)}")
@@ -110,7 +116,9 @@ def ingest_sources(
         if isinstance(sources, (str, os.PathLike)) or hasattr(sources, "read")
         else list(sources)
     )
-    in_parallel = parallel if parallel is not None else parallel_worth_it(listed)
+    in_parallel = observer is None and (
+        parallel if parallel is not None else parallel_worth_it(listed)
+    )
     # In parallel the parser process owns the dead-letter file; here, this process does.
     writer = DeadLetterWriter(dead_letters) if dead_letters and not in_parallel else None
     try:
@@ -134,6 +142,8 @@ def ingest_sources(
                         bar.update(folded.events)
             else:
                 for event in iter_events(listed, fmt, dead_letters=writer, summary=summary):
+                    if observer is not None:
+                        observer(event)
                     load.add(event)
                     if bar is not None:
                         bar.update(1)

@@ -116,12 +116,18 @@ def _pipeline() -> Any:
     return ingest_sources
 
 
-def _rules_hook() -> Any:
+def _rules_hook() -> tuple[Any, Any]:
+    """(rules hook, event observer): single-event Sigma rules stream as the body is parsed
+    (`queries.sigma.stream`), the other rules run as Cypher after the write."""
     try:
         from provgraph.queries.engine import run_rules
+        from provgraph.queries.sigma.stream import catalog_stream
     except ImportError:
-        return None
-    return lambda graph, since, until: run_rules(graph, since=since, until=until)
+        return None, None
+    stream = catalog_stream()
+    if stream is not None:
+        return stream.hook, stream.observe
+    return (lambda graph, since, until: run_rules(graph, since=since, until=until)), None
 
 
 def ingest_body(
@@ -131,9 +137,8 @@ def ingest_body(
     With `run_rules`, the rules run over the event-time range just written, as after a CLI
     ingest, so new detections exist when the answer arrives."""
     ingest_sources = _pipeline()
-    report = ingest_sources(
-        graph, stream, fmt, rules=_rules_hook() if run_rules else None, ensure=False
-    )
+    hook, observer = _rules_hook() if run_rules else (None, None)
+    report = ingest_sources(graph, stream, fmt, rules=hook, ensure=False, observer=observer)
     result = summary_dict(report)
     runs = getattr(report, "rules", None)
     if runs:

@@ -238,7 +238,7 @@ def ingest(
 
     if fmt is not None and fmt not in FORMATS:
         _usage_error(f"unknown format {fmt!r}; --format accepts {', '.join(FORMATS)}")
-    hook = _rules_hook() if rules else None
+    hook, observer = _rules_hook() if rules else (None, None)
     with Graph.connect() as graph:
         report = ingest_sources(
             graph,
@@ -249,6 +249,7 @@ def ingest(
             progress=progress,
             rules=hook,
             evidence=evidence,
+            observer=observer,
         )
     code = _ingest_exit_code(report)
     if json_out:
@@ -293,14 +294,23 @@ def _rules_table(runs: list[Any]) -> str:
     return "\n".join(lines)
 
 
-def _rules_hook() -> Callable[[Graph, datetime, datetime], list[RuleRun]]:
-    """After an ingest: the catalog's rules (site settings applied) over the range written."""
+def _rules_hook() -> tuple[
+    Callable[[Graph, datetime, datetime], list[RuleRun]], Callable[[Any], None] | None
+]:
+    """After an ingest: the catalog's rules (site settings applied) over the range written.
+    Single-event Sigma rules, when the catalog has some, are evaluated as events stream
+    (the observer) and only their matches are read back; the others run as Cypher."""
     from provgraph.queries.engine import run_rules
+    from provgraph.queries.sigma.stream import catalog_stream
+
+    stream = catalog_stream()
+    if stream is not None:
+        return stream.hook, stream.observe
 
     def hook(graph: Graph, since: datetime, until: datetime) -> list[RuleRun]:
         return run_rules(graph, since=since, until=until)
 
-    return hook
+    return hook, None
 
 
 # -- graph -------------------------------------------------------------------------------------

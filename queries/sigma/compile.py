@@ -281,7 +281,20 @@ def to_rule(sigma: SigmaRule, compiled: CompiledQuery, path: Path) -> Rule:
     return _base_doc(sigma, compiled, path)[0]
 
 
-def _base_doc(sigma: SigmaRule, compiled: CompiledQuery, path: Path) -> tuple[Rule, str]:
+def stream_source(sigma: SigmaRule) -> dict[str, Any] | None:
+    """What `stream` needs to compile the rule's matcher again, in pySigma's dict form (taken
+    before the pipeline renames fields): its id, title, logsource and detection. None when
+    pySigma cannot write the rule back (it then runs as Cypher only)."""
+    try:
+        whole = sigma.to_dict()
+    except (SigmaError, ValueError, TypeError, AttributeError):
+        return None
+    return {k: whole[k] for k in ("title", "id", "logsource", "detection") if k in whole}
+
+
+def _base_doc(
+    sigma: SigmaRule, compiled: CompiledQuery, path: Path, source: dict[str, Any] | None = None
+) -> tuple[Rule, str]:
     logsource = LOGSOURCES[compiled.logsource]
     doc = _common(sigma, path)
     first_entity = logsource.entities[0][2]
@@ -323,6 +336,7 @@ def _base_doc(sigma: SigmaRule, compiled: CompiledQuery, path: Path) -> tuple[Ru
                     "category": sigma.logsource.category,
                     "service": sigma.logsource.service,
                 },
+                **({"rule": source} if source is not None else {}),
             ),
         }
     )
@@ -406,17 +420,21 @@ def compile_rule(
     path: Path,
     placeholders: Mapping[str, Sequence[str]] | None = None,
     backend: CypherBackend | None = None,
+    source: dict[str, Any] | None = None,
 ) -> RuleResult:
-    """One parsed Sigma rule to a result (compiled, or why not)."""
+    """One parsed Sigma rule to a result (compiled, or why not). `source`: the rule as
+    `stream_source` gave it before any conversion touched it (default: taken now)."""
     base = _result(path, sigma)
     backend = backend or CypherBackend(provgraph_pipeline(placeholders))
     try:
+        if source is None and id(sigma) not in backend._compiled:
+            source = stream_source(sigma)
         compiled = backend.compile_once(sigma)
         if not sigma._output:
             base.part_of = tuple(_describe(r) for r in sigma._backreferences) or ("a correlation",)
             base.compiled_query = compiled
             return base
-        rule, text = _base_doc(sigma, compiled, path)
+        rule, text = _base_doc(sigma, compiled, path, source)
     except (Unsupported, SigmaError) as error:
         return _fail(base, error)
     base.compiled, base.rule, base.compiled_query, base.text = True, rule, compiled, text
@@ -481,6 +499,10 @@ def compile_path(
         for problem in collection.errors:
             loaded.append((path, _parse_failure(path, str(problem), type(problem).__name__)))
         loaded += [(path, rule) for rule in collection.rules]
+    # taken before any conversion: a correlation converts the rules it names in place
+    sources = {
+        id(r): stream_source(r) for _, r in loaded if isinstance(r, SigmaRule) and not r.errors
+    }
     every = SigmaCollection(
         [r for _, r in loaded if isinstance(r, SigmaRule | SigmaCorrelationRule)],
         resolve_references=False,
@@ -512,7 +534,9 @@ def compile_path(
             else:
                 report.results.append(compile_correlation(sigma, path, backend))
         else:
-            report.results.append(compile_rule(sigma, path, backend=backend))
+            report.results.append(
+                compile_rule(sigma, path, backend=backend, source=sources.get(id(sigma)))
+            )
     return report
 
 

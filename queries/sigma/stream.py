@@ -1,0 +1,814 @@
+"""Single-event Sigma rules evaluated as events stream through ingest, not as Cypher afterwards.
+
+The same Sigma rule the Cypher backend compiles is compiled here into a Python matcher: the
+rule goes through the same pySigma pipeline (so fields are the same graph expressions,
+`p.image`, `f.path`), then its parsed condition tree becomes closures with the Cypher
+backend's semantics exactly (case-insensitive unless `cased`, wildcards as a whole-string
+match, `re` as a search with its flags, null matches nothing and `not` holds for it, lists OR,
+`all` AND, `cidr` on the parsed address, base64 / windash / wide values as pySigma expands
+them, `exists`, `fieldref`, numeric comparisons).
+
+Which rules stream: a single-event rule whose every field is a fact of the event itself with
+the value the graph will hold (see `STREAMED`). Lineage rules (a walk over SPAWNED),
+correlations, rules with `expand` placeholders (site-filled parameters), and rules reading a
+fact the graph may learn from another event (the command line of a file event's process, a
+connection's host name) stay Cypher: `stream_plan` says which and why.
+
+Candidates per event: rules are indexed by logsource (the event's kind), and each rule keeps a
+set of literals of which at least one must occur in the event's text if it can match
+(`required_literals`); one Aho-Corasick automaton per logsource finds, in one pass over the
+event's lower-cased field values, every rule with a literal present. Only those (and the rules
+with no literal to require) are confirmed with their matcher: a thousand rules are not a
+thousand passes.
+
+A hit is only an identity (the process, and the file / connection / domain); after the ingest
+the rows are read back from the graph with the rule's own columns (`fetch_rows`), so a
+streamed match becomes the same `Match`, suppression, entities and alert as the Cypher run
+would make (the differential tests check the matches are the same).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import ahocorasick
+from provgraph.core.times import span
+from provgraph.graph.tx import Graph
+from provgraph.graph.writer import connection_key, file_key
+from provgraph.ingest.model import Event, FileOp, Kind, is_pid_only
+from provgraph.queries.alerts import Match, apply_matches, match_from_row
+from provgraph.queries.engine import RuleRun, ensure_engine_schema, evaluate, run_rules
+from provgraph.queries.exceptions import drop_excepted
+from provgraph.queries.rule import Rule
+from provgraph.queries.sigma.backend import CypherBackend, build_query, classify
+from provgraph.queries.sigma.errors import Unsupported
+from provgraph.queries.sigma.mapping import LOGSOURCES, Field, Logsource
+from provgraph.queries.sigma.pipeline import provgraph_pipeline
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+)
+from sigma.exceptions import SigmaError
+from sigma.rule import SigmaRule
+from sigma.types import (
+    CompareOperators,
+    SigmaBool,
+    SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaExists,
+    SigmaExpansion,
+    SigmaFieldReference,
+    SigmaNull,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaString,
+    SpecialChars,
+)
+
+log = logging.getLogger(__name__)
+
+Facts = dict[str, Any]  # graph expression -> the event's value (None: not known)
+Test = Callable[[Facts, Facts], bool]  # (facts, lower-cased text facts) -> matches
+
+_PROCESS = ("p.image", "p.command_line", "p.user", "p.pid", "p.logon_id", "p.host")
+_PARENT = ("parent.image", "parent.command_line", "parent.user", "parent.pid")
+_IPV6 = "CASE WHEN c.ip CONTAINS ':' THEN 'true' ELSE 'false' END"
+# Per logsource, the expressions an event gives with the value the graph holds after it.
+# process_creation: the new process's own record (a start overwrites what mentions said) and
+# its creator as the record names it. Other logsources: the acting process's image and pid
+# (its command line and user come from its own start, maybe another ingest: Cypher), and the
+# target's key facts (a connection's host name is the first one seen for its address: Cypher).
+STREAMED: dict[str, frozenset[str]] = {
+    "process_creation": frozenset(_PROCESS + _PARENT),
+    "file_event": frozenset(("p.image", "p.pid", "p.host", "f.path")),
+    "file_delete": frozenset(("p.image", "p.pid", "p.host", "f.path")),
+    "network_connection": frozenset(
+        ("p.image", "p.pid", "p.host", "c.ip", "c.port", "c.protocol", _IPV6)
+    ),
+    "dns_query": frozenset(("p.image", "p.pid", "p.host", "d.name")),
+}
+# Facts the graph may know from another event when this one lacks them (a process's image from
+# its own start, a creator's command line from the creator's start): an event without one of
+# them leaves the rules reading it to Cypher for that ingest (`SigmaStream.incomplete`). A
+# start record is taken as the whole truth about its own process (the graph's value differs
+# only if an earlier mention of the process told a fact its start record lacks).
+FILLABLE: dict[str, tuple[str, ...]] = {
+    "process_creation": _PARENT,
+    "file_event": ("p.image", "p.pid"),
+    "file_delete": ("p.image", "p.pid"),
+    "network_connection": ("p.image", "p.pid"),
+    "dns_query": ("p.image", "p.pid"),
+}
+
+
+# -- the event's facts ---------------------------------------------------------------------------
+def category_of(event: Event) -> str | None:
+    """The Sigma logsource an event is a record of (None: none the graph models)."""
+    kind = event.kind
+    if kind is Kind.PROCESS_START:
+        return "process_creation"
+    if kind is Kind.FILE_WRITE:
+        op = event.file_op or FileOp.CREATE
+        if op is FileOp.CREATE:
+            return "file_event" if event.file_path else None
+        if op is FileOp.DELETE:
+            return "file_delete" if event.file_path else None
+        return None
+    if kind is Kind.NETWORK_CONNECT:
+        return "network_connection" if event.remote_ip else None
+    if kind is Kind.DNS_QUERY:
+        return "dns_query" if event.query_name else None
+    return None
+
+
+def facts_of(event: Event, category: str) -> Facts:
+    """The event's values under the graph expressions the matchers read."""
+    proc = event.process
+    facts: Facts = {"p.image": proc.image, "p.pid": proc.pid, "p.host": event.host}
+    if category == "process_creation":
+        facts["p.command_line"] = proc.command_line
+        facts["p.user"] = proc.user
+        facts["p.logon_id"] = proc.logon_id
+        parent = event.parent
+        if parent is not None:
+            facts["parent.image"] = parent.image
+            facts["parent.command_line"] = parent.command_line
+            facts["parent.user"] = parent.user
+            facts["parent.pid"] = parent.pid
+    elif category in ("file_event", "file_delete"):
+        facts["f.path"] = event.file_path
+    elif category == "network_connection":
+        ip = event.remote_ip or ""
+        facts["c.ip"] = event.remote_ip
+        facts["c.port"] = event.remote_port
+        facts["c.protocol"] = event.protocol
+        facts[_IPV6] = "true" if ":" in ip else "false"
+    elif category == "dns_query":
+        facts["d.name"] = (event.query_name or "").lower().rstrip(".")
+    return facts
+
+
+def lowered(facts: Facts) -> Facts:
+    """Each fact as Cypher's `toLower(toString(x))` would give it."""
+    return {k: (None if v is None else str(v).lower()) for k, v in facts.items()}
+
+
+def hit_key(event: Event, category: str) -> tuple[str, str]:
+    """The graph identity of the event's match: the process, and the file / connection /
+    domain it touched ("" for a process creation)."""
+    uid = event.process.uid
+    if category == "process_creation":
+        return uid, ""
+    if category in ("file_event", "file_delete"):
+        return uid, file_key(event.host, event.file_path or "")
+    if category == "network_connection":
+        return uid, connection_key(event.remote_ip or "", event.remote_port, event.protocol)
+    return uid, (event.query_name or "").lower().rstrip(".")
+
+
+# -- compiling a rule's condition into a matcher ------------------------------------------------
+class NotStreamable(Exception):
+    """The rule runs as Cypher; why, in words."""
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    test: Test
+    literals: frozenset[str] | None  # one of these occurs in the event text, else no match
+
+
+_NONE = _Compiled(lambda f, low: False, None)
+
+
+def _wild_regex(value: SigmaString, lower: bool) -> re.Pattern[str]:
+    parts = []
+    for part in value.s:
+        if part is SpecialChars.WILDCARD_MULTI:
+            parts.append(".*")
+        elif part is SpecialChars.WILDCARD_SINGLE:
+            parts.append(".")
+        elif isinstance(part, str):
+            parts.append(re.escape(part.lower() if lower else part))
+        else:
+            raise NotStreamable("a placeholder inside a wildcard pattern")
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _longest_literal(value: SigmaString) -> str:
+    runs, current = [], ""
+    for part in value.s:
+        if isinstance(part, str):
+            current += part
+        else:
+            runs.append(current)
+            current = ""
+    runs.append(current)
+    return max(runs, key=len).lower()
+
+
+_INT = re.compile(r"^-?\d+$")
+_V4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
+_V6 = re.compile(r"[0-9a-f:]+")
+
+
+def _v4_octets(text: str) -> list[int] | None:
+    x = text[7:] if text.startswith("::ffff:") else text
+    return [int(o) for o in x.split(".")] if _V4.fullmatch(x) else None
+
+
+def _v6_groups(text: str) -> list[int] | None:
+    x = text.split("%")[0]
+    if not _V6.fullmatch(x) or ":" not in x:
+        return None
+    try:
+        packed = ipaddress.IPv6Address(x).packed
+    except ValueError:
+        return None
+    return [packed[i] << 8 | packed[i + 1] for i in range(0, 16, 2)]
+
+
+class MatcherCompiler:
+    """A rule's parsed condition (fields already mapped by the pipeline) into a `_Compiled`."""
+
+    def __init__(self, logsource: Logsource) -> None:
+        self.logsource = logsource
+        self.rows: dict[str, Field] = {f.expr: f for f in logsource.fields if f.expr is not None}
+        self.streamed = STREAMED[logsource.category]
+        self.reads: set[str] = set()
+
+    def _row(self, expr: str) -> Field:
+        row = self.rows.get(expr)
+        if row is None:
+            raise NotStreamable(f"field '{expr}' has no graph mapping")
+        if row.lineage is not None:
+            raise NotStreamable(f"{row.sigma} walks the process lineage (Cypher)")
+        if expr not in self.streamed:
+            raise NotStreamable(
+                f"{row.sigma} on {self.logsource.category} is known from other events"
+            )
+        self.reads.add(expr)
+        return row
+
+    def compile(self, cond: Any) -> _Compiled:
+        if isinstance(cond, ConditionAND | ConditionOR):
+            return self._junction(cond)
+        if isinstance(cond, ConditionNOT):
+            inner = self.compile(cond.args[0]).test
+            return _Compiled(lambda f, low: not inner(f, low), None)
+        if isinstance(cond, ConditionFieldEqualsValueExpression):
+            return self._leaf(cond.field, cond.value)
+        raise NotStreamable(f"a {type(cond).__name__} condition")
+
+    def _junction(self, cond: ConditionAND | ConditionOR) -> _Compiled:
+        is_or = isinstance(cond, ConditionOR)
+        parts = [self.compile(arg) for arg in cond.args]
+        if is_or:
+            parts = self._grouped(cond.args, parts)
+        tests = tuple(p.test for p in parts)
+        if is_or:
+            literals: frozenset[str] | None = frozenset()
+            for p in parts:
+                if p.literals is None or literals is None:
+                    literals = None
+                else:
+                    literals |= p.literals
+        else:
+            known = [p.literals for p in parts if p.literals is not None]
+            # the best requirement: the one whose shortest literal is longest
+            literals = max(known, key=lambda s: min(map(len, s), default=0), default=None)
+        if len(tests) == 1:
+            return _Compiled(tests[0], literals)
+        if is_or:
+            return _Compiled(lambda f, low: any(t(f, low) for t in tests), literals)
+        return _Compiled(lambda f, low: all(t(f, low) for t in tests), literals)
+
+    def _grouped(self, args: Sequence[Any], parts: list[_Compiled]) -> list[_Compiled]:
+        """OR-ed plain string leaves on one field with one operator as one test (a set for
+        equality, a tuple for startswith / endswith)."""
+        groups: dict[tuple[str, str, bool], list[str]] = {}
+        rest: list[_Compiled] = []
+        for arg, part in zip(args, parts, strict=True):
+            simple = self._simple(arg)
+            if simple is None:
+                rest.append(part)
+            else:
+                expr, op, cased, literal = simple
+                groups.setdefault((expr, op, cased), []).append(literal)
+        for (expr, op, cased), literals in groups.items():
+            rest.append(self._string_test(expr, op, cased, literals))
+        return rest
+
+    def _simple(self, cond: Any) -> tuple[str, str, bool, str] | None:
+        if not isinstance(cond, ConditionFieldEqualsValueExpression):
+            return None
+        value = cond.value
+        if not isinstance(value, SigmaString) or value.contains_placeholder():
+            return None
+        row = self.rows.get(cond.field)
+        if row is None or row.kind != "str":
+            return None
+        found = classify(value)
+        if found is None or found == ("eq", ""):
+            return None
+        cased = isinstance(value, SigmaCasedString)
+        op, literal = found
+        return cond.field, op, cased, literal if cased else literal.lower()
+
+    def _string_test(self, expr: str, op: str, cased: bool, values: list[str]) -> _Compiled:
+        row = self._row(expr)
+        as_int = row.kind == "int"
+        literals = frozenset(v.lower() for v in values) if all(values) else None
+        if cased:
+
+            def text(f: Facts, low: Facts) -> str | None:
+                v = f.get(expr)
+                return None if v is None else (str(v) if as_int else v)
+
+        else:
+
+            def text(f: Facts, low: Facts) -> str | None:
+                return low.get(expr)
+
+        if op == "eq":
+            wanted = frozenset(values)
+            return _Compiled(lambda f, low: text(f, low) in wanted, literals)
+        needles = tuple(values)
+        if op == "startswith":
+            return _Compiled(
+                lambda f, low: (v := text(f, low)) is not None and v.startswith(needles), literals
+            )
+        if op == "endswith":
+            return _Compiled(
+                lambda f, low: (v := text(f, low)) is not None and v.endswith(needles), literals
+            )
+        return _Compiled(
+            lambda f, low: (v := text(f, low)) is not None and any(n in v for n in needles),
+            literals,
+        )
+
+    def _leaf(self, expr: str, value: Any) -> _Compiled:
+        if isinstance(value, SigmaExpansion):
+            return self._junction(
+                ConditionOR([ConditionFieldEqualsValueExpression(expr, v) for v in value.values])
+            )
+        row = self._row(expr)
+        if isinstance(value, SigmaFieldReference):
+            return self._fieldref(expr, value)
+        if isinstance(value, SigmaExists):
+            wanted = value.exists
+            return _Compiled(lambda f, low: (f.get(expr) is not None) is wanted, None)
+        if isinstance(value, SigmaNull):
+            return _Compiled(lambda f, low: f.get(expr) is None, None)
+        if isinstance(value, SigmaBool):
+            if row.kind != "str":
+                raise NotStreamable(f"a boolean against {row.sigma}")
+            text = "true" if value.boolean else "false"
+            return _Compiled(lambda f, low: low.get(expr) == text, None)
+        if isinstance(value, SigmaNumber):
+            number = value.number
+            if row.kind == "int" and isinstance(number, int):
+                return _Compiled(lambda f, low: f.get(expr) == number, None)
+            wanted_text = str(number)
+            return _Compiled(
+                lambda f, low: (v := f.get(expr)) is not None and str(v) == wanted_text, None
+            )
+        if isinstance(value, SigmaRegularExpression):
+            return self._regex(expr, value)
+        if isinstance(value, SigmaCIDRExpression):
+            return self._cidr(expr, value, row)
+        if isinstance(value, SigmaCompareExpression):
+            return self._compare(expr, value, row)
+        if isinstance(value, SigmaString):
+            return self._string(expr, value, row)
+        raise NotStreamable(f"a {type(value).__name__} value")
+
+    def _string(self, expr: str, value: SigmaString, row: Field) -> _Compiled:
+        if value.contains_placeholder():
+            raise NotStreamable("expand placeholders are filled by the site (Cypher)")
+        cased = isinstance(value, SigmaCasedString)
+        found = classify(value)
+        if found is not None:
+            op, literal = found
+            if row.kind == "int" and op == "eq" and _INT.match(literal):
+                number = int(literal)
+                return _Compiled(lambda f, low: f.get(expr) == number, None)
+            if op == "eq" and literal == "":
+                return _Compiled(lambda f, low: (v := low.get(expr)) is None or v == "", None)
+            return self._string_test(expr, op, cased, [literal if cased else literal.lower()])
+        pattern = _wild_regex(value, lower=not cased)
+        need = _longest_literal(value)
+        literals = frozenset((need,)) if need else None
+        if cased:
+            as_int = row.kind == "int"
+            return _Compiled(
+                lambda f, low: (
+                    (v := f.get(expr)) is not None
+                    and pattern.fullmatch(str(v) if as_int else v) is not None
+                ),
+                literals,
+            )
+        return _Compiled(
+            lambda f, low: (v := low.get(expr)) is not None and pattern.fullmatch(v) is not None,
+            literals,
+        )
+
+    def _regex(self, expr: str, value: SigmaRegularExpression) -> _Compiled:
+        if value.regexp.contains_placeholder():
+            raise NotStreamable("expand placeholders inside a regex")
+        flags = 0
+        if SigmaRegularExpressionFlag.IGNORECASE in value.flags:
+            flags |= re.IGNORECASE
+        if SigmaRegularExpressionFlag.MULTILINE in value.flags:
+            flags |= re.MULTILINE
+        if SigmaRegularExpressionFlag.DOTALL in value.flags:
+            flags |= re.DOTALL
+        try:
+            pattern = re.compile(str(value.regexp), flags)
+        except re.error as error:
+            raise NotStreamable(f"regex Python cannot compile: {error}") from error
+        return _Compiled(
+            lambda f, low: (v := f.get(expr)) is not None and pattern.search(str(v)) is not None,
+            None,
+        )
+
+    def _cidr(self, expr: str, value: SigmaCIDRExpression, row: Field) -> _Compiled:
+        if not row.ip:
+            raise NotStreamable(f"cidr on {row.sigma}")
+        net = value.network
+        if isinstance(net, ipaddress.IPv4Network):
+            lo4, hi4 = list(net.network_address.packed), list(net.broadcast_address.packed)
+
+            def test(f: Facts, low: Facts) -> bool:
+                v = low.get(expr)
+                octets = None if v is None else _v4_octets(v)
+                return octets is not None and lo4 <= octets <= hi4
+
+            return _Compiled(test, None)
+
+        def groups(address: ipaddress.IPv6Address) -> list[int]:
+            packed = address.packed
+            return [packed[i] << 8 | packed[i + 1] for i in range(0, 16, 2)]
+
+        lo6, hi6 = groups(net.network_address), groups(net.broadcast_address)
+
+        def test6(f: Facts, low: Facts) -> bool:
+            v = low.get(expr)
+            found = None if v is None else _v6_groups(v)
+            return found is not None and lo6 <= found <= hi6
+
+        return _Compiled(test6, None)
+
+    def _compare(self, expr: str, value: SigmaCompareExpression, row: Field) -> _Compiled:
+        number = value.number.number
+        if not isinstance(number, int | float) or isinstance(number, bool):
+            raise NotStreamable("comparison with a timestamp part")
+        op = value.op
+        compare: Callable[[float, float], bool] = {
+            CompareOperators.LT: lambda a, b: a < b,
+            CompareOperators.LTE: lambda a, b: a <= b,
+            CompareOperators.GT: lambda a, b: a > b,
+            CompareOperators.GTE: lambda a, b: a >= b,
+            CompareOperators.NEQ: lambda a, b: a != b,
+        }[op]
+        is_int = row.kind == "int"
+
+        def test(f: Facts, low: Facts) -> bool:
+            v = f.get(expr)
+            if v is None:
+                return False
+            if is_int:
+                return bool(compare(v, number))
+            try:
+                return bool(compare(float(v), number))
+            except ValueError:
+                return False
+
+        return _Compiled(test, None)
+
+    def _fieldref(self, expr: str, ref: SigmaFieldReference) -> _Compiled:
+        other = ref.field
+        self._row(other)
+        starts, ends = ref.starts_with, ref.ends_with
+
+        def test(f: Facts, low: Facts) -> bool:
+            left, right = low.get(expr), low.get(other)
+            if left is None or right is None:
+                return False
+            if starts and ends:
+                return right in left
+            if starts:
+                return left.startswith(right)
+            if ends:
+                return left.endswith(right)
+            return left == right
+
+        return _Compiled(test, None)
+
+
+# -- the rules that stream -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class StreamRule:
+    """One provgraph rule's Sigma condition as a matcher over one event."""
+
+    rule: Rule
+    category: str
+    test: Test
+    literals: frozenset[str] | None
+    reads: frozenset[str] = frozenset()  # the graph expressions the condition reads
+
+
+def sigma_source(rule: Rule) -> dict[str, Any] | None:
+    """The Sigma rule a compiled provgraph rule came from, as pySigma's dict (None: not a
+    single-event Sigma rule)."""
+    meta = rule.metadata.get("sigma") if isinstance(rule.metadata, Mapping) else None
+    if not isinstance(meta, Mapping):
+        return None
+    source = meta.get("rule")
+    return dict(source) if isinstance(source, Mapping) else None
+
+
+def compile_stream(rule: Rule, sigma: SigmaRule | Mapping[str, Any]) -> StreamRule:
+    """The matcher for `rule`, compiled from its Sigma rule; NotStreamable says why not."""
+    parsed = sigma if isinstance(sigma, SigmaRule) else SigmaRule.from_dict(dict(sigma))
+    backend = CypherBackend(provgraph_pipeline())
+    try:
+        compiled = backend.compile_once(parsed)
+    except (Unsupported, SigmaError) as error:
+        raise NotStreamable(f"does not compile: {error}") from error
+    if compiled.lineage:
+        raise NotStreamable("walks the process lineage (Cypher)")
+    if compiled.placeholders:
+        raise NotStreamable("expand placeholders are filled by the site (Cypher)")
+    if rule.params() != {**compiled.params}:
+        raise NotStreamable("the site set its parameters (Cypher)")
+    logsource = LOGSOURCES[compiled.logsource]
+    compiler = MatcherCompiler(logsource)
+    conditions = [c.parsed for c in parsed.detection.parsed_condition]
+    parts = [compiler.compile(c) for c in conditions]
+    if len(parts) == 1:
+        test, literals = parts[0].test, parts[0].literals
+    else:
+        tests = tuple(p.test for p in parts)
+        test = lambda f, low: any(t(f, low) for t in tests)  # noqa: E731
+        literals = (
+            None
+            if any(p.literals is None for p in parts)
+            else frozenset().union(*(p.literals or () for p in parts))
+        )
+    return StreamRule(rule, logsource.category, test, literals, frozenset(compiler.reads))
+
+
+@dataclass
+class StreamPlan:
+    streamed: list[StreamRule] = field(default_factory=list)
+    cypher: list[Rule] = field(default_factory=list)
+    why: dict[str, str] = field(default_factory=dict)  # rule id -> why it runs as Cypher
+
+
+def stream_plan(rules: Iterable[Rule]) -> StreamPlan:
+    """Split rules into those streamed and those run as Cypher (with the reason)."""
+    plan = StreamPlan()
+    for rule in rules:
+        source = sigma_source(rule)
+        if source is None:
+            plan.cypher.append(rule)
+            plan.why[rule.id] = "not a single-event Sigma rule"
+            continue
+        try:
+            plan.streamed.append(compile_stream(rule, source))
+        except NotStreamable as error:
+            plan.cypher.append(rule)
+            plan.why[rule.id] = str(error)
+    return plan
+
+
+# -- the index and the stream --------------------------------------------------------------------
+@dataclass
+class _Index:
+    always: list[int] = field(default_factory=list)  # rules with no literal to require
+    automaton: Any = None  # literal -> rule indexes
+
+
+class SigmaStream:
+    """Sigma rules over events as they pass (`observe`), then their matches become alerts
+    (`apply`), and `hook` is the pipeline's rules hook for everything else."""
+
+    def __init__(self, rules: Sequence[StreamRule], cypher: Sequence[Rule] = ()) -> None:
+        self.rules = list(rules)
+        self.cypher = list(cypher)
+        self.hits: list[set[tuple[str, str]]] = [set() for _ in self.rules]
+        self.events = 0
+        self.confirmed = 0  # matcher calls
+        # (category, expression): some event lacked the fact, the graph may hold it
+        self.incomplete: set[tuple[str, str]] = set()
+        self.seconds = 0.0
+        self._index: dict[str, _Index] = {}
+        for i, sr in enumerate(self.rules):
+            index = self._index.setdefault(sr.category, _Index())
+            if sr.literals is None or not all(sr.literals):
+                index.always.append(i)
+                continue
+            if index.automaton is None:
+                index.automaton = ahocorasick.Automaton()
+            for literal in sr.literals:
+                found = index.automaton.get(literal, None)
+                if found is None:
+                    index.automaton.add_word(literal, [i])
+                else:
+                    found.append(i)
+        for index in self._index.values():
+            if index.automaton is not None:
+                index.automaton.make_automaton()
+
+    @classmethod
+    def from_rules(cls, rules: Iterable[Rule]) -> SigmaStream:
+        plan = stream_plan(rules)
+        return cls(plan.streamed, plan.cypher)
+
+    def candidates(self, category: str, low: Facts) -> set[int]:
+        index = self._index.get(category)
+        if index is None:
+            return set()
+        found = set(index.always)
+        if index.automaton is not None:
+            text = "\x00".join(v for v in low.values() if v)
+            for _, rules in index.automaton.iter(text):
+                found.update(rules)
+        return found
+
+    def observe(self, event: Event) -> None:
+        """One event: its candidate rules confirmed, their hits remembered."""
+        started = time.perf_counter()
+        self.events += 1
+        category = category_of(event)
+        if category is None or category not in self._index:
+            self.seconds += time.perf_counter() - started
+            return
+        facts = facts_of(event, category)
+        for expr in FILLABLE[category]:
+            if facts.get(expr) is None:
+                self.incomplete.add((category, expr))
+        if event.parent is not None and is_pid_only(event.parent.uid):
+            self.incomplete.update((category, e) for e in _PARENT)
+        low = lowered(facts)
+        key: tuple[str, str] | None = None
+        rules = self.rules
+        for i in self.candidates(category, low):
+            self.confirmed += 1
+            if rules[i].test(facts, low):
+                if key is None:
+                    key = hit_key(event, category)
+                self.hits[i].add(key)
+        self.seconds += time.perf_counter() - started
+
+    def deferred(self, sr: StreamRule) -> bool:
+        """The rule reads a fact some event of this ingest lacked: its matches come from its
+        Cypher query instead (exact, slower)."""
+        return any((sr.category, expr) in self.incomplete for expr in sr.reads)
+
+    def matched(self) -> dict[str, set[tuple[str, str]]]:
+        """Rule id -> the identities it matched so far."""
+        return {sr.rule.id: set(h) for sr, h in zip(self.rules, self.hits, strict=True)}
+
+    def matches(
+        self, graph: Graph, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, list[Match]]:
+        """Each streamed rule's matches, its rows read from the graph (the rule's own columns),
+        analysts' exceptions dropped: what `engine.evaluate` gives for it."""
+        start, end = span(since, until)
+        wanted: dict[str, set[tuple[str, str]]] = {}
+        for sr, hits in zip(self.rules, self.hits, strict=True):
+            if not self.deferred(sr):
+                wanted.setdefault(sr.category, set()).update(hits)
+        rows = {c: fetch_rows(graph, c, keys, start, end) for c, keys in wanted.items() if keys}
+        out: dict[str, list[Match]] = {}
+        for sr, hits in zip(self.rules, self.hits, strict=True):
+            if self.deferred(sr):
+                out[sr.rule.id] = evaluate(graph, sr.rule, start, end)
+                continue
+            found = rows.get(sr.category, {})
+            picked = [row for key in sorted(hits) for row in found.get(key, [])]
+            out[sr.rule.id] = drop_excepted(
+                graph, sr.rule, [match_from_row(sr.rule, row) for row in picked]
+            )
+        return out
+
+    def apply(
+        self,
+        graph: Graph,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        now: datetime | None = None,
+    ) -> list[RuleRun]:
+        """The streamed matches written as alerts (the engine's writer), one run per rule;
+        the hits are then forgotten."""
+        ensure_engine_schema(graph)
+        start, end = span(since, until)
+        runs = []
+        for sr in self.rules:
+            run = RuleRun(sr.rule.id, start, end)
+            runs.append(run)
+        by_id = self.matches(graph, since, until)
+        for sr, run in zip(self.rules, runs, strict=True):
+            started = time.perf_counter()
+            found = by_id.get(sr.rule.id, [])
+            applied = apply_matches(graph, sr.rule, found, now)
+            run.matches = len(found)
+            run.created, run.updated = applied.created, applied.updated
+            run.unchanged, run.alert_ids = applied.unchanged, applied.alert_ids
+            run.seconds = time.perf_counter() - started
+        self.hits = [set() for _ in self.rules]
+        self.incomplete = set()
+        return runs
+
+    def hook(self, graph: Graph, since: datetime, until: datetime) -> list[RuleRun]:
+        """The pipeline's rules hook: streamed rules' alerts, then the other rules as Cypher."""
+        return self.apply(graph, since, until) + run_rules(graph, since, until, self.cypher)
+
+
+# -- reading a hit's row back --------------------------------------------------------------------
+_KEYED = {
+    "process_creation": ("(p:Process)", "(p:Process {uid: k.uid})", None),
+    "file_event": ("(f:File)", "(f:File {key: k.target})", "file_key"),
+    "file_delete": ("(f:File)", "(f:File {key: k.target})", "file_key"),
+    "network_connection": (
+        "(c:Connection)",
+        "(c:Connection {key: k.target})",
+        "connection_key",
+    ),
+    "dns_query": ("(d:Domain)", "(d:Domain {name: k.target})", "query_name"),
+}
+
+
+def fetch_query(category: str) -> str:
+    """The logsource's rule query for given identities (`$keys`, maps of uid and target)
+    instead of a condition: the same columns a compiled rule returns."""
+    logsource = LOGSOURCES[category]
+    plain, keyed, _ = _KEYED[category]
+    match = logsource.match.replace(plain, keyed)
+    if category != "process_creation":
+        match = match.replace("(p:Process)", "(p:Process {uid: k.uid})")
+    keyed_source = dataclasses.replace(logsource, match="UNWIND $keys AS k\n" + match)
+    return build_query(keyed_source, "true", needs_parent=False)
+
+
+def fetch_rows(
+    graph: Graph,
+    category: str,
+    keys: Iterable[tuple[str, str]],
+    since: datetime,
+    until: datetime,
+    chunk: int = 5000,
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The rows of the given identities in [since, until], by identity."""
+    query = fetch_query(category)
+    target = _KEYED[category][2]
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    listed = sorted(keys)
+    for i in range(0, len(listed), chunk):
+        part = [{"uid": u, "target": t} for u, t in listed[i : i + chunk]]
+        for row in graph.read(query, {"keys": part, "since": since, "until": until}):
+            data = dict(row)
+            key = (data["process_uid"], "" if target is None else data[target])
+            out.setdefault(key, []).append(data)
+    return out
+
+
+# -- wiring: the catalog's rules as an ingest's observer and rules hook ------------------------
+_PLANS: dict[tuple[Any, ...], StreamPlan] = {}
+
+
+def _plan_key(rules: Sequence[Rule]) -> tuple[Any, ...]:
+    return tuple((r.id, r.query, repr(sorted(r.params().items()))) for r in rules)
+
+
+def catalog_stream(rules: Iterable[Rule] | None = None) -> SigmaStream | None:
+    """A fresh stream over the catalog's rules (site settings applied; default: every enabled
+    rule), or None when none of them streams. Plans are remembered per rule set, so an API
+    process compiles the matchers once, not per request."""
+    if rules is None:
+        from provgraph.queries.catalog import default_catalog
+
+        rules = default_catalog().rules()
+    chosen = list(rules)
+    key = _plan_key(chosen)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = stream_plan(chosen)
+        _PLANS.clear()  # one rule set at a time: the catalog's current one
+        _PLANS[key] = plan
+    if not plan.streamed:
+        return None
+    return SigmaStream(plan.streamed, plan.cypher)
