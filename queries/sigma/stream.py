@@ -134,8 +134,10 @@ def category_of(event: Event) -> str | None:
 
 
 def facts_of(event: Event, category: str) -> Facts:
-    """The event's values under the graph expressions the matchers read."""
+    """The event's values under the graph expressions the matchers read (`category_of` gave a
+    category: the event has a process)."""
     proc = event.process
+    assert proc is not None
     facts: Facts = {"p.image": proc.image, "p.pid": proc.pid, "p.host": event.host}
     if category == "process_creation":
         facts["p.command_line"] = proc.command_line
@@ -168,6 +170,7 @@ def lowered(facts: Facts) -> Facts:
 def hit_key(event: Event, category: str) -> tuple[str, str]:
     """The graph identity of the event's match: the process, and the file / connection /
     domain it touched ("" for a process creation)."""
+    assert event.process is not None
     uid = event.process.uid
     if category == "process_creation":
         return uid, ""
@@ -527,6 +530,7 @@ class StreamRule:
     test: Test
     literals: frozenset[str] | None
     reads: frozenset[str] = frozenset()  # the graph expressions the condition reads
+    platform: str | None = None  # the rule's product: hosts known to run another are left out
 
 
 def sigma_source(rule: Rule) -> dict[str, Any] | None:
@@ -551,7 +555,7 @@ def compile_stream(rule: Rule, sigma: SigmaRule | Mapping[str, Any]) -> StreamRu
         raise NotStreamable("walks the process lineage (Cypher)")
     if compiled.placeholders:
         raise NotStreamable("expand placeholders are filled by the site (Cypher)")
-    if rule.params() != {**compiled.params}:
+    if rule.params() != compiled.parameters():
         raise NotStreamable("the site set its parameters (Cypher)")
     logsource = LOGSOURCES[compiled.logsource]
     compiler = MatcherCompiler(logsource)
@@ -567,7 +571,9 @@ def compile_stream(rule: Rule, sigma: SigmaRule | Mapping[str, Any]) -> StreamRu
             if any(p.literals is None for p in parts)
             else frozenset().union(*(p.literals or () for p in parts))
         )
-    return StreamRule(rule, logsource.category, test, literals, frozenset(compiler.reads))
+    return StreamRule(
+        rule, logsource.category, test, literals, frozenset(compiler.reads), compiled.platform
+    )
 
 
 @dataclass
@@ -652,7 +658,7 @@ class SigmaStream:
         """One event: its candidate rules confirmed, their hits remembered."""
         started = time.perf_counter()
         self.events += 1
-        category = category_of(event)
+        category = category_of(event) if event.process is not None else None
         if category is None or category not in self._index:
             self.seconds += time.perf_counter() - started
             return
@@ -693,13 +699,22 @@ class SigmaStream:
             if not self.deferred(sr):
                 wanted.setdefault(sr.category, set()).update(hits)
         rows = {c: fetch_rows(graph, c, keys, start, end) for c, keys in wanted.items() if keys}
+        # the product test the compiled query makes (backend.PLATFORM_CHECK), on the hosts as
+        # the graph now knows them
+        hosts = {row["host"] for found in rows.values() for r in found.values() for row in r}
+        platform = host_platforms(graph, hosts)
         out: dict[str, list[Match]] = {}
         for sr, hits in zip(self.rules, self.hits, strict=True):
             if self.deferred(sr):
                 out[sr.rule.id] = evaluate(graph, sr.rule, start, end)
                 continue
             found = rows.get(sr.category, {})
-            picked = [row for key in sorted(hits) for row in found.get(key, [])]
+            picked = [
+                row
+                for key in sorted(hits)
+                for row in found.get(key, [])
+                if sr.platform is None or platform.get(row["host"]) in (None, sr.platform)
+            ]
             out[sr.rule.id] = drop_excepted(
                 graph, sr.rule, [match_from_row(sr.rule, row) for row in picked]
             )
@@ -762,6 +777,18 @@ def fetch_query(category: str) -> str:
         match = match.replace("(p:Process)", "(p:Process {uid: k.uid})")
     keyed_source = dataclasses.replace(logsource, match="UNWIND $keys AS k\n" + match)
     return build_query(keyed_source, "true", needs_parent=False)
+
+
+def host_platforms(graph: Graph, hosts: Iterable[str]) -> dict[str, str | None]:
+    """Host.os by host name (None where the graph does not know it)."""
+    names = sorted(set(hosts))
+    if not names:
+        return {}
+    rows = graph.read(
+        "UNWIND $names AS n MATCH (h:Host {name: n}) RETURN h.name AS name, h.os AS os",
+        {"names": names},
+    )
+    return {r["name"]: r["os"] for r in rows}
 
 
 def fetch_rows(

@@ -239,3 +239,53 @@ def test_pipeline_hook_turns_streamed_hits_into_the_same_alerts(
     for event in events:
         again.observe(event)
     assert sum(r.created + r.updated for r in again.hook(graph, since, until)) == 0
+
+
+PLATFORM_RULES = """
+title: bash on windows
+id: 5e1a0000-0000-4000-8000-000000000011
+logsource: {category: process_creation, product: windows}
+detection:
+  sel:
+    Image|contains: bash
+  condition: sel
+---
+title: bash on linux
+id: 5e1a0000-0000-4000-8000-000000000012
+logsource: {category: process_creation, product: linux}
+detection:
+  sel:
+    Image|contains: bash
+  condition: sel
+"""
+
+
+def test_streamed_rules_judge_only_hosts_of_their_product(graph: Graph, tmp_path: Path) -> None:
+    """The stream leaves out hosts known to run another product, as the Cypher query does."""
+    from provgraph.graph.writer import write_events
+    from provgraph.queries.examples import events_from_specs
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "rules.yml").write_text(PLATFORM_RULES, encoding="utf-8")
+    stream = catalog_stream(compile_path([folder]).rules)
+    assert stream is not None and len(stream.rules) == 2
+    graph.write_autocommit(WIPE_ALL)
+    specs = [
+        {"kind": "process_start", "t": 0, "host": "win1", "uid": "w", "pid": 1,
+         "image": "C:\\Tools\\bash.exe"},
+        {"kind": "process_start", "t": 1, "host": "lin1", "uid": "l", "pid": 2,
+         "image": "/usr/bin/bash"},
+        {"kind": "process_start", "t": 2, "host": "odd1", "uid": "u", "pid": 3, "image": "bash"},
+    ]  # fmt: skip
+    events = events_from_specs(specs)
+    for event in events:
+        stream.observe(event)
+    write_events(graph, events)
+    fetched = stream.matches(graph)
+    by_title = {sr.rule.name: sr.rule for sr in stream.rules}
+    for title, expected in (("bash on windows", {"w", "u"}), ("bash on linux", {"l", "u"})):
+        rule = by_title[title]
+        cypher = {m.row["process_uid"].removeprefix("g:") for m in evaluate(graph, rule)}
+        streamed = {m.row["process_uid"].removeprefix("g:") for m in fetched[rule.id]}
+        assert streamed == cypher == expected, title
