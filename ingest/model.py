@@ -169,6 +169,9 @@ WELL_KNOWN_SIDS = {
     "s-1-5-19": ("nt authority", "local service"),
     "s-1-5-20": ("nt authority", "network service"),
 }
+# The fixed logon sessions of those accounts: a process in one runs as its account, whatever
+# name a record gives (4688 names a NETWORK SERVICE process's target "THESHIRE\\WS6$").
+WELL_KNOWN_LOGONS = {"0x3e7": "s-1-5-18", "0x3e5": "s-1-5-19", "0x3e4": "s-1-5-20"}
 WELL_KNOWN_NAMES = {f"{d}\\{n}": sid for sid, (d, n) in WELL_KNOWN_SIDS.items()}
 # SIDs that name nobody: "S-1-0-0" (NULL SID, 4624's subject of a network logon)
 _NOBODY_SIDS = frozenset({"s-1-0-0", "-", ""})
