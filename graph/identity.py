@@ -46,9 +46,10 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Any
 
+from provgraph.graph.accounts import AccountResolver
 from provgraph.graph.schema import MAX_SOURCES
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import TIMED, Folded
+from provgraph.graph.writer import FIRST_LINKS, TIMED, Folded
 from provgraph.ingest.model import is_pid_only, uid_rank
 
 SECOND = 1_000_000  # times here are integer microseconds since the epoch, as in the rows
@@ -197,6 +198,7 @@ class ProcessResolver:
         self._asked_ppids: set[tuple[str, int, int, bool]] = set()
         self._touched: list[Known] = []  # nodes this batch created or renamed
         self._absorbs: list[dict[str, Any]] = []  # ABSORB_PLACEHOLDERS rows of this batch
+        self.accounts = AccountResolver(graph)  # account keys, after the processes (k2)
 
     # -- the cache -------------------------------------------------------------------------
     def root(self, uid: str) -> str:
@@ -522,7 +524,7 @@ class ProcessResolver:
         the renames and absorptions it needs first."""
         rows = folded.rows("processes")
         if not rows:
-            return folded
+            return self.accounts.resolve(folded)
         self._batch += 1
         if len(self._known) > self.max_known:
             self._forget()
@@ -550,7 +552,7 @@ class ProcessResolver:
         for known in self._touched:  # the batch will be written under these keys
             known.written = known.uid
         self._touched, self._absorbs = [], []
-        return resolved
+        return self.accounts.resolve(resolved)
 
     def _forget(self) -> None:
         """Bound the run cache: forget the processes no batch has referred to for longest,
@@ -630,8 +632,21 @@ def _rewrite(
                 )
             elif name in TIMED:
                 rows = _timed(rows, resolver, at)
+            elif name in FIRST_LINKS:
+                rows = _first_links(rows, one)
         statements.append((name, rows))
     return Folded(statements, folded.hosts, folded.events, folded.first, folded.last, folded.origin)
+
+
+def _first_links(rows: list[dict[str, Any]], one: Any) -> list[dict[str, Any]]:
+    """RAN_AS / IN_LOGON rows under the resolved process keys, the earliest per edge."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        uid = one(row["uid"], row["time"])
+        current = out.get((uid, row["target"]))
+        if current is None or row["time"] < current["time"]:
+            out[(uid, row["target"])] = {**row, "uid": uid}
+    return [out[k] for k in sorted(out)]
 
 
 def _dedupe(rows: list[dict[str, Any]], key: tuple[str, ...]) -> list[dict[str, Any]]:

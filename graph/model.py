@@ -138,6 +138,91 @@ NODES: tuple[NodeType, ...] = (
         entity="connection",
     ),
     NodeType("Domain", "name", "graph"),
+    # -- accounts, logons and Windows system changes (graph v2, part 2) --
+    NodeType(
+        "Account",
+        "key",
+        "graph",
+        # key = lower-case SID when any record gave one, else name_key (lower-case
+        # DOMAIN\\name, DNS domains cut to their first label); see graph.accounts
+        properties=("sid", "domain", "name", "name_key", "names", "aliases"),
+        indexes=_indexes("sid", "name_key", "name"),
+        entity="account",
+    ),
+    NodeType(
+        "Logon",
+        "key",  # host|logon_id
+        "graph",
+        properties=(
+            "host",
+            "logon_id",
+            "logon_type",
+            "start_time",
+            "end_time",
+            "source_ip",
+            "source_port",
+            "workstation",
+            "auth_package",
+            "logon_process",
+            "logon_guid",
+            "elevated",
+            "privileges",
+            "sources",
+        ),  # fmt: skip
+        times=("start_time", "end_time"),
+        indexes=_indexes("host", "logon_guid", "source_ip"),
+        entity="logon",
+    ),
+    NodeType(
+        "Share",
+        "key",  # host|lower(share_name)
+        "graph",
+        properties=("host", "share_name", "share_path"),
+        indexes=_indexes("share_name"),
+    ),
+    NodeType(
+        "Service",
+        "key",  # host|lower(service_name)
+        "graph",
+        properties=(
+            "host",
+            "service_name",
+            "image_path",
+            "service_type",
+            "start_type",
+            "service_account",
+            "installed_time",
+        ),  # fmt: skip
+        times=("installed_time",),
+        indexes=_indexes("service_name"),
+    ),
+    NodeType(
+        "ScheduledTask",
+        "key",  # host|lower(task_name)
+        "graph",
+        properties=("host", "task_name", "content", "content_time"),
+        times=("content_time",),
+        indexes=_indexes("task_name"),
+    ),
+    NodeType(
+        "ScriptBlock",
+        "key",  # host|script_block_id
+        "graph",
+        properties=(
+            "host",
+            "script_block_id",
+            "text",
+            "path",
+            "parts_total",
+            "parts_seen",
+            "complete",
+            "part_numbers",
+            "part_texts",
+            "first_time",
+        ),  # fmt: skip
+        times=("first_time",),
+        indexes=_indexes("host"),
+    ),
     NodeType(
         "Alert",
         "id",
@@ -264,6 +349,82 @@ EDGES: tuple[EdgeType, ...] = (
         TIMED,
         provenance=True,
     ),
+    # -- accounts, logons and Windows system changes (graph v2, part 2) --
+    EdgeType("RAN_AS", "Process", "Account", ("time", "source"), ("time",), provenance=True),
+    EdgeType("IN_LOGON", "Process", "Logon", ("time", "source"), ("time",), provenance=True),
+    EdgeType(
+        "LOGGED_ON", "Account", "Logon", ("time", "source", "raw"), ("time",), provenance=True
+    ),
+    EdgeType("ON_HOST", "Logon", "Host"),
+    EdgeType(
+        "FAILED_LOGON",
+        "Account",
+        "Host",
+        (
+            *TIMED,
+            "count",
+            "statuses",
+            "sub_statuses",
+            "logon_types",
+            "source_ips",
+            "sources",
+            "raw",
+        ),
+        TIMED,
+        provenance=True,
+    ),  # fmt: skip
+    EdgeType(
+        "USED_CREDENTIALS",
+        "Process",
+        "Account",
+        (*TIMED, "count", "target_servers", "target_infos", "sources", "raw"),
+        TIMED,
+        provenance=True,
+    ),
+    # share access, service installs and task changes: from the Logon when the record names
+    # one, else from the Account (and, for tasks, from the client process when named)
+    *(
+        EdgeType(
+            "ACCESSED_SHARE",
+            start,
+            "Share",
+            (*TIMED, "count", "access_masks", "relative_targets", "source_ips", "sources", "raw"),
+            TIMED,
+            provenance=True,
+        )
+        for start in ("Logon", "Account")
+    ),  # fmt: skip
+    *(
+        EdgeType(
+            "INSTALLED_SERVICE",
+            start,
+            "Service",
+            (*TIMED, "count", "image_paths", "sources", "raw"),
+            TIMED,
+            provenance=True,
+        )
+        for start in ("Logon", "Account")
+    ),
+    EdgeType("RUNS", "Service", "File", ("time",), ("time",), provenance=True),
+    *(
+        EdgeType(
+            "CHANGED_TASK",
+            start,
+            "ScheduledTask",
+            (*TIMED, "count", "ops", "sources", "raw"),
+            TIMED,
+            provenance=True,
+        )
+        for start in ("Logon", "Account", "Process")
+    ),
+    EdgeType(
+        "RAN_SCRIPT",
+        "Process",
+        "ScriptBlock",
+        (*TIMED, "count", "sources", "raw"),
+        TIMED,
+        provenance=True,
+    ),
     EdgeType("INVOLVES", "Alert", "*", ("role",)),
     EdgeType("HAS_AUDIT", "Alert", "AuditEntry", internal=True),
     EdgeType("DELIVERED", "WebhookSubscription", "WebhookDelivery", internal=True),
@@ -279,6 +440,7 @@ CLIENT_LABELS: dict[str, str] = {n.label: n.key for n in NODES if not n.internal
 ENTITY_LABELS: dict[str, tuple[str, str]] = {
     n.entity: (n.label, n.key) for n in NODES if n.entity is not None
 }
-PROVENANCE_RELS: tuple[str, ...] = tuple(e.type for e in EDGES if e.provenance)
+# (a type declared for several start labels appears once)
+PROVENANCE_RELS: tuple[str, ...] = tuple(dict.fromkeys(e.type for e in EDGES if e.provenance))
 INTERNAL_LABELS: frozenset[str] = frozenset(n.label for n in NODES if n.internal)
 INTERNAL_RELATIONSHIP_TYPES: frozenset[str] = frozenset(e.type for e in EDGES if e.internal)

@@ -22,14 +22,18 @@ from provgraph.graph.model import IMAGE_PROPS, PROCESS_PROPS
 from provgraph.graph.schema import MAX_SOURCES, MAX_TIMES
 from provgraph.graph.tx import Graph
 from provgraph.ingest.model import (
+    WELL_KNOWN_LOGONS,
+    AccountRef,
     Event,
     FileOp,
     ImageFacts,
     Kind,
     ProcessRef,
+    account_ref,
     classify_ip,
     is_pid_only,
     platform_of,
+    split_user,
 )
 
 if TYPE_CHECKING:
@@ -313,7 +317,7 @@ _TIMED_EDGE = (
 UNWIND $rows AS row
 WITH row, [x IN row.times |
            datetime({epochSeconds: x / 1000000, nanosecond: x %% 1000000 * 1000})] AS times
-MATCH (p:Process {uid: row.uid}), (t:%(label)s {%(key)s: row.target})
+MATCH (p:%(start)s {%(start_key)s: row.uid}), (t:%(label)s {%(key)s: row.target})
 MERGE (p)-[r:%(rel)s]->(t)
 ON CREATE SET r.times = times[-$max_times..], r.count = size(times),
               r.hours = CASE WHEN size(times) > $max_times THEN %(hours_of_times)s END,
@@ -344,8 +348,19 @@ ON MATCH SET r.hours = CASE WHEN size(r.times) + size(times) <= $max_times
 )
 
 
-def _timed(label: str, key: str, rel: str, create_extra: str, match_extra: str) -> str:
+def _timed(
+    label: str,
+    key: str,
+    rel: str,
+    create_extra: str,
+    match_extra: str,
+    start: str = "Process",
+    start_key: str = "uid",
+) -> str:
+    """A timed-edge statement from `start` (row.uid holds its key) to `label`."""
     return _TIMED_EDGE % {
+        "start": start,
+        "start_key": start_key,
         "label": label,
         "key": key,
         "rel": rel,
@@ -383,6 +398,296 @@ MERGE_RESOLVED = _timed(
     ", r.answers = row.answers",
     ", r.answers = r.answers + [a IN row.answers WHERE NOT a IN r.answers]",
 )
+
+
+# -- accounts, logons and Windows system changes (graph v2, part 2) ----------------------------
+# Accounts are keyed by SID or by name (graph.accounts resolves names to SIDs and links an
+# account first known by name to its SID before these run: LINK_ACCOUNTS).
+MERGE_ACCOUNTS = """
+UNWIND $rows AS row
+MERGE (a:Account {key: row.key})
+ON CREATE SET a.sid = row.sid, a.domain = row.domain, a.name = row.name,
+              a.name_key = row.name_key, a.names = row.names, a.created_now = true
+WITH a, row
+WHERE a.created_now IS NULL
+  AND ((row.sid IS NOT NULL AND a.sid IS NULL) OR (row.name IS NOT NULL AND a.name IS NULL)
+       OR any(n IN row.names WHERE NOT n IN coalesce(a.names, [])))
+SET a._lock = true  // read what is replaced under the write lock (see MERGE_PROCESSES)
+SET a.sid = coalesce(a.sid, row.sid), a.domain = coalesce(a.domain, row.domain),
+    a.name = coalesce(a.name, row.name), a.name_key = coalesce(a.name_key, row.name_key),
+    a.names = (coalesce(a.names, []) + [n IN row.names WHERE NOT n IN coalesce(a.names, [])])
+              [0..$max_sources]
+REMOVE a._lock
+WITH a REMOVE a.created_now
+"""
+
+
+def _move_account_edge(rel: str, outgoing: bool, timed: bool, lists: tuple[str, ...]) -> str:
+    """Cypher moving `rel` edges of the name-keyed account `n` onto the SID account `s`."""
+    old_pat = f"(n)-[old:{rel}]->(t)" if outgoing else f"(n)<-[old:{rel}]-(t)"
+    new_pat = f"(s)-[r:{rel}]->(t)" if outgoing else f"(s)<-[r:{rel}]-(t)"
+    if timed:
+        merged = ",\n      ".join(
+            [
+                "r.hours = CASE WHEN r.hours IS NULL AND old.hours IS NULL THEN null ELSE "
+                + _sorted_union("coalesce(r.hours, [])", "coalesce(old.hours, [])")
+                + " END",
+                "r.count = r.count + old.count - size([x IN old.times WHERE x IN r.times])",
+                "r.times = " + _sorted_union("r.times", "old.times") + "[-$max_times..]",
+                "r.first_time = CASE WHEN old.first_time < r.first_time THEN old.first_time "
+                "ELSE r.first_time END",
+                "r.last_time = CASE WHEN old.last_time > r.last_time THEN old.last_time "
+                "ELSE r.last_time END",
+                "r.sources = (r.sources + [x IN old.sources WHERE NOT x IN r.sources])"
+                "[0..$max_sources]",
+                *(
+                    f"r.{k} = coalesce(r.{k}, []) + "
+                    f"[x IN coalesce(old.{k}, []) WHERE NOT x IN coalesce(r.{k}, [])]"
+                    for k in lists
+                ),
+            ]
+        )
+    else:
+        merged = (
+            "r.source = CASE WHEN old.time < r.time THEN old.source ELSE r.source END,\n"
+            "      r.time = CASE WHEN old.time < r.time THEN old.time ELSE r.time END"
+        )
+    return f"""
+CALL (n, s) {{
+  MATCH {old_pat}
+  MERGE {new_pat}
+  ON CREATE SET r = properties(old), r.moved_now = true
+  WITH old, r
+  FOREACH (_ IN CASE WHEN r.moved_now IS NULL THEN [1] ELSE [] END |
+    SET {merged})
+  REMOVE r.moved_now
+  DELETE old
+}}"""
+
+
+# The account edges (graph.model), for moving them: (type, outgoing, timed, list props)
+ACCOUNT_EDGES = (
+    ("RAN_AS", False, False, ()),
+    ("LOGGED_ON", True, False, ()),
+    ("FAILED_LOGON", True, True, ("statuses", "sub_statuses", "logon_types", "source_ips")),
+    ("USED_CREDENTIALS", False, True, ("target_servers", "target_infos")),
+    ("ACCESSED_SHARE", True, True, ("access_masks", "relative_targets", "source_ips")),
+    ("INSTALLED_SERVICE", True, True, ("image_paths",)),
+    ("CHANGED_TASK", True, True, ("ops",)),
+)
+
+# An account known by name (key = name_key) learns its SID: renamed to it when no SID node
+# exists, else its edges move onto the SID node and it goes (graph.accounts). MERGE, not
+# MATCH, on the name node: an earlier batch of the run may not have committed it yet.
+LINK_ACCOUNTS = (
+    """
+UNWIND $rows AS row
+MERGE (n:Account {key: row.name_key})
+ON CREATE SET n.name_key = row.name_key
+WITH n, row
+OPTIONAL MATCH (s:Account {key: row.sid})
+SET n._lock = true
+WITH n, s, row
+CALL (n, s, row) {
+  WITH n, s, row WHERE s IS NULL
+  SET n.key = row.sid, n.sid = row.sid,
+      n.aliases = coalesce(n.aliases, [])
+                  + [x IN [row.name_key] WHERE NOT x IN coalesce(n.aliases, [])],
+      n.names = coalesce(n.names, []) + [x IN [row.name_key] WHERE NOT x IN coalesce(n.names, [])]
+  REMOVE n._lock
+}
+CALL (n, s, row) {
+  WITH n, s, row WHERE s IS NOT NULL
+  SET s._lock = true
+  WITH n, s, row"""
+    + "".join(_move_account_edge(*spec) for spec in ACCOUNT_EDGES)
+    + """
+  SET s.aliases = coalesce(s.aliases, [])
+                  + [x IN [row.name_key] WHERE NOT x IN coalesce(s.aliases, [])],
+      s.names = coalesce(s.names, []) + [x IN coalesce(n.names, []) + [row.name_key]
+                                          WHERE NOT x IN coalesce(s.names, [])],
+      s.name_key = coalesce(s.name_key, n.name_key), s.name = coalesce(s.name, n.name),
+      s.domain = coalesce(s.domain, n.domain)
+  REMOVE s._lock
+  DETACH DELETE n
+}
+"""
+)
+
+LOGON_PROPS = (
+    "logon_type",
+    "source_ip",
+    "source_port",
+    "workstation",
+    "auth_package",
+    "logon_process",
+    "logon_guid",
+)
+_LOGON_FILL = ",\n      ".join(f"l.{k} = coalesce(l.{k}, row.props.{k})" for k in LOGON_PROPS)
+
+# A logon from its own records (4624, 4634, 4672, DeviceLogonEvents…: `described`), or only
+# mentioned by a process or an access in it, which writes nothing on an existing node.
+MERGE_LOGONS = (
+    _rows(("start", "end"))
+    + """
+MERGE (l:Logon {key: row.key})
+ON CREATE SET l.host = row.host, l.logon_id = row.logon_id, l += row.props,
+              l.start_time = row.start, l.end_time = row.end, l.elevated = row.elevated,
+              l.privileges = row.privileges, l.sources = row.sources, l.created_now = true
+FOREACH (_ IN CASE WHEN l.created_now IS NULL AND row.described THEN [1] ELSE [] END |
+  SET l._lock = true
+  SET %(fill)s,
+      l.start_time = CASE WHEN row.start IS NOT NULL
+                          AND (l.start_time IS NULL OR row.start < l.start_time)
+                     THEN row.start ELSE l.start_time END,
+      l.end_time = CASE WHEN row.end IS NOT NULL AND (l.end_time IS NULL OR row.end < l.end_time)
+                   THEN row.end ELSE l.end_time END,
+      l.elevated = CASE WHEN row.elevated THEN true ELSE coalesce(l.elevated, row.elevated) END,
+      l.privileges = coalesce(l.privileges, []) +
+                     [p IN row.privileges WHERE NOT p IN coalesce(l.privileges, [])],
+      l.sources = CASE WHEN size(l.sources) >= $max_sources THEN l.sources
+                  ELSE l.sources + [s IN row.sources WHERE NOT s IN l.sources] END
+  REMOVE l._lock)
+WITH l, row WHERE l.created_now
+REMOVE l.created_now
+WITH l, row
+MATCH (h:Host {name: row.host})
+CREATE (l)-[:ON_HOST]->(h)
+""".replace("%(fill)s", _LOGON_FILL)
+)
+
+
+def _first_link(start: str, start_key: str, rel: str, end: str, raw: bool = False) -> str:
+    """An untimed edge whose earliest record wins (like SPAWNED), rows {uid, target, time,
+    source[, raw]}."""
+    keep = "r.source = row.source" + (", r.raw = row.raw" if raw else "")
+    pick = (
+        "r.source = CASE WHEN row.time < r.time THEN row.source ELSE r.source END,\n"
+        + ("    r.raw = CASE WHEN row.time < r.time THEN row.raw ELSE r.raw END,\n" if raw else "")
+        + "    r.time = CASE WHEN row.time < r.time THEN row.time ELSE r.time END"
+    )
+    return (
+        _rows(("time",))
+        + f"""
+MATCH (a:{start} {{{start_key}: row.uid}}), (b:{end} {{key: row.target}})
+MERGE (a)-[r:{rel}]->(b)
+ON CREATE SET r.time = row.time, {keep}
+ON MATCH SET {pick}
+"""
+    )
+
+
+MERGE_RAN_AS = _first_link("Process", "uid", "RAN_AS", "Account")
+MERGE_IN_LOGON = _first_link("Process", "uid", "IN_LOGON", "Logon")
+MERGE_LOGGED_ON = _first_link("Account", "key", "LOGGED_ON", "Logon", raw=True)
+
+
+def _union(*names: str) -> tuple[str, str]:
+    """create / match extras of a timed edge for union-list props (row field = edge prop)."""
+    create = "".join(f", r.{n} = row.{n}" for n in names)
+    match = "".join(f", r.{n} = r.{n} + [x IN row.{n} WHERE NOT x IN r.{n}]" for n in names)
+    return create, match
+
+
+_FAILED = ("statuses", "sub_statuses", "logon_types", "source_ips")
+_CREDS = ("target_servers", "target_infos")
+_SHARE = ("access_masks", "relative_targets", "source_ips")
+MERGE_FAILED_LOGON = _timed("Host", "name", "FAILED_LOGON", *_union(*_FAILED), "Account", "key")
+MERGE_USED_CREDENTIALS = _timed("Account", "key", "USED_CREDENTIALS", *_union(*_CREDS))
+
+MERGE_SHARES = """
+UNWIND $rows AS row
+MERGE (s:Share {key: row.key})
+ON CREATE SET s.host = row.host, s.share_name = row.share_name, s.share_path = row.share_path
+ON MATCH SET s.share_path = coalesce(s.share_path, row.share_path)
+"""
+
+MERGE_SERVICES = (
+    _rows(("installed_time",))
+    + """
+MERGE (s:Service {key: row.key})
+ON CREATE SET s.host = row.host, s.service_name = row.service_name, s += row.props,
+              s.installed_time = row.installed_time
+ON MATCH SET s.image_path = coalesce(s.image_path, row.props.image_path),
+             s.service_type = coalesce(s.service_type, row.props.service_type),
+             s.start_type = coalesce(s.start_type, row.props.start_type),
+             s.service_account = coalesce(s.service_account, row.props.service_account),
+             s.installed_time = CASE WHEN row.installed_time < s.installed_time
+                                THEN row.installed_time ELSE s.installed_time END
+"""
+)
+
+MERGE_RUNS = (
+    _rows(("time",))
+    + """
+MATCH (s:Service {key: row.uid}), (f:File {key: row.target})
+MERGE (s)-[r:RUNS]->(f)
+ON CREATE SET r.time = row.time
+ON MATCH SET r.time = CASE WHEN row.time < r.time THEN row.time ELSE r.time END
+"""
+)
+
+# A task's content is the newest record's (an update replaces it; a delete says it last).
+MERGE_TASKS = (
+    _rows(("content_time",))
+    + """
+MERGE (t:ScheduledTask {key: row.key})
+ON CREATE SET t.host = row.host, t.task_name = row.task_name, t.content = row.content,
+              t.content_time = CASE WHEN row.content IS NULL THEN null ELSE row.content_time END
+ON MATCH SET t.content = CASE WHEN row.content IS NOT NULL
+                              AND (t.content_time IS NULL OR row.content_time > t.content_time)
+                         THEN row.content ELSE t.content END,
+             t.content_time = CASE WHEN row.content IS NOT NULL
+                                   AND (t.content_time IS NULL OR row.content_time > t.content_time)
+                              THEN row.content_time ELSE t.content_time END
+"""
+)
+
+SCRIPT_TEXT_LIMIT = 1_048_576  # characters of a reassembled script block kept as `text`
+
+# A script block's parts, whatever order or batch they come in: each part is kept once
+# (part_numbers / part_texts, parallel lists), and text is the parts so far, in order.
+MERGE_SCRIPTS = (
+    _rows(("first_time",))
+    + """
+MERGE (s:ScriptBlock {key: row.key})
+ON CREATE SET s.host = row.host, s.script_block_id = row.block_id, s.path = row.path,
+              s.parts_total = row.total, s.part_numbers = [], s.part_texts = [],
+              s.first_time = row.first_time
+WITH s, row, [i IN range(0, size(row.numbers) - 1)
+              WHERE NOT row.numbers[i] IN s.part_numbers] AS new
+WHERE new <> [] OR row.first_time < s.first_time
+SET s._lock = true
+SET s.part_numbers = s.part_numbers + [i IN new | row.numbers[i]],
+    s.part_texts = s.part_texts + [i IN new | row.texts[i]],
+    s.path = coalesce(s.path, row.path),
+    s.first_time = CASE WHEN row.first_time < s.first_time THEN row.first_time
+                   ELSE s.first_time END
+WITH s
+SET s.parts_seen = size(s.part_numbers),
+    s.complete = size(s.part_numbers) >= s.parts_total,
+    s.text = left(reduce(acc = '', n IN COLLECT { UNWIND s.part_numbers AS x
+                                                  RETURN x ORDER BY x } |
+                         acc + s.part_texts[head([i IN range(0, size(s.part_numbers) - 1)
+                                                  WHERE s.part_numbers[i] = n])]), %(limit)s)
+REMOVE s._lock
+""".replace("%(limit)s", str(SCRIPT_TEXT_LIMIT))
+)
+
+MERGE_RAN_SCRIPT = _timed("ScriptBlock", "key", "RAN_SCRIPT", "", "")
+_ACTORS = (("logon", "Logon", "key"), ("account", "Account", "key"))
+MERGE_SHARE_ACCESS = {
+    who: _timed("Share", "key", "ACCESSED_SHARE", *_union(*_SHARE), label, key)
+    for who, label, key in _ACTORS
+}
+MERGE_INSTALLED = {
+    who: _timed("Service", "key", "INSTALLED_SERVICE", *_union("image_paths"), label, key)
+    for who, label, key in _ACTORS
+}
+MERGE_CHANGED_TASK = {
+    who: _timed("ScheduledTask", "key", "CHANGED_TASK", *_union("ops"), label, key)
+    for who, label, key in (*_ACTORS, ("process", "Process", "uid"))
+}
 
 
 # A placeholder by host and pid written before anything told which process had that pid, now
@@ -423,7 +728,30 @@ _MOVE_EXTRA = {
         ", r.answers = []",
         ", r.answers = r.answers + [a IN old.answers WHERE NOT a IN r.answers]",
     ),
+    # -- accounts, logons and Windows system changes (graph v2, part 2) --
+    "USED_CREDENTIALS": (
+        ", r.target_servers = [], r.target_infos = []",
+        ", r.target_servers = r.target_servers"
+        " + [x IN old.target_servers WHERE NOT x IN r.target_servers],"
+        " r.target_infos = r.target_infos + [x IN old.target_infos WHERE NOT x IN r.target_infos]",
+    ),
+    "CHANGED_TASK": (", r.ops = []", ", r.ops = r.ops + [o IN old.ops WHERE NOT o IN r.ops]"),
+    "RAN_SCRIPT": ("", ""),
 }
+# A placeholder's untimed links to its account and logon move too (earliest record wins).
+_MOVE_FIRST_LINKS = "".join(
+    f"""
+CALL (ph, n) {{
+  MATCH (ph)-[old:{rel}]->(t)
+  MERGE (n)-[r:{rel}]->(t)
+  ON CREATE SET r.time = old.time, r.source = old.source
+  WITH old, r
+  SET r.source = CASE WHEN old.time < r.time THEN old.source ELSE r.source END,
+      r.time = CASE WHEN old.time < r.time THEN old.time ELSE r.time END
+  DELETE old
+}}"""
+    for rel in ("RAN_AS", "IN_LOGON")
+)
 ABSORB_PLACEHOLDERS = (
     """
 UNWIND $rows AS row
@@ -459,6 +787,7 @@ CALL (ph, n) {
         }
         for rel, (create, move) in _MOVE_EXTRA.items()
     )
+    + _MOVE_FIRST_LINKS
     + """
 // what describes the placeholder (its end) moves; what named it only if it named the node
 // earlier than anything else did (MERGE_PROCESSES keeps a placeholder's earliest)
@@ -500,6 +829,7 @@ class Statement:
 
     cypher: str
     process_fields: tuple[str, ...] = ()
+    account_fields: tuple[str, ...] = ()  # fields holding Account keys (graph.accounts)
 
     @property
     def query(self) -> str:
@@ -522,8 +852,41 @@ STATEMENTS: dict[str, Statement] = {
     "connected": Statement(MERGE_CONNECTED, ("uid",)),
     "accepted": Statement(MERGE_ACCEPTED, ("uid",)),
     "resolved": Statement(MERGE_RESOLVED, ("uid",)),
+    # -- accounts, logons and Windows system changes (graph v2, part 2) --
+    "account_links": Statement(LINK_ACCOUNTS),
+    "accounts": Statement(MERGE_ACCOUNTS, account_fields=("key",)),
+    "logons": Statement(MERGE_LOGONS),
+    "shares": Statement(MERGE_SHARES),
+    "services": Statement(MERGE_SERVICES),
+    "tasks": Statement(MERGE_TASKS),
+    "scripts": Statement(MERGE_SCRIPTS),
+    "ran_as": Statement(MERGE_RAN_AS, ("uid",), ("target",)),
+    "in_logon": Statement(MERGE_IN_LOGON, ("uid",)),
+    "logged_on": Statement(MERGE_LOGGED_ON, account_fields=("uid",)),
+    "failed_logon": Statement(MERGE_FAILED_LOGON, account_fields=("uid",)),
+    "used_credentials": Statement(MERGE_USED_CREDENTIALS, ("uid",), ("target",)),
+    "share_by_logon": Statement(MERGE_SHARE_ACCESS["logon"]),
+    "share_by_account": Statement(MERGE_SHARE_ACCESS["account"], account_fields=("uid",)),
+    "service_by_logon": Statement(MERGE_INSTALLED["logon"]),
+    "service_by_account": Statement(MERGE_INSTALLED["account"], account_fields=("uid",)),
+    "runs": Statement(MERGE_RUNS),
+    "task_by_logon": Statement(MERGE_CHANGED_TASK["logon"]),
+    "task_by_account": Statement(MERGE_CHANGED_TASK["account"], account_fields=("uid",)),
+    "task_by_process": Statement(MERGE_CHANGED_TASK["process"], ("uid",)),
+    "ran_script": Statement(MERGE_RAN_SCRIPT, ("uid",)),
 }
-TIMED = ("wrote", "connected", "accepted", "resolved")
+# Timed edges from a process (row fields uid, target): graph.identity rewrites them.
+TIMED = (
+    "wrote",
+    "connected",
+    "accepted",
+    "resolved",
+    "used_credentials",
+    "task_by_process",
+    "ran_script",
+)
+# Untimed edges from a process whose earliest record wins (rows uid, target, time)
+FIRST_LINKS = ("ran_as", "in_logon")
 
 
 # -- folding a batch ---------------------------------------------------------------------------
@@ -618,6 +981,351 @@ class Folded:
         return []
 
 
+# -- accounts, logons and Windows system changes (graph v2, part 2) ----------------------------
+def host_key(host: str, name: str) -> str:
+    """`host|lower(name)`: the key of host-scoped things (Share, Service, ScheduledTask)."""
+    return f"{host}|{name.lower()}"
+
+
+def logon_key(host: str, logon_id: str) -> str:
+    return f"{host}|{logon_id.lower()}"
+
+
+def _add_unique(values: list[Any], value: Any) -> None:
+    if value is not None and value not in values:
+        values.append(value)
+
+
+@dataclass
+class SystemFold:
+    """What a batch says of accounts, logons, shares, services, tasks and script blocks,
+    folded into rows like the rest of `Batch` (one row per node key and per edge)."""
+
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    logons: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shares: dict[str, dict[str, Any]] = field(default_factory=dict)
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scripts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    links: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    timed: dict[tuple[str, str, str], _Timed] = field(default_factory=dict)
+
+    def account(self, ref: AccountRef | None) -> str | None:
+        """Fold an account reference; its node key (None when it names nobody)."""
+        if ref is None:
+            return None
+        key = ref.key
+        if key is None:
+            return None
+        name_key = ref.name_key
+        row = self.accounts.get(key)
+        if row is None:
+            row = self.accounts[key] = {
+                "key": key,
+                "sid": ref.sid,
+                "domain": ref.domain,
+                "name": ref.name,
+                "name_key": name_key,
+                "names": [name_key] if name_key else [],
+            }
+        else:
+            row["domain"] = row["domain"] or ref.domain
+            row["name"] = row["name"] or ref.name
+            row["name_key"] = row["name_key"] or name_key
+            if name_key and name_key not in row["names"] and len(row["names"]) < MAX_SOURCES:
+                row["names"].append(name_key)
+        return key
+
+    def logon(self, host: str, logon_id: str | None, event: Event | None = None) -> str | None:
+        """Fold a logon session; `event` when the record describes it (else a mention)."""
+        if not logon_id:
+            return None
+        key = logon_key(host, logon_id)
+        row = self.logons.get(key)
+        if row is None:
+            row = self.logons[key] = {
+                "key": key,
+                "host": host,
+                "logon_id": logon_id.lower(),
+                "described": False,
+                "props": {},
+                "start": None,
+                "end": None,
+                "elevated": None,
+                "privileges": [],
+                "sources": [],
+            }
+        if event is None or event.logon is None:
+            return key
+        facts = event.logon
+        row["described"] = True
+        if len(row["sources"]) < MAX_SOURCES:
+            _add_unique(row["sources"], event.origin.ref())
+        props = row["props"]
+        for name in LOGON_PROPS:
+            value = getattr(facts, name)
+            if value is not None and name not in props:
+                props[name] = value
+        if event.kind is Kind.LOGON and not facts.failed:
+            row["start"] = event.ts if row["start"] is None else min(row["start"], event.ts)
+        elif event.kind is Kind.LOGOFF:
+            row["end"] = event.ts if row["end"] is None else min(row["end"], event.ts)
+        if facts.elevated is not None:
+            row["elevated"] = bool(row["elevated"]) or facts.elevated
+        for privilege in facts.privileges:
+            _add_unique(row["privileges"], privilege)
+        return key
+
+    def link(self, name: str, uid: str, target: str, event: Event, raw: str | None) -> None:
+        """An untimed edge (ran_as, in_logon, logged_on, runs): the earliest record wins."""
+        row = self.links.get((name, uid, target))
+        if row is None or event.ts < row["_ts"]:
+            self.links[(name, uid, target)] = {
+                "uid": uid,
+                "target": target,
+                "time": micros(event.ts),
+                "source": event.origin.ref(),
+                "_ts": event.ts,
+                **({"raw": raw} if name == "logged_on" else {}),
+            }
+
+    def edge(self, name: str, uid: str, target: str, lists: tuple[str, ...] = ()) -> _Timed:
+        timed = self.timed.get((name, uid, target))
+        if timed is None:
+            timed = self.timed[(name, uid, target)] = _Timed(extra={k: [] for k in lists})
+        return timed
+
+    def node_statements(self) -> Statements:
+        def listed(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+            return [rows[k] for k in sorted(rows)]
+
+        logons = []
+        for key in sorted(self.logons):
+            row = self.logons[key]
+            logons.append({**row, "start": micros(row["start"]), "end": micros(row["end"])})
+        services = []
+        for key in sorted(self.services):
+            row = self.services[key]
+            services.append({**row, "installed_time": micros(row["installed_time"])})
+        tasks = []
+        for key in sorted(self.tasks):
+            row = self.tasks[key]
+            tasks.append({**row, "content_time": micros(row["content_time"])})
+        scripts = []
+        for key in sorted(self.scripts):
+            row = self.scripts[key]
+            numbers = sorted(row["parts"])
+            scripts.append(
+                {
+                    "key": key,
+                    "host": row["host"],
+                    "block_id": row["block_id"],
+                    "path": row["path"],
+                    "total": row["total"],
+                    "numbers": numbers,
+                    "texts": [row["parts"][n] for n in numbers],
+                    "first_time": micros(row["first_time"]),
+                }
+            )
+        return [
+            ("accounts", listed(self.accounts)),
+            ("logons", logons),
+            ("shares", listed(self.shares)),
+            ("services", services),
+            ("tasks", tasks),
+            ("scripts", scripts),
+        ]
+
+    def edge_statements(self) -> Statements:
+        names = sorted({k[0] for k in self.links} | {k[0] for k in self.timed})
+        out: Statements = []
+        for name in names:
+            if name in _LINK_NAMES:
+                rows = [
+                    {k: v for k, v in self.links[key].items() if k != "_ts"}
+                    for key in sorted(k for k in self.links if k[0] == name)
+                ]
+            else:
+                rows = [
+                    self.timed[key].row(key[1], key[2])
+                    for key in sorted(k for k in self.timed if k[0] == name)
+                ]
+            out.append((name, rows))
+        return out
+
+    # -- folding one event -------------------------------------------------------------------
+    def process_links(self, ref: ProcessRef, event: Event) -> None:
+        """RAN_AS and IN_LOGON (and the account's LOGGED_ON) of a process reference that
+        names its user or logon. A process in a fixed session (SYSTEM's 0x3e7…) runs as
+        that session's account whatever name the record gives."""
+        fixed = WELL_KNOWN_LOGONS.get(ref.logon_id or "")
+        if fixed is not None:
+            account = self.account(account_ref(fixed))
+        elif ref.user or ref.user_sid:
+            account = self.account(split_user(ref.user, ref.user_sid))
+        else:
+            account = None
+        logon = self.logon(event.host, ref.logon_id)
+        if account is not None:
+            self.link("ran_as", ref.uid, account, event, None)
+        if logon is not None:
+            self.link("in_logon", ref.uid, logon, event, None)
+            if account is not None:
+                self.link("logged_on", account, logon, event, None)
+
+    def add(self, event: Event, raw: str | None, source: str, keep_raw: bool) -> None:
+        kind, host = event.kind, event.host
+        if event.logon is not None:
+            facts = event.logon
+            account = self.account(facts.account)
+            if kind is Kind.EXPLICIT_CREDENTIALS:
+                subject = self.account(facts.subject)
+                logon = self.logon(host, facts.logon_id)
+                if subject is not None and logon is not None:
+                    self.link("logged_on", subject, logon, event, raw)
+                if event.process is not None and account is not None:
+                    timed = self.edge("used_credentials", event.process.uid, account, _CREDS)
+                    timed.add(event, keep_raw, source)
+                    _add_unique(timed.extra["target_servers"], facts.target_server)
+                    _add_unique(timed.extra["target_infos"], facts.target_info)
+                return
+            if facts.failed:
+                if account is not None:
+                    timed = self.edge("failed_logon", account, host, _FAILED)
+                    timed.add(event, keep_raw, source)
+                    _add_unique(timed.extra["statuses"], facts.status)
+                    _add_unique(timed.extra["sub_statuses"], facts.sub_status)
+                    _add_unique(timed.extra["logon_types"], facts.logon_type)
+                    _add_unique(timed.extra["source_ips"], facts.source_ip)
+                return
+            logon = self.logon(host, facts.logon_id, event)
+            if account is not None and logon is not None:
+                self.link("logged_on", account, logon, event, raw)
+            return
+        if event.share is not None:
+            share = event.share
+            key = host_key(host, share.share_name)
+            if key not in self.shares:
+                self.shares[key] = {
+                    "key": key,
+                    "host": host,
+                    "share_name": share.share_name,
+                    "share_path": share.share_path,
+                }
+            actor = self._actor(share.account, share.logon_id, event, raw)
+            if actor is not None:
+                timed = self.edge(f"share_by_{actor[0]}", actor[1], key, _SHARE)
+                timed.add(event, keep_raw, source)
+                _add_unique(timed.extra["access_masks"], share.access_mask)
+                if len(timed.extra["relative_targets"]) < MAX_RELATIVE_TARGETS:
+                    _add_unique(timed.extra["relative_targets"], share.relative_target)
+                _add_unique(timed.extra["source_ips"], share.source_ip)
+            return
+        if event.service is not None:
+            svc = event.service
+            key = host_key(host, svc.service_name)
+            row = self.services.get(key)
+            props = {
+                k: v
+                for k in ("image_path", "service_type", "start_type", "service_account")
+                if (v := getattr(svc, k)) is not None
+            }
+            if row is None:
+                self.services[key] = {
+                    "key": key,
+                    "host": host,
+                    "service_name": svc.service_name,
+                    "props": props,
+                    "installed_time": event.ts,
+                }
+            else:
+                row["props"] = {**props, **row["props"]}
+                row["installed_time"] = min(row["installed_time"], event.ts)
+            actor = self._actor(svc.account, svc.logon_id, event, raw)
+            if actor is not None:
+                timed = self.edge(f"service_by_{actor[0]}", actor[1], key, ("image_paths",))
+                timed.add(event, keep_raw, source)
+                _add_unique(timed.extra["image_paths"], svc.image_path)
+            return
+        if event.task is not None:
+            task = event.task
+            key = host_key(host, task.task_name)
+            row = self.tasks.get(key)
+            if row is None:
+                row = self.tasks[key] = {
+                    "key": key,
+                    "host": host,
+                    "task_name": task.task_name,
+                    "content": None,
+                    "content_time": None,
+                }
+            if task.content is not None and (
+                row["content_time"] is None or event.ts > row["content_time"]
+            ):
+                row["content"], row["content_time"] = task.content, event.ts
+            actors = []
+            if (actor := self._actor(task.account, task.logon_id, event, raw)) is not None:
+                actors.append(actor)
+            if event.process is not None:
+                actors.append(("process", event.process.uid))
+            for who, uid in actors:
+                timed = self.edge(f"task_by_{who}", uid, key, ("ops",))
+                timed.add(event, keep_raw, source)
+                _add_unique(timed.extra["ops"], task.op)
+            return
+        if event.script is not None:
+            script = event.script
+            key = f"{host}|{script.block_id}"
+            row = self.scripts.get(key)
+            if row is None:
+                row = self.scripts[key] = {
+                    "host": host,
+                    "block_id": script.block_id,
+                    "path": script.path,
+                    "total": script.total,
+                    "parts": {},
+                    "first_time": event.ts,
+                }
+            row["parts"].setdefault(script.number, script.text)
+            row["path"] = row["path"] or script.path
+            row["first_time"] = min(row["first_time"], event.ts)
+            if event.process is not None:
+                self.edge("ran_script", event.process.uid, key).add(event, keep_raw, source)
+            self.account(script.account)
+
+    def _actor(
+        self, ref: AccountRef | None, logon_id: str | None, event: Event, raw: str | None
+    ) -> tuple[str, str] | None:
+        """Who did a share access, service install or task change: the logon session when the
+        record names it (linked to its account), else the account."""
+        account = self.account(ref)
+        logon = self.logon(event.host, logon_id)
+        if logon is not None:
+            if account is not None:
+                self.link("logged_on", account, logon, event, raw)
+            return ("logon", logon)
+        if account is not None:
+            return ("account", account)
+        return None
+
+
+_LINK_NAMES = frozenset({"ran_as", "in_logon", "logged_on", "runs"})
+MAX_RELATIVE_TARGETS = 100  # distinct 5145 relative target names kept on one edge
+# the kinds SystemFold folds (besides the process links every kind may carry)
+SYSTEM_KINDS = frozenset(
+    {
+        Kind.LOGON,
+        Kind.LOGOFF,
+        Kind.SPECIAL_LOGON,
+        Kind.EXPLICIT_CREDENTIALS,
+        Kind.SHARE_ACCESS,
+        Kind.SERVICE_INSTALL,
+        Kind.TASK_CHANGE,
+        Kind.SCRIPT_BLOCK,
+    }
+)
+
+
 @dataclass
 class Batch:
     """One batch of events folded into rows, ready for one transaction.
@@ -637,6 +1345,7 @@ class Batch:
     connected: dict[tuple[str, str], _Timed] = field(default_factory=dict)
     accepted: dict[tuple[str, str], _Timed] = field(default_factory=dict)
     resolved: dict[tuple[str, str], _Timed] = field(default_factory=dict)
+    system: SystemFold = field(default_factory=SystemFold)  # accounts, logons… (v2 part 2)
     events: int = 0
     _source: str = ""  # the latest event's source reference, formatted once
     _converted: bool = False  # rows made (see process_rows)
@@ -647,6 +1356,9 @@ class Batch:
         self._host(event)
         kind = event.kind
         proc = event.process
+        if kind in SYSTEM_KINDS:
+            self._system(event, proc)
+            return
         if proc is None:
             return  # the kinds below are all done by a process
         if kind is Kind.PROCESS_START:
@@ -661,6 +1373,17 @@ class Batch:
             self._dns(event, proc)
 
     # -- folding helpers -------------------------------------------------------------------
+    def _system(self, event: Event, proc: ProcessRef | None) -> None:
+        """Accounts, logons, shares, services, tasks and script blocks (SystemFold)."""
+        if proc is not None:
+            self._process(proc, event, full=False)
+        raw = _raw(event) if self.keep_raw else None
+        self.system.add(event, raw, self._source, self.keep_raw)
+        service = event.service
+        if service is not None and service.image_file:
+            image = self._file(event.host, service.image_file)
+            self.system.link("runs", host_key(event.host, service.service_name), image, event, None)
+
     def _host(self, event: Event) -> None:
         row = self.hosts.get(event.host)
         if row is None:
@@ -710,6 +1433,8 @@ class Batch:
             }
             if ref.image and ref.image_facts is not None:
                 self._file(event.host, ref.image, ref.image_facts, ts)
+            if ref.user or ref.user_sid or ref.logon_id:
+                self.system.process_links(ref, event)
             return
         if ts < current["first_seen"]:
             current["first_seen"] = ts
@@ -723,6 +1448,8 @@ class Batch:
             current["ppid"] = ppid if ppid is not None else current["ppid"]
             if ref.image and ref.image_facts is not None:
                 self._file(event.host, ref.image, ref.image_facts, ts)
+            if ref.user or ref.user_sid or ref.logon_id:
+                self.system.process_links(ref, event)
         else:
             # Most rows are the same process seen again by its file and network events:
             # only fill what neither its start record nor an earlier mention said, without
@@ -932,12 +1659,14 @@ class Batch:
             ("files", self.file_rows()),
             ("connections", [self.connections[k] for k in sorted(self.connections)]),
             ("domains", [{"name": n} for n in sorted(self.domains)]),
+            *self.system.node_statements(),
             ("spawned", [self.spawned[k] for k in sorted(self.spawned)]),
             ("executed", [self.executed[k] for k in sorted(self.executed)]),
             ("wrote", timed_rows(self.wrote)),
             ("connected", timed_rows(self.connected)),
             ("accepted", timed_rows(self.accepted)),
             ("resolved", timed_rows(self.resolved)),
+            *self.system.edge_statements(),
         ]
 
     def host_rows(self) -> list[dict[str, Any]]:

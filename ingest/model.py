@@ -22,6 +22,15 @@ class Kind(enum.StrEnum):
     FILE_WRITE = "file_write"  # create, modify, rename, delete: see FileOp
     NETWORK_CONNECT = "network_connect"
     DNS_QUERY = "dns_query"
+    # -- accounts, logons and Windows system changes (graph v2, part 2) --
+    LOGON = "logon"  # Security 4624/4625, Defender DeviceLogonEvents, ECS authentication
+    LOGOFF = "logoff"  # Security 4634/4647
+    SPECIAL_LOGON = "special_logon"  # Security 4672: a logon given admin-equivalent rights
+    EXPLICIT_CREDENTIALS = "explicit_credentials"  # Security 4648
+    SHARE_ACCESS = "share_access"  # Security 5140/5145
+    SERVICE_INSTALL = "service_install"  # Security 4697, System 7045
+    TASK_CHANGE = "task_change"  # Security 4698/4699/4700/4701/4702
+    SCRIPT_BLOCK = "script_block"  # PowerShell 4104
 
 
 class FileOp(enum.StrEnum):
@@ -100,6 +109,7 @@ class ProcessRef:
     logon_id: str | None = None
     integrity: str | None = None
     image_facts: ImageFacts | None = None  # PE facts of `image`, when the source gives them
+    user_sid: str | None = None  # the account's SID when the source gives it (graph v2, k2)
 
     @property
     def name(self) -> str | None:
@@ -140,6 +150,12 @@ class Event:
     # dns
     query_name: str | None = None
     query_results: tuple[str, ...] = ()
+    # -- accounts, logons and Windows system changes (graph v2, part 2) --
+    logon: LogonFacts | None = None  # LOGON, LOGOFF, SPECIAL_LOGON, EXPLICIT_CREDENTIALS
+    share: ShareFacts | None = None  # SHARE_ACCESS
+    service: ServiceFacts | None = None  # SERVICE_INSTALL
+    task: TaskFacts | None = None  # TASK_CHANGE
+    script: ScriptFacts | None = None  # SCRIPT_BLOCK
     # names of raw fields whose value was cut, by the source (e.g. syslog's 2 KiB limit) or by
     # ingest's length caps; a rule matching on a cut field should know its value is partial
     truncated: tuple[str, ...] = ()
@@ -182,6 +198,162 @@ def normalise_os(value: str | None) -> str | None:
     if text in ("linux", "debian", "ubuntu", "rhel", "redhat", "centos", "fedora", "suse"):
         return "linux"
     return None
+
+
+# -- accounts, logons and Windows system changes (graph v2, part 2) ---------------------------
+# Well-known local SIDs and the one name each has on every Windows host. A record may name
+# S-1-5-18 as "THESHIRE\\WORKSTATION6$" (4688's subject), Sysmon as "NT AUTHORITY\\SYSTEM":
+# both are the one SYSTEM account. The machine-account name is never taken as SYSTEM's name.
+WELL_KNOWN_SIDS = {
+    "s-1-5-18": ("nt authority", "system"),
+    "s-1-5-19": ("nt authority", "local service"),
+    "s-1-5-20": ("nt authority", "network service"),
+}
+# The fixed logon sessions of those accounts: a process in one runs as its account, whatever
+# name a record gives (4688 names a NETWORK SERVICE process's target "THESHIRE\\WS6$").
+WELL_KNOWN_LOGONS = {"0x3e7": "s-1-5-18", "0x3e5": "s-1-5-19", "0x3e4": "s-1-5-20"}
+WELL_KNOWN_NAMES = {f"{d}\\{n}": sid for sid, (d, n) in WELL_KNOWN_SIDS.items()}
+# SIDs that name nobody: "S-1-0-0" (NULL SID, 4624's subject of a network logon)
+_NOBODY_SIDS = frozenset({"s-1-0-0", "-", ""})
+_NOBODY_NAMES = frozenset({"-", "", "anonymous logon"})
+
+
+@dataclass(slots=True)
+class AccountRef:
+    """An account as one record names it: SID and/or domain and name, as logged."""
+
+    sid: str | None = None
+    domain: str | None = None
+    name: str | None = None
+
+    @property
+    def name_key(self) -> str | None:
+        """Lower-case `domain\\name` (a DNS domain reduced to its first label: 4624 logs
+        "THESHIRE.LOCAL" where Sysmon logs "THESHIRE"), or the bare name."""
+        if not self.name:
+            return None
+        name = self.name.strip().lower()
+        domain = (self.domain or "").strip().lower().split(".", 1)[0]
+        return f"{domain}\\{name}" if domain and domain != "-" else name
+
+    @property
+    def key(self) -> str | None:
+        """The Account node's key: the lower-case SID when known, else `name_key`."""
+        if self.sid:
+            return self.sid
+        key = self.name_key
+        return WELL_KNOWN_NAMES.get(key, key) if key else None
+
+
+def account_ref(
+    sid: str | None = None, domain: str | None = None, name: str | None = None
+) -> AccountRef | None:
+    """An AccountRef from logged fields, or None when they name nobody (NULL SID, "-")."""
+    sid_text = (sid or "").strip().lower()
+    sid_text = "" if sid_text in _NOBODY_SIDS or not sid_text.startswith("s-") else sid_text
+    name_text = (name or "").strip()
+    if name_text.lower() in _NOBODY_NAMES:
+        name_text = ""
+    domain_text = (domain or "").strip()
+    if not name_text and "\\" in domain_text:  # a joined DOMAIN\\name in one field
+        domain_text, _, name_text = domain_text.rpartition("\\")
+    if not sid_text and not name_text:
+        return None
+    if sid_text in WELL_KNOWN_SIDS:
+        domain_text, name_text = WELL_KNOWN_SIDS[sid_text]
+    return AccountRef(sid=sid_text or None, domain=domain_text or None, name=name_text or None)
+
+
+def split_user(user: str | None, sid: str | None = None) -> AccountRef | None:
+    """An AccountRef from a joined "DOMAIN\\name" (Sysmon `User`, ProcessRef.user)."""
+    if not user and not sid:
+        return None
+    domain, sep, name = (user or "").rpartition("\\")
+    return account_ref(sid, domain if sep else None, name)
+
+
+@dataclass(slots=True)
+class LogonFacts:
+    """A logon session and the accounts around it. `account` is the one logged on (4624's
+    Target, 4648's credentials used), `subject` the one that asked (4624/4648 Subject)."""
+
+    account: AccountRef | None = None
+    logon_id: str | None = None  # lower-case hex, "0x3e7"
+    logon_type: int | None = None
+    failed: bool = False  # 4625, LogonFailed
+    status: str | None = None  # lower-case hex, 4625
+    sub_status: str | None = None
+    source_ip: str | None = None
+    source_port: int | None = None
+    workstation: str | None = None
+    auth_package: str | None = None
+    logon_process: str | None = None
+    logon_guid: str | None = None
+    elevated: bool | None = None  # 4624 ElevatedToken, or a 4672 for the logon
+    privileges: tuple[str, ...] = ()  # 4672 PrivilegeList
+    subject: AccountRef | None = None
+    target_server: str | None = None  # 4648
+    target_info: str | None = None  # 4648
+
+
+SHARE_NAME_LIMIT = 1024  # characters of a 5145 relative target name kept
+
+
+@dataclass(slots=True)
+class ShareFacts:
+    """5140/5145: a network share accessed, by whom (account + logon) and from where."""
+
+    share_name: str  # as logged, "\\\\*\\C$"
+    account: AccountRef | None = None
+    logon_id: str | None = None
+    share_path: str | None = None  # ShareLocalPath
+    relative_target: str | None = None  # 5145 RelativeTargetName, capped
+    access_mask: str | None = None  # lower-case hex
+    source_ip: str | None = None
+    source_port: int | None = None
+
+
+@dataclass(slots=True)
+class ServiceFacts:
+    """4697 / System 7045: a service installed."""
+
+    service_name: str
+    image_path: str | None = None  # ImagePath / ServiceFileName as logged (a command line)
+    image_file: str | None = None  # the executable path read out of it, when there is one
+    service_type: str | None = None
+    start_type: str | None = None
+    service_account: str | None = None
+    account: AccountRef | None = None  # who installed it (4697 Subject, 7045 UserID)
+    logon_id: str | None = None
+
+
+TASK_CONTENT_LIMIT = 16384  # characters of a task's XML kept
+
+
+@dataclass(slots=True)
+class TaskFacts:
+    """4698-4702: a scheduled task created, deleted, enabled, disabled or updated."""
+
+    task_name: str
+    op: str  # "created", "deleted", "enabled", "disabled", "updated"
+    content: str | None = None  # TaskContent / TaskContentNew, capped
+    account: AccountRef | None = None
+    logon_id: str | None = None
+
+
+SCRIPT_PART_LIMIT = 65536  # characters of one 4104 part kept
+
+
+@dataclass(slots=True)
+class ScriptFacts:
+    """4104: one part of a PowerShell script block."""
+
+    block_id: str  # ScriptBlockId, lower-case
+    text: str
+    number: int = 1  # MessageNumber
+    total: int = 1  # MessageTotal
+    path: str | None = None
+    account: AccountRef | None = None  # System.Security UserID
 
 
 def normalise_host(name: str) -> str:

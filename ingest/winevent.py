@@ -30,6 +30,10 @@ class WinRecord:
     time: Any  # the record's own (system/ingest) time, raw; None when absent
     time_field: str
     data: Mapping[str, Any]  # the event's named fields
+    # graph v2, part 2: the logging process (System.Execution ProcessID: PowerShell 4104's
+    # host process) and the account the provider ran for (System.Security UserID), raw
+    execution_pid: Any = None
+    user_sid: Any = None
 
 
 def unwrap(record: Mapping[str, Any]) -> WinRecord:
@@ -80,6 +84,8 @@ def _from_event_tree(event: Any) -> WinRecord:
         time=_attr(system.get("TimeCreated"), "SystemTime"),
         time_field="Event.System.TimeCreated.SystemTime",
         data=_event_data(event.get("EventData"), "Event.EventData"),
+        execution_pid=_attr(system.get("Execution"), "ProcessID"),
+        user_sid=_attr(system.get("Security"), "UserID"),
     )
 
 
@@ -121,6 +127,12 @@ def _from_winlogbeat(record: Mapping[str, Any]) -> WinRecord:
         time=record.get("@timestamp"),
         time_field="@timestamp",
         data=_event_data(winlog.get("event_data"), "winlog.event_data"),
+        execution_pid=(winlog.get("process") or {}).get("pid")
+        if isinstance(winlog.get("process"), Mapping)
+        else None,
+        user_sid=(winlog.get("user") or {}).get("identifier")
+        if isinstance(winlog.get("user"), Mapping)
+        else None,
     )
 
 
@@ -136,6 +148,8 @@ def _from_mordor(record: Mapping[str, Any]) -> WinRecord:
         time=record.get("@timestamp"),
         time_field="@timestamp",
         data=record,
+        execution_pid=record.get("ExecutionProcessID"),
+        user_sid=record.get("UserID"),
     )
 
 

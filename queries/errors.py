@@ -34,6 +34,10 @@ class FileNotFound(NotFound):
     what = "file"
 
 
+class AccountNotFound(NotFound):
+    what = "account"
+
+
 class NodeNotFound(NotFound):
     """No node with that id (`<Label>:<key>`), or a label clients may not name."""
 

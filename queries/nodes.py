@@ -41,6 +41,14 @@ def parse_node_id(text: str) -> tuple[str, str, str] | None:
     return label, NODE_LABELS[label], value
 
 
+_NAMED = {
+    "Share": "share_name",
+    "Service": "service_name",
+    "ScheduledTask": "task_name",
+    "ScriptBlock": "script_block_id",
+}
+
+
 def display_label(label: str, props: dict[str, Any]) -> str:
     """What a person reads on the node: a process's exe and pid, a file's name, an ip:port."""
     if label == "Process":
@@ -53,5 +61,15 @@ def display_label(label: str, props: dict[str, Any]) -> str:
         return f"{host}:{props.get('port')}" if props.get("port") is not None else str(host)
     if label == "Alert":
         return str(props.get("rule_name") or props.get("id"))
+    # -- accounts, logons and Windows system changes (graph v2, part 2) --
+    if label == "Account":
+        name = props.get("name")
+        domain = props.get("domain")
+        return f"{domain}\\{name}" if name and domain else str(name or props.get("key"))
+    if label == "Logon":
+        kind = props.get("logon_type")
+        return f"logon {props.get('logon_id')}" + (f" (type {kind})" if kind is not None else "")
+    if label in _NAMED:
+        return str(props.get(_NAMED[label]) or props.get("key"))
     key = NODE_LABELS.get(label)
     return str(props.get(key) if key else label)

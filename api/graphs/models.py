@@ -20,6 +20,17 @@ class Rel(enum.StrEnum):
     CONNECTED_TO = "CONNECTED_TO"
     ACCEPTED = "ACCEPTED"
     RESOLVED = "RESOLVED"
+    # -- accounts, logons and Windows system changes (graph v2, part 2) --
+    RAN_AS = "RAN_AS"
+    IN_LOGON = "IN_LOGON"
+    LOGGED_ON = "LOGGED_ON"
+    FAILED_LOGON = "FAILED_LOGON"
+    USED_CREDENTIALS = "USED_CREDENTIALS"
+    ACCESSED_SHARE = "ACCESSED_SHARE"
+    INSTALLED_SERVICE = "INSTALLED_SERVICE"
+    RUNS = "RUNS"
+    CHANGED_TASK = "CHANGED_TASK"
+    RAN_SCRIPT = "RAN_SCRIPT"
     ON_HOST = "ON_HOST"
     INVOLVES = "INVOLVES"
 

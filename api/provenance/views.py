@@ -7,7 +7,8 @@ from fastapi import Path, Query
 from provgraph.api.deps import GraphDep, Reader
 from provgraph.api.problems import Problem, responses
 from provgraph.api.routing import secured_router
-from provgraph.queries import provenance
+from provgraph.queries import accounts, provenance
+from provgraph.queries.accounts import AccountActivityList
 from provgraph.queries.provenance import Contacts, FileProvenanceList, ProcessLineage, Timeline
 
 router = secured_router(prefix="/provenance", tags=["provenance"], responses=responses(404))
@@ -91,3 +92,21 @@ def contacts(
     if not ip and not hostname:
         raise Problem(400, "give `ip` or `hostname`", slug="missing-parameter")
     return provenance.contacts(graph, ip=ip, hostname=hostname, limit=limit)
+
+
+@router.get(
+    "/accounts/{account:path}",
+    response_model=AccountActivityList,
+    summary="What an account did, on which hosts, from which logon",
+    description="`account` is a SID (S-1-5-21-…), DOMAIN\\name or a bare name, any case. "
+    "Per account: its logon sessions by host with the processes that ran in each and what "
+    "the session did (shares, service installs, scheduled tasks), processes that ran as it "
+    "outside a known session, its failed logons and who used its credentials (4648).",
+)
+def account(
+    graph: GraphDep,
+    _: Reader,
+    account: Annotated[str, Path(max_length=512, description="SID, DOMAIN\\name or name")],
+    limit: Annotated[int, Query(ge=1, le=5000)] = 200,
+) -> AccountActivityList:
+    return accounts.account_activity(graph, account=account, limit=limit)

@@ -27,7 +27,7 @@ from provgraph.cli.terminal import (
     span,
     when,
 )
-from provgraph.queries import provenance
+from provgraph.queries import accounts, provenance
 
 trace_app = typer.Typer(
     help="Provenance: where a process, file or connection came from.", no_args_is_help=True
@@ -45,6 +45,15 @@ VERBS = {
     "network_connect": "connect",
     "network_accept": "accept",
     "dns_query": "dns",
+    # -- accounts, logons and Windows system changes (graph v2, part 2) --
+    "logon": "logon",
+    "logoff": "logoff",
+    "failed_logon": "logon failed",
+    "share_access": "share",
+    "service_install": "service",
+    "task_change": "task",
+    "script_block": "script",
+    "explicit_credentials": "runas",
 }
 
 
@@ -272,3 +281,94 @@ def _contact(contact: provenance.Contact) -> None:
     typer.echo(f"    {arrow + ' ' if arrow else ''}{who}")
     count = f"×{contact.count}  " if contact.count else ""
     typer.echo(f"        {count}{span(contact.first_time, contact.last_time)}".rstrip())
+
+
+@trace_app.command("account", epilog=LOOKUP_EPILOG)
+def trace_account(
+    account: Annotated[str, typer.Argument(help="A SID, DOMAIN\\name or a bare name (any case).")],
+    limit: Annotated[int, typer.Option(min=1, max=5000, help="Entries per list at most.")] = 200,
+    json_out: JsonOut = False,
+) -> None:
+    """What else the account did, on which hosts, from which logon: its sessions by host
+    with their processes, shares, services and tasks, its failed logons, and who used its
+    credentials."""
+    with terminal.connect() as graph:
+        found = accounts.account_activity(graph, account=account, limit=limit)
+    if json_out:
+        emit_json(found)
+        return
+    for answer in found.accounts:
+        a = answer.account
+        head = Text(
+            str(a.get("name") and f"{a.get('domain') or ''}\\{a['name']}".lstrip("\\") or a["key"]),
+            style="bold",
+        )
+        if a.get("sid"):
+            head.append(f"  {a['sid']}", style="dim")
+        tree = Tree(head)
+        for host in answer.hosts:
+            branch = tree.add(Text(host.host, style="bold"))
+            for session in host.logons:
+                logon = session.logon
+                what = Text(f"logon {logon.get('logon_id')}")
+                facts = [
+                    f"type {logon['logon_type']}" if logon.get("logon_type") is not None else "",
+                    f"from {logon['source_ip']}" if logon.get("source_ip") else "",
+                    "elevated" if logon.get("elevated") else "",
+                    span(logon.get("start_time"), logon.get("end_time"))
+                    if logon.get("start_time")
+                    else "",
+                ]
+                what.append("  " + "  ".join(f for f in facts if f))
+                node = branch.add(what)
+                for proc in session.processes:
+                    node.add(_process_label(proc, indent=12))
+                for action in session.actions:
+                    node.add(Text(_action(action), style="yellow"))
+            if host.processes:
+                other = branch.add(Text("processes outside a known logon", style="dim"))
+                for proc in host.processes:
+                    other.add(_process_label(proc, indent=12))
+        for action in answer.actions:
+            tree.add(Text(_action(action), style="yellow"))
+        for failed in answer.failed_logons:
+            tree.add(
+                Text(
+                    _fact(failed.first_time, failed.count, f"failed logon on {failed.host}")
+                    + (f"  status {', '.join(failed.statuses)}" if failed.statuses else ""),
+                    style="red",
+                )
+            )
+        for use in answer.credentials_used_by:
+            servers = ", ".join(use.target_servers)
+            tree.add(
+                Text(
+                    _fact(
+                        use.first_time,
+                        use.count,
+                        f"credentials used by "
+                        f"{process_name(use.process)} {use.process.get('uid', '')}",
+                    )
+                    + (f" for {servers}" if servers else ""),
+                    style="magenta",
+                )
+            )
+        console.print(tree)
+    if any(a.truncated for a in found.accounts):
+        typer.secho("(lists cut at --limit; --json has the same cut)", err=True)
+
+
+_ACTION_VERBS = {
+    "ACCESSED_SHARE": "share",
+    "INSTALLED_SERVICE": "installed service",
+    "CHANGED_TASK": "task",
+}
+
+
+def _action(action: dict[str, Any]) -> str:
+    verb = _ACTION_VERBS.get(str(action.get("kind")), str(action.get("kind")))
+    extra = ", ".join(
+        str(x) for x in (action.get("ops") or []) + (action.get("relative_targets") or [])[:3]
+    )
+    what = f"{verb} {action.get('target')}" + (f" ({extra})" if extra else "")
+    return _fact(action.get("first_time"), action.get("count"), what)

@@ -40,6 +40,17 @@ const NOUNS = {
   ACCEPTED: ['accepted from', 'address', 'addresses'],
   RESOLVED: ['resolved', 'name', 'names'],
   EXECUTED: ['ran', 'image', 'images'],
+  // accounts, logons and Windows system changes (graph v2, part 2)
+  RAN_AS: ['ran as', 'account', 'accounts'],
+  IN_LOGON: ['ran in', 'logon', 'logons'],
+  LOGGED_ON: ['logged on', 'session', 'sessions'],
+  FAILED_LOGON: ['failed to log on to', 'host', 'hosts'],
+  USED_CREDENTIALS: ['used credentials of', 'account', 'accounts'],
+  ACCESSED_SHARE: ['accessed', 'share', 'shares'],
+  INSTALLED_SERVICE: ['installed', 'service', 'services'],
+  RUNS: ['runs', 'image', 'images'],
+  CHANGED_TASK: ['changed', 'task', 'tasks'],
+  RAN_SCRIPT: ['ran', 'script block', 'script blocks'],
 };
 
 // Okabe–Ito colours, each kind with its own shape so colour is never the only cue.

@@ -109,3 +109,27 @@ def test_contacts_by_ip_and_name(
         "g:payload",
     }
     assert client.get(f"{P}/contacts", headers=reader).status_code == 400
+
+
+def test_account_activity_by_name_and_sid(
+    client: TestClient, graph: Graph, key: Callable[..., dict[str, str]]
+) -> None:
+    from pathlib import Path
+
+    from provgraph.graph.pipeline import ingest_sources
+
+    data = Path(__file__).resolve().parents[2] / "data"
+    ingest_sources(graph, data / "otrf_empire_msbuild_dcerpc_wmi_smb.mordor.ndjson")
+    reader = key("read")
+    by_name = client.get(f"{P}/accounts/THESHIRE%5Cpgustavo", headers=reader)
+    assert by_name.status_code == 200, by_name.text
+    sid = "S-1-5-21-4228717743-1032521047-1810997296-1104"
+    by_sid = client.get(f"{P}/accounts/{sid}", headers=reader).json()
+    assert by_name.json()["accounts"] == by_sid["accounts"]
+    [account] = by_sid["accounts"]
+    assert account["account"]["sid"] == sid.lower()
+    hosts = {h["host"] for h in account["hosts"]}
+    assert "workstation6" in hosts
+    missing = client.get(f"{P}/accounts/THESHIRE%5Cnobody", headers=reader)
+    assert missing.status_code == 404
+    assert client.get(f"{P}/accounts/{sid}").status_code == 401

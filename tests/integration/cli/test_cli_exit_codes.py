@@ -19,6 +19,7 @@ NOT_FOUND = [
     (["trace", "ip", "203.0.113.7"], "no process contacted 203.0.113.7"),
     (["trace", "ip", "nothing.example"], "no process contacted nothing.example"),
     (["trace", "process", "g:nope"], "no process g:nope"),
+    (["trace", "account", "THESHIRE\\nobody"], "no account THESHIRE\\nobody"),
     # the path as typed: one backslash each, not a Python repr
     (["trace", "file", r"C:\Users\Nobody\x.cs"], r"no file C:\Users\Nobody\x.cs"),
     (
