@@ -130,7 +130,7 @@ def test_mordor_powershell_child_of_msbuild_connects_out() -> None:
 def test_mordor_skips_are_explained() -> None:
     _, summary = _run(MORDOR)
     skipped = summary.files[str(DATA / MORDOR)].skipped
-    assert skipped["sysmon EventID 10 not modelled"] == 1241
+    assert not [k for k in skipped if k.startswith("sysmon EventID")]  # every id is modelled
     assert skipped["security 4663 ObjectType Key is not a file"] == 103  # registry reads
     assert not [k for k in skipped if "irrelevant record" in k]
 
