@@ -406,7 +406,8 @@ def _pipe(created: bool) -> Callable[[Mapping[str, Any], _Ctx], Event]:
     return handle
 
 
-_WMI_NAME = re.compile(r'Name\s*=\s*"((?:[^"\\]|\\.)*)"', re.IGNORECASE)
+# `…Consumer.Name=\"x\"`: Sysmon escapes the quotes inside its quoted value
+_WMI_NAME = re.compile(r'Name\s*=\s*\\?"(.*?)\\?"', re.IGNORECASE)
 
 
 def _unquote(value: str | None) -> str | None:

@@ -10,7 +10,9 @@ from typing import Any
 
 from provgraph.graph.tx import Graph
 from provgraph.graph.writer import write_events
+from provgraph.ingest.model import Origin
 from provgraph.ingest.reader import iter_events
+from provgraph.ingest.windows import parse_windows
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 EMPIRE = DATA / "otrf_empire_msbuild_dcerpc_wmi_smb.mordor.ndjson"
@@ -82,7 +84,8 @@ def test_empire_process_access_links_two_processes(graph: Graph) -> None:
 
 
 def test_empire_registry_pipes_and_raw_reads(graph: Graph) -> None:
-    write_events(graph, iter_events(EMPIRE))
+    # Sysmon's alone: the Security key writes of the set share edges with some of them
+    write_events(graph, (e for e in iter_events(EMPIRE) if e.origin.source == "sysmon"))
     # Sysmon 13 (NXLog lost EventType: the id says "set"), value data kept
     row = _one(
         graph,
@@ -99,8 +102,7 @@ def test_empire_registry_pipes_and_raw_reads(graph: Graph) -> None:
     assert "QWORD (0x01d68f96-0x73873e84)" in row["details"]
     counts = _one(
         graph,
-        "MATCH ()-[r:WROTE_REGISTRY]->() WHERE r.event_types = [] "  # Sysmon's, via NXLog
-        "UNWIND r.ops AS op WITH op, sum(r.count) AS n "
+        "MATCH ()-[r:WROTE_REGISTRY]->() UNWIND r.ops AS op WITH op, sum(r.count) AS n "
         "RETURN collect([op, n]) AS ops",
     )
     ops = dict(counts["ops"])
@@ -138,3 +140,301 @@ def test_empire_registry_pipes_and_raw_reads(graph: Graph) -> None:
         {"uid": "g:b34bc01c-7fb1-5f63-2c00-000000000400"},
     )
     assert raw["device"] == r"\Device\HarddiskVolume2"
+
+
+# -- generated records, in the shape evtx-rs writes (no public recording has these ids) -------
+SYSMON = "Microsoft-Windows-Sysmon"
+SECURITY = "Microsoft-Windows-Security-Auditing"
+HOST = "WKS7.corp.example"
+ATTACKER = "{0197231e-1111-69e1-0000-000000000800}"
+LSASS = "{0197231e-2222-69e1-0000-000000000800}"
+
+
+def _record(provider: str, event_id: int, second: int, **data: Any) -> dict[str, Any]:
+    return {
+        "Event": {
+            "System": {
+                "Provider": {"#attributes": {"Name": provider}},
+                "EventID": event_id,
+                "TimeCreated": {"#attributes": {"SystemTime": f"2026-04-17T05:24:{second:02d}Z"}},
+                "Computer": HOST,
+            },
+            "EventData": {"UtcTime": f"2026-04-17 05:24:{second:02d}.000", **data}
+            if provider == SYSMON
+            else data,
+        }
+    }
+
+
+def _ingest(graph: Graph, records: list[dict[str, Any]]) -> None:
+    events = []
+    for line, record in enumerate(records, 1):
+        parsed = parse_windows(record, Origin("windows", "gen.json", line))
+        assert parsed, (line, parsed)
+        events += parsed
+    write_events(graph, events)
+
+
+def _actor(guid: str = ATTACKER, image: str = r"C:\Users\Public\tool.exe") -> dict[str, Any]:
+    return {"ProcessGuid": guid, "ProcessId": 4242, "Image": image, "User": r"CORP\eve"}
+
+
+HASHES = (
+    "SHA1=5E4F2C531C549BB72A658ED9DD16D491EDDBB286,MD5=FAB4B30C1C4F0A9202A7B42DCF1729DC,"
+    "SHA256=1B48A4F8D20026E6C56E3AB4CC4788FA6425C8A75F8D91C2869FA533DE6B209E,"
+    "IMPHASH=C324AAAC01F0F75C811E1F80C41B860C"
+)
+
+
+def test_generated_sysmon_driver_injection_registry_rename_and_file_events(graph: Graph) -> None:
+    tool = r"C:\Users\Public\tool.exe"
+    _ingest(
+        graph,
+        [
+            _record(
+                SYSMON,
+                6,
+                1,
+                ImageLoaded=r"C:\Windows\System32\drivers\evil.sys",
+                Hashes=HASHES,
+                Signed="false",
+                Signature="-",
+                SignatureStatus="Unavailable",
+            ),
+            _record(
+                SYSMON,
+                8,
+                2,
+                SourceProcessGuid=ATTACKER,
+                SourceProcessId=4242,
+                SourceImage=tool,
+                TargetProcessGuid=LSASS,
+                TargetProcessId=860,
+                TargetImage=r"C:\Windows\System32\lsass.exe",
+                NewThreadId=7,
+                StartAddress="0x00007FF6B2C21000",
+                StartModule="-",
+                StartFunction="-",
+            ),
+            _record(
+                SYSMON,
+                14,
+                3,
+                EventType="RenameKey",
+                TargetObject=r"HKLM\SOFTWARE\Old",
+                NewName=r"HKLM\SOFTWARE\New",
+                **_actor(),
+            ),
+            _record(
+                SYSMON,
+                2,
+                4,
+                TargetFilename=r"C:\Users\Public\a.dll",
+                CreationUtcTime="2019-01-01 00:00:00.000",
+                PreviousCreationUtcTime="2026-04-17 05:24:03.000",
+                **_actor(),
+            ),
+            _record(
+                SYSMON,
+                15,
+                5,
+                TargetFilename=r"C:\Users\Public\a.exe:Zone.Identifier",
+                Hash=HASHES,
+                Contents="[ZoneTransfer]  ZoneId=3",
+                **_actor(),
+            ),
+            _record(SYSMON, 27, 6, TargetFilename=r"C:\Temp\x.exe", Hashes=HASHES, **_actor()),
+            _record(SYSMON, 28, 7, TargetFilename=r"C:\Temp\y.exe", Hashes=HASHES, **_actor()),
+            _record(SYSMON, 29, 8, TargetFilename=r"C:\Temp\z.exe", Hashes=HASHES, **_actor()),
+            _record(SYSMON, 26, 9, TargetFilename=r"C:\Temp\z.exe", Hashes=HASHES, **_actor()),
+            _record(SYSMON, 25, 10, Type="Image is replaced", **_actor()),
+            _record(SYSMON, 24, 11, Session=1, ClientInfo="-", Hashes="SHA1=00", **_actor()),
+        ],
+    )
+    driver = _one(
+        graph,
+        "MATCH (h:Host {name: 'wks7'})-[r:LOADED_DRIVER]->(f:File) "
+        "RETURN f.path AS path, f.sha256 AS sha256, f.signed AS signed, "
+        "f.signature_status AS status, r.count AS n",
+    )
+    assert driver == {
+        "path": r"C:\Windows\System32\drivers\evil.sys",
+        "sha256": "1b48a4f8d20026e6c56e3ab4cc4788fa6425c8a75f8d91c2869fa533de6b209e",
+        "signed": False,
+        "status": "Unavailable",
+        "n": 1,
+    }
+    injected = _one(
+        graph,
+        "MATCH (s:Process)-[r:INJECTED]->(t:Process) RETURN s.uid AS s, t.uid AS t, "
+        "t.name AS target, r.start_address AS address, r.start_module AS module",
+    )
+    assert injected == {
+        "s": "g:0197231e-1111-69e1-0000-000000000800",
+        "t": "g:0197231e-2222-69e1-0000-000000000800",
+        "target": "lsass.exe",
+        "address": ["0x7ff6b2c21000"],
+        "module": [],
+    }
+    renamed = _one(
+        graph,
+        "MATCH (:Process)-[r:WROTE_REGISTRY]->(k:RegistryKey) "
+        "RETURN k.path AS path, r.ops AS ops, r.event_types AS types, r.new_names AS new",
+    )
+    assert renamed == {
+        "path": r"HKLM\SOFTWARE\Old",
+        "ops": ["rename"],
+        "types": ["RenameKey"],
+        "new": [r"HKLM\SOFTWARE\New"],
+    }
+    files = graph.read(
+        "MATCH (:Process)-[w:WROTE]->(f:File) RETURN f.name AS name, w.ops AS ops, "
+        "f.sha1 AS sha1 ORDER BY name"
+    )
+    sha1 = "5e4f2c531c549bb72a658ed9dd16d491eddbb286"
+    assert files == [
+        {"name": "a.dll", "ops": ["time_change"], "sha1": None},
+        {"name": "a.exe:zone.identifier", "ops": ["stream"], "sha1": sha1},
+        {"name": "x.exe", "ops": ["blocked_exe"], "sha1": sha1},
+        {"name": "y.exe", "ops": ["blocked_shred"], "sha1": sha1},
+        {"name": "z.exe", "ops": ["exe_detected", "delete"], "sha1": sha1},
+    ]
+    tampered = _one(
+        graph,
+        "MATCH (p:Process)-[r:TAMPERED]->(f:File) RETURN f.path AS path, r.types AS types",
+    )
+    assert tampered == {"path": tool, "types": ["Image is replaced"]}
+    clip = _one(graph, "MATCH (p:Process)-[r:SET_CLIPBOARD]->(h:Host) RETURN h.name AS h")
+    assert clip == {"h": "wks7"}
+
+
+def test_generated_wmi_subscription_links_filter_and_consumer(graph: Graph) -> None:
+    _ingest(
+        graph,
+        [
+            _record(
+                SYSMON,
+                19,
+                1,
+                EventType="WmiFilterEvent",
+                Operation="Created",
+                User=r"CORP\eve",
+                EventNamespace='"root\\\\cimv2"',
+                Name='"BotFilter82"',
+                Query='"SELECT * FROM __InstanceModificationEvent WITHIN 60"',
+            ),
+            _record(
+                SYSMON,
+                20,
+                2,
+                EventType="WmiConsumerEvent",
+                Operation="Created",
+                User=r"CORP\eve",
+                Name='"BotConsumer23"',
+                Type="Command Line",
+                Destination='"powershell.exe -enc AAAA"',
+            ),
+            _record(
+                SYSMON,
+                21,
+                3,
+                EventType="WmiBindingEvent",
+                Operation="Created",
+                User=r"CORP\eve",
+                Consumer=r'"\\.\ROOT\subscription:CommandLineEventConsumer.Name=\"BotConsumer23\""',
+                Filter=r'"\\.\ROOT\subscription:__EventFilter.Name=\"BotFilter82\""',
+            ),
+        ],
+    )
+    row = _one(
+        graph,
+        "MATCH (h:Host)-[:REGISTERED_WMI]->(f:WmiObject {kind: 'filter'})"
+        "-[b:BOUND_TO]->(c:WmiObject {kind: 'consumer'})<-[r:REGISTERED_WMI]-(h) "
+        "RETURN f.name AS filter, f.query AS query, c.name AS consumer, "
+        "c.consumer_type AS type, c.destination AS command, b.operations AS ops, "
+        "r.users AS users",
+    )
+    assert row == {
+        "filter": "BotFilter82",
+        "query": "SELECT * FROM __InstanceModificationEvent WITHIN 60",
+        "consumer": "BotConsumer23",
+        "type": "Command Line",
+        "command": "powershell.exe -enc AAAA",
+        "ops": ["Created"],
+        "users": [r"CORP\eve"],
+    }
+
+
+def test_security_key_writes_and_4657_share_sysmons_key_and_process(graph: Graph) -> None:
+    """Security names reg.exe by pid alone (0x1092), Sysmon by its GUID with that pid: one
+    process; 4657's key and value name and Sysmon's TargetObject: one RegistryKey."""
+    run = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Run"
+    reg = r"C:\Windows\System32\reg.exe"
+    security = {
+        "SubjectUserName": "eve",
+        "SubjectDomainName": "CORP",
+        "ProcessId": "0x1092",
+        "ProcessName": reg,
+    }
+    _ingest(
+        graph,
+        [
+            _record(
+                SECURITY,
+                4657,
+                1,
+                ObjectName=r"\REGISTRY\MACHINE\SOFTWARE\Microsoft\Windows\CurrentVersion\Run",
+                ObjectValueName="Updater",
+                OperationType="%%1904",
+                NewValue=r"C:\Users\Public\tool.exe",
+                **security,
+            ),
+            _record(
+                SECURITY,
+                4663,
+                2,
+                ObjectType="Key",
+                ObjectName=r"\REGISTRY\MACHINE\SOFTWARE\Microsoft\Windows\CurrentVersion\Run",
+                AccessMask="0x2",
+                **security,
+            ),
+            _record(
+                SYSMON,
+                13,
+                3,
+                EventType="SetValue",
+                TargetObject=run + r"\Updater",
+                Details=r"C:\Users\Public\tool.exe",
+                **_actor(image=reg),
+            ),
+        ],
+    )
+    rows = graph.read(
+        "MATCH (p:Process)-[r:WROTE_REGISTRY]->(k:RegistryKey) "
+        "RETURN k.path AS path, p.uid AS uid, "
+        "COLLECT { UNWIND r.ops AS x RETURN x ORDER BY x } AS ops, "
+        "COLLECT { UNWIND r.event_types AS x RETURN x ORDER BY x } AS types, r.details AS details, "
+        "r.access_masks AS masks, r.count AS n ORDER BY path"
+    )
+    uid = "g:0197231e-1111-69e1-0000-000000000800"
+    assert rows == [
+        {
+            "path": run,
+            "uid": uid,
+            "ops": ["set_value"],
+            "types": ["4663"],
+            "details": [],
+            "masks": ["0x2"],
+            "n": 1,
+        },
+        {
+            "path": run + r"\Updater",
+            "uid": uid,
+            "ops": ["create", "set_value"],
+            "types": ["4657", "SetValue"],
+            "details": [r"C:\Users\Public\tool.exe"],
+            "masks": [],
+            "n": 2,
+        },
+    ]
+    assert _one(graph, "MATCH (p:Process) RETURN count(p) AS n") == {"n": 1}
