@@ -10,6 +10,7 @@ from typing import Any
 
 from provgraph.graph.tx import Graph
 from provgraph.graph.writer import write_events
+from provgraph.ingest.mde import parse_mde
 from provgraph.ingest.model import Origin
 from provgraph.ingest.reader import iter_events
 from provgraph.ingest.windows import parse_windows
@@ -438,3 +439,138 @@ def test_security_key_writes_and_4657_share_sysmons_key_and_process(graph: Graph
         },
     ]
     assert _one(graph, "MATCH (p:Process) RETURN count(p) AS n") == {"n": 1}
+
+
+# -- Defender rows (generated, in the Advanced Hunting columns) ---------------------------------
+def _mde(action: str, second: int, **columns: Any) -> dict[str, Any]:
+    return {
+        "Timestamp": f"2026-04-17T05:25:{second:02d}Z",
+        "DeviceName": "wks7.corp.example",
+        "ActionType": action,
+        "InitiatingProcessId": 4242,
+        "InitiatingProcessCreationTime": "2026-04-17T05:24:00.5Z",
+        "InitiatingProcessFileName": "tool.exe",
+        "InitiatingProcessFolderPath": r"C:\Users\Public\tool.exe",
+        "InitiatingProcessAccountDomain": "corp",
+        "InitiatingProcessAccountName": "eve",
+        **columns,
+    }
+
+
+LSASS_COLUMNS = {
+    "ProcessId": 860,
+    "ProcessCreationTime": "2026-04-17T05:00:01Z",
+    "FileName": "lsass.exe",
+    "FolderPath": r"C:\Windows\System32\lsass.exe",
+}
+
+
+def test_defender_kinds_resolve_onto_sysmons_processes(graph: Graph) -> None:
+    """Sysmon 1 starts tool.exe and lsass.exe (GUIDs); Defender names both by pid and
+    creation time: its access, injection, registry, module and pipe rows land on the GUID
+    nodes, and its pipe and key are Sysmon's too."""
+    starts = [
+        _record(
+            SYSMON,
+            1,
+            0,
+            ProcessGuid=ATTACKER,
+            ProcessId=4242,
+            Image=r"C:\Users\Public\tool.exe",
+            CommandLine="tool.exe",
+            ParentProcessGuid="{0197231e-0000-69e1-0000-000000000800}",
+            ParentProcessId=1,
+            ParentImage=r"C:\Windows\explorer.exe",
+        ),
+    ]
+    starts[0]["Event"]["EventData"]["UtcTime"] = "2026-04-17 05:24:00.000"
+    lsass = _record(
+        SYSMON,
+        1,
+        1,
+        ProcessGuid=LSASS,
+        ProcessId=860,
+        Image=r"C:\Windows\System32\lsass.exe",
+        ParentProcessGuid="{0197231e-0000-69e1-0000-000000000900}",
+        ParentProcessId=600,
+        ParentImage=r"C:\Windows\System32\wininit.exe",
+    )
+    lsass["Event"]["EventData"]["UtcTime"] = "2026-04-17 05:00:00.000"
+    _ingest(graph, [*starts, lsass])
+    rows = [
+        _mde(
+            "OpenProcessApiCall", 1, AdditionalFields='{"DesiredAccess": 2097151}', **LSASS_COLUMNS
+        ),
+        _mde("CreateRemoteThreadApiCall", 2, **LSASS_COLUMNS),
+        _mde(
+            "RegistryValueSet",
+            3,
+            RegistryKey=r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows\CurrentVersion\Run",
+            RegistryValueName="Updater",
+            RegistryValueData=r"C:\Users\Public\tool.exe",
+        ),
+        _mde(
+            "ImageLoaded",
+            4,
+            FileName="dbghelp.dll",
+            FolderPath=r"C:\Windows\System32\dbghelp.dll",
+            SHA256="1B48A4F8D20026E6C56E3AB4CC4788FA6425C8A75F8D91C2869FA533DE6B209E",
+        ),
+        _mde(
+            "NamedPipeEvent",
+            5,
+            AdditionalFields={
+                "PipeName": r"\Device\NamedPipe\REDSUN",
+                "FileOperation": "File created",
+                "NamedPipeEnd": "Server",
+            },
+        ),
+        _mde("DriverLoad", 6, FileName="evil.sys", FolderPath=r"C:\Temp\evil.sys"),
+    ]
+    events = []
+    for line, row in enumerate(rows, 1):
+        events += parse_mde(row, Origin("mde", "hunt.json", line))
+    # and Sysmon's own view of the pipe
+    events += parse_windows(
+        _record(SYSMON, 17, 30, PipeName=r"\REDSUN", EventType="CreatePipe", **_actor()),
+        Origin("windows", "gen.json", 9),
+    )
+    write_events(graph, events)
+    attacker, target = (
+        "g:0197231e-1111-69e1-0000-000000000800",
+        "g:0197231e-2222-69e1-0000-000000000800",
+    )
+    assert _one(
+        graph,
+        "MATCH (s:Process)-[a:ACCESSED]->(t:Process) MATCH (s)-[i:INJECTED]->(t) "
+        "RETURN s.uid AS s, t.uid AS t, a.granted_access AS access, i.actions AS actions",
+    ) == {
+        "s": attacker,
+        "t": target,
+        "access": ["0x1fffff"],
+        "actions": ["CreateRemoteThreadApiCall"],
+    }
+    assert _one(
+        graph,
+        "MATCH (p:Process)-[r:WROTE_REGISTRY]->(k:RegistryKey) "
+        "RETURN p.uid AS uid, k.path AS path, r.ops AS ops, r.details AS details",
+    ) == {
+        "uid": attacker,
+        "path": r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Run\Updater",
+        "ops": ["set_value"],
+        "details": [r"C:\Users\Public\tool.exe"],
+    }
+    assert _one(
+        graph,
+        "MATCH (p:Process)-[:LOADED]->(f:File) RETURN p.uid AS uid, f.name AS name, "
+        "f.sha256 IS NOT NULL AS hashed",
+    ) == {"uid": attacker, "name": "dbghelp.dll", "hashed": True}
+    assert _one(
+        graph,
+        "MATCH (p:Process)-[r:CREATED_PIPE]->(x:Pipe) RETURN p.uid AS uid, x.name AS name, "
+        "r.count AS n",
+    ) == {"uid": attacker, "name": r"\REDSUN", "n": 2}
+    assert _one(
+        graph, "MATCH (:Host {name: 'wks7'})-[:LOADED_DRIVER]->(f:File) RETURN f.name AS name"
+    ) == {"name": "evil.sys"}
+    assert _one(graph, "MATCH (p:Process) RETURN count(p) AS n") == {"n": 4}  # + two parents
