@@ -10,6 +10,7 @@ from typing import Any
 
 from provgraph.graph.tx import Graph
 from provgraph.graph.writer import write_events
+from provgraph.ingest.ecs import parse_ecs
 from provgraph.ingest.mde import parse_mde
 from provgraph.ingest.model import Origin
 from provgraph.ingest.reader import iter_events
@@ -574,3 +575,54 @@ def test_defender_kinds_resolve_onto_sysmons_processes(graph: Graph) -> None:
         graph, "MATCH (:Host {name: 'wks7'})-[:LOADED_DRIVER]->(f:File) RETURN f.name AS name"
     ) == {"name": "evil.sys"}
     assert _one(graph, "MATCH (p:Process) RETURN count(p) AS n") == {"n": 4}  # + two parents
+
+
+def test_elastic_defend_registry_and_library_events(graph: Graph) -> None:
+    base = {
+        "host": {"name": "wks7"},
+        "process": {"entity_id": "ZWxhc3RpYy0x", "pid": 4242, "executable": r"C:\t\tool.exe"},
+    }
+    records = [
+        {
+            **base,
+            "@timestamp": "2026-04-17T05:26:01Z",
+            "event": {"category": ["registry"], "type": ["change"], "action": "modification"},
+            "registry": {
+                "path": r"HKEY_USERS\S-1-5-21-1\Software\Microsoft\Windows\CurrentVersion\Run\u",
+                "data": {"strings": [r"C:\t\tool.exe"]},
+            },
+        },
+        {
+            **base,
+            "@timestamp": "2026-04-17T05:26:02Z",
+            "event": {"category": ["library"], "type": ["start"], "action": "load"},
+            "dll": {
+                "path": r"C:\t\evil.dll",
+                "name": "evil.dll",
+                "hash": {
+                    "sha256": "1b48a4f8d20026e6c56e3ab4cc4788fa6425c8a75f8d91c2869fa533de6b209e"
+                },
+                "code_signature": {"exists": False},
+                "pe": {"original_file_name": "EVIL.DLL"},
+            },
+        },
+    ]
+    events = []
+    for line, record in enumerate(records, 1):
+        events += parse_ecs(record, Origin("ecs", "defend.ndjson", line))
+    write_events(graph, events)
+    assert _one(
+        graph,
+        "MATCH (p:Process {uid: 'e:ZWxhc3RpYy0x'})-[r:WROTE_REGISTRY]->(k:RegistryKey) "
+        "RETURN k.path AS path, r.ops AS ops, r.event_types AS types, r.details AS details",
+    ) == {
+        "path": r"HKU\S-1-5-21-1\Software\Microsoft\Windows\CurrentVersion\Run\u",
+        "ops": ["set_value"],
+        "types": ["modification"],
+        "details": [r"C:\t\tool.exe"],
+    }
+    assert _one(
+        graph,
+        "MATCH (p:Process {uid: 'e:ZWxhc3RpYy0x'})-[:LOADED]->(f:File) "
+        "RETURN f.name AS name, f.original_name AS original, f.signed AS signed",
+    ) == {"name": "evil.dll", "original": "evil.dll", "signed": False}
