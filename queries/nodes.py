@@ -53,5 +53,9 @@ def display_label(label: str, props: dict[str, Any]) -> str:
         return f"{host}:{props.get('port')}" if props.get("port") is not None else str(host)
     if label == "Alert":
         return str(props.get("rule_name") or props.get("id"))
+    if label in ("RegistryKey", "Pipe"):  # k1: the key's or pipe's own name, not host|path
+        return str(props.get("name") or props.get("path") or props.get("key"))
+    if label == "WmiObject":
+        return f"{props.get('kind')}: {props.get('name')}"
     key = NODE_LABELS.get(label)
     return str(props.get(key) if key else label)

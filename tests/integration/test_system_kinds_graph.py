@@ -626,3 +626,49 @@ def test_elastic_defend_registry_and_library_events(graph: Graph) -> None:
         "MATCH (p:Process {uid: 'e:ZWxhc3RpYy0x'})-[:LOADED]->(f:File) "
         "RETURN f.name AS name, f.original_name AS original, f.signed AS signed",
     ) == {"name": "evil.dll", "original": "evil.dll", "signed": False}
+
+
+def test_host_timeline_names_the_new_kinds(graph: Graph) -> None:
+    from datetime import UTC, datetime
+
+    from provgraph.queries.provenance import host_timeline
+
+    _ingest(
+        graph,
+        [
+            _record(SYSMON, 6, 1, ImageLoaded=r"C:\Windows\System32\drivers\evil.sys"),
+            _record(SYSMON, 7, 2, ImageLoaded=r"C:\t\evil.dll", **_actor()),
+            _record(
+                SYSMON,
+                10,
+                3,
+                SourceProcessGUID=ATTACKER,
+                SourceImage=r"C:\t\tool.exe",
+                TargetProcessGUID=LSASS,
+                TargetImage=r"C:\Windows\System32\lsass.exe",
+                GrantedAccess="0x1010",
+            ),
+            _record(
+                SYSMON,
+                13,
+                4,
+                EventType="SetValue",
+                TargetObject=r"HKLM\x\y",
+                Details="1",
+                **_actor(),
+            ),
+            _record(SYSMON, 17, 5, PipeName=r"\evil", **_actor()),
+        ],
+    )
+    timeline = host_timeline(
+        graph, host="wks7", since=datetime(2026, 1, 1, tzinfo=UTC), until=None, limit=50
+    )
+    seen = [(e.kind, e.target, e.process is None) for e in timeline.events]
+    assert seen == [
+        ("driver_load", r"C:\Windows\System32\drivers\evil.sys", True),
+        ("image_load", r"C:\t\evil.dll", False),
+        ("process_access", r"C:\Windows\System32\lsass.exe", False),
+        ("registry", r"HKLM\x\y", False),
+        ("pipe_create", r"\evil", False),
+    ]
+    assert timeline.events[2].details["granted_access"] == ["0x1010"]
