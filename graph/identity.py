@@ -49,7 +49,7 @@ from typing import Any
 from provgraph.graph.accounts import AccountResolver
 from provgraph.graph.schema import MAX_SOURCES
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import FIRST_LINKS, TIMED, Folded
+from provgraph.graph.writer import FIRST_LINKS, PROCESS_TARGETS, TIMED, Folded
 from provgraph.ingest.model import is_pid_only, uid_rank
 
 SECOND = 1_000_000  # times here are integer microseconds since the epoch, as in the rows
@@ -631,7 +631,7 @@ def _rewrite(
                     [{**r, "uid": resolver.root(r["uid"])} for r in rows], ("uid", "file")
                 )
             elif name in TIMED:
-                rows = _timed(rows, resolver, at)
+                rows = _timed(rows, resolver, at, name in PROCESS_TARGETS)
             elif name in FIRST_LINKS:
                 rows = _first_links(rows, one)
         statements.append((name, rows))
@@ -748,19 +748,37 @@ def _processes(
 
 
 def _timed(
-    rows: list[dict[str, Any]], resolver: ProcessResolver, at: dict[str, dict[int, str]]
+    rows: list[dict[str, Any]],
+    resolver: ProcessResolver,
+    at: dict[str, dict[int, str]],
+    target_process: bool = False,
 ) -> list[dict[str, Any]]:
+    """Timed edge rows under the resolved keys: the start's (`uid`), and for a Process ->
+    Process edge (ACCESSED, INJECTED) the target's too; a reference by host and pid alone
+    splits a row by the process each of its times names."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def end(target: str, t: int) -> str:
+        if not target_process:
+            return target
+        return at[target][t] if target in at else resolver.root(target)
+
     for row in rows:
-        uid = row["uid"]
-        if uid in at:
-            by_node: dict[str, list[int]] = defaultdict(list)
+        uid, target = row["uid"], row["target"]
+        if uid in at or (target_process and target in at):
+            by_pair: dict[tuple[str, str], list[int]] = defaultdict(list)
             for t in row["times"]:
-                by_node[at[uid][t]].append(t)
-            pieces = [{**row, "uid": node, "times": times} for node, times in by_node.items()]
+                start = at[uid][t] if uid in at else resolver.root(uid)
+                by_pair[(start, end(target, t))].append(t)
+            pieces = [
+                {**row, "uid": a, "target": b, "times": times} for (a, b), times in by_pair.items()
+            ]
         else:
             node = resolver.root(uid)
-            pieces = [row if node == uid else {**row, "uid": node}]
+            goal = resolver.root(target) if target_process else target
+            pieces = [
+                row if node == uid and goal == target else {**row, "uid": node, "target": goal}
+            ]
         for piece in pieces:
             key = (piece["uid"], piece["target"])
             current = out.get(key)

@@ -145,7 +145,7 @@ NODES: tuple[NodeType, ...] = (
         "graph",
         # key = lower-case SID when any record gave one, else name_key (lower-case
         # DOMAIN\\name, DNS domains cut to their first label); see graph.accounts
-        properties=("sid", "domain", "name", "name_key", "names", "aliases"),
+        properties=("sid", "domain", "name", "name_key", "names"),
         indexes=_indexes("sid", "name_key", "name"),
         entity="account",
     ),
@@ -222,6 +222,28 @@ NODES: tuple[NodeType, ...] = (
         ),  # fmt: skip
         times=("first_time",),
         indexes=_indexes("host"),
+    ),
+    # -- k1: what a process does to the system (keys `<host>|<lower-case path or name>`) --
+    NodeType(
+        "RegistryKey", "key", "graph", properties=("host", "path", "name"), indexes=_indexes("path")
+    ),
+    NodeType("Pipe", "key", "graph", properties=("host", "name"), indexes=_indexes("name")),
+    NodeType(
+        "WmiObject",
+        "key",  # <host>|filter:<name> or <host>|consumer:<name>
+        "graph",
+        properties=(
+            "host",
+            "kind",
+            "name",
+            "namespace",
+            "query",
+            "consumer_type",
+            "destination",
+            "facts_time",
+        ),
+        times=("facts_time",),
+        indexes=_indexes("name"),
     ),
     NodeType(
         "Alert",
@@ -424,6 +446,36 @@ EDGES: tuple[EdgeType, ...] = (
         (*TIMED, "count", "sources", "raw"),
         TIMED,
         provenance=True,
+    ),
+    # -- k1: what a process does to the system --
+    *(
+        EdgeType(
+            rel, start, end, (*TIMED, "count", *lists, "sources", "raw"), TIMED, provenance=True
+        )
+        for rel, start, end, lists in (
+            ("LOADED", "Process", "File", ()),
+            ("LOADED_DRIVER", "Host", "File", ()),
+            ("ACCESSED", "Process", "Process", ("granted_access", "call_trace")),
+            (
+                "INJECTED",
+                "Process",
+                "Process",
+                ("start_address", "start_module", "start_function", "actions"),
+            ),
+            ("READ_RAW", "Process", "File", ()),
+            (
+                "WROTE_REGISTRY",
+                "Process",
+                "RegistryKey",
+                ("ops", "event_types", "details", "new_names", "access_masks"),
+            ),
+            ("CREATED_PIPE", "Process", "Pipe", ()),
+            ("CONNECTED_PIPE", "Process", "Pipe", ()),
+            ("REGISTERED_WMI", "Host", "WmiObject", ("operations", "users")),
+            ("BOUND_TO", "WmiObject", "WmiObject", ("operations", "users")),
+            ("SET_CLIPBOARD", "Process", "Host", ("hashes",)),
+            ("TAMPERED", "Process", "File", ("types",)),
+        )
     ),
     EdgeType("INVOLVES", "Alert", "*", ("role",)),
     EdgeType("HAS_AUDIT", "Alert", "AuditEntry", internal=True),

@@ -29,6 +29,7 @@ from provgraph.ingest.model import (
     ImageFacts,
     Kind,
     ProcessRef,
+    WmiKind,
     account_ref,
     classify_ip,
     is_pid_only,
@@ -357,7 +358,8 @@ def _timed(
     start: str = "Process",
     start_key: str = "uid",
 ) -> str:
-    """A timed-edge statement from `start` (row.uid holds its key) to `label`."""
+    """A timed edge's MERGE: from a process (`row.uid`) unless `start` names another label
+    (a Host's driver loads, a WMI binding, an account), to the `label` node keyed `row.target`."""
     return _TIMED_EDGE % {
         "start": start,
         "start_key": start_key,
@@ -408,8 +410,10 @@ UNWIND $rows AS row
 MERGE (a:Account {key: row.key})
 ON CREATE SET a.sid = row.sid, a.domain = row.domain, a.name = row.name,
               a.name_key = row.name_key, a.names = row.names, a.created_now = true
+WITH a, row, a.created_now IS NOT NULL AS created
+REMOVE a.created_now
 WITH a, row
-WHERE a.created_now IS NULL
+WHERE NOT created
   AND ((row.sid IS NOT NULL AND a.sid IS NULL) OR (row.name IS NOT NULL AND a.name IS NULL)
        OR any(n IN row.names WHERE NOT n IN coalesce(a.names, [])))
 SET a._lock = true  // read what is replaced under the write lock (see MERGE_PROCESSES)
@@ -418,7 +422,6 @@ SET a.sid = coalesce(a.sid, row.sid), a.domain = coalesce(a.domain, row.domain),
     a.names = (coalesce(a.names, []) + [n IN row.names WHERE NOT n IN coalesce(a.names, [])])
               [0..$max_sources]
 REMOVE a._lock
-WITH a REMOVE a.created_now
 """
 
 
@@ -491,8 +494,6 @@ WITH n, s, row
 CALL (n, s, row) {
   WITH n, s, row WHERE s IS NULL
   SET n.key = row.sid, n.sid = row.sid,
-      n.aliases = coalesce(n.aliases, [])
-                  + [x IN [row.name_key] WHERE NOT x IN coalesce(n.aliases, [])],
       n.names = coalesce(n.names, []) + [x IN [row.name_key] WHERE NOT x IN coalesce(n.names, [])]
   REMOVE n._lock
 }
@@ -502,9 +503,7 @@ CALL (n, s, row) {
   WITH n, s, row"""
     + "".join(_move_account_edge(*spec) for spec in ACCOUNT_EDGES)
     + """
-  SET s.aliases = coalesce(s.aliases, [])
-                  + [x IN [row.name_key] WHERE NOT x IN coalesce(s.aliases, [])],
-      s.names = coalesce(s.names, []) + [x IN coalesce(n.names, []) + [row.name_key]
+  SET s.names = coalesce(s.names, []) + [x IN coalesce(n.names, []) + [row.name_key]
                                           WHERE NOT x IN coalesce(s.names, [])],
       s.name_key = coalesce(s.name_key, n.name_key), s.name = coalesce(s.name, n.name),
       s.domain = coalesce(s.domain, n.domain)
@@ -689,6 +688,108 @@ MERGE_CHANGED_TASK = {
     for who, label, key in (*_ACTORS, ("process", "Process", "uid"))
 }
 
+# -- k1: what a process does to the system ----------------------------------------------------
+# Union lists on timed edges (op, access and value lists): the row's new values are appended,
+# each list capped at LIST_CAP values (a value list is evidence, not a log: `raw` and the
+# times are). Values longer than VALUE_LIMIT characters (registry data, call traces) are cut
+# in Python with a trailing "…".
+LIST_CAP = 16
+VALUE_LIMIT = 1024
+
+
+def _union_lists(*props: str) -> tuple[str, str, str, str]:
+    """(create, match, move-create, move) extras for union-list edge properties."""
+    create = "".join(f", r.{p} = row.{p}[0..{LIST_CAP}]" for p in props)
+    match = "".join(
+        f", r.{p} = CASE WHEN size(r.{p}) >= {LIST_CAP} THEN r.{p} "
+        f"ELSE (r.{p} + [x IN row.{p} WHERE NOT x IN r.{p}])[0..{LIST_CAP}] END"
+        for p in props
+    )
+    move_create = "".join(f", r.{p} = []" for p in props)
+    move = "".join(
+        f", r.{p} = (r.{p} + [x IN coalesce(old.{p}, []) WHERE NOT x IN r.{p}])[0..{LIST_CAP}]"
+        for p in props
+    )
+    return create, match, move_create, move
+
+
+# name -> (rel, start label, start key, target label, target key, union-list properties)
+K1_TIMED: dict[str, tuple[str, str, str, str, str, tuple[str, ...]]] = {
+    "loaded": ("LOADED", "Process", "uid", "File", "key", ()),
+    "loaded_driver": ("LOADED_DRIVER", "Host", "name", "File", "key", ()),
+    "accessed": ("ACCESSED", "Process", "uid", "Process", "uid", ("granted_access", "call_trace")),
+    "injected": (
+        "INJECTED",
+        "Process",
+        "uid",
+        "Process",
+        "uid",
+        ("start_address", "start_module", "start_function", "actions"),
+    ),
+    "read_raw": ("READ_RAW", "Process", "uid", "File", "key", ()),
+    "wrote_registry": (
+        "WROTE_REGISTRY",
+        "Process",
+        "uid",
+        "RegistryKey",
+        "key",
+        ("ops", "event_types", "details", "new_names", "access_masks"),
+    ),
+    "created_pipe": ("CREATED_PIPE", "Process", "uid", "Pipe", "key", ()),
+    "connected_pipe": ("CONNECTED_PIPE", "Process", "uid", "Pipe", "key", ()),
+    "registered_wmi": (
+        "REGISTERED_WMI",
+        "Host",
+        "name",
+        "WmiObject",
+        "key",
+        ("operations", "users"),
+    ),
+    "bound_to": ("BOUND_TO", "WmiObject", "key", "WmiObject", "key", ("operations", "users")),
+    "set_clipboard": ("SET_CLIPBOARD", "Process", "uid", "Host", "name", ("hashes",)),
+    "tampered": ("TAMPERED", "Process", "uid", "File", "key", ("types",)),
+}
+# k1 timed statements whose start is a process (identity rewrites their `uid`), and those
+# whose target is one too (it rewrites `target` as well)
+K1_PROCESS_TIMED = tuple(n for n, spec in K1_TIMED.items() if spec[1] == "Process")
+PROCESS_TARGETS = tuple(n for n, spec in K1_TIMED.items() if spec[3] == "Process")
+K1_MERGE = {
+    name: _timed(target, tkey, rel, *_union_lists(*lists)[:2], start=start, start_key=skey)
+    for name, (rel, start, skey, target, tkey, lists) in K1_TIMED.items()
+}
+
+MERGE_REGISTRY_KEYS = """
+UNWIND $rows AS row
+MERGE (k:RegistryKey {key: row.key})
+ON CREATE SET k.host = row.host, k.path = row.path, k.name = row.name
+"""
+MERGE_PIPES = """
+UNWIND $rows AS row
+MERGE (p:Pipe {key: row.key})
+ON CREATE SET p.host = row.host, p.name = row.name
+"""
+# A filter's query or a consumer's command may change (Sysmon logs "Modified"): the newest
+# record's facts win, older ones only fill what is missing.
+MERGE_WMI_OBJECTS = (
+    """
+UNWIND $rows AS row
+WITH row, %(seen)s AS seen
+MERGE (w:WmiObject {key: row.key})
+ON CREATE SET w.host = row.host, w.kind = row.kind, w.name = row.name, w += row.facts,
+              w.facts_time = CASE WHEN row.facts = {} THEN null ELSE seen END
+WITH w, row, seen WHERE row.facts <> {} AND any(k IN keys(row.facts) WHERE w[k] IS NULL
+                                              OR w[k] <> row.facts[k])
+SET w += CASE WHEN w.facts_time IS NULL OR seen >= w.facts_time THEN row.facts ELSE {} END,
+    """
+    + ",\n    ".join(
+        f"w.{k} = coalesce(w.{k}, row.facts.{k})"
+        for k in ("namespace", "query", "consumer_type", "destination")
+    )
+    + """,
+    w.facts_time = CASE WHEN w.facts_time IS NULL OR seen >= w.facts_time THEN seen
+                   ELSE w.facts_time END
+"""
+).replace("%(seen)s", _dt("row.facts_time"))
 
 # A placeholder by host and pid written before anything told which process had that pid, now
 # known to be `into` (graph.identity): its edges move to that node, merged with any it has,
@@ -752,6 +853,37 @@ CALL (ph, n) {{
 }}"""
     for rel in ("RAN_AS", "IN_LOGON")
 )
+for _name in K1_PROCESS_TIMED:
+    _rel, *_, _lists = K1_TIMED[_name]
+    _MOVE_EXTRA[_rel] = _union_lists(*_lists)[2:]
+# Process -> Process edges also end at a placeholder (the accessed or injected process)
+_MOVE_IN = {K1_TIMED[n][0]: _union_lists(*K1_TIMED[n][5])[2:] for n in PROCESS_TARGETS}
+_MOVE_TIMED_IN = _MOVE_TIMED.replace(
+    "MATCH (ph)-[old:%(rel)s]->(t)\n  MERGE (n)-[r:%(rel)s]->(t)",
+    "MATCH (t)-[old:%(rel)s]->(ph)\n  MERGE (t)-[r:%(rel)s]->(n)",
+)
+
+
+def _moves(template: str, extras: dict[str, tuple[str, str]]) -> str:
+    return "".join(
+        template
+        % {
+            "rel": rel,
+            "create_extra": create,
+            "move_extra": move,
+            "times_union": _sorted_union("r.times", "old.times"),
+            "hours_union": "CASE WHEN size(r.times) + size(old.times) <= $max_times "
+            "THEN r.hours ELSE "
+            + _sorted_union(
+                "coalesce(r.hours, " + _HOURS_OF % {"times": "r.times"} + ")",
+                "coalesce(old.hours, " + _HOURS_OF % {"times": "old.times"} + ")",
+            )
+            + " END",
+        }
+        for rel, (create, move) in extras.items()
+    )
+
+
 ABSORB_PLACEHOLDERS = (
     """
 UNWIND $rows AS row
@@ -770,23 +902,8 @@ CALL (ph, n) {
   DELETE old
 }
 """
-    + "".join(
-        _MOVE_TIMED
-        % {
-            "rel": rel,
-            "create_extra": create,
-            "move_extra": move,
-            "times_union": _sorted_union("r.times", "old.times"),
-            "hours_union": "CASE WHEN size(r.times) + size(old.times) <= $max_times "
-            "THEN r.hours ELSE "
-            + _sorted_union(
-                "coalesce(r.hours, " + _HOURS_OF % {"times": "r.times"} + ")",
-                "coalesce(old.hours, " + _HOURS_OF % {"times": "old.times"} + ")",
-            )
-            + " END",
-        }
-        for rel, (create, move) in _MOVE_EXTRA.items()
-    )
+    + _moves(_MOVE_TIMED, _MOVE_EXTRA)
+    + _moves(_MOVE_TIMED_IN, _MOVE_IN)
     + _MOVE_FIRST_LINKS
     + """
 // what describes the placeholder (its end) moves; what named it only if it named the node
@@ -874,6 +991,21 @@ STATEMENTS: dict[str, Statement] = {
     "task_by_account": Statement(MERGE_CHANGED_TASK["account"], account_fields=("uid",)),
     "task_by_process": Statement(MERGE_CHANGED_TASK["process"], ("uid",)),
     "ran_script": Statement(MERGE_RAN_SCRIPT, ("uid",)),
+    # -- k1: what a process does to the system --
+    "registry_keys": Statement(MERGE_REGISTRY_KEYS),
+    "pipes": Statement(MERGE_PIPES),
+    "wmi_objects": Statement(MERGE_WMI_OBJECTS),
+    **{
+        name: Statement(
+            K1_MERGE[name],
+            ("uid", "target")
+            if name in PROCESS_TARGETS
+            else ("uid",)
+            if spec[1] == "Process"
+            else (),
+        )
+        for name, spec in K1_TIMED.items()
+    },
 }
 # Timed edges from a process (row fields uid, target): graph.identity rewrites them.
 TIMED = (
@@ -884,6 +1016,7 @@ TIMED = (
     "used_credentials",
     "task_by_process",
     "ran_script",
+    *K1_PROCESS_TIMED,
 )
 # Untimed edges from a process whose earliest record wins (rows uid, target, time)
 FIRST_LINKS = ("ran_as", "in_logon")
@@ -932,6 +1065,25 @@ def image_props(facts: ImageFacts) -> dict[str, Any]:
     if (original := props.pop("original_file_name", None)) is not None:
         props["original_name"] = original.lower()
     return props
+
+
+def registry_key(host: str, path: str) -> str:
+    return f"{host}|{path.lower()}"
+
+
+def _cut(value: str | None) -> str | None:
+    if value is None or len(value) <= VALUE_LIMIT:
+        return value
+    return value[: VALUE_LIMIT - 1] + "…"
+
+
+def _add(timed: _Timed, prop: str, value: Any) -> None:
+    """A value into a union-list property of a k1 edge (LIST_CAP values at most)."""
+    if value is None:
+        return
+    values = timed.extra[prop]
+    if value not in values and len(values) < LIST_CAP:
+        values.append(value)
 
 
 @dataclass
@@ -1346,6 +1498,11 @@ class Batch:
     accepted: dict[tuple[str, str], _Timed] = field(default_factory=dict)
     resolved: dict[tuple[str, str], _Timed] = field(default_factory=dict)
     system: SystemFold = field(default_factory=SystemFold)  # accounts, logons… (v2 part 2)
+    # -- k1: nodes by key, timed edges by statement name (K1_TIMED) then (start, target)
+    registry_keys: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pipes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    wmi_objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    k1: dict[str, dict[tuple[str, str], _Timed]] = field(default_factory=dict)
     events: int = 0
     _source: str = ""  # the latest event's source reference, formatted once
     _converted: bool = False  # rows made (see process_rows)
@@ -1360,6 +1517,10 @@ class Batch:
             self._system(event, proc)
             return
         if proc is None:
+            if kind is Kind.DRIVER_LOAD:
+                self._driver_load(event)
+            elif kind is Kind.WMI:
+                self._wmi(event)
             return  # the kinds below are all done by a process
         if kind is Kind.PROCESS_START:
             self._process_start(event, proc)
@@ -1371,6 +1532,8 @@ class Batch:
             self._connect(event, proc)
         elif kind is Kind.DNS_QUERY:
             self._dns(event, proc)
+        elif kind in _K1_KINDS:
+            _K1_KINDS[kind](self, event, proc)
 
     # -- folding helpers -------------------------------------------------------------------
     def _system(self, event: Event, proc: ProcessRef | None) -> None:
@@ -1556,7 +1719,8 @@ class Batch:
         if not event.file_path:
             return
         self._process(proc, event, full=False)
-        key = self._file(event.host, event.file_path)
+        hashes = event.system.hashes if event.system is not None else None
+        key = self._file(event.host, event.file_path, hashes, event.ts if hashes else None)
         timed = self.wrote.setdefault((proc.uid, key), _Timed(extra={"ops": [], "masks": []}))
         timed.add(event, self.keep_raw, self._source)
         op = (event.file_op or FileOp.CREATE).value
@@ -1607,6 +1771,160 @@ class Batch:
         for answer in event.query_results:
             if answer not in timed.extra["answers"]:
                 timed.extra["answers"].append(answer)
+
+    # -- k1: what a process does to the system ----------------------------------------------
+    def _k1(self, name: str, start: str, target: str, event: Event) -> _Timed:
+        """The timed edge `name` (K1_TIMED) from start to target, with this event's time."""
+        edges = self.k1.setdefault(name, {})
+        timed = edges.get((start, target))
+        if timed is None:
+            timed = edges[(start, target)] = _Timed(extra={p: [] for p in K1_TIMED[name][5]})
+        timed.add(event, self.keep_raw, self._source)
+        return timed
+
+    def _image_load(self, event: Event, proc: ProcessRef) -> None:
+        load = event.image_load
+        if load is None:
+            return
+        self._process(proc, event, full=False)
+        key = self._file(event.host, load.path, load.facts, event.ts if load.facts else None)
+        self._k1("loaded", proc.uid, key, event)
+
+    def _driver_load(self, event: Event) -> None:
+        load = event.image_load
+        if load is None:
+            return
+        key = self._file(event.host, load.path, load.facts, event.ts if load.facts else None)
+        self._k1("loaded_driver", event.host, key, event)
+
+    def _access(self, event: Event, proc: ProcessRef) -> None:
+        access = event.access
+        if access is None:
+            return
+        self._process(proc, event, full=False)
+        self._process(access.target, event, full=False)
+        if event.kind is Kind.PROCESS_ACCESS:
+            timed = self._k1("accessed", proc.uid, access.target.uid, event)
+            _add(timed, "granted_access", access.granted_access)
+            _add(timed, "call_trace", _cut(access.call_trace))
+        else:
+            timed = self._k1("injected", proc.uid, access.target.uid, event)
+            _add(timed, "start_address", access.start_address)
+            _add(timed, "start_module", access.start_module)
+            _add(timed, "start_function", access.start_function)
+            _add(timed, "actions", access.action)
+
+    def _registry(self, event: Event, proc: ProcessRef) -> None:
+        reg = event.registry
+        if reg is None:
+            return
+        self._process(proc, event, full=False)
+        key = registry_key(event.host, reg.path)
+        if key not in self.registry_keys:
+            self.registry_keys[key] = {
+                "key": key,
+                "host": event.host,
+                "path": reg.path,
+                "name": reg.path.rstrip("\\").rsplit("\\", 1)[-1],
+            }
+        timed = self._k1("wrote_registry", proc.uid, key, event)
+        _add(timed, "ops", reg.op.value)
+        _add(timed, "event_types", reg.event_type)
+        _add(timed, "details", _cut(reg.details))
+        _add(timed, "new_names", reg.new_name)
+        _add(timed, "access_masks", reg.access_mask)
+
+    def _pipe(self, event: Event, proc: ProcessRef) -> None:
+        pipe = event.pipe
+        if pipe is None:
+            return
+        self._process(proc, event, full=False)
+        key = f"{event.host}|{pipe.name.lower()}"
+        if key not in self.pipes:
+            self.pipes[key] = {"key": key, "host": event.host, "name": pipe.name}
+        self._k1("created_pipe" if pipe.created else "connected_pipe", proc.uid, key, event)
+
+    def _wmi_object(self, event: Event, kind: str, name: str, facts: dict[str, Any]) -> str:
+        key = f"{event.host}|{kind}:{name.lower()}"
+        row = self.wmi_objects.get(key)
+        if row is None:
+            row = self.wmi_objects[key] = {
+                "key": key,
+                "host": event.host,
+                "kind": kind,
+                "name": name,
+                "facts": {},
+                "facts_time": None,
+            }
+        if facts and (row["facts_time"] is None or event.ts >= row["facts_time"]):
+            row["facts"] = {**row["facts"], **facts}
+            row["facts_time"] = event.ts
+        elif facts:
+            row["facts"] = {**facts, **row["facts"]}
+        return key
+
+    def _wmi(self, event: Event) -> None:
+        wmi = event.wmi
+        if wmi is None:
+            return
+        if wmi.kind is WmiKind.BINDING:
+            if not (wmi.filter and wmi.consumer):
+                return
+            start = self._wmi_object(event, WmiKind.FILTER.value, wmi.filter, {})
+            end = self._wmi_object(event, WmiKind.CONSUMER.value, wmi.consumer, {})
+            timed = self._k1("bound_to", start, end, event)
+        else:
+            if not wmi.name:
+                return
+            facts = {
+                k: v
+                for k in ("namespace", "query", "consumer_type", "destination")
+                if (v := _cut(getattr(wmi, k))) is not None
+            }
+            key = self._wmi_object(event, wmi.kind.value, wmi.name, facts)
+            timed = self._k1("registered_wmi", event.host, key, event)
+        _add(timed, "operations", wmi.operation)
+        _add(timed, "users", wmi.user)
+
+    def _raw_clipboard_tampering(self, event: Event, proc: ProcessRef) -> None:
+        """Sysmon 9 raw reads (the volume as a File), 24 clipboard, 25 tampering (the
+        process's own image)."""
+        facts = event.system
+        kind = event.kind
+        if kind is Kind.RAW_READ:
+            if facts is None or not facts.device:
+                return
+            self._process(proc, event, full=False)
+            self._k1("read_raw", proc.uid, self._file(event.host, facts.device), event)
+        elif kind is Kind.CLIPBOARD:
+            self._process(proc, event, full=False)
+            timed = self._k1("set_clipboard", proc.uid, event.host, event)
+            _add(timed, "hashes", facts.clipboard_hashes if facts else None)
+        elif kind is Kind.TAMPERING:
+            if not proc.image:
+                return
+            self._process(proc, event, full=False)
+            timed = self._k1("tampered", proc.uid, self._file(event.host, proc.image), event)
+            _add(timed, "types", facts.tamper_type if facts else None)
+
+    def k1_rows(self) -> Statements:
+        rows: Statements = [
+            ("registry_keys", [self.registry_keys[k] for k in sorted(self.registry_keys)]),
+            ("pipes", [self.pipes[k] for k in sorted(self.pipes)]),
+        ]
+        wmi = []
+        for k in sorted(self.wmi_objects):
+            row = self.wmi_objects[k]
+            wmi.append({**row, "facts_time": micros(row["facts_time"])})
+        rows.append(("wmi_objects", wmi))
+        return rows
+
+    def k1_edges(self) -> Statements:
+        return [
+            (name, [edges[k].row(*k) for k in sorted(edges)])
+            for name in K1_TIMED
+            if (edges := self.k1.get(name))
+        ]
 
     # -- writing ---------------------------------------------------------------------------
     def process_rows(self) -> list[dict[str, Any]]:
@@ -1660,6 +1978,7 @@ class Batch:
             ("connections", [self.connections[k] for k in sorted(self.connections)]),
             ("domains", [{"name": n} for n in sorted(self.domains)]),
             *self.system.node_statements(),
+            *self.k1_rows(),
             ("spawned", [self.spawned[k] for k in sorted(self.spawned)]),
             ("executed", [self.executed[k] for k in sorted(self.executed)]),
             ("wrote", timed_rows(self.wrote)),
@@ -1667,6 +1986,7 @@ class Batch:
             ("accepted", timed_rows(self.accepted)),
             ("resolved", timed_rows(self.resolved)),
             *self.system.edge_statements(),
+            *self.k1_edges(),
         ]
 
     def host_rows(self) -> list[dict[str, Any]]:
@@ -1685,6 +2005,19 @@ class Batch:
             max((h["last"] for h in self.hosts.values()), default=None),
             self._source or None,
         )
+
+
+# the process-done k1 kinds and the Batch method that folds each
+_K1_KINDS = {
+    Kind.IMAGE_LOAD: Batch._image_load,
+    Kind.PROCESS_ACCESS: Batch._access,
+    Kind.REMOTE_THREAD: Batch._access,
+    Kind.REGISTRY: Batch._registry,
+    Kind.PIPE: Batch._pipe,
+    Kind.RAW_READ: Batch._raw_clipboard_tampering,
+    Kind.CLIPBOARD: Batch._raw_clipboard_tampering,
+    Kind.TAMPERING: Batch._raw_clipboard_tampering,
+}
 
 
 def write_batch(graph: Graph, batch: Batch, resolver: ProcessResolver | None = None) -> None:

@@ -18,11 +18,15 @@ from provgraph.ingest.model import (
     Event,
     FileOp,
     ImageFacts,
+    ImageLoadFacts,
     Kind,
     Origin,
     ProcessRef,
+    RegistryFacts,
+    RegistryOp,
     normalise_hash,
     normalise_os,
+    normalise_registry_path,
     process_uid,
 )
 
@@ -80,6 +84,10 @@ def parse_ecs(record: Mapping[str, Any], origin: Origin) -> list[Event]:
         return _file(record, types, origin)
     if "network" in categories:
         return _network(record, types, origin)
+    if "registry" in categories:
+        return _registry(record, types, origin)
+    if "library" in categories:
+        return _library(record, types, origin)
     return Skipped(f"ecs event.category {sorted(categories)} not modelled")
 
 
@@ -273,3 +281,52 @@ def _listed(value: Any) -> list[Any]:
 def _opt_read(record: Mapping[str, Any], dotted: str, read: Any) -> Any:
     value = dig(record, dotted)
     return None if value in (_MISSING, None, "") else read(value, dotted)
+
+
+# -- k1: registry and library events (Elastic Defend) ----------------------------------------
+_REGISTRY_TYPES = (
+    ("deletion", RegistryOp.DELETE),
+    ("creation", RegistryOp.CREATE),
+    ("change", RegistryOp.SET_VALUE),
+)
+
+
+def _registry(record: Mapping[str, Any], types: set[str], origin: Origin) -> list[Event]:
+    """`registry.path` (the key, and the value when one is set), `registry.data.strings`;
+    the op from event.type (creation, change, deletion)."""
+    ops = [op for name, op in _REGISTRY_TYPES if name in types]
+    if not ops:
+        return Skipped(f"ecs registry event.type {sorted(types)} is not a change")
+    base = _base(record, origin)
+    path = _opt(record, "registry.path")
+    if path is None:
+        hive, key = _opt(record, "registry.hive"), _opt(record, "registry.key")
+        if key is None:
+            raise ParseError("registry.path", "missing, and no registry.key either")
+        path = "\\".join(p for p in (hive, key, _opt(record, "registry.value")) if p)
+    data = dig(record, "registry.data.strings")
+    if isinstance(data, list):
+        details = ", ".join(str(v) for v in data) or None
+    else:
+        details = None if data in (_MISSING, None, "") else str(data)
+    facts = RegistryFacts(
+        path=normalise_registry_path(path),
+        op=ops[0],
+        event_type=_opt(record, "event.action"),
+        details=details,
+    )
+    return [Event(kind=Kind.REGISTRY, process=_actor(record, base["host"]), registry=facts, **base)]
+
+
+def _library(record: Mapping[str, Any], types: set[str], origin: Origin) -> list[Event]:
+    """A module loaded: `dll.path` with `dll.hash.*`, `dll.pe.*`, `dll.code_signature.*`."""
+    if types and "start" not in types and "load" not in (_opt(record, "event.action") or ""):
+        return Skipped(f"ecs library event.type {sorted(types)} is not a load")
+    base = _base(record, origin)
+    path = _opt(record, "dll.path")
+    if path is None:
+        raise ParseError("dll.path", "missing")
+    load = ImageLoadFacts(path, _image_facts(record, "dll"))
+    return [
+        Event(kind=Kind.IMAGE_LOAD, process=_actor(record, base["host"]), image_load=load, **base)
+    ]

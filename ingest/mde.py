@@ -13,6 +13,8 @@ all text and empty cells mean "absent"; the readers in `fields` accept both typi
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -33,10 +35,16 @@ from provgraph.ingest.model import (
     Event,
     FileOp,
     ImageFacts,
+    ImageLoadFacts,
     Kind,
     Origin,
+    PipeFacts,
+    ProcessAccessFacts,
     ProcessRef,
+    RegistryFacts,
+    RegistryOp,
     normalise_hash,
+    normalise_registry_path,
     process_uid,
 )
 
@@ -103,6 +111,8 @@ def _row(record: Mapping[str, Any], origin: Origin) -> list[Event]:
         return [_file(record, _FILE_OPS[key], origin)]
     if key in _OUTBOUND or key in _INBOUND:
         return [_network(record, key in _INBOUND, origin)]
+    if key in K1_ACTIONS:
+        return [K1_ACTIONS[key](record, origin)]
     return Skipped(f"mde ActionType {action} not modelled")
 
 
@@ -245,3 +255,168 @@ def _protocol(value: str | None) -> str | None:
         return None
     text = value.lower()
     return text[:-2] if text.endswith(("v4", "v6")) else text
+
+
+# -- k1: DeviceRegistryEvents, DeviceImageLoadEvents, and DeviceEvents actions on processes,
+# pipes and drivers ---------------------------------------------------------------------------
+_REGISTRY_ACTIONS = {
+    "registrykeycreated": RegistryOp.CREATE,
+    "registrykeydeleted": RegistryOp.DELETE,
+    "registrykeyrenamed": RegistryOp.RENAME,
+    "registryvaluedeleted": RegistryOp.DELETE,
+    "registryvalueset": RegistryOp.SET_VALUE,
+    "registryvaluerenamed": RegistryOp.RENAME,  # not in the docs' list, but seen in exports
+}
+
+
+def _registry(record: Mapping[str, Any], origin: Origin) -> Event:
+    """`RegistryKey` (+ `RegistryValueName` for value actions), `RegistryValueData`; a
+    rename's old name is in `PreviousRegistryKey` / `PreviousRegistryValueName`."""
+    base = _base(record, origin)
+    action = req_str(record, "ActionType")
+    op = _REGISTRY_ACTIONS[action.lower()]
+    key = normalise_registry_path(req_str(record, "RegistryKey"))
+    value = opt_str(record, "RegistryValueName")
+    is_value = "value" in action.lower()
+    path = _join_key(key, value) if is_value else key
+    new_name = None
+    if op is RegistryOp.RENAME:
+        # the row names the new key (or value); the facts name the old one as the target
+        old_key = opt_str(record, "PreviousRegistryKey")
+        old = normalise_registry_path(old_key) if old_key else key
+        if is_value:
+            old = _join_key(old, opt_str(record, "PreviousRegistryValueName"))
+        path, new_name = old, path
+    facts = RegistryFacts(
+        path=path,
+        op=op,
+        event_type=action,
+        details=opt_str(record, "RegistryValueData"),
+        new_name=new_name,
+    )
+    return Event(
+        kind=Kind.REGISTRY, process=_initiator(record, base["host"]), registry=facts, **base
+    )
+
+
+def _join_key(key: str, value: str | None) -> str:
+    return key.rstrip("\\") + "\\" + value if value else key
+
+
+def _loaded(record: Mapping[str, Any]) -> ImageLoadFacts:
+    path = _path(record, "FolderPath", "FileName")
+    if path is None:
+        raise ParseError("FolderPath", "missing, and no FileName either")
+    facts = ImageFacts(
+        md5=normalise_hash("md5", opt_str(record, "MD5")),
+        sha1=normalise_hash("sha1", opt_str(record, "SHA1")),
+        sha256=normalise_hash("sha256", opt_str(record, "SHA256")),
+    )
+    return ImageLoadFacts(path, facts if facts.present() else None)
+
+
+def _image_load(record: Mapping[str, Any], origin: Origin) -> Event:
+    """DeviceImageLoadEvents: the module is FolderPath/FileName with its hashes."""
+    base = _base(record, origin)
+    return Event(
+        kind=Kind.IMAGE_LOAD,
+        process=_initiator(record, base["host"]),
+        image_load=_loaded(record),
+        **base,
+    )
+
+
+def _driver_load(record: Mapping[str, Any], origin: Origin) -> Event:
+    """DeviceEvents DriverLoad: the driver is FolderPath/FileName; like Sysmon 6, no process
+    is the actor (the row's initiator is the kernel's System process)."""
+    base = _base(record, origin)
+    return Event(kind=Kind.DRIVER_LOAD, process=None, image_load=_loaded(record), **base)
+
+
+def _additional(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`AdditionalFields`: a JSON object, or its text (CSV and some JSON exports)."""
+    value = record.get("AdditionalFields")
+    if value in (None, ""):
+        return {}
+    if isinstance(value, Mapping):
+        return value
+    try:
+        parsed = json.loads(str(value))
+    except ValueError:
+        raise ParseError("AdditionalFields", "not a JSON object") from None
+    if not isinstance(parsed, Mapping):
+        raise ParseError("AdditionalFields", "not a JSON object")
+    return parsed
+
+
+def _target_process(record: Mapping[str, Any], host: str) -> ProcessRef:
+    """The process a DeviceEvents API call acted on: the row's Process* / FileName columns."""
+    user = join_user(opt_str(record, "AccountDomain"), opt_str(record, "AccountName"))
+    return _process(record, "", host, user, facts=False)
+
+
+def _access_mask(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value) if not isinstance(value, str) else int(value, 0)
+    except ValueError:
+        raise ParseError("AdditionalFields.DesiredAccess", f"not a number: {value!r}") from None
+    return hex(number)
+
+
+def _api_call(record: Mapping[str, Any], origin: Origin) -> Event:
+    """OpenProcessApiCall (a handle: ACCESSED, AdditionalFields.DesiredAccess) and the
+    remote-thread and remote-memory calls (INJECTED, named by their ActionType)."""
+    base = _base(record, origin)
+    action = req_str(record, "ActionType")
+    target = _target_process(record, base["host"])
+    if action.lower() == "openprocessapicall":
+        desired = _additional(record).get("DesiredAccess")
+        access = ProcessAccessFacts(target=target, granted_access=_access_mask(desired))
+        kind = Kind.PROCESS_ACCESS
+    else:
+        access = ProcessAccessFacts(target=target, action=action)
+        kind = Kind.REMOTE_THREAD
+    return Event(kind=kind, process=_initiator(record, base["host"]), access=access, **base)
+
+
+def _named_pipe(record: Mapping[str, Any], origin: Origin) -> Event:
+    """NamedPipeEvent: AdditionalFields.PipeName; the server end (NamedPipeEnd "Server", or
+    FileOperation "File created") creates it, a client opens it."""
+    base = _base(record, origin)
+    extra = _additional(record)
+    name = extra.get("PipeName")
+    if not isinstance(name, str) or not name:
+        raise ParseError("AdditionalFields.PipeName", "missing")
+    end = str(extra.get("NamedPipeEnd") or "").lower()
+    operation = str(extra.get("FileOperation") or "").lower()
+    created = end == "server" or (not end and "create" in operation)
+    # Defender names the pipe by its device path; Sysmon as \name: one node for both
+    short = re.sub(r"(?i)^\\device\\namedpipe", "", name) or name
+    return Event(
+        kind=Kind.PIPE,
+        process=_initiator(record, base["host"]),
+        pipe=PipeFacts(short, created),
+        **base,
+    )
+
+
+# DeviceEvents action types that say what one process did to another
+_INJECTION_ACTIONS = (
+    "createremotethreadapicall",
+    "queueuserapcremoteapicall",
+    "setthreadcontextremoteapicall",
+    "writeprocessmemoryapicall",
+    "ntallocatevirtualmemoryremoteapicall",
+    "ntmapviewofsectionremoteapicall",
+    "readprocessmemoryapicall",
+)
+K1_ACTIONS = {
+    **{action: _registry for action in _REGISTRY_ACTIONS},
+    "imageloaded": _image_load,
+    "driverload": _driver_load,
+    "openprocessapicall": _api_call,
+    **{action: _api_call for action in _INJECTION_ACTIONS},
+    "namedpipeevent": _named_pipe,
+}

@@ -31,6 +31,17 @@ class Kind(enum.StrEnum):
     SERVICE_INSTALL = "service_install"  # Security 4697, System 7045
     TASK_CHANGE = "task_change"  # Security 4698/4699/4700/4701/4702
     SCRIPT_BLOCK = "script_block"  # PowerShell 4104
+    # -- k1: what a process does to the system (see the k1 block below Event's base fields) --
+    IMAGE_LOAD = "image_load"  # a process loaded a module (Sysmon 7, MDE, ECS library)
+    DRIVER_LOAD = "driver_load"  # the kernel loaded a driver: no process (Sysmon 6)
+    PROCESS_ACCESS = "process_access"  # a handle to another process (Sysmon 10)
+    REMOTE_THREAD = "remote_thread"  # a thread started in another process (Sysmon 8)
+    RAW_READ = "raw_read"  # a volume read around the file system (Sysmon 9)
+    REGISTRY = "registry"  # a key or value created, deleted, set or renamed
+    PIPE = "pipe"  # a named pipe created or connected to (Sysmon 17/18)
+    WMI = "wmi"  # a WMI event filter, consumer or binding (Sysmon 19/20/21): no process
+    CLIPBOARD = "clipboard"  # a process changed the clipboard (Sysmon 24)
+    TAMPERING = "tampering"  # a process's image replaced or locked (Sysmon 25)
 
 
 class FileOp(enum.StrEnum):
@@ -38,6 +49,12 @@ class FileOp(enum.StrEnum):
     MODIFY = "modify"
     RENAME = "rename"
     DELETE = "delete"
+    # -- k1: file events besides writes, kept on WROTE's ops --
+    TIME_CHANGE = "time_change"  # creation time changed (Sysmon 2: timestomping)
+    STREAM = "stream"  # an alternate data stream created (Sysmon 15)
+    BLOCKED_EXE = "blocked_exe"  # Sysmon 27: writing an executable was blocked
+    BLOCKED_SHRED = "blocked_shred"  # Sysmon 28: shredding the file was blocked
+    EXE_DETECTED = "exe_detected"  # Sysmon 29: an executable file was written
 
 
 # The per-record classes (these three, and the framing, Windows and reader records) are plain
@@ -120,6 +137,121 @@ class ProcessRef:
         return self.image.replace("\\", "/").rsplit("/", 1)[-1]
 
 
+# -- k1: what a process does to the system -----------------------------------------------------
+# One field on Event per family; each names its target in the source's own terms.
+@dataclass(slots=True)
+class ImageLoadFacts:
+    """A module (Sysmon 7, MDE DeviceImageLoadEvents, ECS library) or a driver (Sysmon 6,
+    MDE DriverLoad) loaded: the file and what the source says of it."""
+
+    path: str
+    facts: ImageFacts | None = None
+
+
+@dataclass(slots=True)
+class ProcessAccessFacts:
+    """One process acting on another: a handle opened (Sysmon 10, MDE OpenProcessApiCall) or
+    a thread started in it (Sysmon 8, MDE CreateRemoteThreadApiCall)."""
+
+    target: ProcessRef
+    granted_access: str | None = None  # normalised lower-case hex, e.g. "0x1fffff"
+    call_trace: str | None = None  # as logged ("ntdll.dll+9c534|…"), capped by the writer
+    start_address: str | None = None  # remote thread: where it started
+    start_module: str | None = None
+    start_function: str | None = None
+    action: str | None = None  # the source's name for it when it has several (MDE ActionType)
+
+
+class RegistryOp(enum.StrEnum):
+    CREATE = "create"  # a key created (or a value first set: Security 4657 %%1904)
+    DELETE = "delete"  # a key or value deleted
+    SET_VALUE = "set_value"
+    RENAME = "rename"
+    CREATE_OR_DELETE = "create_or_delete"  # Sysmon 12 whose EventType the shipper dropped
+    MODIFY = "modify"  # Security 4656/4663: a write right with no more said (ACL, owner)
+
+
+@dataclass(slots=True)
+class RegistryFacts:
+    """A registry key or value touched. `path` is the target object (a key, or a key and a
+    value name) with the hive spelt as Sysmon does (HKLM, HKU, HKCR), whatever the source."""
+
+    path: str
+    op: RegistryOp
+    event_type: str | None = None  # as the source names it: CreateKey, SetValue, 4657, …
+    details: str | None = None  # the value written (Sysmon Details, 4657 NewValue, …)
+    new_name: str | None = None  # rename: the new path
+    access_mask: str | None = None  # Security: normalised lower-case hex
+
+
+@dataclass(slots=True)
+class PipeFacts:
+    name: str  # as logged, e.g. "\\wkssvc"
+    created: bool  # True: created (the server end); False: connected to (a client)
+
+
+class WmiKind(enum.StrEnum):
+    FILTER = "filter"
+    CONSUMER = "consumer"
+    BINDING = "binding"
+
+
+@dataclass(slots=True)
+class WmiFacts:
+    """A permanent WMI event subscription part (Sysmon 19/20/21). A binding names the
+    filter and the consumer it links (`filter`, `consumer`: their names)."""
+
+    kind: WmiKind
+    operation: str | None = None  # Created, Deleted, Modified
+    user: str | None = None
+    name: str | None = None  # filter or consumer name
+    namespace: str | None = None  # filter: the namespace the query runs in
+    query: str | None = None  # filter: the WQL query
+    consumer_type: str | None = None  # consumer: "Command Line", "Script", …
+    destination: str | None = None  # consumer: the command line or script
+    filter: str | None = None  # binding: the filter's name
+    consumer: str | None = None  # binding: the consumer's name
+
+
+@dataclass(slots=True)
+class SystemFacts:
+    """Sysmon 9, 24, 25 and the file events kept on WROTE: the few fields each adds.
+    `hashes` are of the file the event names (Sysmon 15/23/26-29 `Hashes` / `Hash`)."""
+
+    device: str | None = None  # raw read: the volume, e.g. \\Device\HarddiskVolume2
+    tamper_type: str | None = None  # tampering: "Image is replaced", …
+    clipboard_hashes: str | None = None
+    hashes: ImageFacts | None = None
+
+
+# Hive prefixes as Security (\REGISTRY\…), Defender (HKEY_…) and Elastic spell them, to the
+# short form Sysmon logs, so one key is one node whichever source saw it.
+_HIVES = (
+    ("\\registry\\machine", "HKLM"),
+    ("\\registry\\user", "HKU"),
+    ("hkey_local_machine", "HKLM"),
+    ("hkey_users", "HKU"),
+    ("hkey_classes_root", "HKCR"),
+    ("hkey_current_config", "HKCC"),
+    ("hkey_current_user", "HKCU"),
+)
+
+
+def normalise_registry_path(path: str) -> str:
+    """`\\REGISTRY\\MACHINE\\SOFTWARE\\x` and `HKEY_LOCAL_MACHINE\\SOFTWARE\\x` ->
+    `HKLM\\SOFTWARE\\x`. Defender writes a user's hive as `HKEY_CURRENT_USER\\<SID>\\…`,
+    which is `HKU\\<SID>\\…` (Sysmon's spelling). Everything after the hive stays as logged."""
+    text = path.strip()
+    lower = text.lower()
+    for prefix, short in _HIVES:
+        if lower == prefix or lower.startswith(prefix + "\\"):
+            rest = text[len(prefix) :]
+            if short == "HKCU" and rest[1:].upper().startswith("S-1-"):
+                short = "HKU"
+            return short + rest
+    return text
+
+
 @dataclass(slots=True)
 class Event:
     kind: Kind
@@ -159,6 +291,13 @@ class Event:
     # names of raw fields whose value was cut, by the source (e.g. syslog's 2 KiB limit) or by
     # ingest's length caps; a rule matching on a cut field should know its value is partial
     truncated: tuple[str, ...] = ()
+    # -- k1: what a process does to the system (one field per family) --
+    image_load: ImageLoadFacts | None = None  # IMAGE_LOAD, DRIVER_LOAD
+    access: ProcessAccessFacts | None = None  # PROCESS_ACCESS, REMOTE_THREAD
+    registry: RegistryFacts | None = None  # REGISTRY
+    pipe: PipeFacts | None = None  # PIPE
+    wmi: WmiFacts | None = None  # WMI
+    system: SystemFacts | None = None  # RAW_READ, CLIPBOARD, TAMPERING, file hashes
     # the raw record, for evidence; parsers pass the decoded object they read
     raw: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 

@@ -40,10 +40,13 @@ from provgraph.ingest.model import (
     LogonFacts,
     Origin,
     ProcessRef,
+    RegistryFacts,
+    RegistryOp,
     ServiceFacts,
     ShareFacts,
     TaskFacts,
     account_ref,
+    normalise_registry_path,
     process_uid,
 )
 from provgraph.ingest.sysmon import req_host
@@ -171,13 +174,20 @@ def _process_end(data: Mapping[str, Any], base: dict[str, Any]) -> list[Event]:
     return [Event(kind=Kind.PROCESS_END, process=_actor(data, base["host"]), **base)]
 
 
-def _object_access(data: Mapping[str, Any], base: dict[str, Any]) -> list[Event]:
-    object_type = req_str(data, "ObjectType")
-    if object_type.lower() != "file":
-        return Skipped(f"security 4663 ObjectType {object_type} is not a file")
+def _mask(data: Mapping[str, Any]) -> int:
     mask = as_int(req(data, "AccessMask"), "AccessMask")
     if mask < 0 or mask >= 2**32:
         raise ParseError("AccessMask", f"out of range: {mask}")
+    return mask
+
+
+def _object_access(data: Mapping[str, Any], base: dict[str, Any]) -> list[Event]:
+    object_type = req_str(data, "ObjectType")
+    if object_type.lower() == "key":
+        return _key_access(data, base, "4663")
+    if object_type.lower() != "file":
+        return Skipped(f"security 4663 ObjectType {object_type} is not a file or key")
+    mask = _mask(data)
     if not mask & _WRITE_RIGHTS:
         return Skipped("security 4663 access mask without a write right")
     return [
@@ -468,6 +478,81 @@ def _bind(data: Mapping[str, Any], base: dict[str, Any]) -> list[Event]:
     )
 
 
+# -- k1: registry keys and values (4656/4663 ObjectType Key, 4657) ----------------------------
+_KEY_SET_VALUE = 0x2
+_KEY_CREATE_SUB_KEY = 0x4
+_KEY_WRITE_RIGHTS = (
+    _KEY_SET_VALUE
+    | _KEY_CREATE_SUB_KEY
+    | 0x20  # KEY_CREATE_LINK
+    | _DELETE
+    | 0x40000  # WRITE_DAC
+    | 0x80000  # WRITE_OWNER
+    | _GENERIC_ALL
+    | _GENERIC_WRITE
+)
+
+
+def _key_op(mask: int) -> RegistryOp:
+    if mask & (_KEY_SET_VALUE | _GENERIC_ALL | _GENERIC_WRITE):
+        return RegistryOp.SET_VALUE
+    if mask & _KEY_CREATE_SUB_KEY:
+        return RegistryOp.CREATE
+    if mask & _DELETE:
+        return RegistryOp.DELETE
+    return RegistryOp.MODIFY  # a link, the ACL or the owner
+
+
+def _key_access(data: Mapping[str, Any], base: dict[str, Any], event_id: str) -> list[Event]:
+    """A handle to a key requested (4656) or used (4663) with a write right. A 4656 says
+    what was asked for, not what was done: its op is what the rights allow."""
+    mask = _mask(data)
+    if not mask & _KEY_WRITE_RIGHTS:
+        return Skipped(f"security {event_id} key access mask without a write right")
+    facts = RegistryFacts(
+        path=normalise_registry_path(req_str(data, "ObjectName")),
+        op=_key_op(mask),
+        event_type=event_id,
+        access_mask=hex(mask),
+    )
+    return [Event(kind=Kind.REGISTRY, process=_actor(data, base["host"]), registry=facts, **base)]
+
+
+def _handle_request(data: Mapping[str, Any], base: dict[str, Any]) -> list[Event]:
+    object_type = req_str(data, "ObjectType")
+    if object_type.lower() != "key":
+        return Skipped(f"security 4656 ObjectType {object_type} is not a registry key")
+    return _key_access(data, base, "4656")
+
+
+# 4657 OperationType, as message ids (evtx) or rendered text (Sentinel, winlogbeat)
+_VALUE_OPS = {
+    "%%1904": RegistryOp.CREATE,
+    "new registry value created": RegistryOp.CREATE,
+    "%%1905": RegistryOp.SET_VALUE,
+    "existing registry value modified": RegistryOp.SET_VALUE,
+    "%%1906": RegistryOp.DELETE,
+    "registry value deleted": RegistryOp.DELETE,
+}
+
+
+def _value_modified(data: Mapping[str, Any], base: dict[str, Any]) -> list[Event]:
+    key = normalise_registry_path(req_str(data, "ObjectName"))
+    value = opt_str(data, "ObjectValueName")
+    operation = (opt_str(data, "OperationType") or "").strip().lower()
+    facts = RegistryFacts(
+        path=key.rstrip("\\") + "\\" + value if value and value != "-" else key,
+        op=_VALUE_OPS.get(operation, RegistryOp.SET_VALUE),
+        event_type="4657",
+        details=_value(opt_str(data, "NewValue")),
+    )
+    return [Event(kind=Kind.REGISTRY, process=_actor(data, base["host"]), registry=facts, **base)]
+
+
+def _value(text: str | None) -> str | None:
+    return None if text is None or text.strip() in ("", "-") else text
+
+
 _HANDLERS = {
     4688: _process_start,
     4689: _process_end,
@@ -485,6 +570,8 @@ _HANDLERS = {
     **{event_id: _task(event_id) for event_id in _TASK_OPS},
     5156: _filtered_connection,
     5158: _bind,
+    4656: _handle_request,
+    4657: _value_modified,
 }
 
 __all__ = ["parse_security", "from_winrecord"]

@@ -28,10 +28,19 @@ from provgraph.ingest.model import (
     Event,
     FileOp,
     ImageFacts,
+    ImageLoadFacts,
     Kind,
     Origin,
+    PipeFacts,
+    ProcessAccessFacts,
     ProcessRef,
+    RegistryFacts,
+    RegistryOp,
+    SystemFacts,
+    WmiFacts,
+    WmiKind,
     normalise_hash,
+    normalise_registry_path,
     process_uid,
 )
 from provgraph.ingest.winevent import SYSMON_PROVIDERS, WinRecord, unwrap
@@ -215,11 +224,6 @@ def _file_create(data: Mapping[str, Any], ctx: _Ctx) -> Event:
     return _event(Kind.FILE_WRITE, _actor(data, ctx), ctx, file_path=path, file_op=FileOp.CREATE)
 
 
-def _file_delete(data: Mapping[str, Any], ctx: _Ctx) -> Event:
-    path = req_str(data, "TargetFilename")
-    return _event(Kind.FILE_WRITE, _actor(data, ctx), ctx, file_path=path, file_op=FileOp.DELETE)
-
-
 def _network(data: Mapping[str, Any], ctx: _Ctx) -> Event:
     # for an accepted connection Sysmon keeps Source = the peer that initiated it
     outbound = _flag(data.get("Initiated"), "Initiated", default=True)
@@ -269,12 +273,238 @@ def _dns(data: Mapping[str, Any], ctx: _Ctx) -> Event:
     )
 
 
+# -- k1: what a process does to the system (Sysmon 2, 6-10, 12-15, 17-21, 23-29) ------------
+def _file_event(op: FileOp) -> Callable[[Mapping[str, Any], _Ctx], Event]:
+    """Sysmon 2, 15, 23, 26-29: a file event kept on WROTE with its op; `Hashes` (or 15's
+    `Hash`: of the stream) are the named file's."""
+
+    def handle(data: Mapping[str, Any], ctx: _Ctx) -> Event:
+        path = req_str(data, "TargetFilename")
+        hashes = _hashes(opt_str(data, "Hashes") or opt_str(data, "Hash"))
+        return _event(
+            Kind.FILE_WRITE,
+            _actor(data, ctx),
+            ctx,
+            file_path=path,
+            file_op=op,
+            system=SystemFacts(hashes=hashes) if hashes is not None else None,
+        )
+
+    return handle
+
+
+def _hashes(text: str | None) -> ImageFacts | None:
+    if not text:
+        return None
+    facts = ImageFacts()
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        kind = _HASH_NAMES.get(name.strip().lower())
+        if kind:
+            setattr(facts, kind, normalise_hash(kind, value))
+    return facts if facts.present() else None
+
+
+def _driver_load(data: Mapping[str, Any], ctx: _Ctx) -> Event:
+    """Sysmon 6: no process is named (the kernel loaded it)."""
+    return Event(
+        kind=Kind.DRIVER_LOAD,
+        ts=ctx.ts,
+        host=ctx.host,
+        host_fqdn=ctx.fqdn,
+        process=None,
+        origin=ctx.origin,
+        raw=dict(ctx.raw),
+        image_load=ImageLoadFacts(req_str(data, "ImageLoaded"), image_facts(data)),
+    )
+
+
+def _image_load(data: Mapping[str, Any], ctx: _Ctx) -> Event:
+    load = ImageLoadFacts(req_str(data, "ImageLoaded"), image_facts(data))
+    return _event(Kind.IMAGE_LOAD, _actor(data, ctx), ctx, image_load=load)
+
+
+def _either(data: Mapping[str, Any], *keys: str) -> tuple[str, Any]:
+    """Sysmon spells some names two ways (10: SourceProcessGUID, 8: SourceProcessGuid)."""
+    for key in keys:
+        if data.get(key) not in (None, ""):
+            return key, data[key]
+    raise ParseError(keys[0], "missing")
+
+
+def _side(data: Mapping[str, Any], ctx: _Ctx, side: str) -> ProcessRef:
+    """Source or target process of Sysmon 8 and 10."""
+    field, guid = _either(data, side + "ProcessGuid", side + "ProcessGUID")
+    pid = opt_pid(data, side + "ProcessId")
+    return ProcessRef(
+        uid=_uid(as_str(guid, field), pid, ctx, field, None),
+        pid=pid,
+        image=_image(data, side + "Image"),
+        user=opt_str(data, side + "User"),
+    )
+
+
+def _hex(value: str | None, field: str) -> str | None:
+    if value is None or value.strip() in ("", "-"):
+        return None
+    text = value.strip().lower()
+    try:
+        return hex(int(text, 16))
+    except ValueError:
+        raise ParseError(field, f"not a hex number: {text[:20]!r}") from None
+
+
+def _process_access(data: Mapping[str, Any], ctx: _Ctx) -> Event:
+    access = ProcessAccessFacts(
+        target=_side(data, ctx, "Target"),
+        granted_access=_hex(opt_str(data, "GrantedAccess"), "GrantedAccess"),
+        call_trace=opt_str(data, "CallTrace"),
+    )
+    return _event(Kind.PROCESS_ACCESS, _side(data, ctx, "Source"), ctx, access=access)
+
+
+def _remote_thread(data: Mapping[str, Any], ctx: _Ctx) -> Event:
+    access = ProcessAccessFacts(
+        target=_side(data, ctx, "Target"),
+        start_address=_hex(opt_str(data, "StartAddress"), "StartAddress"),
+        start_module=_fact(data, "StartModule"),
+        start_function=_fact(data, "StartFunction"),
+    )
+    return _event(Kind.REMOTE_THREAD, _side(data, ctx, "Source"), ctx, access=access)
+
+
+def _raw_read(data: Mapping[str, Any], ctx: _Ctx) -> Event:
+    device = req_str(data, "Device")
+    return _event(Kind.RAW_READ, _actor(data, ctx), ctx, system=SystemFacts(device=device))
+
+
+# Sysmon 12-14 EventType; NXLog (the Mordor sets) overwrites it with its own "INFO", so an
+# event id alone says set (13) or rename (14), and for 12 only "created or deleted".
+_REGISTRY_TYPES = {
+    "createkey": RegistryOp.CREATE,
+    "deletekey": RegistryOp.DELETE,
+    "deletevalue": RegistryOp.DELETE,
+    "setvalue": RegistryOp.SET_VALUE,
+    "renamekey": RegistryOp.RENAME,
+}
+_REGISTRY_IDS = {12: RegistryOp.CREATE_OR_DELETE, 13: RegistryOp.SET_VALUE, 14: RegistryOp.RENAME}
+
+
+def _registry(event_id: int) -> Callable[[Mapping[str, Any], _Ctx], Event]:
+    def handle(data: Mapping[str, Any], ctx: _Ctx) -> Event:
+        event_type = opt_str(data, "EventType")
+        op = _REGISTRY_TYPES.get((event_type or "").lower())
+        if op is None:
+            event_type, op = None, _REGISTRY_IDS[event_id]
+        new_name = opt_str(data, "NewName")
+        facts = RegistryFacts(
+            path=normalise_registry_path(req_str(data, "TargetObject")),
+            op=op,
+            event_type=event_type,
+            details=opt_str(data, "Details"),
+            new_name=normalise_registry_path(new_name) if new_name else None,
+        )
+        return _event(Kind.REGISTRY, _actor(data, ctx), ctx, registry=facts)
+
+    return handle
+
+
+def _pipe(created: bool) -> Callable[[Mapping[str, Any], _Ctx], Event]:
+    def handle(data: Mapping[str, Any], ctx: _Ctx) -> Event:
+        pipe = PipeFacts(req_str(data, "PipeName"), created)
+        return _event(Kind.PIPE, _actor(data, ctx), ctx, pipe=pipe)
+
+    return handle
+
+
+# `…Consumer.Name=\"x\"`: Sysmon escapes the quotes inside its quoted value
+_WMI_NAME = re.compile(r'Name\s*=\s*\\?"(.*?)\\?"', re.IGNORECASE)
+
+
+def _unquote(value: str | None) -> str | None:
+    """Sysmon quotes WMI names, namespaces and queries: "\"BotFilter82\""."""
+    if value is None:
+        return None
+    text = value.strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1]
+    return text or None
+
+
+def _wmi_name(value: str | None) -> str | None:
+    """A binding names its parts by path (`\\\\.\\root\\subscription:__EventFilter.Name="x"`)."""
+    if value is None:
+        return None
+    found = _WMI_NAME.search(value)
+    return found.group(1) if found else _unquote(value)
+
+
+def _wmi(kind: WmiKind) -> Callable[[Mapping[str, Any], _Ctx], Event]:
+    """Sysmon 19/20/21: logged by the WMI service for whoever registered them; no process."""
+
+    def handle(data: Mapping[str, Any], ctx: _Ctx) -> Event:
+        facts = WmiFacts(
+            kind=kind, operation=opt_str(data, "Operation"), user=opt_str(data, "User")
+        )
+        if kind is WmiKind.BINDING:
+            facts.filter = _wmi_name(req_str(data, "Filter"))
+            facts.consumer = _wmi_name(req_str(data, "Consumer"))
+        else:
+            facts.name = _unquote(req_str(data, "Name"))
+            facts.namespace = _unquote(opt_str(data, "EventNamespace"))
+            facts.query = _unquote(opt_str(data, "Query"))
+            facts.consumer_type = _unquote(opt_str(data, "Type"))
+            facts.destination = _unquote(opt_str(data, "Destination"))
+        return Event(
+            kind=Kind.WMI,
+            ts=ctx.ts,
+            host=ctx.host,
+            host_fqdn=ctx.fqdn,
+            process=None,
+            origin=ctx.origin,
+            raw=dict(ctx.raw),
+            wmi=facts,
+        )
+
+    return handle
+
+
+def _clipboard(data: Mapping[str, Any], ctx: _Ctx) -> Event:
+    facts = SystemFacts(clipboard_hashes=opt_str(data, "Hashes"))
+    return _event(Kind.CLIPBOARD, _actor(data, ctx), ctx, system=facts)
+
+
+def _tampering(data: Mapping[str, Any], ctx: _Ctx) -> Event:
+    facts = SystemFacts(tamper_type=opt_str(data, "Type"))
+    return _event(Kind.TAMPERING, _actor(data, ctx), ctx, system=facts)
+
+
 _HANDLERS: dict[int, Callable[[Mapping[str, Any], _Ctx], Event]] = {
     1: _process_start,
+    2: _file_event(FileOp.TIME_CHANGE),
     3: _network,
     5: _process_end,
+    6: _driver_load,
+    7: _image_load,
+    8: _remote_thread,
+    9: _raw_read,
+    10: _process_access,
     11: _file_create,
+    12: _registry(12),
+    13: _registry(13),
+    14: _registry(14),
+    15: _file_event(FileOp.STREAM),
+    17: _pipe(True),
+    18: _pipe(False),
+    19: _wmi(WmiKind.FILTER),
+    20: _wmi(WmiKind.CONSUMER),
+    21: _wmi(WmiKind.BINDING),
     22: _dns,
-    23: _file_delete,
-    26: _file_delete,
+    23: _file_event(FileOp.DELETE),
+    24: _clipboard,
+    25: _tampering,
+    26: _file_event(FileOp.DELETE),
+    27: _file_event(FileOp.BLOCKED_EXE),
+    28: _file_event(FileOp.BLOCKED_SHRED),
+    29: _file_event(FileOp.EXE_DETECTED),
 }

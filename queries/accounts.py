@@ -81,7 +81,7 @@ CALL () {
   UNION
   MATCH (a:Account {name_key: $key}) RETURN a
   UNION
-  MATCH (a:Account) WHERE $key IN coalesce(a.names, []) OR $key IN coalesce(a.aliases, [])
+  MATCH (a:Account) WHERE $key IN coalesce(a.names, [])
   RETURN a
   UNION
   MATCH (a:Account) WHERE $bare IS NOT NULL AND toLower(a.name) = $bare

@@ -71,5 +71,9 @@ def display_label(label: str, props: dict[str, Any]) -> str:
         return f"logon {props.get('logon_id')}" + (f" (type {kind})" if kind is not None else "")
     if label in _NAMED:
         return str(props.get(_NAMED[label]) or props.get("key"))
+    if label in ("RegistryKey", "Pipe"):  # k1: the key's or pipe's own name, not host|path
+        return str(props.get("name") or props.get("path") or props.get("key"))
+    if label == "WmiObject":
+        return f"{props.get('kind')}: {props.get('name')}"
     key = NODE_LABELS.get(label)
     return str(props.get(key) if key else label)

@@ -74,7 +74,7 @@ class FileProvenanceList(BaseModel):
 class TimelineEvent(BaseModel):
     time: datetime
     kind: str
-    process: Props
+    process: Props | None = None  # None for what the host did (driver loads, WMI subscriptions)
     target: str | None = None
     details: Props = {}
 
@@ -254,7 +254,8 @@ CALL () {
   WHERE w.last_time >= $since AND w.first_time < $until
   UNWIND w.times AS t
   WITH p, w, f, t WHERE t >= $since AND t < $until
-  RETURN t AS time, 'file_write' AS kind, p AS p, f.path AS target, {ops: w.ops} AS details
+  RETURN t AS time, 'file_write' AS kind, p AS p, f.path AS target,
+         {ops: w.ops} AS details
   UNION ALL
   MATCH (p:Process {host: $host})-[r:CONNECTED_TO]->(c:Connection)
   WHERE r.last_time >= $since AND r.first_time < $until
@@ -277,9 +278,87 @@ CALL () {
   WITH p, r, d, t WHERE t >= $since AND t < $until
   RETURN t AS time, 'dns_query' AS kind, p AS p, d.name AS target,
          {answers: r.answers} AS details
+  // -- k1: what a process (or, for drivers and WMI subscriptions, the host) did to the system
+  UNION ALL
+  MATCH (p:Process {host: $host})-[r:LOADED]->(x:File)
+  WHERE r.last_time >= $since AND r.first_time < $until
+  UNWIND r.times AS t
+  WITH p, r, x, t WHERE t >= $since AND t < $until
+  RETURN t AS time, 'image_load' AS kind, p AS p, x.path AS target,
+         {sha256: x.sha256, signed: x.signed} AS details
+  UNION ALL
+  MATCH (p:Process {host: $host})-[r:ACCESSED]->(x:Process)
+  WHERE r.last_time >= $since AND r.first_time < $until
+  UNWIND r.times AS t
+  WITH p, r, x, t WHERE t >= $since AND t < $until
+  RETURN t AS time, 'process_access' AS kind, p AS p, x.image AS target,
+         {target_uid: x.uid, granted_access: r.granted_access} AS details
+  UNION ALL
+  MATCH (p:Process {host: $host})-[r:INJECTED]->(x:Process)
+  WHERE r.last_time >= $since AND r.first_time < $until
+  UNWIND r.times AS t
+  WITH p, r, x, t WHERE t >= $since AND t < $until
+  RETURN t AS time, 'remote_thread' AS kind, p AS p, x.image AS target,
+         {target_uid: x.uid, start_address: r.start_address, actions: r.actions} AS details
+  UNION ALL
+  MATCH (p:Process {host: $host})-[r:WROTE_REGISTRY]->(x:RegistryKey)
+  WHERE r.last_time >= $since AND r.first_time < $until
+  UNWIND r.times AS t
+  WITH p, r, x, t WHERE t >= $since AND t < $until
+  RETURN t AS time, 'registry' AS kind, p AS p, x.path AS target,
+         {ops: r.ops, details: r.details} AS details
+  UNION ALL
+  MATCH (p:Process {host: $host})-[r:CREATED_PIPE]->(x:Pipe)
+  WHERE r.last_time >= $since AND r.first_time < $until
+  UNWIND r.times AS t
+  WITH p, r, x, t WHERE t >= $since AND t < $until
+  RETURN t AS time, 'pipe_create' AS kind, p AS p, x.name AS target,
+         {} AS details
+  UNION ALL
+  MATCH (p:Process {host: $host})-[r:CONNECTED_PIPE]->(x:Pipe)
+  WHERE r.last_time >= $since AND r.first_time < $until
+  UNWIND r.times AS t
+  WITH p, r, x, t WHERE t >= $since AND t < $until
+  RETURN t AS time, 'pipe_connect' AS kind, p AS p, x.name AS target,
+         {} AS details
+  UNION ALL
+  MATCH (p:Process {host: $host})-[r:READ_RAW]->(x:File)
+  WHERE r.last_time >= $since AND r.first_time < $until
+  UNWIND r.times AS t
+  WITH p, r, x, t WHERE t >= $since AND t < $until
+  RETURN t AS time, 'raw_read' AS kind, p AS p, x.path AS target,
+         {} AS details
+  UNION ALL
+  MATCH (p:Process {host: $host})-[r:TAMPERED]->(x:File)
+  WHERE r.last_time >= $since AND r.first_time < $until
+  UNWIND r.times AS t
+  WITH p, r, x, t WHERE t >= $since AND t < $until
+  RETURN t AS time, 'tampering' AS kind, p AS p, x.path AS target,
+         {types: r.types} AS details
+  UNION ALL
+  MATCH (p:Process {host: $host})-[r:SET_CLIPBOARD]->(x:Host)
+  WHERE r.last_time >= $since AND r.first_time < $until
+  UNWIND r.times AS t
+  WITH p, r, x, t WHERE t >= $since AND t < $until
+  RETURN t AS time, 'clipboard' AS kind, p AS p, x.name AS target,
+         {} AS details
+  UNION ALL
+  MATCH (:Host {name: $host})-[r:LOADED_DRIVER]->(x:File)
+  WHERE r.last_time >= $since AND r.first_time < $until
+  UNWIND r.times AS t
+  WITH r, x, t WHERE t >= $since AND t < $until
+  RETURN t AS time, 'driver_load' AS kind, null AS p, x.path AS target,
+         {sha256: x.sha256, signed: x.signed, signer: x.signer} AS details
+  UNION ALL
+  MATCH (:Host {name: $host})-[r:REGISTERED_WMI]->(x:WmiObject)
+  WHERE r.last_time >= $since AND r.first_time < $until
+  UNWIND r.times AS t
+  WITH r, x, t WHERE t >= $since AND t < $until
+  RETURN t AS time, 'wmi' AS kind, null AS p, x.kind + ':' + x.name AS target,
+         {operations: r.operations, query: x.query, destination: x.destination} AS details
 }
 WITH time, kind, p, target, details,
-     kind + '|' + p.uid + '|' + coalesce(target, '') AS key
+     kind + '|' + coalesce(p.uid, '') + '|' + coalesce(target, '') AS key
 WHERE $after_time IS NULL OR time > $after_time OR (time = $after_time AND key > $after_key)
 RETURN time, kind, p """
     + _PROCESS_BRIEF

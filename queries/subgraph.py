@@ -390,7 +390,9 @@ MATCH (b) WHERE elementId(b) = $b
 MATCH p = shortestPath((a)-[:"""
     + "|".join(PROVENANCE_RELS)
     + f"*..{hops}]-(b))"
+    # never through a Host: driver loads and WMI subscriptions start at one (graph.model)
     + """
+WHERE none(n IN nodes(p)[1..-1] WHERE n:Host)
 RETURN [n IN nodes(p) | [elementId(n), labels(n), """
     + _PATH_NODE
     + """]] AS nodes,

@@ -54,6 +54,18 @@ VERBS = {
     "task_change": "task",
     "script_block": "script",
     "explicit_credentials": "runas",
+    # k1
+    "image_load": "load",
+    "driver_load": "driver",
+    "process_access": "access",
+    "remote_thread": "inject",
+    "registry": "registry",
+    "pipe_create": "pipe",
+    "pipe_connect": "pipe-open",
+    "raw_read": "raw-read",
+    "tampering": "tamper",
+    "clipboard": "clipboard",
+    "wmi": "wmi",
 }
 
 
@@ -210,7 +222,7 @@ def trace_host(
             (
                 when(e.time),
                 VERBS.get(e.kind, e.kind),
-                process_name(e.process),
+                process_name(e.process) if e.process else "(host)",
                 _target(e),
             )
             for e in timeline.events
@@ -236,7 +248,7 @@ def _target(event: provenance.TimelineEvent) -> str:
     if event.kind == "dns_query":
         answers = ", ".join(str(a) for a in d.get("answers") or [])
         return f"{event.target} -> {answers}" if answers else str(event.target or "")
-    if event.kind == "file_write" and d.get("ops"):
+    if event.kind in ("registry", "file_write") and d.get("ops"):
         return f"{event.target} ({', '.join(d['ops'])})"
     return str(event.target or "")
 

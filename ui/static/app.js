@@ -625,6 +625,10 @@ const DISPLAY = {
   Domain: (p) => String(p.name),
   Host: (p) => String(p.name),
   Alert: (p) => String(p.rule_name || p.id),
+  // k1
+  RegistryKey: (p) => String(p.name || p.path),
+  Pipe: (p) => String(p.name),
+  WmiObject: (p) => `${p.kind}: ${p.name}`,
 };
 
 // Nodes, relationships and paths anywhere in the rows, as Cytoscape elements.

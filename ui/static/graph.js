@@ -51,6 +51,19 @@ const NOUNS = {
   RUNS: ['runs', 'image', 'images'],
   CHANGED_TASK: ['changed', 'task', 'tasks'],
   RAN_SCRIPT: ['ran', 'script block', 'script blocks'],
+  // k1: what a process (or a host) does to the system
+  LOADED: ['loaded', 'module', 'modules'],
+  LOADED_DRIVER: ['loaded driver', 'driver', 'drivers'],
+  ACCESSED: ['opened', 'process', 'processes'],
+  INJECTED: ['injected into', 'process', 'processes'],
+  READ_RAW: ['read raw', 'volume', 'volumes'],
+  WROTE_REGISTRY: ['changed', 'registry key', 'registry keys'],
+  CREATED_PIPE: ['created', 'pipe', 'pipes'],
+  CONNECTED_PIPE: ['opened', 'pipe', 'pipes'],
+  REGISTERED_WMI: ['registered', 'WMI object', 'WMI objects'],
+  BOUND_TO: ['bound to', 'consumer', 'consumers'],
+  SET_CLIPBOARD: ['set the clipboard of', 'host', 'hosts'],
+  TAMPERED: ['tampered with', 'image', 'images'],
 };
 
 // Okabe–Ito colours, each kind with its own shape so colour is never the only cue.

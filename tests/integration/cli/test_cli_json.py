@@ -58,9 +58,9 @@ def test_trace_host_pages_with_a_cursor(cli: Cli) -> None:
     assert doc["host"] == "workstation6" and len(doc["events"]) == 5 and doc["next_cursor"]
     first = doc["events"][0]
     assert set(first) == {"time", "kind", "process", "target", "details"}
-    # the earliest facts on WORKSTATION6 are inbound RPC connections svchost accepted
-    assert first["kind"] == "network_accept" and ISO.match(first["time"])
-    assert first["details"]["local_ports"] and first["process"]["name"] == "svchost.exe"
+    # the earliest facts on WORKSTATION6: svchost opening other processes (Sysmon 10)
+    assert first["kind"] == "process_access" and ISO.match(first["time"])
+    assert first["process"]["name"] == "svchost.exe" and first["details"]["granted_access"]
     times = [e["time"] for e in doc["events"]]
     assert times == sorted(times)
 
