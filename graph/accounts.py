@@ -17,7 +17,8 @@ order, for one run:
   knows (one read per batch for the names the run has not met: `name_key` is indexed);
 - an account already written under its name (this run, or in the graph) when its SID becomes
   known is linked once (LINK_ACCOUNTS): renamed to the SID key (the name stays in
-  `names`, whichever record came first) when no SID node exists, else its edges move onto the SID node and it goes.
+  `names`, whichever record came first) when no SID node exists, else its edges move onto
+  the SID node and it goes.
 
 So the final graph is the same whichever record comes first. Two names for one SID are both
 in `names`; a name is never split between two SIDs.
