@@ -9,7 +9,7 @@ from typing import Any
 
 from provgraph.graph.values import plain
 from provgraph.queries.nodes import BULKY, display_label, node_id, primary_label
-from provgraph.queries.subgraph import Subgraph
+from provgraph.queries.subgraph import FACT_TARGETS, Subgraph
 
 # Keys Cytoscape gives a meaning to inside `data`; properties with these names are renamed.
 _NODE_RESERVED = frozenset({"id", "label", "kind", "parent", "source", "target"})
@@ -52,7 +52,60 @@ def elements(sub: Subgraph) -> dict[str, Any]:
             **_props(props, _EDGE_RESERVED),
         }
         edges.append({"data": data, "classes": rel.lower()})
+    for (eid, rel), count in sub.groups.items():
+        owner = ids[eid]
+        gid = group_id(rel, owner)
+        of = FACT_TARGETS.get(rel, "Node")
+        nodes.append(
+            {
+                "data": {
+                    "id": gid,
+                    "label": f"{rel} {count} {of}",
+                    "kind": "Group",
+                    "of": of,
+                    "rel": rel,
+                    "count": count,
+                    "shown": sub.shown(eid, rel),
+                    "parent_id": owner,
+                    "summary": True,
+                },
+                "classes": f"group {of.lower()} summary",
+            }
+        )
+        edges.append(
+            {
+                "data": {
+                    "id": _edge_id(rel, owner, gid),
+                    "source": owner,
+                    "target": gid,
+                    "label": rel,
+                    "count": count,
+                },
+                "classes": f"{rel.lower()} summary",
+            }
+        )
     return {"nodes": nodes, "edges": edges}
+
+
+def group_id(rel: str, owner: str) -> str:
+    """A summarised group's node id: what the console also names its own groups."""
+    return f"Group:{rel}:{owner}"
+
+
+def groups(sub: Subgraph) -> list[dict[str, Any]]:
+    """The summarised groups, for clients that read them beside the elements."""
+    ids = {eid: node_id(*sub.nodes[eid]) for eid, _ in sub.groups}
+    return [
+        {
+            "id": group_id(rel, ids[eid]),
+            "node": ids[eid],
+            "rel": rel,
+            "of": FACT_TARGETS.get(rel, "Node"),
+            "count": count,
+            "shown": sub.shown(eid, rel),
+        }
+        for (eid, rel), count in sub.groups.items()
+    ]
 
 
 def roots(sub: Subgraph) -> list[str]:
