@@ -91,7 +91,16 @@ NODES: tuple[NodeType, ...] = (
             "sources",
         ),  # fmt: skip
         times=("start_time", "end_time"),
-        indexes=_indexes("name", "host", "start_time", "pid"),
+        # (host, …): a host's timeline in time order, read from the index a window at a time.
+        indexes=_indexes(
+            "name",
+            "host",
+            "start_time",
+            "pid",
+            ("host", "start_time"),
+            ("host", "end_time"),
+            ("host", "placeholder"),
+        ),
         entity="process",
     ),
     NodeType(

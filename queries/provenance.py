@@ -9,7 +9,7 @@ cursor that is not this host's raises `InvalidCursor`.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from provgraph.core.times import EPOCH, FAR_FUTURE
@@ -178,6 +178,21 @@ ORDER BY f.key
 LIMIT 50
 """
 
+# Where a host's timeline can begin and end: every event moves its host's first and last
+# seen; a process's start can be older (told by a child's record), read from the index ends.
+HOST_SPAN = """
+OPTIONAL MATCH (h:Host {name: $host})
+CALL () {
+  OPTIONAL MATCH (p:Process) WHERE p.host = $host AND p.start_time IS NOT NULL
+  RETURN p.start_time AS first_start ORDER BY p.start_time LIMIT 1
+}
+CALL () {
+  OPTIONAL MATCH (p:Process) WHERE p.host = $host AND p.start_time IS NOT NULL
+  RETURN p.start_time AS last_start ORDER BY p.start_time DESC LIMIT 1
+}
+RETURN h.first_seen AS first_seen, h.last_seen AS last_seen, first_start, last_start
+"""
+
 HOST_KNOWN = """
 MATCH (h:Host {name: $host})
 RETURN count(h) > 0 AS known
@@ -223,47 +238,81 @@ LIMIT $limit
 """
 )
 
-# Every kind of fact on a host, in one time order; paged by (time, key).
+# Every kind of fact on a host, in one time order; paged by (time, key) with key =
+# kind|process uid|target. A page is looked for in a window [from, before): the facts of a
+# process come after its start and before its end, so only processes started before the
+# window's end and not ended before its start can have any in it, and the (host, start_time)
+# index finds them without reading the rest of the host's history. A process whose start was
+# never seen is a placeholder (a start record sets both), found by the (host, placeholder)
+# index. `host_timeline` widens the window until it
+# holds a page. Each branch keeps only its own first $limit rows (a top-k sort), and the
+# per-row maps are built for the page's rows only.
+_TIMELINE_PAGE = """
+  WITH p, time, kind, target, r, x, kind + '|' + p.uid + '|' + coalesce(target, '') AS key
+  WHERE $after_time IS NULL OR time > $after_time OR (time = $after_time AND key > $after_key)
+  RETURN p, time, kind, target, r, x, key
+  ORDER BY time, key
+  LIMIT $limit
+"""
+
+_TIMELINE_FACTS = """
+  WHERE r.last_time >= $from AND r.first_time < $before
+  UNWIND r.times AS t
+  WITH p, r, x, t WHERE t >= $from AND t < $before
+  WITH p, r, x, t AS time, type(r) AS rel
+  WITH p, r, x, time,
+       CASE rel WHEN 'WROTE' THEN 'file_write' WHEN 'CONNECTED_TO' THEN 'network_connect'
+                ELSE 'dns_query' END AS kind,
+       CASE rel WHEN 'WROTE' THEN x.path WHEN 'CONNECTED_TO' THEN x.key ELSE x.name END
+         AS target"""
+
 HOST_TIMELINE = (
     """
 CALL () {
-  MATCH (p:Process {host: $host}) WHERE p.start_time >= $since AND p.start_time < $until
-  RETURN p.start_time AS time, 'process_start' AS kind, p AS p, p.image AS target,
-         {command_line: p.command_line, user: p.user, parent_uid: p.parent_uid} AS details
+  MATCH (p:Process) WHERE p.host = $host AND p.start_time >= $from AND p.start_time < $before
+  WITH p, p.start_time AS time, 'process_start' AS kind, p.image AS target, null AS r,
+       null AS x"""
+    + _TIMELINE_PAGE
+    + """
   UNION ALL
-  MATCH (p:Process {host: $host}) WHERE p.end_time >= $since AND p.end_time < $until
-  RETURN p.end_time AS time, 'process_end' AS kind, p AS p, p.image AS target, {} AS details
+  MATCH (p:Process) WHERE p.host = $host AND p.end_time >= $from AND p.end_time < $before
+  WITH p, p.end_time AS time, 'process_end' AS kind, p.image AS target, null AS r, null AS x"""
+    + _TIMELINE_PAGE
+    + """
   UNION ALL
-  MATCH (p:Process {host: $host})-[w:WROTE]->(f:File)
-  WHERE w.last_time >= $since AND w.first_time < $until
-  UNWIND w.times AS t
-  WITH p, w, f, t WHERE t >= $since AND t < $until
-  RETURN t AS time, 'file_write' AS kind, p AS p, f.path AS target, {ops: w.ops} AS details
+  MATCH (p:Process) WHERE p.host = $host AND p.start_time < $before
+    AND (p.end_time IS NULL OR p.end_time >= $from)
+  MATCH (p)-[r:WROTE|CONNECTED_TO|RESOLVED]->(x)"""
+    + _TIMELINE_FACTS
+    + _TIMELINE_PAGE
+    + """
   UNION ALL
-  MATCH (p:Process {host: $host})-[r:CONNECTED_TO]->(c:Connection)
-  WHERE r.last_time >= $since AND r.first_time < $until
-  UNWIND r.times AS t
-  WITH p, r, c, t WHERE t >= $since AND t < $until
-  RETURN t AS time, 'network_connect' AS kind, p AS p, c.key AS target,
-         {ip: c.ip, port: c.port, protocol: c.protocol, hostname: c.hostname} AS details
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:RESOLVED]->(d:Domain)
-  WHERE r.last_time >= $since AND r.first_time < $until
-  UNWIND r.times AS t
-  WITH p, r, d, t WHERE t >= $since AND t < $until
-  RETURN t AS time, 'dns_query' AS kind, p AS p, d.name AS target,
-         {answers: r.answers} AS details
+  MATCH (p:Process) WHERE p.host = $host AND p.placeholder = true AND p.start_time IS NULL
+  MATCH (p)-[r:WROTE|CONNECTED_TO|RESOLVED]->(x)"""
+    + _TIMELINE_FACTS
+    + _TIMELINE_PAGE
+    + """
 }
-WITH time, kind, p, target, details,
-     kind + '|' + p.uid + '|' + coalesce(target, '') AS key
-WHERE $after_time IS NULL OR time > $after_time OR (time = $after_time AND key > $after_key)
+WITH p, time, kind, target, r, x, key ORDER BY time, key LIMIT $limit
 RETURN time, kind, p """
     + _PROCESS_BRIEF
-    + """ AS process, target, details, key
+    + """ AS process, target, key,
+       CASE kind
+         WHEN 'process_start' THEN {command_line: p.command_line, user: p.user,
+                                    parent_uid: p.parent_uid}
+         WHEN 'file_write' THEN {ops: r.ops}
+         WHEN 'network_connect' THEN {ip: x.ip, port: x.port, protocol: x.protocol,
+                                      hostname: x.hostname}
+         WHEN 'dns_query' THEN {answers: r.answers}
+         ELSE {} END AS details
 ORDER BY time, key
-LIMIT $limit
 """
 )
+
+# The first window of a timeline page, and how much each retry widens it: a busy host fills
+# a page within minutes; a quiet one needs a few widenings, each a cheap index range.
+TIMELINE_WINDOW = timedelta(minutes=30)
+TIMELINE_WIDEN = 8
 
 # Who contacted a connection endpoint: the same walk whichever way the endpoint was found.
 _CONTACTS = (
@@ -397,6 +446,10 @@ def host_known(graph: Graph, *, host: str) -> bool:
     return bool(graph.read(HOST_KNOWN, {"host": normalise_host(host)})[0]["known"])
 
 
+def _utc(value: Any) -> datetime:
+    return value.to_native().astimezone(UTC)
+
+
 def host_timeline(
     graph: Graph,
     *,
@@ -418,17 +471,37 @@ def host_timeline(
             after_key = str(data["key"])
         except (KeyError, TypeError, ValueError) as error:
             raise InvalidCursor("the cursor does not hold a place in the timeline") from error
-    rows = graph.read(
-        HOST_TIMELINE,
-        {
-            "host": name,
-            "since": since or EPOCH,
-            "until": until or FAR_FUTURE,
-            "after_time": after_time,
-            "after_key": after_key,
-            "limit": limit + 1,
-        },
-    )
+    start = max(since or EPOCH, after_time or EPOCH)
+    end = until or FAR_FUTURE
+    params = {
+        "host": name,
+        "after_time": after_time,
+        "after_key": after_key,
+        "limit": limit + 1,
+    }
+    # Windows only within the host's span: from 1970 or to the far future they hold nothing.
+    span = graph.read(HOST_SPAN, {"host": name})[0]
+    # As fixed offsets: the driver hands back a zone named "UTC", which Neo4j does not hold
+    # equal to the same instant stored with offset Z (a window would miss its first event).
+    firsts = [_utc(span[k]) for k in ("first_seen", "first_start") if span[k] is not None]
+    lasts = [_utc(span[k]) for k in ("last_seen", "last_start") if span[k] is not None]
+    if not firsts:  # nothing was ever seen there
+        end = start
+    else:
+        start = max(start, min(firsts))
+        end = min(end, max(lasts) + timedelta(microseconds=1))
+    # Each window's rows are all the events in it (every process that could have one was
+    # read), so they are final: the next, wider window starts where this one ended.
+    rows: list[dict[str, Any]] = []
+    window = TIMELINE_WINDOW
+    while start < end and len(rows) <= limit:
+        before = end if end - start <= window else start + window
+        rows += graph.read(
+            HOST_TIMELINE,
+            {**params, "from": start, "before": before, "limit": limit + 1 - len(rows)},
+        )
+        start = before
+        window *= TIMELINE_WIDEN
     events = [
         TimelineEvent(
             time=plain(r["time"]),
