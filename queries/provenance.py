@@ -266,6 +266,23 @@ _TIMELINE_FACTS = """
        CASE rel WHEN 'WROTE' THEN x.path WHEN 'CONNECTED_TO' THEN x.key ELSE x.name END
          AS target"""
 
+# Before the host's first record only process starts can be on it (a start told by a child's
+# record); every other kind is an event of the host, which moved its first_seen.
+HOST_EARLY_STARTS = (
+    """
+MATCH (p:Process) WHERE p.host = $host AND p.start_time >= $from AND p.start_time < $before
+WITH p, p.start_time AS time, 'process_start' AS kind, p.image AS target
+WITH p, time, kind, target, kind + '|' + p.uid + '|' + coalesce(target, '') AS key
+WHERE $after_time IS NULL OR time > $after_time OR (time = $after_time AND key > $after_key)
+WITH p, time, kind, target, key ORDER BY time, key LIMIT $limit
+RETURN time, kind, p """
+    + _PROCESS_BRIEF
+    + """ AS process, target, key,
+       {command_line: p.command_line, user: p.user, parent_uid: p.parent_uid} AS details
+ORDER BY time, key
+"""
+)
+
 HOST_TIMELINE = (
     """
 CALL () {
@@ -493,6 +510,11 @@ def host_timeline(
     # Each window's rows are all the events in it (every process that could have one was
     # read), so they are final: the next, wider window starts where this one ended.
     rows: list[dict[str, Any]] = []
+    seen_from = _utc(span["first_seen"]) if span["first_seen"] is not None else start
+    if start < min(seen_from, end):
+        before = min(seen_from, end)
+        rows += graph.read(HOST_EARLY_STARTS, {**params, "from": start, "before": before})
+        start = before
     window = TIMELINE_WINDOW
     while start < end and len(rows) <= limit:
         before = end if end - start <= window else start + window
