@@ -483,7 +483,9 @@ def main(argv: list[str] | None = None) -> int:
                 cwd=ROOT,
             )
             time.sleep(3)  # past its start-up: parsing and writing
+        load_before = os.getloadavg()[0]
         samples, began, ended = drive(base, headers, endpoints, args.requests, args.concurrency)
+        load_after = os.getloadavg()[0]
         if loader is not None:
             if loader.wait() != 0:
                 raise SystemExit("the concurrent ingest failed")
@@ -507,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
             f"max {r['max_ms']:7.1f} ms  {r['rps']:6.1f} req/s  errors {r['errors']}  "
             f"(target p99 < {r['target_p99_ms']:.0f} ms: {'met' if r['met'] else 'MISSED'})"
         )
+    # The machine is shared: its load says how much of its two cores the bench had.
+    print(f"load average (1 min) {load_before:.1f} at the start, {load_after:.1f} at the end")
     if ingest.get("events"):
         print(
             f"meanwhile ingested {ingest['events']:,} events in {ingest['seconds']:.1f} s "
@@ -523,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
             "graph": built,
             "ingest": ingest,
             "window_seconds": round(wall, 1),
+            "load_average": [round(load_before, 1), round(load_after, 1)],
             "results": results,
             "machine": machine(),
         },

@@ -144,6 +144,13 @@ def markdown(report: dict[str, Any]) -> str:
                 f"< {r['target_p99_ms']:.0f} ms: {'met' if r['met'] else 'missed'} |"
             )
         out.append("")
+        if api.get("load_average"):
+            start, end = api["load_average"]
+            out += [
+                f"Machine load average (1 min) {start} at the start and {end} at the end of "
+                f"the measured window, on {report['machine']['cores']} cores.",
+                "",
+            ]
         if ingest_meanwhile.get("events"):
             out += [
                 f"Meanwhile {ingest_meanwhile['events']:,} more events were ingested in "

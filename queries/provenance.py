@@ -19,14 +19,21 @@ from provgraph.graph.writer import file_key
 from provgraph.ingest.model import normalise_host
 from provgraph.queries.cursors import decode_cursor, encode_cursor
 from provgraph.queries.errors import FileNotFound, InvalidCursor, ProcessNotFound
+from provgraph.queries.subgraph import FACT_RELS
 from pydantic import BaseModel, Field
 
 # -- what the answers look like ----------------------------------------------------------------
 Props = dict[str, Any]
 
 
+# A process's facts of each kind, counted (see queries.subgraph.FACT_RELS): {"WROTE": 24, …},
+# kinds it has none of left out. `GET /graph/facts` pages through one kind.
+Facts = dict[str, int]
+
+
 class ProcessNode(BaseModel):
     process: Props
+    facts: Facts = {}
     children: list[ProcessNode] = []
 
 
@@ -35,7 +42,8 @@ class ProcessLineage(BaseModel):
     ancestry: list[Props] = Field(description="root first, the direct parent last")
     descendants: list[ProcessNode] = Field(description="the process's children, as trees")
     truncated: bool
-    wrote: list[Props] = []
+    facts: Facts = Field(default={}, description="the process's facts per kind, counted")
+    wrote: list[Props] = Field(default=[], description="the first `activity` of them")
     connected: list[Props] = []
     executed: list[Props] = []
 
@@ -110,10 +118,17 @@ class Contacts(BaseModel):
 # -- the queries -------------------------------------------------------------------------------
 MAX_HOPS = 64  # ancestry chains longer than this are cut (and say so)
 
-GET_PROCESS = """
+# Counted from the degree store: no edge is read.
+_FACT_COUNTS = "[" + ", ".join(f"COUNT {{ (p)-[:{t}]->() }}" for t in FACT_RELS) + "]"
+
+GET_PROCESS = (
+    """
 MATCH (p:Process {uid: $uid})
-RETURN properties(p) AS props
+RETURN properties(p) AS props, """
+    + _FACT_COUNTS
+    + """ AS facts
 """
+)
 
 # The longest chain of creators above the process, bounded by $hops.
 PROCESS_ANCESTRY = """
@@ -124,13 +139,20 @@ WITH chain ORDER BY length(chain) DESC LIMIT 1
 RETURN [n IN nodes(chain) | properties(n)] AS chain
 """
 
-PROCESS_DESCENDANTS = """
+PROCESS_DESCENDANTS = (
+    """
 MATCH path = (p:Process {uid: $uid})-[:SPAWNED*1..10]->(d:Process)
 WHERE length(path) <= $depth
-RETURN properties(d) AS props, nodes(path)[-2].uid AS parent, length(path) AS level
+WITH d, nodes(path)[-2].uid AS parent, length(path) AS level
 ORDER BY level, d.start_time
 LIMIT $limit
+WITH d AS p, parent, level
+RETURN properties(p) AS props, parent, level, """
+    + _FACT_COUNTS
+    + """ AS facts
+ORDER BY level, p.start_time
 """
+)
 
 PROCESS_ACTIVITY = """
 MATCH (p:Process {uid: $uid})
@@ -373,9 +395,21 @@ def _drop_bulk(props: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in plain(props).items() if k not in ("raw", "times")}
 
 
+def _facts(counts: list[int]) -> Facts:
+    return {rel: n for rel, n in zip(FACT_RELS, counts, strict=True) if n}
+
+
 def process_lineage(
-    graph: Graph, *, uid: str, depth: int = 3, ancestry: int = MAX_HOPS, limit: int = 500
+    graph: Graph,
+    *,
+    uid: str,
+    depth: int = 3,
+    ancestry: int = MAX_HOPS,
+    limit: int = 500,
+    activity: int | None = None,
 ) -> ProcessLineage:
+    """`limit` descendants; `activity` (default `limit`) files, connections and runs of each
+    kind, with every kind counted in `facts`."""
     rows = graph.read(GET_PROCESS, {"uid": uid})
     if not rows:
         raise ProcessNotFound(uid)
@@ -386,15 +420,18 @@ def process_lineage(
     nodes: dict[str, ProcessNode] = {}
     top: list[ProcessNode] = []
     for row in found[:limit]:
-        node = ProcessNode(process=_drop_bulk(row["props"]))
+        node = ProcessNode(process=_drop_bulk(row["props"]), facts=_facts(row["facts"]))
         nodes[row["props"]["uid"]] = node
         if row["parent"] == uid:
             top.append(node)
         elif row["parent"] in nodes:
             nodes[row["parent"]].children.append(node)
-    activity = graph.read(PROCESS_ACTIVITY, {"uid": uid, "limit": limit})[0]
+    activity = graph.read(
+        PROCESS_ACTIVITY, {"uid": uid, "limit": limit if activity is None else activity}
+    )[0]
     return ProcessLineage(
         process=_drop_bulk(rows[0]["props"]),
+        facts=_facts(rows[0]["facts"]),
         ancestry=ancestors,
         descendants=top,
         truncated=truncated,

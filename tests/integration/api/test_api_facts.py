@@ -151,3 +151,18 @@ def test_neighbourhood_of_a_noisy_process_is_summarised(
     assert nodes["Group:WROTE:Process:g:pwsh"]["count"] == WRITES + 1
     # Its parent and child are still there, walked as before.
     assert "Process:g:cmd" in nodes and "Process:g:payload" in nodes
+
+
+def test_process_lineage_counts_every_kind_and_lists_a_few(
+    client: TestClient, graph: Graph, key: Callable[..., dict[str, str]]
+) -> None:
+    _load_noisy_writer(graph)
+    body = client.get(
+        "/api/v1/provenance/processes/g:pwsh", params={"activity": 3}, headers=key("read")
+    ).json()
+    assert body["facts"] == {"WROTE": WRITES + 1, "CONNECTED_TO": 1, "RESOLVED": 1, "EXECUTED": 1}
+    assert len(body["wrote"]) == 3  # the first three; /graph/facts has the rest
+    assert body["wrote"][0]["path"] == scenario.PAYLOAD
+    (child,) = body["descendants"]
+    assert child["process"]["uid"] == "g:payload"
+    assert child["facts"] == {"EXECUTED": 1, "CONNECTED_TO": 1}
