@@ -241,11 +241,6 @@ class Subgraph:
         self.groups[(eid, rel)] = count
         return True
 
-    def shown(self, eid: str, rel: str) -> int:
-        """How many of a group's members are drawn anyway (an alert's entity, a file another
-        process on screen ran)."""
-        return sum(1 for r, start, _, _ in self.edges.values() if r == rel and start == eid)
-
     def add_edge(self, rid: str, rel: str, start: str, end: str, props: dict[str, Any]) -> None:
         if start in self.nodes and end in self.nodes:
             self.edges[rid] = (rel, start, end, props)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections import Counter
 from typing import Any
 
 from provgraph.graph.values import plain
@@ -52,6 +53,7 @@ def elements(sub: Subgraph) -> dict[str, Any]:
             **_props(props, _EDGE_RESERVED),
         }
         edges.append({"data": data, "classes": rel.lower()})
+    shown = _shown(sub)
     for (eid, rel), count in sub.groups.items():
         owner = ids[eid]
         gid = group_id(rel, owner)
@@ -65,7 +67,7 @@ def elements(sub: Subgraph) -> dict[str, Any]:
                     "of": of,
                     "rel": rel,
                     "count": count,
-                    "shown": sub.shown(eid, rel),
+                    "shown": shown[(rel, eid)],
                     "parent_id": owner,
                     "summary": True,
                 },
@@ -87,6 +89,12 @@ def elements(sub: Subgraph) -> dict[str, Any]:
     return {"nodes": nodes, "edges": edges}
 
 
+def _shown(sub: Subgraph) -> Counter[tuple[str, str]]:
+    """Per (relationship type, start node): the edges drawn, i.e. a group's members drawn
+    anyway (an alert's entity, a file another process on screen ran)."""
+    return Counter((rel, start) for rel, start, _, _ in sub.edges.values())
+
+
 def group_id(rel: str, owner: str) -> str:
     """A summarised group's node id: what the console also names its own groups."""
     return f"Group:{rel}:{owner}"
@@ -95,6 +103,7 @@ def group_id(rel: str, owner: str) -> str:
 def groups(sub: Subgraph) -> list[dict[str, Any]]:
     """The summarised groups, for clients that read them beside the elements."""
     ids = {eid: node_id(*sub.nodes[eid]) for eid, _ in sub.groups}
+    shown = _shown(sub)
     return [
         {
             "id": group_id(rel, ids[eid]),
@@ -102,7 +111,7 @@ def groups(sub: Subgraph) -> list[dict[str, Any]]:
             "rel": rel,
             "of": FACT_TARGETS.get(rel, "Node"),
             "count": count,
-            "shown": sub.shown(eid, rel),
+            "shown": shown[(rel, eid)],
         }
         for (eid, rel), count in sub.groups.items()
     ]
