@@ -426,7 +426,7 @@ def process_lineage(
             top.append(node)
         elif row["parent"] in nodes:
             nodes[row["parent"]].children.append(node)
-    activity = graph.read(
+    did = graph.read(
         PROCESS_ACTIVITY, {"uid": uid, "limit": limit if activity is None else activity}
     )[0]
     return ProcessLineage(
@@ -435,9 +435,9 @@ def process_lineage(
         ancestry=ancestors,
         descendants=top,
         truncated=truncated,
-        wrote=plain(activity["wrote"]),
-        connected=plain(activity["connected"]),
-        executed=plain(activity["executed"]),
+        wrote=plain(did["wrote"]),
+        connected=plain(did["connected"]),
+        executed=plain(did["executed"]),
     )
 
 
