@@ -113,8 +113,17 @@ NODES: tuple[NodeType, ...] = (
         ),  # fmt: skip
         times=("start_time", "end_time", "first_seen"),
         # Identity resolution looks processes up by host and pid (`graph.identity`); the index
-        # on pid alone, which every host's pid 4 shared, is retired (`graph.schema`).
-        indexes=(*_indexes("name", "host", "start_time"), Index(("host", "pid"))),
+        # on pid alone, which every host's pid 4 shared, is retired (`graph.schema`). (host, …):
+        # a host's timeline in time order, read from the index a window at a time.
+        indexes=_indexes(
+            "name",
+            "host",
+            "start_time",
+            ("host", "pid"),
+            ("host", "start_time"),
+            ("host", "end_time"),
+            ("host", "placeholder"),
+        ),
         entity="process",
     ),
     NodeType(

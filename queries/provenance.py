@@ -9,7 +9,7 @@ cursor that is not this host's raises `InvalidCursor`.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from provgraph.core.times import EPOCH, FAR_FUTURE
@@ -19,14 +19,21 @@ from provgraph.graph.writer import file_key
 from provgraph.ingest.model import normalise_host
 from provgraph.queries.cursors import decode_cursor, encode_cursor
 from provgraph.queries.errors import FileNotFound, InvalidCursor, ProcessNotFound
+from provgraph.queries.subgraph import FACT_RELS
 from pydantic import BaseModel, Field
 
 # -- what the answers look like ----------------------------------------------------------------
 Props = dict[str, Any]
 
 
+# A process's facts of each kind, counted (see queries.subgraph.FACT_RELS): {"WROTE": 24, …},
+# kinds it has none of left out. `GET /graph/facts` pages through one kind.
+Facts = dict[str, int]
+
+
 class ProcessNode(BaseModel):
     process: Props
+    facts: Facts = {}
     children: list[ProcessNode] = []
 
 
@@ -35,7 +42,8 @@ class ProcessLineage(BaseModel):
     ancestry: list[Props] = Field(description="root first, the direct parent last")
     descendants: list[ProcessNode] = Field(description="the process's children, as trees")
     truncated: bool
-    wrote: list[Props] = []
+    facts: Facts = Field(default={}, description="the process's facts per kind, counted")
+    wrote: list[Props] = Field(default=[], description="the first `activity` of them")
     connected: list[Props] = Field(default=[], description="outbound: what it connected to")
     accepted: list[Props] = Field(
         default=[], description="inbound: peers that connected to it, and on which local ports"
@@ -119,10 +127,17 @@ class Contacts(BaseModel):
 # -- the queries -------------------------------------------------------------------------------
 MAX_HOPS = 64  # ancestry chains longer than this are cut (and say so)
 
-GET_PROCESS = """
+# Counted from the degree store: no edge is read.
+_FACT_COUNTS = "[" + ", ".join(f"COUNT {{ (p)-[:{t}]->() }}" for t in FACT_RELS) + "]"
+
+GET_PROCESS = (
+    """
 MATCH (p:Process {uid: $uid})
-RETURN properties(p) AS props
+RETURN properties(p) AS props, """
+    + _FACT_COUNTS
+    + """ AS facts
 """
+)
 
 # The longest chain of creators above the process, bounded by $hops.
 PROCESS_ANCESTRY = """
@@ -133,13 +148,20 @@ WITH chain ORDER BY length(chain) DESC LIMIT 1
 RETURN [n IN nodes(chain) | properties(n)] AS chain
 """
 
-PROCESS_DESCENDANTS = """
+PROCESS_DESCENDANTS = (
+    """
 MATCH path = (p:Process {uid: $uid})-[:SPAWNED*1..10]->(d:Process)
 WHERE length(path) <= $depth
-RETURN properties(d) AS props, nodes(path)[-2].uid AS parent, length(path) AS level
+WITH d, nodes(path)[-2].uid AS parent, length(path) AS level
 ORDER BY level, d.start_time
 LIMIT $limit
+WITH d AS p, parent, level
+RETURN properties(p) AS props, parent, level, """
+    + _FACT_COUNTS
+    + """ AS facts
+ORDER BY level, p.start_time
 """
+)
 
 PROCESS_ACTIVITY = """
 MATCH (p:Process {uid: $uid})
@@ -194,6 +216,21 @@ ORDER BY f.key
 LIMIT 50
 """
 
+# Where a host's timeline can begin and end: every event moves its host's first and last
+# seen; a process's start can be older (told by a child's record), read from the index ends.
+HOST_SPAN = """
+OPTIONAL MATCH (h:Host {name: $host})
+CALL () {
+  OPTIONAL MATCH (p:Process) WHERE p.host = $host AND p.start_time IS NOT NULL
+  RETURN p.start_time AS first_start ORDER BY p.start_time LIMIT 1
+}
+CALL () {
+  OPTIONAL MATCH (p:Process) WHERE p.host = $host AND p.start_time IS NOT NULL
+  RETURN p.start_time AS last_start ORDER BY p.start_time DESC LIMIT 1
+}
+RETURN h.first_seen AS first_seen, h.last_seen AS last_seen, first_start, last_start
+"""
+
 HOST_KNOWN = """
 MATCH (h:Host {name: $host})
 RETURN count(h) > 0 AS known
@@ -239,121 +276,146 @@ LIMIT $limit
 """
 )
 
-# Every kind of fact on a host, in one time order; paged by (time, key).
+# Every kind of fact on a host, in one time order; paged by (time, key) with key =
+# kind|process uid|target. A page is looked for in a window [from, before): the facts of a
+# process come after its start and before its end, so only processes started before the
+# window's end and not ended before its start can have any in it, and the (host, start_time)
+# index finds them without reading the rest of the host's history. A process whose start was
+# never seen is a placeholder (a start record sets both), found by the (host, placeholder)
+# index. `host_timeline` widens the window until it
+# holds a page. Each branch keeps only its own first $limit rows (a top-k sort), and the
+# per-row maps are built for the page's rows only.
+# Before the host's first record only process starts can be on it (a start told by a child's
+# record); every other kind is an event of the host, which moved its first_seen.
+HOST_EARLY_STARTS = (
+    """
+MATCH (p:Process) WHERE p.host = $host AND p.start_time >= $from AND p.start_time < $before
+WITH p, p.start_time AS time, 'process_start' AS kind, p.image AS target
+WITH p, time, kind, target, kind + '|' + p.uid + '|' + coalesce(target, '') AS key
+WHERE $after_time IS NULL OR time > $after_time OR (time = $after_time AND key > $after_key)
+WITH p, time, kind, target, key ORDER BY time, key LIMIT $limit
+RETURN time, kind, p """
+    + _PROCESS_BRIEF
+    + """ AS process, target, key,
+       {command_line: p.command_line, user: p.user, parent_uid: p.parent_uid} AS details
+ORDER BY time, key
+"""
+)
+
 HOST_TIMELINE = (
     """
 CALL () {
-  MATCH (p:Process {host: $host}) WHERE p.start_time >= $since AND p.start_time < $until
+  MATCH (p:Process {host: $host}) WHERE p.start_time >= $from AND p.start_time < $before
   RETURN p.start_time AS time, 'process_start' AS kind, p AS p, p.image AS target,
          {command_line: p.command_line, user: p.user, parent_uid: p.parent_uid} AS details
   UNION ALL
-  MATCH (p:Process {host: $host}) WHERE p.end_time >= $since AND p.end_time < $until
+  MATCH (p:Process {host: $host}) WHERE p.end_time >= $from AND p.end_time < $before
   RETURN p.end_time AS time, 'process_end' AS kind, p AS p, p.image AS target, {} AS details
   UNION ALL
   MATCH (p:Process {host: $host})-[w:WROTE]->(f:File)
-  WHERE w.last_time >= $since AND w.first_time < $until
+  WHERE w.last_time >= $from AND w.first_time < $before
   UNWIND w.times AS t
-  WITH p, w, f, t WHERE t >= $since AND t < $until
+  WITH p, w, f, t WHERE t >= $from AND t < $before
   RETURN t AS time, 'file_write' AS kind, p AS p, f.path AS target,
          {ops: w.ops} AS details
   UNION ALL
   MATCH (p:Process {host: $host})-[r:CONNECTED_TO]->(c:Connection)
-  WHERE r.last_time >= $since AND r.first_time < $until
+  WHERE r.last_time >= $from AND r.first_time < $before
   UNWIND r.times AS t
-  WITH p, r, c, t WHERE t >= $since AND t < $until
+  WITH p, r, c, t WHERE t >= $from AND t < $before
   RETURN t AS time, 'network_connect' AS kind, p AS p, c.key AS target,
          {ip: c.ip, port: c.port, protocol: c.protocol, hostname: c.hostname} AS details
   UNION ALL
   MATCH (p:Process {host: $host})-[r:ACCEPTED]->(c:Connection)
-  WHERE r.last_time >= $since AND r.first_time < $until
+  WHERE r.last_time >= $from AND r.first_time < $before
   UNWIND r.times AS t
-  WITH p, r, c, t WHERE t >= $since AND t < $until
+  WITH p, r, c, t WHERE t >= $from AND t < $before
   RETURN t AS time, 'network_accept' AS kind, p AS p, c.key AS target,
          {ip: c.ip, protocol: c.protocol, hostname: c.hostname, local_ports: r.local_ports}
          AS details
   UNION ALL
   MATCH (p:Process {host: $host})-[r:RESOLVED]->(d:Domain)
-  WHERE r.last_time >= $since AND r.first_time < $until
+  WHERE r.last_time >= $from AND r.first_time < $before
   UNWIND r.times AS t
-  WITH p, r, d, t WHERE t >= $since AND t < $until
+  WITH p, r, d, t WHERE t >= $from AND t < $before
   RETURN t AS time, 'dns_query' AS kind, p AS p, d.name AS target,
          {answers: r.answers} AS details
   // -- k1: what a process (or, for drivers and WMI subscriptions, the host) did to the system
   UNION ALL
   MATCH (p:Process {host: $host})-[r:LOADED]->(x:File)
-  WHERE r.last_time >= $since AND r.first_time < $until
+  WHERE r.last_time >= $from AND r.first_time < $before
   UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $since AND t < $until
+  WITH p, r, x, t WHERE t >= $from AND t < $before
   RETURN t AS time, 'image_load' AS kind, p AS p, x.path AS target,
          {sha256: x.sha256, signed: x.signed} AS details
   UNION ALL
   MATCH (p:Process {host: $host})-[r:ACCESSED]->(x:Process)
-  WHERE r.last_time >= $since AND r.first_time < $until
+  WHERE r.last_time >= $from AND r.first_time < $before
   UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $since AND t < $until
+  WITH p, r, x, t WHERE t >= $from AND t < $before
   RETURN t AS time, 'process_access' AS kind, p AS p, x.image AS target,
          {target_uid: x.uid, granted_access: r.granted_access} AS details
   UNION ALL
   MATCH (p:Process {host: $host})-[r:INJECTED]->(x:Process)
-  WHERE r.last_time >= $since AND r.first_time < $until
+  WHERE r.last_time >= $from AND r.first_time < $before
   UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $since AND t < $until
+  WITH p, r, x, t WHERE t >= $from AND t < $before
   RETURN t AS time, 'remote_thread' AS kind, p AS p, x.image AS target,
          {target_uid: x.uid, start_address: r.start_address, actions: r.actions} AS details
   UNION ALL
   MATCH (p:Process {host: $host})-[r:WROTE_REGISTRY]->(x:RegistryKey)
-  WHERE r.last_time >= $since AND r.first_time < $until
+  WHERE r.last_time >= $from AND r.first_time < $before
   UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $since AND t < $until
+  WITH p, r, x, t WHERE t >= $from AND t < $before
   RETURN t AS time, 'registry' AS kind, p AS p, x.path AS target,
          {ops: r.ops, details: r.details} AS details
   UNION ALL
   MATCH (p:Process {host: $host})-[r:CREATED_PIPE]->(x:Pipe)
-  WHERE r.last_time >= $since AND r.first_time < $until
+  WHERE r.last_time >= $from AND r.first_time < $before
   UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $since AND t < $until
+  WITH p, r, x, t WHERE t >= $from AND t < $before
   RETURN t AS time, 'pipe_create' AS kind, p AS p, x.name AS target,
          {} AS details
   UNION ALL
   MATCH (p:Process {host: $host})-[r:CONNECTED_PIPE]->(x:Pipe)
-  WHERE r.last_time >= $since AND r.first_time < $until
+  WHERE r.last_time >= $from AND r.first_time < $before
   UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $since AND t < $until
+  WITH p, r, x, t WHERE t >= $from AND t < $before
   RETURN t AS time, 'pipe_connect' AS kind, p AS p, x.name AS target,
          {} AS details
   UNION ALL
   MATCH (p:Process {host: $host})-[r:READ_RAW]->(x:File)
-  WHERE r.last_time >= $since AND r.first_time < $until
+  WHERE r.last_time >= $from AND r.first_time < $before
   UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $since AND t < $until
+  WITH p, r, x, t WHERE t >= $from AND t < $before
   RETURN t AS time, 'raw_read' AS kind, p AS p, x.path AS target,
          {} AS details
   UNION ALL
   MATCH (p:Process {host: $host})-[r:TAMPERED]->(x:File)
-  WHERE r.last_time >= $since AND r.first_time < $until
+  WHERE r.last_time >= $from AND r.first_time < $before
   UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $since AND t < $until
+  WITH p, r, x, t WHERE t >= $from AND t < $before
   RETURN t AS time, 'tampering' AS kind, p AS p, x.path AS target,
          {types: r.types} AS details
   UNION ALL
   MATCH (p:Process {host: $host})-[r:SET_CLIPBOARD]->(x:Host)
-  WHERE r.last_time >= $since AND r.first_time < $until
+  WHERE r.last_time >= $from AND r.first_time < $before
   UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $since AND t < $until
+  WITH p, r, x, t WHERE t >= $from AND t < $before
   RETURN t AS time, 'clipboard' AS kind, p AS p, x.name AS target,
          {} AS details
   UNION ALL
   MATCH (:Host {name: $host})-[r:LOADED_DRIVER]->(x:File)
-  WHERE r.last_time >= $since AND r.first_time < $until
+  WHERE r.last_time >= $from AND r.first_time < $before
   UNWIND r.times AS t
-  WITH r, x, t WHERE t >= $since AND t < $until
+  WITH r, x, t WHERE t >= $from AND t < $before
   RETURN t AS time, 'driver_load' AS kind, null AS p, x.path AS target,
          {sha256: x.sha256, signed: x.signed, signer: x.signer} AS details
   UNION ALL
   MATCH (:Host {name: $host})-[r:REGISTERED_WMI]->(x:WmiObject)
-  WHERE r.last_time >= $since AND r.first_time < $until
+  WHERE r.last_time >= $from AND r.first_time < $before
   UNWIND r.times AS t
-  WITH r, x, t WHERE t >= $since AND t < $until
+  WITH r, x, t WHERE t >= $from AND t < $before
   RETURN t AS time, 'wmi' AS kind, null AS p, x.kind + ':' + x.name AS target,
          {operations: r.operations, query: x.query, destination: x.destination} AS details
 }
@@ -367,6 +429,11 @@ ORDER BY time, key
 LIMIT $limit
 """
 )
+
+# The first window of a timeline page, and how much each retry widens it: a busy host fills
+# a page within minutes; a quiet one needs a few widenings, each a cheap index range.
+TIMELINE_WINDOW = timedelta(minutes=30)
+TIMELINE_WIDEN = 8
 
 # Who contacted a connection endpoint: the same walk whichever way the endpoint was found.
 _CONTACTS = (
@@ -411,9 +478,21 @@ def _drop_bulk(props: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in plain(props).items() if k not in ("raw", "times")}
 
 
+def _facts(counts: list[int]) -> Facts:
+    return {rel: n for rel, n in zip(FACT_RELS, counts, strict=True) if n}
+
+
 def process_lineage(
-    graph: Graph, *, uid: str, depth: int = 3, ancestry: int = MAX_HOPS, limit: int = 500
+    graph: Graph,
+    *,
+    uid: str,
+    depth: int = 3,
+    ancestry: int = MAX_HOPS,
+    limit: int = 500,
+    activity: int | None = None,
 ) -> ProcessLineage:
+    """`limit` descendants; `activity` (default `limit`) files, connections and runs of each
+    kind, with every kind counted in `facts`."""
     rows = graph.read(GET_PROCESS, {"uid": uid})
     if not rows:
         raise ProcessNotFound(uid)
@@ -424,22 +503,25 @@ def process_lineage(
     nodes: dict[str, ProcessNode] = {}
     top: list[ProcessNode] = []
     for row in found[:limit]:
-        node = ProcessNode(process=_drop_bulk(row["props"]))
+        node = ProcessNode(process=_drop_bulk(row["props"]), facts=_facts(row["facts"]))
         nodes[row["props"]["uid"]] = node
         if row["parent"] == uid:
             top.append(node)
         elif row["parent"] in nodes:
             nodes[row["parent"]].children.append(node)
-    activity = graph.read(PROCESS_ACTIVITY, {"uid": uid, "limit": limit})[0]
+    did = graph.read(
+        PROCESS_ACTIVITY, {"uid": uid, "limit": limit if activity is None else activity}
+    )[0]
     return ProcessLineage(
         process=_drop_bulk(rows[0]["props"]),
+        facts=_facts(rows[0]["facts"]),
         ancestry=ancestors,
         descendants=top,
         truncated=truncated,
-        wrote=plain(activity["wrote"]),
-        connected=plain(activity["connected"]),
-        accepted=plain(activity["accepted"]),
-        executed=plain(activity["executed"]),
+        wrote=plain(did["wrote"]),
+        connected=plain(did["connected"]),
+        accepted=plain(did["accepted"]),
+        executed=plain(did["executed"]),
     )
 
 
@@ -502,6 +584,10 @@ def host_known(graph: Graph, *, host: str) -> bool:
     return bool(graph.read(HOST_KNOWN, {"host": normalise_host(host)})[0]["known"])
 
 
+def _utc(value: Any) -> datetime:
+    return value.to_native().astimezone(UTC)
+
+
 def host_timeline(
     graph: Graph,
     *,
@@ -523,17 +609,42 @@ def host_timeline(
             after_key = str(data["key"])
         except (KeyError, TypeError, ValueError) as error:
             raise InvalidCursor("the cursor does not hold a place in the timeline") from error
-    rows = graph.read(
-        HOST_TIMELINE,
-        {
-            "host": name,
-            "since": since or EPOCH,
-            "until": until or FAR_FUTURE,
-            "after_time": after_time,
-            "after_key": after_key,
-            "limit": limit + 1,
-        },
-    )
+    start = max(since or EPOCH, after_time or EPOCH)
+    end = until or FAR_FUTURE
+    params = {
+        "host": name,
+        "after_time": after_time,
+        "after_key": after_key,
+        "limit": limit + 1,
+    }
+    # Windows only within the host's span: from 1970 or to the far future they hold nothing.
+    span = graph.read(HOST_SPAN, {"host": name})[0]
+    # As fixed offsets: the driver hands back a zone named "UTC", which Neo4j does not hold
+    # equal to the same instant stored with offset Z (a window would miss its first event).
+    firsts = [_utc(span[k]) for k in ("first_seen", "first_start") if span[k] is not None]
+    lasts = [_utc(span[k]) for k in ("last_seen", "last_start") if span[k] is not None]
+    if not firsts:  # nothing was ever seen there
+        end = start
+    else:
+        start = max(start, min(firsts))
+        end = min(end, max(lasts) + timedelta(microseconds=1))
+    # Each window's rows are all the events in it (every process that could have one was
+    # read), so they are final: the next, wider window starts where this one ended.
+    rows: list[dict[str, Any]] = []
+    seen_from = _utc(span["first_seen"]) if span["first_seen"] is not None else start
+    if start < min(seen_from, end):
+        before = min(seen_from, end)
+        rows += graph.read(HOST_EARLY_STARTS, {**params, "from": start, "before": before})
+        start = before
+    window = TIMELINE_WINDOW
+    while start < end and len(rows) <= limit:
+        before = end if end - start <= window else start + window
+        rows += graph.read(
+            HOST_TIMELINE,
+            {**params, "from": start, "before": before, "limit": limit + 1 - len(rows)},
+        )
+        start = before
+        window *= TIMELINE_WIDEN
     events = [
         TimelineEvent(
             time=plain(r["time"]),

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from neo4j import ManagedTransaction
+from provgraph.core.times import EPOCH
+from provgraph.graph.model import EDGES
 from provgraph.graph.tx import Graph, plain_rows
 from provgraph.graph.values import utc_text
 from provgraph.queries.errors import AlertNotFound, NodeNotFound
@@ -118,6 +121,66 @@ OUT = Direction.of("(n)-[r]->(m)")
 IN = Direction.of("(n)<-[r]-(m)")
 BOTH = Direction.of("(n)-[r]-(m)")
 
+# -- a process's many small facts, summarised -----------------------------------------------------
+# What a process did to things that are not processes: files written and run, addresses
+# contacted, names resolved, and whatever edge types graph v2 declares (image loads, registry
+# values). Derived from the model, so a new provenance edge type is summarised without a change
+# here. Up to FACTS_INLINE of one kind come whole; past that the walk returns the count (a
+# `Group` in the views) and `facts_page` serves the members page by page when a reader opens it.
+FACT_RELS: tuple[str, ...] = tuple(e.type for e in EDGES if e.provenance and e.end != "Process")
+FACT_TARGETS: dict[str, str] = {e.type: e.end for e in EDGES if e.type in FACT_RELS}
+FACTS_INLINE = 5
+
+# Per frontier node: its count of each kind (from the degree store, no edge is read), and the
+# kinds small enough to ship whole. The count is taken before the expand, so a node with ten
+# thousand writes costs one degree lookup, not ten thousand edge reads.
+FACTS = (
+    """
+UNWIND $frontier AS fid
+MATCH (n) WHERE elementId(n) = fid
+WITH fid, n, ["""
+    + ", ".join(f"COUNT {{ (n)-[:{t}]->() }}" for t in FACT_RELS)
+    + """] AS counts
+CALL (n, counts) {
+  CALL (n, counts) {
+"""
+    + "\n    UNION ALL\n".join(
+        f"    MATCH (n)-[r:{t}]->(m) WHERE counts[{i}] <= $inline AND '{t}' IN $types "
+        "RETURN r, m LIMIT $inline"
+        for i, t in enumerate(FACT_RELS)
+    )
+    + """
+  }
+  RETURN collect([elementId(r), type(r), """
+    + REL_PROPS
+    + """, elementId(m), labels(m), """
+    + NODE_PROPS
+    + """]) AS found
+}
+RETURN collect([fid, counts, found]) AS rows
+"""
+)
+
+# Every ancestor of the frontier up to $hops, in one query rather than one per level (a chain
+# of forty creators was forty round trips): each with the SPAWNED edge to the child below it,
+# and whether the chain goes on above the bound.
+ANCESTRY = (
+    """
+UNWIND $frontier AS fid
+MATCH (n) WHERE elementId(n) = fid
+MATCH path = (n)<-[:SPAWNED*1..64]-(m)
+WHERE length(path) <= $hops
+WITH path, m, relationships(path)[-1] AS r, nodes(path)[-2] AS child
+ORDER BY length(path)
+RETURN collect([elementId(m), labels(m), """
+    + NODE_PROPS
+    + """, elementId(r), """
+    + REL_PROPS
+    + """, elementId(child),
+                length(path) = $hops AND EXISTS { (m)<-[:SPAWNED]-() }]) AS rows
+"""
+)
+
 # Edges among nodes already in the result that the walk did not traverse (e.g. two
 # processes in the tree that wrote the same file).
 EDGES_AMONG = (
@@ -172,15 +235,31 @@ class Subgraph:
     edges: dict[str, tuple[str, str, str, dict[str, Any]]] = field(default_factory=dict)
     roots: list[str] = field(default_factory=list)
     truncated: bool = False
+    # (element id, relationship type) -> how many such edges leave the node: its facts of one
+    # kind, summarised rather than shipped (see FACT_RELS). Each takes one place of the budget.
+    groups: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    @property
+    def room(self) -> int:
+        return self.max_nodes - len(self.nodes) - len(self.groups)
 
     def add_node(self, eid: str, labels: list[str], props: dict[str, Any]) -> bool:
         """False when the node budget is spent (and marks the result truncated)."""
         if eid in self.nodes:
             return True
-        if len(self.nodes) >= self.max_nodes:
+        if self.room <= 0:
             self.truncated = True
             return False
         self.nodes[eid] = (labels, props)
+        return True
+
+    def add_group(self, eid: str, rel: str, count: int) -> bool:
+        if (eid, rel) in self.groups:
+            return True
+        if self.room <= 0:
+            self.truncated = True
+            return False
+        self.groups[(eid, rel)] = count
         return True
 
     def add_edge(self, rid: str, rel: str, start: str, end: str, props: dict[str, Any]) -> None:
@@ -214,7 +293,7 @@ def _expand(
     """One level: adds neighbours (within budget) and edges; returns the newly added ids."""
     if not frontier or sub.truncated:
         return []
-    per_node = sub.max_nodes - len(sub.nodes) + 1  # one more than fits tells us we cut
+    per_node = sub.room + 1  # one more than fits tells us we cut
     # No level can add more than the budget left, so no level needs more rows than that (plus
     # one edge back per frontier node): a frontier of dense processes cannot flood the client.
     found = q.rows(
@@ -237,6 +316,66 @@ def _expand(
     return added
 
 
+def _facts(q: _Reads, sub: Subgraph, frontier: Sequence[str], types: Sequence[str]) -> list[str]:
+    """The frontier's facts of the given kinds: small kinds whole, big ones as counts.
+    Returns the ids of the nodes it added."""
+    wanted = [t for t in types if t in FACT_RELS]
+    if not frontier or not wanted or sub.truncated:
+        return []
+    added: list[str] = []
+    for fid, counts, found in q.listed(
+        FACTS, frontier=list(frontier), types=wanted, inline=FACTS_INLINE
+    ):
+        for rel, total in zip(FACT_RELS, counts, strict=True):
+            if rel in wanted and total > FACTS_INLINE and not sub.add_group(fid, rel, total):
+                return added
+        for rid, rel, rprops, mid, labels, props in found:
+            fresh = mid not in sub.nodes
+            if not sub.add_node(mid, labels, props):
+                return added
+            if fresh:
+                added.append(mid)
+            sub.add_edge(rid, rel, fid, mid, rprops)
+    return added
+
+
+def _level(
+    q: _Reads, sub: Subgraph, way: Direction, frontier: Sequence[str], types: Sequence[str]
+) -> list[str]:
+    """One level of a walk: a node's facts (OUT along FACT_RELS) are summarised, every other
+    edge followed as it is."""
+    facts = [t for t in types if t in FACT_RELS] if way is not IN else []
+    if not facts:
+        return _expand(q, sub, way, frontier, types)
+    rest = [t for t in types if t not in FACT_RELS]
+    added = _expand(q, sub, IN, frontier, types) if way is BOTH else []
+    if rest:
+        added += _expand(q, sub, OUT, frontier, rest)
+    return added + _facts(q, sub, frontier, facts)
+
+
+def _ancestry(q: _Reads, sub: Subgraph, start: Sequence[str], hops: int) -> None:
+    """Every creator above the processes, nearest first, within the budget."""
+    if not start:
+        return
+    if hops <= 0:  # none asked for: only whether there is any
+        if q.rows(IN.beyond, frontier=list(start), types=["SPAWNED"], known=list(sub.nodes)):
+            sub.truncated = True
+        return
+    cut: list[str] = []  # ancestors at the bound that have a creator above them
+    for mid, labels, props, rid, rprops, child, more in q.listed(
+        ANCESTRY, frontier=list(start), hops=min(hops, 64)
+    ):
+        if not sub.add_node(mid, labels, props):
+            return
+        sub.add_edge(rid, "SPAWNED", mid, child, rprops)
+        if more:
+            cut.append(mid)
+    # Cut short only if what lies above is not in the result already.
+    if cut and q.rows(IN.beyond, frontier=cut, types=["SPAWNED"], known=list(sub.nodes)):
+        sub.truncated = True
+
+
 def _walk(
     q: _Reads,
     sub: Subgraph,
@@ -254,7 +393,7 @@ def _walk(
     for _ in range(levels):
         if not frontier:
             return
-        frontier = onward(_expand(q, sub, way, frontier, types))
+        frontier = onward(_level(q, sub, way, frontier, types))
     # The depth limit stopped a walk that had more to give?
     if (
         frontier
@@ -320,7 +459,7 @@ def _alert_subgraph(
     artifacts = [e["eid"] for e in entities if "File" in e["labels"] and e["eid"] in sub.nodes]
     actors = _expand(q, sub, IN, artifacts, ARTIFACT_RELS)
     processes += [eid for eid in actors if "Process" in sub.nodes[eid][0]]
-    _walk(q, sub, IN, processes, ["SPAWNED"], ancestry)
+    _ancestry(q, sub, processes, ancestry)
     _walk(q, sub, OUT, processes, list(PROVENANCE_RELS), depth)
     _close_edges(q, sub)
     return sub
@@ -363,7 +502,7 @@ def _neighbourhood(
     types = list(rels) if rels else [*PROVENANCE_RELS, "INVOLVES", "ON_HOST"]
     if "Host" in labels:
         # From a host: its processes first, then walk on from them.
-        first = _expand(q, sub, BOTH, [eid], types)
+        first = _level(q, sub, BOTH, [eid], types)
         _walk(q, sub, BOTH, first, [t for t in types if t != "ON_HOST"], depth - 1)
     else:
         _walk(q, sub, BOTH, [eid], types, depth)
@@ -390,9 +529,11 @@ MATCH (b) WHERE elementId(b) = $b
 MATCH p = shortestPath((a)-[:"""
     + "|".join(PROVENANCE_RELS)
     + f"*..{hops}]-(b))"
-    # never through a Host: driver loads and WMI subscriptions start at one (graph.model)
+    # Never through a Host (driver loads and WMI subscriptions start at one), an Account or
+    # a Logon: they tie together everything done there or as them, which is context, not
+    # provenance (graph.model). They may be the path's ends.
     + """
-WHERE none(n IN nodes(p)[1..-1] WHERE n:Host)
+WHERE none(n IN nodes(p)[1..-1] WHERE n:Host OR n:Account OR n:Logon)
 RETURN [n IN nodes(p) | [elementId(n), labels(n), """
     + _PATH_NODE
     + """]] AS nodes,
@@ -437,3 +578,80 @@ def shortest_path(graph: Graph, *, source: str, target: str, max_hops: int = 8) 
         return PathResult(sub, [n[0] for n in rows[0]["nodes"]], hops)
 
     return graph.read_tx(unit, what="finding a path")
+
+
+# -- one group of facts, page by page --------------------------------------------------------------
+# In the order they happened (an edge's first time, or its one time), then by the member's key:
+# a stable order, so a cursor of (time, key) neither skips nor repeats while ingest adds more.
+def _facts_page_query(rel: str) -> str:
+    end = FACT_TARGETS[rel]
+    key = NODE_LABELS.get(end)
+    member = f"(m:{end})" if key else "(m)"
+    order_key = f"m.{key}" if key else "elementId(m)"
+    return (
+        f"""
+MATCH (n) WHERE elementId(n) = $eid
+MATCH (n)-[r:{rel}]->{member}
+WITH r, m, coalesce(r.first_time, r.time, $epoch) AS t, {order_key} AS k
+WHERE $after_t IS NULL OR t > $after_t OR (t = $after_t AND k > $after_k)
+WITH r, m, t, k ORDER BY t, k LIMIT $limit
+RETURN collect([elementId(r), """
+        + REL_PROPS
+        + """, elementId(m), labels(m), """
+        + NODE_PROPS
+        + """, toString(t), k]) AS rows
+"""
+    )
+
+
+FACTS_PAGE = {rel: _facts_page_query(rel) for rel in FACT_RELS}
+FACTS_TOTAL = {
+    rel: f"MATCH (n) WHERE elementId(n) = $eid RETURN COUNT {{ (n)-[:{rel}]->() }} AS total"
+    for rel in FACT_RELS
+}
+
+
+@dataclass
+class FactsPage:
+    sub: Subgraph  # the node, and this page's members with their edges
+    node: str  # the node's element id
+    rel: str
+    total: int
+    after: tuple[str, str] | None  # (time, key) of the page's last member, when more follow
+
+
+def facts_page(
+    graph: Graph,
+    *,
+    node: str,
+    rel: str,
+    limit: int = 100,
+    after: tuple[datetime, str] | None = None,
+) -> FactsPage:
+    """One page of a node's facts of one kind (`rel` one of FACT_RELS): what a summarised
+    group of the views holds. Raises NodeNotFound for an unknown id."""
+    if rel not in FACT_RELS:
+        raise ValueError(f"{rel} is not a kind of fact ({', '.join(FACT_RELS)})")
+
+    def unit(tx: ManagedTransaction) -> FactsPage:
+        q = _Reads(tx)
+        eid, labels, props = _find_node(q, node)
+        total = q.rows(FACTS_TOTAL[rel], eid=eid)[0]["total"]
+        rows = q.listed(
+            FACTS_PAGE[rel],
+            eid=eid,
+            epoch=EPOCH,
+            after_t=after[0] if after else None,
+            after_k=after[1] if after else None,
+            limit=limit + 1,
+        )
+        sub = Subgraph(max_nodes=limit + 1)
+        sub.add_node(eid, labels, props)
+        sub.roots.append(eid)
+        for rid, rprops, mid, mlabels, mprops, _t, _k in rows[:limit]:
+            sub.add_node(mid, mlabels, mprops)
+            sub.add_edge(rid, rel, eid, mid, rprops)
+        more = rows[limit - 1][5:7] if len(rows) > limit else None
+        return FactsPage(sub, eid, rel, total, (more[0], more[1]) if more else None)
+
+    return graph.read_tx(unit, what="reading a group of facts")

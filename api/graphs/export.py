@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections import Counter
 from typing import Any
 
 from provgraph.graph.values import plain
 from provgraph.queries.nodes import BULKY, display_label, node_id, primary_label
-from provgraph.queries.subgraph import Subgraph
+from provgraph.queries.subgraph import FACT_TARGETS, Subgraph
 
 # Keys Cytoscape gives a meaning to inside `data`; properties with these names are renamed.
 _NODE_RESERVED = frozenset({"id", "label", "kind", "parent", "source", "target"})
@@ -52,7 +53,68 @@ def elements(sub: Subgraph) -> dict[str, Any]:
             **_props(props, _EDGE_RESERVED),
         }
         edges.append({"data": data, "classes": rel.lower()})
+    shown = _shown(sub)
+    for (eid, rel), count in sub.groups.items():
+        owner = ids[eid]
+        gid = group_id(rel, owner)
+        of = FACT_TARGETS.get(rel, "Node")
+        nodes.append(
+            {
+                "data": {
+                    "id": gid,
+                    "label": f"{rel} {count} {of}",
+                    "kind": "Group",
+                    "of": of,
+                    "rel": rel,
+                    "count": count,
+                    "shown": shown[(rel, eid)],
+                    "parent_id": owner,
+                    "summary": True,
+                },
+                "classes": f"group {of.lower()} summary",
+            }
+        )
+        edges.append(
+            {
+                "data": {
+                    "id": _edge_id(rel, owner, gid),
+                    "source": owner,
+                    "target": gid,
+                    "label": rel,
+                    "count": count,
+                },
+                "classes": f"{rel.lower()} summary",
+            }
+        )
     return {"nodes": nodes, "edges": edges}
+
+
+def _shown(sub: Subgraph) -> Counter[tuple[str, str]]:
+    """Per (relationship type, start node): the edges drawn, i.e. a group's members drawn
+    anyway (an alert's entity, a file another process on screen ran)."""
+    return Counter((rel, start) for rel, start, _, _ in sub.edges.values())
+
+
+def group_id(rel: str, owner: str) -> str:
+    """A summarised group's node id: what the console also names its own groups."""
+    return f"Group:{rel}:{owner}"
+
+
+def groups(sub: Subgraph) -> list[dict[str, Any]]:
+    """The summarised groups, for clients that read them beside the elements."""
+    ids = {eid: node_id(*sub.nodes[eid]) for eid, _ in sub.groups}
+    shown = _shown(sub)
+    return [
+        {
+            "id": group_id(rel, ids[eid]),
+            "node": ids[eid],
+            "rel": rel,
+            "of": FACT_TARGETS.get(rel, "Node"),
+            "count": count,
+            "shown": shown[(rel, eid)],
+        }
+        for (eid, rel), count in sub.groups.items()
+    ]
 
 
 def roots(sub: Subgraph) -> list[str]:

@@ -85,3 +85,8 @@ class CytoscapeGraph(BaseModel):
     truncated: bool = Field(description="true when a depth or node limit cut the walk short")
     limits: dict[str, Any] = {}
     roots: list[str] = Field(default=[], description="ids of the nodes the walk started from")
+    groups: list[dict[str, Any]] = Field(
+        default=[],
+        description="a node's facts of one kind summarised as a `Group` node: `{id, node, rel, "
+        "of, count, shown}`; `/graph/facts?node=&rel=` lists them",
+    )

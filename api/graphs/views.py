@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
@@ -7,12 +8,14 @@ from fastapi import Query
 from fastapi.responses import Response
 from provgraph.api.deps import GraphDep, Reader, SettingsDep
 from provgraph.api.graphs import export
-from provgraph.api.graphs.models import CytoscapeGraph, GraphFormat, Rel
+from provgraph.api.graphs.models import CyElements, CytoscapeGraph, GraphFormat, Rel
 from provgraph.api.problems import Problem, responses
 from provgraph.api.routing import secured_router
 from provgraph.queries import subgraph as walks
+from provgraph.queries.cursors import decode_cursor, encode_cursor
 from provgraph.queries.nodes import node_id
 from provgraph.queries.subgraph import Subgraph
+from pydantic import BaseModel, Field
 
 router = secured_router(prefix="/graph", tags=["graph"])
 
@@ -41,6 +44,7 @@ def _render(sub: Subgraph, fmt: GraphFormat, limits: dict[str, Any]) -> Any:
         "truncated": sub.truncated,
         "limits": limits,
         "roots": export.roots(sub),
+        "groups": export.groups(sub),
     }
     return Response(orjson.dumps(body, default=str), media_type="application/json")
 
@@ -59,7 +63,9 @@ def _budget(settings: Any, max_nodes: int) -> int:
     summary="An alert's provenance subgraph",
     description="The alert, its entities, their process ancestry up to the root and their "
     "descendants (processes, files written and run, connections, DNS) down to `depth`, "
-    "cut at `max_nodes` with `truncated: true`.",
+    "cut at `max_nodes` with `truncated: true`. A process's facts of one kind past "
+    f"{walks.FACTS_INLINE} (files written, images loaded…) come as one `Group` node with "
+    "their `count` (also listed in `groups`); `/graph/facts` pages through them.",
     responses=_GRAPH_RESPONSES,
 )
 def alert_subgraph(
@@ -88,7 +94,8 @@ def alert_subgraph(
     summary="Expand any node",
     description="Everything within `depth` hops of `node` (an id as these graphs name nodes: "
     "`Process:<uid>`, `File:<host>|<path>`, `Connection:<ip>|<port>|<proto>`, `Host:<name>`, "
-    "`Domain:<name>`, `Alert:<id>`). Hosts are leaves unless the walk starts at one.",
+    "`Domain:<name>`, `Alert:<id>`). Hosts are leaves unless the walk starts at one. Facts "
+    "are summarised into `Group` nodes as in the alert subgraph.",
     responses=_GRAPH_RESPONSES,
 )
 def neighbourhood(
@@ -135,5 +142,63 @@ def path(
         "path": [ids[eid] for eid in found.path],
         "max_hops": found.max_hops,
         "elements": export.elements(found.sub),
+    }
+    return Response(orjson.dumps(body, default=str), media_type="application/json")
+
+
+FACTS_CURSOR = "facts"
+
+
+class FactsBody(BaseModel):
+    node: str
+    rel: str
+    total: int = Field(description="how many such edges leave the node")
+    elements: CyElements
+    next_cursor: str | None = Field(description="null on the last page")
+
+
+@router.get(
+    "/facts",
+    response_model=FactsBody,
+    summary="One group of a node's facts, paged",
+    description="What a `Group` node of the graph views stands for: the edges of type `rel` "
+    "leaving `node` (files a process wrote, addresses it contacted…) with their far ends, in "
+    "time order, `limit` at a time. Pass `next_cursor` back as `cursor` for the next page.",
+    responses=responses(400, 404),
+)
+def facts(
+    graph: GraphDep,
+    _: Reader,
+    node: Annotated[str, Query(min_length=3, max_length=4096)],
+    rel: Annotated[str, Query(description=f"one of {', '.join(walks.FACT_RELS)}")],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(description="opaque; from a previous page")] = None,
+) -> Any:
+    if rel not in walks.FACT_RELS:
+        raise Problem(
+            400, f"rel must be one of {', '.join(walks.FACT_RELS)}", slug="invalid-parameter"
+        )
+    after = None
+    if cursor:
+        data = decode_cursor(FACTS_CURSOR, cursor)
+        if data.get("node") != node or data.get("rel") != rel:
+            raise Problem(400, "this cursor belongs to another group", slug="invalid-cursor")
+        try:
+            after = (datetime.fromisoformat(data["t"]), str(data["key"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise Problem(
+                400, "the cursor does not hold a place in the group", slug="invalid-cursor"
+            ) from error
+    page = walks.facts_page(graph, node=node, rel=rel, limit=limit, after=after)
+    body = {
+        "node": node,
+        "rel": rel,
+        "total": page.total,
+        "elements": export.elements(page.sub),
+        "next_cursor": encode_cursor(
+            FACTS_CURSOR, {"node": node, "rel": rel, "t": page.after[0], "key": page.after[1]}
+        )
+        if page.after
+        else None,
     }
     return Response(orjson.dumps(body, default=str), media_type="application/json")

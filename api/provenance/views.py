@@ -18,6 +18,9 @@ router = secured_router(prefix="/provenance", tags=["provenance"], responses=res
     "/processes/{uid:path}",
     response_model=ProcessLineage,
     summary="A process's ancestry, descendants and activity",
+    description="Ancestry root first, descendants as trees, and its activity: every kind of "
+    "fact counted per process (`facts`: `{WROTE: 24, CONNECTED_TO: 1}`), the first `activity` "
+    "of each kind listed.",
 )
 def process(
     graph: GraphDep,
@@ -25,9 +28,20 @@ def process(
     uid: Annotated[str, Path(description="the process's stable uid")],
     depth: Annotated[int, Query(ge=0, le=10)] = 3,
     ancestry: Annotated[int, Query(ge=0, le=64)] = 64,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    limit: Annotated[int, Query(ge=1, le=5000, description="descendants at most")] = 500,
+    activity: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=5000,
+            description="files written, connections, runs listed per kind at most; `facts` "
+            "counts them all and `/graph/facts` pages through one kind",
+        ),
+    ] = 50,
 ) -> ProcessLineage:
-    return provenance.process_lineage(graph, uid=uid, depth=depth, ancestry=ancestry, limit=limit)
+    return provenance.process_lineage(
+        graph, uid=uid, depth=depth, ancestry=ancestry, limit=limit, activity=activity
+    )
 
 
 @router.get(

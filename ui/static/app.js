@@ -3,6 +3,7 @@
 
 import {
   GraphView, prepare, render, merge, openGroup, markEntities, runLayout, highlightPath, clearHighlight,
+  summaryLabel,
   toJson, toGraphML, toPng, fullTime, shortTime, nextFrame, frame, READABLE_ZOOM,
 } from './graph.js';
 
@@ -768,7 +769,7 @@ function selectNode(node) {
 }
 
 function propRows(data) {
-  const hidden = new Set(['id', 'display', 'when', 'label', 'roles', 'members', 'memberEdges', 'member_ids', 'command_line', 'parent_id']);
+  const hidden = new Set(['id', 'display', 'when', 'label', 'roles', 'members', 'memberEdges', 'member_ids', 'command_line', 'parent_id', 'cursor', 'summary']);
   const rows = [];
   rows.push(el('tr', {}, el('th', { scope: 'row', text: 'id' }), el('td', {}, el('code', { text: data.id }))));
   if (data.roles && data.roles.length) {
@@ -806,7 +807,9 @@ function drawNodePanel(node) {
   $('#n-expand').disabled = data.kind === 'Group';
   $('#n-path-from').disabled = data.kind === 'Group';
   show($('#n-unbundle'), data.kind === 'Group');
-  if (data.kind === 'Group') {
+  if (data.kind === 'Group' && data.summary) {
+    $('#n-unbundle').textContent = data.cursor ? `Show ${FACTS_PAGE} more` : `Show ${Math.min(data.count, FACTS_PAGE)}`;
+  } else if (data.kind === 'Group') {
     $('#n-unbundle').textContent = `Show all ${data.count}`;
     const names = data.members.filter((m) => (data.member_ids || []).includes(m.data.id))
       .map((m) => m.data.path || m.data.command_line || m.data.label).join('\n');
@@ -873,7 +876,39 @@ function selectedNode() {
   return n;
 }
 
+// A group the API summarised (a count, no members): its members come from /graph/facts, a
+// page at a time; the group stays, saying how many are shown, until the last page is in.
+const FACTS_PAGE = 100;
+
+async function expandSummary(node) {
+  const d = node.data();
+  const res = await api(`/graph/facts${query({ node: d.parent_id, rel: d.rel, limit: FACTS_PAGE, cursor: d.cursor })}`,
+    { label: 'Loading the group…' });
+  const entityIds = graph.cy.nodes('.entity').map((n) => n.id());
+  const result = await merge(graph.cy, prepare(res.elements, { group: false }), { anchor: d.parent_id });
+  markEntities(graph.cy, entityIds);
+  // How many of the group are on screen now: this page's, earlier pages', and any drawn anyway.
+  const loaded = graph.cy.getElementById(d.parent_id).outgoers(`edge[label = "${d.rel}"]`).targets()
+    .filter((n) => n.data('kind') !== 'Group').length;
+  if (res.next_cursor) {
+    node.data({ cursor: res.next_cursor, loaded, shown: 0 });
+    node.data('display', summaryLabel(node.data()));
+  } else {
+    graph.cy.batch(() => node.remove());
+    await runLayout(graph.cy);
+  }
+  drawNodeList();
+  show($('#node-panel'), false);
+  state.selected = null;
+  const more = res.next_cursor ? `; ${res.total - loaded} more in the group` : '';
+  notice(`${summaryLabel({ ...d, loaded: 0, shown: 0 })}: ${result.added} node(s) shown${more}.`);
+}
+
 async function expandGroup(node) {
+  if (node.data('summary')) {
+    await expandSummary(node);
+    return;
+  }
   const parentId = node.data('parent_id');
   const entityIds = graph.cy.nodes('.entity').map((n) => n.id());
   const label = node.data('label');
@@ -1078,6 +1113,8 @@ function tipLines(d) {
     if (d.image) out.push(['image', d.image]);
     if (d.user) out.push(['user', d.user]);
     if (d.start_time) out.push(['started', fullTime(d.start_time)]);
+  } else if (d.kind === 'Group' && d.summary) {
+    out.push(['', `Click to show them, ${FACTS_PAGE} at a time`]);
   } else if (d.kind === 'Group') {
     out.push(['', 'Click to show them all']);
   } else if (d.path) out.push(['path', d.path]);

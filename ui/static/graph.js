@@ -3,7 +3,8 @@
 //
 // What is drawn. A process's files, connections and DNS names hang off it as one grouped
 // node per kind of fact ("wrote 14 files") once there are GROUP_AT of them; a tap expands
-// the group. An image a process was started from, and that no process on screen wrote, is
+// the group. Past a few of one kind the API itself sends only the count (a `summary` Group
+// node): a tap fetches the members a page at a time (/graph/facts) and draws them. An image a process was started from, and that no process on screen wrote, is
 // folded into the process (its details name it): those images are one shared File node per
 // executable, and drawing them tied every csc.exe on a host to one node. Repeated siblings
 // (a build starting csc.exe twelve times) collapse into one "csc.exe ×12" node with their
@@ -211,7 +212,17 @@ export function cut(text, length = CUT) {
   return value.length > length ? `${value.slice(0, length - 1)}…` : value;
 }
 
+// What a summary group from the API reads as: "wrote 24 files", "+100 shown" once opened.
+export function summaryLabel(data) {
+  const [verb, one, many] = NOUNS[data.rel] || [String(data.rel).toLowerCase().replace(/_/g, ' '), 'node', 'nodes'];
+  const count = Number(data.count);
+  const label = `${verb} ${count} ${count === 1 ? one : many}`;
+  const shown = Number(data.loaded || 0) + Number(data.shown || 0);
+  return shown ? `${label}\n(${shown} shown, click for more)` : label;
+}
+
 function displayOf(data) {
+  if (data.kind === 'Group' && data.summary) return summaryLabel(data);
   const lines = [data.label];
   if (data.kind === 'Process') {
     const args = argumentsOf(data.command_line, data.image);
@@ -245,6 +256,7 @@ export function prepare(elements, { keepAlerts = false, group = true, keep = [] 
       classes.add('entity');
       data.roles = roles.get(data.id);
     }
+    if (data.kind === 'Group' && data.summary) data.label = summaryLabel({ ...data, loaded: 0, shown: 0 });
     data.display = displayOf(data);
     nodes.push({ group: 'nodes', data, classes: [...classes].join(' ') });
   }

@@ -27,6 +27,7 @@ def test_trace_process(cli: Cli) -> None:
         "ancestry",
         "descendants",
         "truncated",
+        "facts",
         "wrote",
         "accepted",
         "connected",
@@ -36,7 +37,7 @@ def test_trace_process(cli: Cli) -> None:
     assert [p["name"] for p in doc["ancestry"]] == ["svchost.exe", "wmiprvse.exe", "cmd.exe"]
     assert doc["ancestry"][-1]["uid"] == CMD_UID  # root first, the direct parent last
     child = doc["descendants"][0]
-    assert set(child) == {"process", "children"} and child["process"]["name"] == "csc.exe"
+    assert set(child) == {"process", "facts", "children"} and child["process"]["name"] == "csc.exe"
     assert {w["path"] for w in doc["wrote"]} >= {SOURCE_FILE}
     assert ISO.match(doc["process"]["start_time"])
 
