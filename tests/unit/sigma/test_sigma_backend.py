@@ -289,14 +289,14 @@ def test_expand_with_text_around_the_placeholder_is_unsupported() -> None:
 def test_field_not_in_the_graph_fails_with_its_reason() -> None:
     detection = {
         "a": {"Image|endswith": "\\x.exe"},
-        "b": {"OriginalFileName": "x.exe"},
+        "b": {"CurrentDirectory": "C:\\x\\"},
         "condition": "a or b",
     }
     with pytest.raises(Unsupported) as caught:
         compile_(detection)
     assert caught.value.kind == "field"
-    assert caught.value.details == ("OriginalFileName",)
-    assert "PE facts" in caught.value.message
+    assert caught.value.details == ("CurrentDirectory",)
+    assert "no modelled source records it" in caught.value.message
 
 
 def test_unknown_field_has_no_mapping() -> None:
