@@ -686,9 +686,14 @@ def _fields_of(detection: Any) -> Sequence[str]:
 # The product test, on the process's host (Host.os, see graph.schema).
 PLATFORM_PARAM = "sigma_product"
 PLATFORM_CHECK = (
-    "NOT EXISTS { MATCH (h:Host {name: p.host}) WHERE h.os IS NOT NULL "
+    "NOT EXISTS { MATCH (h:Host {name: %(host)s}) WHERE h.os IS NOT NULL "
     f"AND h.os <> ${PLATFORM_PARAM} }}"
 )
+
+
+def platform_check(logsource: Logsource) -> str:
+    """PLATFORM_CHECK on the logsource's host."""
+    return PLATFORM_CHECK % {"host": logsource.host}
 
 
 def pattern_lines(
@@ -698,7 +703,7 @@ def pattern_lines(
     asked), ending on a WITH or WHERE that binds the logsource's variables. `platform` is the
     parameter holding the rule's product, when it names one."""
     if platform is not None:
-        condition = f"({condition}) AND {PLATFORM_CHECK}"
+        condition = f"({condition}) AND {platform_check(logsource)}"
     lines = [logsource.match]
     if join_parent:
         variables = sorted(logsource.variables | {"parent"})
@@ -723,7 +728,7 @@ def build_query(
         lines.append(f"WITH {', '.join(variables)}, {logsource.times} AS hits")
         first = "reduce(m = hits[0], t IN hits | CASE WHEN t < m THEN t ELSE m END)"
         last = "reduce(m = hits[0], t IN hits | CASE WHEN t > m THEN t ELSE m END)"
-    columns = [("p.host", "host"), (first, "first_seen"), (last, "last_seen")]
+    columns = [(logsource.host, "host"), (first, "first_seen"), (last, "last_seen")]
     columns += list(logsource.returns)
     lines.append("RETURN " + ",\n       ".join(f"{e} AS {c}" for e, c in columns))
     return "\n".join(lines) + "\n"

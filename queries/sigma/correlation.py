@@ -298,7 +298,8 @@ class CorrelationBuilder:
             lines.append("UNWIND hits AS t")
             time = "t"
         lines.append(
-            f"RETURN {index} AS rule, p.host AS host, {time} AS t, p.uid AS uid, "
+            f"RETURN {index} AS rule, {logsource.host} AS host, {time} AS t, "
+            f"{'p.uid' if 'p' in logsource.variables else 'null'} AS uid, "
             f"[{', '.join(expressions)}] AS g, {value_expr} AS v"
         )
         return _Level(

@@ -17,9 +17,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from provgraph.queries.sigma.errors import Unsupported
-from provgraph.queries.sigma.mapping import LOGSOURCES, PRODUCTS, Logsource
+from provgraph.queries.sigma.mapping import (
+    BY_CATEGORY,
+    BY_EVENT_ID,
+    LOGSOURCES,
+    PRODUCTS,
+    Logsource,
+)
 from sigma.correlations import SigmaCorrelationRule
-from sigma.processing.conditions import LogsourceCondition
+from sigma.processing.conditions import RuleProcessingCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import (
     FieldMappingTransformation,
@@ -45,28 +51,91 @@ def _describe(rule: SigmaRule | SigmaCorrelationRule) -> str:
     return "{" + ", ".join(parts) + "}" if parts else "no logsource"
 
 
+def _event_ids(rule: SigmaRule) -> set[int | str]:
+    """The EventID values the rule's detection tests anywhere (selections and filters)."""
+    out: set[int | str] = set()
+    for detection in rule.detection.detections.values():
+        for item in _items(detection):
+            if item.field == "EventID":
+                for value in item.value:
+                    text = str(getattr(value, "number", value))
+                    out.add(int(text) if text.isdigit() else text)
+    return out
+
+
+def select_logsource(rule: SigmaRule) -> str:
+    """The graph logsource (a key of `mapping.LOGSOURCES`) a rule's logsource and EventIDs
+    name; Unsupported says why none does. A Windows event log rule (product and service, no
+    category) stands for the event types its EventID values name, and must name one modelled
+    type: a rule over several graph patterns, or an unmodelled EventID, is reported."""
+    ls = rule.logsource
+    if ls.product is not None and ls.product not in PRODUCTS:
+        raise _unmodelled(rule, f"product {ls.product}")
+    if ls.category is not None:
+        if ls.category in BY_CATEGORY:
+            return ls.category
+        raise _unmodelled(rule, f"category {ls.category}")
+    service = ls.service
+    if service is None or not any(key[0] == service for key in BY_EVENT_ID):
+        raise _unmodelled(rule, f"service {service}" if service else _describe(rule))
+    ids = _event_ids(rule)
+    if not ids:
+        raise _unmodelled(rule, f"service {service} without EventID")
+    found = {BY_EVENT_ID.get((service, i)) if isinstance(i, int) else None for i in ids}
+    if None in found:
+        missing = sorted(
+            str(i) for i in ids if not isinstance(i, int) or (service, i) not in BY_EVENT_ID
+        )
+        raise _unmodelled(rule, f"{service} EventID {', '.join(missing)}")
+    if len(found) > 1:
+        raise Unsupported(
+            "logsource",
+            f"the rule tests EventIDs {', '.join(sorted(map(str, ids)))} of {service}, which are"
+            " different graph patterns; one rule per event type compiles",
+            (f"{service} several event types",),
+            source=rule.source,
+        )
+    (name,) = found
+    assert name is not None
+    return name
+
+
+def _unmodelled(rule: SigmaRule, what: str) -> Unsupported:
+    modelled = sorted(BY_CATEGORY) + sorted(
+        f"{service} {event_id}" for service, event_id in BY_EVENT_ID
+    )
+    return Unsupported(
+        "logsource",
+        f"logsource {_describe(rule)} is not modelled by the graph "
+        f"(modelled: {', '.join(modelled)})",
+        (what,),
+        source=rule.source,
+    )
+
+
 @dataclass
 class RequireModelledLogsource(PreprocessingTransformation):
     """Fails every rule whose logsource the graph does not model."""
 
     def apply(self, rule: SigmaRule | SigmaCorrelationRule) -> None:
         super().apply(rule)
+        if isinstance(rule, SigmaRule):
+            select_logsource(rule)
+
+
+@dataclass
+class GraphLogsource(RuleProcessingCondition):
+    """The rule is one of the graph logsource `name` (`select_logsource`)."""
+
+    name: str = ""
+
+    def match(self, rule: SigmaRule | SigmaCorrelationRule) -> bool:
         if not isinstance(rule, SigmaRule):
-            return
-        ls = rule.logsource
-        category = ls.category
-        if category in LOGSOURCES and (ls.product is None or ls.product in PRODUCTS):
-            return
-        what = f"category {category}" if category else _describe(rule)
-        if category in LOGSOURCES:
-            what = f"product {ls.product}"
-        raise Unsupported(
-            "logsource",
-            f"logsource {_describe(rule)} is not modelled by the graph "
-            f"(modelled categories: {', '.join(LOGSOURCES)})",
-            (what,),
-            source=rule.source,
-        )
+            return False
+        try:
+            return select_logsource(rule) == self.name
+        except Unsupported:
+            return False
 
 
 def _items(detection: SigmaDetection) -> Iterator[SigmaDetectionItem]:
@@ -153,17 +222,17 @@ def provgraph_pipeline(
             ProcessingItem(
                 identifier=f"provgraph_{category}_state",
                 transformation=SetStateTransformation(STATE_KEY, category),
-                rule_conditions=[LogsourceCondition(category=category)],
+                rule_conditions=[GraphLogsource(category)],
             ),
             ProcessingItem(
                 identifier=f"provgraph_{category}_require_fields",
                 transformation=RequireGraphFields(category=category),
-                rule_conditions=[LogsourceCondition(category=category)],
+                rule_conditions=[GraphLogsource(category)],
             ),
             ProcessingItem(
                 identifier=f"provgraph_{category}_fields",
                 transformation=FieldMappingTransformation(mapping),
-                rule_conditions=[LogsourceCondition(category=category)],
+                rule_conditions=[GraphLogsource(category)],
             ),
         ]
     return ProcessingPipeline(

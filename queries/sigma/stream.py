@@ -42,15 +42,23 @@ from typing import Any
 import ahocorasick
 from provgraph.core.times import span
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import connection_key, file_key
-from provgraph.ingest.model import Event, FileOp, Kind, is_pid_only
+from provgraph.graph.writer import connection_key, file_key, image_props
+from provgraph.ingest.model import Event, FileOp, ImageFacts, Kind, is_pid_only
 from provgraph.queries.alerts import Match, apply_matches, match_from_row
 from provgraph.queries.engine import RuleRun, ensure_engine_schema, evaluate, run_rules
 from provgraph.queries.exceptions import drop_excepted
 from provgraph.queries.rule import Rule
 from provgraph.queries.sigma.backend import CypherBackend, build_query, classify
 from provgraph.queries.sigma.errors import Unsupported
-from provgraph.queries.sigma.mapping import LOGSOURCES, Field, Logsource
+from provgraph.queries.sigma.mapping import (
+    HASH_ORDER,
+    HASHES,
+    IMAGE_FIELDS,
+    LOGSOURCES,
+    Field,
+    Logsource,
+    image_fact,
+)
 from provgraph.queries.sigma.pipeline import provgraph_pipeline
 from sigma.conditions import (
     ConditionAND,
@@ -84,19 +92,34 @@ Test = Callable[[Facts, Facts], bool]  # (facts, lower-cased text facts) -> matc
 
 _PROCESS = ("p.image", "p.command_line", "p.user", "p.pid", "p.logon_id", "p.host")
 _PARENT = ("parent.image", "parent.command_line", "parent.user", "parent.pid")
-_IPV6 = "CASE WHEN c.ip CONTAINS ':' THEN 'true' ELSE 'false' END"
+_NET = {f.sigma: f.expr for f in LOGSOURCES["network_connection"].fields if f.expr is not None}
+# what a connection record tells as it is, in either direction (not the outbound source port:
+# the edge keeps its first; nor host names: the first seen for an address)
+_NET_STREAMED = tuple(
+    _NET[name]
+    for name in (
+        "DestinationIp",
+        "DestinationPort",
+        "DestinationIsIpv6",
+        "Protocol",
+        "SourceIp",
+        "SourceIsIpv6",
+        "Initiated",
+    )
+)
+# the image's PE facts: those of the start record itself (graph.writer keeps them on the File)
+_IMAGE = tuple(f.expr for f in IMAGE_FIELDS if f.expr is not None)
+_SIGNED = f"toString({image_fact('signed')})"
 # Per logsource, the expressions an event gives with the value the graph holds after it.
 # process_creation: the new process's own record (a start overwrites what mentions said) and
 # its creator as the record names it. Other logsources: the acting process's image and pid
 # (its command line and user come from its own start, maybe another ingest: Cypher), and the
 # target's key facts (a connection's host name is the first one seen for its address: Cypher).
 STREAMED: dict[str, frozenset[str]] = {
-    "process_creation": frozenset(_PROCESS + _PARENT),
+    "process_creation": frozenset(_PROCESS + _PARENT + _IMAGE),
     "file_event": frozenset(("p.image", "p.pid", "p.host", "f.path")),
     "file_delete": frozenset(("p.image", "p.pid", "p.host", "f.path")),
-    "network_connection": frozenset(
-        ("p.image", "p.pid", "p.host", "c.ip", "c.port", "c.protocol", _IPV6)
-    ),
+    "network_connection": frozenset(("p.image", "p.pid", "p.host", *_NET_STREAMED)),
     "dns_query": frozenset(("p.image", "p.pid", "p.host", "d.name")),
 }
 # Facts the graph may know from another event when this one lacks them (a process's image from
@@ -143,6 +166,7 @@ def facts_of(event: Event, category: str) -> Facts:
         facts["p.command_line"] = proc.command_line
         facts["p.user"] = proc.user
         facts["p.logon_id"] = proc.logon_id
+        facts.update(image_facts(proc.image_facts if proc.image else None))
         parent = event.parent
         if parent is not None:
             facts["parent.image"] = parent.image
@@ -153,13 +177,55 @@ def facts_of(event: Event, category: str) -> Facts:
         facts["f.path"] = event.file_path
     elif category == "network_connection":
         ip = event.remote_ip or ""
-        facts["c.ip"] = event.remote_ip
-        facts["c.port"] = event.remote_port
-        facts["c.protocol"] = event.protocol
-        facts[_IPV6] = "true" if ":" in ip else "false"
+        six = "true" if ":" in ip else "false"
+        inbound = event.direction == "inbound"
+        facts[_NET["Protocol"]] = event.protocol
+        facts[_NET["Initiated"]] = "false" if inbound else "true"
+        facts[_NET["DestinationIp"]] = None if inbound else event.remote_ip
+        facts[_NET["DestinationIsIpv6"]] = None if inbound else six
+        facts[_NET["DestinationPort"]] = event.local_port if inbound else event.remote_port
+        facts[_NET["SourceIp"]] = event.remote_ip if inbound else None
+        facts[_NET["SourceIsIpv6"]] = six if inbound else None
     elif category == "dns_query":
         facts["d.name"] = (event.query_name or "").lower().rstrip(".")
     return facts
+
+
+def proc_without_facts(event: Event) -> bool:
+    """A start record naming an image but none of its PE facts (Security 4688, a Sysmon config
+    that logs no hashes…): the graph may know them from another record of the image. A record
+    with PE facts is taken as the whole truth about its image (as a start is about its process)."""
+    proc = event.process
+    return proc is not None and proc.image is not None and proc.image_facts is None
+
+
+def image_facts(facts: ImageFacts | None) -> Facts:
+    """A start record's PE facts under the graph expressions (`mapping.IMAGE_FIELDS`), with
+    the values the image File holds after it (graph.writer.image_props)."""
+    if facts is None:
+        return dict.fromkeys(_IMAGE)
+    props = image_props(facts)
+    out: Facts = {
+        image_fact(prop): props.get(prop)
+        for prop in (
+            "original_name",
+            "company",
+            "product",
+            "description",
+            "file_version",
+            "imphash",
+            "md5",
+            "sha1",
+            "sha256",
+            "signer",
+            "signature_status",
+        )
+    }
+    signed = props.get("signed")
+    out[_SIGNED] = None if signed is None else ("true" if signed else "false")
+    hashes = [f"{name}={props[prop].upper()}" for name, prop in HASH_ORDER if props.get(prop)]
+    out[HASHES] = ",".join(hashes) if hashes else None
+    return out
 
 
 def lowered(facts: Facts) -> Facts:
@@ -177,8 +243,28 @@ def hit_key(event: Event, category: str) -> tuple[str, str]:
     if category in ("file_event", "file_delete"):
         return uid, file_key(event.host, event.file_path or "")
     if category == "network_connection":
-        return uid, connection_key(event.remote_ip or "", event.remote_port, event.protocol)
+        if event.direction == "inbound":  # the peer, on one of the process's listening ports
+            key = connection_key(event.remote_ip or "", None, event.protocol)
+            return uid, _port_key(key, event.local_port)
+        key = connection_key(event.remote_ip or "", event.remote_port, event.protocol)
+        return uid, _port_key(key, event.remote_port)
     return uid, (event.query_name or "").lower().rstrip(".")
+
+
+def _port_key(connection: str, port: int | None) -> str:
+    """A network event's target: the Connection, and the port of the row (an inbound edge has a
+    row per listening port)."""
+    return f"{connection}#{'' if port is None else port}"
+
+
+def row_key(category: str, row: Mapping[str, Any]) -> tuple[str, str]:
+    """The identity of a rule's row, as `hit_key` gives it for the event."""
+    target = _KEYED[category][2]
+    if target is None:
+        return row["process_uid"], ""
+    if category == "network_connection":
+        return row["process_uid"], _port_key(row["connection_key"], row["remote_port"])
+    return row["process_uid"], row[target]
 
 
 # -- compiling a rule's condition into a matcher ------------------------------------------------
@@ -558,6 +644,8 @@ def compile_stream(rule: Rule, sigma: SigmaRule | Mapping[str, Any]) -> StreamRu
     if rule.params() != compiled.parameters():
         raise NotStreamable("the site set its parameters (Cypher)")
     logsource = LOGSOURCES[compiled.logsource]
+    if logsource.category not in STREAMED:
+        raise NotStreamable(f"{logsource.category} runs as Cypher")
     compiler = MatcherCompiler(logsource)
     conditions = [c.parsed for c in parsed.detection.parsed_condition]
     parts = [compiler.compile(c) for c in conditions]
@@ -668,6 +756,8 @@ class SigmaStream:
                 self.incomplete.add((category, expr))
         if event.parent is not None and is_pid_only(event.parent.uid):
             self.incomplete.update((category, e) for e in _PARENT)
+        if category == "process_creation" and proc_without_facts(event):
+            self.incomplete.update((category, e) for e in _IMAGE)
         low = lowered(facts)
         key: tuple[str, str] | None = None
         rules = self.rules
@@ -801,15 +891,19 @@ def fetch_rows(
 ) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """The rows of the given identities in [since, until], by identity."""
     query = fetch_query(category)
-    target = _KEYED[category][2]
     out: dict[tuple[str, str], list[dict[str, Any]]] = {}
     listed = sorted(keys)
     for i in range(0, len(listed), chunk):
-        part = [{"uid": u, "target": t} for u, t in listed[i : i + chunk]]
+        wanted = set(listed[i : i + chunk])
+        # a network target names its row's port too (`_port_key`): the edge is keyed without it
+        net = category == "network_connection"
+        pairs = {(u, t.rsplit("#", 1)[0] if net else t) for u, t in wanted}
+        part = [{"uid": u, "target": t} for u, t in sorted(pairs)]
         for row in graph.read(query, {"keys": part, "since": since, "until": until}):
             data = dict(row)
-            key = (data["process_uid"], "" if target is None else data[target])
-            out.setdefault(key, []).append(data)
+            key = row_key(category, data)
+            if key in wanted:
+                out.setdefault(key, []).append(data)
     return out
 
 

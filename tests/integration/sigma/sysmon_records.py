@@ -64,8 +64,10 @@ class Recorder:
         parent_image: str = "C:\\Windows\\explorer.exe",
         user: str = "CORP\\alice",
         host: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Sysmon 1: `name` started from `parent` (a short name given to an earlier start)."""
+        """Sysmon 1: `name` started from `parent` (a short name given to an earlier start);
+        `extra` adds EventData fields (PE facts: `OriginalFileName`, `Hashes`, …)."""
         parent_name = parent or f"parent-of-{name}"
         data = {
             "ProcessGuid": guid(name),
@@ -77,24 +79,36 @@ class Recorder:
             "ParentProcessGuid": guid(parent_name),
             "ParentProcessId": self._pid(parent_name),
             "ParentImage": parent_image,
+            **(extra or {}),
         }
         return self._add(1, t, data, host)
 
     def connect(
-        self, t: float, name: str, image: str, ip: str, port: int, host: str | None = None
+        self,
+        t: float,
+        name: str,
+        image: str,
+        ip: str,
+        port: int,
+        host: str | None = None,
+        inbound: bool = False,
     ) -> dict[str, Any]:
-        """Sysmon 3: an outbound TCP connection of an earlier started process."""
+        """Sysmon 3: an outbound TCP connection of an earlier started process to `ip`:`port`;
+        `inbound`: `ip` connected to the process's port `port` (Sysmon's source is the peer)."""
+        local = {"Ip": "10.0.0.5", "Port": port if inbound else 50000 + len(self.records)}
+        remote = {"Ip": ip, "Port": 50000 + len(self.records) if inbound else port}
+        source, destination = (remote, local) if inbound else (local, remote)
         data = {
             "ProcessGuid": guid(name),
             "ProcessId": self._pid(name),
             "Image": image,
             "User": "CORP\\alice",
             "Protocol": "tcp",
-            "Initiated": "true",
-            "SourceIp": "10.0.0.5",
-            "SourcePort": 50000 + len(self.records),
-            "DestinationIp": ip,
-            "DestinationPort": port,
+            "Initiated": "false" if inbound else "true",
+            "SourceIp": source["Ip"],
+            "SourcePort": source["Port"],
+            "DestinationIp": destination["Ip"],
+            "DestinationPort": destination["Port"],
         }
         return self._add(3, t, data, host)
 

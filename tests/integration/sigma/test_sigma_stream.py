@@ -20,21 +20,12 @@ from provgraph.graph.tx import Graph
 from provgraph.queries.engine import evaluate
 from provgraph.queries.rule import Rule
 from provgraph.queries.sigma import compile_path
-from provgraph.queries.sigma.stream import SigmaStream, catalog_stream, stream_plan
+from provgraph.queries.sigma.stream import SigmaStream, catalog_stream, row_key, stream_plan
 from sigma_common import DATA, SIGMAHQ, WIPE_ALL, records, sysmon_records
-
-_KEY_COLUMN = {
-    "process_creation": None,
-    "file_event": "file_key",
-    "file_delete": "file_key",
-    "network_connection": "connection_key",
-    "dns_query": "query_name",
-}
 
 
 def _keys(rows: list[dict[str, Any]], category: str) -> set[tuple[str, str]]:
-    column = _KEY_COLUMN[category]
-    return {(r["process_uid"], "" if column is None else r[column]) for r in rows}
+    return {row_key(category, r) for r in rows}
 
 
 def _stream_ingest(

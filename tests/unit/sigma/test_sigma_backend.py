@@ -14,6 +14,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from provgraph.queries.sigma import CompiledQuery, CypherBackend, Unsupported, provgraph_pipeline
+from provgraph.queries.sigma.mapping import HASHES, LOGSOURCES
 from sigma.collection import SigmaCollection
 from sigma.rule import SigmaRule
 
@@ -236,12 +237,9 @@ def test_numeric_comparisons(modifier: str, op: str) -> None:
 
 
 def test_integer_field_takes_numbers_and_numeric_text() -> None:
-    assert cond(sel(DestinationPort=[443, "8080"]), "network_connection") == (
-        "c.port IN $p0",
-        {"p0": [443, 8080]},
-    )
-    assert cond(sel(DestinationPort="44*"), "network_connection") == (
-        "toLower(toString(c.port)) STARTS WITH $p0",
+    assert cond(sel(ProcessId=[443, "8080"])) == ("p.pid IN $p0", {"p0": [443, 8080]})
+    assert cond(sel(ProcessId="44*")) == (
+        "toLower(toString(p.pid)) STARTS WITH $p0",
         {"p0": "44"},
     )
 
@@ -250,7 +248,7 @@ def test_cidr_is_a_range_test_with_parameterised_ranges() -> None:
     text, params = cond(
         sel(**{"DestinationIp|cidr": ["10.0.0.0/8", "fe80::/10"]}), "network_connection"
     )
-    assert text.startswith("any(ip IN [toLower(toString(c.ip))] WHERE ")
+    assert text.startswith(f"any(ip IN [toLower(toString({_expr('DestinationIp')}))] WHERE ")
     assert "$p0" in text and "$p1" in text
     assert params == {
         "p0": [[[10, 0, 0, 0], [10, 255, 255, 255]]],
@@ -289,14 +287,14 @@ def test_expand_with_text_around_the_placeholder_is_unsupported() -> None:
 def test_field_not_in_the_graph_fails_with_its_reason() -> None:
     detection = {
         "a": {"Image|endswith": "\\x.exe"},
-        "b": {"OriginalFileName": "x.exe"},
+        "b": {"CurrentDirectory": "C:\\x\\"},
         "condition": "a or b",
     }
     with pytest.raises(Unsupported) as caught:
         compile_(detection)
     assert caught.value.kind == "field"
-    assert caught.value.details == ("OriginalFileName",)
-    assert "PE facts" in caught.value.message
+    assert caught.value.details == ("CurrentDirectory",)
+    assert "no modelled source records it" in caught.value.message
 
 
 def test_unknown_field_has_no_mapping() -> None:
@@ -369,8 +367,8 @@ def test_edge_logsources_window_on_edge_times_and_join_the_parent_only_when_aske
 
 
 def test_caveats_are_reported() -> None:
-    compiled = compile_(sel(DestinationPort=4444), "network_connection")
-    assert any(c.startswith("DestinationPort: connection direction") for c in compiled.caveats)
+    compiled = compile_(sel(DestinationIp="192.0.2.1"), "network_connection")
+    assert any(c.startswith("DestinationIp: DestinationIp / Destination") for c in compiled.caveats)
 
 
 # any text but Sigma's wildcards and escape, which change the shape of a condition
@@ -397,3 +395,87 @@ def test_query_text_never_holds_values(a: str, b: str) -> None:
         ).query
 
     assert text(a) == text(b)
+
+
+def _expr(name: str, category: str = "network_connection") -> str:
+    row = LOGSOURCES[category].field(name)
+    assert row is not None and row.expr is not None
+    return row.expr
+
+
+# -- graph v2 facts ------------------------------------------------------------------------------
+def test_pe_facts_read_the_image_file_the_process_executed() -> None:
+    text, params = cond(sel(OriginalFileName="MSBuild.exe", Company="Microsoft*"))
+    assert text == (
+        "toLower(head([(p)-[:EXECUTED]->(img:File) | img.company])) STARTS WITH $p0"
+        " AND toLower(head([(p)-[:EXECUTED]->(img:File) | img.original_name])) = $p1"
+    )
+    assert params == {"p0": "microsoft", "p1": "msbuild.exe"}
+    assert cond(sel(Signed="false")) == (
+        "toLower(toString(head([(p)-[:EXECUTED]->(img:File) | img.signed]))) = $p0",
+        {"p0": "false"},
+    )
+
+
+def test_hashes_is_sysmons_text_rebuilt_from_the_hash_properties() -> None:
+    text, params = cond(sel(**{"Hashes|contains": ["IMPHASH=F34D", "SHA256=AB"]}))
+    assert text == f"any(v IN $p0 WHERE toLower({HASHES}) CONTAINS v)"
+    assert params == {"p0": ["imphash=f34d", "sha256=ab"]}
+    assert "coalesce(',IMPHASH=' + toUpper(img.imphash), '')" in HASHES
+    assert HASHES.index("SHA1=") < HASHES.index("MD5=") < HASHES.index("SHA256=")
+
+
+def test_initiated_tells_the_edge_type_and_ports_follow_the_direction() -> None:
+    text, params = cond(sel(Initiated="false", DestinationPort=3389), "network_connection")
+    assert text == (
+        "CASE WHEN type(r) = 'CONNECTED_TO' THEN c.port ELSE lport END = $p0"
+        " AND toLower(CASE WHEN type(r) = 'CONNECTED_TO' THEN 'true' ELSE 'false' END) = $p1"
+    )
+    assert params == {"p0": 3389, "p1": "false"}
+    query = compile_(sel(SourceIp="198.51.100.7"), "network_connection").query
+    assert "MATCH (p:Process)-[r:CONNECTED_TO|ACCEPTED]->(c:Connection)" in query
+    assert "UNWIND CASE WHEN type(r) = 'CONNECTED_TO' THEN [r.local_port]" in query
+
+
+def _windows(logsource: dict[str, str], detection: dict[str, Any]) -> CompiledQuery:
+    rule = SigmaRule.from_dict(
+        {
+            "title": "t",
+            "id": "00000000-0000-4000-8000-0000000000aa",
+            "logsource": {"product": "windows", **logsource},
+            "detection": detection,
+        }
+    )
+    return CypherBackend().compile(rule)
+
+
+def test_ps_script_reads_the_script_block_and_its_host_process() -> None:
+    compiled = _windows(
+        {"category": "ps_script"},
+        {"s": {"ScriptBlockText|contains": "Invoke-Mimikatz"}, "condition": "s"},
+    )
+    assert compiled.logsource == "ps_script" and compiled.condition == (
+        "toLower(sb.text) CONTAINS $p0"
+    )
+    assert "OPTIONAL MATCH (p:Process)-[:RAN_SCRIPT]->(sb)" in compiled.query
+    assert "MATCH (h:Host {name: sb.host})" in compiled.query  # the product test, on sb's host
+    assert "RETURN sb.host AS host" in compiled.query
+
+
+def test_windows_event_logs_pick_the_pattern_by_event_id() -> None:
+    service = _windows(
+        {"service": "system"},
+        {"s": {"EventID": 7045, "ImagePath|contains": "\\Users\\"}, "condition": "s"},
+    )
+    assert service.logsource == "system_7045"
+    assert service.condition == "7045 = $p0 AND toLower(svc.image_path) CONTAINS $p1"
+    assert "MATCH (who)-[r:INSTALLED_SERVICE]->(svc:Service)" in service.query
+    task = _windows(
+        {"service": "security"},
+        {"s": {"EventID": [4699, 4701], "TaskName|contains": "Defender"}, "condition": "s"},
+    )
+    assert task.logsource == "security_task" and "UNWIND r.ops AS op" in task.query
+    assert task.params["p0"] == [4699, 4701]
+    with pytest.raises(Unsupported) as caught:
+        _windows({"service": "security"}, {"s": {"EventID": 4624}, "condition": "s"})
+    assert caught.value.kind == "logsource" and caught.value.details == ("security EventID 4624",)

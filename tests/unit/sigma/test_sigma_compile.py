@@ -67,7 +67,7 @@ def test_report_says_why_each_rule_did_not_compile(tmp_path: Path) -> None:
         "pe.yml",
         _rule(
             "process_creation",
-            {"s": {"OriginalFileName": "x", "Hashes|contains": "y"}, "condition": "s"},
+            {"s": {"CurrentDirectory": "x", "TerminalSessionId": "y"}, "condition": "s"},
             "00000000-0000-4000-8000-000000000002",
         ),
     )
@@ -100,13 +100,13 @@ def test_report_says_why_each_rule_did_not_compile(tmp_path: Path) -> None:
     report = compile_path([tmp_path])
     outcome = {Path(r.path).name: (r.status, r.kind, r.details) for r in report.results}
     assert outcome["ok.yml"] == ("compiled", None, ())
-    assert outcome["pe.yml"] == ("failed", "field", ("Hashes", "OriginalFileName"))
+    assert outcome["pe.yml"] == ("failed", "field", ("CurrentDirectory", "TerminalSessionId"))
     assert outcome["reg.yml"] == ("failed", "logsource", ("category registry_set",))
     assert outcome["broken.yml"][:2] == ("failed", "parse")
     (dangling,) = [r for r in report.results if r.title == "dangling"]
     assert (dangling.status, dangling.kind) == ("failed", "correlation")
     assert "no_such_rule" in str(dangling.reason)
-    assert report.reasons()["field: OriginalFileName"] == 1
+    assert report.reasons()["field: CurrentDirectory"] == 1
     # the correlation compiles; its base rule runs only inside it (Sigma's generate: false)
     corr = [(r.status, r.part_of) for r in report.results if r.path.endswith("corr.yml")]
     assert corr == [("part", ("many",)), ("compiled", ())]
@@ -134,7 +134,7 @@ def test_command_line_prints_the_report_and_exit_status_tells(tmp_path: Path) ->
         "pe.yml",
         _rule(
             "process_creation",
-            {"s": {"Hashes": "x"}, "condition": "s"},
+            {"s": {"TerminalSessionId": "x"}, "condition": "s"},
             "00000000-0000-4000-8000-000000000009",
         ),
     )
@@ -142,5 +142,5 @@ def test_command_line_prints_the_report_and_exit_status_tells(tmp_path: Path) ->
     assert done.returncode == 1
     report = json.loads(done.stdout)
     assert report["failed"] == 1
-    assert report["rules"][0]["details"] == ["Hashes"]
+    assert report["rules"][0]["details"] == ["TerminalSessionId"]
     assert _cli(str(tmp_path / "missing")).returncode == 2

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from provgraph.queries.sigma import compile_path
 from provgraph.queries.sigma.compile import RuleResult
+from provgraph.queries.sigma.mapping import LOGSOURCES
 
 WHOAMI = {
     "title": "Whoami",
@@ -99,7 +100,9 @@ def test_value_count_counts_distinct_values_of_the_field(tmp_path: Path) -> None
     )
     rule = the_correlation(compile_docs(tmp_path, NET, spec)).rule
     assert rule is not None
-    assert "[p.image] AS g, c.ip AS v" in rule.query
+    ip = LOGSOURCES["network_connection"].field("DestinationIp")
+    assert ip is not None
+    assert f"[p.image] AS g, {ip.expr} AS v" in rule.query
     assert "UNWIND hits AS t" in rule.query  # an aggregated edge: one row per event time
     assert (
         "COUNT { UNWIND vs[w[0]..w[1] + 1] AS x WITH DISTINCT x WHERE x IS NOT NULL RETURN x }"
@@ -219,9 +222,11 @@ def test_the_provgraph_rule_around_a_correlation(tmp_path: Path) -> None:
         ),
         (
             correlation(
-                "event_count", ["net"], **{"group-by": ["Initiated"], "condition": {"gte": 2}}
+                "event_count",
+                ["net"],
+                **{"group-by": ["DestinationPortName"], "condition": {"gte": 2}},
             ),
-            "field 'Initiated' is not in the graph",
+            "field 'DestinationPortName' is not in the graph",
         ),
         (
             correlation(
