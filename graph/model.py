@@ -178,7 +178,7 @@ NODES: tuple[NodeType, ...] = (
         "key",  # host|lower(share_name)
         "graph",
         properties=("host", "share_name", "share_path"),
-        indexes=_indexes("share_name"),
+        indexes=_indexes("share_name", "host"),
     ),
     NodeType(
         "Service",
@@ -194,7 +194,7 @@ NODES: tuple[NodeType, ...] = (
             "installed_time",
         ),  # fmt: skip
         times=("installed_time",),
-        indexes=_indexes("service_name"),
+        indexes=_indexes("service_name", "host"),
     ),
     NodeType(
         "ScheduledTask",
@@ -202,7 +202,7 @@ NODES: tuple[NodeType, ...] = (
         "graph",
         properties=("host", "task_name", "content", "content_time"),
         times=("content_time",),
-        indexes=_indexes("task_name"),
+        indexes=_indexes("task_name", "host"),
     ),
     NodeType(
         "ScriptBlock",
@@ -365,6 +365,7 @@ EDGES: tuple[EdgeType, ...] = (
             "count",
             "statuses",
             "sub_statuses",
+            "failure_reasons",  # Defender FailureReason, ECS event.reason (accounts, part 2)
             "logon_types",
             "source_ips",
             "sources",
