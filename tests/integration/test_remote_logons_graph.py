@@ -11,6 +11,7 @@ from typing import Any
 from provgraph.graph.pipeline import ingest_sources
 from provgraph.graph.tx import Graph
 from provgraph.queries.accounts import account_activity
+
 from tests.unit.ingest.test_remote_logons import LOGON_ROW, SID
 
 ALICE = SID.lower()
