@@ -187,7 +187,7 @@ NODES: tuple[NodeType, ...] = (
         "key",  # host|lower(share_name)
         "graph",
         properties=("host", "share_name", "share_path"),
-        indexes=_indexes("share_name"),
+        indexes=_indexes("share_name", "host"),
     ),
     NodeType(
         "Service",
@@ -203,7 +203,7 @@ NODES: tuple[NodeType, ...] = (
             "installed_time",
         ),  # fmt: skip
         times=("installed_time",),
-        indexes=_indexes("service_name"),
+        indexes=_indexes("service_name", "host"),
     ),
     NodeType(
         "ScheduledTask",
@@ -211,7 +211,7 @@ NODES: tuple[NodeType, ...] = (
         "graph",
         properties=("host", "task_name", "content", "content_time"),
         times=("content_time",),
-        indexes=_indexes("task_name"),
+        indexes=_indexes("task_name", "host"),
     ),
     NodeType(
         "ScriptBlock",
@@ -396,6 +396,7 @@ EDGES: tuple[EdgeType, ...] = (
             "count",
             "statuses",
             "sub_statuses",
+            "failure_reasons",  # Defender FailureReason, ECS event.reason (accounts, part 2)
             "logon_types",
             "source_ips",
             "sources",

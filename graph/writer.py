@@ -472,7 +472,12 @@ CALL (n, s) {{
 ACCOUNT_EDGES = (
     ("RAN_AS", False, False, ()),
     ("LOGGED_ON", True, False, ()),
-    ("FAILED_LOGON", True, True, ("statuses", "sub_statuses", "logon_types", "source_ips")),
+    (
+        "FAILED_LOGON",
+        True,
+        True,
+        ("statuses", "sub_statuses", "failure_reasons", "logon_types", "source_ips"),
+    ),
     ("USED_CREDENTIALS", False, True, ("target_servers", "target_infos")),
     ("ACCESSED_SHARE", True, True, ("access_masks", "relative_targets", "source_ips")),
     ("INSTALLED_SERVICE", True, True, ("image_paths",)),
@@ -584,11 +589,15 @@ MERGE_LOGGED_ON = _first_link("Account", "key", "LOGGED_ON", "Logon", raw=True)
 def _union(*names: str) -> tuple[str, str]:
     """create / match extras of a timed edge for union-list props (row field = edge prop)."""
     create = "".join(f", r.{n} = row.{n}" for n in names)
-    match = "".join(f", r.{n} = r.{n} + [x IN row.{n} WHERE NOT x IN r.{n}]" for n in names)
+    # coalesce: an edge written before a list prop existed (failure_reasons) gains it
+    match = "".join(
+        f", r.{n} = coalesce(r.{n}, []) + [x IN row.{n} WHERE NOT x IN coalesce(r.{n}, [])]"
+        for n in names
+    )
     return create, match
 
 
-_FAILED = ("statuses", "sub_statuses", "logon_types", "source_ips")
+_FAILED = ("statuses", "sub_statuses", "failure_reasons", "logon_types", "source_ips")
 _CREDS = ("target_servers", "target_infos")
 _SHARE = ("access_masks", "relative_targets", "source_ips")
 MERGE_FAILED_LOGON = _timed("Host", "name", "FAILED_LOGON", *_union(*_FAILED), "Account", "key")
@@ -1347,6 +1356,7 @@ class SystemFold:
                     timed.add(event, keep_raw, source)
                     _add_unique(timed.extra["statuses"], facts.status)
                     _add_unique(timed.extra["sub_statuses"], facts.sub_status)
+                    _add_unique(timed.extra["failure_reasons"], facts.failure_reason)
                     _add_unique(timed.extra["logon_types"], facts.logon_type)
                     _add_unique(timed.extra["source_ips"], facts.source_ip)
                 return

@@ -1,5 +1,8 @@
 """Elastic Common Schema (Elastic Defend endpoint, auditbeat, packetbeat-style NDJSON).
 
+Kinds: process start/end, file writes, network connections, dns lookups, and (accounts,
+part 2) authentication: logons, failed logons and logoffs (`_authentication`).
+
 Fields are read nested (`{"process": {"entity_id": ..}}`) or dotted-flat
 (`{"process.entity_id": ..}`), as exports produce both. Sysmon shipped by winlogbeat also
 carries ECS fields, but `detect` routes it to the Windows parser, which reads the original
@@ -20,10 +23,14 @@ from provgraph.ingest.model import (
     ImageFacts,
     ImageLoadFacts,
     Kind,
+    LogonFacts,
     Origin,
     ProcessRef,
     RegistryFacts,
     RegistryOp,
+    account_ref,
+    logon_id_hex,
+    logon_type_number,
     normalise_hash,
     normalise_os,
     normalise_registry_path,
@@ -80,6 +87,8 @@ def parse_ecs(record: Mapping[str, Any], origin: Origin) -> list[Event]:
         raise ParseError("event.category", "missing")
     if "process" in categories:
         return _process(record, types, origin)
+    if "authentication" in categories:
+        return _authentication(record, types, origin)
     if "file" in categories:
         return _file(record, types, origin)
     if "network" in categories:
@@ -122,15 +131,26 @@ def _process_ref(
     if entity is None and pid is None:
         return None
     user = join_user(_opt(record, "user.domain"), _opt(record, "user.name"))
+    own = prefix == "process"  # `user.*` and the session are the process's, not its parent's
     return ProcessRef(
         uid=process_uid(host=host, entity_id=entity, pid=pid, start_time=start),
         pid=pid,
         image=_opt(record, prefix + ".executable"),
         command_line=_opt(record, prefix + ".command_line"),
-        user=user if prefix == "process" else None,
+        user=user if own else None,
         start_time=start,
         image_facts=_image_facts(record, prefix),
+        user_sid=_user_sid(record) if own else None,
+        logon_id=logon_id_hex(_opt(record, "process.Ext.authentication_id")) if own else None,
     )
+
+
+def _user_sid(record: Mapping[str, Any]) -> str | None:
+    """`user.id` when it is a Windows SID (on Linux and macOS it is the numeric uid)."""
+    value = _opt(record, "user.id")
+    if value is None or not value.strip().upper().startswith("S-"):
+        return None
+    return value.strip().lower()
 
 
 def _image_facts(record: Mapping[str, Any], prefix: str) -> ImageFacts | None:
@@ -330,3 +350,75 @@ def _library(record: Mapping[str, Any], types: set[str], origin: Origin) -> list
     return [
         Event(kind=Kind.IMAGE_LOAD, process=_actor(record, base["host"]), image_load=load, **base)
     ]
+
+
+# ---- authentication (Elastic Defend security events; winlogbeat-shaped ECS) -------------------
+_LOGOFF_ACTIONS = ("log_off", "logoff", "logged-out", "logout", "log-off")
+_LOGON_ACTIONS = ("log_on", "logon", "logged-in", "login", "log-on", "ssh_login", "user_login")
+
+
+def _authentication(record: Mapping[str, Any], types: set[str], origin: Origin) -> list[Event]:
+    """An `event.category: authentication` event: `event.outcome: failure` is a failed logon,
+    `event.action` log_off (or `event.type: end`) a logoff, a logon otherwise. The account
+    is `user.id` (the SID on Windows) / `user.domain` / `user.name`; the session
+    `process.Ext.session_info.id` (Elastic Defend) or `winlog.logon.id` (winlogbeat), its
+    type `process.Ext.session_info.logon_type` / `winlog.logon.type`, the peer `source.ip` /
+    `source.port` / `source.domain` (else `process.Ext.session_info.client_address`). The
+    process of the event authenticated the logon (lsass, sshd): it is not part of it."""
+    action = (_opt(record, "event.action") or "").lower()
+    outcome = (_opt(record, "event.outcome") or "").lower()
+    logoff = action in _LOGOFF_ACTIONS or ("end" in types and action not in _LOGON_ACTIONS)
+    if outcome not in ("", "success", "failure", "unknown"):
+        raise ParseError("event.outcome", f"expected success, failure or unknown, got {outcome}")
+    if not logoff and action and action not in _LOGON_ACTIONS and "start" not in types:
+        return Skipped(f"ecs authentication event.action {action} is neither a logon nor a logoff")
+    if outcome == "unknown" and not logoff:
+        return Skipped("ecs authentication with event.outcome unknown: no session, no failure")
+    base = _base(record, origin)
+    account = account_ref(_user_sid(record), _opt(record, "user.domain"), _opt(record, "user.name"))
+    if account is None:
+        raise ParseError("user.name", "missing, and no user.id SID either")
+    session = "process.Ext.session_info."
+    logon_id = logon_id_hex(_first(record, session + "id", "winlog.logon.id"))
+    failed = outcome == "failure" and not logoff
+    if logoff and logon_id is None:
+        raise ParseError("process.Ext.session_info.id", "missing: a logoff names its session")
+    if not failed and logon_id is None:
+        # a Linux or macOS login names no session id: there is no Logon to key it by
+        return Skipped(
+            "ecs authentication success without process.Ext.session_info.id or winlog.logon.id: "
+            "no logon session to key"
+        )
+    kind = Kind.LOGOFF if logoff else Kind.LOGON
+    logon_type = _first(record, session + "logon_type", "winlog.logon.type")
+    source_ip = _opt(record, "source.ip") or _opt(record, session + "client_address")
+    facts = LogonFacts(
+        account=account,
+        logon_id=logon_id,
+        logon_type=logon_type_number(logon_type),
+        failed=failed,
+        failure_reason=(
+            _first(record, "event.reason", "winlog.logon.failure.reason") if failed else None
+        ),
+        source_ip=_peer_ip(source_ip),
+        source_port=_opt_read(record, "source.port", as_port),
+        workstation=_opt(record, "source.domain"),
+        auth_package=_first(record, session + "authentication_package"),
+    )
+    return [Event(kind=kind, process=None, logon=facts, **base)]
+
+
+def _first(record: Mapping[str, Any], *dotted: str) -> str | None:
+    for name in dotted:
+        if (value := _opt(record, name)) is not None:
+            return value
+    return None
+
+
+def _peer_ip(value: str | None) -> str | None:
+    if value is None or value.strip() in ("-", "::1", "127.0.0.1"):
+        return None
+    try:
+        return as_ip(value.strip().removeprefix("::ffff:"), "source.ip")
+    except ParseError:
+        return None  # "LOCAL", a name: not an address

@@ -1,5 +1,5 @@
 """Microsoft Defender for Endpoint Advanced Hunting rows (DeviceProcessEvents,
-DeviceFileEvents, DeviceNetworkEvents), from JSON or CSV exports.
+DeviceFileEvents, DeviceNetworkEvents, DeviceLogonEvents), from JSON or CSV exports.
 
 Rows come flat (Advanced Hunting query results, CSV) or wrapped as the Streaming API writes
 them to Event Hub and Storage: `{"time", "tenantId", "category": "AdvancedHunting-<Table>",
@@ -37,12 +37,16 @@ from provgraph.ingest.model import (
     ImageFacts,
     ImageLoadFacts,
     Kind,
+    LogonFacts,
     Origin,
     PipeFacts,
     ProcessAccessFacts,
     ProcessRef,
     RegistryFacts,
     RegistryOp,
+    account_ref,
+    logon_id_hex,
+    logon_type_number,
     normalise_hash,
     normalise_registry_path,
     process_uid,
@@ -113,6 +117,10 @@ def _row(record: Mapping[str, Any], origin: Origin) -> list[Event]:
         return [_network(record, key in _INBOUND, origin)]
     if key in K1_ACTIONS:
         return [K1_ACTIONS[key](record, origin)]
+    if key in _LOGONS:
+        return _logon(record, _LOGONS[key], origin)
+    if key == _UNKNOWN_OUTCOME:
+        return Skipped("mde LogonAttempted: the attempt's outcome is not logged (no session)")
     return Skipped(f"mde ActionType {action} not modelled")
 
 
@@ -145,7 +153,8 @@ def _process(
     record: Mapping[str, Any], prefix: str, host: str, user: str | None, facts: bool = True
 ) -> ProcessRef:
     """The row's subject process (prefix "") or its initiating process ("InitiatingProcess").
-    `facts`: read its image's PE facts too."""
+    `facts`: read its image's PE facts too. Its account's SID and its logon session come from
+    `AccountSid`/`LogonId` (or `InitiatingProcessAccountSid`/`InitiatingProcessLogonId`)."""
     p = prefix or "Process"
     pid = opt_pid(record, p + "Id")
     if pid is None:
@@ -160,7 +169,16 @@ def _process(
         start_time=start,
         integrity=opt_str(record, p + "IntegrityLevel"),
         image_facts=_image_facts(record, prefix, p) if facts else None,
+        user_sid=_sid(record, prefix + "AccountSid"),
+        logon_id=logon_id_hex(record.get(prefix + "LogonId")),
     )
+
+
+def _sid(record: Mapping[str, Any], key: str) -> str | None:
+    value = opt_str(record, key)
+    if value is None or not value.strip().upper().startswith("S-"):
+        return None
+    return value.strip().lower()
 
 
 def _image_facts(record: Mapping[str, Any], prefix: str, p: str) -> ImageFacts | None:
@@ -420,3 +438,76 @@ K1_ACTIONS = {
     **{action: _api_call for action in _INJECTION_ACTIONS},
     "namedpipeevent": _named_pipe,
 }
+
+
+# ---- DeviceLogonEvents (graph v2, accounts part 2) -------------------------------------------
+# ActionType -> failed? LogonAttempted says an attempt was seen without its outcome: it is
+# neither a session nor a failure, so it is skipped with that reason.
+_LOGONS = {"logonsuccess": False, "logonfailed": True}
+_UNKNOWN_OUTCOME = "logonattempted"
+
+
+def _logon(record: Mapping[str, Any], failed: bool, origin: Origin) -> list[Event]:
+    """A DeviceLogonEvents row: `AccountSid`/`AccountDomain`/`AccountName` logged on (or
+    failed to) with `LogonType` (a name, kept as its Windows number) and `LogonId` (decimal,
+    kept as Security's hex), from `RemoteIP`/`RemotePort`/`RemoteDeviceName`, by `Protocol`.
+    `IsLocalAdmin` is kept as `elevated`. The initiating process (lsass, svchost, winlogon:
+    the authenticator, not a process of the session) is not a process of the logon."""
+    base = _base(record, origin)
+    account = account_ref(
+        _sid(record, "AccountSid"),
+        opt_str(record, "AccountDomain"),
+        opt_str(record, "AccountName"),
+    )
+    if account is None:
+        raise ParseError("AccountName", "missing, and no AccountSid either")
+    logon_id = logon_id_hex(record.get("LogonId"))
+    if not failed and logon_id is None:
+        raise ParseError("LogonId", "missing")
+    logon_type = record.get("LogonType")
+    facts = LogonFacts(
+        account=account,
+        logon_id=logon_id,
+        logon_type=logon_type_number(logon_type) if logon_type not in (None, "") else None,
+        failed=failed,
+        failure_reason=opt_str(record, "FailureReason") if failed else None,
+        source_ip=_remote_ip(record),
+        source_port=_remote_port(record),
+        workstation=_remote_device(record),
+        auth_package=opt_str(record, "Protocol"),
+        elevated=_flag(record.get("IsLocalAdmin")),
+    )
+    return [Event(kind=Kind.LOGON, process=None, logon=facts, **base)]
+
+
+def _remote_ip(record: Mapping[str, Any]) -> str | None:
+    value = opt_str(record, "RemoteIP")
+    if value is None or value.strip() in ("-", "::1", "127.0.0.1"):
+        return None  # a local logon names the loopback, or nothing
+    try:
+        return opt_ip(record, "RemoteIP")
+    except ParseError:
+        return None  # a name where an address was expected: not an address
+
+
+def _remote_port(record: Mapping[str, Any]) -> int | None:
+    value = record.get("RemotePort")
+    if value in (None, "", 0, "0"):
+        return None
+    return opt_port(record, "RemotePort")
+
+
+def _remote_device(record: Mapping[str, Any]) -> str | None:
+    value = opt_str(record, "RemoteDeviceName")
+    return None if value is None or value.strip() in ("", "-") else value.strip()
+
+
+def _flag(value: Any) -> bool | None:
+    """Booleans as exports write them: true/false, 1/0, "True"/"1"."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+        return value.strip().lower() in ("true", "1")
+    return None

@@ -421,6 +421,7 @@ class LogonFacts:
     logon_type: int | None = None
     failed: bool = False  # 4625, LogonFailed
     status: str | None = None  # lower-case hex, 4625
+    failure_reason: str | None = None  # Defender FailureReason, ECS event.reason (as logged)
     sub_status: str | None = None
     source_ip: str | None = None
     source_port: int | None = None
@@ -433,6 +434,56 @@ class LogonFacts:
     subject: AccountRef | None = None
     target_server: str | None = None  # 4648
     target_info: str | None = None  # 4648
+
+
+# -- accounts, part 2: Defender and Elastic logons (graph v2, k2b) ---------------------------
+# Logon type names as Defender (`LogonType`), winlogbeat (`winlog.logon.type`) and Elastic
+# Defend (`process.Ext.session_info.logon_type`) write them, onto the Windows numbers 4624
+# logs, so one `logon_type` property holds every source's answer.
+LOGON_TYPES = {
+    "system": 0,
+    "interactive": 2,
+    "network": 3,
+    "batch": 4,
+    "service": 5,
+    "proxy": 6,
+    "unlock": 7,
+    "networkcleartext": 8,
+    "newcredentials": 9,
+    "remoteinteractive": 10,
+    "cachedinteractive": 11,
+    "cachedremoteinteractive": 12,
+    "cachedunlock": 13,
+}
+
+
+def logon_type_number(value: Any) -> int | None:
+    """A logon type as logged (a number, "3", "Network", "RemoteInteractive", "Cached
+    Interactive") as the Windows number; None when it is neither."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    text = str(value).strip().lower().replace(" ", "").replace("_", "")
+    if text.isdecimal():
+        return int(text)
+    return LOGON_TYPES.get(text)
+
+
+def logon_id_hex(value: Any) -> str | None:
+    """A logon id as logged (Defender's decimal `LogonId` 999, Elastic's session id, Windows'
+    "0x3E7") as the lower-case hex Security writes ("0x3e7"); None for 0, "-" or junk."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    else:
+        text = str(value).strip().lower()
+        try:
+            number = int(text, 16) if text.startswith("0x") else int(text)
+        except ValueError:
+            return None
+    return hex(number) if number > 0 else None
 
 
 SHARE_NAME_LIMIT = 1024  # characters of a 5145 relative target name kept

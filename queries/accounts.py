@@ -47,6 +47,7 @@ class FailedLogon(BaseModel):
     count: int | None = None
     statuses: list[str] = []
     sub_statuses: list[str] = []
+    failure_reasons: list[str] = []
     logon_types: list[int] = []
     source_ips: list[str] = []
 
@@ -144,7 +145,8 @@ CALL (a) {
   WITH h, r ORDER BY h.name
   RETURN collect(CASE WHEN h IS NULL THEN null ELSE {host: h.name, first_time: r.first_time,
          last_time: r.last_time, count: r.count, statuses: r.statuses,
-         sub_statuses: r.sub_statuses, logon_types: r.logon_types,
+         sub_statuses: r.sub_statuses, failure_reasons: coalesce(r.failure_reasons, []),
+         logon_types: r.logon_types,
          source_ips: r.source_ips} END) AS failed
 }
 CALL (a) {

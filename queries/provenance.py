@@ -82,7 +82,11 @@ class FileProvenanceList(BaseModel):
 class TimelineEvent(BaseModel):
     time: datetime
     kind: str
-    process: Props | None = None  # None for what the host did (driver loads, WMI subscriptions)
+    process: Props | None = Field(
+        default=None,
+        description="null for what no process did or no record names (logons, logoffs, "
+        "failed logons, share access, service installs, most task changes)",
+    )
     target: str | None = None
     details: Props = {}
 
@@ -302,6 +306,92 @@ ORDER BY time, key
 """
 )
 
+# -- accounts, part 2: what happened on a host with no process named (graph v2, k2b) --------
+# Logons (start), logoffs (end), failed logons, share access, service installs and task
+# changes, as timeline rows with a null process unless the record named one (a task changed
+# by its client process). Such a row is keyed for paging by its Logon or Account key; the
+# account is named in `details` as `DOMAIN\\name` when known, else its key.
+_WHO = "coalesce(a.domain + '\\\\' + a.name, a.name, a.key)"
+_SYSTEM_TIMELINE = (
+    """  MATCH (l:Logon {host: $host}) WHERE l.start_time >= $from AND l.start_time < $before
+  OPTIONAL MATCH (a:Account)-[:LOGGED_ON]->(l)
+  WITH l, head(collect(a)) AS a
+  RETURN l.start_time AS time, 'logon' AS kind, null AS p, %(who)s AS target,
+         {account: a.key, logon: l.key, logon_id: l.logon_id, logon_type: l.logon_type,
+          source_ip: l.source_ip, workstation: l.workstation, elevated: l.elevated,
+          auth_package: l.auth_package} AS details
+  UNION ALL
+  MATCH (l:Logon {host: $host}) WHERE l.end_time >= $from AND l.end_time < $before
+  OPTIONAL MATCH (a:Account)-[:LOGGED_ON]->(l)
+  WITH l, head(collect(a)) AS a
+  RETURN l.end_time AS time, 'logoff' AS kind, null AS p, %(who)s AS target,
+         {account: a.key, logon: l.key, logon_id: l.logon_id, logon_type: l.logon_type}
+         AS details
+  UNION ALL
+  MATCH (a:Account)-[r:FAILED_LOGON]->(:Host {name: $host})
+  WHERE r.last_time >= $from AND r.first_time < $before
+  UNWIND r.times AS t
+  WITH a, r, t WHERE t >= $from AND t < $before
+  RETURN t AS time, 'failed_logon' AS kind, null AS p, %(who)s AS target,
+         {account: a.key, statuses: r.statuses, failure_reasons: r.failure_reasons,
+          logon_types: r.logon_types, source_ips: r.source_ips} AS details
+""".replace("%(who)s", _WHO)
+    + "".join(
+        """  UNION ALL
+  MATCH (x:%(label)s {host: $host})<-[r:%(rel)s]-(w)
+  WHERE r.last_time >= $from AND r.first_time < $before
+  OPTIONAL MATCH (w)<-[:LOGGED_ON]-(la:Account)
+  WITH x, r, w, head(collect(la)) AS la
+  OPTIONAL MATCH (w:Process)-[:RAN_AS]->(ra:Account)
+  WITH x, r, w, la, head(collect(ra)) AS ra
+  WITH x, r, w, CASE WHEN w:Account THEN w ELSE coalesce(la, ra) END AS a
+  UNWIND r.times AS t
+  WITH x, r, w, a, t WHERE t >= $from AND t < $before%(dedupe)s
+  RETURN t AS time, '%(kind)s' AS kind, CASE WHEN w:Process THEN w ELSE null END AS p,
+         x.%(name)s AS target,
+         {account: a.key, who: CASE WHEN a IS NULL THEN null ELSE %(who)s END,
+          logon: CASE WHEN w:Logon THEN w.key ELSE null END, %(details)s} AS details
+""".replace("%(label)s", label)
+        .replace("%(rel)s", rel)
+        .replace("%(kind)s", kind)
+        .replace("%(name)s", name)
+        .replace("%(details)s", details)
+        .replace("%(dedupe)s", dedupe)
+        .replace("%(who)s", _WHO)
+        for label, rel, kind, name, details, dedupe in (
+            (
+                "Share",
+                "ACCESSED_SHARE",
+                "share_access",
+                "share_name",
+                "access_masks: r.access_masks, relative_targets: r.relative_targets[..10], "
+                "source_ips: r.source_ips, share_path: x.share_path",
+                "",
+            ),
+            (
+                "Service",
+                "INSTALLED_SERVICE",
+                "service_install",
+                "service_name",
+                "image_path: x.image_path, start_type: x.start_type, "
+                "service_account: x.service_account",
+                "",
+            ),
+            (
+                "ScheduledTask",
+                "CHANGED_TASK",
+                "task_change",
+                "task_name",
+                "ops: r.ops",
+                # a change named with its client process is one row, the process's
+                "\n    AND (w:Process OR NOT EXISTS {"
+                " (x)<-[q:CHANGED_TASK]-(:Process) WHERE t IN q.times })",
+            ),
+        )
+    )
+)
+
+# Every kind of fact on a host, in one time order; paged by (time, key).
 HOST_TIMELINE = (
     """
 CALL () {
@@ -418,13 +508,17 @@ CALL () {
   WITH r, x, t WHERE t >= $from AND t < $before
   RETURN t AS time, 'wmi' AS kind, null AS p, x.kind + ':' + x.name AS target,
          {operations: r.operations, query: x.query, destination: x.destination} AS details
-}
+  UNION ALL
+"""
+    + _SYSTEM_TIMELINE
+    + """}
 WITH time, kind, p, target, details,
-     kind + '|' + coalesce(p.uid, '') + '|' + coalesce(target, '') AS key
+     kind + '|' + coalesce(p.uid, details.logon, details.account, '') + '|'
+     + coalesce(target, '') AS key
 WHERE $after_time IS NULL OR time > $after_time OR (time = $after_time AND key > $after_key)
-RETURN time, kind, p """
+RETURN time, kind, CASE WHEN p IS NULL THEN null ELSE p """
     + _PROCESS_BRIEF
-    + """ AS process, target, details, key
+    + """ END AS process, target, details, key
 ORDER BY time, key
 LIMIT $limit
 """
@@ -649,7 +743,7 @@ def host_timeline(
         TimelineEvent(
             time=plain(r["time"]),
             kind=r["kind"],
-            process=plain(r["process"]),
+            process=None if r["process"] is None else plain(r["process"]),
             target=r["target"],
             details=plain(r["details"]),
         )

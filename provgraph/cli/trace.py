@@ -222,7 +222,7 @@ def trace_host(
             (
                 when(e.time),
                 VERBS.get(e.kind, e.kind),
-                process_name(e.process) if e.process else "(host)",
+                process_name(e.process) if e.process else _who(e),
                 _target(e),
             )
             for e in timeline.events
@@ -250,7 +250,52 @@ def _target(event: provenance.TimelineEvent) -> str:
         return f"{event.target} -> {answers}" if answers else str(event.target or "")
     if event.kind in ("registry", "file_write") and d.get("ops"):
         return f"{event.target} ({', '.join(d['ops'])})"
+    if event.kind in _SESSION_KINDS:
+        return _session_target(event)
+    if event.kind == "share_access":
+        targets = ", ".join(str(t) for t in (d.get("relative_targets") or [])[:3])
+        return f"{event.target} {targets}".rstrip()
+    if event.kind == "service_install" and d.get("image_path"):
+        return f"{event.target}: {d['image_path']}"
+    if event.kind == "task_change" and d.get("ops"):
+        return f"{event.target} ({', '.join(d['ops'])})"
     return str(event.target or "")
+
+
+# -- accounts, part 2: rows no process did (graph v2, k2b) ------------------------------------
+_SESSION_KINDS = frozenset({"logon", "logoff", "failed_logon"})
+
+
+def _who(event: provenance.TimelineEvent) -> str:
+    """The name column of a row with no process: the account (a logon's is its target)."""
+    if event.kind in _SESSION_KINDS:
+        return str(event.target or "?")
+    return str(event.details.get("who") or event.details.get("account") or "-")
+
+
+def _session_target(event: provenance.TimelineEvent) -> str:
+    """`type 10 from 10.20.0.7 (jump01), elevated, logon 0x3e7`; a failed logon's reasons."""
+    d = event.details
+    types = d.get("logon_types") if event.kind == "failed_logon" else [d.get("logon_type")]
+    parts = []
+    named = [str(t) for t in types or [] if t is not None]
+    if named:
+        parts.append("type " + "/".join(named))
+    ips = d.get("source_ips") if event.kind == "failed_logon" else [d.get("source_ip")]
+    peers = [str(ip) for ip in ips or [] if ip]
+    if peers:
+        peer = "from " + ", ".join(peers)
+        parts.append(f"{peer} ({d['workstation']})" if d.get("workstation") else peer)
+    if d.get("elevated"):
+        parts.append("elevated")
+    reasons = (d.get("failure_reasons") or []) + (d.get("statuses") or [])
+    if reasons:
+        parts.append(", ".join(str(r) for r in reasons))
+    if d.get("logon_id"):
+        parts.append(f"logon {d['logon_id']}")
+    head = " ".join(p for p in parts[:2] if p.startswith(("type ", "from ")))
+    rest = [p for p in parts if not p.startswith(("type ", "from "))]
+    return ", ".join([head, *rest] if head else rest)
 
 
 @trace_app.command("ip", epilog=LOOKUP_EPILOG)

@@ -430,6 +430,17 @@ async function openAlert(id) {
   markEntities(graph.cy, roles.keys(), roles);
   await runLayout(graph.cy); // labels with roles are taller
   frameAlert();
+  drawAlertAccounts();
+}
+
+// The accounts the alert's entities name, each opening its account page.
+function drawAlertAccounts() {
+  const names = alertAccounts();
+  if (!names.length) return;
+  const buttons = el('span', { class: 'alert-accounts' }, ...names.map((name) => el('button', {
+    type: 'button', class: 'link', 'data-account': name, onclick: guarded(() => openAccount(name)), text: name,
+  })).flatMap((b, i) => (i ? [', ', b] : [b])));
+  $('#alert-facts').append(...fact('Accounts', buttons));
 }
 
 // The alert's own entities (not its host, which every process hangs under), framed at a
@@ -718,6 +729,7 @@ async function deleteHunt() {
 
 // -- drawing and exploring ------------------------------------------------------------------
 async function draw(prepared, view) {
+  if ($('.graph-area').classList.contains('account-mode')) await closeAccount();
   const arrived = performance.now();
   state.view = view;
   state.selected = null;
@@ -807,6 +819,9 @@ function drawNodePanel(node) {
   $('#n-expand').disabled = data.kind === 'Group';
   $('#n-path-from').disabled = data.kind === 'Group';
   show($('#n-unbundle'), data.kind === 'Group');
+  const account = accountOf(data);
+  show($('#n-account'), Boolean(account));
+  $('#n-account').dataset.account = account || '';
   if (data.kind === 'Group' && data.summary) {
     $('#n-unbundle').textContent = data.cursor ? `Show ${FACTS_PAGE} more` : `Show ${Math.min(data.count, FACTS_PAGE)}`;
   } else if (data.kind === 'Group') {
@@ -991,6 +1006,158 @@ async function explore(nodeId, title) {
   }
 }
 
+// -- accounts, part 2: an account's page (GET /provenance/accounts/{account}) ---------------
+// Opened from the search box ("an account"), a selected Process (its user) or Account node,
+// and the open alert's accounts. Hosts, logon sessions (type, time, source, elevated) with the
+// processes that ran in each, failed logons and credentials used, drawn where the graph is.
+const LOGON_TYPES = {
+  2: 'interactive', 3: 'network', 4: 'batch', 5: 'service', 7: 'unlock', 8: 'network cleartext',
+  9: 'new credentials', 10: 'remote interactive', 11: 'cached interactive',
+  12: 'cached remote interactive', 13: 'cached unlock',
+};
+
+function logonType(t) {
+  if (t === null || t === undefined) return '—';
+  return LOGON_TYPES[t] ? `${t} ${LOGON_TYPES[t]}` : String(t);
+}
+
+function accountName(a) {
+  if (a.name) return a.domain ? `${a.domain}\\${a.name}` : a.name;
+  return a.key;
+}
+
+function cell(content, cls) {
+  return el('td', cls ? { class: cls } : {}, content instanceof Node ? content : String(content ?? '—'));
+}
+
+function table(caption, heads, rows) {
+  return el('table', { class: 'acct' }, el('caption', { class: 'sr-only', text: caption }),
+    el('thead', {}, el('tr', {}, ...heads.map((h) => el('th', { scope: 'col', text: h })))),
+    el('tbody', {}, ...rows));
+}
+
+function processItem(p) {
+  return el('li', {},
+    el('button', { type: 'button', class: 'link', 'data-node': `Process:${p.uid}`,
+      onclick: guarded(() => closeAccount(() => explore(`Process:${p.uid}`, processLabel(p)))) },
+    processLabel(p)),
+    p.start_time ? el('span', { class: 'muted', text: ` ${fullTime(p.start_time)}` }) : null,
+    p.command_line ? el('span', { class: 'cmd', title: p.command_line, text: p.command_line }) : null);
+}
+
+function processList(processes) {
+  if (!processes.length) return el('span', { class: 'muted', text: 'no process on record' });
+  // the first few in start order are shown, the rest fold away under a count
+  const first = 8;
+  const list = el('ul', { class: 'acct-procs' }, ...processes.slice(0, first).map(processItem));
+  if (processes.length <= first) return list;
+  return el('div', {}, list, el('details', {},
+    el('summary', { text: `${processes.length - first} more process${processes.length - first > 1 ? 'es' : ''}` }),
+    el('ul', { class: 'acct-procs' }, ...processes.slice(first).map(processItem))));
+}
+
+function actionText(x) {
+  const verb = { ACCESSED_SHARE: 'share', INSTALLED_SERVICE: 'installed service', CHANGED_TASK: 'task' }[x.kind] || x.kind;
+  const extra = (x.relative_targets || []).slice(0, 3).join(', ') || x.image_path || (x.ops || []).join(', ');
+  return `${verb} ${x.target}${extra ? ` (${extra})` : ''}${x.count > 1 ? ` ×${x.count}` : ''}`;
+}
+
+function drawAccount(activity) {
+  const a = activity.account;
+  const parts = [];
+  const logons = activity.hosts.flatMap((h) => h.logons);
+  const processCount = activity.hosts.reduce((n, h) => n + h.processes.length
+    + h.logons.reduce((m, s) => m + s.processes.length, 0), 0);
+  parts.push(el('h3', { text: accountName(a) }), el('dl', { class: 'facts' },
+    ...fact('SID', a.sid ? el('code', { text: a.sid }) : null),
+    ...fact('Names', (a.names || []).join(', ')),
+    ...fact('Also known as', (a.aliases || []).join(', ')),
+    ...fact('Hosts', activity.hosts.map((h) => h.host).join(', ') || 'none on record'),
+    ...fact('Logons', logons.length),
+    ...fact('Processes', processCount),
+    ...fact('Failed logons', activity.failed_logons.reduce((n, f) => n + (f.count || 0), 0) || null),
+  ));
+  if (activity.truncated) parts.push(el('p', { class: 'warning', text: 'A list was cut at its limit: the account did more than is shown.' }));
+  for (const h of activity.hosts) {
+    parts.push(el('h4', { text: `On ${h.host}` }));
+    if (h.logons.length) {
+      const rows = [];
+      for (const s of h.logons) {
+        const l = s.logon;
+        rows.push(el('tr', { class: 'session', 'data-logon': l.key },
+          cell(el('code', { text: l.logon_id })), cell(logonType(l.logon_type)),
+          cell(fullTime(l.start_time) || '—', 'when'), cell(fullTime(l.end_time) || '—', 'when'),
+          cell([l.source_ip, l.workstation].filter(Boolean).join(' · ') || 'local'),
+          cell(l.elevated ? el('span', { class: 'pill', text: 'elevated' }) : 'no'),
+          cell(l.auth_package || '—')));
+        rows.push(el('tr', {}, el('td', { colspan: 7 }, processList(s.processes),
+          s.actions.length ? el('div', { class: 'muted small', text: s.actions.map(actionText).join('; ') }) : null)));
+      }
+      parts.push(table(`Logons on ${h.host}`, ['Logon', 'Type', 'Start', 'End', 'From', 'Elevated', 'Package'], rows));
+    }
+    if (h.processes.length) {
+      parts.push(el('p', { class: 'muted small', text: 'Ran as the account outside a known session:' }), processList(h.processes));
+    }
+  }
+  if (activity.actions.length) {
+    parts.push(el('h4', { text: 'Done with no session named' }),
+      el('ul', { class: 'acct-procs' }, ...activity.actions.map((x) => el('li', { text: `${x.host}: ${actionText(x)}` }))));
+  }
+  parts.push(el('h3', { text: 'Failed logons' }));
+  parts.push(activity.failed_logons.length ? table('Failed logons', ['Host', 'Count', 'First', 'Last', 'Type', 'From', 'Reason'],
+    activity.failed_logons.map((f) => el('tr', {}, cell(f.host), cell(f.count, 'num'),
+      cell(fullTime(f.first_time), 'when'), cell(fullTime(f.last_time), 'when'),
+      cell(f.logon_types.map(logonType).join(', ') || '—'), cell(f.source_ips.join(', ') || '—'),
+      cell([...f.failure_reasons, ...f.statuses, ...f.sub_statuses].join(', ') || '—'))))
+    : el('p', { class: 'muted', text: 'None on record.' }));
+  parts.push(el('h3', { text: 'Credentials used by' }));
+  parts.push(activity.credentials_used_by.length ? table('Processes that used these credentials', ['Process', 'Count', 'First', 'Last', 'Target servers'],
+    activity.credentials_used_by.map((c) => el('tr', {}, el('td', {}, el('ul', { class: 'acct-procs' }, processItem(c.process))),
+      cell(c.count, 'num'), cell(fullTime(c.first_time), 'when'), cell(fullTime(c.last_time), 'when'),
+      cell(c.target_servers.join(', ') || '—'))))
+    : el('p', { class: 'muted', text: 'No process used them explicitly (4648).' }));
+  return el('article', { class: 'account', 'data-account': a.key }, ...parts);
+}
+
+async function openAccount(name) {
+  const text = String(name || '').trim();
+  if (!text) throw new Error('Name an account: DOMAIN\\name, a name or a SID.');
+  const body = await api(`/provenance/accounts/${encodeURIComponent(text)}`, { label: 'Loading the account…' });
+  $('#account-title').textContent = body.accounts.length === 1
+    ? `Account ${accountName(body.accounts[0].account)}` : `Accounts named ${text}`;
+  $('#account-body').replaceChildren(...body.accounts.map(drawAccount));
+  $('.graph-area').classList.add('account-mode');
+  $('#main').classList.add('account-mode');
+  show($('#account-view'), true);
+  $('#account-view').scrollTop = 0;
+  $('#a-back').focus();
+}
+
+async function closeAccount(then) {
+  $('.graph-area').classList.remove('account-mode');
+  $('#main').classList.remove('account-mode');
+  show($('#account-view'), false);
+  if (graph.cy) graph.cy.resize();
+  if (then) await then();
+}
+
+// The account a node names: an Account node's key, a Process's user.
+function accountOf(data) {
+  if (data.kind === 'Account') return data.id.slice('Account:'.length);
+  return data.kind === 'Process' && data.user ? data.user : null;
+}
+
+// The accounts the open alert's entities name, as buttons for its panel.
+function alertAccounts() {
+  if (!graph.cy) return [];
+  const names = new Map();
+  for (const n of graph.cy.nodes('.entity')) {
+    const name = accountOf(n.data());
+    if (name && !names.has(name.toLowerCase())) names.set(name.toLowerCase(), name);
+  }
+  return [...names.values()];
+}
+
 // -- search ---------------------------------------------------------------------------------
 // Processes, files and hosts come from /search; addresses from the contacts endpoint, which
 // also says who talked to them.
@@ -1009,6 +1176,10 @@ async function search(event) {
   list.replaceChildren();
   if (!raw) return;
   let items = [];
+  if (kind === 'account') {
+    await openAccount(raw);
+    return;
+  }
   if (kind !== 'address') {
     const res = await api(`/search${query({ q: raw, kind, limit: 50 })}`, { label: 'Searching…' });
     items = res.hits.map((h) => resultItem(
@@ -1164,6 +1335,8 @@ function wire() {
   $('#h-save').addEventListener('click', guarded(saveHunt));
   $('#h-delete').addEventListener('click', guarded(deleteHunt));
   $('#search').addEventListener('submit', guarded(search));
+  $('#n-account').addEventListener('click', guarded(() => openAccount($('#n-account').dataset.account)));
+  $('#a-back').addEventListener('click', guarded(() => closeAccount()));
   $('#n-expand').addEventListener('click', guarded(expandSelected));
   $('#n-root').addEventListener('click', guarded(walkToRoot));
   $('#n-unbundle').addEventListener('click', guarded(unbundleSelected));

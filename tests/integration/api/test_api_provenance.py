@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from provgraph.graph.tx import Graph
@@ -133,3 +135,30 @@ def test_account_activity_by_name_and_sid(
     missing = client.get(f"{P}/accounts/THESHIRE%5Cnobody", headers=reader)
     assert missing.status_code == 404
     assert client.get(f"{P}/accounts/{sid}").status_code == 401
+
+
+def test_host_timeline_rows_with_no_process(
+    client: TestClient, graph: Graph, key: Callable[..., dict[str, str]], tmp_path: Path
+) -> None:
+    """A logon and a failed logon (Defender rows) are timeline rows whose process is null."""
+    from provgraph.graph.pipeline import ingest_sources
+
+    from tests.unit.ingest.test_remote_logons import LOGON_ROW
+
+    failed = {**LOGON_ROW, "Timestamp": "2024-05-01T07:50:00Z", "ActionType": "LogonFailed",
+              "LogonId": None, "FailureReason": "AccountLocked"}  # fmt: skip
+    path = tmp_path / "logons.ndjson"
+    path.write_text(json.dumps(LOGON_ROW) + "\n" + json.dumps(failed) + "\n")
+    ingest_sources(graph, path)
+    reader = key("read")
+    body = client.get(f"{P}/hosts/ws7/timeline", headers=reader).json()
+    assert [(e["kind"], e["process"], e["target"]) for e in body["events"]] == [
+        ("failed_logon", None, "corp\\alice"),
+        ("logon", None, "corp\\alice"),
+    ]
+    assert body["events"][0]["details"]["failure_reasons"] == ["AccountLocked"]
+    page = client.get(f"{P}/hosts/ws7/timeline", params={"limit": 1}, headers=reader).json()
+    rest = client.get(
+        f"{P}/hosts/ws7/timeline", params={"cursor": page["next_cursor"]}, headers=reader
+    ).json()
+    assert page["events"] + rest["events"] == body["events"] and rest["next_cursor"] is None
