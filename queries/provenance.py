@@ -514,7 +514,7 @@ CALL () {
     + """}
 WITH time, kind, p, target, details,
      kind + '|' + coalesce(p.uid, details.logon, details.account, '') + '|'
-     + coalesce(target, '') AS key
+     + coalesce(target, '') + coalesce('|' + details.target_uid, '') AS key
 WHERE $after_time IS NULL OR time > $after_time OR (time = $after_time AND key > $after_key)
 RETURN time, kind, CASE WHEN p IS NULL THEN null ELSE p """
     + _PROCESS_BRIEF

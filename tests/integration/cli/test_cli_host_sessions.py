@@ -10,7 +10,7 @@ from tests.integration.cli.conftest import OTHER_TIMES, TIME, Cli
 
 
 def test_trace_host_lists_logons_and_share_access_by_account(cli: Cli) -> None:
-    done = cli("trace", "host", "workstation6", "--limit", "1000")
+    done = cli("trace", "host", "workstation6", "--limit", "10000")
     assert done.code == 0, done
     lines = done.out.splitlines()
     logons = [line for line in lines if "  logon  " in line]
