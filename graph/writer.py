@@ -1515,6 +1515,7 @@ class Batch:
     k1: dict[str, dict[tuple[str, str], _Timed]] = field(default_factory=dict)
     events: int = 0
     _source: str = ""  # the latest event's source reference, formatted once
+    _linked: set[str] = field(default_factory=set)  # processes whose user/logon is linked
     _converted: bool = False  # rows made (see process_rows)
 
     def add(self, event: Event) -> None:
@@ -1607,6 +1608,7 @@ class Batch:
             if ref.image and ref.image_facts is not None:
                 self._file(event.host, ref.image, ref.image_facts, ts)
             if ref.user or ref.user_sid or ref.logon_id:
+                self._linked.add(ref.uid)
                 self.system.process_links(ref, event)
             return
         if ts < current["first_seen"]:
@@ -1622,8 +1624,15 @@ class Batch:
             if ref.image and ref.image_facts is not None:
                 self._file(event.host, ref.image, ref.image_facts, ts)
             if ref.user or ref.user_sid or ref.logon_id:
+                self._linked.add(ref.uid)
                 self.system.process_links(ref, event)
         else:
+            # A mention naming the user or logon of a process an earlier record of this
+            # batch left without: linked now, so the links never depend on how records fall
+            # into batches (re-ingest in other batch sizes adds nothing).
+            if ref.uid not in self._linked and (ref.user or ref.user_sid or ref.logon_id):
+                self._linked.add(ref.uid)
+                self.system.process_links(ref, event)
             # Most rows are the same process seen again by its file and network events:
             # only fill what neither its start record nor an earlier mention said, without
             # building a second property map.
