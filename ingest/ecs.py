@@ -16,7 +16,16 @@ from datetime import datetime
 from typing import Any
 
 from provgraph.ingest.errors import ParseError, Skipped
-from provgraph.ingest.fields import as_ip, as_pid, as_port, as_str, as_time, host_names, join_user
+from provgraph.ingest.fields import (
+    as_ip,
+    as_pid,
+    as_port,
+    as_sid,
+    as_str,
+    as_time,
+    host_names,
+    join_user,
+)
 from provgraph.ingest.model import (
     Event,
     FileOp,
@@ -140,17 +149,9 @@ def _process_ref(
         user=user if own else None,
         start_time=start,
         image_facts=_image_facts(record, prefix),
-        user_sid=_user_sid(record) if own else None,
+        user_sid=as_sid(_opt(record, "user.id")) if own else None,
         logon_id=logon_id_hex(_opt(record, "process.Ext.authentication_id")) if own else None,
     )
-
-
-def _user_sid(record: Mapping[str, Any]) -> str | None:
-    """`user.id` when it is a Windows SID (on Linux and macOS it is the numeric uid)."""
-    value = _opt(record, "user.id")
-    if value is None or not value.strip().upper().startswith("S-"):
-        return None
-    return value.strip().lower()
 
 
 def _image_facts(record: Mapping[str, Any], prefix: str) -> ImageFacts | None:
@@ -375,7 +376,9 @@ def _authentication(record: Mapping[str, Any], types: set[str], origin: Origin) 
     if outcome == "unknown" and not logoff:
         return Skipped("ecs authentication with event.outcome unknown: no session, no failure")
     base = _base(record, origin)
-    account = account_ref(_user_sid(record), _opt(record, "user.domain"), _opt(record, "user.name"))
+    account = account_ref(
+        as_sid(_opt(record, "user.id")), _opt(record, "user.domain"), _opt(record, "user.name")
+    )
     if account is None:
         raise ParseError("user.name", "missing, and no user.id SID either")
     session = "process.Ext.session_info."

@@ -153,6 +153,15 @@ def _from_epoch(seconds: float, field: str) -> datetime:
         raise ParseError(field, f"epoch time out of range: {seconds}") from None
 
 
+def as_sid(value: Any) -> str | None:
+    """A Windows SID, lower-cased (`S-1-5-21-…` -> `s-1-5-21-…`), or None for anything else
+    (empty, `-`, or a Linux/macOS numeric uid logged in the same column)."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    return text.lower() if text[:2].upper() == "S-" else None
+
+
 def host_names(value: Any, field: str) -> tuple[str, str | None]:
     """(host key, fqdn). An address logged as the host name stays whole (normalise_host would
     keep only its first octet)."""

@@ -21,6 +21,7 @@ from typing import Any
 
 from provgraph.ingest.errors import ParseError, Skipped
 from provgraph.ingest.fields import (
+    as_sid,
     as_time,
     host_names,
     join_user,
@@ -169,16 +170,9 @@ def _process(
         start_time=start,
         integrity=opt_str(record, p + "IntegrityLevel"),
         image_facts=_image_facts(record, prefix, p) if facts else None,
-        user_sid=_sid(record, prefix + "AccountSid"),
+        user_sid=as_sid(record.get(prefix + "AccountSid")),
         logon_id=logon_id_hex(record.get(prefix + "LogonId")),
     )
-
-
-def _sid(record: Mapping[str, Any], key: str) -> str | None:
-    value = opt_str(record, key)
-    if value is None or not value.strip().upper().startswith("S-"):
-        return None
-    return value.strip().lower()
 
 
 def _image_facts(record: Mapping[str, Any], prefix: str, p: str) -> ImageFacts | None:
@@ -455,7 +449,7 @@ def _logon(record: Mapping[str, Any], failed: bool, origin: Origin) -> list[Even
     the authenticator, not a process of the session) is not a process of the logon."""
     base = _base(record, origin)
     account = account_ref(
-        _sid(record, "AccountSid"),
+        as_sid(record.get("AccountSid")),
         opt_str(record, "AccountDomain"),
         opt_str(record, "AccountName"),
     )

@@ -22,8 +22,7 @@ from provgraph.ingest.fields import (
     as_int,
     as_ip,
     as_pid,
-    as_time,
-    host_names,
+    as_sid,
     join_user,
     opt_pid,
     opt_str,
@@ -49,8 +48,7 @@ from provgraph.ingest.model import (
     normalise_registry_path,
     process_uid,
 )
-from provgraph.ingest.sysmon import req_host
-from provgraph.ingest.winevent import SECURITY_PROVIDER, WinRecord, unwrap
+from provgraph.ingest.winevent import SECURITY_PROVIDER, WinRecord, unwrap, windows_base
 
 # file rights that change content, metadata or existence; 4663 without one of them is a read
 _WRITE_DATA = 0x2
@@ -89,17 +87,7 @@ def from_winrecord(win: WinRecord, origin: Origin, raw: dict[str, Any]) -> list[
     handler = _HANDLERS.get(win.event_id)
     if handler is None:
         return Skipped(f"security EventID {win.event_id} not modelled")
-    if win.time in (None, ""):
-        raise ParseError(win.time_field, "missing")
-    host, fqdn = host_names(req_host(win), win.computer_field)
-    base = dict(
-        ts=as_time(win.time, win.time_field),
-        host=host,
-        host_fqdn=fqdn,
-        os="windows",
-        origin=origin,
-        raw=raw,
-    )
+    base = windows_base(win, origin, raw)
     return handler(win.data, base)
 
 
@@ -112,9 +100,9 @@ def _process_start(data: Mapping[str, Any], base: dict[str, Any]) -> list[Event]
         image=req_str(data, "NewProcessName"),
         command_line=opt_str(data, "CommandLine"),
         user=_target_user(data) or _subject_user(data),
-        user_sid=_sid(data, "TargetUserSid")
+        user_sid=as_sid(data.get("TargetUserSid"))
         if _target_user(data)
-        else _sid(data, "SubjectUserSid"),
+        else as_sid(data.get("SubjectUserSid")),
         start_time=ts,
         logon_id=_logon_id(data, "TargetLogonId") or _logon_id(data, "SubjectLogonId"),
         integrity=_INTEGRITY.get(opt_str(data, "MandatoryLabel") or ""),
@@ -131,7 +119,7 @@ def _creator(data: Mapping[str, Any], host: str) -> ProcessRef | None:
         pid=pid,
         image=opt_str(data, "ParentProcessName"),
         user=_subject_user(data),
-        user_sid=_sid(data, "SubjectUserSid"),
+        user_sid=as_sid(data.get("SubjectUserSid")),
         logon_id=_logon_id(data, "SubjectLogonId"),
     )
 
@@ -165,7 +153,7 @@ def _actor(data: Mapping[str, Any], host: str) -> ProcessRef:
         pid=pid,
         image=opt_str(data, "ProcessName"),
         user=_subject_user(data),
-        user_sid=_sid(data, "SubjectUserSid"),
+        user_sid=as_sid(data.get("SubjectUserSid")),
         logon_id=_logon_id(data, "SubjectLogonId"),
     )
 
@@ -211,17 +199,12 @@ def _file_op(mask: int) -> FileOp:
 
 
 # -- accounts, logons and Windows system changes (graph v2, part 2) ---------------------------
-def _sid(data: Mapping[str, Any], key: str) -> str | None:
-    value = opt_str(data, key)
-    if value is None or not value.strip().upper().startswith("S-"):
-        return None
-    return value.strip().lower()
 
 
 def _account(data: Mapping[str, Any], prefix: str) -> AccountRef | None:
     """`<prefix>UserSid` / `<prefix>DomainName` / `<prefix>UserName` (prefix Subject, Target)."""
     return account_ref(
-        _sid(data, prefix + "UserSid"),
+        as_sid(data.get(prefix + "UserSid")),
         opt_str(data, prefix + "DomainName"),
         opt_str(data, prefix + "UserName"),
     )

@@ -18,7 +18,6 @@ from provgraph.ingest.fields import (
     as_port,
     as_str,
     as_time,
-    host_names,
     opt_pid,
     opt_str,
     req,
@@ -43,7 +42,7 @@ from provgraph.ingest.model import (
     normalise_registry_path,
     process_uid,
 )
-from provgraph.ingest.winevent import SYSMON_PROVIDERS, WinRecord, unwrap
+from provgraph.ingest.winevent import SYSMON_PROVIDERS, WinRecord, host_of, unwrap
 
 # Sysmon for Linux logs GUIDs whose process part is zero for processes it could not resolve
 # (e.g. {94325212-fc0e-627b-0000-000000000000}); they are shared by unrelated processes, so
@@ -75,7 +74,7 @@ def from_winrecord(win: WinRecord, origin: Origin, raw: dict[str, Any]) -> list[
     handler = _HANDLERS.get(win.event_id)
     if handler is None:
         return Skipped(f"sysmon EventID {win.event_id} not modelled")
-    host, fqdn = host_names(req_host(win), win.computer_field)
+    host, fqdn = host_of(win)
     ctx = _Ctx(
         host=host,
         fqdn=fqdn,
@@ -85,12 +84,6 @@ def from_winrecord(win: WinRecord, origin: Origin, raw: dict[str, Any]) -> list[
         os=_OS_BY_PROVIDER.get(win.provider or ""),
     )
     return [handler(win.data, ctx)]
-
-
-def req_host(win: WinRecord) -> Any:
-    if win.computer in (None, ""):
-        raise ParseError(win.computer_field, "missing")
-    return win.computer
 
 
 def _event_time(win: WinRecord) -> datetime:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provgraph.ingest.errors import ParseError
-from provgraph.ingest.fields import as_int
+from provgraph.ingest.fields import as_int, as_time, host_names
 
 SYSMON_PROVIDERS = frozenset({"microsoft-windows-sysmon", "linux-sysmon"})
 SECURITY_PROVIDER = "microsoft-windows-security-auditing"
@@ -178,4 +178,27 @@ def _from_securityevent(record: Mapping[str, Any]) -> WinRecord:
         time=record.get("TimeGenerated"),
         time_field="TimeGenerated",
         data=record,
+    )
+
+
+def host_of(win: WinRecord) -> tuple[str, str | None]:
+    """(host key, fqdn) of the record's Computer; a record without one names no host."""
+    if win.computer in (None, ""):
+        raise ParseError(win.computer_field, "missing")
+    return host_names(win.computer, win.computer_field)
+
+
+def windows_base(win: WinRecord, origin: Any, raw: dict[str, Any]) -> dict[str, Any]:
+    """The Event fields every Windows event-log record shares (Security, System, PowerShell):
+    its system time, host and origin. Sysmon keeps its own (UtcTime, os by provider)."""
+    if win.time in (None, ""):
+        raise ParseError(win.time_field, "missing")
+    host, fqdn = host_of(win)
+    return dict(
+        ts=as_time(win.time, win.time_field),
+        host=host,
+        host_fqdn=fqdn,
+        os="windows",
+        origin=origin,
+        raw=raw,
     )

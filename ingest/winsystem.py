@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from provgraph.ingest.errors import ParseError, Skipped
-from provgraph.ingest.fields import as_int, as_time, host_names, opt_str, req, req_str
+from provgraph.ingest.fields import as_int, as_sid, opt_str, req, req_str
 from provgraph.ingest.model import (
     SCRIPT_PART_LIMIT,
     Event,
@@ -26,8 +26,7 @@ from provgraph.ingest.model import (
     process_uid,
 )
 from provgraph.ingest.security import service_image
-from provgraph.ingest.sysmon import req_host
-from provgraph.ingest.winevent import WinRecord
+from provgraph.ingest.winevent import WinRecord, windows_base
 
 SERVICE_CONTROL_MANAGER = "service control manager"
 POWERSHELL_PROVIDER = "microsoft-windows-powershell"
@@ -41,28 +40,13 @@ def from_winrecord(win: WinRecord, origin: Origin, raw: dict[str, Any]) -> list[
         handler = _script_block
     else:
         return Skipped(f"{win.provider} EventID {win.event_id} not modelled")
-    if win.time in (None, ""):
-        raise ParseError(win.time_field, "missing")
-    host, fqdn = host_names(req_host(win), win.computer_field)
-    base = dict(
-        ts=as_time(win.time, win.time_field),
-        host=host,
-        host_fqdn=fqdn,
-        os="windows",
-        origin=origin,
-        raw=raw,
-    )
+    base = windows_base(win, origin, raw)
     return handler(win, base)
 
 
 def _dash(data: Mapping[str, Any], key: str) -> str | None:
     value = opt_str(data, key)
     return None if value is None or value.strip() in ("", "-") else value.strip()
-
-
-def _user_sid(win: WinRecord) -> str | None:
-    value = win.user_sid
-    return value.strip().lower() if isinstance(value, str) and value.strip() else None
 
 
 def _service_install(win: WinRecord, base: dict[str, Any]) -> list[Event]:
@@ -75,7 +59,7 @@ def _service_install(win: WinRecord, base: dict[str, Any]) -> list[Event]:
         service_type=_dash(data, "ServiceType"),
         start_type=_dash(data, "StartType"),
         service_account=_dash(data, "AccountName"),
-        account=account_ref(_user_sid(win)),
+        account=account_ref(as_sid(win.user_sid)),
     )
     return [Event(kind=Kind.SERVICE_INSTALL, process=None, service=facts, **base)]
 
@@ -91,7 +75,9 @@ def _script_block(win: WinRecord, base: dict[str, Any]) -> list[Event]:
     if len(text) > SCRIPT_PART_LIMIT:
         text, truncated = text[:SCRIPT_PART_LIMIT], ("ScriptBlockText",)
     # Mordor (NXLog) also resolves the account: Domain + AccountName beside UserID
-    account = account_ref(_user_sid(win), opt_str(data, "Domain"), opt_str(data, "AccountName"))
+    account = account_ref(
+        as_sid(win.user_sid), opt_str(data, "Domain"), opt_str(data, "AccountName")
+    )
     facts = ScriptFacts(
         block_id=req_str(data, "ScriptBlockId").strip().strip("{}").lower(),
         text=text,
