@@ -12,7 +12,7 @@ from provgraph.graph.pipeline import ingest_sources
 from provgraph.graph.tx import Graph
 from provgraph.queries.accounts import account_activity
 
-from tests.unit.ingest.test_remote_logons import LOGON_ROW, SID
+from tests.records import LOGON_ROW, SID, defender_process_row
 
 ALICE = SID.lower()
 SESSION = "ws7|0x390178"
@@ -22,32 +22,6 @@ def _one(graph: Graph, query: str, **params: Any) -> dict[str, Any]:
     rows = graph.read(query, params)
     assert len(rows) == 1, rows
     return dict(rows[0])
-
-
-def _process_row(**over: Any) -> dict[str, Any]:
-    row = {
-        "Timestamp": "2024-05-01T08:00:00.1234567Z",
-        "DeviceId": LOGON_ROW["DeviceId"],
-        "DeviceName": "ws7.corp.example",
-        "ActionType": "ProcessCreated",
-        "FileName": "cmd.exe",
-        "FolderPath": "C:\\Windows\\System32\\cmd.exe",
-        "ProcessId": 4312,
-        "ProcessCreationTime": "2024-05-01T08:00:00.1200000Z",
-        "AccountDomain": "corp",
-        "AccountName": "alice",
-        "AccountSid": SID,
-        "LogonId": 3735928,
-        "InitiatingProcessFileName": "explorer.exe",
-        "InitiatingProcessFolderPath": "C:\\Windows\\explorer.exe",
-        "InitiatingProcessId": 2200,
-        "InitiatingProcessCreationTime": "2024-05-01T07:59:59.0000000Z",
-        "InitiatingProcessAccountDomain": "corp",
-        "InitiatingProcessAccountName": "alice",
-        "InitiatingProcessAccountSid": SID,
-        "InitiatingProcessLogonId": 3735928,
-    }
-    return {**row, **over}
 
 
 def _failed(ts: str, reason: str, ip: str) -> dict[str, Any]:
@@ -62,7 +36,7 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 def test_defender_logon_session_account_and_processes(graph: Graph, tmp_path: Path) -> None:
     rows = [
-        _process_row(),  # the process first: the session is named before it is described
+        defender_process_row(),  # the process first: the session is named before it is described
         LOGON_ROW,
         _failed("2024-05-01T07:50:00Z", "InvalidUserNameOrPassword", "10.20.0.9"),
         _failed("2024-05-01T07:51:00Z", "AccountLocked", "10.20.0.9"),
@@ -124,7 +98,7 @@ def test_defender_event_hub_logons_join_flat_process_rows(graph: Graph, tmp_path
         ]
     }
     (tmp_path / "hub.json").write_text(json.dumps(capture))
-    _write(tmp_path / "rows.ndjson", [_process_row()])
+    _write(tmp_path / "rows.ndjson", [defender_process_row()])
     ingest_sources(graph, tmp_path / "hub.json")
     ingest_sources(graph, tmp_path / "rows.ndjson")
     row = _one(
@@ -140,10 +114,16 @@ def test_defender_process_by_sid_joins_a_security_logon_by_name(
     graph: Graph, tmp_path: Path
 ) -> None:
     """A Defender row gives alice's SID; a name-only mention (Sysmon-style) folds onto it."""
-    named = _process_row(AccountSid="", ProcessId=5000, LogonId=0, InitiatingProcessAccountSid="",
-                         InitiatingProcessLogonId=0, InitiatingProcessId=4999)  # fmt: skip
+    named = defender_process_row(
+        AccountSid="",
+        ProcessId=5000,
+        LogonId=0,
+        InitiatingProcessAccountSid="",
+        InitiatingProcessLogonId=0,
+        InitiatingProcessId=4999,
+    )
     ingest_sources(graph, _write(tmp_path / "a.ndjson", [named]))
-    ingest_sources(graph, _write(tmp_path / "b.ndjson", [_process_row()]))
+    ingest_sources(graph, _write(tmp_path / "b.ndjson", [defender_process_row()]))
     rows = graph.read(
         "MATCH (p:Process)-[:RAN_AS]->(a:Account) RETURN DISTINCT a.key AS key, a.aliases AS al",
         {},

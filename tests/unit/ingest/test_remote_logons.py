@@ -15,36 +15,9 @@ from provgraph.ingest.errors import ParseError, Skipped
 from provgraph.ingest.mde import parse_mde
 from provgraph.ingest.model import Kind, Origin, logon_id_hex, logon_type_number
 
-ORIGIN = Origin("mde", "<test>", 1)
-SID = "S-1-5-21-1004336348-1177238915-682003330-1105"
-DEVICE = "0f5e1c1d2b7a4c3e9d8f7a6b5c4d3e2f1a0b9c8d"
+from tests.records import LOGON_ROW, SID, defender_process_row
 
-LOGON_ROW: dict[str, Any] = {
-    "Timestamp": "2024-05-01T07:59:58.0000000Z",
-    "DeviceId": DEVICE,
-    "DeviceName": "ws7.corp.example",
-    "ActionType": "LogonSuccess",
-    "LogonType": "RemoteInteractive",
-    "AccountDomain": "corp",
-    "AccountName": "alice",
-    "AccountSid": SID,
-    "Protocol": "Negotiate",
-    "FailureReason": "",
-    "IsLocalAdmin": True,
-    "LogonId": 3735928,
-    "RemoteDeviceName": "jump01",
-    "RemoteIP": "10.20.0.7",
-    "RemoteIPType": "Private",
-    "RemotePort": 50522,
-    "InitiatingProcessAccountDomain": "nt authority",
-    "InitiatingProcessAccountName": "system",
-    "InitiatingProcessAccountSid": "S-1-5-18",
-    "InitiatingProcessFileName": "svchost.exe",
-    "InitiatingProcessFolderPath": "c:\\windows\\system32\\svchost.exe",
-    "InitiatingProcessId": 1144,
-    "InitiatingProcessCreationTime": "2024-04-30T06:00:00.0000000Z",
-    "ReportId": 77,
-}
+ORIGIN = Origin("mde", "<test>", 1)
 
 
 def test_defender_logon_success() -> None:
@@ -112,27 +85,7 @@ def test_defender_logon_in_the_streaming_api_envelope() -> None:
 
 
 def test_defender_process_rows_carry_sid_and_logon() -> None:
-    row = {
-        "Timestamp": "2024-05-01T08:00:00.1234567Z",
-        "DeviceId": DEVICE,
-        "DeviceName": "ws7.corp.example",
-        "ActionType": "ProcessCreated",
-        "FileName": "cmd.exe",
-        "FolderPath": "C:\\Windows\\System32\\cmd.exe",
-        "ProcessId": 4312,
-        "ProcessCreationTime": "2024-05-01T08:00:00.1200000Z",
-        "AccountDomain": "corp",
-        "AccountName": "alice",
-        "AccountSid": SID,
-        "LogonId": 3735928,
-        "InitiatingProcessFileName": "explorer.exe",
-        "InitiatingProcessId": 2200,
-        "InitiatingProcessCreationTime": "2024-05-01T07:59:59.0000000Z",
-        "InitiatingProcessAccountDomain": "corp",
-        "InitiatingProcessAccountName": "alice",
-        "InitiatingProcessAccountSid": SID,
-        "InitiatingProcessLogonId": "3735928",
-    }
+    row = defender_process_row(InitiatingProcessFolderPath=None, InitiatingProcessLogonId="3735928")
     [event] = parse_mde(row, ORIGIN)
     assert event.process is not None and event.parent is not None
     assert event.process.user_sid == SID.lower() and event.process.logon_id == "0x390178"
