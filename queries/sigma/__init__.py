@@ -7,10 +7,11 @@ and `provgraph_pipeline()` are the pySigma pieces; `mapping` holds the logsource
 on disk, `check` the time-budget check of `provgraph sigma import`.
 """
 
-from provgraph.queries.sigma.backend import CompiledQuery, CypherBackend
+from provgraph.queries.sigma.backend import CypherBackend
 from provgraph.queries.sigma.compile import Report, RuleResult, compile_path, compile_rule
 from provgraph.queries.sigma.errors import Unsupported
 from provgraph.queries.sigma.pipeline import provgraph_pipeline
+from provgraph.queries.sigma.query import CompiledQuery
 
 __all__ = [
     "CompiledQuery",

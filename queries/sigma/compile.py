@@ -18,11 +18,12 @@ from typing import Any, Literal
 
 import yaml
 from provgraph.queries.rule import Rule, parse_rule
-from provgraph.queries.sigma.backend import CompiledQuery, CypherBackend
+from provgraph.queries.sigma.backend import CypherBackend
 from provgraph.queries.sigma.correlation import CompiledCorrelation
 from provgraph.queries.sigma.errors import ReasonKind, Unsupported
 from provgraph.queries.sigma.mapping import LOGSOURCES
 from provgraph.queries.sigma.pipeline import provgraph_pipeline
+from provgraph.queries.sigma.query import CompiledQuery
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError

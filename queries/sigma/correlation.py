@@ -35,9 +35,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from provgraph.queries.sigma.backend import PLATFORM_PARAM, CompiledQuery, pattern_lines
 from provgraph.queries.sigma.errors import Unsupported
 from provgraph.queries.sigma.mapping import LOGSOURCES, Field
+from provgraph.queries.sigma.query import PLATFORM_PARAM, CompiledQuery, pattern_lines
 from sigma.correlations import (
     CorrelationConditionAND,
     CorrelationConditionItem,

@@ -48,7 +48,7 @@ from provgraph.queries.alerts import Match, apply_matches, match_from_row
 from provgraph.queries.engine import RuleRun, ensure_engine_schema, evaluate, run_rules
 from provgraph.queries.exceptions import drop_excepted
 from provgraph.queries.rule import Rule
-from provgraph.queries.sigma.backend import CypherBackend, build_query, classify
+from provgraph.queries.sigma.backend import CypherBackend, classify
 from provgraph.queries.sigma.errors import Unsupported
 from provgraph.queries.sigma.mapping import (
     HASH_ORDER,
@@ -60,6 +60,7 @@ from provgraph.queries.sigma.mapping import (
     image_fact,
 )
 from provgraph.queries.sigma.pipeline import provgraph_pipeline
+from provgraph.queries.sigma.query import build_query
 from sigma.conditions import (
     ConditionAND,
     ConditionFieldEqualsValueExpression,
@@ -789,7 +790,7 @@ class SigmaStream:
             if not self.deferred(sr):
                 wanted.setdefault(sr.category, set()).update(hits)
         rows = {c: fetch_rows(graph, c, keys, start, end) for c, keys in wanted.items() if keys}
-        # the product test the compiled query makes (backend.PLATFORM_CHECK), on the hosts as
+        # the product test the compiled query makes (query.PLATFORM_CHECK), on the hosts as
         # the graph now knows them
         hosts = {row["host"] for found in rows.values() for r in found.values() for row in r}
         platform = host_platforms(graph, hosts)
