@@ -12,9 +12,11 @@ $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $@
 
-# The console's graph library comes from npm at the versions package-lock.json pins.
+# The console's graph library comes from npm at the versions package-lock.json pins. No package
+# script runs: the console only serves their files, and swagger-ui-dist's dependency
+# @scarf/scarf has an install script (usage analytics that calls out) we never want to run.
 ui/node_modules/.installed: ui/package.json ui/package-lock.json
-	npm ci --prefix ui --no-audit --no-fund --loglevel=error
+	npm ci --prefix ui --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
 setup: $(VENV)/.installed ui/node_modules/.installed
