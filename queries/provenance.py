@@ -9,10 +9,12 @@ cursor that is not this host's raises `InvalidCursor`.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from provgraph.core.times import EPOCH, FAR_FUTURE
+from provgraph.graph.model import EDGES
 from provgraph.graph.tx import Graph
 from provgraph.graph.values import plain
 from provgraph.graph.writer import file_key
@@ -244,6 +246,15 @@ RETURN count(h) > 0 AS known
 _WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 
 _PROCESS_BRIEF = "{.uid, .name, .pid, .image, .command_line, .user, .host, .start_time}"
+# Times as microseconds since the epoch: integers cross the wire and decode at a fraction of
+# the cost of DateTimes, which the Python driver hydrates one by one (two thirds of a
+# 200-row timeline page's client time); `_from_us` makes them datetimes again.
+_US = "%(v)s.epochSeconds * 1000000 + %(v)s.microsecond"
+_PROCESS_BRIEF_US = (
+    "{.uid, .name, .pid, .image, .command_line, .user, .host, start_time: "
+    + _US % {"v": "p.start_time"}
+    + "}"
+)
 
 FILE_WRITERS = (
     """
@@ -280,15 +291,6 @@ LIMIT $limit
 """
 )
 
-# Every kind of fact on a host, in one time order; paged by (time, key) with key =
-# kind|process uid|target. A page is looked for in a window [from, before): the facts of a
-# process come after its start and before its end, so only processes started before the
-# window's end and not ended before its start can have any in it, and the (host, start_time)
-# index finds them without reading the rest of the host's history. A process whose start was
-# never seen is a placeholder (a start record sets both), found by the (host, placeholder)
-# index. `host_timeline` widens the window until it
-# holds a page. Each branch keeps only its own first $limit rows (a top-k sort), and the
-# per-row maps are built for the page's rows only.
 # Before the host's first record only process starts can be on it (a start told by a child's
 # record); every other kind is an event of the host, which moved its first_seen.
 HOST_EARLY_STARTS = (
@@ -298,8 +300,10 @@ WITH p, p.start_time AS time, 'process_start' AS kind, p.image AS target
 WITH p, time, kind, target, kind + '|' + p.uid + '|' + coalesce(target, '') AS key
 WHERE $after_time IS NULL OR time > $after_time OR (time = $after_time AND key > $after_key)
 WITH p, time, kind, target, key ORDER BY time, key LIMIT $limit
-RETURN time, kind, p """
-    + _PROCESS_BRIEF
+RETURN """
+    + _US % {"v": "time"}
+    + """ AS time, kind, p """
+    + _PROCESS_BRIEF_US
     + """ AS process, target, key,
        {command_line: p.command_line, user: p.user, parent_uid: p.parent_uid} AS details
 ORDER BY time, key
@@ -391,136 +395,207 @@ _SYSTEM_TIMELINE = (
     )
 )
 
-# Every kind of fact on a host, in one time order; paged by (time, key).
+
+# -- the host timeline's facts, generated from graph.model -------------------------------------
+@dataclass(frozen=True)
+class TimelineKind:
+    """How one timed edge type reads on the host timeline: `kind`, and Cypher over the edge `r`
+    and its end node `x` for the row's `target` and `details`."""
+
+    kind: str
+    target: str
+    details: str = "{}"
+
+
+_WHO_X = "coalesce(x.domain + '\\\\' + x.name, x.name, x.key)"  # _WHO, of the end node
+
+# Every timed edge of graph.model from a process or a host is on the timeline (`PROCESS_FACTS`,
+# `HOST_FACTS`); these say how each reads. One added to the model and not named here still
+# comes, read as its type in lower case with its end node's path, name or key as target.
+TIMELINE_KINDS: dict[str, TimelineKind] = {
+    "WROTE": TimelineKind("file_write", "x.path", "{ops: r.ops}"),
+    "CONNECTED_TO": TimelineKind(
+        "network_connect",
+        "x.key",
+        "{ip: x.ip, port: x.port, protocol: x.protocol, hostname: x.hostname}",
+    ),
+    "ACCEPTED": TimelineKind(
+        "network_accept",
+        "x.key",
+        "{ip: x.ip, protocol: x.protocol, hostname: x.hostname, local_ports: r.local_ports}",
+    ),
+    "RESOLVED": TimelineKind("dns_query", "x.name", "{answers: r.answers}"),
+    "USED_CREDENTIALS": TimelineKind(
+        "explicit_credentials",
+        _WHO_X,
+        "{account: x.key, target_servers: r.target_servers, target_infos: r.target_infos}",
+    ),
+    "RAN_SCRIPT": TimelineKind(
+        "script_block",
+        "coalesce(x.path, x.script_block_id)",
+        "{script_block_id: x.script_block_id, complete: x.complete, parts_seen: x.parts_seen,"
+        " parts_total: x.parts_total}",
+    ),
+    # -- k1: what a process (or, for drivers and WMI subscriptions, the host) did to the system
+    "LOADED": TimelineKind("image_load", "x.path", "{sha256: x.sha256, signed: x.signed}"),
+    "ACCESSED": TimelineKind(
+        "process_access", "x.image", "{target_uid: x.uid, granted_access: r.granted_access}"
+    ),
+    "INJECTED": TimelineKind(
+        "remote_thread",
+        "x.image",
+        "{target_uid: x.uid, start_address: r.start_address, actions: r.actions}",
+    ),
+    "WROTE_REGISTRY": TimelineKind("registry", "x.path", "{ops: r.ops, details: r.details}"),
+    "CREATED_PIPE": TimelineKind("pipe_create", "x.name"),
+    "CONNECTED_PIPE": TimelineKind("pipe_connect", "x.name"),
+    "READ_RAW": TimelineKind("raw_read", "x.path"),
+    "TAMPERED": TimelineKind("tampering", "x.path", "{types: r.types}"),
+    "SET_CLIPBOARD": TimelineKind("clipboard", "x.name"),
+    "LOADED_DRIVER": TimelineKind(
+        "driver_load", "x.path", "{sha256: x.sha256, signed: x.signed, signer: x.signer}"
+    ),
+    "REGISTERED_WMI": TimelineKind(
+        "wmi",
+        "x.kind + ':' + x.name",
+        "{operations: r.operations, query: x.query, destination: x.destination}",
+    ),
+}
+# On the timeline by `_SYSTEM_TIMELINE` (what accounts and logons did, with who did it), or not
+# at all: a WMI binding joins two objects the host registered, and has no host of its own.
+SYSTEM_FACTS = ("FAILED_LOGON", "ACCESSED_SHARE", "INSTALLED_SERVICE", "CHANGED_TASK")
+OFF_TIMELINE = ("BOUND_TO",)
+
+
+def _timed_from(start: str) -> tuple[str, ...]:
+    return tuple(
+        dict.fromkeys(
+            e.type
+            for e in EDGES
+            if e.start == start and "times" in e.times and e.type not in SYSTEM_FACTS
+        )
+    )
+
+
+PROCESS_FACTS = _timed_from("Process")
+HOST_FACTS = _timed_from("Host")
+
+
+def _kind_of(rel: str) -> TimelineKind:
+    return TIMELINE_KINDS.get(
+        rel, TimelineKind(rel.lower(), "coalesce(x.path, x.name, x.key)", "{}")
+    )
+
+
+def _case(rels: tuple[str, ...], part: str) -> str:
+    """`CASE type(r) WHEN 'WROTE' THEN <part of WROTE> …`: one expression for every rel (the
+    kind as a literal; names from the model and this module only, never from input)."""
+
+    def value(rel: str) -> str:
+        found = getattr(_kind_of(rel), part)
+        return f"'{found}'" if part == "kind" else found
+
+    return "CASE type(r) " + " ".join(f"WHEN '{rel}' THEN {value(rel)}" for rel in rels) + " END"
+
+
+# Each time of a timed edge in [from, before) is a row. An edge holds its whole life's
+# first_time and last_time, so one with no time in the window is dropped unread; target and
+# kind are built for the window's rows, the details (maps) only for the page's.
+_FACTS_IN_WINDOW = """
+  WHERE r.last_time >= $from AND r.first_time < $before
+  UNWIND r.times AS t
+  WITH p, r, x, t WHERE t >= $from AND t < $before
+  WITH p, r, x, t AS time, %(kind)s AS kind, %(target)s AS target
+  WITH p, r, x, time, kind, target,
+       kind + '|' + coalesce(p.uid, '') + '|' + coalesce(target, '')
+       + CASE WHEN x:Process THEN '|' + x.uid ELSE '' END AS key"""
+
+# Keeps a branch's own first $limit rows past the cursor (a top-k sort, not a sort of all).
+_AFTER_CURSOR = """
+  WHERE $after_time IS NULL OR time > $after_time OR (time = $after_time AND key > $after_key)"""
+_BRANCH_PAGE = """
+  RETURN time, kind, p, target, r, x, %(details)s AS details, key
+  ORDER BY time, key
+  LIMIT $limit"""
+
+# Every kind of fact on a host, in one time order; paged by (time, key) with key =
+# kind|process uid (or logon, or account)|target[|target process uid]. A page is looked for in
+# a window [from, before): the facts of a process come after its start and before its end, so
+# only processes started before the window's end and not ended before its start can have any
+# in it: the (host, start_time) index finds them, and the rest of the host's history (its
+# other processes and their edges) is not read. A process whose start was never seen is a
+# placeholder (a start record sets both), found by the (host, placeholder) index. Each
+# process's edges are walked once for every timed type together. `host_timeline` widens the
+# window until it holds a page; each window reads only what could be in it.
 HOST_TIMELINE = (
     """
 CALL () {
-  MATCH (p:Process {host: $host}) WHERE p.start_time >= $from AND p.start_time < $before
-  RETURN p.start_time AS time, 'process_start' AS kind, p AS p, p.image AS target,
-         {command_line: p.command_line, user: p.user, parent_uid: p.parent_uid} AS details
+  MATCH (p:Process) WHERE p.host = $host AND p.start_time >= $from AND p.start_time < $before
+  WITH p, p.start_time AS time, 'process_start' AS kind, p.image AS target, null AS r,
+       null AS x
+  WITH p, r, x, time, kind, target, kind + '|' + p.uid + '|' + coalesce(target, '') AS key"""
+    + _AFTER_CURSOR
+    + _BRANCH_PAGE % {"details": "null"}
+    + """
   UNION ALL
-  MATCH (p:Process {host: $host}) WHERE p.end_time >= $from AND p.end_time < $before
-  RETURN p.end_time AS time, 'process_end' AS kind, p AS p, p.image AS target, {} AS details
+  MATCH (p:Process) WHERE p.host = $host AND p.end_time >= $from AND p.end_time < $before
+  WITH p, p.end_time AS time, 'process_end' AS kind, p.image AS target, null AS r, null AS x
+  WITH p, r, x, time, kind, target, kind + '|' + p.uid + '|' + coalesce(target, '') AS key"""
+    + _AFTER_CURSOR
+    + _BRANCH_PAGE % {"details": "null"}
+    + """
   UNION ALL
-  MATCH (p:Process {host: $host})-[w:WROTE]->(f:File)
-  WHERE w.last_time >= $from AND w.first_time < $before
-  UNWIND w.times AS t
-  WITH p, w, f, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'file_write' AS kind, p AS p, f.path AS target,
-         {ops: w.ops} AS details
+  CALL () {
+    MATCH (p:Process) WHERE p.host = $host AND p.start_time < $before
+      AND (p.end_time IS NULL OR p.end_time >= $from)
+    RETURN p
+    UNION ALL
+    MATCH (p:Process) WHERE p.host = $host AND p.placeholder = true AND p.start_time IS NULL
+    RETURN p
+  }
+  MATCH (p)-[r:"""
+    + "|".join(PROCESS_FACTS)
+    + "]->(x)"
+    + _FACTS_IN_WINDOW
+    % {"kind": _case(PROCESS_FACTS, "kind"), "target": _case(PROCESS_FACTS, "target")}
+    + _AFTER_CURSOR
+    + _BRANCH_PAGE % {"details": "null"}
+    + """
   UNION ALL
-  MATCH (p:Process {host: $host})-[r:CONNECTED_TO]->(c:Connection)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, c, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'network_connect' AS kind, p AS p, c.key AS target,
-         {ip: c.ip, port: c.port, protocol: c.protocol, hostname: c.hostname} AS details
+  MATCH (:Host {name: $host})-[r:"""
+    + "|".join(HOST_FACTS)
+    + """]->(x)
+  WITH null AS p, r, x"""
+    + _FACTS_IN_WINDOW % {"kind": _case(HOST_FACTS, "kind"), "target": _case(HOST_FACTS, "target")}
+    + _AFTER_CURSOR
+    + _BRANCH_PAGE % {"details": "null"}
+    + """
   UNION ALL
-  MATCH (p:Process {host: $host})-[r:ACCEPTED]->(c:Connection)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, c, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'network_accept' AS kind, p AS p, c.key AS target,
-         {ip: c.ip, protocol: c.protocol, hostname: c.hostname, local_ports: r.local_ports}
-         AS details
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:RESOLVED]->(d:Domain)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, d, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'dns_query' AS kind, p AS p, d.name AS target,
-         {answers: r.answers} AS details
-  // -- k1: what a process (or, for drivers and WMI subscriptions, the host) did to the system
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:LOADED]->(x:File)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'image_load' AS kind, p AS p, x.path AS target,
-         {sha256: x.sha256, signed: x.signed} AS details
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:ACCESSED]->(x:Process)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'process_access' AS kind, p AS p, x.image AS target,
-         {target_uid: x.uid, granted_access: r.granted_access} AS details
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:INJECTED]->(x:Process)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'remote_thread' AS kind, p AS p, x.image AS target,
-         {target_uid: x.uid, start_address: r.start_address, actions: r.actions} AS details
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:WROTE_REGISTRY]->(x:RegistryKey)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'registry' AS kind, p AS p, x.path AS target,
-         {ops: r.ops, details: r.details} AS details
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:CREATED_PIPE]->(x:Pipe)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'pipe_create' AS kind, p AS p, x.name AS target,
-         {} AS details
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:CONNECTED_PIPE]->(x:Pipe)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'pipe_connect' AS kind, p AS p, x.name AS target,
-         {} AS details
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:READ_RAW]->(x:File)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'raw_read' AS kind, p AS p, x.path AS target,
-         {} AS details
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:TAMPERED]->(x:File)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'tampering' AS kind, p AS p, x.path AS target,
-         {types: r.types} AS details
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:SET_CLIPBOARD]->(x:Host)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'clipboard' AS kind, p AS p, x.name AS target,
-         {} AS details
-  UNION ALL
-  MATCH (:Host {name: $host})-[r:LOADED_DRIVER]->(x:File)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'driver_load' AS kind, null AS p, x.path AS target,
-         {sha256: x.sha256, signed: x.signed, signer: x.signer} AS details
-  UNION ALL
-  MATCH (:Host {name: $host})-[r:REGISTERED_WMI]->(x:WmiObject)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'wmi' AS kind, null AS p, x.kind + ':' + x.name AS target,
-         {operations: r.operations, query: x.query, destination: x.destination} AS details
-  UNION ALL
+  CALL () {
 """
     + _SYSTEM_TIMELINE
-    + """}
-WITH time, kind, p, target, details,
-     kind + '|' + coalesce(p.uid, details.logon, details.account, '') + '|'
-     + coalesce(target, '') + coalesce('|' + details.target_uid, '') AS key
-WHERE $after_time IS NULL OR time > $after_time OR (time = $after_time AND key > $after_key)
-RETURN time, kind, CASE WHEN p IS NULL THEN null ELSE p """
-    + _PROCESS_BRIEF
-    + """ END AS process, target, details, key
+    + """  }
+  WITH time, kind, p, target, null AS r, null AS x, details,
+       kind + '|' + coalesce(p.uid, details.logon, details.account, '') + '|'
+       + coalesce(target, '') AS key"""
+    + _AFTER_CURSOR
+    + _BRANCH_PAGE % {"details": "details"}
+    + """
+}
+WITH time, kind, p, target, r, x, details, key ORDER BY time, key LIMIT $limit
+RETURN """
+    + _US % {"v": "time"}
+    + """ AS time, kind, CASE WHEN p IS NULL THEN null ELSE p """
+    + _PROCESS_BRIEF_US
+    + """ END AS process, target, key,
+       CASE kind
+         WHEN 'process_start' THEN {command_line: p.command_line, user: p.user,
+                                    parent_uid: p.parent_uid}
+         WHEN 'process_end' THEN {}
+         ELSE coalesce(details, """
+    + _case(PROCESS_FACTS + HOST_FACTS, "details")
+    + """) END AS details
 ORDER BY time, key
-LIMIT $limit
 """
 )
 
@@ -678,6 +753,19 @@ def host_known(graph: Graph, *, host: str) -> bool:
     return bool(graph.read(HOST_KNOWN, {"host": normalise_host(host)})[0]["known"])
 
 
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _from_us(micros: int) -> datetime:
+    return _EPOCH_UTC + timedelta(microseconds=micros)
+
+
+def _brief(process: dict[str, Any]) -> dict[str, Any]:
+    """A `_PROCESS_BRIEF_US` row as `plain` gives the same process (start_time as ISO text)."""
+    micros = process.get("start_time")
+    return {**process, "start_time": None if micros is None else plain(_from_us(micros))}
+
+
 def _utc(value: Any) -> datetime:
     return value.to_native().astimezone(UTC)
 
@@ -728,12 +816,12 @@ def host_timeline(
     seen_from = _utc(span["first_seen"]) if span["first_seen"] is not None else start
     if start < min(seen_from, end):
         before = min(seen_from, end)
-        rows += graph.read(HOST_EARLY_STARTS, {**params, "from": start, "before": before})
+        rows += graph.read_plain(HOST_EARLY_STARTS, {**params, "from": start, "before": before})
         start = before
     window = TIMELINE_WINDOW
     while start < end and len(rows) <= limit:
         before = end if end - start <= window else start + window
-        rows += graph.read(
+        rows += graph.read_plain(
             HOST_TIMELINE,
             {**params, "from": start, "before": before, "limit": limit + 1 - len(rows)},
         )
@@ -741,9 +829,9 @@ def host_timeline(
         window *= TIMELINE_WIDEN
     events = [
         TimelineEvent(
-            time=plain(r["time"]),
+            time=_from_us(r["time"]),
             kind=r["kind"],
-            process=None if r["process"] is None else plain(r["process"]),
+            process=None if r["process"] is None else _brief(r["process"]),
             target=r["target"],
             details=plain(r["details"]),
         )
@@ -754,7 +842,7 @@ def host_timeline(
         last = rows[limit - 1]
         next_cursor = encode_cursor(
             "timeline",
-            {"host": name, "t": last["time"].to_native().isoformat(), "key": last["key"]},
+            {"host": name, "t": _from_us(last["time"]).isoformat(), "key": last["key"]},
         )
     return Timeline(host=name, events=events, next_cursor=next_cursor)
 
