@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from provgraph.core.times import EPOCH, FAR_FUTURE
-from provgraph.graph.model import EDGES
+from provgraph.graph.model import BY_LABEL, EDGES
 from provgraph.graph.tx import Graph
 from provgraph.graph.values import plain
 from provgraph.graph.writer import file_key
@@ -130,6 +130,28 @@ class Contacts(BaseModel):
     domains: list[DomainContacts]
 
 
+# Times as microseconds since the epoch: integers cross the wire and decode at a fraction of
+# the cost of DateTimes, which the Python driver hydrates one by one (two thirds of a
+# 200-row timeline page's client time); `_from_us` makes them datetimes again.
+_US = "%(v)s.epochSeconds * 1000000 + %(v)s.microsecond"
+_PROCESS_BRIEF_US = (
+    "{.uid, .name, .pid, .image, .command_line, .user, .host, start_time: "
+    + _US % {"v": "p.start_time"}
+    + "}"
+)
+_PROCESS_TIMES = BY_LABEL["Process"].times
+
+
+def _process_us(var: str) -> str:
+    """All of a process's properties, its times in microseconds (`_process` reads them)."""
+    return (
+        var
+        + " {.*, "
+        + ", ".join(f"{t}: " + _US % {"v": f"{var}.{t}"} for t in _PROCESS_TIMES)
+        + "}"
+    )
+
+
 # -- the queries -------------------------------------------------------------------------------
 MAX_HOPS = 64  # ancestry chains longer than this are cut (and say so)
 
@@ -139,20 +161,26 @@ _FACT_COUNTS = "[" + ", ".join(f"COUNT {{ (p)-[:{t}]->() }}" for t in FACT_RELS)
 GET_PROCESS = (
     """
 MATCH (p:Process {uid: $uid})
-RETURN properties(p) AS props, """
+RETURN """
+    + _process_us("p")
+    + """ AS props, """
     + _FACT_COUNTS
     + """ AS facts
 """
 )
 
 # The longest chain of creators above the process, bounded by $hops.
-PROCESS_ANCESTRY = """
+PROCESS_ANCESTRY = (
+    """
 MATCH (p:Process {uid: $uid})
 OPTIONAL MATCH chain = (a:Process)-[:SPAWNED*1..64]->(p)
 WHERE length(chain) <= $hops
 WITH chain ORDER BY length(chain) DESC LIMIT 1
-RETURN [n IN nodes(chain) | properties(n)] AS chain
+RETURN [n IN nodes(chain) | """
+    + _process_us("n")
+    + """] AS chain
 """
+)
 
 PROCESS_DESCENDANTS = (
     """
@@ -162,7 +190,9 @@ WITH d, nodes(path)[-2].uid AS parent, length(path) AS level
 ORDER BY level, d.start_time
 LIMIT $limit
 WITH d AS p, parent, level
-RETURN properties(p) AS props, parent, level, """
+RETURN """
+    + _process_us("p")
+    + """ AS props, parent, level, """
     + _FACT_COUNTS
     + """ AS facts
 ORDER BY level, p.start_time
@@ -246,29 +276,22 @@ RETURN count(h) > 0 AS known
 _WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 
 _PROCESS_BRIEF = "{.uid, .name, .pid, .image, .command_line, .user, .host, .start_time}"
-# Times as microseconds since the epoch: integers cross the wire and decode at a fraction of
-# the cost of DateTimes, which the Python driver hydrates one by one (two thirds of a
-# 200-row timeline page's client time); `_from_us` makes them datetimes again.
-_US = "%(v)s.epochSeconds * 1000000 + %(v)s.microsecond"
-_PROCESS_BRIEF_US = (
-    "{.uid, .name, .pid, .image, .command_line, .user, .host, start_time: "
-    + _US % {"v": "p.start_time"}
-    + "}"
-)
-
 FILE_WRITERS = (
     """
 MATCH (f:File {key: $key})<-[w:WROTE]-(p:Process)
+WITH p, w ORDER BY w.first_time LIMIT $limit
 CALL (p) {
   OPTIONAL MATCH chain = (a:Process)-[:SPAWNED*0..64]->(p)
   WITH chain ORDER BY length(chain) DESC LIMIT 1
   RETURN [n IN nodes(chain) | n """
-    + _PROCESS_BRIEF
+    + _PROCESS_BRIEF_US.replace("p.start_time", "n.start_time")
     + """] AS lineage
 }
-RETURN properties(p) AS process, properties(w) AS wrote, lineage
+RETURN """
+    + _process_us("p")
+    + """ AS process,
+       w {.first_time, .last_time, .count, .ops, .sources} AS wrote, lineage
 ORDER BY w.first_time
-LIMIT $limit
 """
 )
 
@@ -278,14 +301,16 @@ MATCH (f:File {key: $key})<-[x:EXECUTED]-(p:Process)
 CALL (p) {
   OPTIONAL MATCH (parent:Process)-[:SPAWNED]->(p)
   RETURN parent """
-    + _PROCESS_BRIEF
+    + _PROCESS_BRIEF_US.replace("p.start_time", "parent.start_time")
     + """ AS parent LIMIT 1
 }
 CALL (p) {
   OPTIONAL MATCH (p)-[:SPAWNED]->(child:Process)
   RETURN count(child) AS children
 }
-RETURN properties(p) AS process, x.time AS time, parent, children
+RETURN """
+    + _process_us("p")
+    + """ AS process, x.time AS time, parent, children
 ORDER BY time
 LIMIT $limit
 """
@@ -647,6 +672,19 @@ def _drop_bulk(props: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in plain(props).items() if k not in ("raw", "times")}
 
 
+def _process(props: dict[str, Any]) -> dict[str, Any]:
+    """A `_process_us` row as `_drop_bulk(properties(p))` gives it: times as ISO text, and a
+    time the process does not have left out (the projection names every one)."""
+    out = {}
+    for key, value in props.items():
+        if key in _PROCESS_TIMES:
+            if value is not None:
+                out[key] = plain(_from_us(value))
+        elif key not in ("raw", "times"):
+            out[key] = plain(value)
+    return out
+
+
 def _facts(counts: list[int]) -> Facts:
     return {rel: n for rel, n in zip(FACT_RELS, counts, strict=True) if n}
 
@@ -666,13 +704,13 @@ def process_lineage(
     if not rows:
         raise ProcessNotFound(uid)
     chain = graph.read(PROCESS_ANCESTRY, {"uid": uid, "hops": min(ancestry, MAX_HOPS)})
-    ancestors = [_drop_bulk(p) for p in (chain[0]["chain"] if chain else [])][:-1]
+    ancestors = [_process(p) for p in (chain[0]["chain"] if chain else [])][:-1]
     found = graph.read(PROCESS_DESCENDANTS, {"uid": uid, "depth": depth, "limit": limit + 1})
     truncated = len(found) > limit
     nodes: dict[str, ProcessNode] = {}
     top: list[ProcessNode] = []
     for row in found[:limit]:
-        node = ProcessNode(process=_drop_bulk(row["props"]), facts=_facts(row["facts"]))
+        node = ProcessNode(process=_process(row["props"]), facts=_facts(row["facts"]))
         nodes[row["props"]["uid"]] = node
         if row["parent"] == uid:
             top.append(node)
@@ -682,7 +720,7 @@ def process_lineage(
         PROCESS_ACTIVITY, {"uid": uid, "limit": limit if activity is None else activity}
     )[0]
     return ProcessLineage(
-        process=_drop_bulk(rows[0]["props"]),
+        process=_process(rows[0]["props"]),
         facts=_facts(rows[0]["facts"]),
         ancestry=ancestors,
         descendants=top,
@@ -710,8 +748,8 @@ def file_provenance(
         key = row["props"]["key"]
         writers = [
             FileWriter(
-                process=_drop_bulk(w["process"]),
-                lineage=plain(w["lineage"]),
+                process=_process(w["process"]),
+                lineage=[_brief(n) for n in w["lineage"]],
                 **{
                     k: v
                     for k, v in plain(w["wrote"]).items()
@@ -722,9 +760,9 @@ def file_provenance(
         ]
         executions = [
             FileExecution(
-                process=_drop_bulk(x["process"]),
+                process=_process(x["process"]),
                 time=plain(x["time"]),
-                parent=plain(x["parent"]),
+                parent=None if x["parent"] is None else _brief(x["parent"]),
                 children=x["children"],
             )
             for x in graph.read(FILE_EXECUTIONS, {"key": key, "limit": limit})
