@@ -547,11 +547,14 @@ _BRANCH_PAGE = """
 # kind|process uid (or logon, or account)|target[|target process uid]. A page is looked for in
 # a window [from, before): the facts of a process come after its start and before its end, so
 # only processes started before the window's end and not ended before its start can have any
-# in it: the (host, start_time) index finds them, and the rest of the host's history (its
-# other processes and their edges) is not read. A process whose start was never seen is a
-# placeholder (a start record sets both), found by the (host, placeholder) index. Each
-# process's edges are walked once for every timed type together. `host_timeline` widens the
-# window until it holds a page; each window reads only what could be in it.
+# in it (give or take ALIVE_SLACK: sources stamp a start and its process's facts with clocks
+# and precisions of their own; MDE's connections come up to a second before their process's
+# start). The (host, start_time) index finds them and the edges of the host's other processes
+# are not read; a window late in a long history still reads the index entries (not the edges)
+# of every process started before it. A process whose start was never seen is a placeholder
+# (a start record sets both), found by the (host, placeholder) index. Each process's edges are
+# walked once for every timed type together. `host_timeline` widens the window until it holds
+# a page; each window reads only what could be in it.
 HOST_TIMELINE = (
     """
 CALL () {
@@ -571,8 +574,8 @@ CALL () {
     + """
   UNION ALL
   CALL () {
-    MATCH (p:Process) WHERE p.host = $host AND p.start_time < $before
-      AND (p.end_time IS NULL OR p.end_time >= $from)
+    MATCH (p:Process) WHERE p.host = $host AND p.start_time < $alive_before
+      AND (p.end_time IS NULL OR p.end_time >= $alive_from)
     RETURN p
     UNION ALL
     MATCH (p:Process) WHERE p.host = $host AND p.placeholder = true AND p.start_time IS NULL
@@ -628,6 +631,7 @@ ORDER BY time, key
 # a page within minutes; a quiet one needs a few widenings, each a cheap index range.
 TIMELINE_WINDOW = timedelta(minutes=30)
 TIMELINE_WIDEN = 8
+ALIVE_SLACK = timedelta(minutes=10)
 
 # Who contacted a connection endpoint: the same walk whichever way the endpoint was found.
 _CONTACTS = (
@@ -861,7 +865,14 @@ def host_timeline(
         before = end if end - start <= window else start + window
         rows += graph.read_plain(
             HOST_TIMELINE,
-            {**params, "from": start, "before": before, "limit": limit + 1 - len(rows)},
+            {
+                **params,
+                "from": start,
+                "before": before,
+                "alive_from": start - ALIVE_SLACK,
+                "alive_before": before + ALIVE_SLACK,
+                "limit": limit + 1 - len(rows),
+            },
         )
         start = before
         window *= TIMELINE_WIDEN
