@@ -795,11 +795,8 @@ def host_known(graph: Graph, *, host: str) -> bool:
     return bool(graph.read(HOST_KNOWN, {"host": normalise_host(host)})[0]["known"])
 
 
-_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def _from_us(micros: int) -> datetime:
-    return _EPOCH_UTC + timedelta(microseconds=micros)
+    return EPOCH + timedelta(microseconds=micros)
 
 
 def _brief(process: dict[str, Any]) -> dict[str, Any]:
