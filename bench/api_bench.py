@@ -5,6 +5,7 @@
                               [--full]          # 1M events, 200k ingested meanwhile
                               [--workers N]     # uvicorn processes
                               [--keep]          # reuse the graph already built
+                              [--baseline DIR]  # and another checkout's API, side by side
 
 Builds a graph from N generated events (bench.generate, ingested through the pipeline with
 the rules running), makes sure there are enough alerts to page through, starts
@@ -17,6 +18,12 @@ one kind (the expand of a grouped count), file writers and host timelines. Print
 and max latency, errors and requests per second per endpoint, the ingest rate achieved and
 how much of the measured window the ingest overlapped. Targets: alert list p99 < 100 ms,
 everything else p99 < 250 ms. Uses the bench Neo4j (bench.common.bench_graph).
+
+`--baseline DIR` serves a second API from another checkout (DIR, with its own .venv, e.g. the
+main branch) on the same graph, and sends every request to both in turn (the same targets,
+interleaved, under the same load): the two servers' figures side by side, so a change is
+measured against what it replaces on one machine in one run, never against an old figure.
+`--concurrency 1 --batch 0` is one request at a time with nothing ingested meanwhile.
 """
 
 from __future__ import annotations
@@ -226,8 +233,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(graph: Any, port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_server(graph: Any, port: int, workers: int, root: Path = ROOT) -> subprocess.Popen[bytes]:
+    """uvicorn serving the API of the checkout at `root` (its own .venv when it is not this
+    one)."""
     target = graph.target
+    python = sys.executable if root == ROOT else str(root / ".venv" / "bin" / "python")
     env = {
         **os.environ,
         "NEO4J_URI": target.uri,
@@ -237,7 +247,7 @@ def start_server(graph: Any, port: int, workers: int) -> subprocess.Popen[bytes]
     }
     process = subprocess.Popen(
         [
-            sys.executable,
+            python,
             "-m",
             "uvicorn",
             "provgraph.api.app:create_app",
@@ -252,7 +262,7 @@ def start_server(graph: Any, port: int, workers: int) -> subprocess.Popen[bytes]
             "warning",
             "--no-access-log",
         ],
-        cwd=ROOT,
+        cwd=root,
         env=env,
     )
     deadline = time.monotonic() + 60
@@ -274,6 +284,20 @@ class Endpoint:
     name: str
     path: Callable[[int], str]  # the i-th request's path and query
     target_ms: float
+    server: str = ""  # which API answers it: "" this checkout's, else --baseline's
+
+
+BASELINE = "baseline"
+
+
+def side_by_side(endpoints: list[Endpoint]) -> list[Endpoint]:
+    """Each endpoint twice, this checkout's then the baseline's, with the same targets: the
+    i-th request of both asks for the same thing."""
+    return [
+        e2
+        for e in endpoints
+        for e2 in (e, Endpoint(f"{e.name}@{BASELINE}", e.path, e.target_ms, BASELINE))
+    ]
 
 
 @dataclass
@@ -285,27 +309,32 @@ class Sample:
 
 
 def drive(
-    base: str,
+    bases: dict[str, str],
     headers: dict[str, str],
     endpoints: list[Endpoint],
     requests: int,
     concurrency: int,
 ) -> tuple[list[Sample], float, float]:
     """`requests` GETs per endpoint, interleaved (request i goes to endpoint i mod n), spread
-    over `concurrency` threads each with its own connection. Returns the samples and the
-    window's start and end (wall clock)."""
+    over `concurrency` threads each with its own connection to each server (`bases`: server
+    name to URL). Returns the samples and the window's start and end (wall clock)."""
     samples: list[Sample] = []
     lock = threading.Lock()
     counter = iter(range(requests * len(endpoints)))
 
     def worker() -> None:
-        with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+        clients = {
+            name: httpx.Client(base_url=url, headers=headers, timeout=60)
+            for name, url in bases.items()
+        }
+        try:
             while True:
                 with lock:
                     i = next(counter, None)
                 if i is None:
                     return
                 endpoint = endpoints[i % len(endpoints)]
+                client = clients[endpoint.server]
                 at = time.time()
                 started = time.perf_counter()
                 try:
@@ -315,6 +344,9 @@ def drive(
                 elapsed = time.perf_counter() - started
                 with lock:
                     samples.append(Sample(endpoint.name, at, elapsed, status))
+        finally:
+            for client in clients.values():
+                client.close()
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     began = time.time()
@@ -429,6 +461,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--requests", type=int, default=300, help="per endpoint")
     parser.add_argument("--keep", action="store_true", help="reuse the graph if built")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (with its .venv) whose API is measured beside this one's",
+    )
     parser.add_argument("--ingest-batch", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--report-to", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -454,12 +491,18 @@ def main(argv: list[str] | None = None) -> int:
     built["relationships"] = graph.read("MATCH ()-[r]->() RETURN count(r) AS n")[0]["n"]
     alerts = graph.read("MATCH (a:Alert) RETURN count(a) AS n")[0]["n"]
     endpoints = endpoints_for(graph, random.Random(11))
+    if args.baseline:
+        endpoints = side_by_side(endpoints)
     folder = batch_folder(graph, batch) if batch else None
     key = create_key(graph, name="api-bench", scopes=["read"]).secret
     headers = {"Authorization": f"Bearer {key}"}
-    port = free_port()
-    server = start_server(graph, port, args.workers)
-    base = f"http://127.0.0.1:{port}"
+    servers: dict[str, subprocess.Popen[bytes]] = {}
+    bases: dict[str, str] = {}
+    roots = [("", ROOT)] + ([(BASELINE, args.baseline.resolve())] if args.baseline else [])
+    for name, root in roots:
+        port = free_port()
+        servers[name] = start_server(graph, port, args.workers, root)
+        bases[name] = f"http://127.0.0.1:{port}"
     ingest: dict[str, Any] = {"events": 0}
     ingest_report = OUT / "api_bench_ingest.json"
     ingest_report.unlink(missing_ok=True)
@@ -467,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         # Warm-up at the measured load, not counted: a server just started (and a JVM just
         # through a bulk load) answers its first few hundred requests slower than it will
         # for the rest of its life.
-        drive(base, headers, endpoints, max(20, args.requests // 10), args.concurrency)
+        drive(bases, headers, endpoints, max(20, args.requests // 10), args.concurrency)
         loader = None
         if folder is not None:
             loader = subprocess.Popen(
@@ -484,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             time.sleep(3)  # past its start-up: parsing and writing
         load_before = os.getloadavg()[0]
-        samples, began, ended = drive(base, headers, endpoints, args.requests, args.concurrency)
+        samples, began, ended = drive(bases, headers, endpoints, args.requests, args.concurrency)
         load_after = os.getloadavg()[0]
         if loader is not None:
             if loader.wait() != 0:
@@ -493,8 +536,9 @@ def main(argv: list[str] | None = None) -> int:
             overlap = min(ended, ingest["finished_at"]) - max(began, ingest["started_at"])
             ingest["overlap_of_window"] = round(max(overlap, 0) / (ended - began), 2)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for server in servers.values():
+            server.terminate()
+            server.wait(timeout=30)
         graph.write("MATCH (k:ApiKey {name: 'api-bench'}) DETACH DELETE k")
         graph.close()
     wall = ended - began
@@ -505,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for r in results:
         print(
-            f"{r['endpoint']:>16}: p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  "
+            f"{r['endpoint']:>25}: p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  "
             f"max {r['max_ms']:7.1f} ms  {r['rps']:6.1f} req/s  errors {r['errors']}  "
             f"(target p99 < {r['target_p99_ms']:.0f} ms: {'met' if r['met'] else 'MISSED'})"
         )
@@ -518,12 +562,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{ingest['overlap_of_window']:.0%} of the measured window"
         )
     path = write_result(
-        f"api_bench_{events}",
+        f"api_bench_{events}" + ("_side_by_side" if args.baseline else ""),
         {
             "events": events,
             "alerts": alerts,
             "concurrency": args.concurrency,
             "workers": args.workers,
+            "baseline": str(args.baseline) if args.baseline else None,
             "graph": built,
             "ingest": ingest,
             "window_seconds": round(wall, 1),

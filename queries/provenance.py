@@ -9,10 +9,12 @@ cursor that is not this host's raises `InvalidCursor`.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from provgraph.core.times import EPOCH, FAR_FUTURE
+from provgraph.graph.model import BY_LABEL, EDGES
 from provgraph.graph.tx import Graph
 from provgraph.graph.values import plain
 from provgraph.graph.writer import file_key
@@ -128,6 +130,28 @@ class Contacts(BaseModel):
     domains: list[DomainContacts]
 
 
+# Times as microseconds since the epoch: integers cross the wire and decode at a fraction of
+# the cost of DateTimes, which the Python driver hydrates one by one (two thirds of a
+# 200-row timeline page's client time); `_from_us` makes them datetimes again.
+_US = "%(v)s.epochSeconds * 1000000 + %(v)s.microsecond"
+_PROCESS_BRIEF_US = (
+    "{.uid, .name, .pid, .image, .command_line, .user, .host, start_time: "
+    + _US % {"v": "p.start_time"}
+    + "}"
+)
+_PROCESS_TIMES = BY_LABEL["Process"].times
+
+
+def _process_us(var: str) -> str:
+    """All of a process's properties, its times in microseconds (`_process` reads them)."""
+    return (
+        var
+        + " {.*, "
+        + ", ".join(f"{t}: " + _US % {"v": f"{var}.{t}"} for t in _PROCESS_TIMES)
+        + "}"
+    )
+
+
 # -- the queries -------------------------------------------------------------------------------
 MAX_HOPS = 64  # ancestry chains longer than this are cut (and say so)
 
@@ -137,20 +161,26 @@ _FACT_COUNTS = "[" + ", ".join(f"COUNT {{ (p)-[:{t}]->() }}" for t in FACT_RELS)
 GET_PROCESS = (
     """
 MATCH (p:Process {uid: $uid})
-RETURN properties(p) AS props, """
+RETURN """
+    + _process_us("p")
+    + """ AS props, """
     + _FACT_COUNTS
     + """ AS facts
 """
 )
 
 # The longest chain of creators above the process, bounded by $hops.
-PROCESS_ANCESTRY = """
+PROCESS_ANCESTRY = (
+    """
 MATCH (p:Process {uid: $uid})
 OPTIONAL MATCH chain = (a:Process)-[:SPAWNED*1..64]->(p)
 WHERE length(chain) <= $hops
 WITH chain ORDER BY length(chain) DESC LIMIT 1
-RETURN [n IN nodes(chain) | properties(n)] AS chain
+RETURN [n IN nodes(chain) | """
+    + _process_us("n")
+    + """] AS chain
 """
+)
 
 PROCESS_DESCENDANTS = (
     """
@@ -160,7 +190,9 @@ WITH d, nodes(path)[-2].uid AS parent, length(path) AS level
 ORDER BY level, d.start_time
 LIMIT $limit
 WITH d AS p, parent, level
-RETURN properties(p) AS props, parent, level, """
+RETURN """
+    + _process_us("p")
+    + """ AS props, parent, level, """
     + _FACT_COUNTS
     + """ AS facts
 ORDER BY level, p.start_time
@@ -244,20 +276,22 @@ RETURN count(h) > 0 AS known
 _WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 
 _PROCESS_BRIEF = "{.uid, .name, .pid, .image, .command_line, .user, .host, .start_time}"
-
 FILE_WRITERS = (
     """
 MATCH (f:File {key: $key})<-[w:WROTE]-(p:Process)
+WITH p, w ORDER BY w.first_time LIMIT $limit
 CALL (p) {
   OPTIONAL MATCH chain = (a:Process)-[:SPAWNED*0..64]->(p)
   WITH chain ORDER BY length(chain) DESC LIMIT 1
   RETURN [n IN nodes(chain) | n """
-    + _PROCESS_BRIEF
+    + _PROCESS_BRIEF_US.replace("p.start_time", "n.start_time")
     + """] AS lineage
 }
-RETURN properties(p) AS process, properties(w) AS wrote, lineage
+RETURN """
+    + _process_us("p")
+    + """ AS process,
+       w {.first_time, .last_time, .count, .ops, .sources} AS wrote, lineage
 ORDER BY w.first_time
-LIMIT $limit
 """
 )
 
@@ -267,28 +301,21 @@ MATCH (f:File {key: $key})<-[x:EXECUTED]-(p:Process)
 CALL (p) {
   OPTIONAL MATCH (parent:Process)-[:SPAWNED]->(p)
   RETURN parent """
-    + _PROCESS_BRIEF
+    + _PROCESS_BRIEF_US.replace("p.start_time", "parent.start_time")
     + """ AS parent LIMIT 1
 }
 CALL (p) {
   OPTIONAL MATCH (p)-[:SPAWNED]->(child:Process)
   RETURN count(child) AS children
 }
-RETURN properties(p) AS process, x.time AS time, parent, children
+RETURN """
+    + _process_us("p")
+    + """ AS process, x.time AS time, parent, children
 ORDER BY time
 LIMIT $limit
 """
 )
 
-# Every kind of fact on a host, in one time order; paged by (time, key) with key =
-# kind|process uid|target. A page is looked for in a window [from, before): the facts of a
-# process come after its start and before its end, so only processes started before the
-# window's end and not ended before its start can have any in it, and the (host, start_time)
-# index finds them without reading the rest of the host's history. A process whose start was
-# never seen is a placeholder (a start record sets both), found by the (host, placeholder)
-# index. `host_timeline` widens the window until it
-# holds a page. Each branch keeps only its own first $limit rows (a top-k sort), and the
-# per-row maps are built for the page's rows only.
 # Before the host's first record only process starts can be on it (a start told by a child's
 # record); every other kind is an event of the host, which moved its first_seen.
 HOST_EARLY_STARTS = (
@@ -298,8 +325,10 @@ WITH p, p.start_time AS time, 'process_start' AS kind, p.image AS target
 WITH p, time, kind, target, kind + '|' + p.uid + '|' + coalesce(target, '') AS key
 WHERE $after_time IS NULL OR time > $after_time OR (time = $after_time AND key > $after_key)
 WITH p, time, kind, target, key ORDER BY time, key LIMIT $limit
-RETURN time, kind, p """
-    + _PROCESS_BRIEF
+RETURN """
+    + _US % {"v": "time"}
+    + """ AS time, kind, p """
+    + _PROCESS_BRIEF_US
     + """ AS process, target, key,
        {command_line: p.command_line, user: p.user, parent_uid: p.parent_uid} AS details
 ORDER BY time, key
@@ -391,136 +420,210 @@ _SYSTEM_TIMELINE = (
     )
 )
 
-# Every kind of fact on a host, in one time order; paged by (time, key).
+
+# -- the host timeline's facts, generated from graph.model -------------------------------------
+@dataclass(frozen=True)
+class TimelineKind:
+    """How one timed edge type reads on the host timeline: `kind`, and Cypher over the edge `r`
+    and its end node `x` for the row's `target` and `details`."""
+
+    kind: str
+    target: str
+    details: str = "{}"
+
+
+_WHO_X = "coalesce(x.domain + '\\\\' + x.name, x.name, x.key)"  # _WHO, of the end node
+
+# Every timed edge of graph.model from a process or a host is on the timeline (`PROCESS_FACTS`,
+# `HOST_FACTS`); these say how each reads. One added to the model and not named here still
+# comes, read as its type in lower case with its end node's path, name or key as target.
+TIMELINE_KINDS: dict[str, TimelineKind] = {
+    "WROTE": TimelineKind("file_write", "x.path", "{ops: r.ops}"),
+    "CONNECTED_TO": TimelineKind(
+        "network_connect",
+        "x.key",
+        "{ip: x.ip, port: x.port, protocol: x.protocol, hostname: x.hostname}",
+    ),
+    "ACCEPTED": TimelineKind(
+        "network_accept",
+        "x.key",
+        "{ip: x.ip, protocol: x.protocol, hostname: x.hostname, local_ports: r.local_ports}",
+    ),
+    "RESOLVED": TimelineKind("dns_query", "x.name", "{answers: r.answers}"),
+    "USED_CREDENTIALS": TimelineKind(
+        "explicit_credentials",
+        _WHO_X,
+        "{account: x.key, target_servers: r.target_servers, target_infos: r.target_infos}",
+    ),
+    "RAN_SCRIPT": TimelineKind(
+        "script_block",
+        "coalesce(x.path, x.script_block_id)",
+        "{script_block_id: x.script_block_id, complete: x.complete, parts_seen: x.parts_seen,"
+        " parts_total: x.parts_total}",
+    ),
+    # -- k1: what a process (or, for drivers and WMI subscriptions, the host) did to the system
+    "LOADED": TimelineKind("image_load", "x.path", "{sha256: x.sha256, signed: x.signed}"),
+    "ACCESSED": TimelineKind(
+        "process_access", "x.image", "{target_uid: x.uid, granted_access: r.granted_access}"
+    ),
+    "INJECTED": TimelineKind(
+        "remote_thread",
+        "x.image",
+        "{target_uid: x.uid, start_address: r.start_address, actions: r.actions}",
+    ),
+    "WROTE_REGISTRY": TimelineKind("registry", "x.path", "{ops: r.ops, details: r.details}"),
+    "CREATED_PIPE": TimelineKind("pipe_create", "x.name"),
+    "CONNECTED_PIPE": TimelineKind("pipe_connect", "x.name"),
+    "READ_RAW": TimelineKind("raw_read", "x.path"),
+    "TAMPERED": TimelineKind("tampering", "x.path", "{types: r.types}"),
+    "SET_CLIPBOARD": TimelineKind("clipboard", "x.name"),
+    "LOADED_DRIVER": TimelineKind(
+        "driver_load", "x.path", "{sha256: x.sha256, signed: x.signed, signer: x.signer}"
+    ),
+    "REGISTERED_WMI": TimelineKind(
+        "wmi",
+        "x.kind + ':' + x.name",
+        "{operations: r.operations, query: x.query, destination: x.destination}",
+    ),
+}
+# On the timeline by `_SYSTEM_TIMELINE` (what accounts and logons did, with who did it), or not
+# at all: a WMI binding joins two objects the host registered, and has no host of its own.
+SYSTEM_FACTS = ("FAILED_LOGON", "ACCESSED_SHARE", "INSTALLED_SERVICE", "CHANGED_TASK")
+OFF_TIMELINE = ("BOUND_TO",)
+
+
+def _timed_from(start: str) -> tuple[str, ...]:
+    return tuple(
+        dict.fromkeys(
+            e.type
+            for e in EDGES
+            if e.start == start and "times" in e.times and e.type not in SYSTEM_FACTS
+        )
+    )
+
+
+PROCESS_FACTS = _timed_from("Process")
+HOST_FACTS = _timed_from("Host")
+
+
+def _kind_of(rel: str) -> TimelineKind:
+    return TIMELINE_KINDS.get(
+        rel, TimelineKind(rel.lower(), "coalesce(x.path, x.name, x.key)", "{}")
+    )
+
+
+def _case(rels: tuple[str, ...], part: str) -> str:
+    """`CASE type(r) WHEN 'WROTE' THEN <part of WROTE> …`: one expression for every rel (the
+    kind as a literal; names from the model and this module only, never from input)."""
+
+    def value(rel: str) -> str:
+        found = getattr(_kind_of(rel), part)
+        return f"'{found}'" if part == "kind" else found
+
+    return "CASE type(r) " + " ".join(f"WHEN '{rel}' THEN {value(rel)}" for rel in rels) + " END"
+
+
+# Each time of a timed edge in [from, before) is a row. An edge holds its whole life's
+# first_time and last_time, so one with no time in the window is dropped unread; target and
+# kind are built for the window's rows, the details (maps) only for the page's.
+_FACTS_IN_WINDOW = """
+  WHERE r.last_time >= $from AND r.first_time < $before
+  UNWIND r.times AS t
+  WITH p, r, x, t WHERE t >= $from AND t < $before
+  WITH p, r, x, t AS time, %(kind)s AS kind, %(target)s AS target
+  WITH p, r, x, time, kind, target,
+       kind + '|' + coalesce(p.uid, '') + '|' + coalesce(target, '')
+       + CASE WHEN x:Process THEN '|' + x.uid ELSE '' END AS key"""
+
+# Keeps a branch's own first $limit rows past the cursor (a top-k sort, not a sort of all).
+_AFTER_CURSOR = """
+  WHERE $after_time IS NULL OR time > $after_time OR (time = $after_time AND key > $after_key)"""
+_BRANCH_PAGE = """
+  RETURN time, kind, p, target, r, x, %(details)s AS details, key
+  ORDER BY time, key
+  LIMIT $limit"""
+
+# Every kind of fact on a host, in one time order; paged by (time, key) with key =
+# kind|process uid (or logon, or account)|target[|target process uid]. A page is looked for in
+# a window [from, before): the facts of a process come after its start and before its end, so
+# only processes started before the window's end and not ended before its start can have any
+# in it (give or take ALIVE_SLACK: sources stamp a start and its process's facts with clocks
+# and precisions of their own; MDE's connections come up to a second before their process's
+# start). The (host, start_time) index finds them and the edges of the host's other processes
+# are not read; a window late in a long history still reads the index entries (not the edges)
+# of every process started before it. A process whose start was never seen is a placeholder
+# (a start record sets both), found by the (host, placeholder) index. Each process's edges are
+# walked once for every timed type together. `host_timeline` widens the window until it holds
+# a page; each window reads only what could be in it.
 HOST_TIMELINE = (
     """
 CALL () {
-  MATCH (p:Process {host: $host}) WHERE p.start_time >= $from AND p.start_time < $before
-  RETURN p.start_time AS time, 'process_start' AS kind, p AS p, p.image AS target,
-         {command_line: p.command_line, user: p.user, parent_uid: p.parent_uid} AS details
+  MATCH (p:Process) WHERE p.host = $host AND p.start_time >= $from AND p.start_time < $before
+  WITH p, p.start_time AS time, 'process_start' AS kind, p.image AS target, null AS r,
+       null AS x
+  WITH p, r, x, time, kind, target, kind + '|' + p.uid + '|' + coalesce(target, '') AS key"""
+    + _AFTER_CURSOR
+    + _BRANCH_PAGE % {"details": "null"}
+    + """
   UNION ALL
-  MATCH (p:Process {host: $host}) WHERE p.end_time >= $from AND p.end_time < $before
-  RETURN p.end_time AS time, 'process_end' AS kind, p AS p, p.image AS target, {} AS details
+  MATCH (p:Process) WHERE p.host = $host AND p.end_time >= $from AND p.end_time < $before
+  WITH p, p.end_time AS time, 'process_end' AS kind, p.image AS target, null AS r, null AS x
+  WITH p, r, x, time, kind, target, kind + '|' + p.uid + '|' + coalesce(target, '') AS key"""
+    + _AFTER_CURSOR
+    + _BRANCH_PAGE % {"details": "null"}
+    + """
   UNION ALL
-  MATCH (p:Process {host: $host})-[w:WROTE]->(f:File)
-  WHERE w.last_time >= $from AND w.first_time < $before
-  UNWIND w.times AS t
-  WITH p, w, f, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'file_write' AS kind, p AS p, f.path AS target,
-         {ops: w.ops} AS details
+  CALL () {
+    MATCH (p:Process) WHERE p.host = $host AND p.start_time < $alive_before
+      AND (p.end_time IS NULL OR p.end_time >= $alive_from)
+    RETURN p
+    UNION ALL
+    MATCH (p:Process) WHERE p.host = $host AND p.placeholder = true AND p.start_time IS NULL
+    RETURN p
+  }
+  MATCH (p)-[r:"""
+    + "|".join(PROCESS_FACTS)
+    + "]->(x)"
+    + _FACTS_IN_WINDOW
+    % {"kind": _case(PROCESS_FACTS, "kind"), "target": _case(PROCESS_FACTS, "target")}
+    + _AFTER_CURSOR
+    + _BRANCH_PAGE % {"details": "null"}
+    + """
   UNION ALL
-  MATCH (p:Process {host: $host})-[r:CONNECTED_TO]->(c:Connection)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, c, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'network_connect' AS kind, p AS p, c.key AS target,
-         {ip: c.ip, port: c.port, protocol: c.protocol, hostname: c.hostname} AS details
+  MATCH (:Host {name: $host})-[r:"""
+    + "|".join(HOST_FACTS)
+    + """]->(x)
+  WITH null AS p, r, x"""
+    + _FACTS_IN_WINDOW % {"kind": _case(HOST_FACTS, "kind"), "target": _case(HOST_FACTS, "target")}
+    + _AFTER_CURSOR
+    + _BRANCH_PAGE % {"details": "null"}
+    + """
   UNION ALL
-  MATCH (p:Process {host: $host})-[r:ACCEPTED]->(c:Connection)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, c, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'network_accept' AS kind, p AS p, c.key AS target,
-         {ip: c.ip, protocol: c.protocol, hostname: c.hostname, local_ports: r.local_ports}
-         AS details
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:RESOLVED]->(d:Domain)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, d, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'dns_query' AS kind, p AS p, d.name AS target,
-         {answers: r.answers} AS details
-  // -- k1: what a process (or, for drivers and WMI subscriptions, the host) did to the system
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:LOADED]->(x:File)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'image_load' AS kind, p AS p, x.path AS target,
-         {sha256: x.sha256, signed: x.signed} AS details
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:ACCESSED]->(x:Process)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'process_access' AS kind, p AS p, x.image AS target,
-         {target_uid: x.uid, granted_access: r.granted_access} AS details
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:INJECTED]->(x:Process)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'remote_thread' AS kind, p AS p, x.image AS target,
-         {target_uid: x.uid, start_address: r.start_address, actions: r.actions} AS details
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:WROTE_REGISTRY]->(x:RegistryKey)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'registry' AS kind, p AS p, x.path AS target,
-         {ops: r.ops, details: r.details} AS details
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:CREATED_PIPE]->(x:Pipe)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'pipe_create' AS kind, p AS p, x.name AS target,
-         {} AS details
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:CONNECTED_PIPE]->(x:Pipe)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'pipe_connect' AS kind, p AS p, x.name AS target,
-         {} AS details
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:READ_RAW]->(x:File)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'raw_read' AS kind, p AS p, x.path AS target,
-         {} AS details
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:TAMPERED]->(x:File)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'tampering' AS kind, p AS p, x.path AS target,
-         {types: r.types} AS details
-  UNION ALL
-  MATCH (p:Process {host: $host})-[r:SET_CLIPBOARD]->(x:Host)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH p, r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'clipboard' AS kind, p AS p, x.name AS target,
-         {} AS details
-  UNION ALL
-  MATCH (:Host {name: $host})-[r:LOADED_DRIVER]->(x:File)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'driver_load' AS kind, null AS p, x.path AS target,
-         {sha256: x.sha256, signed: x.signed, signer: x.signer} AS details
-  UNION ALL
-  MATCH (:Host {name: $host})-[r:REGISTERED_WMI]->(x:WmiObject)
-  WHERE r.last_time >= $from AND r.first_time < $before
-  UNWIND r.times AS t
-  WITH r, x, t WHERE t >= $from AND t < $before
-  RETURN t AS time, 'wmi' AS kind, null AS p, x.kind + ':' + x.name AS target,
-         {operations: r.operations, query: x.query, destination: x.destination} AS details
-  UNION ALL
+  CALL () {
 """
     + _SYSTEM_TIMELINE
-    + """}
-WITH time, kind, p, target, details,
-     kind + '|' + coalesce(p.uid, details.logon, details.account, '') + '|'
-     + coalesce(target, '') + coalesce('|' + details.target_uid, '') AS key
-WHERE $after_time IS NULL OR time > $after_time OR (time = $after_time AND key > $after_key)
-RETURN time, kind, CASE WHEN p IS NULL THEN null ELSE p """
-    + _PROCESS_BRIEF
-    + """ END AS process, target, details, key
+    + """  }
+  WITH time, kind, p, target, null AS r, null AS x, details,
+       kind + '|' + coalesce(p.uid, details.logon, details.account, '') + '|'
+       + coalesce(target, '') AS key"""
+    + _AFTER_CURSOR
+    + _BRANCH_PAGE % {"details": "details"}
+    + """
+}
+WITH time, kind, p, target, r, x, details, key ORDER BY time, key LIMIT $limit
+RETURN """
+    + _US % {"v": "time"}
+    + """ AS time, kind, CASE WHEN p IS NULL THEN null ELSE p """
+    + _PROCESS_BRIEF_US
+    + """ END AS process, target, key,
+       CASE kind
+         WHEN 'process_start' THEN {command_line: p.command_line, user: p.user,
+                                    parent_uid: p.parent_uid}
+         WHEN 'process_end' THEN {}
+         ELSE coalesce(details, """
+    + _case(PROCESS_FACTS + HOST_FACTS, "details")
+    + """) END AS details
 ORDER BY time, key
-LIMIT $limit
 """
 )
 
@@ -528,6 +631,7 @@ LIMIT $limit
 # a page within minutes; a quiet one needs a few widenings, each a cheap index range.
 TIMELINE_WINDOW = timedelta(minutes=30)
 TIMELINE_WIDEN = 8
+ALIVE_SLACK = timedelta(minutes=10)
 
 # Who contacted a connection endpoint: the same walk whichever way the endpoint was found.
 _CONTACTS = (
@@ -572,6 +676,19 @@ def _drop_bulk(props: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in plain(props).items() if k not in ("raw", "times")}
 
 
+def _process(props: dict[str, Any]) -> dict[str, Any]:
+    """A `_process_us` row as `_drop_bulk(properties(p))` gives it: times as ISO text, and a
+    time the process does not have left out (the projection names every one)."""
+    out = {}
+    for key, value in props.items():
+        if key in _PROCESS_TIMES:
+            if value is not None:
+                out[key] = plain(_from_us(value))
+        elif key not in ("raw", "times"):
+            out[key] = plain(value)
+    return out
+
+
 def _facts(counts: list[int]) -> Facts:
     return {rel: n for rel, n in zip(FACT_RELS, counts, strict=True) if n}
 
@@ -591,13 +708,13 @@ def process_lineage(
     if not rows:
         raise ProcessNotFound(uid)
     chain = graph.read(PROCESS_ANCESTRY, {"uid": uid, "hops": min(ancestry, MAX_HOPS)})
-    ancestors = [_drop_bulk(p) for p in (chain[0]["chain"] if chain else [])][:-1]
+    ancestors = [_process(p) for p in (chain[0]["chain"] if chain else [])][:-1]
     found = graph.read(PROCESS_DESCENDANTS, {"uid": uid, "depth": depth, "limit": limit + 1})
     truncated = len(found) > limit
     nodes: dict[str, ProcessNode] = {}
     top: list[ProcessNode] = []
     for row in found[:limit]:
-        node = ProcessNode(process=_drop_bulk(row["props"]), facts=_facts(row["facts"]))
+        node = ProcessNode(process=_process(row["props"]), facts=_facts(row["facts"]))
         nodes[row["props"]["uid"]] = node
         if row["parent"] == uid:
             top.append(node)
@@ -607,7 +724,7 @@ def process_lineage(
         PROCESS_ACTIVITY, {"uid": uid, "limit": limit if activity is None else activity}
     )[0]
     return ProcessLineage(
-        process=_drop_bulk(rows[0]["props"]),
+        process=_process(rows[0]["props"]),
         facts=_facts(rows[0]["facts"]),
         ancestry=ancestors,
         descendants=top,
@@ -635,8 +752,8 @@ def file_provenance(
         key = row["props"]["key"]
         writers = [
             FileWriter(
-                process=_drop_bulk(w["process"]),
-                lineage=plain(w["lineage"]),
+                process=_process(w["process"]),
+                lineage=[_brief(n) for n in w["lineage"]],
                 **{
                     k: v
                     for k, v in plain(w["wrote"]).items()
@@ -647,9 +764,9 @@ def file_provenance(
         ]
         executions = [
             FileExecution(
-                process=_drop_bulk(x["process"]),
+                process=_process(x["process"]),
                 time=plain(x["time"]),
-                parent=plain(x["parent"]),
+                parent=None if x["parent"] is None else _brief(x["parent"]),
                 children=x["children"],
             )
             for x in graph.read(FILE_EXECUTIONS, {"key": key, "limit": limit})
@@ -676,6 +793,16 @@ def is_windows_path(path: str) -> bool:
 def host_known(graph: Graph, *, host: str) -> bool:
     """Whether anything was ever seen on the host (short name, any case)."""
     return bool(graph.read(HOST_KNOWN, {"host": normalise_host(host)})[0]["known"])
+
+
+def _from_us(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def _brief(process: dict[str, Any]) -> dict[str, Any]:
+    """A `_PROCESS_BRIEF_US` row as `plain` gives the same process (start_time as ISO text)."""
+    micros = process.get("start_time")
+    return {**process, "start_time": None if micros is None else plain(_from_us(micros))}
 
 
 def _utc(value: Any) -> datetime:
@@ -728,22 +855,29 @@ def host_timeline(
     seen_from = _utc(span["first_seen"]) if span["first_seen"] is not None else start
     if start < min(seen_from, end):
         before = min(seen_from, end)
-        rows += graph.read(HOST_EARLY_STARTS, {**params, "from": start, "before": before})
+        rows += graph.read_plain(HOST_EARLY_STARTS, {**params, "from": start, "before": before})
         start = before
     window = TIMELINE_WINDOW
     while start < end and len(rows) <= limit:
         before = end if end - start <= window else start + window
-        rows += graph.read(
+        rows += graph.read_plain(
             HOST_TIMELINE,
-            {**params, "from": start, "before": before, "limit": limit + 1 - len(rows)},
+            {
+                **params,
+                "from": start,
+                "before": before,
+                "alive_from": start - ALIVE_SLACK,
+                "alive_before": before + ALIVE_SLACK,
+                "limit": limit + 1 - len(rows),
+            },
         )
         start = before
         window *= TIMELINE_WIDEN
     events = [
         TimelineEvent(
-            time=plain(r["time"]),
+            time=_from_us(r["time"]),
             kind=r["kind"],
-            process=None if r["process"] is None else plain(r["process"]),
+            process=None if r["process"] is None else _brief(r["process"]),
             target=r["target"],
             details=plain(r["details"]),
         )
@@ -754,7 +888,7 @@ def host_timeline(
         last = rows[limit - 1]
         next_cursor = encode_cursor(
             "timeline",
-            {"host": name, "t": last["time"].to_native().isoformat(), "key": last["key"]},
+            {"host": name, "t": _from_us(last["time"]).isoformat(), "key": last["key"]},
         )
     return Timeline(host=name, events=events, next_cursor=next_cursor)
 

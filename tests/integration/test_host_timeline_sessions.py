@@ -60,6 +60,21 @@ def test_timeline_pages_through_processless_rows(empire: Graph) -> None:
     assert any(e.process is None for e in paged)
 
 
+def test_script_blocks_on_the_timeline(empire: Graph) -> None:
+    """RAN_SCRIPT and USED_CREDENTIALS are timed edges of the model like the rest: their rows
+    come with their process (the timeline's facts are generated from graph.model)."""
+    from tests.integration.test_accounts_and_system import MSBUILD
+
+    events = host_timeline(empire, host="workstation6", limit=10_000).events
+    scripts = [e for e in events if e.kind == "script_block"]
+    assert scripts and all(e.process is not None for e in scripts)
+    [block] = [
+        e for e in scripts if e.details["script_block_id"] == "5e93c054-c579-458b-adca-eddfdc0f99e1"
+    ]
+    assert block.process is not None and block.process["uid"] == MSBUILD
+    assert block.details["complete"] is True and block.details["parts_total"] == 1
+
+
 def test_timeline_failed_logons_services_and_tasks(graph: Graph, tmp_path: Path) -> None:
     from provgraph.graph.writer import write_events
 
@@ -120,3 +135,18 @@ def test_defender_logons_on_the_timeline(graph: Graph, tmp_path: Path) -> None:
     ]
     assert events[0].details["failure_reasons"] == ["InvalidUserNameOrPassword"]
     assert events[1].details["logon_type"] == 10 and events[1].details["elevated"] is True
+
+
+def test_explicit_credentials_on_the_timeline(graph: Graph) -> None:
+    from provgraph.graph.writer import write_events
+
+    from tests.integration.test_accounts_and_system import EXPLICIT, _events, _evtx_json
+
+    write_events(graph, _events(_evtx_json(EXPLICIT), "4648.json"))
+    [host] = [r["h"] for r in graph.read("MATCH (p:Process) RETURN DISTINCT p.host AS h")]
+    events = host_timeline(graph, host=host, limit=1000).events
+    [used] = [e for e in events if e.kind == "explicit_credentials"]
+    assert used.process is not None and used.process["image"].endswith("LegacyHive.exe")
+    assert used.details["account"] == "swachchhanda\\testuser"
+    assert used.target is not None and used.target.lower() == "swachchhanda\\testuser"
+    assert used.details["target_servers"] == ["localhost"]

@@ -87,3 +87,36 @@ def test_timeline_windows_miss_nothing(
     ]
     nothing = client.get(f"{P}/hosts/nosuchhost/timeline", headers=reader).json()
     assert nothing["events"] == [] and nothing["next_cursor"] is None
+
+
+def test_a_fact_stamped_just_before_its_process_start_is_not_lost(graph: Graph) -> None:
+    """Sources stamp a start and its process's facts with clocks of their own (MDE's
+    connections come up to a second before their process's start): a window that ends
+    between the two still holds the fact."""
+    from provgraph.queries.provenance import TIMELINE_WINDOW, host_timeline
+
+    first = ProcessRef(uid="g:first", pid=100, image="/usr/bin/first", start_time=T0)
+    start = T0 + TIMELINE_WINDOW + timedelta(milliseconds=500)
+    late = ProcessRef(uid="g:late", pid=200, image="/usr/bin/curl", start_time=start)
+    write_events(
+        graph,
+        [
+            Event(Kind.PROCESS_START, T0, "lnx2", first, Origin("mde", "t", 1)),
+            Event(Kind.PROCESS_START, start, "lnx2", late, Origin("mde", "t", 2)),
+            Event(
+                Kind.FILE_WRITE,
+                start - timedelta(seconds=1),  # in the first window; the start is not
+                "lnx2",
+                late,
+                Origin("mde", "t", 3),
+                file_path="/tmp/early.out",
+                file_op=FileOp.CREATE,
+            ),
+        ],
+    )
+    events = host_timeline(graph, host="lnx2", limit=100).events
+    assert [(e.kind, e.target) for e in events] == [
+        ("process_start", "/usr/bin/first"),
+        ("file_write", "/tmp/early.out"),
+        ("process_start", "/usr/bin/curl"),
+    ]

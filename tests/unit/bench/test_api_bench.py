@@ -17,3 +17,17 @@ def test_summarise_one_endpoint_among_interleaved_samples() -> None:
     assert result["met"] is False  # fast enough, but an error is a miss
     clean = summarise([s for s in samples if s.status == 200], timeline, wall=10.0)
     assert clean["met"] is True and clean["errors"] == 0
+
+
+def test_side_by_side_asks_both_servers_for_the_same_targets() -> None:
+    from bench.api_bench import BASELINE, side_by_side
+
+    endpoints = [Endpoint("a", lambda i: f"/a/{i}", 100.0), Endpoint("b", lambda i: f"/b/{i}", 1)]
+    both = side_by_side(endpoints)
+    assert [(e.name, e.server) for e in both] == [
+        ("a", ""),
+        (f"a@{BASELINE}", BASELINE),
+        ("b", ""),
+        (f"b@{BASELINE}", BASELINE),
+    ]
+    assert both[0].path(3) == both[1].path(3) == "/a/3" and both[1].target_ms == 100.0
