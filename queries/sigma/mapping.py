@@ -8,7 +8,10 @@ Graph v2 (issue 14) adds facts by adding rows here (or filling in an expression)
 
 Pattern variables: `p` the acting process (for process_creation: the new process), `parent`
 its creator (through SPAWNED), `f` a File, `w` a WROTE edge, `c` a Connection, `r` a
-CONNECTED_TO or RESOLVED edge, `d` a Domain. Expressions are code constants, never input.
+CONNECTED_TO or RESOLVED edge, `d` a Domain; on the k1 kinds `r` is the aggregated edge, `k` a
+RegistryKey, `tgt` a target process, `pipe` a Pipe, `wmi` a WmiObject (`src` its Host or
+filter), `hst` a driver-loading Host, and `op`, `val`, `ga`, `ct`, `sa`, `sm`, `sf`, `typ`, `wop`,
+`wu` one value of the edge's lists per event row. Expressions are code constants, never input.
 
 Lineage (provgraph's extension of Sigma, on every logsource): `Ancestor<Field>` is a process
 anywhere above `p` through SPAWNED (`anc`), `Descendant<Field>` one anywhere below it (`desc`).
@@ -168,6 +171,11 @@ def _process_fields(note: str = "") -> tuple[Field, ...]:
         Field("ParentCommandLine", "parent.command_line"),
         Field("ParentUser", "parent.user"),
         Field("ParentProcessId", "parent.pid", kind="int"),
+        # the creator's creator, as EDR sources name it (Sysmon logs no such field)
+        Field(
+            "GrandParentImage",
+            "head([(gp:Process)-[:SPAWNED]->(:Process)-[:SPAWNED]->(p) | gp.image])",
+        ),
         Field("Computer", "p.host", note=HOST_NOTE),
         Field("ComputerName", "p.host", note=HOST_NOTE),
         *LINEAGE_FIELDS,

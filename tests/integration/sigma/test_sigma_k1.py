@@ -52,6 +52,7 @@ def _records() -> list[dict[str, Any]]:
     )
     rec.start(2, "lsass", LSASS, "lsass.exe", extra={"IntegrityLevel": "System"})
     rec.start(3, "rundll", RUNDLL, "rundll32.exe x.dll,Run")
+    rec.start(4, "child", "C:\\Users\\Public\\child.exe", "child.exe", parent="rundll")
     set_value = {"EventType": "SetValue", "TargetObject": RESTORE}
     rec.act(13, 10, "reg", REG, {**set_value, "Details": "DWORD (0x00000001)"})
     rec.act(13, 11, "reg", REG, {**set_value, "Details": "DWORD (0x00000000)"})
@@ -262,6 +263,12 @@ _COLUMN = {
     "driver_load": "image_loaded",
     "wmi_event": "wmi_name",
 }
+# the creator's creator: known from other records (Cypher)
+CASES[22] = (
+    "process_creation",
+    _sel(**{"GrandParentImage|endswith": "\\explorer.exe"}),
+    {("child", "")},
+)
 STREAMED = {19, 20}
 
 
@@ -310,7 +317,9 @@ def test_k1_rules_match_as_sigma_means_them(
     assert {int(r.name.rsplit(" ", 1)[-1]) for r in plan.cypher} == set(CASES) - STREAMED
     for rule in plan.cypher:
         category = rule.metadata["sigma"]["logsource"]["category"]
-        assert plan.why[rule.id] == f"{category} runs as Cypher"
+        if category != "process_creation":
+            assert plan.why[rule.id] == f"{category} runs as Cypher"
+    assert "known from other events" in plan.why[rules[22].id]
     stream = SigmaStream(plan.streamed, plan.cypher)
     _ingest(graph, tmp_path, stream)
     streamed, fetched = stream.matched(), stream.matches(graph)

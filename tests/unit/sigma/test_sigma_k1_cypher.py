@@ -255,3 +255,12 @@ def test_every_logsource_returns_the_engine_columns_its_entities_name() -> None:
         assert {column for _, _, column in logsource.entities} <= columns, logsource.category
         names = set(__import__("re").findall(r"\{(\w+)\}", logsource.summary))
         assert names <= columns, logsource.category
+
+
+def test_grandparent_image_is_two_spawns_up() -> None:
+    text, params = cond(sel(**{"GrandParentImage|endswith": "\\rundll32.exe"}))
+    assert text == (
+        "toLower(head([(gp:Process)-[:SPAWNED]->(:Process)-[:SPAWNED]->(p) | gp.image]))"
+        " ENDS WITH $p0"
+    )
+    assert params == {"p0": "\\rundll32.exe"}
