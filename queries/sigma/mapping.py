@@ -8,7 +8,7 @@ Graph v2 (issue 14) adds facts by adding rows here (or filling in an expression)
 
 Pattern variables: `p` the acting process (for process_creation: the new process), `parent`
 its creator (through SPAWNED), `f` a File, `w` a WROTE edge, `c` a Connection, `r` a
-CONNECTED_TO or RESOLVED edge, `d` a Domain; on the k1 kinds `r` is the aggregated edge, `k` a
+CONNECTED_TO or RESOLVED edge, `d` a Domain; on the k1 kinds `r` is the aggregated edge, `rk` a
 RegistryKey, `tgt` a target process, `pipe` a Pipe, `wmi` a WmiObject (`src` its Host or
 filter), `hst` a driver-loading Host, and `op`, `val`, `ga`, `ct`, `sa`, `sm`, `sf`, `typ`, `wop`,
 `wu` one value of the edge's lists per event row. Expressions are code constants, never input.
@@ -73,7 +73,7 @@ _VARIABLES = (
     "op",
     # graph v2, k1: a registry key, a target process, a pipe, a WMI object and its start, the
     # driver-loading host, and one value of an edge's value lists per event row
-    "k",
+    "rk",
     "tgt",
     "pipe",
     "wmi",
@@ -675,7 +675,7 @@ TARGET_OBJECT_NOTE = (
 
 def _registry(category: str, ops: tuple[str, ...], summary: str) -> Logsource:
     match = _edge_match(
-        "(p:Process)-[r:WROTE_REGISTRY]->(k:RegistryKey)",
+        "(p:Process)-[r:WROTE_REGISTRY]->(rk:RegistryKey)",
         f"any(o IN r.ops WHERE o IN {list(ops)})",
         (
             ("op", f"[o IN r.ops WHERE o IN {list(ops)}]"),
@@ -693,7 +693,7 @@ def _registry(category: str, ops: tuple[str, ...], summary: str) -> Logsource:
         times=_in_window("r"),
         fields=(
             *_process_fields(note=_ACTOR_NOTE),
-            Field("TargetObject", "k.path", note=TARGET_OBJECT_NOTE),
+            Field("TargetObject", "rk.path", note=TARGET_OBJECT_NOTE),
             Field("Details", "CASE WHEN op = 'set_value' THEN val END", note=DETAILS_NOTE),
             Field("NewName", "CASE WHEN op = 'rename' THEN val END"),
             Field("EventType", REGISTRY_EVENT_TYPE, note=LIST_NOTE),
@@ -705,8 +705,8 @@ def _registry(category: str, ops: tuple[str, ...], summary: str) -> Logsource:
         ),
         returns=(
             *_PROCESS_RETURNS,
-            ("k.key", "registry_key"),
-            ("k.path", "target_object"),
+            ("rk.key", "registry_key"),
+            ("rk.path", "target_object"),
             ("op", "registry_op"),
             ("p.user", "account"),
         ),

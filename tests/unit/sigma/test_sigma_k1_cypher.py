@@ -27,12 +27,12 @@ def test_registry_set_is_one_row_per_value_set() -> None:
     )
     # (the selection's fields in name order: the test writes the rule with sorted keys)
     assert compiled.condition == (
-        "toLower(CASE WHEN op = 'set_value' THEN val END) = $p0 AND toLower(k.path) ENDS WITH $p1"
+        "toLower(CASE WHEN op = 'set_value' THEN val END) = $p0 AND toLower(rk.path) ENDS WITH $p1"
     )
     assert compiled.params == {"p0": "dword (0x00000001)", "p1": "\\disablesr"}
     query = compiled.query
     assert query.startswith(
-        "MATCH (p:Process)-[r:WROTE_REGISTRY]->(k:RegistryKey)\n"
+        "MATCH (p:Process)-[r:WROTE_REGISTRY]->(rk:RegistryKey)\n"
         "WHERE any(o IN r.ops WHERE o IN ['set_value']) AND r.first_time <= $until"
     )
     assert "UNWIND [o IN r.ops WHERE o IN ['set_value']] AS op\n" in query
@@ -40,8 +40,8 @@ def test_registry_set_is_one_row_per_value_set() -> None:
         "UNWIND CASE op WHEN 'set_value' THEN CASE WHEN size(coalesce(r.details, [])) = 0"
         " THEN [null] ELSE r.details END" in query
     )
-    assert "WITH p, r, k, op, val\nWHERE true\n  AND (" in query
-    assert "k.key AS registry_key" in query and "k.path AS target_object" in query
+    assert "WITH p, r, rk, op, val\nWHERE true\n  AND (" in query
+    assert "rk.key AS registry_key" in query and "rk.path AS target_object" in query
     assert "MATCH (h:Host {name: p.host})" in query  # the product test, on the actor's host
     assert any(c.startswith("Details: the value as the source logged it") for c in compiled.caveats)
 
@@ -78,7 +78,7 @@ def test_registry_event_type_and_event_id_follow_the_op() -> None:
 def test_registry_rules_read_the_acting_process() -> None:
     compiled = _query(sel(Image="C:\\x.exe", ParentImage="y"), "registry_set")
     assert "OPTIONAL MATCH (parent:Process)-[:SPAWNED]->(p)" in compiled.query
-    assert "WITH k, op, p, parent, r, val" in compiled.query
+    assert "WITH op, p, parent, r, rk, val" in compiled.query
 
 
 # -- image and driver loads --------------------------------------------------------------------
@@ -264,3 +264,13 @@ def test_grandparent_image_is_two_spawns_up() -> None:
         " ENDS WITH $p0"
     )
     assert params == {"p0": "\\rundll32.exe"}
+
+
+def test_pattern_variables_never_shadow_the_engines_own() -> None:
+    """`k` binds the stream's identities (stream.fetch_query), `t` and `x` the list predicates
+    of the windows and op tests, `h` the product test's host, `img`/`gp`/`tp` the pattern
+    comprehensions, `anc`/`desc` the lineage walks: a logsource binding one of them breaks
+    the query it joins."""
+    reserved = {"k", "t", "x", "o", "h", "img", "gp", "tp", "anc", "desc", "m", "v", "hits"}
+    for logsource in LOGSOURCES.values():
+        assert not logsource.variables & reserved, logsource.category
