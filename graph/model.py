@@ -64,7 +64,16 @@ def _indexes(*specs: str | tuple[str, ...]) -> tuple[Index, ...]:
 TIMED = ("first_time", "last_time", "times", "hours")
 
 # Process properties a record fills in (besides uid, host and the times).
-PROCESS_PROPS = ("pid", "image", "name", "command_line", "user", "logon_id")
+PROCESS_PROPS = (
+    "pid",
+    "image",
+    "name",
+    "command_line",
+    "user",
+    "logon_id",
+    "integrity_level",
+    "current_directory",
+)
 # PE facts on an image's File node, from ingest.model.ImageFacts (original_file_name is stored
 # lower-cased as original_name, like Process.name).
 IMAGE_PROPS = (

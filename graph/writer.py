@@ -1053,7 +1053,15 @@ def _raw(event: Event) -> str | None:
     return text if len(text) <= RAW_LIMIT else text[: RAW_LIMIT - 1] + "…"
 
 
-_REF_PROPS = ("pid", "image", "command_line", "user", "logon_id")
+_REF_PROPS = (
+    "pid",
+    "image",
+    "command_line",
+    "user",
+    "logon_id",
+    "integrity_level",
+    "current_directory",
+)
 
 
 def _process_props(ref: ProcessRef) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from provgraph.ingest.model import (
     RegistryFacts,
     RegistryOp,
     account_ref,
+    integrity_level,
     logon_id_hex,
     logon_type_number,
     normalise_hash,
@@ -151,6 +152,8 @@ def _process_ref(
         image_facts=_image_facts(record, prefix),
         user_sid=as_sid(_opt(record, "user.id")) if own else None,
         logon_id=logon_id_hex(_opt(record, "process.Ext.authentication_id")) if own else None,
+        integrity_level=integrity_level(_opt(record, prefix + ".Ext.token.integrity_level_name")),
+        current_directory=_opt(record, prefix + ".working_directory"),
     )
 
 

@@ -113,6 +113,30 @@ def normalise_hash(kind: str, value: str | None) -> str | None:
     return text
 
 
+# Integrity levels in Sysmon's words (Sigma's IntegrityLevel values), from a mandatory label's SID
+# (Security 4688 MandatoryLabel) or another source's spelling (Defender, Elastic: "high").
+_INTEGRITY_WORDS = ("Untrusted", "Low", "Medium", "MediumPlus", "High", "System", "AppContainer")
+_INTEGRITY_SIDS = {
+    "s-1-16-0": "Untrusted",
+    "s-1-16-4096": "Low",
+    "s-1-16-8192": "Medium",
+    "s-1-16-8448": "MediumPlus",
+    "s-1-16-12288": "High",
+    "s-1-16-16384": "System",
+}
+_INTEGRITY_BY_LOWER = {w.lower(): w for w in _INTEGRITY_WORDS} | _INTEGRITY_SIDS
+
+
+def integrity_level(text: str | None) -> str | None:
+    """`S-1-16-12288`, `Mandatory Label\\High Mandatory Level` (rendered 4688), `high` or
+    `High` -> `High`; an unknown spelling is kept as logged."""
+    if text is None or not text.strip() or text.strip() == "-":
+        return None
+    value = text.strip()
+    key = value.lower().removeprefix("mandatory label\\").removesuffix(" mandatory level")
+    return _INTEGRITY_BY_LOWER.get(key.replace(" ", ""), value)
+
+
 @dataclass(slots=True)
 class ProcessRef:
     """A process as one event sees it. `uid` is the stable identity (see `process_uid`)."""
@@ -124,7 +148,8 @@ class ProcessRef:
     user: str | None = None  # DOMAIN\\user or user name as logged
     start_time: datetime | None = None  # known for the actor of a process_start
     logon_id: str | None = None
-    integrity: str | None = None
+    integrity_level: str | None = None  # Sysmon's word: Low, Medium, High, System…
+    current_directory: str | None = None  # the working directory it started in, as logged
     image_facts: ImageFacts | None = None  # PE facts of `image`, when the source gives them
     user_sid: str | None = None  # the account's SID when the source gives it (graph v2, k2)
 

@@ -45,6 +45,7 @@ from provgraph.ingest.model import (
     ShareFacts,
     TaskFacts,
     account_ref,
+    integrity_level,
     normalise_registry_path,
     process_uid,
 )
@@ -66,14 +67,6 @@ _WRITE_RIGHTS = (
     | 0x40000  # WRITE_DAC
     | 0x80000  # WRITE_OWNER
 )
-_INTEGRITY = {
-    "S-1-16-0": "Untrusted",
-    "S-1-16-4096": "Low",
-    "S-1-16-8192": "Medium",
-    "S-1-16-8448": "MediumPlus",
-    "S-1-16-12288": "High",
-    "S-1-16-16384": "System",
-}
 
 
 def parse_security(record: Mapping[str, Any], origin: Origin) -> list[Event]:
@@ -105,7 +98,7 @@ def _process_start(data: Mapping[str, Any], base: dict[str, Any]) -> list[Event]
         else as_sid(data.get("SubjectUserSid")),
         start_time=ts,
         logon_id=_logon_id(data, "TargetLogonId") or _logon_id(data, "SubjectLogonId"),
-        integrity=_INTEGRITY.get(opt_str(data, "MandatoryLabel") or ""),
+        integrity_level=integrity_level(opt_str(data, "MandatoryLabel")),
     )
     return [Event(kind=Kind.PROCESS_START, process=process, parent=_creator(data, host), **base)]
 

@@ -38,6 +38,7 @@ from provgraph.ingest.model import (
     SystemFacts,
     WmiFacts,
     WmiKind,
+    integrity_level,
     normalise_hash,
     normalise_registry_path,
     process_uid,
@@ -152,7 +153,8 @@ def _process_start(data: Mapping[str, Any], ctx: _Ctx) -> Event:
         user=opt_str(data, "User"),
         start_time=ctx.ts,
         logon_id=_lower(opt_str(data, "LogonId")),
-        integrity=opt_str(data, "IntegrityLevel"),
+        integrity_level=integrity_level(opt_str(data, "IntegrityLevel")),
+        current_directory=_fact(data, "CurrentDirectory"),
         image_facts=image_facts(data),
     )
     return _event(Kind.PROCESS_START, process, ctx, parent=_parent(data, ctx))

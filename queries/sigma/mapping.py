@@ -8,7 +8,10 @@ Graph v2 (issue 14) adds facts by adding rows here (or filling in an expression)
 
 Pattern variables: `p` the acting process (for process_creation: the new process), `parent`
 its creator (through SPAWNED), `f` a File, `w` a WROTE edge, `c` a Connection, `r` a
-CONNECTED_TO or RESOLVED edge, `d` a Domain. Expressions are code constants, never input.
+CONNECTED_TO or RESOLVED edge, `d` a Domain; on the k1 kinds `r` is the aggregated edge, `rk` a
+RegistryKey, `tgt` a target process, `pipe` a Pipe, `wmi` a WmiObject (`src` its Host or
+filter), `hst` a driver-loading Host, and `op`, `val`, `ga`, `ct`, `sa`, `sm`, `sf`, `typ`, `wop`,
+`wu` one value of the edge's lists per event row. Expressions are code constants, never input.
 
 Lineage (provgraph's extension of Sigma, on every logsource): `Ancestor<Field>` is a process
 anywhere above `p` through SPAWNED (`anc`), `Descendant<Field>` one anywhere below it (`desc`).
@@ -54,7 +57,38 @@ class Field:
         return frozenset(v for v in _VARIABLES if re.search(rf"\b{v}\.", self.expr))
 
 
-_VARIABLES = ("parent", "p", "f", "w", "c", "r", "d", "lport", "sb", "svc", "who", "task", "op")
+_VARIABLES = (
+    "parent",
+    "p",
+    "f",
+    "w",
+    "c",
+    "r",
+    "d",
+    "lport",
+    "sb",
+    "svc",
+    "who",
+    "task",
+    "op",
+    # graph v2, k1: a registry key, a target process, a pipe, a WMI object and its start, the
+    # driver-loading host, and one value of an edge's value lists per event row
+    "rk",
+    "tgt",
+    "pipe",
+    "wmi",
+    "src",
+    "hst",
+    "val",
+    "ga",
+    "ct",
+    "sa",
+    "sm",
+    "sf",
+    "typ",
+    "wop",
+    "wu",
+)
 # lineage variables and the SPAWNED path that binds each, relative to `p`
 LINEAGE = {
     "anc": "(anc:Process)-[:SPAWNED*1..]->(p)",
@@ -114,6 +148,17 @@ IMAGE_FIELDS: tuple[Field, ...] = (
 )
 
 
+INTEGRITY_NOTE = (
+    "stored in Sysmon's words (Low, Medium, High, System): Security 4688's MandatoryLabel SID"
+    " and Defender's and Elastic's spellings are rewritten to them, so a SID value"
+    " (S-1-16-12288) matches nothing"
+)
+CURRENT_DIRECTORY_NOTE = (
+    "known from Sysmon 1 and Elastic process.working_directory (Security 4688 and Defender"
+    " do not log it)"
+)
+
+
 def _process_fields(note: str = "") -> tuple[Field, ...]:
     """The acting process and its creator: the same nodes in every logsource."""
     return (
@@ -126,11 +171,16 @@ def _process_fields(note: str = "") -> tuple[Field, ...]:
         Field("ParentCommandLine", "parent.command_line"),
         Field("ParentUser", "parent.user"),
         Field("ParentProcessId", "parent.pid", kind="int"),
+        # the creator's creator, as EDR sources name it (Sysmon logs no such field)
+        Field(
+            "GrandParentImage",
+            "head([(gp:Process)-[:SPAWNED]->(:Process)-[:SPAWNED]->(p) | gp.image])",
+        ),
         Field("Computer", "p.host", note=HOST_NOTE),
         Field("ComputerName", "p.host", note=HOST_NOTE),
         *LINEAGE_FIELDS,
-        Field("IntegrityLevel", None, reason=f"IntegrityLevel: {NOT_STORED}"),
-        Field("CurrentDirectory", None, reason=f"CurrentDirectory: {NO_SOURCE}"),
+        Field("IntegrityLevel", "p.integrity_level", note=INTEGRITY_NOTE),
+        Field("CurrentDirectory", "p.current_directory", note=CURRENT_DIRECTORY_NOTE),
         Field("ProcessGuid", None, reason="process GUIDs are folded into the process uid"),
         Field("ParentProcessGuid", None, reason="process GUIDs are folded into the process uid"),
         Field("TerminalSessionId", None, reason=f"TerminalSessionId: {NO_SOURCE}"),
@@ -536,6 +586,463 @@ SECURITY_TASK = Logsource(
 )
 
 
+# -- what a process does to the system (graph v2, k1) -------------------------------------------
+# These edges are aggregated, one per actor and target (see graph.writer K1_TIMED): their value
+# lists (`details`, `granted_access`, …) hold the distinct values of all the edge's events, up
+# to 16 each, cut at 1,024 characters. An event row is one value of each list (`UNWIND`; an
+# empty list is one row with a null value), so an edge of one event is exactly that event, and
+# on an edge of several a row may pair one event's value with another's (said on every rule).
+def _values(prop: str) -> str:
+    """An edge's value list as event rows: the values, or one null when it has none."""
+    return f"CASE WHEN size(coalesce(r.{prop}, [])) = 0 THEN [null] ELSE r.{prop} END"
+
+
+def _edge_match(pattern: str, where: str, unwinds: tuple[tuple[str, str], ...] = ()) -> str:
+    """MATCH `pattern` in the window (and `where`), one row per value of each unwound list."""
+    lines = [
+        f"MATCH {pattern}",
+        f"WHERE {where + ' AND ' if where else ''}{_timed_edge_window('r')}",
+    ]
+    if not unwinds:
+        return "\n".join(lines)
+    bound = re.findall(r"[(\[](\w+)[:)\]]", pattern)
+    for variable, expr in unwinds:
+        lines.append(f"UNWIND {expr} AS {variable}")
+        bound.append(variable)
+    lines += [f"WITH {', '.join(bound)}", "WHERE true"]
+    return "\n".join(lines)
+
+
+LIST_NOTE = (
+    "an edge (one per actor and target) holds the distinct values of all its events (up to 16,"
+    " each cut at 1,024 characters): a row is one of each, so on an edge of several events a"
+    " rule may pair values of different events; the row's times are the edge's"
+)
+
+
+def file_facts(var: str) -> tuple[Field, ...]:
+    """The PE facts of a File `var` (a loaded module or driver), under Sysmon's names."""
+    hashes = (
+        f"CASE WHEN {' OR '.join(f'{var}.{prop} IS NOT NULL' for _, prop in HASH_ORDER)}"
+        " THEN substring("
+        + " + ".join(
+            f"coalesce(',{name}=' + toUpper({var}.{prop}), '')" for name, prop in HASH_ORDER
+        )
+        + ", 1) END"
+    )
+    note = "the file's PE facts as its newest record with them told them"
+    return (
+        Field("OriginalFileName", f"{var}.original_name", note="stored lower-case"),
+        Field("Company", f"{var}.company"),
+        Field("Product", f"{var}.product"),
+        Field("Description", f"{var}.description"),
+        Field("FileVersion", f"{var}.file_version"),
+        Field("Hashes", hashes, note=note),
+        Field("Imphash", f"{var}.imphash"),
+        Field("md5", f"{var}.md5"),
+        Field("sha1", f"{var}.sha1"),
+        Field("sha256", f"{var}.sha256"),
+        Field("Signed", f"toString({var}.signed)", note=note),
+        Field("Signature", f"{var}.signer", note=note),
+        Field("SignatureStatus", f"{var}.signature_status", note=note),
+    )
+
+
+_PROCESS_RETURNS = (("p.uid", "process_uid"), ("p.image", "image"))
+_ACTOR_ENTITIES = (("process", "process", "process_uid"), ("account", "account", "account"))
+
+# -- registry (Sysmon 12/13/14, Security 4656/4657/4663, Defender, Elastic) --------------------
+# One row per op of the edge (a `set_value` row per value written, a `rename` row per new
+# name); EventType and EventID are Sysmon's for the op. `modify` (Security: an ACL or owner
+# change) is no Sysmon registry event, `create_or_delete` a Sysmon 12 whose EventType the
+# shipper dropped: it is both an add and a delete, with a null EventType.
+_DELETE_VALUE = ("deletevalue", "registryvaluedeleted", "4657")
+REGISTRY_EVENT_TYPE = (
+    "CASE op WHEN 'set_value' THEN 'SetValue' WHEN 'rename' THEN 'RenameKey'"
+    " WHEN 'create' THEN 'CreateKey'"
+    " WHEN 'delete' THEN CASE WHEN any(x IN coalesce(r.event_types, [])"
+    f" WHERE toLower(x) IN {list(_DELETE_VALUE)}) THEN 'DeleteValue' ELSE 'DeleteKey' END END"
+)
+DETAILS_NOTE = (
+    "the value as the source logged it: Sysmon's form (DWORD (0x00000001), a string as"
+    " written); Security 4657, Defender and Elastic log the data in their own forms"
+)
+TARGET_OBJECT_NOTE = (
+    "the hive as Sysmon spells it (HKLM, HKU, HKCR): Security's \\REGISTRY\\MACHINE and"
+    " Defender's HKEY_* are rewritten; a Security 4656/4663 names the key, not the value"
+)
+
+
+def _registry(category: str, ops: tuple[str, ...], summary: str) -> Logsource:
+    match = _edge_match(
+        "(p:Process)-[r:WROTE_REGISTRY]->(rk:RegistryKey)",
+        f"any(o IN r.ops WHERE o IN {list(ops)})",
+        (
+            ("op", f"[o IN r.ops WHERE o IN {list(ops)}]"),
+            (
+                "val",
+                f"CASE op WHEN 'set_value' THEN {_values('details')}"
+                f" WHEN 'rename' THEN {_values('new_names')} ELSE [null] END",
+            ),
+        ),
+    )
+    return Logsource(
+        category=category,
+        match=match,
+        time="r.last_time",
+        times=_in_window("r"),
+        fields=(
+            *_process_fields(note=_ACTOR_NOTE),
+            Field("TargetObject", "rk.path", note=TARGET_OBJECT_NOTE),
+            Field("Details", "CASE WHEN op = 'set_value' THEN val END", note=DETAILS_NOTE),
+            Field("NewName", "CASE WHEN op = 'rename' THEN val END"),
+            Field("EventType", REGISTRY_EVENT_TYPE, note=LIST_NOTE),
+            Field(
+                "EventID",
+                "CASE op WHEN 'set_value' THEN 13 WHEN 'rename' THEN 14 ELSE 12 END",
+                kind="int",
+            ),
+        ),
+        returns=(
+            *_PROCESS_RETURNS,
+            ("rk.key", "registry_key"),
+            ("rk.path", "target_object"),
+            ("op", "registry_op"),
+            ("p.user", "account"),
+        ),
+        entities=(
+            ("process", "process", "process_uid"),
+            ("registry", "value", "registry_key"),
+            ("account", "account", "account"),
+        ),
+        summary=summary,
+    )
+
+
+REGISTRY_SET = _registry("registry_set", ("set_value",), "{image} set {target_object} on {host}")
+REGISTRY_ADD = _registry(
+    "registry_add", ("create", "create_or_delete"), "{image} created {target_object} on {host}"
+)
+REGISTRY_DELETE = _registry(
+    "registry_delete", ("delete", "create_or_delete"), "{image} deleted {target_object} on {host}"
+)
+REGISTRY_RENAME = _registry(
+    "registry_rename", ("rename",), "{image} renamed {target_object} on {host}"
+)
+REGISTRY_EVENT = _registry(
+    "registry_event",
+    ("create", "delete", "set_value", "rename", "create_or_delete"),
+    "{image} changed {target_object} ({registry_op}) on {host}",
+)
+
+# -- module and driver loads (Sysmon 7 and 6, Defender, Elastic) -------------------------------
+_NOT_IMAGE = {f.sigma for f in IMAGE_FIELDS}
+IMAGE_LOAD = Logsource(
+    category="image_load",
+    match=_edge_match("(p:Process)-[r:LOADED]->(f:File)", ""),
+    time="r.last_time",
+    times=_in_window("r"),
+    fields=(
+        # Sysmon 7's PE fields are the loaded module's, not the process image's
+        *(row for row in _process_fields(note=_ACTOR_NOTE) if row.sigma not in _NOT_IMAGE),
+        Field("ImageLoaded", "f.path"),
+        *file_facts("f"),
+    ),
+    returns=(
+        *_PROCESS_RETURNS,
+        ("f.key", "file_key"),
+        ("f.path", "image_loaded"),
+        ("p.user", "account"),
+    ),
+    entities=(
+        ("process", "process", "process_uid"),
+        ("module", "file", "file_key"),
+        ("account", "account", "account"),
+    ),
+    summary="{image} loaded {image_loaded} on {host}",
+)
+DRIVER_LOAD = Logsource(
+    category="driver_load",
+    match=_edge_match("(hst:Host)-[r:LOADED_DRIVER]->(f:File)", ""),
+    time="r.last_time",
+    times=_in_window("r"),
+    host="hst.name",
+    fields=(
+        Field("ImageLoaded", "f.path"),
+        *file_facts("f"),
+        Field("Computer", "hst.name", note=HOST_NOTE),
+        Field("ComputerName", "hst.name", note=HOST_NOTE),
+    ),
+    returns=(("f.key", "file_key"), ("f.path", "image_loaded")),
+    entities=(("driver", "file", "file_key"), ("host", "host", "host")),
+    summary="driver {image_loaded} loaded on {host}",
+)
+
+
+# -- one process on another (Sysmon 10 and 8, Defender) ----------------------------------------
+def _source_target_fields(extra: tuple[Field, ...]) -> tuple[Field, ...]:
+    """Sysmon 8/10's names for the acting process `p`, its creator and the target `tgt`."""
+    return (
+        Field("SourceImage", "p.image", note=_ACTOR_NOTE),
+        Field("SourceProcessId", "p.pid", kind="int"),
+        Field("SourceUser", "p.user", note=_ACTOR_NOTE),
+        Field("SourceCommandLine", "p.command_line", note=_ACTOR_NOTE),
+        Field("SourceParentImage", "parent.image"),
+        Field("SourceParentProcessId", "parent.pid", kind="int"),
+        Field("TargetImage", "tgt.image", note=_ACTOR_NOTE),
+        Field("TargetProcessId", "tgt.pid", kind="int"),
+        Field("TargetUser", "tgt.user", note=_ACTOR_NOTE),
+        Field("TargetCommandLine", "tgt.command_line", note=_ACTOR_NOTE),
+        Field("TargetParentImage", "head([(tp:Process)-[:SPAWNED]->(tgt) | tp.image])"),
+        Field("TargetParentProcessId", "tgt.ppid", kind="int"),
+        Field("Computer", "p.host", note=HOST_NOTE),
+        Field("ComputerName", "p.host", note=HOST_NOTE),
+        Field("SourceProcessGUID", None, reason="process GUIDs are folded into the process uid"),
+        Field("SourceProcessGuid", None, reason="process GUIDs are folded into the process uid"),
+        Field("TargetProcessGUID", None, reason="process GUIDs are folded into the process uid"),
+        Field("TargetProcessGuid", None, reason="process GUIDs are folded into the process uid"),
+        Field("SourceThreadId", None, reason=f"SourceThreadId: {NOT_STORED}"),
+        *LINEAGE_FIELDS,
+        *extra,
+    )
+
+
+_SOURCE_TARGET_RETURNS = (
+    ("p.uid", "process_uid"),
+    ("tgt.uid", "target_uid"),
+    ("p.image", "source_image"),
+    ("tgt.image", "target_image"),
+)
+_SOURCE_TARGET_ENTITIES = (
+    ("process", "process", "process_uid"),
+    ("target", "process", "target_uid"),
+    ("account", "account", "account"),
+)
+PROCESS_ACCESS = Logsource(
+    category="process_access",
+    match=_edge_match(
+        "(p:Process)-[r:ACCESSED]->(tgt:Process)",
+        "",
+        (("ga", _values("granted_access")), ("ct", _values("call_trace"))),
+    ),
+    time="r.last_time",
+    times=_in_window("r"),
+    fields=_source_target_fields(
+        (
+            Field(
+                "GrantedAccess",
+                "ga",
+                note="lower-case hex without leading zeros (0x1fffff); " + LIST_NOTE,
+            ),
+            Field("CallTrace", "ct", note=LIST_NOTE),
+        )
+    ),
+    returns=(*_SOURCE_TARGET_RETURNS, ("ga", "granted_access"), ("p.user", "account")),
+    entities=_SOURCE_TARGET_ENTITIES,
+    summary="{source_image} opened {target_image} ({granted_access}) on {host}",
+)
+CREATE_REMOTE_THREAD = Logsource(
+    category="create_remote_thread",
+    match=_edge_match(
+        "(p:Process)-[r:INJECTED]->(tgt:Process)",
+        "",
+        (
+            ("sa", _values("start_address")),
+            ("sm", _values("start_module")),
+            ("sf", _values("start_function")),
+        ),
+    ),
+    time="r.last_time",
+    times=_in_window("r"),
+    fields=_source_target_fields(
+        (
+            Field(
+                "StartAddress",
+                "sa",
+                note="lower-case hex without leading zeros; " + LIST_NOTE,
+            ),
+            Field("StartModule", "sm", note=LIST_NOTE),
+            Field("StartFunction", "sf", note=LIST_NOTE),
+            Field("NewThreadId", None, reason=f"NewThreadId: {NOT_STORED}"),
+        )
+    ),
+    returns=(*_SOURCE_TARGET_RETURNS, ("p.user", "account")),
+    entities=_SOURCE_TARGET_ENTITIES,
+    summary="{source_image} started a thread in {target_image} on {host}",
+)
+
+# -- raw reads, tampering, pipes, clipboard (Sysmon 9, 25, 17/18, 24) -------------------------
+RAW_ACCESS_THREAD = Logsource(
+    category="raw_access_thread",
+    match=_edge_match("(p:Process)-[r:READ_RAW]->(f:File)", ""),
+    time="r.last_time",
+    times=_in_window("r"),
+    fields=(*_process_fields(note=_ACTOR_NOTE), Field("Device", "f.path")),
+    returns=(*_PROCESS_RETURNS, ("f.key", "file_key"), ("f.path", "device"), ("p.user", "account")),
+    entities=(*_ACTOR_ENTITIES[:1], ("device", "file", "file_key"), _ACTOR_ENTITIES[1]),
+    summary="{image} read {device} raw on {host}",
+)
+PROCESS_TAMPERING = Logsource(
+    category="process_tampering",
+    match=_edge_match("(p:Process)-[r:TAMPERED]->(f:File)", "", (("typ", _values("types")),)),
+    time="r.last_time",
+    times=_in_window("r"),
+    fields=(*_process_fields(note=_ACTOR_NOTE), Field("Type", "typ", note=LIST_NOTE)),
+    returns=(*_PROCESS_RETURNS, ("typ", "tamper_type"), ("p.user", "account")),
+    entities=_ACTOR_ENTITIES,
+    summary="{image} tampered with ({tamper_type}) on {host}",
+)
+PIPE_CREATED = Logsource(
+    category="pipe_created",
+    match=_edge_match("(p:Process)-[r:CREATED_PIPE|CONNECTED_PIPE]->(pipe:Pipe)", ""),
+    time="r.last_time",
+    times=_in_window("r"),
+    fields=(
+        *_process_fields(note=_ACTOR_NOTE),
+        Field("PipeName", "pipe.name", note="as the first record of the pipe spelt it"),
+        Field(
+            "EventType",
+            "CASE type(r) WHEN 'CREATED_PIPE' THEN 'CreatePipe' ELSE 'ConnectPipe' END",
+        ),
+        Field("EventID", "CASE type(r) WHEN 'CREATED_PIPE' THEN 17 ELSE 18 END", kind="int"),
+    ),
+    returns=(
+        *_PROCESS_RETURNS,
+        ("pipe.key", "pipe_key"),
+        ("pipe.name", "pipe_name"),
+        ("p.user", "account"),
+    ),
+    entities=(
+        ("process", "process", "process_uid"),
+        ("pipe", "value", "pipe_key"),
+        ("account", "account", "account"),
+    ),
+    summary="{image} opened pipe {pipe_name} on {host}",
+)
+CLIPBOARD_CHANGE = Logsource(
+    category="clipboard_change",
+    match=_edge_match(
+        "(p:Process)-[r:SET_CLIPBOARD]->(hst:Host)", "", (("val", _values("hashes")),)
+    ),
+    time="r.last_time",
+    times=_in_window("r"),
+    fields=(*_process_fields(note=_ACTOR_NOTE), Field("Hashes", "val", note=LIST_NOTE)),
+    returns=(*_PROCESS_RETURNS, ("p.user", "account")),
+    entities=_ACTOR_ENTITIES,
+    summary="{image} changed the clipboard on {host}",
+)
+
+# -- WMI event subscriptions (Sysmon 19/20/21): logged for no process ---------------------------
+_BINDING = "type(r) = 'BOUND_TO'"
+_FILTER = f"NOT {_BINDING} AND wmi.kind = 'filter'"
+_CONSUMER = f"NOT {_BINDING} AND wmi.kind = 'consumer'"
+_UNQUOTED = "stored without the quotes Sysmon puts around it"
+WMI_EVENT = Logsource(
+    category="wmi_event",
+    match=_edge_match(
+        "(src)-[r:REGISTERED_WMI|BOUND_TO]->(wmi:WmiObject)",
+        "",
+        (("wop", _values("operations")), ("wu", _values("users"))),
+    ),
+    time="r.last_time",
+    times=_in_window("r"),
+    host="wmi.host",
+    fields=(
+        Field(
+            "EventID",
+            f"CASE WHEN {_BINDING} THEN 21 WHEN wmi.kind = 'filter' THEN 19 ELSE 20 END",
+            kind="int",
+        ),
+        Field(
+            "EventType",
+            f"CASE WHEN {_BINDING} THEN 'WmiBindingEvent' WHEN wmi.kind = 'filter'"
+            " THEN 'WmiFilterEvent' ELSE 'WmiConsumerEvent' END",
+        ),
+        Field("Operation", "wop", note=LIST_NOTE),
+        Field("User", "wu", note=LIST_NOTE),
+        Field("Name", f"CASE WHEN NOT {_BINDING} THEN wmi.name END", note=_UNQUOTED),
+        Field("EventNamespace", f"CASE WHEN {_FILTER} THEN wmi.namespace END", note=_UNQUOTED),
+        Field("Query", f"CASE WHEN {_FILTER} THEN wmi.query END", note=_UNQUOTED),
+        Field("Type", f"CASE WHEN {_CONSUMER} THEN wmi.consumer_type END"),
+        Field("Destination", f"CASE WHEN {_CONSUMER} THEN wmi.destination END", note=_UNQUOTED),
+        Field(
+            "Consumer",
+            None,
+            reason="a binding's consumer is stored by name, not as Sysmon's WMI object path",
+        ),
+        Field(
+            "Filter",
+            None,
+            reason="a binding's filter is stored by name, not as Sysmon's WMI object path",
+        ),
+        Field("Computer", "wmi.host", note=HOST_NOTE),
+        Field("ComputerName", "wmi.host", note=HOST_NOTE),
+    ),
+    returns=(("wmi.key", "wmi_key"), ("wmi.kind", "wmi_kind"), ("wmi.name", "wmi_name")),
+    entities=(("wmi", "value", "wmi_key"), ("host", "host", "host")),
+    summary="WMI {wmi_kind} {wmi_name} on {host}",
+)
+
+
+# -- the other Sysmon file events, kept as WROTE ops (2, 15, 27, 28, 29; Defender renames) ----
+def _file_op(category: str, op: str, summary: str, extra: tuple[Field, ...] = ()) -> Logsource:
+    return Logsource(
+        category=category,
+        match=(
+            "MATCH (p:Process)-[w:WROTE]->(f:File)\n"
+            f"WHERE '{op}' IN w.ops AND {_timed_edge_window('w')}"
+        ),
+        time="w.last_time",
+        times=_in_window("w"),
+        fields=(*_process_fields(note=_ACTOR_NOTE), Field("TargetFilename", "f.path"), *extra),
+        returns=FILE_EVENT.returns,
+        entities=FILE_EVENT.entities,
+        summary=summary,
+    )
+
+
+_STREAM_HASH = file_facts("f")[5]
+CREATE_STREAM_HASH = _file_op(
+    "create_stream_hash",
+    "stream",
+    "{image} created stream {target_filename} on {host}",
+    (
+        Field("Hash", _STREAM_HASH.expr, note="the stream's hashes, in Sysmon's form"),
+        Field("Contents", None, reason="Contents: the stream's contents are not stored"),
+    ),
+)
+FILE_CHANGE = _file_op(
+    "file_change",
+    "time_change",
+    "{image} changed the creation time of {target_filename} on {host}",
+    (
+        Field("CreationUtcTime", None, reason="the new creation time is not stored"),
+        Field("PreviousCreationUtcTime", None, reason="the old creation time is not stored"),
+    ),
+)
+FILE_RENAME = _file_op(
+    "file_rename",
+    "rename",
+    "{image} renamed a file to {target_filename} on {host}",
+    (Field("SourceFilename", None, reason="the old name of a renamed file is not stored"),),
+)
+FILE_EXECUTABLE_DETECTED = _file_op(
+    "file_executable_detected",
+    "exe_detected",
+    "{image} wrote executable {target_filename} on {host}",
+)
+FILE_BLOCK_EXECUTABLE = _file_op(
+    "file_block_executable",
+    "blocked_exe",
+    "{image} was blocked writing executable {target_filename} on {host}",
+)
+FILE_BLOCK_SHRED = _file_op(
+    "file_block_shred",
+    "blocked_shred",
+    "{image} was blocked shredding {target_filename} on {host}",
+)
+
+
 LOGSOURCES: dict[str, Logsource] = {
     ls.category: ls
     for ls in (
@@ -548,6 +1055,26 @@ LOGSOURCES: dict[str, Logsource] = {
         SERVICE_7045,
         SERVICE_4697,
         SECURITY_TASK,
+        REGISTRY_SET,
+        REGISTRY_ADD,
+        REGISTRY_DELETE,
+        REGISTRY_RENAME,
+        REGISTRY_EVENT,
+        IMAGE_LOAD,
+        DRIVER_LOAD,
+        PROCESS_ACCESS,
+        CREATE_REMOTE_THREAD,
+        RAW_ACCESS_THREAD,
+        PROCESS_TAMPERING,
+        PIPE_CREATED,
+        CLIPBOARD_CHANGE,
+        WMI_EVENT,
+        CREATE_STREAM_HASH,
+        FILE_CHANGE,
+        FILE_RENAME,
+        FILE_EXECUTABLE_DETECTED,
+        FILE_BLOCK_EXECUTABLE,
+        FILE_BLOCK_SHRED,
     )
 }
 # Logsources Sigma names by category, and those by (service, EventID)

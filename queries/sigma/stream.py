@@ -91,7 +91,16 @@ log = logging.getLogger(__name__)
 Facts = dict[str, Any]  # graph expression -> the event's value (None: not known)
 Test = Callable[[Facts, Facts], bool]  # (facts, lower-cased text facts) -> matches
 
-_PROCESS = ("p.image", "p.command_line", "p.user", "p.pid", "p.logon_id", "p.host")
+_PROCESS = (
+    "p.image",
+    "p.command_line",
+    "p.user",
+    "p.pid",
+    "p.logon_id",
+    "p.host",
+    "p.integrity_level",
+    "p.current_directory",
+)
 _PARENT = ("parent.image", "parent.command_line", "parent.user", "parent.pid")
 _NET = {f.sigma: f.expr for f in LOGSOURCES["network_connection"].fields if f.expr is not None}
 # what a connection record tells as it is, in either direction (not the outbound source port:
@@ -167,6 +176,8 @@ def facts_of(event: Event, category: str) -> Facts:
         facts["p.command_line"] = proc.command_line
         facts["p.user"] = proc.user
         facts["p.logon_id"] = proc.logon_id
+        facts["p.integrity_level"] = proc.integrity_level
+        facts["p.current_directory"] = proc.current_directory
         facts.update(image_facts(proc.image_facts if proc.image else None))
         parent = event.parent
         if parent is not None:

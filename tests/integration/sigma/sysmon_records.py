@@ -126,6 +126,40 @@ class Recorder:
         }
         return self._add(11, t, data, host)
 
+    def act(
+        self,
+        event_id: int,
+        t: float,
+        name: str,
+        image: str,
+        fields: dict[str, Any],
+        host: str | None = None,
+    ) -> dict[str, Any]:
+        """Any Sysmon event of an earlier started process (`fields`: its EventData besides the
+        process: `TargetObject`, `ImageLoaded`, `PipeName`…)."""
+        data = {"ProcessGuid": guid(name), "ProcessId": self._pid(name), "Image": image}
+        return self._add(event_id, t, {**data, **fields}, host)
+
+    def access(
+        self, event_id: int, t: float, source: tuple[str, str], target: tuple[str, str], **f: Any
+    ) -> dict[str, Any]:
+        """Sysmon 10 (process access) or 8 (remote thread) between two started processes, each
+        (short name, image)."""
+        data = {
+            "SourceProcessGuid": guid(source[0]),
+            "SourceProcessId": self._pid(source[0]),
+            "SourceImage": source[1],
+            "TargetProcessGuid": guid(target[0]),
+            "TargetProcessId": self._pid(target[0]),
+            "TargetImage": target[1],
+            **f,
+        }
+        return self._add(event_id, t, data, None)
+
+    def system(self, event_id: int, t: float, fields: dict[str, Any]) -> dict[str, Any]:
+        """A Sysmon event done by no process (6 driver load, 19-21 WMI)."""
+        return self._add(event_id, t, fields, None)
+
     def _add(
         self, event_id: int, t: float, data: dict[str, Any], host: str | None
     ) -> dict[str, Any]:

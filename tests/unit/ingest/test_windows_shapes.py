@@ -39,7 +39,7 @@ def test_sentinel_securityevent_4688() -> None:
     assert event.process.pid == 0x1A2B
     assert event.process.uid == "p:build01:6699:20240301T100000.500000"
     assert event.process.user == "CORP\\builder"  # Target "-" falls back to the creator
-    assert event.process.integrity == "High"
+    assert event.process.integrity_level == "High"
     assert event.process.logon_id == "0x3e7ab"
     assert event.parent is not None and event.parent.uid == "p:build01:3840"
 

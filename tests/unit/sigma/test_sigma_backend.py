@@ -287,13 +287,13 @@ def test_expand_with_text_around_the_placeholder_is_unsupported() -> None:
 def test_field_not_in_the_graph_fails_with_its_reason() -> None:
     detection = {
         "a": {"Image|endswith": "\\x.exe"},
-        "b": {"CurrentDirectory": "C:\\x\\"},
+        "b": {"TerminalSessionId": "1"},
         "condition": "a or b",
     }
     with pytest.raises(Unsupported) as caught:
         compile_(detection)
     assert caught.value.kind == "field"
-    assert caught.value.details == ("CurrentDirectory",)
+    assert caught.value.details == ("TerminalSessionId",)
     assert "no modelled source records it" in caught.value.message
 
 
@@ -318,9 +318,9 @@ def test_keywords_are_unsupported() -> None:
 
 def test_logsource_not_modelled() -> None:
     with pytest.raises(Unsupported) as caught:
-        compile_(sel(TargetObject="x"), "registry_set")
+        compile_(sel(Payload="x"), "ps_module")
     assert caught.value.kind == "logsource"
-    assert caught.value.details == ("category registry_set",)
+    assert caught.value.details == ("category ps_module",)
 
 
 def test_timestamp_modifiers_are_unsupported() -> None:

@@ -67,7 +67,7 @@ def test_report_says_why_each_rule_did_not_compile(tmp_path: Path) -> None:
         "pe.yml",
         _rule(
             "process_creation",
-            {"s": {"CurrentDirectory": "x", "TerminalSessionId": "y"}, "condition": "s"},
+            {"s": {"LogonGuid": "x", "TerminalSessionId": "y"}, "condition": "s"},
             "00000000-0000-4000-8000-000000000002",
         ),
     )
@@ -75,8 +75,8 @@ def test_report_says_why_each_rule_did_not_compile(tmp_path: Path) -> None:
         tmp_path,
         "reg.yml",
         _rule(
-            "registry_set",
-            {"s": {"TargetObject": "x"}, "condition": "s"},
+            "ps_module",
+            {"s": {"Payload": "x"}, "condition": "s"},
             "00000000-0000-4000-8000-000000000003",
         ),
     )
@@ -100,13 +100,13 @@ def test_report_says_why_each_rule_did_not_compile(tmp_path: Path) -> None:
     report = compile_path([tmp_path])
     outcome = {Path(r.path).name: (r.status, r.kind, r.details) for r in report.results}
     assert outcome["ok.yml"] == ("compiled", None, ())
-    assert outcome["pe.yml"] == ("failed", "field", ("CurrentDirectory", "TerminalSessionId"))
-    assert outcome["reg.yml"] == ("failed", "logsource", ("category registry_set",))
+    assert outcome["pe.yml"] == ("failed", "field", ("LogonGuid", "TerminalSessionId"))
+    assert outcome["reg.yml"] == ("failed", "logsource", ("category ps_module",))
     assert outcome["broken.yml"][:2] == ("failed", "parse")
     (dangling,) = [r for r in report.results if r.title == "dangling"]
     assert (dangling.status, dangling.kind) == ("failed", "correlation")
     assert "no_such_rule" in str(dangling.reason)
-    assert report.reasons()["field: CurrentDirectory"] == 1
+    assert report.reasons()["field: LogonGuid"] == 1
     # the correlation compiles; its base rule runs only inside it (Sigma's generate: false)
     corr = [(r.status, r.part_of) for r in report.results if r.path.endswith("corr.yml")]
     assert corr == [("part", ("many",)), ("compiled", ())]

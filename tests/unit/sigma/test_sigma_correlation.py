@@ -259,7 +259,7 @@ def test_a_named_rule_that_does_not_compile_fails_the_correlation(tmp_path: Path
         **WHOAMI,
         "name": "reg",
         "id": "3c0e4a51-0000-4000-8000-000000000003",
-        "logsource": {"category": "registry_set", "product": "windows"},
+        "logsource": {"category": "ps_module", "product": "windows"},
     }
     spec = correlation("event_count", ["reg"], condition={"gte": 2})
     results = compile_docs(tmp_path, registry, spec)

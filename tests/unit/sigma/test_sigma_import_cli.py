@@ -100,13 +100,13 @@ def test_an_updated_rule_replaces_its_version_and_a_broken_one_goes(
     assert report["stored"] == {"unchanged": 8, "updated": 1}
     assert "severity: critical" in (home / "sigma" / f"{REG_ID}.yml").read_text()
 
-    doc["detection"]["selection_pe"] = {"CurrentDirectory": "C:\\"}
+    doc["detection"]["selection_pe"] = {"TerminalSessionId": "1"}
     doc["detection"]["condition"] = "all of selection_*"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     code, out = invoke("sigma", "import", str(sources))
     assert code == 4  # some rule did not compile; the others were imported
     (line,) = [x for x in out.splitlines() if x.startswith("failed ")]
-    assert "field 'CurrentDirectory' is not in the graph" in line
+    assert "field 'TerminalSessionId' is not in the graph" in line
     assert "previously imported; the new version does not compile (field)" in line
     assert not (home / "sigma" / f"{REG_ID}.yml").exists()
 
