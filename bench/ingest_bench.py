@@ -76,7 +76,8 @@ def run_naive(folder: Path, budget: float, evidence: str = "raw") -> dict[str, A
     """One transaction per event: the same statements as the batch writer, batch size one,
     keeping the same evidence."""
     from provgraph.graph.identity import ProcessResolver
-    from provgraph.graph.writer import Batch, write_batch
+    from provgraph.graph.loader import write_batch
+    from provgraph.graph.writer import Batch
     from provgraph.ingest.reader import iter_events
 
     with bench_graph() as graph:

@@ -63,7 +63,7 @@ def _load(events: int, seed: int) -> list[Any]:
 
 def bench_size(graph: Any, n: int, seed: int, batch: int) -> dict[str, Any]:
     from provgraph.core.times import EPOCH, FAR_FUTURE
-    from provgraph.graph.writer import write_events
+    from provgraph.graph.loader import write_events
     from provgraph.queries.catalog import tune
     from provgraph.queries.duckdb_reference import connect, evaluate_duckdb
     from provgraph.queries.engine import evaluate, run_rules
@@ -114,7 +114,7 @@ def bench_size(graph: Any, n: int, seed: int, batch: int) -> dict[str, Any]:
 
 
 def latency(graph: Any, events: list[Any], rules: list[Any], batch: int) -> dict[str, Any]:
-    from provgraph.graph.writer import write_events
+    from provgraph.graph.loader import write_events
     from provgraph.queries.engine import run_rules
 
     _wipe(graph)

@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import STATEMENTS, Folded
+from provgraph.graph.writer import STATEMENTS, Folded, merge_timed
 from provgraph.ingest.model import WELL_KNOWN_SIDS
 
 # For names this run has not met: the SID account that holds the name, and whether a node
@@ -130,8 +130,6 @@ def _accounts(rows: list[dict[str, Any]], one: Any) -> list[dict[str, Any]]:
 def _merge_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Edge rows that now share (uid, target): timed ones merge their times and lists,
     untimed ones keep the earliest."""
-    from provgraph.graph.identity import _merge_timed
-
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
         key = (row["uid"], row["target"])
@@ -139,7 +137,7 @@ def _merge_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if current is None:
             out[key] = row
         elif "times" in row:
-            out[key] = _merge_timed(current, row)
+            out[key] = merge_timed(current, row)
         elif row["time"] < current["time"]:
             out[key] = row
     return [out[k] for k in sorted(out)]

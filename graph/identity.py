@@ -49,7 +49,7 @@ from typing import Any
 from provgraph.graph.accounts import AccountResolver
 from provgraph.graph.schema import MAX_SOURCES
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import FIRST_LINKS, PROCESS_TARGETS, TIMED, Folded
+from provgraph.graph.writer import FIRST_LINKS, PROCESS_TARGETS, TIMED, Folded, merge_timed
 from provgraph.ingest.model import is_pid_only, uid_rank
 
 SECOND = 1_000_000  # times here are integer microseconds since the epoch, as in the rows
@@ -782,20 +782,5 @@ def _timed(
         for piece in pieces:
             key = (piece["uid"], piece["target"])
             current = out.get(key)
-            out[key] = piece if current is None else _merge_timed(current, piece)
+            out[key] = piece if current is None else merge_timed(current, piece)
     return [out[k] for k in sorted(out)]
-
-
-def _merge_timed(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(a)
-    merged["times"] = sorted(set(a["times"]) | set(b["times"]))
-    merged["sources"] = (a["sources"] + [s for s in b["sources"] if s not in a["sources"]])[
-        :MAX_SOURCES
-    ]
-    merged["raw"] = a["raw"] if a["raw"] is not None else b["raw"]
-    for key, value in b.items():
-        if key in merged and isinstance(merged[key], list) and key not in ("times", "sources"):
-            merged[key] = merged[key] + [v for v in value if v not in merged[key]]
-        elif merged.get(key) is None:
-            merged[key] = value
-    return merged

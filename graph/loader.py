@@ -29,7 +29,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -375,3 +375,30 @@ class Loader:
                 "re-ingesting creates no duplicates."
             ) from error
         raise error
+
+
+# -- the simple path: no threads, one transaction a batch ------------------------------------
+def write_batch(graph: Graph, batch: Batch, resolver: ProcessResolver | None = None) -> None:
+    """The simple path (tests, small writes, the naive benchmark): one transaction, host
+    times included. Without a `resolver`, one is made for this batch alone."""
+    resolver = resolver or ProcessResolver(graph)
+    folded = resolver.resolve(batch.folded(host_times=True))
+    write_statements(graph, folded.statements, batch.events)
+
+
+def write_events(graph: Graph, events: Iterable[Event], batch_size: int = BATCH_SIZE) -> int:
+    """Write events in batches; returns how many were written. Simple, single-threaded; one
+    process resolver for the whole call, as the loader has one per run."""
+    resolver = ProcessResolver(graph)
+    written = 0
+    batch = Batch()
+    for event in events:
+        batch.add(event)
+        if batch.events >= batch_size:
+            write_batch(graph, batch, resolver)
+            written += batch.events
+            batch = Batch()
+    if batch.events:
+        write_batch(graph, batch, resolver)
+        written += batch.events
+    return written

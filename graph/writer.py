@@ -10,10 +10,9 @@ not already hold.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from neo4j import ManagedTransaction, Transaction
@@ -36,9 +35,6 @@ from provgraph.ingest.model import (
     platform_of,
     split_user,
 )
-
-if TYPE_CHECKING:
-    from provgraph.graph.identity import ProcessResolver
 
 BATCH_SIZE = 5000  # events per batch: one transaction, the default everywhere
 RAW_LIMIT = 4096  # bytes of raw record kept on an edge as evidence
@@ -78,7 +74,7 @@ def _sorted_union(a: str, b: str) -> str:
 # In the loader, a batch only creates the hosts it names; their first/last-seen times are
 # written apart with MERGE_HOSTS_SEEN (see graph.loader). Every batch names the same few
 # hosts, and a SET on them would make each batch wait for the previous one's commit, which
-# the loader overlaps with the next batch. A single transaction (write_batch) does both.
+# the loader overlaps with the next batch. A single transaction (loader.write_batch) does both.
 MERGE_HOSTS = (
     _rows(("first", "last"))
     + """
@@ -2047,16 +2043,6 @@ _K1_KINDS = {
 }
 
 
-def write_batch(graph: Graph, batch: Batch, resolver: ProcessResolver | None = None) -> None:
-    """The simple path (tests, small writes, the naive benchmark): one transaction, host
-    times included. Without a `resolver`, one is made for this batch alone."""
-    from provgraph.graph.identity import ProcessResolver
-
-    resolver = resolver or ProcessResolver(graph)
-    folded = resolver.resolve(batch.folded(host_times=True))
-    write_statements(graph, folded.statements, batch.events)
-
-
 def run_statements(tx: Transaction | ManagedTransaction, statements: Statements) -> None:
     """Run a batch's statements in a transaction the caller holds. They are sent one after
     another and consumed at the end: Neo4j executes a statement while the driver packs the
@@ -2077,21 +2063,18 @@ def write_statements(graph: Graph, statements: Statements, events: int) -> None:
     )
 
 
-def write_events(graph: Graph, events: Iterable[Event], batch_size: int = BATCH_SIZE) -> int:
-    """Write events in batches; returns how many were written. Simple, single-threaded; one
-    process resolver for the whole call, as the loader has one per run."""
-    from provgraph.graph.identity import ProcessResolver
-
-    resolver = ProcessResolver(graph)
-    written = 0
-    batch = Batch()
-    for event in events:
-        batch.add(event)
-        if batch.events >= batch_size:
-            write_batch(graph, batch, resolver)
-            written += batch.events
-            batch = Batch()
-    if batch.events:
-        write_batch(graph, batch, resolver)
-        written += batch.events
-    return written
+def merge_timed(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Two rows of one timed edge as one: times and sources unioned (sources capped), the
+    first raw evidence kept, list properties unioned in order, other values first-known."""
+    merged = dict(a)
+    merged["times"] = sorted(set(a["times"]) | set(b["times"]))
+    merged["sources"] = (a["sources"] + [s for s in b["sources"] if s not in a["sources"]])[
+        :MAX_SOURCES
+    ]
+    merged["raw"] = a["raw"] if a["raw"] is not None else b["raw"]
+    for key, value in b.items():
+        if key in merged and isinstance(merged[key], list) and key not in ("times", "sources"):
+            merged[key] = merged[key] + [v for v in value if v not in merged[key]]
+        elif merged.get(key) is None:
+            merged[key] = value
+    return merged

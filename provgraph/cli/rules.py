@@ -304,7 +304,7 @@ _ORPHAN_CONNECTIONS = "MATCH (c:Connection) WHERE NOT (c)--() DELETE c"
 
 
 def _example_on_graph(graph: Graph, rule: Rule, specs: Sequence[Mapping[str, Any]]) -> int:
-    from provgraph.graph.writer import write_events
+    from provgraph.graph.loader import write_events
     from provgraph.queries.engine import evaluate
     from provgraph.queries.examples import events_from_specs
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from provgraph.graph.loader import write_events
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import write_events
 from provgraph.ingest.model import Event, FileOp, Kind, Origin, ProcessRef
 
 from tests.e2e.conftest import ApiServer

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from provgraph.graph.loader import write_events
 from provgraph.graph.pipeline import ingest_sources
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import write_events
 from provgraph.ingest.model import Event, Origin
 from provgraph.ingest.windows import parse_windows
 from provgraph.queries.accounts import account_activity

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from provgraph.graph.loader import write_events
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import write_events
 from provgraph.ingest.model import Event, ImageFacts, Kind, Origin, ProcessRef
 from provgraph.ingest.windows import parse_windows
 from provgraph.queries.engine import evaluate

@@ -6,10 +6,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from provgraph.graph.loader import IngestInterrupted, Loader
+from provgraph.graph.loader import IngestInterrupted, Loader, write_events
 from provgraph.graph.target import Neo4jTarget
 from provgraph.graph.tx import Graph, Retry
-from provgraph.graph.writer import write_events
 from provgraph.ingest.model import Event, FileOp, Kind, Origin, ProcessRef, process_uid
 from provgraph.ingest.reader import iter_events
 

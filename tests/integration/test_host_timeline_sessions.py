@@ -76,7 +76,7 @@ def test_script_blocks_on_the_timeline(empire: Graph) -> None:
 
 
 def test_timeline_failed_logons_services_and_tasks(graph: Graph, tmp_path: Path) -> None:
-    from provgraph.graph.writer import write_events
+    from provgraph.graph.loader import write_events
 
     from tests.integration.test_accounts_and_system import (
         TASK_DISABLED,
@@ -138,7 +138,7 @@ def test_defender_logons_on_the_timeline(graph: Graph, tmp_path: Path) -> None:
 
 
 def test_explicit_credentials_on_the_timeline(graph: Graph) -> None:
-    from provgraph.graph.writer import write_events
+    from provgraph.graph.loader import write_events
 
     from tests.integration.test_accounts_and_system import EXPLICIT, _events, _evtx_json
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from provgraph.graph.identity import TOLERANCE, ProcessResolver
-from provgraph.graph.loader import Loader
+from provgraph.graph.loader import Loader, write_events
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import Batch, write_events, write_statements
+from provgraph.graph.writer import Batch, write_statements
 from provgraph.ingest.model import Event, Kind, Origin, ProcessRef, process_uid
 from provgraph.ingest.reader import iter_events
 from provgraph.ingest.windows import parse_windows

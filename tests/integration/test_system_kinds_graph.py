@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from provgraph.graph.loader import write_events
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import write_events
 from provgraph.ingest.ecs import parse_ecs
 from provgraph.ingest.mde import parse_mde
 from provgraph.ingest.model import Origin

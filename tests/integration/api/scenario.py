@@ -15,8 +15,8 @@ from typing import Any
 
 from neo4j import ManagedTransaction
 from provgraph.api.settings import Settings
+from provgraph.graph.loader import write_events
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import write_events
 from provgraph.ingest.model import Event, FileOp, Kind, Origin, ProcessRef
 from provgraph.queries.alerts import next_seq, publish_seq
 

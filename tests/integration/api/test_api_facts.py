@@ -6,8 +6,8 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
+from provgraph.graph.loader import write_events
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import write_events
 from provgraph.ingest.model import Event, FileOp, Kind, Origin
 from provgraph.queries.subgraph import FACT_RELS, FACTS_INLINE
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
+from provgraph.graph.loader import write_events
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import write_events
 from provgraph.ingest.model import Event, FileOp, Kind, Origin, ProcessRef
 
 from tests.integration.api.scenario import T0

@@ -7,8 +7,8 @@ import threading
 from dataclasses import replace
 from datetime import timedelta
 
+from provgraph.graph.loader import write_events
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import write_events
 from provgraph.queries.alerts import alert_ids_for, next_seq, service
 from provgraph.queries.alerts.models import AlertRead
 from provgraph.queries.engine import run_rules

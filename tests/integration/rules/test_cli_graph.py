@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from provgraph.graph.loader import write_events
 from provgraph.graph.target import Neo4jTarget
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import write_events
 from provgraph.queries.examples import events_from_specs
 from provgraph.queries.rule import RULES_DIR
 from typer.testing import CliRunner

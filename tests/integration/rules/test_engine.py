@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from neo4j.exceptions import ClientError
+from provgraph.graph.loader import write_events
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import write_events
 from provgraph.queries.catalog import Catalog, explain_rule
 from provgraph.queries.engine import Scheduler, run_rules
 from provgraph.queries.examples import BASE, events_from_specs

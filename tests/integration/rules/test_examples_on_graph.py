@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from provgraph.graph.loader import write_events
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import write_events
 from provgraph.queries.catalog import explain_rule
 from provgraph.queries.engine import evaluate
 from provgraph.queries.examples import events_from_specs

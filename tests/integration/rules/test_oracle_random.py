@@ -12,8 +12,8 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from provgraph.graph.loader import write_events
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import write_events
 from provgraph.queries.examples import BASE, events_from_specs
 from provgraph.queries.reference import build_model, events_frame
 from provgraph.queries.rule import load_rules

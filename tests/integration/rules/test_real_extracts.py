@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from provgraph.graph.loader import write_events
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import write_events
 from provgraph.ingest.reader import iter_events
 from provgraph.queries.engine import evaluate, run_rules
 from provgraph.queries.reference import build_model, events_frame

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from provgraph.graph.loader import write_events
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import write_events
 from provgraph.ingest.reader import iter_events
 from provgraph.queries.engine import evaluate
 from provgraph.queries.reference import Model, build_model, events_frame

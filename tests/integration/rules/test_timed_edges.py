@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from provgraph.graph.loader import Loader
+from provgraph.graph.loader import Loader, write_events
 from provgraph.graph.schema import MAX_TIMES
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import Batch, write_events, write_statements
+from provgraph.graph.writer import Batch, write_statements
 from provgraph.ingest.model import Event, Kind, Origin, ProcessRef
 from provgraph.ingest.reader import iter_events
 from provgraph.queries.reference import build_model, events_frame

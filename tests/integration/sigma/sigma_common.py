@@ -9,8 +9,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from provgraph.graph.loader import write_events
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import file_key, write_events
+from provgraph.graph.writer import file_key
 from provgraph.ingest.errors import ParseError
 from provgraph.ingest.model import normalise_guid, normalise_host
 from provgraph.ingest.reader import iter_events

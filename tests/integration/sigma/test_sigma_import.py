@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from provgraph.graph.loader import write_events
 from provgraph.graph.target import Neo4jTarget
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import write_events
 from provgraph.queries.examples import events_from_specs
 from typer.testing import CliRunner
 

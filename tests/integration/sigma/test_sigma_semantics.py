@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
+from provgraph.graph.loader import write_events
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import write_events
 from provgraph.ingest.model import Event, Kind, Origin, ProcessRef
 from provgraph.queries.engine import evaluate
 from provgraph.queries.examples import BASE, events_from_specs

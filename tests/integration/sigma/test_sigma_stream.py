@@ -180,7 +180,7 @@ detection:
 
 
 def test_streamed_matches_equal_cypher_for_every_modifier(graph: Graph, tmp_path: Path) -> None:
-    from provgraph.graph.writer import write_events
+    from provgraph.graph.loader import write_events
 
     folder = tmp_path / "rules"
     folder.mkdir()
@@ -206,7 +206,7 @@ def test_pipeline_hook_turns_streamed_hits_into_the_same_alerts(
     """Through `hook` (what `provgraph ingest` runs): the streamed rules' alerts are those the
     Cypher run would write: running the rules as Cypher afterwards finds every alert already
     there (nothing created, nothing updated), and a second stream changes nothing either."""
-    from provgraph.graph.writer import write_events
+    from provgraph.graph.loader import write_events
     from provgraph.queries.engine import run_rules
 
     folder = tmp_path / "rules"
@@ -255,7 +255,7 @@ detection:
 
 def test_streamed_rules_judge_only_hosts_of_their_product(graph: Graph, tmp_path: Path) -> None:
     """The stream leaves out hosts known to run another product, as the Cypher query does."""
-    from provgraph.graph.writer import write_events
+    from provgraph.graph.loader import write_events
     from provgraph.queries.examples import events_from_specs
 
     folder = tmp_path / "rules"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
+from provgraph.graph.loader import write_events
 from provgraph.graph.tx import Graph
-from provgraph.graph.writer import write_events
 from provgraph.ingest.model import Event, Origin
 from provgraph.ingest.windows import parse_windows
 from provgraph.queries.engine import evaluate
