@@ -903,9 +903,31 @@ class SigmaStream:
         self.undecided = {}
         return runs
 
+    def run_cypher(
+        self, graph: Graph, since: datetime | None = None, until: datetime | None = None
+    ) -> list[RuleRun]:
+        """The rules that run as Cypher (`engine.run_rules`), except those whose query begins
+        with the pattern of a Sigma logsource that has no row in the window (no script block,
+        no service install…): they match nothing, and get a run with no matches without
+        their query being planned and run (most of SigmaHQ's ps_script and service rules)."""
+        start, end = span(since, until)
+        empty: dict[str, bool] = {}
+        idle: set[str] = set()
+        for rule in self.cypher:
+            match = next((m for m in _MATCHES if rule.query.startswith(m + "\n")), None)
+            if match is None:
+                continue
+            if match not in empty:
+                probe = match + "\nRETURN true AS found LIMIT 1"
+                empty[match] = not graph.read(probe, {"since": start, "until": end})
+            if empty[match]:
+                idle.add(rule.id)
+        ran = iter(run_rules(graph, since, until, [r for r in self.cypher if r.id not in idle]))
+        return [RuleRun(r.id, start, end) if r.id in idle else next(ran) for r in self.cypher]
+
     def hook(self, graph: Graph, since: datetime, until: datetime) -> list[RuleRun]:
         """The pipeline's rules hook: streamed rules' alerts, then the other rules as Cypher."""
-        return self.apply(graph, since, until) + run_rules(graph, since, until, self.cypher)
+        return self.apply(graph, since, until) + self.run_cypher(graph, since, until)
 
 
 # -- reading a hit's row back --------------------------------------------------------------------
@@ -932,6 +954,10 @@ def fetch_query(category: str) -> str:
         match = match.replace("(p:Process)", "(p:Process {uid: k.uid})")
     keyed_source = dataclasses.replace(logsource, match="UNWIND $keys AS k\n" + match)
     return build_query(keyed_source, "true", needs_parent=False)
+
+
+# the logsources' patterns, longest first (a rule query begins with its logsource's)
+_MATCHES = sorted({ls.match for ls in LOGSOURCES.values()}, key=len, reverse=True)
 
 
 def recheck_query(category: str, exprs: Sequence[str]) -> str:
