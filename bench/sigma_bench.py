@@ -106,7 +106,7 @@ def run_provgraph(events: int, seed: int) -> dict[str, Any]:
         return streamed + cypher
 
     result = ingest_sources(
-        graph, files, observer=stream, rules=hook, evidence=Evidence.RAW
+        graph, files, observer=stream.observe, rules=hook, evidence=Evidence.RAW
     )
     seconds = time.perf_counter() - started
     runs = result.rules or []

@@ -13,9 +13,9 @@ import multiprocessing
 import os
 import queue
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from provgraph.core.errors import ProvgraphError
 from provgraph.graph.writer import Folded
@@ -26,25 +26,6 @@ MIN_BYTES = 16 * 2**20  # below this, starting a process costs more than it save
 
 class ParserFailed(ProvgraphError):
     """The parser process crashed or raised; its traceback is in the message."""
-
-
-class Observed(Protocol):
-    """An event observer's twin in the parser process: sees the events, then says what it saw."""
-
-    def __call__(self, event: Any) -> None: ...
-
-    def state(self) -> Any: ...  # picklable
-
-
-class ForkableObserver(Protocol):
-    """An event observer (pipeline `observer`) that can watch from the parser process: `fork`
-    gives a picklable factory of its twin there, `join` takes in what the twin saw."""
-
-    def __call__(self, event: Any) -> None: ...
-
-    def fork(self) -> Callable[[], Observed]: ...
-
-    def join(self, state: Any) -> None: ...
 
 
 def worth_it(sources: list[Any]) -> bool:
@@ -72,19 +53,15 @@ def folded_batches(
     dead_letters: str | None,
     summary: Summary,
     keep_raw: bool = True,
-    observer: ForkableObserver | None = None,
 ) -> Iterator[Folded]:
-    """Folded batches from a parser process; `summary` is filled in when it finishes.
-    `observer`'s twin sees every event in the parser process; what it saw is joined into
-    `observer` after the last batch, before this generator returns."""
+    """Folded batches from a parser process; `summary` is filled in when it finishes."""
     context = multiprocessing.get_context("spawn")  # never fork a process holding driver threads
     channel = context.Queue(maxsize=4)
-    twin = observer.fork() if observer is not None else None
     worker = context.Process(
         target=_parse,
         name="provgraph-parser",
         daemon=True,
-        args=(sources, fmt, batch_size, dead_letters, keep_raw, channel, twin),
+        args=(sources, fmt, batch_size, dead_letters, keep_raw, channel),
     )
     worker.start()
     try:
@@ -99,9 +76,6 @@ def folded_batches(
                 continue
             if kind == "batch":
                 yield payload
-            elif kind == "observed":
-                assert observer is not None
-                observer.join(payload)
             elif kind == "done":  # the whole summary: counts, failed inputs, shown rejections
                 summary.merge(payload)
                 return
@@ -120,7 +94,6 @@ def _parse(
     dead_letters: str | None,
     keep_raw: bool,
     channel: Any,
-    twin: Callable[[], Observed] | None = None,
 ) -> None:
     from provgraph.graph.writer import Batch
     from provgraph.ingest.deadletter import DeadLetterWriter
@@ -130,19 +103,14 @@ def _parse(
         summary = Summary()
         writer = DeadLetterWriter(dead_letters) if dead_letters else None
         try:
-            observe = twin() if twin is not None else None
             batch = Batch(keep_raw=keep_raw)
             for event in iter_events(sources, fmt, dead_letters=writer, summary=summary):
-                if observe is not None:
-                    observe(event)
                 batch.add(event)
                 if batch.events >= batch_size:
                     channel.put(("batch", batch.folded()))
                     batch = Batch(keep_raw=keep_raw)
             if batch.events:
                 channel.put(("batch", batch.folded()))
-            if observe is not None:
-                channel.put(("observed", observe.state()))
         finally:
             if writer is not None:
                 writer.close()

@@ -99,9 +99,8 @@ def ingest_sources(
     (default: for files on disk large enough to pay for it; see provgraph.graph.parallel).
     `evidence` (an `Evidence`, or its value) says what each edge keeps of its records.
     `observer`, when given, sees every event as it is parsed (queries/ supplies it: Sigma
-    rules evaluated as events stream, `queries.sigma.stream`). The parser process hands over
-    folded batches, not events: an observer that can fork (`parallel.ForkableObserver`) watches
-    from there through its twin; any other makes the events be parsed here.
+    rules evaluated as events stream, `queries.sigma.stream`); events are then parsed here,
+    not in a second process, since the parser process hands over folded batches, not events.
     """
     if evidence not in set(Evidence):
         raise ValueError(f"evidence must be one of {', '.join(Evidence)}")
@@ -117,8 +116,7 @@ def ingest_sources(
         if isinstance(sources, (str, os.PathLike)) or hasattr(sources, "read")
         else list(sources)
     )
-    forkable = observer if callable(getattr(observer, "fork", None)) else None
-    in_parallel = (observer is None or forkable is not None) and (
+    in_parallel = observer is None and (
         parallel if parallel is not None else parallel_worth_it(listed)
     )
     # In parallel the parser process owns the dead-letter file; here, this process does.
@@ -138,7 +136,6 @@ def ingest_sources(
                     str(dead_letters) if dead_letters else None,
                     summary,
                     keep_raw=keep_raw,
-                    observer=forkable,  # type: ignore[arg-type]
                 ):
                     load.add_folded(folded)
                     if bar is not None:

@@ -305,7 +305,7 @@ def _rules_hook() -> tuple[
 
     stream = catalog_stream()
     if stream is not None:
-        return stream.hook, stream  # a stream can watch from the parser process (it forks)
+        return stream.hook, stream.observe
 
     def hook(graph: Graph, since: datetime, until: datetime) -> list[RuleRun]:
         return run_rules(graph, since=since, until=until)

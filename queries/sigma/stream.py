@@ -30,7 +30,6 @@ would make (the differential tests check the matches are the same).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import ipaddress
 import logging
 import re
@@ -797,42 +796,6 @@ class SigmaStream:
                 self.hits[i].add(key)
         self.seconds += time.perf_counter() - started
 
-    # -- watching from the parser process (graph.parallel.ForkableObserver) -----------------
-    def __call__(self, event: Event) -> None:
-        self.observe(event)
-
-    def fork(self) -> Callable[[], SigmaStream]:
-        """A picklable factory of this stream's twin, for the parser process: the same rules,
-        their matchers built there (closures do not pickle)."""
-        return functools.partial(_twin, [sr.rule for sr in self.rules])
-
-    def state(self) -> dict[str, Any]:
-        """What this stream has seen, for `join` in the process that owns the run."""
-        return {
-            "rules": [sr.rule.id for sr in self.rules],
-            "hits": self.hits,
-            "events": self.events,
-            "confirmed": self.confirmed,
-            "seconds": self.seconds,
-            "incomplete": self.incomplete,
-            "undecided": self.undecided,
-        }
-
-    def join(self, state: Mapping[str, Any]) -> None:
-        """Take in what a twin (`fork`) saw, as if this stream had seen those events."""
-        if state["rules"] != [sr.rule.id for sr in self.rules]:
-            raise RuntimeError("a stream's twin was built with other rules")
-        for mine, theirs in zip(self.hits, state["hits"], strict=True):
-            mine |= theirs
-        self.events += state["events"]
-        self.confirmed += state["confirmed"]
-        self.seconds += state["seconds"]
-        self.incomplete |= state["incomplete"]
-        for category, keys in state["undecided"].items():
-            mine_keys = self.undecided.setdefault(category, {})
-            for key, gaps in keys.items():
-                mine_keys[key] = mine_keys.get(key, frozenset()) | gaps
-
     def deferred(self, sr: StreamRule) -> bool:
         """The rule reads a fact some event of this ingest lacked: its matches come from its
         Cypher query instead (exact, slower)."""
@@ -991,12 +954,6 @@ def fetch_query(category: str) -> str:
         match = match.replace("(p:Process)", "(p:Process {uid: k.uid})")
     keyed_source = dataclasses.replace(logsource, match="UNWIND $keys AS k\n" + match)
     return build_query(keyed_source, "true", needs_parent=False)
-
-
-def _twin(rules: list[Rule]) -> SigmaStream:
-    """A stream over `rules` (all of them streamable: they came from one), built afresh."""
-    plan = stream_plan(rules)
-    return SigmaStream(plan.streamed)
 
 
 # the logsources' patterns, longest first (a rule query begins with its logsource's)

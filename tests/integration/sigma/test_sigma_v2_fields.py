@@ -213,31 +213,3 @@ def test_image_facts_missing_from_a_start_are_decided_on_the_graphs_facts(
     # rule 8 (`not Company: Microsoft…`) would match the bare start on its own record alone
     assert _uid("bare") not in _found([m.row for m in fetched[rules["8"].id]], PC)
     assert stream.undecided == {}
-
-
-def test_a_stream_watching_from_the_parser_process_sees_what_it_sees_in_process(
-    graph: Graph, rules: Any, tmp_path: Path
-) -> None:
-    """Given as the observer itself (not its `observe`), a stream forks a twin into the parser
-    process (graph.parallel); what the twin saw, joined, is what the stream sees in-process:
-    the same hits, undecided starts and counts, so the same matches."""
-    rec = Recorder("ws1")
-    rec.start(0, "bare", MSBUILD, "MSBuild.exe y.proj")
-    path = tmp_path / "records.ndjson"
-    path.write_text("".join(json.dumps(r) + "\n" for r in _records() + rec.records))
-    plan = stream_plan(rules.values())
-    here, there = SigmaStream(plan.streamed), SigmaStream(plan.streamed)
-    graph.write_autocommit(WIPE_ALL)
-    ingest_sources(graph, [str(path)], observer=here.observe, parallel=False)
-    graph.write_autocommit(WIPE_ALL)
-    ingest_sources(graph, [str(path)], observer=there, parallel=True)
-    assert there.events == here.events == len(_records() + rec.records)
-    assert there.confirmed == here.confirmed
-    assert there.matched() == here.matched() and any(there.matched().values())
-    assert there.undecided == here.undecided != {}
-    assert there.incomplete == here.incomplete
-    fetched = there.matches(graph)
-    for n, (category, _, _) in CASES.items():
-        rule = rules[str(n)]
-        cypher = _found([m.row for m in evaluate(graph, rule)], category)
-        assert _found([m.row for m in fetched[rule.id]], category) == cypher, n
