@@ -967,7 +967,10 @@ def recheck_query(category: str, exprs: Sequence[str]) -> str:
         raise ValueError(f"{category} identities are not read back by process")
     logsource = LOGSOURCES[category]
     plain = _KEYED[category][0]
-    match = "UNWIND $uids AS uid\n" + logsource.match.replace(plain, "(p:Process {uid: uid})")
+    # by key whatever the plan cache holds: a plan made on a small graph (a first, small
+    # ingest) scanned the window by start_time for each key, 13 s instead of 2 for 18k keys
+    keyed = "(p:Process {uid: uid}) USING INDEX p:Process(uid)"
+    match = "UNWIND $uids AS uid\n" + logsource.match.replace(plain, keyed)
     lines = pattern_lines(dataclasses.replace(logsource, match=match), "true", join_parent=True)
     lines.append("RETURN p.uid AS uid, [" + ", ".join(exprs) + "] AS facts")
     return "\n".join(lines) + "\n"
