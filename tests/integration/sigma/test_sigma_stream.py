@@ -60,8 +60,8 @@ def _story() -> list[Any]:
 
 def _differences(graph: Graph, stream: SigmaStream) -> tuple[int, dict[str, Any]]:
     """(rules that matched, rule id -> (streamed only, Cypher only)) for every streamed rule."""
+    fetched = stream.matches(graph)  # first: it decides the undecided identities (recheck)
     streamed = stream.matched()
-    fetched = stream.matches(graph)
     fired, diff = 0, {}
     for sr in stream.rules:
         if stream.deferred(sr):

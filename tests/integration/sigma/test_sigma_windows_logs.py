@@ -214,3 +214,29 @@ def test_windows_log_rules_that_do_not_map_are_reported(tmp_path: Path) -> None:
         "13": ("failed", "logsource", ("service security without EventID",)),
         "14": ("failed", "field", ("Foo",)),
     }
+
+
+def test_cypher_rules_of_an_empty_logsource_give_the_runs_the_engine_gives(
+    graph: Graph, rules: Any
+) -> None:
+    """`SigmaStream.run_cypher` leaves out the rules whose logsource has no row in the window
+    (here: services and tasks, none written; then a window before every event): the runs, in
+    rule order, say what `engine.run_rules` says of them, and the rest still run and alert."""
+    from provgraph.queries.engine import run_rules
+    from provgraph.queries.sigma.stream import SigmaStream
+
+    graph.write_autocommit(WIPE_ALL)
+    scripts = [e for e in _events() if e.script is not None]
+    assert scripts and len(scripts) < len(_events())
+    write_events(graph, scripts)
+    plan = stream_plan(rules.values())
+    stream = SigmaStream(plan.streamed, plan.cypher)
+    since, until = T0, T0 + timedelta(hours=1)
+    for window in ((since, until), (since - timedelta(days=2), since - timedelta(days=1))):
+        runs = stream.run_cypher(graph, *window)
+        assert [r.rule_id for r in runs] == [r.id for r in plan.cypher]
+        assert all(r.error is None for r in runs)
+        engine = {r.rule_id: r.matches for r in run_rules(graph, *window, plan.cypher)}
+        assert {r.rule_id: r.matches for r in runs} == engine
+    fired = {r.rule_id for r in stream.run_cypher(graph, since, until) if r.matches}
+    assert fired == {rules["1"].id, rules["2"].id}
