@@ -188,7 +188,7 @@ class ProcessAccessFacts:
 
 
 class RegistryOp(enum.StrEnum):
-    CREATE = "create"  # a key created (or a value first set: Security 4657 %%1904)
+    CREATE = "create"  # a key created
     DELETE = "delete"  # a key or value deleted
     SET_VALUE = "set_value"
     RENAME = "rename"

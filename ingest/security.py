@@ -501,10 +501,12 @@ def _handle_request(data: Mapping[str, Any], base: dict[str, Any]) -> list[Event
     return _key_access(data, base, "4656")
 
 
-# 4657 OperationType, as message ids (evtx) or rendered text (Sentinel, winlogbeat)
+# 4657 OperationType, as message ids (evtx) or rendered text (Sentinel, winlogbeat). A value
+# first written is a value set, as Sysmon logs it (13 SetValue, not 12 CreateKey, which is for
+# keys): 4657 always names a value.
 _VALUE_OPS = {
-    "%%1904": RegistryOp.CREATE,
-    "new registry value created": RegistryOp.CREATE,
+    "%%1904": RegistryOp.SET_VALUE,
+    "new registry value created": RegistryOp.SET_VALUE,
     "%%1905": RegistryOp.SET_VALUE,
     "existing registry value modified": RegistryOp.SET_VALUE,
     "%%1906": RegistryOp.DELETE,

@@ -432,7 +432,7 @@ def test_security_key_writes_and_4657_share_sysmons_key_and_process(graph: Graph
         {
             "path": run + r"\Updater",
             "uid": uid,
-            "ops": ["create", "set_value"],
+            "ops": ["set_value"],  # 4657's "new value created" is Sysmon's SetValue too
             "types": ["4657", "SetValue"],
             "details": [r"C:\Users\Public\tool.exe"],
             "masks": [],

@@ -184,3 +184,31 @@ def test_sysmon_missing_and_mistyped_fields_name_the_field() -> None:
     record["Event"]["EventData"].update(Image="C:\\a.exe", ProcessId="0xZZ")
     with pytest.raises(ParseError, match="ProcessId"):
         parse_sysmon(record, ORIGIN)
+
+
+@pytest.mark.parametrize(
+    ("operation", "op"),
+    [
+        ("%%1904", "set_value"),  # a new value: Sysmon logs it as 13 SetValue, not a key add
+        ("New registry value created", "set_value"),
+        ("%%1905", "set_value"),
+        ("%%1906", "delete"),
+        ("Registry value deleted", "delete"),
+    ],
+)
+def test_security_4657_value_ops(operation: str, op: str) -> None:
+    record = {
+        "TimeGenerated": "2024-03-01T10:00:03Z",
+        "Computer": "build01",
+        "EventID": 4657,
+        "ObjectName": "\\REGISTRY\\MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run",
+        "ObjectValueName": "Updater",
+        "OperationType": operation,
+        "NewValue": "C:\\Users\\Public\\tool.exe",
+        "ProcessId": "0xF00",
+        "ProcessName": "C:\\Windows\\System32\\reg.exe",
+    }
+    [event] = parse_security(record, ORIGIN)
+    assert event.kind is Kind.REGISTRY and event.registry is not None
+    assert event.registry.op == op
+    assert event.registry.path == "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run\\Updater"
