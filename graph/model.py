@@ -186,9 +186,15 @@ NODES: tuple[NodeType, ...] = (
             "elevated",
             "privileges",
             "sources",
+            # 4624's facts of the request (what Sigma's logon rules read)
+            "process_name",
+            "key_length",
+            "impersonation_level",
+            "outbound_user",
+            "subject_sid",
         ),  # fmt: skip
         times=("start_time", "end_time"),
-        indexes=_indexes("host", "logon_guid", "source_ip"),
+        indexes=_indexes("host", "logon_guid", "source_ip", "start_time"),
         entity="logon",
     ),
     NodeType(
@@ -418,7 +424,16 @@ EDGES: tuple[EdgeType, ...] = (
         "USED_CREDENTIALS",
         "Process",
         "Account",
-        (*TIMED, "count", "target_servers", "target_infos", "sources", "raw"),
+        (
+            *TIMED,
+            "count",
+            "target_servers",
+            "target_infos",
+            "subject_names",  # 4648's SubjectUserName, as logged
+            "source_ips",
+            "sources",
+            "raw",
+        ),
         TIMED,
         provenance=True,
     ),

@@ -474,7 +474,12 @@ ACCOUNT_EDGES = (
         True,
         ("statuses", "sub_statuses", "failure_reasons", "logon_types", "source_ips"),
     ),
-    ("USED_CREDENTIALS", False, True, ("target_servers", "target_infos")),
+    (
+        "USED_CREDENTIALS",
+        False,
+        True,
+        ("target_servers", "target_infos", "subject_names", "source_ips"),
+    ),
     ("ACCESSED_SHARE", True, True, ("access_masks", "relative_targets", "source_ips")),
     ("INSTALLED_SERVICE", True, True, ("image_paths",)),
     ("CHANGED_TASK", True, True, ("ops",)),
@@ -522,6 +527,13 @@ LOGON_PROPS = (
     "auth_package",
     "logon_process",
     "logon_guid",
+    # 4624's facts of the request (Sigma's ProcessName, KeyLength, ImpersonationLevel,
+    # TargetOutboundUserName, SubjectUserSid)
+    "process_name",
+    "key_length",
+    "impersonation_level",
+    "outbound_user",
+    "subject_sid",
 )
 _LOGON_FILL = ",\n      ".join(f"l.{k} = coalesce(l.{k}, row.props.{k})" for k in LOGON_PROPS)
 
@@ -594,7 +606,7 @@ def _union(*names: str) -> tuple[str, str]:
 
 
 _FAILED = ("statuses", "sub_statuses", "failure_reasons", "logon_types", "source_ips")
-_CREDS = ("target_servers", "target_infos")
+_CREDS = ("target_servers", "target_infos", "subject_names", "source_ips")
 _SHARE = ("access_masks", "relative_targets", "source_ips")
 MERGE_FAILED_LOGON = _timed("Host", "name", "FAILED_LOGON", *_union(*_FAILED), "Account", "key")
 MERGE_USED_CREDENTIALS = _timed("Account", "key", "USED_CREDENTIALS", *_union(*_CREDS))
@@ -836,10 +848,10 @@ _MOVE_EXTRA = {
     ),
     # -- accounts, logons and Windows system changes (graph v2, part 2) --
     "USED_CREDENTIALS": (
-        ", r.target_servers = [], r.target_infos = []",
-        ", r.target_servers = r.target_servers"
-        " + [x IN old.target_servers WHERE NOT x IN r.target_servers],"
-        " r.target_infos = r.target_infos + [x IN old.target_infos WHERE NOT x IN r.target_infos]",
+        "".join(f", r.{k} = []" for k in _CREDS),
+        "".join(
+            f", r.{k} = r.{k} + [x IN coalesce(old.{k}, []) WHERE NOT x IN r.{k}]" for k in _CREDS
+        ),
     ),
     "CHANGED_TASK": (", r.ops = []", ", r.ops = r.ops + [o IN old.ops WHERE NOT o IN r.ops]"),
     "RAN_SCRIPT": ("", ""),
@@ -1353,6 +1365,9 @@ class SystemFold:
                     timed.add(event, keep_raw, source)
                     _add_unique(timed.extra["target_servers"], facts.target_server)
                     _add_unique(timed.extra["target_infos"], facts.target_info)
+                    if facts.subject is not None:
+                        _add_unique(timed.extra["subject_names"], facts.subject.name)
+                    _add_unique(timed.extra["source_ips"], facts.source_ip)
                 return
             if facts.failed:
                 if account is not None:

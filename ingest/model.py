@@ -372,6 +372,9 @@ WELL_KNOWN_SIDS = {
     "s-1-5-18": ("nt authority", "system"),
     "s-1-5-19": ("nt authority", "local service"),
     "s-1-5-20": ("nt authority", "network service"),
+    # an anonymous session is an account Sigma rules name ("TargetUserName: ANONYMOUS LOGON");
+    # by name alone it is nobody (_NOBODY_NAMES), by its SID it is this one
+    "s-1-5-7": ("nt authority", "anonymous logon"),
 }
 # The fixed logon sessions of those accounts: a process in one runs as its account, whatever
 # name a record gives (4688 names a NETWORK SERVICE process's target "THESHIRE\\WS6$").
@@ -459,6 +462,14 @@ class LogonFacts:
     subject: AccountRef | None = None
     target_server: str | None = None  # 4648
     target_info: str | None = None  # 4648
+    # 4624's facts of the logon request (Sigma rules read them): the process that asked for
+    # it, the subject's SID, the NTLM key length, the impersonation level (as logged, e.g.
+    # "%%1833") and, for a NewCredentials logon (type 9), the user its network access runs as
+    process_name: str | None = None
+    key_length: int | None = None
+    impersonation_level: str | None = None
+    outbound_user: str | None = None
+    subject_sid: str | None = None  # as logged, the NULL SID of an anonymous request included
 
 
 # -- accounts, part 2: Defender and Elastic logons (graph v2, k2b) ---------------------------

@@ -229,6 +229,11 @@ def _port(data: Mapping[str, Any], key: str) -> int | None:
     return port if 0 < port < 65536 else None
 
 
+def _int(data: Mapping[str, Any], key: str) -> int | None:
+    value = _dash(data, key)
+    return None if value is None else as_int(value, key)
+
+
 def _hex(data: Mapping[str, Any], key: str) -> str | None:
     value = _dash(data, key)
     return None if value is None else hex(as_int(value, key))
@@ -247,8 +252,7 @@ _YES_NO = {"%%1842": True, "%%1843": False, "yes": True, "no": False}
 
 
 def _logon_type(data: Mapping[str, Any]) -> int | None:
-    value = _dash(data, "LogonType")
-    return None if value is None else as_int(value, "LogonType")
+    return _int(data, "LogonType")
 
 
 def _logon(data: Mapping[str, Any], base: dict[str, Any], failed: bool) -> list[Event]:
@@ -268,6 +272,11 @@ def _logon(data: Mapping[str, Any], base: dict[str, Any], failed: bool) -> list[
         logon_process=_dash(data, "LogonProcessName"),
         logon_guid=_guid(data, "LogonGuid"),
         elevated=_YES_NO.get(elevated.lower()) if elevated else None,
+        process_name=_dash(data, "ProcessName"),
+        key_length=_int(data, "KeyLength"),
+        impersonation_level=_dash(data, "ImpersonationLevel"),
+        outbound_user=_dash(data, "TargetOutboundUserName"),
+        subject_sid=as_sid(data.get("SubjectUserSid")),
     )
     if facts.account is None:
         raise ParseError("TargetUserName", "missing, and no TargetUserSid either")

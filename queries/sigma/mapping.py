@@ -88,6 +88,17 @@ _VARIABLES = (
     "typ",
     "wop",
     "wu",
+    # logons: the account, its Logon, a failed logon's host, and one value of the edge's lists
+    "acct",
+    "lg",
+    "fh",
+    "st",
+    "sst",
+    "lt",
+    "sip",
+    "ts",
+    "ti",
+    "sn",
 )
 # lineage variables and the SPAWNED path that binds each, relative to `p`
 LINEAGE = {
@@ -651,6 +662,165 @@ def file_facts(var: str) -> tuple[Field, ...]:
 _PROCESS_RETURNS = (("p.uid", "process_uid"), ("p.image", "image"))
 _ACTOR_ENTITIES = (("process", "process", "process_uid"), ("account", "account", "account"))
 
+# -- logons (Security 4624, 4625, 4648; Defender and Elastic logons alike) ----------------------
+# A successful logon is its Logon session (the account LOGGED_ON it, its facts as first
+# recorded), a failed one an account's FAILED_LOGON edge to the host (its statuses, types and
+# addresses as value lists), explicit credentials a process's USED_CREDENTIALS edge to the
+# account whose credentials it used. Windows writes "-" for a fact it has no value for; the
+# graph stores nothing, and these fields read "-" again, so a rule's `IpAddress: '-'` filter
+# keeps its meaning.
+_DASH_NOTE = "read as Windows logs a missing value: '-' (Defender and Elastic logons alike)"
+
+
+def _dash_of(expr: str) -> str:
+    return f"coalesce({expr}, '-')"
+
+
+_TARGET_ACCOUNT = (
+    Field("TargetUserName", "acct.name"),
+    Field("TargetDomainName", "acct.domain"),
+    Field("TargetUserSid", "acct.sid", note="stored lower-case"),
+)
+_ACCOUNT_ENTITY = ("account", "account", "account_key")
+_NO_SUBJECT = "the account that asked for the logon: only its SID is stored (SubjectUserSid)"
+SECURITY_LOGON = Logsource(
+    category="security_logon",
+    service="security",
+    event_ids=frozenset({4624}),
+    match=(
+        "MATCH (acct:Account)-[r:LOGGED_ON]->(lg:Logon)\n"
+        "WHERE lg.start_time >= $since AND lg.start_time <= $until"
+    ),
+    time="lg.start_time",
+    host="lg.host",
+    fields=(
+        *_TARGET_ACCOUNT,
+        Field("EventID", "4624", kind="int"),
+        Field("Channel", "'Security'"),
+        Field("TargetLogonId", "lg.logon_id", note="lower-case hex, as 0x3e7"),
+        Field("LogonType", "lg.logon_type", kind="int"),
+        Field("IpAddress", _dash_of("lg.source_ip"), ip=True, note=_DASH_NOTE),
+        Field(
+            "IpPort",
+            "coalesce(lg.source_port, 0)",
+            kind="int",
+            note="a logon with no source port (Windows '-' or 0) reads 0",
+        ),
+        Field("WorkstationName", _dash_of("lg.workstation"), note=_DASH_NOTE),
+        Field("AuthenticationPackageName", _dash_of("lg.auth_package"), note=_DASH_NOTE),
+        Field("LogonProcessName", _dash_of("lg.logon_process"), note="trailing blanks trimmed"),
+        Field("LogonGuid", "lg.logon_guid"),
+        Field("ProcessName", _dash_of("lg.process_name"), note=_DASH_NOTE),
+        Field("KeyLength", "lg.key_length", kind="int"),
+        Field("ImpersonationLevel", _dash_of("lg.impersonation_level"), note=_DASH_NOTE),
+        Field("TargetOutboundUserName", _dash_of("lg.outbound_user"), note=_DASH_NOTE),
+        Field("SubjectUserSid", "lg.subject_sid", note="stored lower-case"),
+        Field("SubjectUserName", None, reason=_NO_SUBJECT),
+        Field("SubjectDomainName", None, reason=_NO_SUBJECT),
+        Field("SubjectLogonId", None, reason=_NO_SUBJECT),
+        Field("Computer", "lg.host", note=HOST_NOTE),
+        Field("ComputerName", "lg.host", note=HOST_NOTE),
+    ),
+    returns=(
+        ("lg.key", "logon_key"),
+        ("acct.key", "account_key"),
+        ("coalesce(acct.domain + '\\\\' + acct.name, acct.name, acct.sid)", "account"),
+        ("lg.logon_type", "logon_type"),
+        ("lg.source_ip", "source_ip"),
+    ),
+    entities=(("logon", "value", "logon_key"), ("host", "host", "host"), _ACCOUNT_ENTITY),
+    summary="logon of {account} (type {logon_type}) on {host}",
+)
+SECURITY_FAILED_LOGON = Logsource(
+    category="security_failed_logon",
+    service="security",
+    event_ids=frozenset({4625}),
+    match=_edge_match(
+        "(acct:Account)-[r:FAILED_LOGON]->(fh:Host)",
+        "",
+        (
+            ("st", _values("statuses")),
+            ("sst", _values("sub_statuses")),
+            ("lt", _values("logon_types")),
+            ("sip", _values("source_ips")),
+        ),
+    ),
+    time="r.last_time",
+    times=_in_window("r"),
+    host="fh.name",
+    fields=(
+        *_TARGET_ACCOUNT,
+        Field("EventID", "4625", kind="int"),
+        Field("Channel", "'Security'"),
+        Field("Status", "st", note=f"lower-case hex; {LIST_NOTE}"),
+        Field("SubStatus", "sst", note=f"lower-case hex; {LIST_NOTE}"),
+        Field("LogonType", "lt", kind="int", note=LIST_NOTE),
+        Field("IpAddress", _dash_of("sip"), ip=True, note=f"{_DASH_NOTE}; {LIST_NOTE}"),
+        Field("Computer", "fh.name", note=HOST_NOTE),
+        Field("ComputerName", "fh.name", note=HOST_NOTE),
+        *(
+            Field(name, None, reason=f"a failed logon's {name}: {NOT_STORED}")
+            for name in (
+                "WorkstationName",
+                "AuthenticationPackageName",
+                "LogonProcessName",
+                "ProcessName",
+                "SubjectUserSid",
+                "SubjectUserName",
+                "IpPort",
+            )
+        ),
+    ),
+    returns=(
+        ("acct.key", "account_key"),
+        ("coalesce(acct.domain + '\\\\' + acct.name, acct.name, acct.sid)", "account"),
+        ("st", "status"),
+        ("sip", "source_ip"),
+    ),
+    entities=(("target", "value", "account_key"), ("host", "host", "host"), _ACCOUNT_ENTITY),
+    summary="failed logon of {account} on {host} (status {status})",
+)
+SECURITY_EXPLICIT_CREDENTIALS = Logsource(
+    category="security_explicit_credentials",
+    service="security",
+    event_ids=frozenset({4648}),
+    match=_edge_match(
+        "(p:Process)-[r:USED_CREDENTIALS]->(acct:Account)",
+        "",
+        (
+            ("ts", _values("target_servers")),
+            ("ti", _values("target_infos")),
+            ("sn", _values("subject_names")),
+            ("sip", _values("source_ips")),
+        ),
+    ),
+    time="r.last_time",
+    times=_in_window("r"),
+    fields=(
+        Field("TargetUserName", "acct.name"),
+        Field("TargetDomainName", "acct.domain"),
+        Field("EventID", "4648", kind="int"),
+        Field("Channel", "'Security'"),
+        Field("ProcessName", "p.image"),
+        Field("ProcessId", "p.pid", kind="int"),
+        Field("TargetServerName", "ts", note=LIST_NOTE),
+        Field("TargetInfo", "ti", note=LIST_NOTE),
+        Field("SubjectUserName", "sn", note=LIST_NOTE),
+        Field("IpAddress", _dash_of("sip"), ip=True, note=f"{_DASH_NOTE}; {LIST_NOTE}"),
+        Field("Computer", "p.host", note=HOST_NOTE),
+        Field("ComputerName", "p.host", note=HOST_NOTE),
+        *LINEAGE_FIELDS,
+    ),
+    returns=(
+        *_PROCESS_RETURNS,
+        ("acct.key", "account_key"),
+        ("coalesce(acct.domain + '\\\\' + acct.name, acct.name, acct.sid)", "account"),
+        ("ts", "target_server"),
+    ),
+    entities=(("process", "process", "process_uid"), ("host", "host", "host"), _ACCOUNT_ENTITY),
+    summary="{image} used the credentials of {account} on {host} (target {target_server})",
+)
+
 # -- registry (Sysmon 12/13/14, Security 4656/4657/4663, Defender, Elastic) --------------------
 # One row per op of the edge (a `set_value` row per value written, a `rename` row per new
 # name); EventType and EventID are Sysmon's for the op. `modify` (Security: an ACL or owner
@@ -1055,6 +1225,9 @@ LOGSOURCES: dict[str, Logsource] = {
         SERVICE_7045,
         SERVICE_4697,
         SECURITY_TASK,
+        SECURITY_LOGON,
+        SECURITY_FAILED_LOGON,
+        SECURITY_EXPLICIT_CREDENTIALS,
         REGISTRY_SET,
         REGISTRY_ADD,
         REGISTRY_DELETE,

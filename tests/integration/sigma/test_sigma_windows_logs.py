@@ -1,8 +1,9 @@
 """Sigma rules of the Windows event log logsources the v2 graph models, on the real server:
 `ps_script` (PowerShell 4104 script blocks), `system` 7045 and `security` 4697 (service
-installs), `security` 4698-4702 (scheduled task changes). Records are generated in the shape
-Windows writes them (evtx-rs rendering) and go through the real parser; the SigmaHQ
-recording of a 4701 is run by the regression suite (test_sigmahq_suite.py)."""
+installs), `security` 4698-4702 (scheduled task changes), `security` 4624, 4625 and 4648
+(logons, failed logons, explicit credentials). Records are generated in the shape Windows
+writes them (evtx-rs rendering) and go through the real parser; the SigmaHQ recordings of a
+4701 and a 4648 are run by the regression suite (test_sigmahq_suite.py)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,88 @@ def _script(block: str, text: str, at: float, path: str | None = None) -> dict[s
     return _win(4104, data, at, provider="Microsoft-Windows-PowerShell", pid=4242, user=ALICE_SID)
 
 
+def _logon(logon_id: str, logon_type: int, at: float, **data: Any) -> dict[str, Any]:
+    """A 4624 as Windows writes it: '-' where it has nothing to say."""
+    base = {
+        "SubjectUserSid": "S-1-5-18",
+        "SubjectUserName": "WS1$",
+        "SubjectDomainName": "CORP",
+        "SubjectLogonId": "0x3e7",
+        "TargetUserSid": ALICE_SID,
+        "TargetUserName": "alice",
+        "TargetDomainName": "CORP",
+        "TargetLogonId": logon_id,
+        "LogonType": str(logon_type),
+        "LogonProcessName": "User32 ",
+        "AuthenticationPackageName": "Negotiate",
+        "WorkstationName": "WS1",
+        "LogonGuid": "{00000000-0000-0000-0000-000000000000}",
+        "TransmittedServices": "-",
+        "LmPackageName": "-",
+        "KeyLength": "0",
+        "ProcessId": "0x2c4",
+        "ProcessName": "C:\\Windows\\System32\\svchost.exe",
+        "IpAddress": "-",
+        "IpPort": "-",
+        "ImpersonationLevel": "%%1833",
+        "TargetOutboundUserName": "-",
+        "TargetOutboundDomainName": "-",
+    }
+    return _win(4624, {**base, **data}, at, pid=640)
+
+
+BOB_SID = "S-1-5-21-1111-2222-3333-1002"
+LOGONS = [
+    # RDP from the machine itself
+    _logon("0x7001", 10, 8, IpAddress="127.0.0.1", IpPort="51000"),
+    # NTLM network logon with a NULL session subject and no key: pass-the-hash's shape
+    _logon(
+        "0x7002", 3, 9, TargetUserSid=BOB_SID, TargetUserName="bob", SubjectUserSid="S-1-0-0",
+        LogonProcessName="NtLmSsp ", AuthenticationPackageName="NTLM", WorkstationName="KALI",
+        IpAddress="10.1.2.3", IpPort="50100", ProcessId="0x0", ProcessName="-",
+    ),
+    # runas /netonly: NewCredentials with an outbound user
+    _logon(
+        "0x7003", 9, 10, LogonProcessName="seclogo", IpAddress="::1", IpPort="0",
+        TargetOutboundUserName="thisisnotvaliduser", TargetOutboundDomainName="CORP",
+    ),
+    # an anonymous NTLM logon, nothing known of the peer
+    _logon(
+        "0x7004", 3, 11, TargetUserSid="S-1-5-7", TargetUserName="ANONYMOUS LOGON",
+        TargetDomainName="NT AUTHORITY", SubjectUserSid="S-1-0-0", LogonProcessName="NtLmSsp ",
+        AuthenticationPackageName="NTLM", WorkstationName="-", ProcessName="-",
+    ),
+    _win(
+        4625,
+        {
+            "SubjectUserSid": "S-1-0-0", "SubjectUserName": "-", "SubjectDomainName": "-",
+            "SubjectLogonId": "0x0", "TargetUserSid": "S-1-0-0", "TargetUserName": "mallory",
+            "TargetDomainName": "CORP", "Status": "0xC000006D", "FailureReason": "%%2313",
+            "SubStatus": "0xC000006A", "LogonType": "3", "LogonProcessName": "NtLmSsp ",
+            "AuthenticationPackageName": "NTLM", "WorkstationName": "KALI",
+            "IpAddress": "203.0.113.9", "IpPort": "0", "ProcessId": "0x0", "ProcessName": "-",
+        },
+        12,
+    ),
+    *(
+        _win(
+            4648,
+            {
+                **SUBJECT, "LogonGuid": "{00000000-0000-0000-0000-000000000000}",
+                "TargetUserName": target, "TargetDomainName": "CORP",
+                "TargetLogonGuid": "{00000000-0000-0000-0000-000000000000}",
+                "TargetServerName": "localhost", "TargetInfo": "localhost",
+                "ProcessId": hex(pid), "ProcessName": f"C:\\Users\\alice\\{image}",
+                "IpAddress": "-", "IpPort": "-",
+            },
+            at,
+        )
+        for target, pid, image, at in (
+            ("admin", 0x1F4, "runas.exe", 13), ("alice", 0x1F8, "x.exe", 14)
+        )
+    ),
+]  # fmt: skip
+
 RECORDS = [
     _script("{AAAA0000-1111-2222-3333-000000000001}", "IEX (Invoke-Mimikatz -DumpCreds)", 1),
     _script("{AAAA0000-1111-2222-3333-000000000002}", "Get-ChildItem C:\\", 2, "C:\\ok.ps1"),
@@ -88,6 +171,7 @@ RECORDS = [
     _win(4698, {**SUBJECT, "TaskName": "\\Evil", "TaskContent": "<Task>calc.exe</Task>"}, 5),
     _win(4701, {**SUBJECT, "TaskName": "\\Microsoft\\Windows\\Windows Defender\\Scan"}, 6),
     _win(4699, {**SUBJECT, "TaskName": "\\Evil", "TaskContent": "<Task>calc.exe</Task>"}, 7),
+    *LOGONS,
 ]
 
 
@@ -164,6 +248,78 @@ CASES: dict[int, tuple[dict[str, str], dict[str, Any], str, set[Any]]] = {
         "task_op",
         {"created"},
     ),
+    7: (  # SigmaHQ's win_security_rdp_localhost_login
+        SECURITY,
+        {
+            "sel": {"EventID": 4624, "LogonType": 10, "IpAddress": ["::1", "127.0.0.1"]},
+            "condition": "sel",
+        },
+        "logon_key",
+        {"ws1|0x7001"},
+    ),  # fmt: skip
+    8: (  # SigmaHQ's win_security_pass_the_hash_2: trailing blanks, SIDs, a number, a filter
+        SECURITY,
+        {
+            "selection_logon3": {
+                "EventID": 4624,
+                "SubjectUserSid": "S-1-0-0",
+                "LogonType": 3,
+                "LogonProcessName": "NtLmSsp",
+                "KeyLength": 0,
+            },
+            "selection_logon9": {"EventID": 4624, "LogonType": 9, "LogonProcessName": "seclogo"},
+            "filter": {"TargetUserName": "ANONYMOUS LOGON"},
+            "condition": "1 of selection_* and not filter",
+        },
+        "logon_key",
+        {"ws1|0x7002", "ws1|0x7003"},
+    ),  # fmt: skip
+    9: (  # Windows' "-": a filter on it keeps its meaning (the logons with no address drop)
+        SECURITY,
+        {
+            "sel": {"EventID": 4624, "ProcessName|endswith": "\\svchost.exe"},
+            "f_ip": {"IpAddress": "-"},
+            "f_ws": {"WorkstationName": "-"},
+            "condition": "sel and not 1 of f_*",
+        },
+        "logon_key",
+        {"ws1|0x7001", "ws1|0x7003"},
+    ),  # fmt: skip
+    10: (  # SigmaHQ's DiagTrackEoP rule, on the outbound user
+        SECURITY,
+        {
+            "sel": {
+                "EventID": 4624,
+                "LogonType": 9,
+                "TargetOutboundUserName": "thisisnotvaliduser",
+            },
+            "condition": "sel",
+        },
+        "account_key",
+        {ALICE_SID.lower()},
+    ),  # fmt: skip
+    11: (  # a failed logon from a public address (cidr, status as logged upper-case)
+        SECURITY,
+        {
+            "sel": {"EventID": 4625, "Status": "0xC000006D", "TargetUserName": "Mallory"},
+            "f": {"IpAddress|cidr": ["10.0.0.0/8", "192.168.0.0/16"]},
+            "condition": "sel and not f",
+        },
+        "account",
+        {"CORP\\mallory"},
+    ),  # fmt: skip
+    12: (  # SigmaHQ's win_security_explicit_credential_local_logon, trimmed
+        SECURITY,
+        {
+            "selection_eid": {"EventID": 4648},
+            "selection_localhost": [{"TargetServerName": "localhost"}, {"TargetInfo": "localhost"}],
+            "filter_main_same_user": {"SubjectUserName|fieldref": "TargetUserName"},
+            "filter_main_system": {"ProcessName|startswith": "C:\\Windows\\System32\\"},
+            "condition": "all of selection_* and not 1 of filter_main_*",
+        },
+        "image",
+        {"C:\\Users\\alice\\runas.exe"},
+    ),  # fmt: skip
 }
 
 
@@ -199,7 +355,7 @@ def test_windows_log_rules_match_their_graph_facts(graph: Graph, rules: Any) -> 
 
 def test_windows_log_rules_that_do_not_map_are_reported(tmp_path: Path) -> None:
     docs = [
-        _rule(11, SECURITY, {"sel": {"EventID": 4624, "LogonType": 10}, "condition": "sel"}),
+        _rule(11, SECURITY, {"sel": {"EventID": 4776, "Workstation": "x"}, "condition": "sel"}),
         _rule(12, SECURITY, {"sel": {"EventID": [4698, 4697]}, "condition": "sel"}),
         _rule(13, SECURITY, {"sel": {"TaskName": "x"}, "condition": "sel"}),
         _rule(14, SYSTEM, {"sel": {"EventID": 7045, "ImagePath": "x", "Foo": 1},
@@ -209,7 +365,7 @@ def test_windows_log_rules_that_do_not_map_are_reported(tmp_path: Path) -> None:
     report = compile_path([tmp_path])
     got = {r.title.rsplit(" ", 1)[-1]: (r.status, r.kind, r.details) for r in report.results}
     assert got == {
-        "11": ("failed", "logsource", ("security EventID 4624",)),
+        "11": ("failed", "logsource", ("security EventID 4776",)),
         "12": ("failed", "logsource", ("security several event types",)),
         "13": ("failed", "logsource", ("service security without EventID",)),
         "14": ("failed", "field", ("Foo",)),

@@ -28,6 +28,9 @@ def test_account_keys() -> None:
     assert account_ref("S-1-5-21-1-2-3-1001", "CORP", "alice").key == "s-1-5-21-1-2-3-1001"
     assert account_ref(None, "CORP.EXAMPLE", "Alice").key == "corp\\alice"
     assert account_ref("S-1-0-0", "-", "-") is None  # the NULL SID names nobody
+    anonymous = account_ref("S-1-5-7", "NT AUTHORITY", "ANONYMOUS LOGON")
+    assert anonymous is not None and anonymous.name == "anonymous logon"  # by SID, an account
+    assert account_ref(None, "NT AUTHORITY", "ANONYMOUS LOGON") is None  # by name, nobody
     system = account_ref("S-1-5-18", "THESHIRE", "WORKSTATION6$")
     assert system is not None and system.name_key == "nt authority\\system"
     assert split_user("NT AUTHORITY\\SYSTEM").key == "s-1-5-18"  # type: ignore[union-attr]
@@ -41,6 +44,10 @@ def test_empire_4624_4672_4634() -> None:
     assert session.logon.logon_type == 3 and session.logon.source_ip == "172.18.39.5"
     assert session.logon.account.sid == "s-1-5-21-4228717743-1032521047-1810997296-1104"
     assert session.logon.elevated is True  # ElevatedToken %%1842
+    # the request's facts Sigma's logon rules read: "-" is nothing, the NULL SID is kept
+    assert session.logon.logon_process == "Kerberos" and session.logon.process_name is None
+    assert session.logon.key_length == 0 and session.logon.impersonation_level == "%%1833"
+    assert session.logon.subject_sid == "s-1-0-0" and session.logon.outbound_user is None
     special = _empire(4672)
     assert all(e.logon.elevated and e.logon.privileges for e in special)
     assert all(e.kind is Kind.LOGOFF and e.logon.logon_id for e in _empire(4634))

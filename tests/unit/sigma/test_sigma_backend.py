@@ -476,6 +476,13 @@ def test_windows_event_logs_pick_the_pattern_by_event_id() -> None:
     )
     assert task.logsource == "security_task" and "UNWIND r.ops AS op" in task.query
     assert task.params["p0"] == [4699, 4701]
+    logon = _windows(
+        {"service": "security"},
+        {"s": {"EventID": 4624, "IpAddress": "-"}, "condition": "s"},
+    )
+    assert logon.logsource == "security_logon"
+    assert "MATCH (acct:Account)-[r:LOGGED_ON]->(lg:Logon)" in logon.query
+    assert logon.condition == "4624 = $p0 AND toLower(coalesce(lg.source_ip, '-')) = $p1"
     with pytest.raises(Unsupported) as caught:
-        _windows({"service": "security"}, {"s": {"EventID": 4624}, "condition": "s"})
-    assert caught.value.kind == "logsource" and caught.value.details == ("security EventID 4624",)
+        _windows({"service": "security"}, {"s": {"EventID": 4776}, "condition": "s"})
+    assert caught.value.kind == "logsource" and caught.value.details == ("security EventID 4776",)
