@@ -22,6 +22,7 @@ from neo4j import ManagedTransaction
 from provgraph.graph.model import ENTITY_LABELS
 from provgraph.graph.schema import ensure_schema
 from provgraph.graph.tx import Graph
+from provgraph.queries.accounts import lookup_key
 from provgraph.queries.alerts.seq import lock_counter, next_seq, publish_seq
 from provgraph.queries.rule import Rule
 
@@ -52,6 +53,20 @@ MERGE (a)-[r:INVOLVES {role: row.role}]->(n)
 INVOLVES = {
     kind: _INVOLVES % {"label": label, "key": key} for kind, (label, key) in ENTITY_LABELS.items()
 }
+# A rule names an account as its rows do: a SID, an Account key, or "DOMAIN\\name" as the
+# log spelled it (`p.user`), while the node is keyed by SID when one is known, else by the
+# lower-case name key. `row.lookup` is the key the name stands for (queries.accounts): the
+# node with that key, or the one whose name key it is.
+INVOLVES["account"] = """
+UNWIND $rows AS row
+MATCH (a:Alert {id: row.alert})
+CALL (row) {
+  MATCH (n:Account {key: row.lookup}) RETURN n
+  UNION
+  MATCH (n:Account {name_key: row.lookup}) RETURN n
+}
+MERGE (a)-[r:INVOLVES {role: row.role}]->(n)
+"""
 
 
 def ensure_alert_schema(graph: Graph) -> None:
@@ -332,9 +347,10 @@ def _link_entities(tx: ManagedTransaction, alerts: dict[str, _State]) -> None:
     for alert_id, state in sorted(alerts.items()):
         for entity in sorted(state.entities, key=lambda e: (e.type, e.key, e.role)):
             if entity.type in INVOLVES:
-                by_type.setdefault(entity.type, []).append(
-                    {"alert": alert_id, "key": entity.key, "role": entity.role}
-                )
+                row = {"alert": alert_id, "key": entity.key, "role": entity.role}
+                if entity.type == "account":
+                    row["lookup"] = lookup_key(entity.key)[0]
+                by_type.setdefault(entity.type, []).append(row)
     for kind, rows in sorted(by_type.items()):
         tx.run(INVOLVES[kind], rows=rows).consume()
 

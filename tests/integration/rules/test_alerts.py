@@ -70,7 +70,9 @@ def test_alert_properties_and_entities(graph: Graph) -> None:
     assert "cmd.exe started MSBuild on h1" in (alert.summary or "")
     assert '"command_line": "msbuild m1.xml"' in stored["a"]["details"]
     assert alert.details["command_line"] == "msbuild m1.xml"
+    # the account as the row spells it ("CORP\\eve") is the Account node it names
     assert _entities(graph, alert) == [
+        ("account", "Account", "Account:corp\\eve"),
         ("host", "Host", "Host:h1"),
         ("msbuild", "Process", "Process:g:m1"),
         ("script_parent", "Process", "Process:g:cmd-m1"),

@@ -396,3 +396,55 @@ def test_cypher_rules_of_an_empty_logsource_give_the_runs_the_engine_gives(
         assert {r.rule_id: r.matches for r in runs} == engine
     fired = {r.rule_id for r in stream.run_cypher(graph, since, until) if r.matches}
     assert fired == {rules["1"].id, rules["2"].id}
+
+
+WHOAMI = {
+    "UtcTime": "2024-05-01 10:00:20.000",
+    "ProcessGuid": "{11111111-2222-3333-4444-555555555555}",
+    "ProcessId": "4321",
+    "Image": "C:\\Windows\\System32\\whoami.exe",
+    "CommandLine": "whoami /all",
+    "User": "CORP\\alice",
+    "LogonId": "0x7001",
+    "ParentProcessGuid": "{11111111-2222-3333-4444-000000000000}",
+    "ParentProcessId": "640",
+    "ParentImage": "C:\\Windows\\explorer.exe",
+    "ParentCommandLine": "explorer.exe",
+}
+
+
+def test_a_sigma_alert_links_the_account_it_names(graph: Graph, rules: Any, tmp_path: Path) -> None:
+    """An alert's account entity is the Account node, whether the rule's row names it by its
+    key (the logon rules) or as the log spelled the user (`CORP\\alice` on a process row, the
+    node keyed by SID)."""
+    from provgraph.queries.engine import run_rules
+
+    graph.write_autocommit(WIPE_ALL)
+    write_events(graph, _events())
+    logon = rules["10"]
+    (run,) = run_rules(graph, T0, T0 + timedelta(hours=1), [logon])
+    assert run.error is None and run.created == 1
+    linked = graph.read(
+        "MATCH (a:Alert {rule_id: $rule})-[:INVOLVES {role: 'account'}]->(n:Account) "
+        "RETURN n.key AS key",
+        {"rule": logon.id},
+    )
+    assert linked == [{"key": ALICE_SID.lower()}]
+    # a Sysmon start names alice as the log spells her: "CORP\\alice", the node keyed by SID
+    start = _win(1, WHOAMI, 20, provider="Microsoft-Windows-Sysmon")
+    write_events(graph, parse_windows(start, Origin("windows", "generated", 99)))
+    folder = tmp_path / "proc"
+    folder.mkdir()
+    doc = _rule(99, {"category": "process_creation"}, {
+        "sel": {"Image|endswith": "\\whoami.exe"}, "condition": "sel"
+    })  # fmt: skip
+    (folder / "r.yml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    (proc,) = compile_path([folder]).rules
+    (run,) = run_rules(graph, T0, T0 + timedelta(hours=1), [proc])
+    assert run.error is None and run.created == 1
+    entity = graph.read(
+        "MATCH (a:Alert {rule_id: $rule})-[:INVOLVES {role: 'account'}]->(n:Account) "
+        "RETURN n.key AS key",
+        {"rule": proc.id},
+    )
+    assert entity == [{"key": ALICE_SID.lower()}]
