@@ -25,6 +25,7 @@ from provgraph.ingest.fields import (
     as_time,
     host_names,
     join_user,
+    registry_details,
 )
 from provgraph.ingest.model import (
     Event,
@@ -329,10 +330,13 @@ def _registry(record: Mapping[str, Any], types: set[str], origin: Origin) -> lis
             raise ParseError("registry.path", "missing, and no registry.key either")
         path = "\\".join(p for p in (hive, key, _opt(record, "registry.value")) if p)
     data = dig(record, "registry.data.strings")
-    if isinstance(data, list):
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    if isinstance(data, list):  # a multi-string value
         details = ", ".join(str(v) for v in data) or None
     else:
-        details = None if data in (_MISSING, None, "") else str(data)
+        value = None if data in (_MISSING, None) else str(data)
+        details = registry_details(_opt(record, "registry.data.type"), value)
     facts = RegistryFacts(
         path=normalise_registry_path(path),
         op=ops[0],

@@ -193,3 +193,47 @@ def join_user(domain: str | None, name: str | None) -> str | None:
     if not name:
         return None
     return f"{domain}\\{name}" if domain else name
+
+
+# A registry value's data in Sysmon's words (13 `Details`), whatever the source: Sigma's
+# registry rules test Sysmon's spelling ("DWORD (0x00000001)", "Binary Data", "(Empty)").
+# Value types as Security 4657 (message ids), Defender (`RegistryValueType`) and Elastic
+# (`registry.data.type`) write them.
+_REGISTRY_TYPES = {
+    **dict.fromkeys(("%%1872", "none", "reg_none"), "none"),
+    **dict.fromkeys(("%%1873", "string", "reg_sz"), "string"),
+    **dict.fromkeys(("%%1874", "expandstring", "reg_expand_sz"), "string"),
+    **dict.fromkeys(("%%1875", "binary", "reg_binary"), "binary"),
+    **dict.fromkeys(("%%1876", "dword", "reg_dword", "reg_dword_little_endian"), "dword"),
+    **dict.fromkeys(("%%1879", "multistring", "reg_multi_sz"), "multistring"),
+    **dict.fromkeys(("%%1883", "qword", "reg_qword", "reg_qword_little_endian"), "qword"),
+}
+
+
+def _number(text: str) -> int | None:
+    try:
+        return int(text, 16) if text[:2].lower() == "0x" else int(text)
+    except ValueError:
+        return None
+
+
+def registry_details(value_type: str | None, data: str | None) -> str | None:
+    """`data` (a value as the source logged it) as Sysmon writes it for its type: DWORD and
+    QWORD numbers as `DWORD (0x%08x)` / `QWORD (0x<high>-0x<low>)`, binary as `Binary Data`, an
+    empty string as `(Empty)`. Anything else, or an unknown type, stays as logged; None when
+    there is nothing (no data and no string type)."""
+    kind = _REGISTRY_TYPES.get((value_type or "").strip().lower())
+    text = (data or "").strip()
+    if kind == "string" and text in ("", "-"):
+        return "(Empty)"
+    if text in ("", "-"):
+        return None
+    if kind == "binary":
+        return "Binary Data"
+    if kind in ("dword", "qword") and not text.upper().startswith(("DWORD", "QWORD")):
+        number = _number(text)
+        if number is not None and kind == "dword" and 0 <= number < 2**32:
+            return f"DWORD (0x{number:08x})"
+        if number is not None and kind == "qword" and 0 <= number < 2**64:
+            return f"QWORD (0x{number >> 32:08x}-0x{number & 0xFFFFFFFF:08x})"
+    return data

@@ -29,6 +29,7 @@ from provgraph.ingest.fields import (
     opt_pid,
     opt_port,
     opt_str,
+    registry_details,
     req,
     req_str,
 )
@@ -304,7 +305,9 @@ def _registry(record: Mapping[str, Any], origin: Origin) -> Event:
         path=path,
         op=op,
         event_type=action,
-        details=opt_str(record, "RegistryValueData"),
+        details=registry_details(
+            opt_str(record, "RegistryValueType"), opt_str(record, "RegistryValueData")
+        ),
         new_name=new_name,
     )
     return Event(

@@ -26,6 +26,7 @@ from provgraph.ingest.fields import (
     join_user,
     opt_pid,
     opt_str,
+    registry_details,
     req,
     req_str,
 )
@@ -531,13 +532,9 @@ def _value_modified(data: Mapping[str, Any], base: dict[str, Any]) -> list[Event
         path=key.rstrip("\\") + "\\" + value if value and value != "-" else key,
         op=_VALUE_OPS.get(operation, RegistryOp.SET_VALUE),
         event_type="4657",
-        details=_value(opt_str(data, "NewValue")),
+        details=registry_details(opt_str(data, "NewValueType"), opt_str(data, "NewValue")),
     )
     return [Event(kind=Kind.REGISTRY, process=_actor(data, base["host"]), registry=facts, **base)]
-
-
-def _value(text: str | None) -> str | None:
-    return None if text is None or text.strip() in ("", "-") else text
 
 
 _HANDLERS = {

@@ -834,8 +834,9 @@ REGISTRY_EVENT_TYPE = (
     f" WHERE toLower(x) IN {list(_DELETE_VALUE)}) THEN 'DeleteValue' ELSE 'DeleteKey' END END"
 )
 DETAILS_NOTE = (
-    "the value as the source logged it: Sysmon's form (DWORD (0x00000001), a string as"
-    " written); Security 4657, Defender and Elastic log the data in their own forms"
+    "the value in Sysmon's form (DWORD (0x00000001), QWORD (0x…-0x…), Binary Data, (Empty), a"
+    " string as written): Security 4657, Defender and Elastic data are rewritten into it from"
+    " their value type"
 )
 TARGET_OBJECT_NOTE = (
     "the hive as Sysmon spells it (HKLM, HKU, HKCR): Security's \\REGISTRY\\MACHINE and"

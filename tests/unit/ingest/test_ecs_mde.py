@@ -183,3 +183,66 @@ def test_mde_json_array_through_the_reader() -> None:
     assert len(events) == 1
     [stats] = summary.files.values()
     assert stats.rejected == {"ProcessId: not an integer": 1}
+
+
+@pytest.mark.parametrize(
+    ("value_type", "data", "details"),
+    [
+        ("%%1876", "1089", "DWORD (0x00000441)"),  # Security 4657: decimal, message id
+        ("Dword", "0", "DWORD (0x00000000)"),  # Defender
+        ("REG_DWORD", "0x10", "DWORD (0x00000010)"),  # Elastic
+        ("Qword", "0x01d68f9673873e84", "QWORD (0x01d68f96-0x73873e84)"),
+        ("%%1875", "4d 5a 90 00", "Binary Data"),
+        ("String", "", "(Empty)"),
+        ("%%1873", "C:\\x.exe", "C:\\x.exe"),
+        ("%%1876", "DWORD (0x00000001)", "DWORD (0x00000001)"),  # already Sysmon's form
+        ("Dword", "not a number", "not a number"),  # kept as logged
+        (None, "-", None),
+    ],
+)
+def test_registry_data_in_sysmon_words(value_type: str, data: str, details: str) -> None:
+    from provgraph.ingest.fields import registry_details
+
+    assert registry_details(value_type, data) == details
+
+
+def test_registry_values_of_defender_elastic_and_4657_read_as_sysmon_writes_them() -> None:
+    from provgraph.ingest.security import parse_security
+
+    mde = {
+        **{k: v for k, v in MDE_PROCESS.items() if k.startswith(("Timestamp", "Device"))},
+        "ActionType": "RegistryValueSet",
+        "RegistryKey": "HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Microsoft\\Windows Defender",
+        "RegistryValueName": "DisableAntiSpyware",
+        "RegistryValueType": "Dword",
+        "RegistryValueData": "1",
+        **{k: v for k, v in MDE_PROCESS.items() if k.startswith("InitiatingProcess")},
+    }
+    [event] = parse_mde(mde, ORIGIN)
+    assert event.registry is not None and event.registry.details == "DWORD (0x00000001)"
+    ecs = {
+        "@timestamp": "2024-05-01T08:00:00.000Z",
+        "event": {"category": ["registry"], "type": ["change"], "action": "modification"},
+        "host": {"name": "ws1"},
+        "process": {"entity_id": "ZW50aXR5", "pid": 42, "executable": "C:\\Windows\\reg.exe"},
+        "registry": {
+            "path": "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows Defender\\DisableAntiSpyware",
+            "data": {"type": "REG_DWORD", "strings": ["1"]},
+        },
+    }
+    [event] = parse_ecs(ecs, ORIGIN)
+    assert event.registry is not None and event.registry.details == "DWORD (0x00000001)"
+    security = {
+        "TimeGenerated": "2024-03-01T10:00:03Z",
+        "Computer": "build01",
+        "EventID": 4657,
+        "ObjectName": "\\REGISTRY\\MACHINE\\SOFTWARE\\Policies\\Microsoft\\Windows Defender",
+        "ObjectValueName": "DisableAntiSpyware",
+        "OperationType": "%%1905",
+        "NewValueType": "%%1876",
+        "NewValue": "1",
+        "ProcessId": "0xF00",
+        "ProcessName": "C:\\Windows\\System32\\reg.exe",
+    }
+    [event] = parse_security(security, ORIGIN)
+    assert event.registry is not None and event.registry.details == "DWORD (0x00000001)"

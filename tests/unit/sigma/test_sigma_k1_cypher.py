@@ -43,7 +43,7 @@ def test_registry_set_is_one_row_per_value_set() -> None:
     assert "WITH p, r, rk, op, val\nWHERE true\n  AND (" in query
     assert "rk.key AS registry_key" in query and "rk.path AS target_object" in query
     assert "MATCH (h:Host {name: p.host})" in query  # the product test, on the actor's host
-    assert any(c.startswith("Details: the value as the source logged it") for c in compiled.caveats)
+    assert any(c.startswith("Details: the value in Sysmon's form") for c in compiled.caveats)
 
 
 @pytest.mark.parametrize(
