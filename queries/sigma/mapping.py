@@ -682,6 +682,11 @@ _TARGET_ACCOUNT = (
     Field("TargetUserSid", "acct.sid", note="stored lower-case"),
 )
 _ACCOUNT_ENTITY = ("account", "account", "account_key")
+# the account as a person reads it (DOMAIN\\name), and its node's key for the entity
+_ACCOUNT_RETURNS = (
+    ("acct.key", "account_key"),
+    ("coalesce(acct.domain + '\\\\' + acct.name, acct.name, acct.sid)", "account"),
+)
 _NO_SUBJECT = "the account that asked for the logon: only its SID is stored (SubjectUserSid)"
 SECURITY_LOGON = Logsource(
     category="security_logon",
@@ -723,8 +728,7 @@ SECURITY_LOGON = Logsource(
     ),
     returns=(
         ("lg.key", "logon_key"),
-        ("acct.key", "account_key"),
-        ("coalesce(acct.domain + '\\\\' + acct.name, acct.name, acct.sid)", "account"),
+        *_ACCOUNT_RETURNS,
         ("lg.logon_type", "logon_type"),
         ("lg.source_ip", "source_ip"),
     ),
@@ -772,8 +776,7 @@ SECURITY_FAILED_LOGON = Logsource(
         ),
     ),
     returns=(
-        ("acct.key", "account_key"),
-        ("coalesce(acct.domain + '\\\\' + acct.name, acct.name, acct.sid)", "account"),
+        *_ACCOUNT_RETURNS,
         ("st", "status"),
         ("sip", "source_ip"),
     ),
@@ -813,8 +816,7 @@ SECURITY_EXPLICIT_CREDENTIALS = Logsource(
     ),
     returns=(
         *_PROCESS_RETURNS,
-        ("acct.key", "account_key"),
-        ("coalesce(acct.domain + '\\\\' + acct.name, acct.name, acct.sid)", "account"),
+        *_ACCOUNT_RETURNS,
         ("ts", "target_server"),
     ),
     entities=(("process", "process", "process_uid"), ("host", "host", "host"), _ACCOUNT_ENTITY),
