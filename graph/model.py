@@ -367,7 +367,8 @@ EDGES: tuple[EdgeType, ...] = (
         "WROTE",
         "Process",
         "File",
-        (*TIMED, "count", "ops", "access_masks", "sources", "raw"),
+        # contents: Sysmon 15's stream texts (up to 16, each cut at 1,024 characters)
+        (*TIMED, "count", "ops", "access_masks", "contents", "sources", "raw"),
         TIMED,
         provenance=True,
     ),

@@ -371,9 +371,11 @@ MERGE_WROTE = _timed(
     "File",
     "key",
     "WROTE",
-    ", r.ops = row.ops, r.access_masks = row.masks",
+    ", r.ops = row.ops, r.access_masks = row.masks, r.contents = row.contents",
     ", r.ops = r.ops + [o IN row.ops WHERE NOT o IN r.ops],"
-    " r.access_masks = r.access_masks + [m IN row.masks WHERE NOT m IN r.access_masks]",
+    " r.access_masks = r.access_masks + [m IN row.masks WHERE NOT m IN r.access_masks],"
+    " r.contents = (coalesce(r.contents, [])"
+    " + [c IN row.contents WHERE NOT c IN coalesce(r.contents, [])])[0..16]",  # LIST_CAP
 )
 MERGE_CONNECTED = _timed(
     "Connection",
@@ -833,9 +835,11 @@ CALL (ph, n) {
 """
 _MOVE_EXTRA = {
     "WROTE": (
-        ", r.ops = [], r.access_masks = []",
+        ", r.ops = [], r.access_masks = [], r.contents = []",
         ", r.ops = r.ops + [o IN old.ops WHERE NOT o IN r.ops],"
-        " r.access_masks = r.access_masks + [m IN old.access_masks WHERE NOT m IN r.access_masks]",
+        " r.access_masks = r.access_masks + [m IN old.access_masks WHERE NOT m IN r.access_masks],"
+        " r.contents = (coalesce(r.contents, [])"
+        " + [c IN coalesce(old.contents, []) WHERE NOT c IN coalesce(r.contents, [])])[0..16]",
     ),
     "CONNECTED_TO": ("", ", r.local_port = coalesce(r.local_port, old.local_port)"),
     "ACCEPTED": (
@@ -1759,11 +1763,16 @@ class Batch:
         self._process(proc, event, full=False)
         hashes = event.system.hashes if event.system is not None else None
         key = self._file(event.host, event.file_path, hashes, event.ts if hashes else None)
-        timed = self.wrote.setdefault((proc.uid, key), _Timed(extra={"ops": [], "masks": []}))
+        timed = self.wrote.get((proc.uid, key))
+        if timed is None:
+            extra: dict[str, Any] = {"ops": [], "masks": [], "contents": []}
+            timed = self.wrote[(proc.uid, key)] = _Timed(extra=extra)
         timed.add(event, self.keep_raw, self._source)
         op = (event.file_op or FileOp.CREATE).value
         if op not in timed.extra["ops"]:
             timed.extra["ops"].append(op)
+        if event.system is not None and event.system.contents is not None:
+            _add(timed, "contents", _cut(event.system.contents))
         if event.access_mask and event.access_mask.lower() not in timed.extra["masks"]:
             timed.extra["masks"].append(event.access_mask.lower())
 

@@ -247,6 +247,9 @@ class SystemFacts:
     tamper_type: str | None = None  # tampering: "Image is replaced", …
     clipboard_hashes: str | None = None
     hashes: ImageFacts | None = None
+    # Sysmon 15: the stream's text as logged (a Zone.Identifier's ZoneId, ReferrerUrl, HostUrl:
+    # where a downloaded file came from)
+    contents: str | None = None
 
 
 # Hive prefixes as Security (\REGISTRY\…), Defender (HKEY_…) and Elastic spell them, to the

@@ -271,18 +271,19 @@ def _dns(data: Mapping[str, Any], ctx: _Ctx) -> Event:
 # -- k1: what a process does to the system (Sysmon 2, 6-10, 12-15, 17-21, 23-29) ------------
 def _file_event(op: FileOp) -> Callable[[Mapping[str, Any], _Ctx], Event]:
     """Sysmon 2, 15, 23, 26-29: a file event kept on WROTE with its op; `Hashes` (or 15's
-    `Hash`: of the stream) are the named file's."""
+    `Hash`: of the stream) are the named file's, 15's `Contents` the stream's text."""
 
     def handle(data: Mapping[str, Any], ctx: _Ctx) -> Event:
         path = req_str(data, "TargetFilename")
         hashes = _hashes(opt_str(data, "Hashes") or opt_str(data, "Hash"))
+        contents = opt_str(data, "Contents") if op is FileOp.STREAM else None
+        if contents is not None and contents.strip() in ("", "-"):
+            contents = None
+        facts = None
+        if hashes is not None or contents is not None:
+            facts = SystemFacts(hashes=hashes, contents=contents)
         return _event(
-            Kind.FILE_WRITE,
-            _actor(data, ctx),
-            ctx,
-            file_path=path,
-            file_op=op,
-            system=SystemFacts(hashes=hashes) if hashes is not None else None,
+            Kind.FILE_WRITE, _actor(data, ctx), ctx, file_path=path, file_op=op, system=facts
         )
 
     return handle

@@ -21,6 +21,7 @@ path; these variables are never part of a logsource's pattern.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -99,6 +100,8 @@ _VARIABLES = (
     "ts",
     "ti",
     "sn",
+    # one text of a WROTE edge's stream contents (Sysmon 15)
+    "sc",
 )
 # lineage variables and the SPAWNED path that binds each, relative to `p`
 LINEAGE = {
@@ -1175,13 +1178,28 @@ def _file_op(category: str, op: str, summary: str, extra: tuple[Field, ...] = ()
 
 
 _STREAM_HASH = file_facts("f")[5]
-CREATE_STREAM_HASH = _file_op(
-    "create_stream_hash",
-    "stream",
-    "{image} created stream {target_filename} on {host}",
-    (
-        Field("Hash", _STREAM_HASH.expr, note="the stream's hashes, in Sysmon's form"),
-        Field("Contents", None, reason="Contents: the stream's contents are not stored"),
+CREATE_STREAM_HASH = dataclasses.replace(
+    _file_op(
+        "create_stream_hash",
+        "stream",
+        "{image} created stream {target_filename} on {host}",
+        (
+            Field("Hash", _STREAM_HASH.expr, note="the stream's hashes, in Sysmon's form"),
+            Field(
+                "Contents",
+                "sc",
+                note="the stream texts of the edge (one per row, up to 16, each cut at 1,024"
+                " characters): a row may pair one event's text with another's hashes",
+            ),
+        ),
+    ),
+    match=(
+        "MATCH (p:Process)-[w:WROTE]->(f:File)\n"
+        f"WHERE 'stream' IN w.ops AND {_timed_edge_window('w')}\n"
+        "UNWIND CASE WHEN size(coalesce(w.contents, [])) = 0 THEN [null]"
+        " ELSE w.contents END AS sc\n"
+        "WITH p, w, f, sc\n"
+        "WHERE true"
     ),
 )
 FILE_CHANGE = _file_op(

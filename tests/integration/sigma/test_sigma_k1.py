@@ -32,6 +32,7 @@ NEW_KEY = "HKU\\S-1-5-21-1-2-3-1001\\Software\\Evil"
 DBGHELP = "C:\\Windows\\System32\\dbghelp.dll"
 EVIL_DLL = "C:\\Users\\Public\\evil.dll"
 DRIVER = "C:\\Windows\\System32\\drivers\\evil.sys"
+ZONE = "C:\\Users\\alice\\Downloads\\tool.exe:Zone.Identifier"
 
 
 def _records() -> list[dict[str, Any]]:
@@ -129,6 +130,18 @@ def _records() -> list[dict[str, Any]]:
             "EventType": "WmiBindingEvent",
             "Consumer": '\\\\.\\root\\subscription:CommandLineEventConsumer.Name=\\"BotConsumer\\"',
             "Filter": '\\\\.\\root\\subscription:__EventFilter.Name=\\"BotFilter\\"',
+        },
+    )
+    # where a download came from: its Zone.Identifier stream (Sysmon 15 Contents)
+    rec.act(
+        15,
+        25,
+        "dump",
+        DUMP,
+        {
+            "TargetFilename": ZONE,
+            "Hash": "SHA256=" + "12" * 32,
+            "Contents": "[ZoneTransfer]  ZoneId=3  HostUrl=http://198.51.100.7/tool.exe  ",
         },
     )
     return rec.records
@@ -249,6 +262,22 @@ CASES: dict[int, tuple[str, dict[str, Any], set[tuple[str | None, Any]]]] = {
         _sel(IntegrityLevel="High", **{"TargetObject|endswith": "\\DisableSR"}),
         {("reg", RESTORE)},
     ),
+    23: (  # SigmaHQ's "Unusual File Download from Direct IP Address", trimmed
+        "create_stream_hash",
+        {
+            "sel": {
+                "Contents|re": "http[s]?://[0-9]{1,3}\\.[0-9]{1,3}\\.",
+                "TargetFilename|contains": ":Zone",
+            },
+            "condition": "sel",
+        },
+        {("dump", ZONE)},
+    ),
+    24: (  # the stream's text is what a rule reads: another host's URL does not match
+        "create_stream_hash",
+        _sel(**{"Contents|contains": "HostUrl=https://files.example"}),
+        set(),
+    ),
 }
 # the column that tells one match of a logsource from another besides the process
 _COLUMN = {
@@ -262,6 +291,7 @@ _COLUMN = {
     "pipe_created": "pipe_name",
     "driver_load": "image_loaded",
     "wmi_event": "wmi_name",
+    "create_stream_hash": "target_filename",
 }
 # the creator's creator: known from other records (Cypher)
 CASES[22] = (

@@ -209,10 +209,16 @@ def test_file_events_by_op(category: str, op: str) -> None:
     assert f"MATCH (p:Process)-[w:WROTE]->(f:File)\nWHERE '{op}' IN w.ops AND" in query
 
 
+def test_a_stream_contents_is_one_row_per_text() -> None:
+    compiled = _query(sel(**{"Contents|contains": "HostUrl=http"}), "create_stream_hash")
+    assert compiled.condition == "toLower(sc) CONTAINS $p0"
+    assert "ELSE w.contents END AS sc\nWITH p, w, f, sc\n" in compiled.query
+    assert any(c.startswith("Contents: the stream texts of the edge") for c in compiled.caveats)
+
+
 @pytest.mark.parametrize(
     ("category", "field", "reason"),
     [
-        ("create_stream_hash", "Contents", "the stream's contents are not stored"),
         ("file_rename", "SourceFilename", "the old name of a renamed file is not stored"),
         ("file_change", "PreviousCreationUtcTime", "the old creation time is not stored"),
         ("process_access", "SourceThreadId", "SourceThreadId"),
