@@ -152,6 +152,11 @@ class Graph:
 
         return self._with_backoff(work, what)
 
+    def reads(self, unit: Callable[[TxReads], T], what: str = "reading") -> T:
+        """Several reads in one read transaction: `unit` gets `read`/`read_plain` bound to
+        it, so a request's queries share one session, one BEGIN and one COMMIT."""
+        return self.read_tx(lambda tx: unit(TxReads(tx)), what)
+
     def ping(self) -> str:
         """Server name and version, or raise GraphUnavailable."""
         try:
@@ -163,6 +168,22 @@ class Graph:
             raise GraphUnavailable(f"Neo4j at {self.target.uri}: {error}") from error
         row = rows[0]
         return f"{row['name']} {row['version']} {row['edition']}"
+
+
+class TxReads:
+    """`Graph.read` and `Graph.read_plain` inside a transaction the caller holds (see
+    `Graph.reads`); code that only reads takes either."""
+
+    def __init__(self, tx: ManagedTransaction) -> None:
+        self.tx = tx
+
+    def read(self, query: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return _collect(self.tx, query, params or {})
+
+    def read_plain(
+        self, query: str, params: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        return plain_rows(self.tx, query, params or {})
 
 
 def plain_rows(

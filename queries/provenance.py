@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from provgraph.core.times import EPOCH, FAR_FUTURE
 from provgraph.graph.model import BY_LABEL, EDGES
-from provgraph.graph.tx import Graph
+from provgraph.graph.tx import Graph, TxReads
 from provgraph.graph.values import plain
 from provgraph.graph.writer import file_key
 from provgraph.ingest.model import normalise_host
@@ -703,7 +703,18 @@ def process_lineage(
     activity: int | None = None,
 ) -> ProcessLineage:
     """`limit` descendants; `activity` (default `limit`) files, connections and runs of each
-    kind, with every kind counted in `facts`."""
+    kind, with every kind counted in `facts`. One read transaction for its four queries."""
+    return graph.reads(
+        lambda q: _process_lineage(
+            q, uid=uid, depth=depth, ancestry=ancestry, limit=limit, activity=activity
+        ),
+        "reading a process's lineage",
+    )
+
+
+def _process_lineage(
+    graph: TxReads, *, uid: str, depth: int, ancestry: int, limit: int, activity: int | None
+) -> ProcessLineage:
     rows = graph.read(GET_PROCESS, {"uid": uid})
     if not rows:
         raise ProcessNotFound(uid)
@@ -738,6 +749,17 @@ def process_lineage(
 
 def file_provenance(
     graph: Graph, *, path: str, host: str | None = None, limit: int = 200
+) -> list[FileProvenance]:
+    """Every file the path names (on `host`, else on every host), with its writers and
+    executions: one read transaction."""
+    return graph.reads(
+        lambda q: _file_provenance(q, path=path, host=host, limit=limit),
+        "reading a file's provenance",
+    )
+
+
+def _file_provenance(
+    graph: TxReads, *, path: str, host: str | None, limit: int
 ) -> list[FileProvenance]:
     if host:
         files = graph.read(FILES_BY_KEY, {"key": file_key(normalise_host(host), path)})
@@ -817,6 +839,25 @@ def host_timeline(
     until: datetime | None = None,
     limit: int = 200,
     cursor: str | None = None,
+) -> Timeline:
+    """A page of the host's events in time order: its span and windows in one read
+    transaction."""
+    return graph.reads(
+        lambda q: _host_timeline(
+            q, host=host, since=since, until=until, limit=limit, cursor=cursor
+        ),
+        "reading a host timeline",
+    )
+
+
+def _host_timeline(
+    graph: TxReads,
+    *,
+    host: str,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    cursor: str | None,
 ) -> Timeline:
     name = normalise_host(host)
     after_time: Any = None
