@@ -598,6 +598,7 @@ def main(argv: list[str] | None = None) -> int:
                 cwd=ROOT,
             )
             time.sleep(3)  # past its start-up: parsing and writing
+        print("measuring …", flush=True)
         load_before = os.getloadavg()[0]
         pids = {
             "neo4j": neo4j_pid(graph),
