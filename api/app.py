@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -70,6 +71,8 @@ def create_app(graph: Graph | None = None, settings: Settings | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logging.getLogger("neo4j.notifications").setLevel(NOTIFICATIONS_LOG_LEVEL)
+        # Sync endpoints share this pool: requests beyond it wait their turn on the loop.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         if app.state.graph is None:
             app.state.graph = Graph.connect()
         if owns_graph:

@@ -19,6 +19,9 @@ class Settings(BaseSettings):
         "public and signs the reader in with a key to fetch it)",
     )
 
+    # endpoints answered at once: each runs in a thread of anyio's pool (its default, 40)
+    request_threads: int = Field(default=40, ge=1, le=1000)
+
     # authentication: how long a verified key is trusted before Neo4j is asked again
     key_cache_seconds: float = 5.0
 

@@ -29,6 +29,7 @@ measured against what it replaces on one machine in one run, never against an ol
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import logging
 import os
@@ -45,7 +46,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
@@ -300,12 +301,45 @@ def side_by_side(endpoints: list[Endpoint]) -> list[Endpoint]:
     ]
 
 
+class LeanClient:
+    """One keep-alive HTTP/1.1 connection (the stdlib's), reconnected after an error."""
+
+    def __init__(self, base: str, headers: dict[str, str], timeout: float = 60.0) -> None:
+        parsed = urlsplit(base)
+        self.host = parsed.hostname or "127.0.0.1"
+        self.port = parsed.port or 80
+        self.headers = headers
+        self.timeout = timeout
+        self.connection: http.client.HTTPConnection | None = None
+
+    def get(self, path: str) -> int:
+        """The response's status after reading its body whole; 0 on a transport error."""
+        try:
+            if self.connection is None:
+                self.connection = http.client.HTTPConnection(
+                    self.host, self.port, timeout=self.timeout
+                )
+            self.connection.request("GET", path, headers=self.headers)
+            response = self.connection.getresponse()
+            response.read()
+            return response.status
+        except (OSError, http.client.HTTPException):
+            self.close()
+            return 0
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
 @dataclass
 class Sample:
     endpoint: str
     started: float  # time.time()
     seconds: float
     status: int
+    path: str = ""
 
 
 def drive(
@@ -323,10 +357,11 @@ def drive(
     counter = iter(range(requests * len(endpoints)))
 
     def worker() -> None:
-        clients = {
-            name: httpx.Client(base_url=url, headers=headers, timeout=60)
-            for name, url in bases.items()
-        }
+        # http.client, not httpx: with httpx the client threads spent 1.4 to 3.1 ms of CPU
+        # per request (1M events, 8 threads), with http.client 0.4, on the two cores they
+        # measure. The body is read whole, never decoded: a client's use of it is not the
+        # API's time.
+        clients = {name: LeanClient(url, headers) for name, url in bases.items()}
         try:
             while True:
                 with lock:
@@ -337,13 +372,11 @@ def drive(
                 client = clients[endpoint.server]
                 at = time.time()
                 started = time.perf_counter()
-                try:
-                    status = client.get(endpoint.path(i // len(endpoints))).status_code
-                except httpx.HTTPError:
-                    status = 0
+                path = endpoint.path(i // len(endpoints))
+                status = client.get(path)
                 elapsed = time.perf_counter() - started
                 with lock:
-                    samples.append(Sample(endpoint.name, at, elapsed, status))
+                    samples.append(Sample(endpoint.name, at, elapsed, status, path))
         finally:
             for client in clients.values():
                 client.close()
@@ -355,6 +388,38 @@ def drive(
     for thread in threads:
         thread.join()
     return samples, began, time.time()
+
+
+def cpu_seconds(pids: dict[str, int | None], alone: str = "bench client") -> dict[str, float]:
+    """User + system CPU seconds each process (and its children) has used so far; `alone`
+    without its children (this process: its children are the servers and the ingest)."""
+    import psutil
+
+    used: dict[str, float] = {}
+    for name, pid in pids.items():
+        if pid is None:
+            continue
+        try:
+            process = psutil.Process(pid)
+            times = process.cpu_times()
+            total = times.user + times.system
+            for child in [] if name == alone else process.children(recursive=True):
+                child_times = child.cpu_times()
+                total += child_times.user + child_times.system
+        except psutil.Error:
+            continue
+        used[name] = total
+    return used
+
+
+def neo4j_pid(graph: Any) -> int | None:
+    """The managed bench instance's server process, if this bench runs one."""
+    name = graph.target.managed_instance
+    if not name:
+        return None
+    from provgraph.graph.local import server
+
+    return server.Instance(name).pid()
 
 
 def summarise(samples: list[Sample], endpoint: Endpoint, wall: float) -> dict[str, Any]:
@@ -375,6 +440,7 @@ def summarise(samples: list[Sample], endpoint: Endpoint, wall: float) -> dict[st
         "rps": round(len(ordered) / wall, 1),
         "target_p99_ms": endpoint.target_ms,
         "met": p99 < endpoint.target_ms and not errors,
+        "slowest": max(mine, key=lambda s: s.seconds).path,
     }
 
 
@@ -466,6 +532,9 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="another checkout (with its .venv) whose API is measured beside this one's",
     )
+    parser.add_argument(
+        "--only", help="comma-separated endpoint names (alerts_list, alert_subgraph, …)"
+    )
     parser.add_argument("--ingest-batch", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--report-to", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -491,6 +560,11 @@ def main(argv: list[str] | None = None) -> int:
     built["relationships"] = graph.read("MATCH ()-[r]->() RETURN count(r) AS n")[0]["n"]
     alerts = graph.read("MATCH (a:Alert) RETURN count(a) AS n")[0]["n"]
     endpoints = endpoints_for(graph, random.Random(11))
+    if args.only:
+        wanted = set(args.only.split(","))
+        endpoints = [e for e in endpoints if e.name in wanted]
+        if not endpoints:
+            raise SystemExit(f"--only {args.only}: no such endpoint")
     if args.baseline:
         endpoints = side_by_side(endpoints)
     folder = batch_folder(graph, batch) if batch else None
@@ -526,8 +600,17 @@ def main(argv: list[str] | None = None) -> int:
                 cwd=ROOT,
             )
             time.sleep(3)  # past its start-up: parsing and writing
+        print("measuring …", flush=True)
         load_before = os.getloadavg()[0]
+        pids = {
+            "neo4j": neo4j_pid(graph),
+            "bench client": os.getpid(),
+            **{f"api{'@' + n if n else ''}": s.pid for n, s in servers.items()},
+            "ingest": loader.pid if loader is not None else None,
+        }
+        cpu_before = cpu_seconds(pids)
         samples, began, ended = drive(bases, headers, endpoints, args.requests, args.concurrency)
+        cpu_after = cpu_seconds(pids)
         load_after = os.getloadavg()[0]
         if loader is not None:
             if loader.wait() != 0:
@@ -553,6 +636,21 @@ def main(argv: list[str] | None = None) -> int:
             f"max {r['max_ms']:7.1f} ms  {r['rps']:6.1f} req/s  errors {r['errors']}  "
             f"(target p99 < {r['target_p99_ms']:.0f} ms: {'met' if r['met'] else 'MISSED'})"
         )
+    for r in results:
+        if r.get("requests"):
+            print(f"{r['endpoint']:>25}: slowest {r['slowest']}")
+    # Where the two cores went during the window, per request answered: a bench client that
+    # burns the cores it measures would be a defect of the bench, not of the API.
+    cpu = {
+        name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(len(samples), 1), 1)
+        for name in cpu_after
+        if name in cpu_before
+    }
+    print(
+        "CPU per request (ms, over the window): "
+        + ", ".join(f"{name} {ms}" for name, ms in cpu.items())
+        + f"; wall {wall * 1000 / max(len(samples), 1):.1f} ms per request on 2 cores"
+    )
     # The machine is shared: its load says how much of its two cores the bench had.
     print(f"load average (1 min) {load_before:.1f} at the start, {load_after:.1f} at the end")
     if ingest.get("events"):
@@ -573,6 +671,7 @@ def main(argv: list[str] | None = None) -> int:
             "ingest": ingest,
             "window_seconds": round(wall, 1),
             "load_average": [round(load_before, 1), round(load_after, 1)],
+            "cpu_ms_per_request": cpu,
             "results": results,
             "machine": machine(),
         },

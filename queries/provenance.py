@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from provgraph.core.times import EPOCH, FAR_FUTURE
 from provgraph.graph.model import BY_LABEL, EDGES
-from provgraph.graph.tx import Graph
+from provgraph.graph.tx import Graph, TxReads
 from provgraph.graph.values import plain
 from provgraph.graph.writer import file_key
 from provgraph.ingest.model import normalise_host
@@ -199,35 +199,50 @@ ORDER BY level, p.start_time
 """
 )
 
-PROCESS_ACTIVITY = """
+# Its times as epoch microseconds (see _US): DateTimes hydrated one by one in the driver were
+# 39% of a lineage request's API time; `_activity` makes them ISO text again.
+PROCESS_ACTIVITY = (
+    """
 MATCH (p:Process {uid: $uid})
 CALL (p) {
   OPTIONAL MATCH (p)-[w:WROTE]->(f:File)
   WITH f, w ORDER BY w.first_time LIMIT $limit
-  RETURN collect(CASE WHEN f IS NULL THEN null ELSE {path: f.path, first_time: w.first_time,
-         last_time: w.last_time, count: w.count, ops: w.ops} END) AS wrote
+  RETURN collect(CASE WHEN f IS NULL THEN null ELSE {path: f.path, first_time: """
+    + _US % {"v": "w.first_time"}
+    + """,
+         last_time: """
+    + _US % {"v": "w.last_time"}
+    + """, count: w.count, ops: w.ops} END) AS wrote
 }
 CALL (p) {
   OPTIONAL MATCH (p)-[r:CONNECTED_TO]->(c:Connection)
   WITH c, r ORDER BY r.first_time LIMIT $limit
   RETURN collect(CASE WHEN c IS NULL THEN null ELSE {ip: c.ip, port: c.port,
-         protocol: c.protocol, hostname: c.hostname, first_time: r.first_time,
+         protocol: c.protocol, hostname: c.hostname, first_time: """
+    + _US % {"v": "r.first_time"}
+    + """,
          count: r.count} END) AS connected
 }
 CALL (p) {
   OPTIONAL MATCH (p)-[r:ACCEPTED]->(c:Connection)
   WITH c, r ORDER BY r.first_time LIMIT $limit
   RETURN collect(CASE WHEN c IS NULL THEN null ELSE {ip: c.ip, protocol: c.protocol,
-         hostname: c.hostname, local_ports: r.local_ports, first_time: r.first_time,
+         hostname: c.hostname, local_ports: r.local_ports, first_time: """
+    + _US % {"v": "r.first_time"}
+    + """,
          count: r.count} END) AS accepted
 }
 CALL (p) {
   OPTIONAL MATCH (p)-[x:EXECUTED]->(f:File)
-  RETURN collect(CASE WHEN f IS NULL THEN null ELSE {path: f.path, time: x.time} END)
+  RETURN collect(CASE WHEN f IS NULL THEN null ELSE {path: f.path, time: """
+    + _US % {"v": "x.time"}
+    + """} END)
          AS executed
 }
 RETURN wrote, connected, accepted, executed
 """
+)
+
 
 FILES_BY_KEY = """
 MATCH (f:File {key: $key})
@@ -290,7 +305,11 @@ CALL (p) {
 RETURN """
     + _process_us("p")
     + """ AS process,
-       w {.first_time, .last_time, .count, .ops, .sources} AS wrote, lineage
+       w {.count, .ops, .sources, first_time: """
+    + _US % {"v": "w.first_time"}
+    + """, last_time: """
+    + _US % {"v": "w.last_time"}
+    + """} AS wrote, lineage
 ORDER BY w.first_time
 """
 )
@@ -310,7 +329,9 @@ CALL (p) {
 }
 RETURN """
     + _process_us("p")
-    + """ AS process, x.time AS time, parent, children
+    + """ AS process, """
+    + _US % {"v": "x.time"}
+    + """ AS time, parent, children
 ORDER BY time
 LIMIT $limit
 """
@@ -689,6 +710,25 @@ def _process(props: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_ACTIVITY_TIMES = ("first_time", "last_time", "time")
+
+
+def _activity(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """PROCESS_ACTIVITY's items with their microsecond times as ISO text, as `plain` gives."""
+    out = []
+    for item in items:
+        data = plain(item)
+        for name in _ACTIVITY_TIMES:
+            if data.get(name) is not None:
+                data[name] = plain(_from_us(data[name]))
+        out.append(data)
+    return out
+
+
+def _at(micros: int | None) -> datetime | None:
+    return None if micros is None else _from_us(micros)
+
+
 def _facts(counts: list[int]) -> Facts:
     return {rel: n for rel, n in zip(FACT_RELS, counts, strict=True) if n}
 
@@ -703,7 +743,18 @@ def process_lineage(
     activity: int | None = None,
 ) -> ProcessLineage:
     """`limit` descendants; `activity` (default `limit`) files, connections and runs of each
-    kind, with every kind counted in `facts`."""
+    kind, with every kind counted in `facts`. One read transaction for its four queries."""
+    return graph.reads(
+        lambda q: _process_lineage(
+            q, uid=uid, depth=depth, ancestry=ancestry, limit=limit, activity=activity
+        ),
+        "reading a process's lineage",
+    )
+
+
+def _process_lineage(
+    graph: TxReads, *, uid: str, depth: int, ancestry: int, limit: int, activity: int | None
+) -> ProcessLineage:
     rows = graph.read(GET_PROCESS, {"uid": uid})
     if not rows:
         raise ProcessNotFound(uid)
@@ -729,15 +780,26 @@ def process_lineage(
         ancestry=ancestors,
         descendants=top,
         truncated=truncated,
-        wrote=plain(did["wrote"]),
-        connected=plain(did["connected"]),
-        accepted=plain(did["accepted"]),
-        executed=plain(did["executed"]),
+        wrote=_activity(did["wrote"]),
+        connected=_activity(did["connected"]),
+        accepted=_activity(did["accepted"]),
+        executed=_activity(did["executed"]),
     )
 
 
 def file_provenance(
     graph: Graph, *, path: str, host: str | None = None, limit: int = 200
+) -> list[FileProvenance]:
+    """Every file the path names (on `host`, else on every host), with its writers and
+    executions: one read transaction."""
+    return graph.reads(
+        lambda q: _file_provenance(q, path=path, host=host, limit=limit),
+        "reading a file's provenance",
+    )
+
+
+def _file_provenance(
+    graph: TxReads, *, path: str, host: str | None, limit: int
 ) -> list[FileProvenance]:
     if host:
         files = graph.read(FILES_BY_KEY, {"key": file_key(normalise_host(host), path)})
@@ -754,18 +816,16 @@ def file_provenance(
             FileWriter(
                 process=_process(w["process"]),
                 lineage=[_brief(n) for n in w["lineage"]],
-                **{
-                    k: v
-                    for k, v in plain(w["wrote"]).items()
-                    if k in ("first_time", "last_time", "count", "ops", "sources")
-                },
+                first_time=_at(w["wrote"]["first_time"]),
+                last_time=_at(w["wrote"]["last_time"]),
+                **{k: v for k, v in plain(w["wrote"]).items() if k in ("count", "ops", "sources")},
             )
             for w in graph.read(FILE_WRITERS, {"key": key, "limit": limit})
         ]
         executions = [
             FileExecution(
                 process=_process(x["process"]),
-                time=plain(x["time"]),
+                time=_at(x["time"]),
                 parent=None if x["parent"] is None else _brief(x["parent"]),
                 children=x["children"],
             )
@@ -817,6 +877,25 @@ def host_timeline(
     until: datetime | None = None,
     limit: int = 200,
     cursor: str | None = None,
+) -> Timeline:
+    """A page of the host's events in time order: its span and windows in one read
+    transaction."""
+    return graph.reads(
+        lambda q: _host_timeline(
+            q, host=host, since=since, until=until, limit=limit, cursor=cursor
+        ),
+        "reading a host timeline",
+    )
+
+
+def _host_timeline(
+    graph: TxReads,
+    *,
+    host: str,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    cursor: str | None,
 ) -> Timeline:
     name = normalise_host(host)
     after_time: Any = None

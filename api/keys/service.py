@@ -157,6 +157,26 @@ class KeyVerifier:
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._lock = threading.Lock()
 
+    def cached(self, token: str) -> tuple[bool, Principal | None]:
+        """(True, the answer) when the token's answer is remembered and fresh, or the token
+        is malformed (no lookup can make it valid); (False, None) when only `verify`, which
+        may ask Neo4j, can tell. Never blocks on I/O: the API calls it on its event loop."""
+        if parse_token(token) is None:
+            return True, None
+        if self.ttl <= 0:
+            return False, None
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        with self._lock:
+            hit = self._cache.get(digest)
+        if hit and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
+
+    def forget(self) -> None:
+        """Drop every remembered answer (this host revoked or created a key)."""
+        with self._lock:
+            self._cache.clear()
+
     def verify(self, token: str) -> Principal | None:
         parsed = parse_token(token)
         if parsed is None:

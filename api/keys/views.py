@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from fastapi import Request
 from provgraph.api.deps import Admin, GraphDep
 from provgraph.api.keys import service
 from provgraph.api.keys.models import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
@@ -27,8 +28,11 @@ def create_key(graph: GraphDep, _: Admin, spec: ApiKeyCreate) -> ApiKeyCreated:
 @router.delete(
     "/{key_id}", response_model=ApiKeyRead, summary="Revoke a key", responses=responses(404)
 )
-def revoke_key(graph: GraphDep, _: Admin, key_id: str) -> ApiKeyRead:
+def revoke_key(request: Request, graph: GraphDep, _: Admin, key_id: str) -> ApiKeyRead:
     revoked = service.revoke_key(graph, key_id=key_id)
+    # Revoked on this host: refused here at once, not after the verifier's cache time (other
+    # API hosts still take up to `key_cache_seconds`).
+    request.app.state.key_verifier.forget()
     if revoked is None:
         raise not_found(f"API key {key_id!r}")
     return revoked

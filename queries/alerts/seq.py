@@ -23,7 +23,7 @@ import logging
 
 from neo4j import ManagedTransaction
 from neo4j.exceptions import DriverError, Neo4jError
-from provgraph.graph.tx import Graph, GraphUnavailable
+from provgraph.graph.tx import Graph, GraphUnavailable, TxReads
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,6 @@ def publish_seq(graph: Graph) -> bool:
     return True
 
 
-def watermark(graph: Graph) -> int:
+def watermark(graph: Graph | TxReads) -> int:
     """The newest published change number: every alert change up to it is visible."""
     return int(graph.read_plain(WATERMARK, {"name": COUNTER})[0]["high"])

@@ -16,7 +16,7 @@ from typing import Any
 
 from neo4j import ManagedTransaction
 from provgraph.graph.model import PROVENANCE_RELS
-from provgraph.graph.tx import Graph
+from provgraph.graph.tx import Graph, TxReads
 from provgraph.graph.values import json_or_text, plain, utc_text
 from provgraph.queries.alerts.models import (
     AlertDetail,
@@ -169,7 +169,14 @@ def list_alerts(
 
     The page stops at the counter's committed value (read first): every change up to it is
     committed and visible, so paging by seq neither skips nor repeats while rules write.
+    Both reads share one transaction (a statement in it still sees every commit before it).
     """
+    return graph.reads(
+        lambda q: _list_alerts(q, after=after, limit=limit, where=where), "listing alerts"
+    )
+
+
+def _list_alerts(graph: TxReads, *, after: int, limit: int, where: AlertFilter | None) -> Page:
     high = watermark(graph)
     if high <= after:
         return Page([], after, False, high)

@@ -83,6 +83,21 @@ def test_revoked_and_tampered_keys_are_refused(client: TestClient, graph: Graph)
     assert created.secret.split("_", 2)[2] not in stored[0]["hash"]
 
 
+def test_a_key_revoked_here_is_refused_at_once_despite_the_cache(
+    make_client: Callable[..., TestClient], graph: Graph, admin: dict[str, str]
+) -> None:
+    client = make_client(key_cache_seconds=600.0)  # a remembered answer would outlive the test
+    created = create_key(graph, name="cached-then-revoked", scopes=["read"])
+    headers = {"Authorization": f"Bearer {created.secret}"}
+    assert client.get("/api/v1/alerts", headers=headers).status_code == 200  # now cached
+    assert client.delete(f"/api/v1/keys/{created.id}", headers=admin).status_code == 200
+    refused = client.get("/api/v1/alerts", headers=headers)
+    assert refused.status_code == 401
+    assert refused.headers["content-type"] == "application/problem+json"
+    # An unknown or malformed key is refused without a lookup, cached or not.
+    assert client.get("/api/v1/alerts", headers={"X-API-Key": "pgk_nope"}).status_code == 401
+
+
 def test_health_needs_no_key(client: TestClient, graph: Graph) -> None:
     response = client.get("/health")
     assert response.status_code == 200
