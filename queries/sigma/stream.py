@@ -30,17 +30,25 @@ would make (the differential tests check the matches are the same).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import importlib.metadata
 import ipaddress
+import json
 import logging
+import os
+import pickle
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import ahocorasick
 from provgraph.core.times import span
+from provgraph.graph.local.jars import cache_dir
 from provgraph.graph.tx import Graph
 from provgraph.graph.writer import connection_key, file_key, image_props
 from provgraph.ingest.model import Event, FileOp, ImageFacts, Kind, is_pid_only
@@ -650,26 +658,65 @@ def sigma_source(rule: Rule) -> dict[str, Any] | None:
     return dict(source) if isinstance(source, Mapping) else None
 
 
-def compile_stream(rule: Rule, sigma: SigmaRule | Mapping[str, Any]) -> StreamRule:
-    """The matcher for `rule`, compiled from its Sigma rule; NotStreamable says why not."""
+# What pySigma's pipeline makes of a Sigma rule that may stream: its conditions with the fields
+# mapped to graph expressions, its logsource, product and query parameters (or why it cannot
+# stream). Making it is most of a matcher's cost (the pipeline is built and applied per rule:
+# 6 s for SigmaHQ's 2,277 rules); `stream_plan` keeps it on disk between processes
+# (`SpecCache`).
+@dataclass(frozen=True)
+class Spec:
+    conditions: list[Any]
+    category: str
+    platform: str | None
+    parameters: dict[str, Any]
+
+
+def sigma_spec(sigma: SigmaRule | Mapping[str, Any]) -> Spec | str:
+    """The Sigma rule through the provgraph pipeline, or the reason it runs as Cypher."""
     parsed = sigma if isinstance(sigma, SigmaRule) else SigmaRule.from_dict(dict(sigma))
     backend = CypherBackend(provgraph_pipeline())
     try:
         compiled = backend.compile_once(parsed)
     except (Unsupported, SigmaError) as error:
-        raise NotStreamable(f"does not compile: {error}") from error
+        return f"does not compile: {error}"
     if compiled.lineage:
-        raise NotStreamable("walks the process lineage (Cypher)")
+        return "walks the process lineage (Cypher)"
     if compiled.placeholders:
-        raise NotStreamable("expand placeholders are filled by the site (Cypher)")
-    if rule.params() != compiled.parameters():
+        return "expand placeholders are filled by the site (Cypher)"
+    category = LOGSOURCES[compiled.logsource].category
+    if category not in STREAMED:
+        return f"{category} runs as Cypher"
+    return Spec(
+        [_detached(c.parsed) for c in parsed.detection.parsed_condition],
+        category,
+        compiled.platform,
+        compiled.parameters(),
+    )
+
+
+def _detached(cond: Any) -> Any:
+    """The condition tree without its links back to the rule's detections (`parent`,
+    `source`): what a matcher reads, a tenth of the size to keep."""
+    if isinstance(cond, ConditionAND | ConditionOR | ConditionNOT):
+        return type(cond)([_detached(arg) for arg in cond.args])
+    if isinstance(cond, ConditionFieldEqualsValueExpression):
+        return ConditionFieldEqualsValueExpression(cond.field, cond.value)
+    return cond
+
+
+def compile_stream(
+    rule: Rule, sigma: SigmaRule | Mapping[str, Any], spec: Spec | str | None = None
+) -> StreamRule:
+    """The matcher for `rule`, compiled from its Sigma rule (or the `sigma_spec` made of it
+    before); NotStreamable says why not."""
+    if spec is None:
+        spec = sigma_spec(sigma)
+    if isinstance(spec, str):
+        raise NotStreamable(spec)
+    if rule.params() != spec.parameters:
         raise NotStreamable("the site set its parameters (Cypher)")
-    logsource = LOGSOURCES[compiled.logsource]
-    if logsource.category not in STREAMED:
-        raise NotStreamable(f"{logsource.category} runs as Cypher")
-    compiler = MatcherCompiler(logsource)
-    conditions = [c.parsed for c in parsed.detection.parsed_condition]
-    parts = [compiler.compile(c) for c in conditions]
+    compiler = MatcherCompiler(LOGSOURCES[spec.category])
+    parts = [compiler.compile(c) for c in spec.conditions]
     if len(parts) == 1:
         test, literals = parts[0].test, parts[0].literals
     else:
@@ -680,9 +727,71 @@ def compile_stream(rule: Rule, sigma: SigmaRule | Mapping[str, Any]) -> StreamRu
             if any(p.literals is None for p in parts)
             else frozenset().union(*(p.literals or () for p in parts))
         )
-    return StreamRule(
-        rule, logsource.category, test, literals, frozenset(compiler.reads), compiled.platform
-    )
+    return StreamRule(rule, spec.category, test, literals, frozenset(compiler.reads), spec.platform)
+
+
+# the code a spec depends on: any change to it (a field mapping, the backend) is a new cache
+_SPEC_CODE = ("backend.py", "pipeline.py", "mapping.py", "query.py", "correlation.py")
+
+
+def _code_hash() -> str:
+    digest = hashlib.sha256(importlib.metadata.version("pysigma").encode())
+    here = Path(__file__).parent
+    for name in _SPEC_CODE:
+        digest.update(name.encode() + b"\0" + (here / name).read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def spec_key(source: Mapping[str, Any]) -> str:
+    """A Sigma rule's content hash (its parsed YAML, keys sorted)."""
+    text = json.dumps(source, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class SpecCache:
+    """`sigma_spec` results by the Sigma rule's content hash, in one pickle per version of
+    the code that makes them (pySigma's version and this package's pipeline, backend and
+    mapping sources hashed: a changed mapping is a new file, never a stale spec). A rule set
+    imported once (`provgraph sigma import` builds the plan) then costs its matchers' closures
+    only in later processes. The file is the user's own cache (`graph.local.jars.cache_dir`,
+    PROVGRAPH_CACHE), as trusted as the code beside it; an unreadable one is rebuilt."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.path = (folder or cache_dir() / "sigma-stream") / f"specs-{_code_hash()}.pickle"
+        self.specs: dict[str, Spec | str] = {}
+        self.added = 0
+        try:
+            with self.path.open("rb") as handle:
+                loaded = pickle.load(handle)
+            if isinstance(loaded, dict):
+                self.specs = loaded
+        except FileNotFoundError:
+            pass
+        except Exception as error:  # noqa: BLE001 - a broken cache is rebuilt, not fatal
+            log.warning("sigma matcher cache %s unreadable (%s): rebuilding it", self.path, error)
+
+    def get(self, source: Mapping[str, Any]) -> Spec | str:
+        key = spec_key(source)
+        spec = self.specs.get(key)
+        if spec is None:
+            spec = self.specs[key] = sigma_spec(source)
+            self.added += 1
+        return spec
+
+    def save(self) -> None:
+        """Write the cache if it learned a spec (atomically: concurrent processes each leave
+        a whole file)."""
+        if not self.added:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
+            with os.fdopen(handle, "wb") as out:
+                pickle.dump(self.specs, out, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temporary, self.path)
+            self.added = 0
+        except (OSError, pickle.PicklingError) as error:
+            log.warning("sigma matcher cache %s not written: %s", self.path, error)
 
 
 @dataclass
@@ -692,8 +801,11 @@ class StreamPlan:
     why: dict[str, str] = field(default_factory=dict)  # rule id -> why it runs as Cypher
 
 
-def stream_plan(rules: Iterable[Rule]) -> StreamPlan:
-    """Split rules into those streamed and those run as Cypher (with the reason)."""
+def stream_plan(rules: Iterable[Rule], cache: SpecCache | None | bool = True) -> StreamPlan:
+    """Split rules into those streamed and those run as Cypher (with the reason). `cache`:
+    True, the user's `SpecCache` (read, and written when it learned a rule); a SpecCache of
+    one's own; False / None, none (every rule through pySigma's pipeline)."""
+    specs = SpecCache() if cache is True else (cache or None)
     plan = StreamPlan()
     for rule in rules:
         source = sigma_source(rule)
@@ -702,10 +814,13 @@ def stream_plan(rules: Iterable[Rule]) -> StreamPlan:
             plan.why[rule.id] = "not a single-event Sigma rule"
             continue
         try:
-            plan.streamed.append(compile_stream(rule, source))
+            spec = specs.get(source) if specs is not None else None
+            plan.streamed.append(compile_stream(rule, source, spec))
         except NotStreamable as error:
             plan.cypher.append(rule)
             plan.why[rule.id] = str(error)
+    if specs is not None:
+        specs.save()
     return plan
 
 

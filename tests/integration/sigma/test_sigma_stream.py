@@ -234,6 +234,56 @@ def test_pipeline_hook_turns_streamed_hits_into_the_same_alerts(
     assert sum(r.created + r.updated for r in again.hook(graph, since, until)) == 0
 
 
+def test_matchers_from_the_kept_specs_equal_fresh_ones(
+    graph: Graph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """The specs kept on disk (`SpecCache`, what `sigma import` leaves) give the same plan and
+    the same matches as rules put through pySigma afresh; a later process reads them all and
+    makes none; a changed mapping (the code hash) is a new cache; a damaged file is rebuilt."""
+    from provgraph.graph.loader import write_events
+    from provgraph.queries.sigma import stream as stream_module
+    from provgraph.queries.sigma.stream import SpecCache
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "rules.yml").write_text(SEMANTIC_RULES, encoding="utf-8")
+    rules = compile_path([folder]).rules
+    kept = tmp_path / "specs"
+    fresh = stream_plan(rules, cache=False)
+    first = SpecCache(kept)
+    stream_plan(rules, cache=first)
+    assert first.path.is_file() and first.added == 0  # written
+    later = SpecCache(kept)
+    assert len(later.specs) == 7
+    cached = stream_plan(rules, cache=later)
+    assert later.added == 0  # every rule's spec read, none made
+    assert cached.why == fresh.why
+    assert [(s.rule.id, s.category, s.literals, s.reads, s.platform) for s in cached.streamed] == [
+        (s.rule.id, s.category, s.literals, s.reads, s.platform) for s in fresh.streamed
+    ]
+    events = _story()
+    streams = [SigmaStream(fresh.streamed), SigmaStream(cached.streamed)]
+    for event in events:
+        for s in streams:
+            s.observe(event)
+    assert streams[0].matched() == streams[1].matched()
+    assert sum(map(len, streams[1].matched().values())) >= 5
+    graph.write_autocommit(WIPE_ALL)
+    write_events(graph, events)
+    _, diff = _differences(graph, streams[1])
+    assert diff == {}
+
+    monkeypatch.setattr(stream_module, "_code_hash", lambda: "another-mapping")
+    changed = SpecCache(kept)
+    assert changed.path != later.path and changed.specs == {}
+    monkeypatch.undo()
+    later.path.write_bytes(b"not a pickle")
+    damaged = SpecCache(kept)
+    assert damaged.specs == {} and "unreadable" in caplog.text
+    assert stream_plan(rules, cache=damaged).why == fresh.why
+    assert len(SpecCache(kept).specs) == 7  # rewritten whole
+
+
 PLATFORM_RULES = """
 title: bash on windows
 id: 5e1a0000-0000-4000-8000-000000000011
