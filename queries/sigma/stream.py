@@ -846,6 +846,9 @@ class SigmaStream:
         # RECHECKED logsources: identity -> the facts its events lacked (decided by `recheck`)
         self.undecided: dict[str, dict[tuple[str, str], frozenset[str]]] = {}
         self.seconds = 0.0
+        # a hit's process -> its host: a rule's hits on hosts known to run another product
+        # are dropped before their rows are read (a Windows rule matching every macOS start)
+        self.host_of: dict[str, str | None] = {}
         self._index: dict[str, _Index] = {}
         self._reads: dict[str, frozenset[str]] = {}  # what some rule of the logsource reads
         for sr in self.rules:
@@ -921,6 +924,7 @@ class SigmaStream:
                 if key is None:
                     key = hit_key(event, category)
                 self.hits[i].add(key)
+                self.host_of[key[0]] = event.host
         self.seconds += time.perf_counter() - started
 
     def deferred(self, sr: StreamRule) -> bool:
@@ -965,6 +969,7 @@ class SigmaStream:
                         self.confirmed += 1
                         if sr.test(facts, low):
                             self.hits[r].add(key)
+                            self.host_of[row["uid"]] = facts["p.host"]
         self.undecided = {}
         return read
 
@@ -975,17 +980,27 @@ class SigmaStream:
         analysts' exceptions dropped: what `engine.evaluate` gives for it."""
         self.recheck(graph, since, until)
         start, end = span(since, until)
+        # the product test the compiled query makes (query.PLATFORM_CHECK), on the hosts as
+        # the graph now knows them: first on the hits' hosts, so no row is read for a hit the
+        # test drops, then on the rows' own
+        platform = host_platforms(graph, {h for h in self.host_of.values() if h is not None})
+        kept: list[set[tuple[str, str]]] = []
         wanted: dict[str, set[tuple[str, str]]] = {}
         for sr, hits in zip(self.rules, self.hits, strict=True):
+            if sr.platform is not None:
+                hits = {
+                    k
+                    for k in hits
+                    if platform.get(self.host_of.get(k[0]) or "") in (None, sr.platform)
+                }
+            kept.append(hits)
             if not self.deferred(sr):
                 wanted.setdefault(sr.category, set()).update(hits)
         rows = {c: fetch_rows(graph, c, keys, start, end) for c, keys in wanted.items() if keys}
-        # the product test the compiled query makes (query.PLATFORM_CHECK), on the hosts as
-        # the graph now knows them
         hosts = {row["host"] for found in rows.values() for r in found.values() for row in r}
-        platform = host_platforms(graph, hosts)
+        platform.update(host_platforms(graph, hosts - set(platform)))
         out: dict[str, list[Match]] = {}
-        for sr, hits in zip(self.rules, self.hits, strict=True):
+        for sr, hits in zip(self.rules, kept, strict=True):
             if self.deferred(sr):
                 out[sr.rule.id] = evaluate(graph, sr.rule, start, end)
                 continue
@@ -1026,6 +1041,7 @@ class SigmaStream:
             run.unchanged, run.alert_ids = applied.unchanged, applied.alert_ids
             run.seconds = time.perf_counter() - started
         self.hits = [set() for _ in self.rules]
+        self.host_of = {}
         self.incomplete = set()
         self.undecided = {}
         return runs
