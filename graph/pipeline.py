@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from provgraph.graph.loader import Loader
-from provgraph.graph.parallel import folded_batches
+from provgraph.graph.parallel import Remote, folded_batches
 from provgraph.graph.parallel import worth_it as parallel_worth_it
 from provgraph.graph.schema import ensure_schema
 from provgraph.graph.tx import Graph
@@ -99,8 +99,10 @@ def ingest_sources(
     (default: for files on disk large enough to pay for it; see provgraph.graph.parallel).
     `evidence` (an `Evidence`, or its value) says what each edge keeps of its records.
     `observer`, when given, sees every event as it is parsed (queries/ supplies it: Sigma
-    rules evaluated as events stream, `queries.sigma.stream`); events are then parsed here,
-    not in a second process, since the parser process hands over folded batches, not events.
+    rules evaluated as events stream, `queries.sigma.stream`). An observer whose owner can be
+    rebuilt in the parser process (`graph.parallel.Remote`: the stream's bound `observe`)
+    runs there, beside the parsing, and its owner absorbs what it saw; any other observer
+    has events parsed here, not in a second process, which hands over folded batches.
     """
     if evidence not in set(Evidence):
         raise ValueError(f"evidence must be one of {', '.join(Evidence)}")
@@ -116,7 +118,9 @@ def ingest_sources(
         if isinstance(sources, (str, os.PathLike)) or hasattr(sources, "read")
         else list(sources)
     )
-    in_parallel = observer is None and (
+    owner = getattr(observer, "__self__", None)
+    remote = owner if isinstance(owner, Remote) and owner.remote() is not None else None
+    in_parallel = (observer is None or remote is not None) and (
         parallel if parallel is not None else parallel_worth_it(listed)
     )
     # In parallel the parser process owns the dead-letter file; here, this process does.
@@ -136,6 +140,7 @@ def ingest_sources(
                     str(dead_letters) if dead_letters else None,
                     summary,
                     keep_raw=keep_raw,
+                    observer=remote,
                 ):
                     load.add_folded(folded)
                     if bar is not None:

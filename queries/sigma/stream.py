@@ -646,6 +646,8 @@ class StreamRule:
     literals: frozenset[str] | None
     reads: frozenset[str] = frozenset()  # the graph expressions the condition reads
     platform: str | None = None  # the rule's product: hosts known to run another are left out
+    # what it was made from (`sigma_spec`): the parser process makes the same matcher of it
+    spec: Spec | None = field(default=None, compare=False, repr=False)
 
 
 def sigma_source(rule: Rule) -> dict[str, Any] | None:
@@ -727,7 +729,9 @@ def compile_stream(
             if any(p.literals is None for p in parts)
             else frozenset().union(*(p.literals or () for p in parts))
         )
-    return StreamRule(rule, spec.category, test, literals, frozenset(compiler.reads), spec.platform)
+    return StreamRule(
+        rule, spec.category, test, literals, frozenset(compiler.reads), spec.platform, spec
+    )
 
 
 # the code a spec depends on: any change to it (a field mapping, the backend) is a new cache
@@ -927,6 +931,44 @@ class SigmaStream:
                 self.host_of[key[0]] = event.host
         self.seconds += time.perf_counter() - started
 
+    # -- in the parser process (graph.parallel.Remote) ------------------------------------------
+    def remote(self) -> tuple[Callable[..., Any], tuple[Any, ...]] | None:
+        """How the parser process makes this stream's twin: its rules and their specs (None
+        when a rule was made without one: the events are then observed here)."""
+        if not self.rules or any(sr.spec is None for sr in self.rules):
+            return None
+        return _twin, ([(sr.rule, sr.spec) for sr in self.rules],)
+
+    def state(self) -> dict[str, Any]:
+        """What was observed, for `absorb` in the ingesting process."""
+        return {
+            "ids": [sr.rule.id for sr in self.rules],
+            "hits": self.hits,
+            "host_of": self.host_of,
+            "incomplete": self.incomplete,
+            "undecided": self.undecided,
+            "events": self.events,
+            "confirmed": self.confirmed,
+            "seconds": self.seconds,
+        }
+
+    def absorb(self, state: Mapping[str, Any]) -> None:
+        """Merge what the twin observed (`state`) into this stream, rule by rule."""
+        if state["ids"] != [sr.rule.id for sr in self.rules]:
+            raise ValueError("the parser process observed another rule set")
+        for mine, theirs in zip(self.hits, state["hits"], strict=True):
+            mine.update(theirs)
+        self.host_of.update(state["host_of"])
+        self.incomplete.update(state["incomplete"])
+        for category, keys in state["undecided"].items():
+            undecided = self.undecided.setdefault(category, {})
+            for key, gaps in keys.items():
+                known = undecided.get(key)
+                undecided[key] = gaps if known is None else known | gaps
+        self.events += state["events"]
+        self.confirmed += state["confirmed"]
+        self.seconds += state["seconds"]
+
     def deferred(self, sr: StreamRule) -> bool:
         """The rule reads a fact some event of this ingest lacked: its matches come from its
         Cypher query instead (exact, slower)."""
@@ -1071,6 +1113,11 @@ class SigmaStream:
     def hook(self, graph: Graph, since: datetime, until: datetime) -> list[RuleRun]:
         """The pipeline's rules hook: streamed rules' alerts, then the other rules as Cypher."""
         return self.apply(graph, since, until) + self.run_cypher(graph, since, until)
+
+
+def _twin(pairs: Sequence[tuple[Rule, Spec]]) -> SigmaStream:
+    """The parser process's stream: the same matchers, made from the same specs."""
+    return SigmaStream([compile_stream(rule, {}, spec) for rule, spec in pairs])
 
 
 # -- reading a hit's row back --------------------------------------------------------------------

@@ -103,6 +103,42 @@ def test_streamed_matches_equal_cypher_over_sigmahq_recordings(
     assert stream.confirmed < len(stream.rules) * stream.events / 10
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not SIGMAHQ.is_dir(), reason=f"no SigmaHQ snapshot at {SIGMAHQ}")
+def test_stream_in_the_parser_process_observes_what_it_would_in_process(
+    graph: Graph, tmp_path: Path
+) -> None:
+    """Files ingested in parallel run the stream's twin in the parser process (made from the
+    same specs); what it saw, absorbed back, is what the stream sees in-process: the same
+    hits, the same identities left to the graph's facts, the same events counted."""
+    windows = SIGMAHQ / "rules" / "windows"
+    report = compile_path([windows / "process_creation", windows / "file" / "file_event"])
+    plan = stream_plan(report.rules, cache=False)
+    recs = [
+        rec
+        for json_file in sorted((SIGMAHQ / "regression_data").rglob("*.json"))
+        for rec in records(json_file)
+    ]
+    recs += sysmon_records(sorted(DATA.glob("*.ndjson")))
+    path = tmp_path / "records.ndjson"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    seen = []
+    for parallel in (False, True):
+        graph.write_autocommit(WIPE_ALL)
+        stream = SigmaStream(plan.streamed, plan.cypher)
+        assert stream.remote() is not None
+        ingest_sources(graph, [str(path)], observer=stream.observe, parallel=parallel)
+        seen.append(stream)
+    here, there = seen
+    assert there.events == here.events >= 200
+    assert there.matched() == here.matched()
+    assert sum(map(bool, here.matched().values())) >= 10
+    assert there.undecided == here.undecided and there.incomplete == here.incomplete
+    assert there.host_of == here.host_of and there.confirmed == here.confirmed
+    _, diff = _differences(graph, there)  # and its matches are still Cypher's
+    assert diff == {}
+
+
 SEMANTIC_RULES = """
 title: case, wildcards, lists, all
 id: 5e1a0000-0000-4000-8000-000000000001
