@@ -25,6 +25,12 @@ A hit is only an identity (the process, and the file / connection / domain); aft
 the rows are read back from the graph with the rule's own columns (`fetch_rows`), so a
 streamed match becomes the same `Match`, suppression, entities and alert as the Cypher run
 would make (the differential tests check the matches are the same).
+
+Fixed costs: what pySigma's pipeline makes of each rule (`sigma_spec`) is kept on disk by the
+rule's content hash (`SpecCache`, made at `provgraph sigma import`), so a process builds its
+matchers without putting every rule through pySigma again. Files ingested in parallel run the
+stream's twin, made from the same specs, in the parser process (`SigmaStream.remote`, see
+`graph.parallel.Remote`), and its hits are absorbed after the parse.
 """
 
 from __future__ import annotations
@@ -734,8 +740,17 @@ def compile_stream(
     )
 
 
-# the code a spec depends on: any change to it (a field mapping, the backend) is a new cache
-_SPEC_CODE = ("backend.py", "pipeline.py", "mapping.py", "query.py", "correlation.py")
+# the code a spec depends on: any change to it (a field mapping, the backend, which logsources
+# stream here) is a new cache
+_SPEC_CODE = (
+    "backend.py",
+    "pipeline.py",
+    "mapping.py",
+    "query.py",
+    "correlation.py",
+    "errors.py",
+    "stream.py",
+)
 
 
 def _code_hash() -> str:
@@ -754,11 +769,12 @@ def spec_key(source: Mapping[str, Any]) -> str:
 
 class SpecCache:
     """`sigma_spec` results by the Sigma rule's content hash, in one pickle per version of
-    the code that makes them (pySigma's version and this package's pipeline, backend and
-    mapping sources hashed: a changed mapping is a new file, never a stale spec). A rule set
-    imported once (`provgraph sigma import` builds the plan) then costs its matchers' closures
-    only in later processes. The file is the user's own cache (`graph.local.jars.cache_dir`,
-    PROVGRAPH_CACHE), as trusted as the code beside it; an unreadable one is rebuilt."""
+    the code that makes them (pySigma's version and the sources of this package's pipeline,
+    backend, mapping and stream hashed: a changed mapping is a new file, never a stale
+    spec). A rule set imported once (`provgraph sigma import` builds the plan) then costs
+    its matchers' closures only in later processes. The file is the user's own cache
+    (`graph.local.jars.cache_dir`, PROVGRAPH_CACHE), as trusted as the code beside it; an
+    unreadable one is rebuilt."""
 
     def __init__(self, folder: Path | None = None) -> None:
         self.path = (folder or cache_dir() / "sigma-stream") / f"specs-{_code_hash()}.pickle"
