@@ -69,8 +69,8 @@ def _peak_rss_mib() -> float:
 
 
 def _peak_child_rss_mib() -> float:
-    """The largest peak of this process's finished children: the ingest's parser process,
-    which runs the stream's twin (graph.parallel), holds memory of its own."""
+    """The largest peak of this process's finished children: an ingest's parser process
+    (graph.parallel), when one ran, holds memory of its own."""
     return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
 
 
@@ -362,14 +362,15 @@ def main() -> None:
                 f"{side['side']:10} {side['seconds']:8.1f} {side['events_per_s']:10,.0f} "
                 f"{side['peak_rss_mib']:13,.0f} {side['rules_fired']:6} {side['matches']:8}"
             )
-        print(
-            f"provgraph: the ingest's parser process peaked at "
-            f"{ours.get('parser_peak_rss_mib', 0):,.0f} MiB (beside the figure above)"
-        )
+        if ours.get("parser_peak_rss_mib"):
+            print(
+                f"provgraph: a child process (the ingest's parser, when it ran one) peaked at "
+                f"{ours['parser_peak_rss_mib']:,.0f} MiB (beside the figure above)"
+            )
         print(
             f"provgraph: matchers {ours['matcher_build_s']} s (their specs made at import "
             f"{ours.get('import_matcher_specs_s', '?')} s, not counted), ingest with streaming "
-            f"{ours['ingest_s']} s (matchers {ours['stream_s']} s in the parser process), "
+            f"{ours['ingest_s']} s (matchers {ours['stream_s']} s), "
             f"{ours['identities_rechecked']:,} starts decided on the graph's facts "
             f"{ours['recheck_s']} s, streamed rules' alerts {ours['streamed_alerts_s']} s, "
             f"Cypher rules {ours['cypher_rules_s']} s"
