@@ -13,9 +13,9 @@ import multiprocessing
 import os
 import queue
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from provgraph.core.errors import ProvgraphError
 from provgraph.graph.writer import Folded
@@ -26,6 +26,19 @@ MIN_BYTES = 16 * 2**20  # below this, starting a process costs more than it save
 
 class ParserFailed(ProvgraphError):
     """The parser process crashed or raised; its traceback is in the message."""
+
+
+@runtime_checkable
+class Remote(Protocol):
+    """An event observer that can run in the parser process: `remote()` gives a picklable
+    factory and its arguments, which the parser process calls to make its own observer (an
+    object with `observe(event)` and `state()`); what that one observed (`state()`) comes
+    back at the end and is merged into this one (`absorb`). Events reach it in the same order
+    as they would in-process."""
+
+    def remote(self) -> tuple[Callable[..., Any], tuple[Any, ...]] | None: ...
+
+    def absorb(self, state: Any) -> None: ...
 
 
 def worth_it(sources: list[Any]) -> bool:
@@ -53,15 +66,18 @@ def folded_batches(
     dead_letters: str | None,
     summary: Summary,
     keep_raw: bool = True,
+    observer: Remote | None = None,
 ) -> Iterator[Folded]:
-    """Folded batches from a parser process; `summary` is filled in when it finishes."""
+    """Folded batches from a parser process; `summary` is filled in when it finishes, and
+    `observer` (which saw every event there) absorbs what its remote twin observed."""
+    made = observer.remote() if observer is not None else None
     context = multiprocessing.get_context("spawn")  # never fork a process holding driver threads
     channel = context.Queue(maxsize=4)
     worker = context.Process(
         target=_parse,
         name="provgraph-parser",
         daemon=True,
-        args=(sources, fmt, batch_size, dead_letters, keep_raw, channel),
+        args=(sources, fmt, batch_size, dead_letters, keep_raw, channel, made),
     )
     worker.start()
     try:
@@ -76,6 +92,9 @@ def folded_batches(
                 continue
             if kind == "batch":
                 yield payload
+            elif kind == "observed":
+                assert observer is not None
+                observer.absorb(payload)
             elif kind == "done":  # the whole summary: counts, failed inputs, shown rejections
                 summary.merge(payload)
                 return
@@ -94,6 +113,7 @@ def _parse(
     dead_letters: str | None,
     keep_raw: bool,
     channel: Any,
+    made: tuple[Callable[..., Any], tuple[Any, ...]] | None = None,
 ) -> None:
     from provgraph.graph.writer import Batch
     from provgraph.ingest.deadletter import DeadLetterWriter
@@ -102,9 +122,12 @@ def _parse(
     try:
         summary = Summary()
         writer = DeadLetterWriter(dead_letters) if dead_letters else None
+        observer = made[0](*made[1]) if made is not None else None
         try:
             batch = Batch(keep_raw=keep_raw)
             for event in iter_events(sources, fmt, dead_letters=writer, summary=summary):
+                if observer is not None:
+                    observer.observe(event)
                 batch.add(event)
                 if batch.events >= batch_size:
                     channel.put(("batch", batch.folded()))
@@ -114,6 +137,8 @@ def _parse(
         finally:
             if writer is not None:
                 writer.close()
+        if observer is not None:
+            channel.put(("observed", observer.state()))
         channel.put(("done", summary))
     except BaseException:  # reported to the parent, which raises it there
         channel.put(("error", traceback.format_exc()))

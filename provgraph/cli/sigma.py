@@ -115,6 +115,12 @@ def sigma_import(
         raise _fail(f"--budget: {error}") from None
     report = compile_path([p.resolve() for p in paths])
     outcomes = store(report, settings.sigma_dir, dry_run=dry_run)
+    if not dry_run:
+        # the stream's matchers made now, once, and kept (stream.SpecCache): an ingest after
+        # the import reads them instead of putting every rule through pySigma again
+        from provgraph.queries.sigma.stream import stream_plan
+
+        stream_plan(report.rules)
     timings: dict[str, Timing] = {}
     if check or check_on is not None:
         rules = [r.rule for r in report.compiled if r.rule is not None]

@@ -25,22 +25,36 @@ A hit is only an identity (the process, and the file / connection / domain); aft
 the rows are read back from the graph with the rule's own columns (`fetch_rows`), so a
 streamed match becomes the same `Match`, suppression, entities and alert as the Cypher run
 would make (the differential tests check the matches are the same).
+
+Fixed costs: what pySigma's pipeline makes of each rule (`sigma_spec`) is kept on disk by the
+rule's content hash (`SpecCache`, made at `provgraph sigma import`), so a process builds its
+matchers without putting every rule through pySigma again. Files ingested in parallel run the
+stream's twin, made from the same specs, in the parser process (`SigmaStream.remote`, see
+`graph.parallel.Remote`), and its hits are absorbed after the parse.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import importlib.metadata
 import ipaddress
+import json
 import logging
+import os
+import pickle
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import ahocorasick
 from provgraph.core.times import span
+from provgraph.graph.local.jars import cache_dir
 from provgraph.graph.tx import Graph
 from provgraph.graph.writer import connection_key, file_key, image_props
 from provgraph.ingest.model import Event, FileOp, ImageFacts, Kind, is_pid_only
@@ -638,6 +652,8 @@ class StreamRule:
     literals: frozenset[str] | None
     reads: frozenset[str] = frozenset()  # the graph expressions the condition reads
     platform: str | None = None  # the rule's product: hosts known to run another are left out
+    # what it was made from (`sigma_spec`): the parser process makes the same matcher of it
+    spec: Spec | None = field(default=None, compare=False, repr=False)
 
 
 def sigma_source(rule: Rule) -> dict[str, Any] | None:
@@ -650,26 +666,65 @@ def sigma_source(rule: Rule) -> dict[str, Any] | None:
     return dict(source) if isinstance(source, Mapping) else None
 
 
-def compile_stream(rule: Rule, sigma: SigmaRule | Mapping[str, Any]) -> StreamRule:
-    """The matcher for `rule`, compiled from its Sigma rule; NotStreamable says why not."""
+# What pySigma's pipeline makes of a Sigma rule that may stream: its conditions with the fields
+# mapped to graph expressions, its logsource, product and query parameters (or why it cannot
+# stream). Making it is most of a matcher's cost (the pipeline is built and applied per rule:
+# 6 s for SigmaHQ's 2,277 rules); `stream_plan` keeps it on disk between processes
+# (`SpecCache`).
+@dataclass(frozen=True)
+class Spec:
+    conditions: list[Any]
+    category: str
+    platform: str | None
+    parameters: dict[str, Any]
+
+
+def sigma_spec(sigma: SigmaRule | Mapping[str, Any]) -> Spec | str:
+    """The Sigma rule through the provgraph pipeline, or the reason it runs as Cypher."""
     parsed = sigma if isinstance(sigma, SigmaRule) else SigmaRule.from_dict(dict(sigma))
     backend = CypherBackend(provgraph_pipeline())
     try:
         compiled = backend.compile_once(parsed)
     except (Unsupported, SigmaError) as error:
-        raise NotStreamable(f"does not compile: {error}") from error
+        return f"does not compile: {error}"
     if compiled.lineage:
-        raise NotStreamable("walks the process lineage (Cypher)")
+        return "walks the process lineage (Cypher)"
     if compiled.placeholders:
-        raise NotStreamable("expand placeholders are filled by the site (Cypher)")
-    if rule.params() != compiled.parameters():
+        return "expand placeholders are filled by the site (Cypher)"
+    category = LOGSOURCES[compiled.logsource].category
+    if category not in STREAMED:
+        return f"{category} runs as Cypher"
+    return Spec(
+        [_detached(c.parsed) for c in parsed.detection.parsed_condition],
+        category,
+        compiled.platform,
+        compiled.parameters(),
+    )
+
+
+def _detached(cond: Any) -> Any:
+    """The condition tree without its links back to the rule's detections (`parent`,
+    `source`): what a matcher reads, a tenth of the size to keep."""
+    if isinstance(cond, ConditionAND | ConditionOR | ConditionNOT):
+        return type(cond)([_detached(arg) for arg in cond.args])
+    if isinstance(cond, ConditionFieldEqualsValueExpression):
+        return ConditionFieldEqualsValueExpression(cond.field, cond.value)
+    return cond
+
+
+def compile_stream(
+    rule: Rule, sigma: SigmaRule | Mapping[str, Any], spec: Spec | str | None = None
+) -> StreamRule:
+    """The matcher for `rule`, compiled from its Sigma rule (or the `sigma_spec` made of it
+    before); NotStreamable says why not."""
+    if spec is None:
+        spec = sigma_spec(sigma)
+    if isinstance(spec, str):
+        raise NotStreamable(spec)
+    if rule.params() != spec.parameters:
         raise NotStreamable("the site set its parameters (Cypher)")
-    logsource = LOGSOURCES[compiled.logsource]
-    if logsource.category not in STREAMED:
-        raise NotStreamable(f"{logsource.category} runs as Cypher")
-    compiler = MatcherCompiler(logsource)
-    conditions = [c.parsed for c in parsed.detection.parsed_condition]
-    parts = [compiler.compile(c) for c in conditions]
+    compiler = MatcherCompiler(LOGSOURCES[spec.category])
+    parts = [compiler.compile(c) for c in spec.conditions]
     if len(parts) == 1:
         test, literals = parts[0].test, parts[0].literals
     else:
@@ -681,8 +736,82 @@ def compile_stream(rule: Rule, sigma: SigmaRule | Mapping[str, Any]) -> StreamRu
             else frozenset().union(*(p.literals or () for p in parts))
         )
     return StreamRule(
-        rule, logsource.category, test, literals, frozenset(compiler.reads), compiled.platform
+        rule, spec.category, test, literals, frozenset(compiler.reads), spec.platform, spec
     )
+
+
+# the code a spec depends on: any change to it (a field mapping, the backend, which logsources
+# stream here) is a new cache
+_SPEC_CODE = (
+    "backend.py",
+    "pipeline.py",
+    "mapping.py",
+    "query.py",
+    "correlation.py",
+    "errors.py",
+    "stream.py",
+)
+
+
+def _code_hash() -> str:
+    digest = hashlib.sha256(importlib.metadata.version("pysigma").encode())
+    here = Path(__file__).parent
+    for name in _SPEC_CODE:
+        digest.update(name.encode() + b"\0" + (here / name).read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def spec_key(source: Mapping[str, Any]) -> str:
+    """A Sigma rule's content hash (its parsed YAML, keys sorted)."""
+    text = json.dumps(source, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class SpecCache:
+    """`sigma_spec` results by the Sigma rule's content hash, in one pickle per version of
+    the code that makes them (pySigma's version and the sources of this package's pipeline,
+    backend, mapping and stream hashed: a changed mapping is a new file, never a stale
+    spec). A rule set imported once (`provgraph sigma import` builds the plan) then costs
+    its matchers' closures only in later processes. The file is the user's own cache
+    (`graph.local.jars.cache_dir`, PROVGRAPH_CACHE), as trusted as the code beside it; an
+    unreadable one is rebuilt."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.path = (folder or cache_dir() / "sigma-stream") / f"specs-{_code_hash()}.pickle"
+        self.specs: dict[str, Spec | str] = {}
+        self.added = 0
+        try:
+            with self.path.open("rb") as handle:
+                loaded = pickle.load(handle)
+            if isinstance(loaded, dict):
+                self.specs = loaded
+        except FileNotFoundError:
+            pass
+        except Exception as error:  # noqa: BLE001 - a broken cache is rebuilt, not fatal
+            log.warning("sigma matcher cache %s unreadable (%s): rebuilding it", self.path, error)
+
+    def get(self, source: Mapping[str, Any]) -> Spec | str:
+        key = spec_key(source)
+        spec = self.specs.get(key)
+        if spec is None:
+            spec = self.specs[key] = sigma_spec(source)
+            self.added += 1
+        return spec
+
+    def save(self) -> None:
+        """Write the cache if it learned a spec (atomically: concurrent processes each leave
+        a whole file)."""
+        if not self.added:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
+            with os.fdopen(handle, "wb") as out:
+                pickle.dump(self.specs, out, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temporary, self.path)
+            self.added = 0
+        except (OSError, pickle.PicklingError) as error:
+            log.warning("sigma matcher cache %s not written: %s", self.path, error)
 
 
 @dataclass
@@ -692,8 +821,11 @@ class StreamPlan:
     why: dict[str, str] = field(default_factory=dict)  # rule id -> why it runs as Cypher
 
 
-def stream_plan(rules: Iterable[Rule]) -> StreamPlan:
-    """Split rules into those streamed and those run as Cypher (with the reason)."""
+def stream_plan(rules: Iterable[Rule], cache: SpecCache | None | bool = True) -> StreamPlan:
+    """Split rules into those streamed and those run as Cypher (with the reason). `cache`:
+    True, the user's `SpecCache` (read, and written when it learned a rule); a SpecCache of
+    one's own; False / None, none (every rule through pySigma's pipeline)."""
+    specs = SpecCache() if cache is True else (cache or None)
     plan = StreamPlan()
     for rule in rules:
         source = sigma_source(rule)
@@ -702,10 +834,13 @@ def stream_plan(rules: Iterable[Rule]) -> StreamPlan:
             plan.why[rule.id] = "not a single-event Sigma rule"
             continue
         try:
-            plan.streamed.append(compile_stream(rule, source))
+            spec = specs.get(source) if specs is not None else None
+            plan.streamed.append(compile_stream(rule, source, spec))
         except NotStreamable as error:
             plan.cypher.append(rule)
             plan.why[rule.id] = str(error)
+    if specs is not None:
+        specs.save()
     return plan
 
 
@@ -731,6 +866,10 @@ class SigmaStream:
         # RECHECKED logsources: identity -> the facts its events lacked (decided by `recheck`)
         self.undecided: dict[str, dict[tuple[str, str], frozenset[str]]] = {}
         self.seconds = 0.0
+        # a hit's process -> its host: a rule's hits on hosts known to run another product
+        # are dropped before their rows are read (a Windows rule matching every macOS start)
+        self.host_of: dict[str, str | None] = {}
+        self._gapsets: dict[frozenset[str], frozenset[str]] = {}
         self._index: dict[str, _Index] = {}
         self._reads: dict[str, frozenset[str]] = {}  # what some rule of the logsource reads
         for sr in self.rules:
@@ -792,9 +931,9 @@ class SigmaStream:
         if undecided is not None and len(undecided) < MAX_UNDECIDED:
             # the rules reading a missing fact are decided on the graph's values (recheck)
             key = hit_key(event, category)
-            skip = frozenset(gaps)
+            skip = self._interned(frozenset(gaps))
             known = undecided.get(key)
-            undecided[key] = skip if known is None else known | skip
+            undecided[key] = skip if known is None else self._interned(known | skip)
         elif gaps:
             self.incomplete.update((category, e) for e in gaps)
         rules = self.rules
@@ -806,7 +945,51 @@ class SigmaStream:
                 if key is None:
                     key = hit_key(event, category)
                 self.hits[i].add(key)
+                self.host_of[key[0]] = event.host
         self.seconds += time.perf_counter() - started
+
+    # -- in the parser process (graph.parallel.Remote) ------------------------------------------
+    def remote(self) -> tuple[Callable[..., Any], tuple[Any, ...]] | None:
+        """How the parser process makes this stream's twin: its rules and their specs (None
+        when a rule was made without one: the events are then observed here)."""
+        if not self.rules or any(sr.spec is None for sr in self.rules):
+            return None
+        return _twin, ([(sr.rule, sr.spec) for sr in self.rules],)
+
+    def state(self) -> dict[str, Any]:
+        """What was observed, for `absorb` in the ingesting process."""
+        return {
+            "ids": [sr.rule.id for sr in self.rules],
+            "hits": self.hits,
+            "host_of": self.host_of,
+            "incomplete": self.incomplete,
+            "undecided": self.undecided,
+            "events": self.events,
+            "confirmed": self.confirmed,
+            "seconds": self.seconds,
+        }
+
+    def absorb(self, state: Mapping[str, Any]) -> None:
+        """Merge what the twin observed (`state`) into this stream, rule by rule."""
+        if state["ids"] != [sr.rule.id for sr in self.rules]:
+            raise ValueError("the parser process observed another rule set")
+        for mine, theirs in zip(self.hits, state["hits"], strict=True):
+            mine.update(theirs)
+        self.host_of.update(state["host_of"])
+        self.incomplete.update(state["incomplete"])
+        for category, keys in state["undecided"].items():
+            undecided = self.undecided.setdefault(category, {})
+            for key, gaps in keys.items():
+                known = undecided.get(key)
+                undecided[key] = self._interned(gaps if known is None else known | gaps)
+        self.events += state["events"]
+        self.confirmed += state["confirmed"]
+        self.seconds += state["seconds"]
+
+    def _interned(self, gaps: frozenset[str]) -> frozenset[str]:
+        """One object per distinct set of missing facts (two at the bench's 100k, for 18,036
+        identities): about 500 bytes an identity otherwise, some 90 MiB at 1M's 181,912."""
+        return self._gapsets.setdefault(gaps, gaps)
 
     def deferred(self, sr: StreamRule) -> bool:
         """The rule reads a fact some event of this ingest lacked: its matches come from its
@@ -850,6 +1033,7 @@ class SigmaStream:
                         self.confirmed += 1
                         if sr.test(facts, low):
                             self.hits[r].add(key)
+                            self.host_of[row["uid"]] = facts["p.host"]
         self.undecided = {}
         return read
 
@@ -860,17 +1044,27 @@ class SigmaStream:
         analysts' exceptions dropped: what `engine.evaluate` gives for it."""
         self.recheck(graph, since, until)
         start, end = span(since, until)
+        # the product test the compiled query makes (query.PLATFORM_CHECK), on the hosts as
+        # the graph now knows them: first on the hits' hosts, so no row is read for a hit the
+        # test drops, then on the rows' own
+        platform = host_platforms(graph, {h for h in self.host_of.values() if h is not None})
+        kept: list[set[tuple[str, str]]] = []
         wanted: dict[str, set[tuple[str, str]]] = {}
         for sr, hits in zip(self.rules, self.hits, strict=True):
+            if sr.platform is not None:
+                hits = {
+                    k
+                    for k in hits
+                    if platform.get(self.host_of.get(k[0]) or "") in (None, sr.platform)
+                }
+            kept.append(hits)
             if not self.deferred(sr):
                 wanted.setdefault(sr.category, set()).update(hits)
         rows = {c: fetch_rows(graph, c, keys, start, end) for c, keys in wanted.items() if keys}
-        # the product test the compiled query makes (query.PLATFORM_CHECK), on the hosts as
-        # the graph now knows them
         hosts = {row["host"] for found in rows.values() for r in found.values() for row in r}
-        platform = host_platforms(graph, hosts)
+        platform.update(host_platforms(graph, hosts - set(platform)))
         out: dict[str, list[Match]] = {}
-        for sr, hits in zip(self.rules, self.hits, strict=True):
+        for sr, hits in zip(self.rules, kept, strict=True):
             if self.deferred(sr):
                 out[sr.rule.id] = evaluate(graph, sr.rule, start, end)
                 continue
@@ -911,6 +1105,7 @@ class SigmaStream:
             run.unchanged, run.alert_ids = applied.unchanged, applied.alert_ids
             run.seconds = time.perf_counter() - started
         self.hits = [set() for _ in self.rules]
+        self.host_of = {}
         self.incomplete = set()
         self.undecided = {}
         return runs
@@ -940,6 +1135,11 @@ class SigmaStream:
     def hook(self, graph: Graph, since: datetime, until: datetime) -> list[RuleRun]:
         """The pipeline's rules hook: streamed rules' alerts, then the other rules as Cypher."""
         return self.apply(graph, since, until) + self.run_cypher(graph, since, until)
+
+
+def _twin(pairs: Sequence[tuple[Rule, Spec]]) -> SigmaStream:
+    """The parser process's stream: the same matchers, made from the same specs."""
+    return SigmaStream([compile_stream(rule, {}, spec) for rule, spec in pairs])
 
 
 # -- reading a hit's row back --------------------------------------------------------------------

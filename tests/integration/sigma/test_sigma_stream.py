@@ -103,6 +103,42 @@ def test_streamed_matches_equal_cypher_over_sigmahq_recordings(
     assert stream.confirmed < len(stream.rules) * stream.events / 10
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not SIGMAHQ.is_dir(), reason=f"no SigmaHQ snapshot at {SIGMAHQ}")
+def test_stream_in_the_parser_process_observes_what_it_would_in_process(
+    graph: Graph, tmp_path: Path
+) -> None:
+    """Files ingested in parallel run the stream's twin in the parser process (made from the
+    same specs); what it saw, absorbed back, is what the stream sees in-process: the same
+    hits, the same identities left to the graph's facts, the same events counted."""
+    windows = SIGMAHQ / "rules" / "windows"
+    report = compile_path([windows / "process_creation", windows / "file" / "file_event"])
+    plan = stream_plan(report.rules, cache=False)
+    recs = [
+        rec
+        for json_file in sorted((SIGMAHQ / "regression_data").rglob("*.json"))
+        for rec in records(json_file)
+    ]
+    recs += sysmon_records(sorted(DATA.glob("*.ndjson")))
+    path = tmp_path / "records.ndjson"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    seen = []
+    for parallel in (False, True):
+        graph.write_autocommit(WIPE_ALL)
+        stream = SigmaStream(plan.streamed, plan.cypher)
+        assert stream.remote() is not None
+        ingest_sources(graph, [str(path)], observer=stream.observe, parallel=parallel)
+        seen.append(stream)
+    here, there = seen
+    assert there.events == here.events >= 200
+    assert there.matched() == here.matched()
+    assert sum(map(bool, here.matched().values())) >= 10
+    assert there.undecided == here.undecided and there.incomplete == here.incomplete
+    assert there.host_of == here.host_of and there.confirmed == here.confirmed
+    _, diff = _differences(graph, there)  # and its matches are still Cypher's
+    assert diff == {}
+
+
 SEMANTIC_RULES = """
 title: case, wildcards, lists, all
 id: 5e1a0000-0000-4000-8000-000000000001
@@ -232,6 +268,56 @@ def test_pipeline_hook_turns_streamed_hits_into_the_same_alerts(
     for event in events:
         again.observe(event)
     assert sum(r.created + r.updated for r in again.hook(graph, since, until)) == 0
+
+
+def test_matchers_from_the_kept_specs_equal_fresh_ones(
+    graph: Graph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """The specs kept on disk (`SpecCache`, what `sigma import` leaves) give the same plan and
+    the same matches as rules put through pySigma afresh; a later process reads them all and
+    makes none; a changed mapping (the code hash) is a new cache; a damaged file is rebuilt."""
+    from provgraph.graph.loader import write_events
+    from provgraph.queries.sigma import stream as stream_module
+    from provgraph.queries.sigma.stream import SpecCache
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "rules.yml").write_text(SEMANTIC_RULES, encoding="utf-8")
+    rules = compile_path([folder]).rules
+    kept = tmp_path / "specs"
+    fresh = stream_plan(rules, cache=False)
+    first = SpecCache(kept)
+    stream_plan(rules, cache=first)
+    assert first.path.is_file() and first.added == 0  # written
+    later = SpecCache(kept)
+    assert len(later.specs) == 7
+    cached = stream_plan(rules, cache=later)
+    assert later.added == 0  # every rule's spec read, none made
+    assert cached.why == fresh.why
+    assert [(s.rule.id, s.category, s.literals, s.reads, s.platform) for s in cached.streamed] == [
+        (s.rule.id, s.category, s.literals, s.reads, s.platform) for s in fresh.streamed
+    ]
+    events = _story()
+    streams = [SigmaStream(fresh.streamed), SigmaStream(cached.streamed)]
+    for event in events:
+        for s in streams:
+            s.observe(event)
+    assert streams[0].matched() == streams[1].matched()
+    assert sum(map(len, streams[1].matched().values())) >= 5
+    graph.write_autocommit(WIPE_ALL)
+    write_events(graph, events)
+    _, diff = _differences(graph, streams[1])
+    assert diff == {}
+
+    monkeypatch.setattr(stream_module, "_code_hash", lambda: "another-mapping")
+    changed = SpecCache(kept)
+    assert changed.path != later.path and changed.specs == {}
+    monkeypatch.undo()
+    later.path.write_bytes(b"not a pickle")
+    damaged = SpecCache(kept)
+    assert damaged.specs == {} and "unreadable" in caplog.text
+    assert stream_plan(rules, cache=damaged).why == fresh.why
+    assert len(SpecCache(kept).specs) == 7  # rewritten whole
 
 
 PLATFORM_RULES = """
