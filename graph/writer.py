@@ -367,15 +367,44 @@ def _timed(
     }
 
 
+# -- k1: what a process does to the system ----------------------------------------------------
+# Union lists on timed edges (op, access and value lists): the row's new values are appended,
+# each list capped at LIST_CAP values (a value list is evidence, not a log: `raw` and the
+# times are). Values longer than VALUE_LIMIT characters (registry data, call traces) are cut
+# in Python with a trailing "…".
+LIST_CAP = 16
+VALUE_LIMIT = 1024
+
+
+def _union_lists(*props: str) -> tuple[str, str, str, str]:
+    """(create, match, move-create, move) extras for union-list edge properties."""
+    create = "".join(f", r.{p} = row.{p}[0..{LIST_CAP}]" for p in props)
+    # coalesce: an edge written before a list property existed (WROTE.contents) gains it
+    match = "".join(
+        f", r.{p} = CASE WHEN size(coalesce(r.{p}, [])) >= {LIST_CAP} THEN r.{p} "
+        f"ELSE (coalesce(r.{p}, []) + [x IN row.{p} WHERE NOT x IN coalesce(r.{p}, [])])"
+        f"[0..{LIST_CAP}] END"
+        for p in props
+    )
+    move_create = "".join(f", r.{p} = []" for p in props)
+    move = "".join(
+        f", r.{p} = (coalesce(r.{p}, []) + [x IN coalesce(old.{p}, [])"
+        f" WHERE NOT x IN coalesce(r.{p}, [])])[0..{LIST_CAP}]"
+        for p in props
+    )
+    return create, match, move_create, move
+
+
+# WROTE's stream contents (Sysmon 15) are a union list like the k1 edges' value lists
+_WROTE_CONTENTS = _union_lists("contents")
 MERGE_WROTE = _timed(
     "File",
     "key",
     "WROTE",
-    ", r.ops = row.ops, r.access_masks = row.masks, r.contents = row.contents",
+    ", r.ops = row.ops, r.access_masks = row.masks" + _WROTE_CONTENTS[0],
     ", r.ops = r.ops + [o IN row.ops WHERE NOT o IN r.ops],"
-    " r.access_masks = r.access_masks + [m IN row.masks WHERE NOT m IN r.access_masks],"
-    " r.contents = (coalesce(r.contents, [])"
-    " + [c IN row.contents WHERE NOT c IN coalesce(r.contents, [])])[0..16]",  # LIST_CAP
+    " r.access_masks = r.access_masks + [m IN row.masks WHERE NOT m IN r.access_masks]"
+    + _WROTE_CONTENTS[1],
 )
 MERGE_CONNECTED = _timed(
     "Connection",
@@ -707,31 +736,6 @@ MERGE_CHANGED_TASK = {
     for who, label, key in (*_ACTORS, ("process", "Process", "uid"))
 }
 
-# -- k1: what a process does to the system ----------------------------------------------------
-# Union lists on timed edges (op, access and value lists): the row's new values are appended,
-# each list capped at LIST_CAP values (a value list is evidence, not a log: `raw` and the
-# times are). Values longer than VALUE_LIMIT characters (registry data, call traces) are cut
-# in Python with a trailing "…".
-LIST_CAP = 16
-VALUE_LIMIT = 1024
-
-
-def _union_lists(*props: str) -> tuple[str, str, str, str]:
-    """(create, match, move-create, move) extras for union-list edge properties."""
-    create = "".join(f", r.{p} = row.{p}[0..{LIST_CAP}]" for p in props)
-    match = "".join(
-        f", r.{p} = CASE WHEN size(r.{p}) >= {LIST_CAP} THEN r.{p} "
-        f"ELSE (r.{p} + [x IN row.{p} WHERE NOT x IN r.{p}])[0..{LIST_CAP}] END"
-        for p in props
-    )
-    move_create = "".join(f", r.{p} = []" for p in props)
-    move = "".join(
-        f", r.{p} = (r.{p} + [x IN coalesce(old.{p}, []) WHERE NOT x IN r.{p}])[0..{LIST_CAP}]"
-        for p in props
-    )
-    return create, match, move_create, move
-
-
 # name -> (rel, start label, start key, target label, target key, union-list properties)
 K1_TIMED: dict[str, tuple[str, str, str, str, str, tuple[str, ...]]] = {
     "loaded": ("LOADED", "Process", "uid", "File", "key", ()),
@@ -835,11 +839,10 @@ CALL (ph, n) {
 """
 _MOVE_EXTRA = {
     "WROTE": (
-        ", r.ops = [], r.access_masks = [], r.contents = []",
+        ", r.ops = [], r.access_masks = []" + _WROTE_CONTENTS[2],
         ", r.ops = r.ops + [o IN old.ops WHERE NOT o IN r.ops],"
-        " r.access_masks = r.access_masks + [m IN old.access_masks WHERE NOT m IN r.access_masks],"
-        " r.contents = (coalesce(r.contents, [])"
-        " + [c IN coalesce(old.contents, []) WHERE NOT c IN coalesce(r.contents, [])])[0..16]",
+        " r.access_masks = r.access_masks + [m IN old.access_masks WHERE NOT m IN r.access_masks]"
+        + _WROTE_CONTENTS[3],
     ),
     "CONNECTED_TO": ("", ", r.local_port = coalesce(r.local_port, old.local_port)"),
     "ACCEPTED": (
