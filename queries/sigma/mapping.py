@@ -606,9 +606,9 @@ SECURITY_TASK = Logsource(
 # to 16 each, cut at 1,024 characters. An event row is one value of each list (`UNWIND`; an
 # empty list is one row with a null value), so an edge of one event is exactly that event, and
 # on an edge of several a row may pair one event's value with another's (said on every rule).
-def _values(prop: str) -> str:
+def _values(prop: str, edge: str = "r") -> str:
     """An edge's value list as event rows: the values, or one null when it has none."""
-    return f"CASE WHEN size(coalesce(r.{prop}, [])) = 0 THEN [null] ELSE r.{prop} END"
+    return f"CASE WHEN size(coalesce({edge}.{prop}, [])) = 0 THEN [null] ELSE {edge}.{prop} END"
 
 
 def _edge_match(pattern: str, where: str, unwinds: tuple[tuple[str, str], ...] = ()) -> str:
@@ -1196,8 +1196,7 @@ CREATE_STREAM_HASH = dataclasses.replace(
     match=(
         "MATCH (p:Process)-[w:WROTE]->(f:File)\n"
         f"WHERE 'stream' IN w.ops AND {_timed_edge_window('w')}\n"
-        "UNWIND CASE WHEN size(coalesce(w.contents, [])) = 0 THEN [null]"
-        " ELSE w.contents END AS sc\n"
+        f"UNWIND {_values('contents', 'w')} AS sc\n"
         "WITH p, w, f, sc\n"
         "WHERE true"
     ),
