@@ -40,6 +40,7 @@ def test_alert_subgraph_holds_ancestry_and_descendants(
     ids, edges = _check_cytoscape(body)
     assert body["truncated"] is False
     assert body["roots"] == [f"Alert:{alert['id']}"]
+    assert body["limits"]["max_nodes"] == 200  # the first view's budget (FIRST_VIEW_NODES)
     # Writer found from the file, its ancestry to the root, its descendants.
     for uid in ("explorer", "cmd", "pwsh", "payload", "whoami"):
         assert f"Process:g:{uid}" in ids
