@@ -35,6 +35,7 @@ stream's twin, made from the same specs, in the parser process (`SigmaStream.rem
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib.metadata
@@ -104,6 +105,9 @@ log = logging.getLogger(__name__)
 
 Facts = dict[str, Any]  # graph expression -> the event's value (None: not known)
 Test = Callable[[Facts, Facts], bool]  # (facts, lower-cased text facts) -> matches
+# a gate's test (`MatcherCompiler(gate=True)`): False, the event cannot match; True or None
+# (it reads a fact the event does not tell), it may
+Gate = Callable[[Facts, Facts], bool | None]
 
 _PROCESS = (
     "p.image",
@@ -314,6 +318,33 @@ class _Compiled:
 
 
 _NONE = _Compiled(lambda f, low: False, None)
+# a gate's leaf on a fact the event does not tell: no literal can be required of the event
+_UNKNOWN = _Compiled(lambda f, low: None, None)  # type: ignore[arg-type,return-value]
+
+
+def _kleene_not(inner: Any) -> Any:
+    def test(f: Facts, low: Facts) -> bool | None:
+        v = inner(f, low)
+        return None if v is None else not v
+
+    return test
+
+
+def _kleene(tests: Sequence[Any], is_or: bool) -> Any:
+    """`and` / `or` in three-valued logic: the deciding value wins, else None if any is."""
+    decides = is_or
+
+    def test(f: Facts, low: Facts) -> bool | None:
+        out: bool | None = not decides
+        for t in tests:
+            v = t(f, low)
+            if v is decides:
+                return decides
+            if v is None:
+                out = None
+        return out
+
+    return test
 
 
 def _wild_regex(value: SigmaString, lower: bool) -> re.Pattern[str]:
@@ -364,13 +395,31 @@ def _v6_groups(text: str) -> list[int] | None:
 
 
 class MatcherCompiler:
-    """A rule's parsed condition (fields already mapped by the pipeline) into a `_Compiled`."""
+    """A rule's parsed condition (fields already mapped by the pipeline) into a `_Compiled`.
 
-    def __init__(self, logsource: Logsource) -> None:
+    `gate=True`: a condition reading facts the graph learns from other events (the command
+    line of a file event's process) compiles too, in three-valued logic: a leaf on such a fact
+    is None (unknown), `not` keeps None, `and` is False when a part is False, `or` True when
+    one is True, else None when one is None. False is then exact: whatever the graph learns,
+    the event's own facts already rule the match out (`SigmaStream` gates)."""
+
+    def __init__(self, logsource: Logsource, gate: bool = False) -> None:
         self.logsource = logsource
         self.rows: dict[str, Field] = {f.expr: f for f in logsource.fields if f.expr is not None}
         self.streamed = STREAMED[logsource.category]
         self.reads: set[str] = set()
+        self.gate = gate
+        self.unknown: set[str] = set()  # a gate's leaves on facts the event does not tell
+
+    def _unknown(self, expr: str) -> bool:
+        """A gate's field the event does not tell (mapped, no lineage walk): its leaf is None."""
+        if not self.gate or expr in self.streamed:
+            return False
+        row = self.rows.get(expr)
+        if row is None or row.lineage is not None:
+            return False  # `_row` says why it cannot be compiled
+        self.unknown.add(expr)
+        return True
 
     def _row(self, expr: str) -> Field:
         row = self.rows.get(expr)
@@ -390,8 +439,15 @@ class MatcherCompiler:
             return self._junction(cond)
         if isinstance(cond, ConditionNOT):
             inner = self.compile(cond.args[0]).test
+            if self.gate:
+                return _Compiled(_kleene_not(inner), None)
             return _Compiled(lambda f, low: not inner(f, low), None)
         if isinstance(cond, ConditionFieldEqualsValueExpression):
+            ref = cond.value
+            if self._unknown(cond.field) or (
+                isinstance(ref, SigmaFieldReference) and self._unknown(ref.field)
+            ):
+                return _UNKNOWN
             return self._leaf(cond.field, cond.value)
         raise NotStreamable(f"a {type(cond).__name__} condition")
 
@@ -414,6 +470,8 @@ class MatcherCompiler:
             literals = max(known, key=lambda s: min(map(len, s), default=0), default=None)
         if len(tests) == 1:
             return _Compiled(tests[0], literals)
+        if self.gate:
+            return _Compiled(_kleene(tests, is_or), literals)
         if is_or:
             return _Compiled(lambda f, low: any(t(f, low) for t in tests), literals)
         return _Compiled(lambda f, low: all(t(f, low) for t in tests), literals)
@@ -441,7 +499,7 @@ class MatcherCompiler:
         if not isinstance(value, SigmaString) or value.contains_placeholder():
             return None
         row = self.rows.get(cond.field)
-        if row is None or row.kind != "str":
+        if row is None or row.kind != "str" or self._unknown(cond.field):
             return None
         found = classify(value)
         if found is None or found == ("eq", ""):
@@ -740,6 +798,33 @@ def compile_stream(
     )
 
 
+def compile_gate(rule: Rule, spec: Spec | str) -> StreamRule:
+    """The gate of a Cypher rule that reads facts the graph learns from other events: its
+    condition on the event's own facts in three-valued logic (`MatcherCompiler(gate=True)`).
+    An ingest none of whose events the gate lets through cannot match; NotStreamable: no
+    gate (the rule cannot be compiled, or nothing the event tells can rule a match out)."""
+    if isinstance(spec, str):
+        raise NotStreamable(spec)
+    if rule.params() != spec.parameters:
+        raise NotStreamable("the site set its parameters (Cypher)")
+    compiler = MatcherCompiler(LOGSOURCES[spec.category], gate=True)
+    parts = [compiler.compile(c) for c in spec.conditions]
+    if not compiler.reads:
+        raise NotStreamable("no fact of the event itself bears on the condition")
+    if len(parts) == 1:
+        test, literals = parts[0].test, parts[0].literals
+    else:
+        test = _kleene([p.test for p in parts], is_or=True)
+        literals = (
+            None
+            if any(p.literals is None for p in parts)
+            else frozenset().union(*(p.literals or () for p in parts))
+        )
+    return StreamRule(
+        rule, spec.category, test, literals, frozenset(compiler.reads), spec.platform, spec
+    )
+
+
 # the code a spec depends on: any change to it (a field mapping, the backend, which logsources
 # stream here) is a new cache
 _SPEC_CODE = (
@@ -819,6 +904,8 @@ class StreamPlan:
     streamed: list[StreamRule] = field(default_factory=list)
     cypher: list[Rule] = field(default_factory=list)
     why: dict[str, str] = field(default_factory=dict)  # rule id -> why it runs as Cypher
+    # Cypher rules with a gate (`compile_gate`): their query runs only when an event may match
+    gates: list[StreamRule] = field(default_factory=list)
 
 
 def stream_plan(rules: Iterable[Rule], cache: SpecCache | None | bool = True) -> StreamPlan:
@@ -833,12 +920,14 @@ def stream_plan(rules: Iterable[Rule], cache: SpecCache | None | bool = True) ->
             plan.cypher.append(rule)
             plan.why[rule.id] = "not a single-event Sigma rule"
             continue
+        spec = specs.get(source) if specs is not None else sigma_spec(source)
         try:
-            spec = specs.get(source) if specs is not None else None
             plan.streamed.append(compile_stream(rule, source, spec))
         except NotStreamable as error:
             plan.cypher.append(rule)
             plan.why[rule.id] = str(error)
+            with contextlib.suppress(NotStreamable):  # no gate: the query always runs
+                plan.gates.append(compile_gate(rule, spec))
     if specs is not None:
         specs.save()
     return plan
@@ -855,9 +944,18 @@ class SigmaStream:
     """Sigma rules over events as they pass (`observe`), then their matches become alerts
     (`apply`), and `hook` is the pipeline's rules hook for everything else."""
 
-    def __init__(self, rules: Sequence[StreamRule], cypher: Sequence[Rule] = ()) -> None:
+    def __init__(
+        self,
+        rules: Sequence[StreamRule],
+        cypher: Sequence[Rule] = (),
+        gates: Sequence[StreamRule] = (),
+    ) -> None:
         self.rules = list(rules)
         self.cypher = list(cypher)
+        # Cypher rules' gates (`compile_gate`), given only to a stream that observes every
+        # event of the ingest its hook runs for: a gate no event opened skips its query
+        self.gates = [g for g in gates if g.rule.id in {r.id for r in self.cypher}]
+        self.opened: set[int] = set()  # gates some event of this ingest let through
         self.hits: list[set[tuple[str, str]]] = [set() for _ in self.rules]
         self.events = 0
         self.confirmed = 0  # matcher calls
@@ -870,26 +968,12 @@ class SigmaStream:
         # are dropped before their rows are read (a Windows rule matching every macOS start)
         self.host_of: dict[str, str | None] = {}
         self._gapsets: dict[frozenset[str], frozenset[str]] = {}
-        self._index: dict[str, _Index] = {}
         self._reads: dict[str, frozenset[str]] = {}  # what some rule of the logsource reads
         for sr in self.rules:
             self._reads[sr.category] = self._reads.get(sr.category, frozenset()) | sr.reads
-        for i, sr in enumerate(self.rules):
-            index = self._index.setdefault(sr.category, _Index())
-            if sr.literals is None or not all(sr.literals):
-                index.always.append(i)
-                continue
-            if index.automaton is None:
-                index.automaton = ahocorasick.Automaton()
-            for literal in sr.literals:
-                found = index.automaton.get(literal, None)
-                if found is None:
-                    index.automaton.add_word(literal, [i])
-                else:
-                    found.append(i)
-        for index in self._index.values():
-            if index.automaton is not None:
-                index.automaton.make_automaton()
+        # one index over the rules and then the gates (index len(rules) + i: gate i), so an
+        # event's text is searched once for both
+        self._index = _indexed([*self.rules, *self.gates])
 
     @classmethod
     def from_rules(cls, rules: Iterable[Rule]) -> SigmaStream:
@@ -897,15 +981,18 @@ class SigmaStream:
         return cls(plan.streamed, plan.cypher)
 
     def candidates(self, category: str, low: Facts) -> set[int]:
-        index = self._index.get(category)
-        if index is None:
-            return set()
-        found = set(index.always)
-        if index.automaton is not None:
-            text = "\x00".join(v for v in low.values() if v)
-            for _, rules in index.automaton.iter(text):
-                found.update(rules)
-        return found
+        """The rules (not gates) that may match facts `low` (`_candidates`)."""
+        n = len(self.rules)
+        return {i for i in _candidates(self._index.get(category), low) if i < n}
+
+    def _gate(self, i: int, facts: Facts, low: Facts, missing: set[str]) -> None:
+        """Open gate `i` if the event may match it (or lacks a fact it reads)."""
+        if i in self.opened:
+            return
+        gate = self.gates[i]
+        self.confirmed += 1
+        if not missing.isdisjoint(gate.reads) or gate.test(facts, low) is not False:
+            self.opened.add(i)
 
     def observe(self, event: Event) -> None:
         """One event: its candidate rules confirmed, their hits remembered."""
@@ -924,7 +1011,8 @@ class SigmaStream:
         low = lowered(facts)
         key: tuple[str, str] | None = None
         skip: frozenset[str] = frozenset()
-        gaps &= self._reads[category]
+        missing = gaps
+        gaps = gaps & self._reads.get(category, frozenset())
         undecided = (
             self.undecided.setdefault(category, {}) if gaps and category in RECHECKED else None
         )
@@ -937,7 +1025,11 @@ class SigmaStream:
         elif gaps:
             self.incomplete.update((category, e) for e in gaps)
         rules = self.rules
-        for i in self.candidates(category, low):
+        n = len(rules)
+        for i in _candidates(self._index[category], low):
+            if i >= n:
+                self._gate(i - n, facts, low, missing)
+                continue
             if skip and not skip.isdisjoint(rules[i].reads):
                 continue
             self.confirmed += 1
@@ -950,16 +1042,20 @@ class SigmaStream:
 
     # -- in the parser process (graph.parallel.Remote) ------------------------------------------
     def remote(self) -> tuple[Callable[..., Any], tuple[Any, ...]] | None:
-        """How the parser process makes this stream's twin: its rules and their specs (None
-        when a rule was made without one: the events are then observed here)."""
-        if not self.rules or any(sr.spec is None for sr in self.rules):
+        """How the parser process makes this stream's twin: its rules and gates and their specs
+        (None when one was made without a spec: the events are then observed here)."""
+        watched = [*self.rules, *self.gates]
+        if not watched or any(sr.spec is None for sr in watched):
             return None
-        return _twin, ([(sr.rule, sr.spec) for sr in self.rules],)
+        pairs = [(sr.rule, sr.spec) for sr in self.rules]
+        return _twin, (pairs, [(g.rule, g.spec) for g in self.gates])
 
     def state(self) -> dict[str, Any]:
         """What was observed, for `absorb` in the ingesting process."""
         return {
             "ids": [sr.rule.id for sr in self.rules],
+            "gates": [g.rule.id for g in self.gates],
+            "opened": self.opened,
             "hits": self.hits,
             "host_of": self.host_of,
             "incomplete": self.incomplete,
@@ -971,8 +1067,11 @@ class SigmaStream:
 
     def absorb(self, state: Mapping[str, Any]) -> None:
         """Merge what the twin observed (`state`) into this stream, rule by rule."""
-        if state["ids"] != [sr.rule.id for sr in self.rules]:
+        if state["ids"] != [sr.rule.id for sr in self.rules] or state["gates"] != [
+            g.rule.id for g in self.gates
+        ]:
             raise ValueError("the parser process observed another rule set")
+        self.opened.update(state["opened"])
         for mine, theirs in zip(self.hits, state["hits"], strict=True):
             mine.update(theirs)
         self.host_of.update(state["host_of"])
@@ -1115,12 +1214,19 @@ class SigmaStream:
     ) -> list[RuleRun]:
         """The rules that run as Cypher (`engine.run_rules`), except those whose query begins
         with the pattern of a Sigma logsource that has no row in the window (no script block,
-        no service install…): they match nothing, and get a run with no matches without
-        their query being planned and run (most of SigmaHQ's ps_script and service rules)."""
+        no service install…), and the gated ones no event of the ingest may match (their
+        gates stayed shut, `compile_gate`): they match nothing, and get a run with no matches
+        without their query being planned and run (most of SigmaHQ's ps_script and service
+        rules; on the bench's telemetry, most file and network rules reading a process's
+        command line or a connection's host name)."""
         start, end = span(since, until)
         empty: dict[str, bool] = {}
-        idle: set[str] = set()
+        # gated rules no event of the ingest may match (their gates forgotten for the next)
+        idle = {g.rule.id for i, g in enumerate(self.gates) if i not in self.opened}
+        self.opened = set()
         for rule in self.cypher:
+            if rule.id in idle:
+                continue
             match = next((m for m in _MATCHES if rule.query.startswith(m + "\n")), None)
             if match is None:
                 continue
@@ -1137,9 +1243,50 @@ class SigmaStream:
         return self.apply(graph, since, until) + self.run_cypher(graph, since, until)
 
 
-def _twin(pairs: Sequence[tuple[Rule, Spec]]) -> SigmaStream:
-    """The parser process's stream: the same matchers, made from the same specs."""
-    return SigmaStream([compile_stream(rule, {}, spec) for rule, spec in pairs])
+def _twin(
+    pairs: Sequence[tuple[Rule, Spec]], gates: Sequence[tuple[Rule, Spec]] = ()
+) -> SigmaStream:
+    """The parser process's stream: the same matchers and gates, made from the same specs."""
+    return SigmaStream(
+        [compile_stream(rule, {}, spec) for rule, spec in pairs],
+        [rule for rule, _ in gates],
+        [compile_gate(rule, spec) for rule, spec in gates],
+    )
+
+
+def _indexed(rules: Sequence[StreamRule]) -> dict[str, _Index]:
+    """Rules by logsource: those with no literal to require, and an automaton of the others'."""
+    out: dict[str, _Index] = {}
+    for i, sr in enumerate(rules):
+        index = out.setdefault(sr.category, _Index())
+        if sr.literals is None or not all(sr.literals):
+            index.always.append(i)
+            continue
+        if index.automaton is None:
+            index.automaton = ahocorasick.Automaton()
+        for literal in sr.literals:
+            found = index.automaton.get(literal, None)
+            if found is None:
+                index.automaton.add_word(literal, [i])
+            else:
+                found.append(i)
+    for index in out.values():
+        if index.automaton is not None:
+            index.automaton.make_automaton()
+    return out
+
+
+def _candidates(index: _Index | None, low: Facts) -> set[int]:
+    """The rules of `index` that may match the event: those with a literal in its text (one
+    Aho-Corasick pass over its lower-cased values) and those requiring none."""
+    if index is None:
+        return set()
+    found = set(index.always)
+    if index.automaton is not None:
+        text = "\x00".join(v for v in low.values() if v)
+        for _, rules in index.automaton.iter(text):
+            found.update(rules)
+    return found
 
 
 # -- reading a hit's row back --------------------------------------------------------------------
@@ -1251,4 +1398,4 @@ def catalog_stream(rules: Iterable[Rule] | None = None) -> SigmaStream | None:
         _PLANS[key] = plan
     if not plan.streamed:
         return None
-    return SigmaStream(plan.streamed, plan.cypher)
+    return SigmaStream(plan.streamed, plan.cypher, plan.gates)

@@ -92,13 +92,17 @@ def test_streamed_matches_equal_cypher_over_sigmahq_recordings(
     ]
     recs += sysmon_records(sorted(DATA.glob("*.ndjson")))
     graph.write_autocommit(WIPE_ALL)
-    stream = SigmaStream(plan.streamed, plan.cypher)
+    stream = SigmaStream(plan.streamed, plan.cypher, plan.gates)
     _stream_ingest(graph, stream, recs, tmp_path)
     assert stream.events >= 200
     fired, diff = _differences(graph, stream)
     print(f"\nstreamed rules: {len(stream.rules)}, fired: {fired}, differing: {len(diff)}")
     assert fired >= 40  # the regression suite makes many rules fire
     assert diff == {}
+    # a gated Cypher rule whose gate no event opened finds nothing as Cypher either
+    shut = [g.rule for i, g in enumerate(stream.gates) if i not in stream.opened]
+    assert len(stream.gates) >= 20 and shut and len(shut) < len(stream.gates)
+    assert {r.id for r in shut if evaluate(graph, r)} == set()
     # the index did its job: far fewer matcher calls than rules x events
     assert stream.confirmed < len(stream.rules) * stream.events / 10
 
@@ -125,7 +129,7 @@ def test_stream_in_the_parser_process_observes_what_it_would_in_process(
     seen = []
     for parallel in (False, True):
         graph.write_autocommit(WIPE_ALL)
-        stream = SigmaStream(plan.streamed, plan.cypher)
+        stream = SigmaStream(plan.streamed, plan.cypher, plan.gates)
         assert stream.remote() is not None
         ingest_sources(graph, [str(path)], observer=stream.observe, parallel=parallel)
         seen.append(stream)
@@ -135,6 +139,7 @@ def test_stream_in_the_parser_process_observes_what_it_would_in_process(
     assert sum(map(bool, here.matched().values())) >= 10
     assert there.undecided == here.undecided and there.incomplete == here.incomplete
     assert there.host_of == here.host_of and there.confirmed == here.confirmed
+    assert there.opened == here.opened and len(here.gates) >= 3  # the file rules' gates
     _, diff = _differences(graph, there)  # and its matches are still Cypher's
     assert diff == {}
 
