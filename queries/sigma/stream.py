@@ -777,25 +777,7 @@ def compile_stream(
     before); NotStreamable says why not."""
     if spec is None:
         spec = sigma_spec(sigma)
-    if isinstance(spec, str):
-        raise NotStreamable(spec)
-    if rule.params() != spec.parameters:
-        raise NotStreamable("the site set its parameters (Cypher)")
-    compiler = MatcherCompiler(LOGSOURCES[spec.category])
-    parts = [compiler.compile(c) for c in spec.conditions]
-    if len(parts) == 1:
-        test, literals = parts[0].test, parts[0].literals
-    else:
-        tests = tuple(p.test for p in parts)
-        test = lambda f, low: any(t(f, low) for t in tests)  # noqa: E731
-        literals = (
-            None
-            if any(p.literals is None for p in parts)
-            else frozenset().union(*(p.literals or () for p in parts))
-        )
-    return StreamRule(
-        rule, spec.category, test, literals, frozenset(compiler.reads), spec.platform, spec
-    )
+    return _stream_rule(rule, spec, gate=False)
 
 
 def compile_gate(rule: Rule, spec: Spec | str) -> StreamRule:
@@ -803,18 +785,29 @@ def compile_gate(rule: Rule, spec: Spec | str) -> StreamRule:
     condition on the event's own facts in three-valued logic (`MatcherCompiler(gate=True)`).
     An ingest none of whose events the gate lets through cannot match; NotStreamable: no
     gate (the rule cannot be compiled, or nothing the event tells can rule a match out)."""
+    return _stream_rule(rule, spec, gate=True)
+
+
+def _any_part(tests: Sequence[Test]) -> Test:
+    return lambda f, low: any(t(f, low) for t in tests)
+
+
+def _stream_rule(rule: Rule, spec: Spec | str, *, gate: bool) -> StreamRule:
+    """A streamed rule's matcher, or (`gate`) a Cypher rule's gate, from its spec: the
+    condition's parts joined by `or`, in three-valued logic for a gate."""
     if isinstance(spec, str):
         raise NotStreamable(spec)
     if rule.params() != spec.parameters:
         raise NotStreamable("the site set its parameters (Cypher)")
-    compiler = MatcherCompiler(LOGSOURCES[spec.category], gate=True)
+    compiler = MatcherCompiler(LOGSOURCES[spec.category], gate=gate)
     parts = [compiler.compile(c) for c in spec.conditions]
-    if not compiler.reads:
+    if gate and not compiler.reads:
         raise NotStreamable("no fact of the event itself bears on the condition")
     if len(parts) == 1:
         test, literals = parts[0].test, parts[0].literals
     else:
-        test = _kleene([p.test for p in parts], is_or=True)
+        tests = tuple(p.test for p in parts)
+        test = _kleene(tests, is_or=True) if gate else _any_part(tests)
         literals = (
             None
             if any(p.literals is None for p in parts)
