@@ -409,17 +409,14 @@ class MatcherCompiler:
         self.streamed = STREAMED[logsource.category]
         self.reads: set[str] = set()
         self.gate = gate
-        self.unknown: set[str] = set()  # a gate's leaves on facts the event does not tell
 
     def _unknown(self, expr: str) -> bool:
         """A gate's field the event does not tell (mapped, no lineage walk): its leaf is None."""
         if not self.gate or expr in self.streamed:
             return False
         row = self.rows.get(expr)
-        if row is None or row.lineage is not None:
-            return False  # `_row` says why it cannot be compiled
-        self.unknown.add(expr)
-        return True
+        # unmapped or walked through lineage: not unknown, `_row` says why it cannot compile
+        return row is not None and row.lineage is None
 
     def _row(self, expr: str) -> Field:
         row = self.rows.get(expr)
