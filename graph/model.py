@@ -119,11 +119,13 @@ NODES: tuple[NodeType, ...] = (
             "first_seen",
             "named_by",
             "named_at",
+            "facts_before",
         ),  # fmt: skip
-        times=("start_time", "end_time", "first_seen"),
+        times=("start_time", "end_time", "first_seen", "facts_before"),
         # Identity resolution looks processes up by host and pid (`graph.identity`); the index
         # on pid alone, which every host's pid 4 shared, is retired (`graph.schema`). (host, …):
-        # a host's timeline in time order, read from the index a window at a time.
+        # a host's timeline in time order, read from the index a window at a time; (host,
+        # facts_before): the processes that can have facts in a window.
         indexes=_indexes(
             "name",
             "host",
@@ -131,6 +133,7 @@ NODES: tuple[NodeType, ...] = (
             ("host", "pid"),
             ("host", "start_time"),
             ("host", "end_time"),
+            ("host", "facts_before"),
             ("host", "placeholder"),
         ),
         entity="process",

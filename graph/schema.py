@@ -10,7 +10,7 @@ Nodes (key property first):
       auditd, ECS host.os.type), else what the first paths seen say (ingest.model.platform_of).
   (:Process    {uid, host, pid, ppid, image, name, command_line, user, logon_id,
                 start_time, end_time, parent_uid, placeholder, guid, aliases, sources,
-                first_seen, named_by, named_at})
+                first_seen, named_by, named_at, facts_before})
       One node per real process, whichever sources saw it (see `graph.identity`): uid is the
       best key any of them gave (a Sysmon GUID "g:…" over an ECS entity id "e:…" over
       host + pid + start "p:host:pid:start"); aliases = the other keys records used for it
@@ -20,7 +20,8 @@ Nodes (key property first):
       record describes it (it is known only as someone's parent, or as the actor of its
       events); a placeholder also has first_seen, the earliest time a record showed it
       alive, and named_by / named_at, the earliest record that named it (and its time, in
-      microseconds).
+      microseconds). facts_before: every timed edge from the process has its times before
+      it (the latest rounded up to the next hour; absent while it has none).
   (:File       {key, host, path, name, ext,
                 original_name, company, product, description, file_version, product_version,
                 md5, sha1, sha256, imphash, signed, signer, signature_status, facts_time})

@@ -594,14 +594,8 @@ CALL () {
     + _BRANCH_PAGE % {"details": "null"}
     + """
   UNION ALL
-  CALL () {
-    MATCH (p:Process) WHERE p.host = $host AND p.start_time < $alive_before
-      AND (p.end_time IS NULL OR p.end_time >= $alive_from)
-    RETURN p
-    UNION ALL
-    MATCH (p:Process) WHERE p.host = $host AND p.placeholder = true AND p.start_time IS NULL
-    RETURN p
-  }
+  MATCH (p:Process) WHERE p.host = $host AND p.facts_before > $from
+    AND (p.start_time IS NULL OR p.start_time < $alive_before)
   MATCH (p)-[r:"""
     + "|".join(PROCESS_FACTS)
     + "]->(x)"
@@ -945,7 +939,6 @@ def _host_timeline(
                 **params,
                 "from": start,
                 "before": before,
-                "alive_from": start - ALIVE_SLACK,
                 "alive_before": before + ALIVE_SLACK,
                 "limit": limit + 1 - len(rows),
             },
