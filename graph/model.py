@@ -125,7 +125,8 @@ NODES: tuple[NodeType, ...] = (
         # Identity resolution looks processes up by host and pid (`graph.identity`); the index
         # on pid alone, which every host's pid 4 shared, is retired (`graph.schema`). (host, …):
         # a host's timeline in time order, read from the index a window at a time; (host,
-        # facts_before): the processes that can have facts in a window.
+        # facts_before, start_time): the processes that can have facts in a window, their
+        # start read from the index entry.
         indexes=_indexes(
             "name",
             "host",
@@ -133,7 +134,7 @@ NODES: tuple[NodeType, ...] = (
             ("host", "pid"),
             ("host", "start_time"),
             ("host", "end_time"),
-            ("host", "facts_before"),
+            ("host", "facts_before", "start_time"),
             ("host", "placeholder"),
         ),
         entity="process",
@@ -339,7 +340,9 @@ NODES: tuple[NodeType, ...] = (
         times=("created_at",),
     ),
     # The alert change counter: without its constraint two first writers could MERGE two.
-    NodeType("Counter", "name", "queries", properties=("value", "published"), internal=True),
+    NodeType(
+        "Counter", "name", "queries", properties=("value", "published", "epoch"), internal=True
+    ),
     NodeType(
         "AuditEntry",
         "id",

@@ -105,6 +105,22 @@ def schema_statements() -> list[str]:
 RETIRED_INDEXES = ("process_pid",)
 
 
+# A graph written before processes kept facts_before (graph.writer) gets it once, from its
+# edges, in bounded transactions; a marker (a Counter node) says it is done, and a new graph
+# is marked at once (nothing to fill). Until then the host timeline would leave those
+# processes' facts out.
+FACTS_BEFORE_DONE = "MATCH (c:Counter {name: 'process_facts_before'}) RETURN count(c) AS n"
+FILL_FACTS_BEFORE = """
+MATCH (p:Process) WHERE p.facts_before IS NULL
+CALL (p) {
+  MATCH (p)-[r]->() WHERE r.last_time IS NOT NULL
+  WITH max(r.last_time) AS last WHERE last IS NOT NULL
+  SET p.facts_before = datetime.truncate('hour', last) + duration({hours: 1})
+} IN TRANSACTIONS OF 10000 ROWS
+"""
+MARK_FACTS_BEFORE = "MERGE (c:Counter {name: 'process_facts_before'}) ON CREATE SET c.value = 1"
+
+
 def ensure_schema(graph: Graph) -> None:
     """Idempotent: safe at every start-up."""
     for statement in schema_statements():
@@ -112,6 +128,9 @@ def ensure_schema(graph: Graph) -> None:
     for name in RETIRED_INDEXES:
         graph.write(f"DROP INDEX {name} IF EXISTS")
     graph.write("CALL db.awaitIndexes(300)")
+    if graph.read(FACTS_BEFORE_DONE)[0]["n"] == 0:
+        graph.write_autocommit(FILL_FACTS_BEFORE)
+        graph.write(MARK_FACTS_BEFORE)
 
 
 def has_node_keys(graph: Graph) -> bool:

@@ -116,3 +116,25 @@ def test_real_records_bound_every_fact_whatever_the_batches(graph: Graph, batch_
     ingest_sources(graph, EMPIRE, batch_size=batch_size)
     assert graph.read("MATCH (p:Process)-[r:LOADED]->() RETURN count(r) AS n")[0]["n"] > 0
     assert graph.read(UNBOUNDED) == []
+
+
+def test_a_graph_written_before_facts_before_gets_it_once_from_its_edges(graph: Graph) -> None:
+    from provgraph.graph.schema import FACTS_BEFORE_DONE, ensure_schema
+
+    ingest_sources(graph, EMPIRE, batch_size=500)
+    kept = {
+        r["uid"]: r["b"]
+        for r in graph.read("MATCH (p:Process) RETURN p.uid AS uid, p.facts_before AS b")
+    }
+    # as an older writer left it: no facts_before, no marker
+    graph.write("MATCH (p:Process) REMOVE p.facts_before")
+    graph.write("MATCH (c:Counter {name: 'process_facts_before'}) DELETE c")
+    assert len(graph.read(UNBOUNDED)) > 100
+    ensure_schema(graph)
+    assert graph.read(UNBOUNDED) == []
+    filled = {
+        r["uid"]: r["b"]
+        for r in graph.read("MATCH (p:Process) RETURN p.uid AS uid, p.facts_before AS b")
+    }
+    assert filled == kept  # the same bound the writer keeps
+    assert graph.read(FACTS_BEFORE_DONE)[0]["n"] == 1
