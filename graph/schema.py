@@ -106,9 +106,10 @@ RETIRED_INDEXES = ("process_pid",)
 
 
 # A graph written before processes kept facts_before (graph.writer) gets it once, from its
-# edges, in bounded transactions; a marker (a Counter node) says it is done, and a new graph
-# is marked at once (nothing to fill). Until then the host timeline would leave those
-# processes' facts out.
+# edges, in bounded transactions; a marker (a Counter node) says it is done. An empty graph
+# is left unmarked (nothing to fill, and nothing left behind): the first start-up that finds
+# processes fills (only those without facts need a look) and marks it. Until then the host
+# timeline would leave those processes' facts out.
 FACTS_BEFORE_DONE = "MATCH (c:Counter {name: 'process_facts_before'}) RETURN count(c) AS n"
 FILL_FACTS_BEFORE = """
 MATCH (p:Process) WHERE p.facts_before IS NULL
@@ -118,6 +119,7 @@ CALL (p) {
   SET p.facts_before = datetime.truncate('hour', last) + duration({hours: 1})
 } IN TRANSACTIONS OF 10000 ROWS
 """
+ANY_PROCESS = "MATCH (p:Process) RETURN true AS found LIMIT 1"
 MARK_FACTS_BEFORE = "MERGE (c:Counter {name: 'process_facts_before'}) ON CREATE SET c.value = 1"
 
 
@@ -128,7 +130,12 @@ def ensure_schema(graph: Graph) -> None:
     for name in RETIRED_INDEXES:
         graph.write(f"DROP INDEX {name} IF EXISTS")
     graph.write("CALL db.awaitIndexes(300)")
-    if graph.read(FACTS_BEFORE_DONE)[0]["n"] == 0:
+
+
+def fill_facts_before(graph: Graph) -> None:
+    """Once per graph (see FILL_FACTS_BEFORE), at the API's start-up and by `provgraph
+    schema`; not in `ensure_schema`, which every rule run calls on graphs it leaves empty."""
+    if graph.read(FACTS_BEFORE_DONE)[0]["n"] == 0 and graph.read(ANY_PROCESS):
         graph.write_autocommit(FILL_FACTS_BEFORE)
         graph.write(MARK_FACTS_BEFORE)
 

@@ -119,7 +119,8 @@ def test_real_records_bound_every_fact_whatever_the_batches(graph: Graph, batch_
 
 
 def test_a_graph_written_before_facts_before_gets_it_once_from_its_edges(graph: Graph) -> None:
-    from provgraph.graph.schema import FACTS_BEFORE_DONE, ensure_schema
+    """As the API's start-up and `provgraph schema` do (api.schema, graph.schema)."""
+    from provgraph.graph.schema import FACTS_BEFORE_DONE, fill_facts_before
 
     ingest_sources(graph, EMPIRE, batch_size=500)
     kept = {
@@ -130,7 +131,7 @@ def test_a_graph_written_before_facts_before_gets_it_once_from_its_edges(graph: 
     graph.write("MATCH (p:Process) REMOVE p.facts_before")
     graph.write("MATCH (c:Counter {name: 'process_facts_before'}) DELETE c")
     assert len(graph.read(UNBOUNDED)) > 100
-    ensure_schema(graph)
+    fill_facts_before(graph)
     assert graph.read(UNBOUNDED) == []
     filled = {
         r["uid"]: r["b"]
