@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from provgraph.api import console, problems
+from provgraph.api.alerts.pages import AlertPages
 from provgraph.api.alerts.views import router as alerts_router
 from provgraph.api.deps import Reader, authenticate
 from provgraph.api.exceptions.views import router as exceptions_router
@@ -115,6 +116,7 @@ def create_app(graph: Graph | None = None, settings: Settings | None = None) -> 
     app.state.settings = settings
     app.state.sealer = sealer
     app.state.metrics = Metrics()
+    app.state.alert_pages = AlertPages()
     if graph is not None:  # usable before the lifespan runs (and without one)
         app.state.key_verifier = KeyVerifier(graph, settings.key_cache_seconds, sealer)
 

@@ -4,7 +4,7 @@
                               [--batch 20000]   # events ingested meanwhile (0: none)
                               [--full]          # 1M events, 200k ingested meanwhile
                               [--workers N]     # uvicorn processes
-                              [--keep]          # reuse the graph already built
+                              [--keep]          # reuse the graph already built (as built)
                               [--baseline DIR]  # and another checkout's API, side by side
 
 Builds a graph from N generated events (bench.generate, ingested through the pipeline with
@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -162,6 +163,72 @@ def top_up_alerts(graph: Any, missing: int) -> int:
         graph.write_tx(unit)
     publish_seq(graph)
     return len(uids)
+
+
+# -- the graph as it was built, kept beside the instance -----------------------------------------
+# Every run ingests its batch into the graph; `--keep` would otherwise measure a graph that
+# grows by the batch at every run. A freshly built graph's data directory is copied beside the
+# managed instance's (the server stopped), and a run that ingested puts it back when done, so
+# every `--keep` run starts from the same graph (a run that died before that restores first).
+SNAPSHOT = "snapshot-data"
+DIRTY = "snapshot-dirty"
+
+
+def managed_instance(graph: Any) -> Any:
+    """The managed bench instance `graph` is on (None when NEO4J_URI names a server)."""
+    if not graph.target.managed_instance:
+        return None
+    from provgraph.graph.local import server
+
+    return server.Instance(
+        graph.target.managed_instance,
+        heap=os.environ.get("PROVGRAPH_NEO4J_HEAP", "4g"),
+        pagecache=os.environ.get("PROVGRAPH_NEO4J_PAGECACHE", "4g"),
+    )
+
+
+def _copy_data(instance: Any, source: str, target: str) -> Any:
+    """The instance's directory `source` copied to `target` with the server stopped, then the
+    server started again and a new connection to it."""
+    from provgraph.graph.local import server
+
+    server.stop(instance)
+    shutil.rmtree(instance.home / target, ignore_errors=True)
+    shutil.copytree(instance.home / source, instance.home / target, symlinks=True)
+    return bench_graph()
+
+
+def snapshot(graph: Any) -> Any:
+    instance = managed_instance(graph)
+    if instance is None:
+        return graph
+    graph.close()
+    started = time.perf_counter()
+    graph = _copy_data(instance, "data", SNAPSHOT)
+    (instance.home / DIRTY).unlink(missing_ok=True)
+    print(f"graph kept as built ({time.perf_counter() - started:.0f} s)", flush=True)
+    return graph
+
+
+def restore(graph: Any, *, only_if_dirty: bool) -> Any:
+    """The graph as built (see SNAPSHOT), if there is a snapshot (and it was left dirty)."""
+    instance = managed_instance(graph)
+    if instance is None or not (instance.home / SNAPSHOT).is_dir():
+        return graph
+    if only_if_dirty and not (instance.home / DIRTY).exists():
+        return graph
+    graph.close()
+    started = time.perf_counter()
+    graph = _copy_data(instance, SNAPSHOT, "data")
+    (instance.home / DIRTY).unlink(missing_ok=True)
+    print(f"graph restored as built ({time.perf_counter() - started:.0f} s)", flush=True)
+    return graph
+
+
+def mark_dirty(graph: Any) -> None:
+    instance = managed_instance(graph)
+    if instance is not None and (instance.home / SNAPSHOT).is_dir():
+        (instance.home / DIRTY).touch()
 
 
 # -- the batch ingested while the clients read ---------------------------------------------------
@@ -554,8 +621,12 @@ def main(argv: list[str] | None = None) -> int:
     graph = bench_graph()
     ensure_schema(graph)
     ensure_api_schema(graph)
+    if args.keep:
+        graph = restore(graph, only_if_dirty=True)
     built = build(graph, events, args.keep)
     print(f"graph: {built}", flush=True)
+    if not built.get("reused"):
+        graph = snapshot(graph)
     built["nodes"] = graph.read("MATCH (n) RETURN count(n) AS n")[0]["n"]
     built["relationships"] = graph.read("MATCH ()-[r]->() RETURN count(r) AS n")[0]["n"]
     alerts = graph.read("MATCH (a:Alert) RETURN count(a) AS n")[0]["n"]
@@ -587,6 +658,7 @@ def main(argv: list[str] | None = None) -> int:
         drive(bases, headers, endpoints, max(20, args.requests // 10), args.concurrency)
         loader = None
         if folder is not None:
+            mark_dirty(graph)
             loader = subprocess.Popen(
                 [
                     sys.executable,
@@ -623,6 +695,7 @@ def main(argv: list[str] | None = None) -> int:
             server.terminate()
             server.wait(timeout=30)
         graph.write("MATCH (k:ApiKey {name: 'api-bench'}) DETACH DELETE k")
+        graph = restore(graph, only_if_dirty=True)
         graph.close()
     wall = ended - began
     results = [summarise(samples, e, wall) for e in endpoints]

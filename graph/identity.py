@@ -672,7 +672,7 @@ def _processes(
     rows: list[dict[str, Any]], resolver: ProcessResolver, at: dict[str, dict[int, str]]
 ) -> list[dict[str, Any]]:
     """One row per node: start records' props (the node's own first), then what the rest
-    fill in."""
+    fill in. A row split by time keeps its facts_before on every piece (a bound, not exact)."""
     parts: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         uid = row["uid"]
@@ -726,6 +726,7 @@ def _processes(
         for r in starts + mentions:
             sources += [s for s in r["sources"] if s not in sources]
         named = min(((r["named_at"], r["named"]) for r in group if r.get("named")), default=None)
+        facts_before = max((r["facts_before"] for r in group if "facts_before" in r), default=None)
         out.append(
             {
                 "uid": node,
@@ -742,6 +743,7 @@ def _processes(
                 "named_at": named[0] if named else None,
                 "named": named[1] if named else None,
                 "aliases": resolver.aliases(node),
+                **({} if facts_before is None else {"facts_before": facts_before}),
             }
         )
     return out

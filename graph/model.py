@@ -119,11 +119,14 @@ NODES: tuple[NodeType, ...] = (
             "first_seen",
             "named_by",
             "named_at",
+            "facts_before",
         ),  # fmt: skip
-        times=("start_time", "end_time", "first_seen"),
+        times=("start_time", "end_time", "first_seen", "facts_before"),
         # Identity resolution looks processes up by host and pid (`graph.identity`); the index
         # on pid alone, which every host's pid 4 shared, is retired (`graph.schema`). (host, …):
-        # a host's timeline in time order, read from the index a window at a time.
+        # a host's timeline in time order, read from the index a window at a time; (host,
+        # facts_before, start_time): the processes that can have facts in a window, their
+        # start read from the index entry.
         indexes=_indexes(
             "name",
             "host",
@@ -131,6 +134,7 @@ NODES: tuple[NodeType, ...] = (
             ("host", "pid"),
             ("host", "start_time"),
             ("host", "end_time"),
+            ("host", "facts_before", "start_time"),
             ("host", "placeholder"),
         ),
         entity="process",
@@ -336,7 +340,9 @@ NODES: tuple[NodeType, ...] = (
         times=("created_at",),
     ),
     # The alert change counter: without its constraint two first writers could MERGE two.
-    NodeType("Counter", "name", "queries", properties=("value", "published"), internal=True),
+    NodeType(
+        "Counter", "name", "queries", properties=("value", "published", "epoch"), internal=True
+    ),
     NodeType(
         "AuditEntry",
         "id",

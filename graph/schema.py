@@ -10,7 +10,7 @@ Nodes (key property first):
       auditd, ECS host.os.type), else what the first paths seen say (ingest.model.platform_of).
   (:Process    {uid, host, pid, ppid, image, name, command_line, user, logon_id,
                 start_time, end_time, parent_uid, placeholder, guid, aliases, sources,
-                first_seen, named_by, named_at})
+                first_seen, named_by, named_at, facts_before})
       One node per real process, whichever sources saw it (see `graph.identity`): uid is the
       best key any of them gave (a Sysmon GUID "g:…" over an ECS entity id "e:…" over
       host + pid + start "p:host:pid:start"); aliases = the other keys records used for it
@@ -20,7 +20,8 @@ Nodes (key property first):
       record describes it (it is known only as someone's parent, or as the actor of its
       events); a placeholder also has first_seen, the earliest time a record showed it
       alive, and named_by / named_at, the earliest record that named it (and its time, in
-      microseconds).
+      microseconds). facts_before: every timed edge from the process has its times before
+      it (the latest rounded up to the next hour; absent while it has none).
   (:File       {key, host, path, name, ext,
                 original_name, company, product, description, file_version, product_version,
                 md5, sha1, sha256, imphash, signed, signer, signature_status, facts_time})
@@ -104,6 +105,24 @@ def schema_statements() -> list[str]:
 RETIRED_INDEXES = ("process_pid",)
 
 
+# A graph written before processes kept facts_before (graph.writer) gets it once, from its
+# edges, in bounded transactions; a marker (a Counter node) says it is done. An empty graph
+# is left unmarked (nothing to fill, and nothing left behind): the first start-up that finds
+# processes fills (only those without facts need a look) and marks it. Until then the host
+# timeline would leave those processes' facts out.
+FACTS_BEFORE_DONE = "MATCH (c:Counter {name: 'process_facts_before'}) RETURN count(c) AS n"
+FILL_FACTS_BEFORE = """
+MATCH (p:Process) WHERE p.facts_before IS NULL
+CALL (p) {
+  MATCH (p)-[r]->() WHERE r.last_time IS NOT NULL
+  WITH max(r.last_time) AS last WHERE last IS NOT NULL
+  SET p.facts_before = datetime.truncate('hour', last) + duration({hours: 1})
+} IN TRANSACTIONS OF 10000 ROWS
+"""
+ANY_PROCESS = "MATCH (p:Process) RETURN true AS found LIMIT 1"
+MARK_FACTS_BEFORE = "MERGE (c:Counter {name: 'process_facts_before'}) ON CREATE SET c.value = 1"
+
+
 def ensure_schema(graph: Graph) -> None:
     """Idempotent: safe at every start-up."""
     for statement in schema_statements():
@@ -111,6 +130,14 @@ def ensure_schema(graph: Graph) -> None:
     for name in RETIRED_INDEXES:
         graph.write(f"DROP INDEX {name} IF EXISTS")
     graph.write("CALL db.awaitIndexes(300)")
+
+
+def fill_facts_before(graph: Graph) -> None:
+    """Once per graph (see FILL_FACTS_BEFORE), at the API's start-up and by `provgraph
+    schema`; not in `ensure_schema`, which every rule run calls on graphs it leaves empty."""
+    if graph.read(FACTS_BEFORE_DONE)[0]["n"] == 0 and graph.read(ANY_PROCESS):
+        graph.write_autocommit(FILL_FACTS_BEFORE)
+        graph.write(MARK_FACTS_BEFORE)
 
 
 def has_node_keys(graph: Graph) -> bool:

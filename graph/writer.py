@@ -146,15 +146,25 @@ _KEPT = (
     "[s IN p.sources WHERE p.named_by IS NULL OR s <> p.named_by "
     f"OR NOT (row.full OR {_NAMED_EARLIER})]"
 )
+# facts_before: every timed fact of the process (an edge from it) is before this time, its
+# latest rounded up to the next hour, so a process running for hours is written again once an
+# hour of its activity, not in every batch (each write locks it until commit). The timeline
+# reads the processes that can have facts in a window by it (queries.provenance); a process
+# that never ends (no Linux source records an end) is alive there only up to its facts.
+_LATER_FACTS = (
+    "(facts_before IS NOT NULL AND (p.facts_before IS NULL OR facts_before > p.facts_before))"
+)
+FACTS_BEFORE_STEP = timedelta(hours=1)
 MERGE_PROCESSES = (
     """
 UNWIND $rows AS row
 WITH row, %(start)s AS start, %(end)s AS end, %(first_seen)s AS first_seen,
-     coalesce(row.aliases, []) AS aliases, coalesce(row.primary, row.full) AS primary,
+     %(facts_before)s AS facts_before, coalesce(row.aliases, []) AS aliases,
+     coalesce(row.primary, row.full) AS primary,
      CASE WHEN row.uid STARTS WITH 'g:' THEN substring(row.uid, 2) END AS guid
 MERGE (p:Process {uid: row.uid})
 ON CREATE SET p += row.fill, p += row.props, p.host = row.host, p.placeholder = NOT row.full,
-              p.start_time = start, p.end_time = end,
+              p.start_time = start, p.end_time = end, p.facts_before = facts_before,
               p.first_seen = CASE WHEN row.full THEN null ELSE first_seen END,
               p.ppid = row.ppid, p.aliases = CASE WHEN aliases = [] THEN null ELSE aliases END,
               p.guid = guid, p.created_now = true,
@@ -167,6 +177,7 @@ ON CREATE SET p += row.fill, p += row.props, p.host = row.host, p.placeholder = 
 // would lock it until commit, stalling the next batch (see graph.loader).
 FOREACH (_ IN CASE WHEN p.created_now IS NULL AND (row.full
                         OR (end IS NOT NULL AND (p.end_time IS NULL OR end < p.end_time))
+                        OR %(later_facts)s
                         OR (p.start_time IS NULL AND start IS NOT NULL)
                         OR (p.placeholder AND (p.first_seen IS NULL OR first_seen < p.first_seen))
                         OR (p.ppid IS NULL AND row.ppid IS NOT NULL)
@@ -188,6 +199,7 @@ FOREACH (_ IN CASE WHEN p.created_now IS NULL AND (row.full
       p.guid = coalesce(p.guid, guid),
       p.end_time = CASE WHEN end IS NOT NULL AND (p.end_time IS NULL OR end < p.end_time)
                    THEN end ELSE p.end_time END,
+      p.facts_before = CASE WHEN %(later_facts)s THEN facts_before ELSE p.facts_before END,
       p.first_seen = CASE WHEN row.full THEN null
                      WHEN p.placeholder AND (p.first_seen IS NULL OR first_seen < p.first_seen)
                      THEN first_seen ELSE p.first_seen END,
@@ -210,6 +222,8 @@ CREATE (p)-[:ON_HOST]->(h)
 """.replace("%(start)s", _dt("row.start"))
     .replace("%(end)s", _dt("row.end"))
     .replace("%(first_seen)s", _dt("row.first_seen"))
+    .replace("%(facts_before)s", _dt("row.facts_before"))
+    .replace("%(later_facts)s", _LATER_FACTS)
     .replace("%(new_fill)s", _NEW_FILL)
     .replace("%(fill)s", _FILL)
     .replace("%(aliases)s", _sorted_union("coalesce(p.aliases, [])", "aliases"))
@@ -940,6 +954,9 @@ WITH ph, n, named_earlier, described + CASE WHEN named_earlier THEN [ph.named_by
 SET n.end_time = CASE WHEN ph.end_time IS NOT NULL
                       AND (n.end_time IS NULL OR ph.end_time < n.end_time)
                  THEN ph.end_time ELSE n.end_time END,
+    n.facts_before = CASE WHEN ph.facts_before IS NOT NULL
+                          AND (n.facts_before IS NULL OR ph.facts_before > n.facts_before)
+                     THEN ph.facts_before ELSE n.facts_before END,
     n.first_seen = CASE WHEN n.placeholder AND (n.first_seen IS NULL
                                                 OR ph.first_seen < n.first_seen)
                    THEN ph.first_seen ELSE n.first_seen END,
@@ -1983,6 +2000,7 @@ class Batch:
         if self._converted:
             raise RuntimeError("a batch's rows are made once")
         self._converted = True
+        facts_before = self._facts_before()
         rows = []
         # Only what was said travels (a missing key reads as null in Cypher, and the rows are
         # packed, pickled and unpacked): until resolved (graph.identity) each key is its own
@@ -2004,8 +2022,33 @@ class Batch:
             seen = row.pop("seen")
             if seen is not None:
                 row["seen"] = sorted(micros(t) for t in seen)
+            if (before := facts_before.get(uid)) is not None:
+                row["facts_before"] = micros(before)
             rows.append(row)
         return rows
+
+    def _facts_before(self) -> dict[str, datetime]:
+        """Each process's latest timed fact of the batch, rounded up to the next hour (see
+        MERGE_PROCESSES)."""
+        latest: dict[str, datetime] = {}
+
+        def see(uid: str, timed: _Timed) -> None:
+            last = max(timed.times)
+            if uid not in latest or last > latest[uid]:
+                latest[uid] = last
+
+        for edges in (self.wrote, self.connected, self.accepted, self.resolved):
+            for (uid, _), timed in edges.items():
+                see(uid, timed)
+        for name, k1_edges in self.k1.items():
+            if K1_TIMED[name][1] == "Process":
+                for (uid, _), timed in k1_edges.items():
+                    see(uid, timed)
+        for (_, uid, _), timed in self.system.timed.items():
+            if uid in self.processes:  # a process's, not an account's or a host's
+                see(uid, timed)
+        hour = FACTS_BEFORE_STEP
+        return {uid: EPOCH + ((t - EPOCH) // hour + 1) * hour for uid, t in latest.items()}
 
     def file_rows(self) -> list[dict[str, Any]]:
         for row in self.files.values():

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from provgraph.api.alerts.models import (
@@ -18,6 +18,7 @@ from provgraph.api.alerts.models import (
     Status,
 )
 from provgraph.api.alerts.ocsf import to_detection_finding
+from provgraph.api.alerts.pages import AlertPages
 from provgraph.api.deps import GraphDep, Reader, SettingsDep, Triager
 from provgraph.api.problems import Problem, responses
 from provgraph.api.routing import secured_router
@@ -61,6 +62,7 @@ def _after(cursor: str | None) -> int:
     responses=responses(400),
 )
 def list_alerts(
+    request: Request,
     graph: GraphDep,
     settings: SettingsDep,
     _: Reader,
@@ -82,9 +84,14 @@ def list_alerts(
         since=_aware(since),
         until=_aware(until),
     )
-    page = service.list_alerts(
-        graph, after=_after(cursor), limit=min(limit, settings.page_max), where=where
-    )
+    after, limit = _after(cursor), min(limit, settings.page_max)
+    # Answered from the pages made at this same watermark, if one was (see api.alerts.pages).
+    high, epoch = service.page_stamp(graph)
+    pages: AlertPages = request.app.state.alert_pages
+    key = (epoch, high, after, limit, where.key(), format)
+    if epoch is not None and (cached := pages.get(key)) is not None:
+        return Response(cached, media_type="application/json")
+    page = service.list_alerts(graph, after=after, limit=limit, where=where, high=high)
     body: dict[str, Any] = {
         "next_cursor": encode_cursor(CURSOR, {"seq": page.next_after}),
         "has_more": page.has_more,
@@ -93,11 +100,18 @@ def list_alerts(
     if format == "ocsf":
         entities = service.entities_of(graph, alert_ids=[a.id for a in page.alerts])
         body["items"] = [to_detection_finding(a, entities[a.id]) for a in page.alerts]
-        return JSONResponse(jsonable_encoder(body))
-    body["items"] = page.alerts
-    # Encoded by pydantic-core directly: the alerts are validated models already, and FastAPI's
-    # response_model path would validate them again and encode through jsonable_encoder.
-    return Response(AlertPage.model_validate(body).model_dump_json(), media_type="application/json")
+        sent: Response = JSONResponse(jsonable_encoder(body))
+    else:
+        body["items"] = page.alerts
+        # Encoded by pydantic-core directly: the alerts are validated models already, and
+        # FastAPI's response_model path would validate them again and encode through
+        # jsonable_encoder.
+        sent = Response(
+            AlertPage.model_validate(body).model_dump_json(), media_type="application/json"
+        )
+    if epoch is not None:
+        pages.put(key, bytes(sent.body))
+    return sent
 
 
 @router.get(

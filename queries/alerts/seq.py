@@ -15,6 +15,10 @@ cursor test caught this about once in ten runs). So every writer, after its comm
 every earlier writer has finished committing, so everything up to `published` is visible.
 A writer that dies between its commit and its publish only delays readers until the next
 publish (any writer's, or the API's at start-up).
+
+`epoch` is a random id the counter gets when it is created: a cache of pages keyed by the
+watermark (the API's) keys by (epoch, watermark), so a graph emptied and filled again, whose
+counter counts from 0 anew, never matches a page of the graph before.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ COUNTER = "alert_seq"
 
 NEXT_SEQ = """
 MERGE (c:Counter {name: $name})
-ON CREATE SET c.value = 0
+ON CREATE SET c.value = 0, c.epoch = randomUUID()
 SET c.value = c.value + $n
 RETURN c.value AS value
 """
@@ -39,21 +43,28 @@ RETURN c.value AS value
 # Take the counter's write lock without changing it: serialises alert writers from here on.
 LOCK_COUNTER = """
 MERGE (c:Counter {name: $name})
-ON CREATE SET c.value = 0
+ON CREATE SET c.value = 0, c.epoch = randomUUID()
 SET c.lock_probe = true
 REMOVE c.lock_probe
 """
 
 # After a commit: everything up to the counter's value is now fully applied (see the module
-# docstring). Never lowers `published`.
+# docstring). Never lowers `published`. (A counter from before epochs gets one here.)
 PUBLISH_SEQ = """
 MATCH (c:Counter {name: $name})
-SET c.published = c.value
+SET c.published = c.value, c.epoch = coalesce(c.epoch, randomUUID())
 """
 
 WATERMARK = """
 OPTIONAL MATCH (c:Counter {name: $name})
 RETURN coalesce(c.published, 0) AS high
+"""
+
+
+# The watermark and the counter's epoch (null before the first alert change: no counter yet).
+STAMP = """
+OPTIONAL MATCH (c:Counter {name: $name})
+RETURN coalesce(c.published, 0) AS high, c.epoch AS epoch
 """
 
 
@@ -86,3 +97,9 @@ def publish_seq(graph: Graph) -> bool:
 def watermark(graph: Graph | TxReads) -> int:
     """The newest published change number: every alert change up to it is visible."""
     return int(graph.read_plain(WATERMARK, {"name": COUNTER})[0]["high"])
+
+
+def stamp(graph: Graph | TxReads) -> tuple[int, str | None]:
+    """The watermark and the counter's epoch (see the module docstring)."""
+    row = graph.read_plain(STAMP, {"name": COUNTER})[0]
+    return int(row["high"]), row["epoch"]

@@ -27,7 +27,7 @@ from provgraph.queries.alerts.models import (
     Evidence,
     Mitre,
 )
-from provgraph.queries.alerts.seq import next_seq, publish_seq, watermark
+from provgraph.queries.alerts.seq import next_seq, publish_seq, stamp, watermark
 from provgraph.queries.errors import AlertNotFound, InvalidChange
 from provgraph.queries.nodes import display_label, node_id, primary_label
 
@@ -132,6 +132,21 @@ class AlertFilter:
     since: datetime | None = None
     until: datetime | None = None
 
+    def key(self) -> tuple[Any, ...]:
+        """The filter as a hashable value: two filters with equal keys match the same alerts."""
+
+        def listed(values: Sequence[str] | None) -> tuple[str, ...] | None:
+            return tuple(sorted(set(values))) if values else None
+
+        return (
+            listed(self.statuses),
+            listed(self.severities),
+            listed(self.rules),
+            listed(self.hosts),
+            self.since,
+            self.until,
+        )
+
     def params(self) -> dict[str, Any]:
         def listed(values: Sequence[str] | None) -> list[str] | None:
             return list(values) if values else None
@@ -163,21 +178,31 @@ def to_alert(props: dict[str, Any]) -> AlertRead:
 
 
 def list_alerts(
-    graph: Graph, *, after: int = 0, limit: int = 100, where: AlertFilter | None = None
+    graph: Graph,
+    *,
+    after: int = 0,
+    limit: int = 100,
+    where: AlertFilter | None = None,
+    high: int | None = None,
 ) -> Page:
     """Alerts whose change number is above `after`, oldest change first.
 
-    The page stops at the counter's committed value (read first): every change up to it is
-    committed and visible, so paging by seq neither skips nor repeats while rules write.
-    Both reads share one transaction (a statement in it still sees every commit before it).
+    The page stops at the counter's published value (read first, unless `high`, a watermark
+    read before, is given): every change up to it is committed and visible, so paging by seq
+    neither skips nor repeats while rules write. Both reads share one transaction (a statement
+    in it still sees every commit before it).
     """
     return graph.reads(
-        lambda q: _list_alerts(q, after=after, limit=limit, where=where), "listing alerts"
+        lambda q: _list_alerts(q, after=after, limit=limit, where=where, high=high),
+        "listing alerts",
     )
 
 
-def _list_alerts(graph: TxReads, *, after: int, limit: int, where: AlertFilter | None) -> Page:
-    high = watermark(graph)
+def _list_alerts(
+    graph: TxReads, *, after: int, limit: int, where: AlertFilter | None, high: int | None
+) -> Page:
+    if high is None:
+        high = watermark(graph)
     if high <= after:
         return Page([], after, False, high)
     params = (where or AlertFilter()).params()
@@ -187,6 +212,11 @@ def _list_alerts(graph: TxReads, *, after: int, limit: int, where: AlertFilter |
         return Page(alerts, alerts[-1].seq, alerts[-1].seq < high, high)
     # Fewer than asked: nothing else up to `high` matches, so the next pull starts there.
     return Page(alerts, high, False, high)
+
+
+def page_stamp(graph: Graph) -> tuple[int, str | None]:
+    """The alert watermark and the counter's epoch (`queries.alerts.seq.stamp`)."""
+    return stamp(graph)
 
 
 def get_alert(graph: Graph, *, alert_id: str) -> AlertRead:
