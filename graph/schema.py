@@ -133,8 +133,9 @@ def ensure_schema(graph: Graph) -> None:
 
 
 def fill_facts_before(graph: Graph) -> None:
-    """Once per graph (see FILL_FACTS_BEFORE), at the API's start-up and by `provgraph
-    schema`; not in `ensure_schema`, which every rule run calls on graphs it leaves empty."""
+    """Once per graph (see FILL_FACTS_BEFORE), at the API's start-up, by `provgraph schema`
+    and before an ingest writes (`graph.pipeline`); not in `ensure_schema`, which every rule
+    run calls on graphs it leaves empty."""
     if graph.read(FACTS_BEFORE_DONE)[0]["n"] == 0 and graph.read(ANY_PROCESS):
         graph.write_autocommit(FILL_FACTS_BEFORE)
         graph.write(MARK_FACTS_BEFORE)

@@ -17,6 +17,7 @@ from provgraph.queries.provenance import host_timeline
 
 ROOT = Path(__file__).resolve().parents[2]
 EMPIRE = ROOT / "tests" / "data" / "otrf_empire_msbuild_dcerpc_wmi_smb.mordor.ndjson"
+OTHER = ROOT / "tests" / "data" / "evtxattack_visual_studio_prebuild_event.sysmon.ndjson"
 T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 DAEMON = ProcessRef(uid="g:daemon", pid=300, image="/usr/sbin/daemon", start_time=T0)
 IDLE = ProcessRef(uid="g:idle", pid=301, image="/usr/sbin/idle", start_time=T0)
@@ -139,3 +140,19 @@ def test_a_graph_written_before_facts_before_gets_it_once_from_its_edges(graph: 
     }
     assert filled == kept  # the same bound the writer keeps
     assert graph.read(FACTS_BEFORE_DONE)[0]["n"] == 1
+
+
+def test_an_ingest_into_a_graph_written_before_facts_before_fills_it_first(graph: Graph) -> None:
+    """An upgraded graph that only ever gets ingests (no API start, no `provgraph schema`)
+    still gets the bound on its older processes: the ingest fills it before it writes."""
+    ingest_sources(graph, EMPIRE, batch_size=500)
+    graph.write("MATCH (p:Process) REMOVE p.facts_before")
+    graph.write("MATCH (c:Counter {name: 'process_facts_before'}) DELETE c")
+    older = len(graph.read(UNBOUNDED))
+    assert older > 100
+    # the loader alone (no schema step) leaves them as they are
+    write_events(graph, [_write(LATER, T0 + timedelta(days=1, minutes=5), "/tmp/x", 1)])
+    assert len(graph.read(UNBOUNDED)) == older
+    # the next ingest, of other hosts' events: none of Empire's processes get new facts
+    ingest_sources(graph, OTHER, batch_size=500)
+    assert graph.read(UNBOUNDED) == []
