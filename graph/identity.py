@@ -54,9 +54,12 @@ from provgraph.ingest.model import is_pid_only, uid_rank
 
 SECOND = 1_000_000  # times here are integer microseconds since the epoch, as in the rows
 TOLERANCE = 5 * SECOND
-# The run cache keeps at most this many processes (about 40 MB); past it, those no batch has
-# referred to for longest are forgotten, and their hosts are read from the graph again.
-MAX_KNOWN = 100_000
+# The run cache keeps at most this many processes; past it, those no batch has referred to
+# for longest are forgotten, and their hosts are read from the graph again. A process costs
+# about 850 bytes here with its pid and creator-pid index entries (measured on the Sigma
+# bench's 1M events: 70 MB for 81k); 100k made an ingest's memory grow some 55 MB from 100k
+# to 1M events, 30k keeps it near a 100k-event ingest's (25k processes).
+MAX_KNOWN = 30_000
 
 _PROJECTION = (
     "p {.uid, .host, .pid, .ppid, .name, .logon_id, .aliases, "
