@@ -19,7 +19,7 @@ from typing import Any
 from provgraph.graph.loader import Loader
 from provgraph.graph.parallel import Remote, folded_batches
 from provgraph.graph.parallel import worth_it as parallel_worth_it
-from provgraph.graph.schema import ensure_schema, fill_facts_before
+from provgraph.graph.schema import ensure_schema
 from provgraph.graph.tx import Graph
 from provgraph.graph.writer import BATCH_SIZE
 from provgraph.ingest.deadletter import DeadLetterWriter, Summary
@@ -112,9 +112,6 @@ def ingest_sources(
     keep_raw = Evidence(evidence) is Evidence.RAW
     if ensure:
         ensure_schema(graph)
-        # A graph written before processes kept facts_before gets it before this ingest adds
-        # to it (once; the API's start-up does the same): its timeline reads by it.
-        fill_facts_before(graph)
     summary = Summary()
     started = time.perf_counter()
     bar = _progress_bar() if progress else None

@@ -106,11 +106,11 @@ RETIRED_INDEXES = ("process_pid",)
 
 
 # A graph written before processes kept facts_before (graph.writer) gets it once, from its
-# edges, in bounded transactions; a marker (a Counter node) says it is done. An empty graph
-# is left unmarked (nothing to fill, and nothing left behind): the first start-up that finds
-# processes fills (only those without facts need a look) and marks it. Until then the host
-# timeline would leave those processes' facts out.
-FACTS_BEFORE_DONE = "MATCH (c:Counter {name: 'process_facts_before'}) RETURN count(c) AS n"
+# edges, in bounded transactions. The index on it is the mark: a graph without it was written
+# before facts_before, so its processes are filled before the index is made (a fill cut short
+# leaves the index unmade and the next start-up fills the rest; an empty graph has nothing to
+# fill). Until then the host timeline would leave those processes' facts out.
+FACTS_BEFORE_INDEX = ("host", "facts_before", "start_time")
 FILL_FACTS_BEFORE = """
 MATCH (p:Process) WHERE p.facts_before IS NULL
 CALL (p) {
@@ -119,26 +119,27 @@ CALL (p) {
   SET p.facts_before = datetime.truncate('hour', last) + duration({hours: 1})
 } IN TRANSACTIONS OF 10000 ROWS
 """
+INDEX_NAMES = "SHOW INDEXES YIELD name RETURN collect(name) AS names"
 ANY_PROCESS = "MATCH (p:Process) RETURN true AS found LIMIT 1"
-MARK_FACTS_BEFORE = "MERGE (c:Counter {name: 'process_facts_before'}) ON CREATE SET c.value = 1"
+
+
+def _fill_facts_before(graph: Graph) -> None:
+    process = next(n for n in NODES if n.label == "Process")
+    index = next(i for i in process.indexes if i.properties == FACTS_BEFORE_INDEX)
+    if process.index_name(index) in graph.read(INDEX_NAMES)[0]["names"]:
+        return
+    if graph.read(ANY_PROCESS):
+        graph.write_autocommit(FILL_FACTS_BEFORE)
 
 
 def ensure_schema(graph: Graph) -> None:
     """Idempotent: safe at every start-up."""
+    _fill_facts_before(graph)  # before the index that marks it done is made
     for statement in schema_statements():
         graph.write(statement)
     for name in RETIRED_INDEXES:
         graph.write(f"DROP INDEX {name} IF EXISTS")
     graph.write("CALL db.awaitIndexes(300)")
-
-
-def fill_facts_before(graph: Graph) -> None:
-    """Once per graph (see FILL_FACTS_BEFORE), at the API's start-up, by `provgraph schema`
-    and before an ingest writes (`graph.pipeline`); not in `ensure_schema`, which every rule
-    run calls on graphs it leaves empty."""
-    if graph.read(FACTS_BEFORE_DONE)[0]["n"] == 0 and graph.read(ANY_PROCESS):
-        graph.write_autocommit(FILL_FACTS_BEFORE)
-        graph.write(MARK_FACTS_BEFORE)
 
 
 def has_node_keys(graph: Graph) -> bool:

@@ -317,12 +317,11 @@ def _rules_hook() -> tuple[
 @app.command("schema")
 def schema() -> None:
     """Create constraints and indexes (idempotent; ingest and serve do this too)."""
-    from provgraph.graph.schema import ensure_schema, fill_facts_before
+    from provgraph.graph.schema import ensure_schema
     from provgraph.graph.tx import Graph
 
     with Graph.connect() as graph:
         ensure_schema(graph)
-        fill_facts_before(graph)
     typer.echo("schema ready")
 
 
